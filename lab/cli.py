@@ -1,0 +1,277 @@
+"""The ``netlab`` command.
+
+``netlab --help`` imports neither Textual nor IPython: front-ends are
+imported only by the subcommand that runs them.
+
+Tests: tests/test_cli.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from lab import protocols
+from lab.errors import LabError
+from lab.eventlog import Event, EventKind, format_event
+from lab.reactor import LOOPS, Reactor
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+DESCRIPTION = """\
+netlab: an interactive network lab.  Start protocol servers and clients on
+one event loop and watch every message they exchange, decoded."""
+
+EPILOG = """\
+examples:
+  netlab                              a demo lab with live traffic
+  netlab protocols                    what netlab speaks
+  netlab serve echo --port 7007       an echo server, traffic on stdout
+  netlab serve finger --user alice="Alice Liddell" --help
+  netlab exec "serve echo; connect echo1 as c; send c hi; expect c hi; log"
+"""
+
+
+def _say(text: str) -> None:
+    print(f"netlab: {text}", file=sys.stderr, flush=True)
+
+
+def _print_events(show_bytes: bool, as_json: bool) -> Any:
+    def printer(event: Event) -> None:
+        if event.kind is EventKind.DATA and not show_bytes:
+            return
+        line = event.to_json() if as_json else format_event(event)
+        try:
+            print(line, flush=True)
+        except BrokenPipeError:
+            pass  # stdout closed (e.g. piped into head): keep serving
+
+    return printer
+
+
+# -- protocols -------------------------------------------------------------
+
+
+def cmd_protocols(args: argparse.Namespace) -> int:
+    specs = protocols.all_specs()
+    if args.json:
+        print(json.dumps([
+            {"name": s.name, "transports": list(s.iter_transports()), "port": s.default_port,
+             "rfc": s.rfc, "summary": s.summary} for s in specs
+        ], indent=2))
+        return EXIT_OK
+    from lab.text import table
+
+    rows = [{"name": s.name, "transports": "/".join(s.iter_transports()), "port": s.default_port,
+             "rfc": s.rfc, "summary": s.summary} for s in specs]
+    print(table(rows, [("name", "protocol"), ("transports", "transport"), ("port", "port"),
+                       ("rfc", "spec"), ("summary", "description")]))
+    return EXIT_OK
+
+
+# -- serve -----------------------------------------------------------------
+
+
+def _serve_parser(proto: str | None) -> argparse.ArgumentParser:
+    from lab.commands.serve import add_server_arguments
+
+    spec = protocols.get(proto) if proto else None
+    parser = argparse.ArgumentParser(
+        prog=f"netlab serve {proto or 'PROTO'}",
+        description="Run one server in the foreground and print its traffic, decoded."
+        + (f"\n\n{spec.name} ({spec.rfc}): {spec.summary}" if spec else ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Ctrl-C stops the server and prints a summary.",
+    )
+    parser.add_argument("protocol", metavar="PROTO", help="protocol to serve (`netlab protocols` lists them)")
+    add_server_arguments(parser, spec)
+    parser.add_argument("--name", help="endpoint name in the log (default: the protocol name)")
+    parser.add_argument("--json", action="store_true", help="print events as JSON lines")
+    parser.add_argument("--bytes", action="store_true", help="also print raw byte chunks")
+    parser.add_argument("--log-file", metavar="FILE", help="also append every event to FILE as JSON lines")
+    parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="event loop implementation")
+    return parser
+
+
+def cmd_serve(argv: Sequence[str]) -> int:
+    from lab.commands.serve import server_kwargs
+    from lab.lab import Lab
+
+    proto = next((a for a in argv if not a.startswith("-")), None)
+    try:
+        parser = _serve_parser(proto)
+    except LabError as exc:
+        _say(str(exc))
+        return EXIT_USAGE
+    args = parser.parse_args(argv)
+    kwargs = server_kwargs(args)
+    kwargs["name"] = args.name or args.protocol
+    for extra in ("json", "bytes", "log_file", "loop"):
+        kwargs.pop(extra, None)
+
+    reactor = Reactor(args.loop)
+    lab = Lab(reactor)
+    if args.log_file:
+        lab.log.spill_to(args.log_file)
+    lab.log.subscribe(_print_events(args.bytes, args.json))
+
+    async def main() -> Any:
+        server = await lab.aserve(args.protocol, **kwargs)
+        _say(f"{server.spec.name} listening on {server.address}  (Ctrl-C to stop)")
+        if not server.host.startswith("127.") and server.host not in ("::1", "localhost"):
+            _say(f"warning: bound to {server.host}, reachable from other machines")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        return server
+
+    try:
+        server = reactor.run(main())
+    except LabError as exc:
+        _say(str(exc))
+        return EXIT_FAIL
+    lab.log.stop_spill()
+    _say(f"stopped {server.name}: {server.accepted} connections ({server.refused} refused), "
+         f"{lab.log.total} events")
+    return EXIT_OK
+
+
+# -- exec ------------------------------------------------------------------
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    from lab.commands import Interpreter
+    from lab.lab import Lab
+
+    if args.file:
+        try:
+            with (sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")) as fh:
+                script = fh.read()
+        except OSError as exc:
+            _say(f"cannot read {args.file}: {exc.strerror}")
+            return EXIT_USAGE
+    elif args.script:
+        script = " ".join(args.script)
+    else:
+        _say("nothing to run — give a script: netlab exec \"serve echo; ls\"")
+        return EXIT_USAGE
+    reactor = Reactor(args.loop)
+    lab = Lab(reactor)
+    if args.log:
+        lab.log.subscribe(_print_events(False, False))
+    interp = Interpreter(lab)
+
+    async def main() -> int:
+        try:
+            interp.parse(script)
+        except LabError as exc:
+            _say(str(exc))
+            return EXIT_USAGE
+        try:
+            for result in await interp.aexecute(script):
+                if result.text and not args.quiet:
+                    print(result.text, flush=True)
+        except LabError as exc:
+            _say(str(exc))
+            return EXIT_FAIL
+        return EXIT_OK
+
+    return reactor.run(main())
+
+
+# -- demo ------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from lab.demo import run_demo
+    from lab.lab import Lab
+
+    reactor = Reactor(args.loop)
+    lab = Lab(reactor)
+    lab.log.subscribe(_print_events(False, False))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_demo(lab, stop, duration=args.duration)
+
+    try:
+        reactor.run(main())
+    except LabError as exc:
+        _say(str(exc))
+        return EXIT_FAIL
+    _say(f"demo stopped after {lab.log.total} events")
+    return EXIT_OK
+
+
+# -- entry point -------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="netlab", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    from lab import __version__
+
+    parser.add_argument("--version", action="version", version=f"netlab {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log netlab's own diagnostics to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("protocols", help="list the protocols netlab speaks")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    sub.add_parser("serve", help="run one server in the foreground, printing its traffic",
+                   add_help=False)
+
+    p = sub.add_parser("exec", help="run command-language statements in a fresh lab",
+                       description="Run statements (separated by ; or newlines) in a fresh lab, "
+                       "print each result, and exit: 0 ok, 1 a statement failed, 2 bad script.",
+                       epilog='example: netlab exec "serve echo; connect echo1 as c; send c hi; expect c hi"')
+    p.add_argument("script", nargs="*", help="statements; `help` lists the commands")
+    p.add_argument("-f", "--file", help="read statements from FILE (- for stdin)")
+    p.add_argument("--log", action="store_true", help="print events as they happen")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    p.add_argument("--loop", choices=LOOPS, default="asyncio")
+
+    p = sub.add_parser("demo", help="a demo lab with servers and clients talking (the default)")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--loop", choices=LOOPS, default="asyncio")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv and argv[0] == "serve":
+        _configure_logging("-v" in argv or "--verbose" in argv)
+        return cmd_serve([a for a in argv[1:] if a not in ("-v", "--verbose")])
+    args = parser.parse_args(argv)
+    _configure_logging(args.verbose)
+    command = args.command or "demo"
+    if command == "demo" and not hasattr(args, "duration"):
+        args = parser.parse_args(["demo", *argv])
+    handlers = {"protocols": cmd_protocols, "exec": cmd_exec, "demo": cmd_demo}
+    try:
+        return handlers[command](args)
+    except KeyboardInterrupt:
+        return EXIT_FAIL
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="netlab: %(levelname)s %(name)s: %(message)s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""``send CLIENT TEXT... [-n] [--hex]``
+
+Tests: tests/test_commands.py
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from lab.commands._base import Command, CommandParser, Result, unescape
+from lab.endpoints import Client
+from lab.errors import CommandError
+from lab.protocols._base import Transport, escape_bytes
+
+if TYPE_CHECKING:
+    from lab.lab import Lab
+
+
+def client_named(lab: Lab, name: str) -> Client:
+    endpoint = lab.get(name)
+    if not isinstance(endpoint, Client):
+        raise CommandError(f"{name!r} is a server, not a client",
+                           hint=f"`connect {name}` opens a client to it")
+    return endpoint
+
+
+def client_names(lab: Lab) -> list[str]:
+    return [c.name for c in lab.clients]
+
+
+class SendCommand(Command):
+    name = "send"
+    summary = "send a line (or raw bytes) from a client"
+    examples = (
+        'send c "hello world"',
+        "send c HELO lab.test",
+        r'send c -n "no line ending\x00"',
+        "send c --hex 0d0a",
+    )
+
+    def configure(self, parser: CommandParser, words: Sequence[str]) -> None:
+        parser.add_argument("client", help="a client's name")
+        parser.add_argument("text", nargs="*", help="words joined by spaces; escapes like \\r \\n \\xHH work")
+        parser.add_argument("-n", "--no-newline", action="store_true",
+                            help="do not add the protocol's line ending (added over TCP by default)")
+        parser.add_argument("--hex", action="store_true", help="TEXT is hex digits")
+
+    async def run(self, lab: Lab, args: argparse.Namespace) -> Result:
+        client = client_named(lab, args.client)
+        text = " ".join(args.text)
+        if args.hex:
+            try:
+                data = bytes.fromhex(text)
+            except ValueError:
+                raise CommandError("--hex needs pairs of hex digits", hint="e.g. send c --hex 48690d0a") from None
+        else:
+            data = unescape(text)
+            if not args.no_newline and client.transport is Transport.TCP and not data.endswith(b"\n"):
+                data += client.spec.line_ending
+        await client.asend(data)
+        return Result(self.name, len(data), f"{client.name} -> {escape_bytes(data)}")
+
+    def complete(self, lab: Lab, words: Sequence[str], prefix: str) -> Iterator[str]:
+        if not words:
+            yield from client_names(lab)
+
+
+COMMAND = SendCommand()

@@ -1,0 +1,96 @@
+"""``serve PROTO [--port N] [--host H] [--udp] [options] [as NAME]``
+
+Tests: tests/test_commands.py
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from lab import protocols
+from lab.commands._base import Command, CommandParser, Result
+from lab.endpoints import DEFAULT_MAX_CONNECTIONS
+from lab.errors import CommandError
+from lab.protocols._base import ProtocolSpec
+
+if TYPE_CHECKING:
+    from lab.lab import Lab
+
+GENERAL = ("protocol", "port", "host", "transport", "capture", "max_connections", "idle_timeout", "name")
+
+
+def add_server_arguments(parser: argparse.ArgumentParser, spec: ProtocolSpec | None) -> None:
+    """The arguments of a server: general ones, then the protocol's own."""
+    parser.add_argument("--port", "-p", type=int, default=0,
+                        help="port to listen on (default 0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1, loopback only)")
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--udp", dest="transport", action="store_const", const="udp",
+                      help="serve over UDP")
+    kind.add_argument("--tcp", dest="transport", action="store_const", const="tcp",
+                      help="serve over TCP (the default where both exist)")
+    parser.add_argument("--capture", choices=("full", "summary", "off"),
+                        help="what to record: raw bytes and messages, summaries, or counters only")
+    parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
+                        help=f"refuse connections beyond this many (default {DEFAULT_MAX_CONNECTIONS})")
+    parser.add_argument("--idle-timeout", type=float, default=None,
+                        help="close connections silent this long, in seconds (0 = never)")
+    if spec is None or not spec.options:
+        return
+    group = parser.add_argument_group(f"{spec.name} options")
+    for opt in spec.options:
+        if getattr(opt, "flag", False):
+            group.add_argument(opt.option_string, dest=opt.name, action="store_true",
+                               default=None, help=opt.help)
+        else:
+            group.add_argument(opt.option_string, dest=opt.name, metavar=opt.metavar,
+                               action="append" if opt.multiple else "store", help=opt.help)
+
+
+def server_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Namespace -> keywords for ``Lab.serve`` (protocol options unset are left out)."""
+    values = vars(args)
+    out = {k: values[k] for k in GENERAL if k in values and k != "protocol"}
+    out.update({k: v for k, v in values.items() if k not in GENERAL and v is not None})
+    return out
+
+
+class ServeCommand(Command):
+    name = "serve"
+    summary = "start a server"
+    examples = (
+        "serve echo",
+        "serve echo --udp --port 7007 as e",
+        'serve finger --user alice="Alice Liddell" as f',
+    )
+    takes_name = True
+
+    def configure(self, parser: CommandParser, words: Sequence[str]) -> None:
+        first = next((w for w in words if not w.startswith("-")), None)
+        parser.add_argument("protocol", help="protocol name (`netlab protocols` lists them)")
+        add_server_arguments(parser, protocols.get(first) if first else None)
+
+    async def run(self, lab: Lab, args: argparse.Namespace) -> Result:
+        server = await lab.aserve(args.protocol, **server_kwargs(args))
+        return Result(self.name, server, f"{server.name}: {server.spec.name} listening on {server.address}")
+
+    def complete(self, lab: Lab, words: Sequence[str], prefix: str) -> Iterator[str]:
+        if not [w for w in words if not w.startswith("-")]:
+            yield from protocols.names()
+            return
+        if prefix.startswith("-"):
+            spec_name = next(w for w in words if not w.startswith("-"))
+            try:
+                parser = self.parser([spec_name])
+            except CommandError:
+                return
+            for action in parser._actions:
+                yield from action.option_strings
+        elif not prefix:
+            yield "as"
+
+
+COMMAND = ServeCommand()

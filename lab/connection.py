@@ -1,0 +1,496 @@
+"""Connections: where bytes meet codecs, behaviours and the event log.
+
+A :class:`Connection` is one conversation: an accepted TCP socket, one UDP
+peer of a server, or a client's socket.  It feeds received bytes to the
+protocol's codec, records what its endpoint's capture level asks for, and
+hands each message to the server behaviour (or, for a client, queues it
+for ``receive``/``expect``).
+
+Tests: tests/test_lab.py, tests/test_hostile.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import re
+import traceback
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from lab.errors import ConnectionClosed, LabError, LabTimeout, ProtocolError
+from lab.eventlog import Capture, Direction, EventKind
+from lab.protocols._base import Codec, Message, Role, Transport, escape_bytes
+
+if TYPE_CHECKING:
+    from lab.endpoints import Endpoint
+
+__all__ = ["ConnState", "Connection", "DatagramPeer", "Pattern", "StreamConnection", "match"]
+
+logger = logging.getLogger(__name__)
+
+INBOX_LIMIT = 10_000
+
+Pattern = bytes | str | re.Pattern[Any] | int | Callable[[Message], bool]
+
+
+def match(pattern: Pattern, msg: Message) -> bool:
+    """Does ``msg`` satisfy ``pattern``?
+
+    bytes: contained in the raw bytes; str: contained in the text; a
+    compiled regex: searched in the text (str) or raw bytes (bytes); an
+    int: equals the message's ``code`` (reply codes); a callable: its
+    verdict.
+    """
+    if isinstance(pattern, bytes):
+        return pattern in msg.raw
+    if isinstance(pattern, str):
+        return pattern in msg.text
+    if isinstance(pattern, re.Pattern):
+        target = msg.raw if isinstance(pattern.pattern, bytes) else msg.text
+        return pattern.search(target) is not None
+    if isinstance(pattern, int) and not isinstance(pattern, bool):
+        return getattr(msg, "code", None) == pattern
+    if callable(pattern):
+        return bool(pattern(msg))
+    raise TypeError(f"cannot match a message against {type(pattern).__name__}")
+
+
+def describe(pattern: Pattern) -> str:
+    if isinstance(pattern, re.Pattern):
+        return f"/{pattern.pattern!s}/"
+    if isinstance(pattern, bytes):
+        return escape_bytes(pattern)
+    if callable(pattern) and not isinstance(pattern, (str, int)):
+        return getattr(pattern, "__name__", "predicate")
+    return repr(pattern)
+
+
+class ConnState(enum.Enum):
+    OPENING = "opening"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+class Connection:
+    """Common core of every connection; subclasses supply ``_write``."""
+
+    transport_kind: Transport = Transport.TCP
+
+    def __init__(self, endpoint: Endpoint, conn_id: str, role: Role, codec: Codec) -> None:
+        self.endpoint = endpoint
+        self.id = conn_id
+        self.role = role
+        self.codec = codec
+        self._log = endpoint.lab.log
+        self._proto = endpoint.spec.name
+        self._behaviour = getattr(endpoint, "behaviour", None)
+        self._mirror: Codec | None = None
+        self._mirror_broken = False
+        self.state = ConnState.OPENING
+        self.peer: tuple[Any, ...] = ()
+        self.local: tuple[Any, ...] = ()
+        self.bytes_in = self.bytes_out = 0
+        self.msgs_in = self.msgs_out = 0
+        self.close_reason = ""
+        self.write_paused = False
+        self._inbox: deque[Message] | None = deque() if role is Role.CLIENT else None
+        self._skipped: deque[Message] = deque(maxlen=5)
+        self._wakeup: asyncio.Future[None] | None = None
+        self._closed_future: asyncio.Future[None] = endpoint.lab.loop.create_future()
+
+    @property
+    def transport(self) -> Transport:
+        return self.transport_kind
+
+    # -- recording -------------------------------------------------------
+
+    def _emit(self, kind: EventKind, direction: Direction = Direction.NONE, **kw: Any) -> None:
+        self._log.emit(kind, endpoint=self.endpoint.name, conn=self.id, direction=direction,
+                       protocol=self._proto, **kw)
+
+    def note(self, text: str) -> None:
+        """Add an info event about this connection to the log."""
+        if self.endpoint.capture is not Capture.OFF:
+            self._emit(EventKind.INFO, text=text)
+
+    def error(self, text: str) -> None:
+        """Add an error event (recorded at every capture level)."""
+        self._emit(EventKind.ERROR, text=text)
+
+    def _record(self, direction: Direction, raw: bytes | None, msgs: list[Message] | None) -> None:
+        capture = self.endpoint.capture
+        if capture is Capture.OFF:
+            return
+        full = capture is Capture.FULL
+        if full and raw is not None:
+            self._emit(EventKind.DATA, direction, raw=raw)
+        for msg in msgs or ():
+            if full:
+                self._emit(EventKind.MESSAGE, direction, raw=msg.raw, message=msg)
+            else:
+                self._emit(EventKind.MESSAGE, direction, text=msg.summary())
+
+    # -- receiving -------------------------------------------------------
+
+    def _received(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        try:
+            msgs = self.codec.feed(data)
+        except ProtocolError as exc:
+            self._record(Direction.IN, data, None)
+            self._protocol_error(exc)
+            return
+        self.msgs_in += len(msgs)
+        if self.endpoint.capture is not Capture.OFF:
+            self._record(Direction.IN, data, msgs)
+        for msg in msgs:
+            self._dispatch(msg)
+
+    def _dispatch(self, msg: Message) -> None:
+        inbox = self._inbox
+        if inbox is not None:
+            if len(inbox) >= INBOX_LIMIT:
+                inbox.popleft()
+            inbox.append(msg)
+            self._wake()
+            return
+        self.endpoint.handle(self, msg)
+
+    def _protocol_error(self, exc: ProtocolError) -> None:
+        self.error(f"protocol error from peer: {exc}")
+        if self._behaviour is not None:
+            self.endpoint.guard(self, "protocol_error", self._behaviour.protocol_error, self, exc)
+        else:
+            self.abort(f"protocol error: {exc}")
+
+    def _eof(self) -> None:
+        """The peer finished sending: let the codec flush a last message."""
+        try:
+            msgs = self.codec.feed(b"")
+        except ProtocolError as exc:
+            self._protocol_error(exc)
+            return
+        self.msgs_in += len(msgs)
+        self._record(Direction.IN, None, msgs)
+        for msg in msgs:
+            self._dispatch(msg)
+
+    def _wake(self) -> None:
+        waiter = self._wakeup
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- sending ---------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def send(self, msg: Message | bytes | str) -> None:
+        """Encode and send a message (bytes and str are sent as they are)."""
+        if not isinstance(msg, Message):
+            self.send_raw(msg.encode() if isinstance(msg, str) else msg)
+            return
+        raw = self.codec.encode(msg)
+        self._check_open()
+        self._write(raw)
+        self.bytes_out += len(raw)
+        self.msgs_out += 1
+        self._record(Direction.OUT, raw, [msg])
+
+    def send_raw(self, data: bytes) -> None:
+        """Send bytes as they are; the log still shows them decoded."""
+        self._check_open()
+        self._write(data)
+        self.bytes_out += len(data)
+        if self.endpoint.capture is Capture.OFF:
+            return
+        self._record(Direction.OUT, data, self._decode_outgoing(data))
+
+    def _decode_outgoing(self, data: bytes) -> list[Message]:
+        if self._mirror_broken:
+            return []
+        if self._mirror is None:
+            self._mirror = self.endpoint.spec.codec(self.role.peer, self.transport_kind)
+        try:
+            msgs = self._mirror.feed(data)
+        except ProtocolError as exc:
+            self._mirror_broken = True
+            self.note(f"outgoing bytes do not decode as {self._proto}: {exc}")
+            return []
+        self.msgs_out += len(msgs)
+        return msgs
+
+    def _check_open(self) -> None:
+        if self.state in (ConnState.CLOSING, ConnState.CLOSED):
+            raise ConnectionClosed(f"{self.id} is closed", hint="connect again")
+
+    # -- waiting (client side) ------------------------------------------
+
+    async def _wait_for_message(self, deadline: float | None) -> None:
+        loop = self.endpoint.lab.loop
+        self._wakeup = loop.create_future()
+        try:
+            timeout = None if deadline is None else max(0.0, deadline - loop.time())
+            await asyncio.wait_for(asyncio.shield(self._wakeup), timeout)
+        finally:
+            self._wakeup = None
+
+    def _deadline(self, timeout: float | None) -> float | None:
+        return None if timeout is None else self.endpoint.lab.loop.time() + timeout
+
+    async def receive(self, timeout: float | None = 10.0) -> Message:
+        """The next message from the peer; :class:`ConnectionClosed` once
+        the peer has closed and nothing is left; :class:`LabTimeout`."""
+        inbox = self._require_inbox()
+        deadline = self._deadline(timeout)
+        while not inbox:
+            if self.state is ConnState.CLOSED:
+                raise ConnectionClosed(f"{self.id} closed: {self.close_reason or 'by peer'}")
+            try:
+                await self._wait_for_message(deadline)
+            except asyncio.TimeoutError:
+                raise LabTimeout(f"{self.id}: nothing arrived within {timeout} s") from None
+        return inbox.popleft()
+
+    async def expect(self, pattern: Pattern, timeout: float | None = 10.0) -> Message:
+        """Skip messages until one matches ``pattern`` (see :func:`match`)
+        and return it; the failure says what arrived instead."""
+        inbox = self._require_inbox()
+        deadline = self._deadline(timeout)
+        while True:
+            while inbox:
+                msg = inbox.popleft()
+                if match(pattern, msg):
+                    return msg
+                self._skipped.append(msg)
+            if self.state is ConnState.CLOSED:
+                raise ConnectionClosed(
+                    f"{self.id} closed before {describe(pattern)} arrived"
+                    f" ({self.close_reason or 'by peer'}){self._arrived()}"
+                )
+            try:
+                await self._wait_for_message(deadline)
+            except asyncio.TimeoutError:
+                raise LabTimeout(
+                    f"{self.id}: expected {describe(pattern)} within {timeout} s{self._arrived()}"
+                ) from None
+
+    def _arrived(self) -> str:
+        if not self._skipped:
+            return "; nothing arrived"
+        return "; got " + ", ".join(m.summary() for m in self._skipped)
+
+    def _require_inbox(self) -> deque[Message]:
+        if self._inbox is None:
+            raise LabError(f"{self.id} is a server-side connection", hint="expect on a client")
+        return self._inbox
+
+    @property
+    def pending(self) -> int:
+        """Messages received and not yet consumed by receive/expect."""
+        return len(self._inbox) if self._inbox is not None else 0
+
+    async def wait_closed(self, timeout: float | None = 10.0) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(self._closed_future), timeout)
+        except asyncio.TimeoutError:
+            raise LabTimeout(f"{self.id} still open after {timeout} s") from None
+
+    # -- closing ---------------------------------------------------------
+
+    def close(self) -> None:
+        """Close after sending what is buffered."""
+        raise NotImplementedError
+
+    def abort(self, reason: str = "aborted") -> None:
+        """Close at once, dropping buffered output."""
+        raise NotImplementedError
+
+    def _closed(self, reason: str) -> None:
+        if self.state is ConnState.CLOSED:
+            return
+        self.state = ConnState.CLOSED
+        self.close_reason = self.close_reason or reason
+        self._emit(EventKind.CLOSE, text=f"{self.close_reason}; in {self.bytes_in} B, out {self.bytes_out} B")
+        if not self._closed_future.done():
+            self._closed_future.set_result(None)
+        self._wake()
+        self.endpoint.connection_closed(self)
+
+    def status(self) -> str:
+        host_port = format_address(self.peer) if self.peer else "?"
+        return (
+            f"{self.id} {self.state.value} {host_port} in {self.bytes_in} B/{self.msgs_in} msg,"
+            f" out {self.bytes_out} B/{self.msgs_out} msg"
+        )
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.status()}>"
+
+
+def format_address(addr: tuple[Any, ...]) -> str:
+    host, port = addr[0], addr[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+class StreamConnection(Connection, asyncio.Protocol):
+    """A TCP connection, accepted by a server or opened by a client."""
+
+    def __init__(self, endpoint: Endpoint, conn_id: str, role: Role, codec: Codec,
+                 idle_timeout: float | None = None) -> None:
+        super().__init__(endpoint, conn_id, role, codec)
+        self._transport: asyncio.Transport | None = None
+        self._idle_timeout = idle_timeout
+        self._idle_handle: asyncio.TimerHandle | None = None
+        self._last_active = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self.peer = tuple(transport.get_extra_info("peername") or ())
+        self.local = tuple(transport.get_extra_info("sockname") or ())
+        self.state = ConnState.OPEN
+        if not self.endpoint.admit(self):
+            return
+        ends = (self.peer, self.local) if self.role is Role.SERVER else (self.local, self.peer)
+        self._emit(EventKind.OPEN, text=" -> ".join(format_address(a) for a in ends))
+        if self._idle_timeout:
+            loop = self.endpoint.lab.loop
+            self._last_active = loop.time()
+            self._idle_handle = loop.call_later(self._idle_timeout, self._check_idle)
+        self.endpoint.opened(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._idle_handle is not None:
+            self._last_active = self.endpoint.lab.loop.time()
+        self._received(data)
+
+    def eof_received(self) -> bool:
+        self.note("peer finished sending (EOF)")
+        self._eof()
+        if self._behaviour is not None and self.state is ConnState.OPEN:
+            self.endpoint.guard(self, "eof_received", self._behaviour.eof_received, self)
+            return True  # the behaviour decides when our side closes
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+        self._closed(f"lost: {exc}" if exc else "closed")
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self._behaviour is not None:
+            self.endpoint.guard(self, "writable", self._behaviour.writable, self)
+
+    def _check_idle(self) -> None:
+        loop = self.endpoint.lab.loop
+        assert self._idle_timeout is not None
+        quiet = loop.time() - self._last_active
+        if quiet >= self._idle_timeout:
+            self._idle_handle = None
+            self.error(f"idle for {self._idle_timeout:g} s: closing")
+            self.abort(f"idle timeout ({self._idle_timeout:g} s)")
+        else:
+            self._idle_handle = loop.call_later(self._idle_timeout - quiet, self._check_idle)
+
+    def _write(self, data: bytes) -> None:
+        assert self._transport is not None
+        self._transport.write(data)
+
+    def close(self) -> None:
+        if self._transport is not None and self.state is ConnState.OPEN:
+            self.state = ConnState.CLOSING
+            self._transport.close()
+
+    def abort(self, reason: str = "aborted") -> None:
+        self.close_reason = self.close_reason or reason
+        if self._transport is not None and self.state is not ConnState.CLOSED:
+            self.state = ConnState.CLOSING
+            self._transport.abort()
+
+    def half_close(self) -> None:
+        """Send EOF (TCP FIN) but keep reading."""
+        if self._transport is not None and self._transport.can_write_eof():
+            self._transport.write_eof()
+
+
+class DatagramPeer(Connection):
+    """One remote address talking to a UDP server."""
+
+    transport_kind = Transport.UDP
+
+    def __init__(self, endpoint: Endpoint, conn_id: str, codec: Codec,
+                 transport: asyncio.DatagramTransport, addr: tuple[Any, ...]) -> None:
+        super().__init__(endpoint, conn_id, Role.SERVER, codec)
+        self._transport = transport
+        self.peer = addr
+        self.local = tuple(transport.get_extra_info("sockname") or ())
+        self.state = ConnState.OPEN
+        self.last_active = endpoint.lab.loop.time()
+
+    def _write(self, data: bytes) -> None:
+        self._transport.sendto(data, self.peer)
+
+    def close(self) -> None:
+        self._closed("forgotten")
+
+    def abort(self, reason: str = "aborted") -> None:
+        self._closed(reason)
+
+
+class DatagramClientConnection(Connection, asyncio.DatagramProtocol):
+    """A client's connected UDP socket."""
+
+    transport_kind = Transport.UDP
+
+    def __init__(self, endpoint: Endpoint, conn_id: str, codec: Codec) -> None:
+        super().__init__(endpoint, conn_id, Role.CLIENT, codec)
+        self._transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self.peer = tuple(transport.get_extra_info("peername") or ())
+        self.local = tuple(transport.get_extra_info("sockname") or ())
+        self.state = ConnState.OPEN
+        self._emit(EventKind.OPEN, text=f"udp {format_address(self.local)} -> {format_address(self.peer)}")
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self._received(data)
+
+    def error_received(self, exc: Exception) -> None:
+        self.error(f"datagram error: {exc}")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed(f"lost: {exc}" if exc else "closed")
+
+    def _write(self, data: bytes) -> None:
+        assert self._transport is not None
+        self._transport.sendto(data)
+
+    def close(self) -> None:
+        if self._transport is not None and self.state is ConnState.OPEN:
+            self.state = ConnState.CLOSING
+            self._transport.close()
+
+    def abort(self, reason: str = "aborted") -> None:
+        self.close_reason = self.close_reason or reason
+        if self._transport is not None and self.state is not ConnState.CLOSED:
+            self.state = ConnState.CLOSING
+            self._transport.abort()
+
+
+def format_exception(exc: BaseException) -> str:
+    """``ValueError: bad thing (at file.py:12 in fn)``: one readable line."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = ""
+    if frames:
+        last = frames[-1]
+        where = f" (at {last.filename.rsplit('/', 1)[-1]}:{last.lineno} in {last.name})"
+    return f"{type(exc).__name__}: {exc}{where}"

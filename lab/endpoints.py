@@ -1,0 +1,491 @@
+"""Endpoints: the named things in a lab (servers and clients).
+
+Each endpoint lives on the reactor loop.  Its public methods come in
+pairs, ``stop()`` to block from any thread and ``astop()`` to await from
+any loop; both run the same coroutine on the reactor.
+
+Tests: tests/test_lab.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import ipaddress
+import itertools
+import logging
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from lab.connection import (
+    Connection,
+    DatagramClientConnection,
+    DatagramPeer,
+    Pattern,
+    StreamConnection,
+    format_address,
+    format_exception,
+)
+from lab.errors import ConfigError, LabError
+from lab.eventlog import Capture, EventKind
+from lab.protocols._base import (
+    ClientVerbs,
+    Message,
+    ProtocolSpec,
+    Role,
+    ServerBehaviour,
+    Transport,
+)
+
+if TYPE_CHECKING:
+    from lab.lab import Lab
+
+__all__ = ["Client", "Endpoint", "Hook", "Server", "ServerState"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+Hook = Callable[[Message, Connection], Any]
+
+DEFAULT_MAX_CONNECTIONS = 256
+UDP_PEER_LIMIT = 1024
+
+
+class ServerState(enum.Enum):
+    STARTING = "starting"
+    LISTENING = "listening"
+    STOPPED = "stopped"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Endpoint:
+    """Something with a name, a protocol and a capture level."""
+
+    kind = "endpoint"
+
+    def __init__(self, lab: Lab, name: str, spec: ProtocolSpec, transport: Transport,
+                 capture: Capture) -> None:
+        self.lab = lab
+        self.name = name
+        self.spec = spec
+        self.transport = transport
+        self.capture = capture
+
+    @property
+    def protocol(self) -> str:
+        return self.spec.name
+
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float | None = 30.0) -> T:
+        return self.lab.reactor.call(coro, timeout)
+
+    async def _acall(self, coro: Coroutine[Any, Any, T]) -> T:
+        return await self.lab.reactor.run_async(coro)
+
+    # hooks used by connections (reactor thread)
+    behaviour: ServerBehaviour | None = None
+
+    def admit(self, conn: Connection) -> bool:
+        return True
+
+    def opened(self, conn: Connection) -> None:
+        pass
+
+    def handle(self, conn: Connection, msg: Message) -> None:
+        pass
+
+    def connection_closed(self, conn: Connection) -> None:
+        pass
+
+    def guard(self, conn: Connection, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call user or behaviour code; an exception becomes an error event
+        and the endpoint keeps serving."""
+        try:
+            return fn(*args)
+        except Exception as exc:
+            conn.error(f"{what} raised {format_exception(exc)}")
+            logger.debug("%s in %s raised", what, self.name, exc_info=True)
+            return None
+
+    def status(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class Server(Endpoint):
+    """A listening server running one protocol's behaviour."""
+
+    kind = "server"
+
+    def __init__(self, lab: Lab, name: str, spec: ProtocolSpec, *, host: str, port: int,
+                 transport: Transport, options: dict[str, Any], capture: Capture,
+                 max_connections: int, idle_timeout: float | None) -> None:
+        super().__init__(lab, name, spec, transport, capture)
+        self.host = host
+        self.port = port
+        self.options = options
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        self.behaviour = spec.server(options)
+        self.state = ServerState.STARTING
+        self.connections: dict[str, Connection] = OrderedDict()
+        self.accepted = 0
+        self.refused = 0
+        self._ids = itertools.count(1)
+        self._hooks: dict[str, list[tuple[Hook, bool]]] = {}
+        self._server: asyncio.AbstractServer | None = None
+        self._udp: asyncio.DatagramTransport | None = None
+        self._udp_reaper: asyncio.TimerHandle | None = None
+        self._udp_peers: OrderedDict[tuple[Any, ...], DatagramPeer] = OrderedDict()
+
+    # -- life ------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        """``tcp://127.0.0.1:7007``"""
+        return f"{self.transport.value}://{format_address((self.host, self.port))}"
+
+    async def _start(self) -> None:
+        loop = self.lab.loop
+        try:
+            if self.transport is Transport.TCP:
+                self._server = await loop.create_server(
+                    self._new_stream, self.host, self.port, reuse_address=True, backlog=512
+                )
+                sock = self._server.sockets[0]
+            else:
+                self._udp, _ = await loop.create_datagram_endpoint(
+                    lambda: _UdpServerProtocol(self), local_addr=(self.host, self.port)
+                )
+                sock = self._udp.get_extra_info("socket")
+                self._udp_reaper = loop.call_later(self._reap_interval, self._reap_udp_peers)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {self.transport.value} {format_address((self.host, self.port))}: {exc.strerror or exc}",
+                hint="pick another port (0 = any free port)"
+                if exc.errno in (98, 13) else "check the host address",
+            ) from None
+        self.port = sock.getsockname()[1]
+        self.state = ServerState.LISTENING
+        self.lab.log.emit(EventKind.LISTEN, endpoint=self.name, protocol=self.spec.name,
+                          text=f"{self.spec.name} listening on {self.address}")
+
+    async def _stop(self, timeout: float = 2.0) -> None:
+        if self.state is ServerState.STOPPED:
+            return
+        self.state = ServerState.STOPPED
+        if self._udp_reaper is not None:
+            self._udp_reaper.cancel()
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for conn in list(self.connections.values()):
+            conn.abort("server stopped")
+        if self._udp is not None:
+            self._udp.close()
+        if server is not None:
+            try:
+                await asyncio.wait_for(server.wait_closed(), timeout)
+            except asyncio.TimeoutError:
+                logger.warning("server %s did not close within %s s", self.name, timeout)
+        # let transports deliver connection_lost before we report
+        for _ in range(3):
+            if not self.connections:
+                break
+            await asyncio.sleep(0)
+        self.lab.log.emit(EventKind.STOP, endpoint=self.name, protocol=self.spec.name,
+                          text=f"stopped after {self.accepted} connections ({self.refused} refused)")
+
+    def stop(self) -> None:
+        """Stop listening and close every connection."""
+        self.lab.stop(self)
+
+    async def astop(self) -> None:
+        await self.lab.astop(self)
+
+    # -- connections -----------------------------------------------------
+
+    def _new_stream(self) -> StreamConnection:
+        conn_id = f"{self.name}#{next(self._ids)}"
+        return StreamConnection(self, conn_id, Role.SERVER,
+                                self.spec.codec(Role.SERVER, Transport.TCP), self.idle_timeout)
+
+    def admit(self, conn: Connection) -> bool:
+        if len(self.connections) >= self.max_connections:
+            self.refused += 1
+            conn.error(f"refused {format_address(conn.peer)}: {self.max_connections} connections already open")
+            conn.abort("connection limit")
+            return False
+        if self.state is not ServerState.LISTENING:
+            conn.abort("server stopping")
+            return False
+        self.accepted += 1
+        self.connections[conn.id] = conn
+        return True
+
+    def opened(self, conn: Connection) -> None:
+        self.guard(conn, "connection_made", self.behaviour.connection_made, conn)
+
+    def connection_closed(self, conn: Connection) -> None:
+        if isinstance(conn, DatagramPeer):
+            self._udp_peers.pop(conn.peer, None)
+        if self.connections.pop(conn.id, None) is not None:
+            self.guard(conn, "connection_lost", self.behaviour.connection_lost, conn)
+
+    def handle(self, conn: Connection, msg: Message) -> None:
+        hooks = self._hooks
+        if hooks:
+            replaced = False
+            for fn, replace in hooks.get(msg.kind, []) + hooks.get("*", []):
+                self.guard(conn, f"hook {getattr(fn, '__name__', 'hook')}", fn, msg, conn)
+                replaced = replaced or replace
+            if replaced:
+                return
+        self.guard(conn, "message_received", self.behaviour.message_received, conn, msg)
+
+    def on(self, kind: str, fn: Hook, *, replace: bool = True) -> Hook:
+        """Run ``fn(msg, conn)`` for each received message of ``kind``
+        (``"*"`` for all) on the reactor thread.  With ``replace`` (the
+        default) the protocol's own handling is skipped for that message;
+        otherwise ``fn`` only observes.  Exceptions are logged, not fatal."""
+        self._hooks.setdefault(kind, []).append((fn, replace))
+        return fn
+
+    def off(self, kind: str | None = None) -> None:
+        """Remove the hooks for ``kind``, or all hooks."""
+        if kind is None:
+            self._hooks.clear()
+        else:
+            self._hooks.pop(kind, None)
+
+    # -- UDP -------------------------------------------------------------
+
+    @property
+    def _reap_interval(self) -> float:
+        return min(self.idle_timeout or 60.0, 60.0)
+
+    def _datagram(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        conn = self._udp_peers.get(addr)
+        if conn is None:
+            assert self._udp is not None
+            if len(self._udp_peers) >= UDP_PEER_LIMIT:
+                # UDP has no close: forget the quietest peer to stay bounded
+                next(iter(self._udp_peers.values())).close()
+            conn = DatagramPeer(self, f"{self.name}#{next(self._ids)}",
+                                self.spec.codec(Role.SERVER, Transport.UDP), self._udp, addr)
+            self._udp_peers[addr] = conn
+            self.connections[conn.id] = conn
+            self.accepted += 1
+            conn._emit(EventKind.OPEN, text=f"udp {format_address(addr)}")
+            self.opened(conn)
+        else:
+            self._udp_peers.move_to_end(addr)
+        conn.last_active = self.lab.loop.time()
+        conn._received(data)
+
+    def _reap_udp_peers(self) -> None:
+        now = self.lab.loop.time()
+        limit = self.idle_timeout or 300.0
+        for conn in list(self.connections.values()):
+            if isinstance(conn, DatagramPeer) and now - conn.last_active >= limit:
+                conn.close()
+        self._udp_reaper = self.lab.loop.call_later(self._reap_interval, self._reap_udp_peers)
+
+    def status(self) -> dict[str, Any]:
+        conns = list(self.connections.values())
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "protocol": self.spec.name,
+            "address": self.address,
+            "state": self.state.value,
+            "connections": len(conns),
+            "accepted": self.accepted,
+            "bytes_in": sum(c.bytes_in for c in conns),
+            "bytes_out": sum(c.bytes_out for c in conns),
+            "capture": self.capture.value,
+        }
+
+    def __repr__(self) -> str:
+        return (f"<Server {self.name} {self.spec.name} {self.address} {self.state.value},"
+                f" {len(self.connections)} connections>")
+
+
+class _UdpServerProtocol(asyncio.DatagramProtocol):
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self.server._datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        self.server.lab.log.emit(EventKind.ERROR, endpoint=self.server.name,
+                                 protocol=self.server.spec.name, text=f"datagram error: {exc}")
+
+
+class _Channel:
+    """Adapts a client connection to the :class:`Channel` verbs drive."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def send(self, msg: Message) -> None:
+        self._conn.send(msg)
+
+    async def send_raw(self, data: bytes) -> None:
+        self._conn.send_raw(data)
+
+    async def receive(self, timeout: float | None = 10.0) -> Message:
+        return await self._conn.receive(timeout)
+
+    async def expect(self, pattern: Any, timeout: float | None = 10.0) -> Message:
+        return await self._conn.expect(pattern, timeout)
+
+    async def wait_closed(self, timeout: float | None = 10.0) -> None:
+        await self._conn.wait_closed(timeout)
+
+    async def close(self) -> None:
+        self._conn.close()
+
+
+class Client(Endpoint):
+    """A client connection with the protocol's verbs.
+
+    ``c.send(...)``, ``c.expect(...)`` and each verb (``c.query(...)`` for
+    finger) block with a timeout; ``c.asend(...)``, ``c.aexpect(...)``,
+    ``c.aquery(...)`` are awaitable from any loop.
+    """
+
+    kind = "client"
+
+    def __init__(self, lab: Lab, name: str, spec: ProtocolSpec, transport: Transport,
+                 capture: Capture, target: tuple[str, int]) -> None:
+        super().__init__(lab, name, spec, transport, capture)
+        self.target = target
+        codec = spec.codec(Role.CLIENT, transport)
+        self.conn: Connection = (
+            StreamConnection(self, name, Role.CLIENT, codec) if transport is Transport.TCP
+            else DatagramClientConnection(self, name, codec)
+        )
+        self.verbs: ClientVerbs = spec.client(_Channel(self.conn))
+
+    @property
+    def address(self) -> str:
+        return f"{self.transport.value}://{format_address(self.target)}"
+
+    async def _open(self, timeout: float) -> None:
+        loop = self.lab.loop
+        host, port = self.target
+        try:
+            if self.transport is Transport.TCP:
+                await asyncio.wait_for(loop.create_connection(lambda: self.conn, host, port), timeout)
+            else:
+                await loop.create_datagram_endpoint(lambda: self.conn, remote_addr=(host, port))
+        except asyncio.TimeoutError:
+            raise ConfigError(f"connecting to {self.address} timed out after {timeout} s") from None
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot connect to {self.address}: {exc.strerror or exc}",
+                hint="is a server listening there? `ls` shows the lab's servers",
+            ) from None
+
+    async def _close(self) -> None:
+        self.conn.close()
+        try:
+            await self.conn.wait_closed(2.0)
+        except LabError:
+            self.conn.abort("close timed out")
+
+    # -- plain I/O -------------------------------------------------------
+
+    async def _send(self, data: Message | bytes | str) -> None:
+        self.conn.send(data)
+
+    def send(self, data: Message | bytes | str) -> None:
+        """Send a message, or bytes/str exactly as given."""
+        self._call(self._send(data))
+
+    async def asend(self, data: Message | bytes | str) -> None:
+        await self._acall(self._send(data))
+
+    def expect(self, pattern: Pattern, timeout: float = 10.0) -> Message:
+        """Wait for a message matching ``pattern``; see :func:`lab.connection.match`."""
+        return self._call(self.conn.expect(pattern, timeout), timeout + 5.0)
+
+    async def aexpect(self, pattern: Pattern, timeout: float = 10.0) -> Message:
+        return await self._acall(self.conn.expect(pattern, timeout))
+
+    def receive(self, timeout: float = 10.0) -> Message:
+        """The next message from the server."""
+        return self._call(self.conn.receive(timeout), timeout + 5.0)
+
+    async def areceive(self, timeout: float = 10.0) -> Message:
+        return await self._acall(self.conn.receive(timeout))
+
+    def close(self) -> None:
+        """Close the connection (the client stays listed until stopped)."""
+        self.lab.stop(self)
+
+    async def aclose(self) -> None:
+        await self.lab.astop(self)
+
+    # -- verbs -----------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        verbs = type(self.__dict__.get("verbs", ClientVerbs)).verbs() if "verbs" in self.__dict__ else {}
+        if name in verbs:
+            return self._blocking_verb(name)
+        if name.startswith("a") and name[1:] in verbs:
+            return self._async_verb(name[1:])
+        raise AttributeError(
+            f"{type(self).__name__} {self.__dict__.get('name', '?')!r} has no attribute {name!r}"
+        )
+
+    def __dir__(self) -> list[str]:
+        verbs = type(self.verbs).verbs()
+        return sorted(set(super().__dir__()) | set(verbs) | {"a" + v for v in verbs})
+
+    def _blocking_verb(self, name: str) -> Callable[..., Any]:
+        fn = getattr(self.verbs, name)
+
+        @functools.wraps(fn)
+        def call(*args: Any, timeout: float = 30.0, **kwargs: Any) -> Any:
+            return self._call(fn(*args, **kwargs), timeout)
+
+        return call
+
+    def _async_verb(self, name: str) -> Callable[..., Any]:
+        fn = getattr(self.verbs, name)
+
+        @functools.wraps(fn)
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await self._acall(fn(*args, **kwargs))
+
+        return call
+
+    def status(self) -> dict[str, Any]:
+        c = self.conn
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "protocol": self.spec.name,
+            "address": self.address,
+            "state": c.state.value,
+            "connections": 1 if c.state.value == "open" else 0,
+            "accepted": 0,
+            "bytes_in": c.bytes_in,
+            "bytes_out": c.bytes_out,
+            "capture": self.capture.value,
+        }
+
+    def __repr__(self) -> str:
+        return f"<Client {self.name} {self.spec.name} -> {self.address} {self.conn.state.value}>"

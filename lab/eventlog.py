@@ -1,0 +1,338 @@
+"""The event log: everything that happens in a lab, in order.
+
+Every listen, open, close, chunk of bytes, decoded message and error is an
+:class:`Event` with a sequence number, monotonic and wall-clock times, the
+endpoint, the connection and the direction.  The log keeps the newest
+``capacity`` events in a ring, calls subscribers synchronously on the
+reactor thread, and can spill every event to a JSONL file as it happens,
+one ``write`` per batch, so a crash loses nothing already written.
+
+Tests: tests/test_eventlog.py
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from lab.protocols._base import Message, escape_bytes
+
+__all__ = [
+    "Capture",
+    "Direction",
+    "Event",
+    "EventFilter",
+    "EventKind",
+    "EventLog",
+    "format_event",
+]
+
+
+class EventKind(enum.Enum):
+    LISTEN = "listen"
+    OPEN = "open"
+    CLOSE = "close"
+    DATA = "data"
+    MESSAGE = "msg"
+    ERROR = "error"
+    INFO = "info"
+    STOP = "stop"
+
+
+class Direction(enum.Enum):
+    IN = "in"
+    OUT = "out"
+    NONE = "-"
+
+    @property
+    def arrow(self) -> str:
+        return {"in": "<-", "out": "->", "-": ""}[self.value]
+
+
+class Capture(enum.Enum):
+    """How much an endpoint records: everything, summaries, or counters only
+    (errors are always recorded)."""
+
+    FULL = "full"
+    SUMMARY = "summary"
+    OFF = "off"
+
+
+@dataclass(slots=True, eq=False)
+class Event:
+    """One thing that happened.  ``raw`` and ``message`` are kept only at
+    full capture; ``summary`` is always there."""
+
+    seq: int
+    mono: float
+    wall: float
+    endpoint: str
+    conn: str
+    kind: EventKind
+    direction: Direction
+    protocol: str
+    text: str | None = None
+    raw: bytes | None = None
+    message: Message | None = None
+
+    @property
+    def summary(self) -> str:
+        if self.text is not None:
+            return self.text
+        if self.message is not None:
+            self.text = self.message.summary()
+        elif self.raw is not None:
+            self.text = escape_bytes(self.raw)
+        else:
+            self.text = ""
+        return self.text
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "seq": self.seq,
+            "time": self.wall,
+            "mono": self.mono,
+            "endpoint": self.endpoint,
+            "conn": self.conn,
+            "kind": self.kind.value,
+            "dir": self.direction.value,
+            "proto": self.protocol,
+            "summary": self.summary,
+        }
+        if self.raw is not None:
+            # latin-1 maps each byte to one code point: exact and readable
+            out["raw"] = self.raw.decode("latin-1")
+        if self.message is not None:
+            out["type"] = type(self.message).__name__
+            out["fields"] = self.message.fields()
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), default=str, ensure_ascii=True)
+
+
+def format_event(event: Event, width: int = 10) -> str:
+    """One readable line: time, connection, what, summary."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.wall))
+    millis = int(event.wall * 1000) % 1000
+    who = event.conn or event.endpoint
+    what = event.direction.arrow if event.kind in (EventKind.MESSAGE, EventKind.DATA) else event.kind.value
+    if event.kind is EventKind.DATA:
+        what += " raw"
+    return f"{stamp}.{millis:03d}  {who:<{width}}  {what:<6} {event.summary}".rstrip()
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventFilter:
+    """Which events to keep; unset criteria match everything.
+
+    ``text`` matches case-insensitively inside the summary; ``regex`` is
+    searched in the summary and, when kept, the raw bytes (as latin-1).
+    """
+
+    endpoint: str | None = None
+    conn: str | None = None
+    direction: Direction | None = None
+    protocol: str | None = None
+    kinds: frozenset[EventKind] | None = None
+    text: str | None = None
+    regex: re.Pattern[str] | None = None
+    since: int | None = None
+
+    def __call__(self, event: Event) -> bool:
+        if self.since is not None and event.seq <= self.since:
+            return False
+        if self.endpoint is not None and event.endpoint != self.endpoint:
+            return False
+        if self.conn is not None and event.conn != self.conn:
+            return False
+        if self.direction is not None and event.direction is not self.direction:
+            return False
+        if self.protocol is not None and event.protocol != self.protocol:
+            return False
+        if self.kinds is not None and event.kind not in self.kinds:
+            return False
+        if self.text is not None and self.text.lower() not in event.summary.lower():
+            return False
+        if self.regex is not None:
+            hay = event.summary
+            if event.raw is not None:
+                hay += "\n" + event.raw.decode("latin-1")
+            if not self.regex.search(hay):
+                return False
+        return True
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventLog:
+    """A bounded, subscribable, spillable record of events.
+
+    Events are added on the reactor thread; :meth:`tail` and :meth:`query`
+    take a snapshot and are safe from any thread.
+    """
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self._ring: deque[Event] = deque(maxlen=capacity)
+        self._seq = 0
+        self._subscribers: list[Subscriber] = []
+        self._spill_fd: int | None = None
+        self._spill_path: str | None = None
+        self._pending: list[str] = []
+        self._flush_scheduled = False
+        self._scheduler: Callable[[Callable[[], None]], None] | None = None
+        self._spill_lock = threading.Lock()
+
+    # -- adding ----------------------------------------------------------
+
+    def bind(self, scheduler: Callable[[Callable[[], None]], None]) -> None:
+        """Batch spill writes: ``scheduler(fn)`` runs ``fn`` after the
+        current burst of events (the reactor's ``call_soon``)."""
+        self._scheduler = scheduler
+
+    def emit(
+        self,
+        kind: EventKind,
+        *,
+        endpoint: str,
+        conn: str = "",
+        direction: Direction = Direction.NONE,
+        protocol: str = "",
+        text: str | None = None,
+        raw: bytes | None = None,
+        message: Message | None = None,
+    ) -> Event:
+        """Record one event and hand it to subscribers."""
+        self._seq += 1
+        event = Event(
+            self._seq,
+            time.monotonic(),
+            time.time(),
+            endpoint,
+            conn,
+            kind,
+            direction,
+            protocol,
+            text,
+            raw,
+            message,
+        )
+        self._ring.append(event)
+        if self._spill_fd is not None:
+            self._pending.append(event.to_json())
+            if self._scheduler is None:
+                self.flush()
+            elif not self._flush_scheduled:
+                self._flush_scheduled = True
+                self._scheduler(self.flush)
+        for fn in self._subscribers:
+            fn(event)
+        return event
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Call ``fn(event)`` for each new event (on the reactor thread; keep
+        it quick).  Returns a function that unsubscribes."""
+        self._subscribers = [*self._subscribers, fn]
+
+        def unsubscribe() -> None:
+            self._subscribers = [s for s in self._subscribers if s is not fn]
+
+        return unsubscribe
+
+    # -- spilling --------------------------------------------------------
+
+    def spill_to(self, path: str | os.PathLike[str], *, include_existing: bool = True) -> None:
+        """Append every event from now on to a JSONL file, one write per
+        batch; with ``include_existing`` the ring's events go first."""
+        self.stop_spill()
+        fd = os.open(os.fspath(path), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        with self._spill_lock:
+            self._spill_fd = fd
+            self._spill_path = os.fspath(path)
+            if include_existing:
+                self._pending = [e.to_json() for e in tuple(self._ring)] + self._pending
+        self.flush()
+
+    @property
+    def spill_path(self) -> str | None:
+        return self._spill_path
+
+    def flush(self) -> None:
+        """Write pending spill lines now."""
+        with self._spill_lock:
+            self._flush_scheduled = False
+            if self._spill_fd is None or not self._pending:
+                return
+            data = ("\n".join(self._pending) + "\n").encode("ascii")
+            self._pending = []
+            view = memoryview(data)
+            while view:
+                written = os.write(self._spill_fd, view)
+                view = view[written:]
+
+    def stop_spill(self) -> None:
+        self.flush()
+        with self._spill_lock:
+            if self._spill_fd is not None:
+                os.close(self._spill_fd)
+            self._spill_fd = None
+            self._spill_path = None
+
+    # -- reading ---------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._ring)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(tuple(self._ring))
+
+    @property
+    def total(self) -> int:
+        """Events recorded since the start, including those rotated out."""
+        return self._seq
+
+    @property
+    def dropped(self) -> int:
+        """Events rotated out of the ring to respect its capacity."""
+        return self._seq - len(self._ring)
+
+    def snapshot(self) -> tuple[Event, ...]:
+        return tuple(self._ring)
+
+    def query(self, flt: EventFilter | None = None, *, limit: int | None = None) -> list[Event]:
+        """Events matching ``flt``, oldest first; the newest ``limit``."""
+        events: Iterable[Event] = self.snapshot()
+        if flt is not None:
+            events = [e for e in events if flt(e)]
+        out = list(events)
+        return out[-limit:] if limit else out
+
+    def tail(self, n: int = 10, flt: EventFilter | None = None) -> list[Event]:
+        """The newest ``n`` events (matching ``flt``), oldest first."""
+        return self.query(flt, limit=n)
+
+    def export_jsonl(self, target: str | os.PathLike[str] | IO[str], flt: EventFilter | None = None) -> int:
+        """Write matching events as JSON lines; returns how many."""
+        events = self.query(flt)
+        lines = "".join(e.to_json() + "\n" for e in events)
+        if isinstance(target, (str, os.PathLike)):
+            with open(target, "w", encoding="ascii") as fh:
+                fh.write(lines)
+        else:
+            target.write(lines)
+        return len(events)
+
+    def __repr__(self) -> str:
+        return f"<EventLog {len(self)} of {self.capacity} events, {self.total} total>"

@@ -1,0 +1,319 @@
+"""The Lab: named endpoints on one reactor, and the event log they share.
+
+Every front-end talks to a :class:`Lab`.  Its operations are coroutines
+that run on the reactor loop; each has a blocking twin for threads
+(``serve``) and an awaitable twin for any event loop (``aserve``)::
+
+    with Lab.start() as lab:                 # reactor in a daemon thread
+        srv = lab.serve("echo", port=0)      # 0 = any free port
+        c = lab.connect("echo", srv)
+        c.send(b"hi\\r\\n")
+        c.expect(b"hi")
+
+Tests: tests/test_lab.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import re
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from lab import protocols
+from lab.endpoints import DEFAULT_MAX_CONNECTIONS, Client, Endpoint, Server, is_loopback
+from lab.errors import ConfigError
+from lab.eventlog import Capture, EventKind, EventLog
+from lab.protocols._base import ProtocolSpec, Transport
+from lab.reactor import Reactor
+
+__all__ = ["Lab"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
+_ADDR_RE = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\s]+)):(?P<port>\d{1,5})$")
+
+Target = "Server | str | tuple[str, int]"
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` -> (host, port)."""
+    m = _ADDR_RE.match(text.strip())
+    if not m or int(m["port"]) > 65535:
+        raise ConfigError(f"not an address: {text!r}", hint="write host:port, e.g. 127.0.0.1:7007")
+    return (m["v6"] or m["host"], int(m["port"]))
+
+
+def _capture(value: Capture | str | None, default: Capture) -> Capture:
+    if value is None:
+        return default
+    if isinstance(value, Capture):
+        return value
+    try:
+        return Capture(value)
+    except ValueError:
+        raise ConfigError(f"unknown capture level {value!r}", hint="use full, summary or off") from None
+
+
+def _transport(spec: ProtocolSpec, value: Transport | str | None) -> Transport:
+    if value is None:
+        return spec.transports[0]
+    try:
+        kind = value if isinstance(value, Transport) else Transport(value.lower())
+    except ValueError:
+        raise ConfigError(f"unknown transport {value!r}", hint="use tcp or udp") from None
+    if kind not in spec.transports:
+        raise ConfigError(f"{spec.name} does not run over {kind.value}",
+                          hint=f"it runs over {', '.join(spec.iter_transports())}")
+    return kind
+
+
+class Lab:
+    """Named servers and clients on one reactor, with one event log.
+
+    Create one with :meth:`start` (reactor in a background thread) or pass
+    a :class:`Reactor` you run yourself.  Closing the lab stops every
+    endpoint; closing a lab that :meth:`start` made also stops its reactor.
+    """
+
+    def __init__(self, reactor: Reactor | None = None, *, log_capacity: int = 100_000,
+                 capture: Capture | str = Capture.FULL, loop: str = "asyncio") -> None:
+        self._own_reactor = reactor is None
+        self.reactor = reactor or Reactor(loop)
+        self.log = EventLog(log_capacity)
+        self.log.bind(self.reactor.loop.call_soon)
+        self.capture = _capture(capture, Capture.FULL)
+        self.endpoints: dict[str, Endpoint] = {}
+        self._counters: dict[str, itertools.count[int]] = {}
+        self._closed = False
+        self.reactor.on_shutdown(self._aclose)
+
+    @classmethod
+    def start(cls, **kwargs: Any) -> Lab:
+        """A lab whose reactor runs in a daemon thread."""
+        lab = cls(**kwargs)
+        lab.reactor.start()
+        return lab
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self.reactor.loop
+
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float | None = 30.0) -> T:
+        return self.reactor.call(coro, timeout)
+
+    async def _acall(self, coro: Coroutine[Any, Any, T]) -> T:
+        return await self.reactor.run_async(coro)
+
+    # -- names -----------------------------------------------------------
+
+    def _name(self, given: str | None, stem: str) -> str:
+        if given is not None:
+            if not NAME_RE.fullmatch(given):
+                raise ConfigError(f"bad endpoint name {given!r}",
+                                  hint="use letters, digits, _ . - (up to 32), starting with a letter")
+            if given in self.endpoints:
+                raise ConfigError(f"name {given!r} is taken", hint="`ls` shows the names in use")
+            return given
+        counter = self._counters.setdefault(stem, itertools.count(1))
+        while (name := f"{stem}{next(counter)}") in self.endpoints:
+            pass
+        return name
+
+    def __getitem__(self, name: str) -> Endpoint:
+        return self.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.endpoints
+
+    def get(self, name: str) -> Endpoint:
+        """The endpoint called ``name``; :class:`ConfigError` with a hint."""
+        try:
+            return self.endpoints[name]
+        except KeyError:
+            close = protocols.suggest(name, list(self.endpoints))
+            hint = f"did you mean {close!r}?" if close else (
+                "`ls` lists endpoints" if self.endpoints else "the lab is empty: `serve` something first")
+            raise ConfigError(f"no endpoint named {name!r}", hint=hint) from None
+
+    @property
+    def servers(self) -> list[Server]:
+        return [e for e in self.endpoints.values() if isinstance(e, Server)]
+
+    @property
+    def clients(self) -> list[Client]:
+        return [e for e in self.endpoints.values() if isinstance(e, Client)]
+
+    # -- serve -----------------------------------------------------------
+
+    async def _serve(self, protocol: str, *, port: int | None = 0, host: str = "127.0.0.1",
+                     name: str | None = None, transport: Transport | str | None = None,
+                     capture: Capture | str | None = None,
+                     max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                     idle_timeout: float | None = None, **options: Any) -> Server:
+        self._check_open()
+        spec = protocols.get(protocol)
+        kind = _transport(spec, transport)
+        port = 0 if port is None else port
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"port {port} is out of range", hint="use 0-65535 (0 = any free port)")
+        if max_connections < 1:
+            raise ConfigError("max_connections must be at least 1")
+        resolved = spec.resolve_options(options)
+        server = Server(
+            self, self._name(name, spec.name), spec, host=host, port=port, transport=kind,
+            options=resolved, capture=_capture(capture, self.capture),
+            max_connections=max_connections,
+            idle_timeout=spec.idle_timeout if idle_timeout is None else (idle_timeout or None),
+        )
+        self.endpoints[server.name] = server
+        try:
+            await server._start()
+        except BaseException:
+            del self.endpoints[server.name]
+            raise
+        if not is_loopback(host):
+            self.log.emit(EventKind.INFO, endpoint=server.name, protocol=spec.name,
+                          text=f"warning: {server.address} is reachable from other machines")
+        return server
+
+    def serve(self, protocol: str, **kwargs: Any) -> Server:
+        """Start a server; see :meth:`aserve`."""
+        return self._call(self._serve(protocol, **kwargs))
+
+    async def aserve(self, protocol: str, **kwargs: Any) -> Server:
+        """Start a ``protocol`` server on ``host:port`` (default 127.0.0.1,
+        any free port) and return it once it listens.
+
+        Keywords: ``name``, ``transport`` (tcp/udp), ``capture``
+        (full/summary/off), ``max_connections``, ``idle_timeout`` (seconds,
+        0 for none) and the protocol's own options.
+        """
+        return await self._acall(self._serve(protocol, **kwargs))
+
+    # -- connect ---------------------------------------------------------
+
+    def _resolve_target(self, spec: ProtocolSpec, target: Any,
+                        transport: Transport | str | None) -> tuple[tuple[str, int], Transport]:
+        if isinstance(target, str) and target in self.endpoints:
+            target = self.endpoints[target]
+        if isinstance(target, Server):
+            if target.spec.name != spec.name:
+                logger.info("connecting %s client to %s server", spec.name, target.spec.name)
+            kind = _transport(spec, transport or target.transport)
+            return (target.host if not target.host in ("0.0.0.0", "::", "") else "127.0.0.1",
+                    target.port), kind
+        if isinstance(target, Client):
+            raise ConfigError(f"{target.name!r} is a client", hint="connect to a server or host:port")
+        if isinstance(target, tuple):
+            return (str(target[0]), int(target[1])), _transport(spec, transport)
+        if isinstance(target, int):
+            return ("127.0.0.1", target), _transport(spec, transport)
+        if isinstance(target, str):
+            if ":" not in target and not target.isdigit():
+                close = protocols.suggest(target, [s.name for s in self.servers])
+                raise ConfigError(f"no server named {target!r}",
+                                  hint=f"did you mean {close!r}?" if close else "give a server name or host:port")
+            addr = ("127.0.0.1", int(target)) if target.isdigit() else parse_address(target)
+            return addr, _transport(spec, transport)
+        raise ConfigError(f"cannot connect to {target!r}", hint="give a server, its name or host:port")
+
+    async def _connect(self, protocol: str, target: Any, *, name: str | None = None,
+                       transport: Transport | str | None = None,
+                       capture: Capture | str | None = None, timeout: float = 10.0) -> Client:
+        self._check_open()
+        spec = protocols.get(protocol)
+        addr, kind = self._resolve_target(spec, target, transport)
+        client = Client(self, self._name(name, "c"), spec, kind, _capture(capture, self.capture), addr)
+        self.endpoints[client.name] = client
+        try:
+            await client._open(timeout)
+        except BaseException:
+            del self.endpoints[client.name]
+            raise
+        return client
+
+    def connect(self, protocol: str, target: Any, **kwargs: Any) -> Client:
+        """Connect a client; see :meth:`aconnect`."""
+        return self._call(self._connect(protocol, target, **kwargs))
+
+    async def aconnect(self, protocol: str, target: Any, **kwargs: Any) -> Client:
+        """Open a ``protocol`` client to ``target``: a :class:`Server`, a
+        server's name, ``"host:port"`` or a ``(host, port)`` tuple.
+
+        Keywords: ``name`` (default ``c1``, ``c2``...), ``transport``,
+        ``capture``, ``timeout``.
+        """
+        return await self._acall(self._connect(protocol, target, **kwargs))
+
+    # -- stop ------------------------------------------------------------
+
+    async def _stop(self, target: Endpoint | str) -> list[str]:
+        if target == "all":
+            names = list(self.endpoints)
+            for name in reversed(names):
+                await self._stop(name)
+            return names
+        endpoint = target if isinstance(target, Endpoint) else self.get(target)
+        if isinstance(endpoint, Server):
+            await endpoint._stop()
+        elif isinstance(endpoint, Client):
+            await endpoint._close()
+        self.endpoints.pop(endpoint.name, None)
+        return [endpoint.name]
+
+    def stop(self, target: Endpoint | str) -> list[str]:
+        """Stop an endpoint (or ``"all"``); returns the names stopped."""
+        return self._call(self._stop(target))
+
+    async def astop(self, target: Endpoint | str) -> list[str]:
+        return await self._acall(self._stop(target))
+
+    # -- status ----------------------------------------------------------
+
+    def ls(self) -> list[dict[str, Any]]:
+        """One status row per endpoint, in creation order."""
+        return [e.status() for e in list(self.endpoints.values())]
+
+    # -- closing ---------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConfigError("this lab is closed", hint="start a new one")
+
+    async def _aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for name in reversed(list(self.endpoints)):
+            try:
+                await self._stop(name)
+            except Exception:
+                logger.exception("stopping %s failed", name)
+        self.log.flush()
+
+    def close(self) -> None:
+        """Stop every endpoint; stop the reactor too if this lab made it."""
+        if self._own_reactor:
+            self.reactor.stop()
+        elif not self._closed and self.reactor.running:
+            self._call(self._aclose())
+        self.log.stop_spill()
+
+    async def aclose(self) -> None:
+        await self._acall(self._aclose())
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"<Lab {len(self.servers)} servers, {len(self.clients)} clients,"
+                f" {self.log.total} events>")

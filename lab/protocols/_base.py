@@ -1,0 +1,300 @@
+"""The protocol contract: what every protocol module provides.
+
+A protocol is a :class:`ProtocolSpec` holding
+
+* a sans-IO **codec** factory: ``codec(role, transport)`` returns a
+  :class:`Codec` that turns the bytes *received* by that role into
+  :class:`Message` objects and turns messages that role sends into bytes;
+* a **server behaviour** factory: ``server(options)`` returns a
+  :class:`ServerBehaviour` that reacts to messages on one listening socket;
+* a **client verbs** class (:class:`ClientVerbs`) with the protocol's verbs
+  as coroutines, driven through a :class:`Channel`;
+* declared **options** (:class:`Option`) for the command line and the lab.
+
+Nothing here knows about sockets, asyncio transports or the Lab.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import inspect
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from lab.errors import ConfigError
+
+__all__ = [
+    "Channel",
+    "ClientVerbs",
+    "Codec",
+    "Message",
+    "Option",
+    "Peer",
+    "ProtocolSpec",
+    "Role",
+    "ServerBehaviour",
+    "Transport",
+    "escape_bytes",
+]
+
+
+class Role(enum.Enum):
+    """Which side of a conversation a codec or endpoint plays."""
+
+    CLIENT = "client"
+    SERVER = "server"
+
+    @property
+    def peer(self) -> Role:
+        return Role.SERVER if self is Role.CLIENT else Role.CLIENT
+
+
+class Transport(enum.Enum):
+    """The socket kind a protocol runs over."""
+
+    TCP = "tcp"
+    UDP = "udp"
+
+
+_ESCAPES = {0x5C: "\\\\", 0x22: '\\"', 0x0D: "\\r", 0x0A: "\\n", 0x09: "\\t"}
+
+
+def escape_bytes(data: bytes, limit: int = 200) -> str:
+    """Render bytes as a double-quoted, escaped, printable string.
+
+    Longer input is cut at ``limit`` bytes with a note of the full size.
+    """
+    shown = data[:limit]
+    parts = []
+    for byte in shown:
+        if byte in _ESCAPES:
+            parts.append(_ESCAPES[byte])
+        elif 0x20 <= byte < 0x7F:
+            parts.append(chr(byte))
+        else:
+            parts.append(f"\\x{byte:02x}")
+    text = '"' + "".join(parts) + '"'
+    if len(data) > limit:
+        text += f" … ({len(data)} bytes)"
+    return text
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """One decoded protocol message; ``raw`` is its exact wire bytes.
+
+    Subclasses add decoded fields.  ``kind`` names the message type for hooks
+    and filters; ``volatile`` names fields whose values change from run to
+    run (dates, ids, ports) so that recordings can match them loosely.
+    """
+
+    raw: bytes
+    kind: ClassVar[str] = "data"
+    volatile: ClassVar[frozenset[str]] = frozenset()
+
+    def summary(self) -> str:
+        """A one-line human description."""
+        return escape_bytes(self.raw)
+
+    def fields(self) -> dict[str, Any]:
+        """The decoded fields as a tree (nested dicts and lists)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "raw"
+        }
+
+    @property
+    def text(self) -> str:
+        """The raw bytes decoded leniently as text."""
+        return self.raw.decode("utf-8", "replace")
+
+
+class Codec:
+    """Sans-IO decoder/encoder for one role of one protocol.
+
+    Feed received bytes with :meth:`receive_data` (``b""`` means the peer
+    closed), then pull messages with :meth:`next_message` until it returns
+    ``None``.  :meth:`feed` does both at once.  Decoding raises
+    :class:`~lab.errors.RemoteProtocolError` on bytes the protocol forbids
+    and nothing else; encoding raises
+    :class:`~lab.errors.LocalProtocolError`.  After an error the codec is
+    spent: it keeps raising.
+    """
+
+    def receive_data(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def next_message(self) -> Message | None:
+        raise NotImplementedError
+
+    def feed(self, data: bytes) -> list[Message]:
+        """Receive ``data`` and return every message now complete."""
+        self.receive_data(data)
+        out = []
+        while (msg := self.next_message()) is not None:
+            out.append(msg)
+        return out
+
+    def encode(self, msg: Message) -> bytes:
+        """The bytes that put ``msg`` on the wire."""
+        return msg.raw
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet part of a message."""
+        return 0
+
+
+class Peer(Protocol):
+    """What a server behaviour sees of one connection (reactor thread only)."""
+
+    id: str
+    peer: tuple[Any, ...]
+    transport: Transport
+
+    def send(self, msg: Message) -> None: ...
+    def send_raw(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
+    def note(self, text: str) -> None: ...
+    @property
+    def write_paused(self) -> bool: ...
+
+
+class ServerBehaviour:
+    """How a server reacts; one instance per listening server.
+
+    Every method runs on the reactor thread.  An exception escaping a
+    method is logged as an error event and the server keeps serving.
+    """
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self.options = dict(options)
+
+    def connection_made(self, conn: Peer) -> None:
+        """A client connected (TCP) or a new peer sent a datagram (UDP)."""
+
+    def message_received(self, conn: Peer, msg: Message) -> None:
+        """A complete message arrived from ``conn``."""
+
+    def eof_received(self, conn: Peer) -> None:
+        """The client half-closed; by default, close our side too."""
+        conn.close()
+
+    def writable(self, conn: Peer) -> None:
+        """The transport drained after :attr:`Peer.write_paused` was true."""
+
+    def connection_lost(self, conn: Peer) -> None:
+        """The connection is gone."""
+
+    def protocol_error(self, conn: Peer, exc: Exception) -> None:
+        """The client broke the protocol; by default, hang up."""
+        conn.close()
+
+
+class Channel(Protocol):
+    """What client verbs drive: one client connection, usable from coroutines
+    on the reactor loop."""
+
+    async def send(self, msg: Message) -> None: ...
+    async def send_raw(self, data: bytes) -> None: ...
+    async def receive(self, timeout: float | None = None) -> Message: ...
+    async def expect(self, pattern: Any, timeout: float | None = None) -> Message: ...
+    async def wait_closed(self, timeout: float | None = None) -> None: ...
+    async def close(self) -> None: ...
+
+
+class ClientVerbs:
+    """Base for a protocol's client verbs: public coroutine methods.
+
+    The Lab exposes each verb ``v`` on its client endpoint twice: ``v(...)``
+    blocks (for threads and scripts) and ``av(...)`` is awaitable.
+    """
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+
+    @classmethod
+    def verbs(cls) -> dict[str, Callable[..., Any]]:
+        """Verb name -> coroutine function, for completion and ``call``."""
+        return {
+            name: fn
+            for name, fn in inspect.getmembers(cls, inspect.iscoroutinefunction)
+            if not name.startswith("_")
+        }
+
+
+def _parse_str(text: str) -> str:
+    return text
+
+
+@dataclass(frozen=True, kw_only=True)
+class Option:
+    """A protocol-specific server option, e.g. finger's ``--user``.
+
+    ``parse`` turns one command-line string into a value; with
+    ``multiple`` the option may repeat and the values form a list.
+    """
+
+    name: str
+    help: str
+    default: Any = None
+    parse: Callable[[str], Any] = _parse_str
+    multiple: bool = False
+    metavar: str | None = None
+
+    @property
+    def option_string(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProtocolSpec:
+    """Everything the Lab needs to serve and speak one protocol."""
+
+    name: str
+    summary: str
+    rfc: str
+    default_port: int
+    transports: tuple[Transport, ...]
+    codec: Callable[[Role, Transport], Codec]
+    server: Callable[[Mapping[str, Any]], ServerBehaviour]
+    client: type[ClientVerbs] = ClientVerbs
+    options: Sequence[Option] = ()
+    line_ending: bytes = b"\r\n"
+    idle_timeout: float = 300.0
+    keywords: tuple[str, ...] = field(default=())
+
+    def option(self, name: str) -> Option:
+        for opt in self.options:
+            if opt.name == name:
+                return opt
+        raise ConfigError(f"protocol {self.name!r} has no option {name!r}")
+
+    def resolve_options(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults filled in, unknown names refused, strings parsed."""
+        known = {opt.name: opt for opt in self.options}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            names = ", ".join(opt.option_string for opt in self.options) or "none"
+            raise ConfigError(
+                f"{self.name}: unknown option {unknown[0]!r}",
+                hint=f"options of {self.name}: {names}",
+            )
+        out: dict[str, Any] = {}
+        for name, opt in known.items():
+            if name not in given:
+                out[name] = list(opt.default or []) if opt.multiple else opt.default
+                continue
+            value = given[name]
+            if opt.multiple:
+                items = value if isinstance(value, (list, tuple)) else [value]
+                out[name] = [opt.parse(v) if isinstance(v, str) else v for v in items]
+            else:
+                out[name] = opt.parse(value) if isinstance(value, str) else value
+        return out
+
+    def iter_transports(self) -> Iterator[str]:
+        return (t.value for t in self.transports)

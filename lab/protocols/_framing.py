@@ -1,0 +1,156 @@
+"""Framing shared by many protocols: byte chunks, lines, datagrams.
+
+Tests: tests/protocols/test_framing.py
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from lab.errors import RemoteProtocolError
+from lab.protocols._base import Codec, Message, escape_bytes
+
+__all__ = ["Data", "DataCodec", "DatagramCodec", "Line", "LineCodec", "MAX_LINE"]
+
+MAX_LINE = 8192
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Data(Message):
+    """An uninterpreted chunk of a byte stream, or one datagram."""
+
+    kind: ClassVar[str] = "data"
+
+    def fields(self) -> dict[str, Any]:
+        return {"length": len(self.raw)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Line(Message):
+    """One line; ``raw`` keeps its exact terminator (CRLF, LF or none)."""
+
+    kind: ClassVar[str] = "line"
+
+    @classmethod
+    def of(cls, text: str | bytes, ending: bytes = b"\r\n") -> Line:
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        return cls(raw=data + ending)
+
+    @property
+    def line(self) -> str:
+        """The text without its terminator."""
+        return self.raw.rstrip(b"\r\n").decode("utf-8", "replace")
+
+    def summary(self) -> str:
+        return escape_bytes(self.raw)
+
+    def fields(self) -> dict[str, Any]:
+        return {"line": self.line, "terminator": escape_bytes(self.raw[len(self.raw.rstrip(b"\r\n")):])}
+
+
+class DataCodec(Codec):
+    """Each received chunk is one :class:`Data` message (a byte stream)."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self) -> None:
+        self._pending: list[Message] = []
+
+    def receive_data(self, data: bytes) -> None:
+        if data:
+            self._pending.append(Data(raw=bytes(data)))
+
+    def next_message(self) -> Message | None:
+        return self._pending.pop(0) if self._pending else None
+
+    def feed(self, data: bytes) -> list[Message]:
+        return [Data(raw=bytes(data))] if data else []
+
+
+class DatagramCodec(Codec):
+    """Each datagram, even an empty one, is one message of ``message_type``."""
+
+    def __init__(self, message_type: type[Message] = Data) -> None:
+        self._type = message_type
+        self._pending: list[Message] = []
+
+    def decode(self, data: bytes) -> Message:
+        """Turn one datagram into a message; subclasses validate here."""
+        return self._type(raw=bytes(data))
+
+    def receive_data(self, data: bytes) -> None:
+        self._pending.append(self.decode(data))
+
+    def next_message(self) -> Message | None:
+        return self._pending.pop(0) if self._pending else None
+
+    def feed(self, data: bytes) -> list[Message]:
+        return [self.decode(data)]
+
+
+class LineCodec(Codec):
+    """Lines ending in LF (CRLF accepted); the Twisted ``LineReceiver`` job.
+
+    A line longer than ``max_length`` bytes raises
+    :class:`RemoteProtocolError` as soon as that many bytes are buffered
+    without a newline, so a hostile peer cannot make us hold more.  At end
+    of stream an unterminated tail becomes a last line unless
+    ``partial_at_eof`` is false, in which case it is an error.
+    """
+
+    message_type: type[Line] = Line
+
+    def __init__(self, max_length: int = MAX_LINE, *, partial_at_eof: bool = True) -> None:
+        self.max_length = max_length
+        self.partial_at_eof = partial_at_eof
+        self._buf = bytearray()
+        self._scan = 0
+        self._eof = False
+        self._error: RemoteProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def receive_data(self, data: bytes) -> None:
+        if self._error:
+            raise self._error
+        if not data:
+            self._eof = True
+            return
+        if self._eof:
+            self._fail("data after end of stream")
+        self._buf += data
+
+    def _fail(self, why: str) -> None:
+        self._buf.clear()
+        self._error = RemoteProtocolError(why)
+        raise self._error
+
+    def decode_line(self, raw: bytes) -> Message:
+        """Turn one complete line into a message; subclasses parse here."""
+        return self.message_type(raw=raw)
+
+    def next_message(self) -> Message | None:
+        if self._error:
+            raise self._error
+        buf = self._buf
+        end = buf.find(b"\n", self._scan)
+        if end < 0:
+            if len(buf) > self.max_length:
+                self._fail(f"line longer than {self.max_length} bytes")
+            if self._eof and buf:
+                if not self.partial_at_eof:
+                    self._fail("stream ended inside a line")
+                raw = bytes(buf)
+                buf.clear()
+                return self.decode_line(raw)
+            self._scan = len(buf)
+            return None
+        if end > self.max_length + 1:
+            self._fail(f"line longer than {self.max_length} bytes")
+        raw = bytes(buf[: end + 1])
+        del buf[: end + 1]
+        self._scan = 0
+        return self.decode_line(raw)

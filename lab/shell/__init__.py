@@ -1,0 +1,1 @@
+"""IPython extension and REPLs (not yet built; see the shell issue)."""

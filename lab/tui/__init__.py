@@ -1,0 +1,1 @@
+"""The Textual front-end (not yet built; see the TUI issue)."""

@@ -1,0 +1,153 @@
+"""The event log: bounded, filterable, exportable, spilled without loss."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lab import Capture, Lab
+from lab.eventlog import Direction, EventFilter, EventKind, EventLog, format_event
+from lab.protocols._framing import Line
+
+
+def fill(log: EventLog, n: int, **kw: object) -> None:
+    for i in range(n):
+        log.emit(EventKind.MESSAGE, endpoint="e", conn="e#1", direction=Direction.IN,
+                 protocol="echo", message=Line.of(f"line {i}"), raw=f"line {i}\r\n".encode(), **kw)  # type: ignore[arg-type]
+
+
+def test_ring_buffer_cap_holds() -> None:
+    """The ring keeps the newest `capacity` events and counts the rest."""
+    log = EventLog(capacity=100)
+    fill(log, 1000)
+    assert len(log) == 100
+    assert log.total == 1000
+    assert log.dropped == 900
+    assert [e.seq for e in log.tail(3)] == [998, 999, 1000]
+
+
+def test_subscribers_see_every_event_until_they_leave() -> None:
+    """subscribe() delivers synchronously; the returned function stops it."""
+    log = EventLog()
+    seen: list[int] = []
+    leave = log.subscribe(lambda e: seen.append(e.seq))
+    fill(log, 3)
+    leave()
+    fill(log, 2)
+    assert seen == [1, 2, 3]
+
+
+def test_filters_narrow_by_each_field() -> None:
+    """Endpoint, connection, direction, protocol, kind, text and regex all filter."""
+    log = EventLog()
+    log.emit(EventKind.OPEN, endpoint="a", conn="a#1", protocol="echo", text="open")
+    log.emit(EventKind.MESSAGE, endpoint="a", conn="a#1", direction=Direction.IN, protocol="echo",
+             message=Line.of("Hello World"), raw=b"Hello World\r\n")
+    log.emit(EventKind.MESSAGE, endpoint="b", conn="b#1", direction=Direction.OUT, protocol="finger",
+             message=Line.of("bye"), raw=b"bye\r\n")
+    assert [e.endpoint for e in log.query(EventFilter(endpoint="b"))] == ["b"]
+    assert len(log.query(EventFilter(conn="a#1"))) == 2
+    assert len(log.query(EventFilter(direction=Direction.OUT))) == 1
+    assert len(log.query(EventFilter(protocol="echo"))) == 2
+    assert len(log.query(EventFilter(kinds=frozenset({EventKind.OPEN})))) == 1
+    assert len(log.query(EventFilter(text="hello world"))) == 1
+    assert len(log.query(EventFilter(regex=re.compile(r"^\"by")))) == 1
+    assert len(log.query(EventFilter(since=2))) == 1
+
+
+def test_jsonl_export_is_valid_and_exact() -> None:
+    """Each exported line is JSON; raw bytes survive as latin-1 text."""
+    log = EventLog()
+    log.emit(EventKind.DATA, endpoint="e", direction=Direction.IN, raw=bytes(range(256)))
+    fill(log, 2)
+    out = io.StringIO()
+    assert log.export_jsonl(out) == 3
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert rows[0]["raw"].encode("latin-1") == bytes(range(256))
+    assert rows[1]["fields"]["line"] == "line 0"
+    assert rows[2]["seq"] == 3
+
+
+def test_format_event_is_one_readable_line() -> None:
+    """The text form shows time, connection, arrow and the escaped bytes."""
+    log = EventLog()
+    event = log.emit(EventKind.MESSAGE, endpoint="echo", conn="echo#1", direction=Direction.IN,
+                     raw=b"hello\r\n", message=Line(raw=b"hello\r\n"))
+    assert re.fullmatch(r'\d\d:\d\d:\d\d\.\d{3}  echo#1      <-     "hello\\r\\n"', format_event(event))
+
+
+def test_capture_levels(lab: Lab) -> None:
+    """full keeps raw bytes and messages, summary keeps text, off keeps counters only."""
+    for level in Capture:
+        srv = lab.serve("echo", capture=level.value)
+        c = lab.connect("echo", srv, capture="off")
+        c.send(b"x\r\n")
+        c.expect(b"x")
+        events = lab.log.query(EventFilter(endpoint=srv.name, kinds=frozenset({EventKind.MESSAGE, EventKind.DATA})))
+        if level is Capture.FULL:
+            assert {e.kind for e in events} == {EventKind.MESSAGE, EventKind.DATA}
+            assert all(e.raw == b"x\r\n" for e in events)
+        elif level is Capture.SUMMARY:
+            assert [e.summary for e in events] == ['"x\\r\\n"', '"x\\r\\n"']
+            assert all(e.raw is None and e.message is None for e in events)
+        else:
+            assert events == []
+            assert srv.status()["bytes_in"] == 3
+        assert not lab.log.query(EventFilter(endpoint=c.name, kinds=frozenset({EventKind.MESSAGE})))
+
+
+SPILL_CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    from lab import Lab, Reactor
+    from lab.eventlog import EventKind, Direction
+
+    reactor = Reactor()
+    lab = Lab(reactor)
+    lab.log.spill_to(sys.argv[1])
+
+    async def main():
+        for batch in range(5):
+            for i in range(200):
+                lab.log.emit(EventKind.DATA, endpoint="e", direction=Direction.IN,
+                             raw=b"batch %d event %d\\r\\n" % (batch, i))
+            await asyncio.sleep(0)  # the batch is flushed on the next loop turn
+            await asyncio.sleep(0)
+            print(lab.log.total, flush=True)
+        await asyncio.sleep(3600)
+
+    reactor.run(main())
+    """
+)
+
+
+def test_spill_survives_sigkill(tmp_path: Path) -> None:
+    """A process killed with SIGKILL leaves every flushed event, each line valid JSON."""
+    spill = tmp_path / "events.jsonl"
+    child = subprocess.Popen([sys.executable, "-c", SPILL_CHILD, str(spill)],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    last = 0
+    for _ in range(5):
+        last = int(child.stdout.readline())
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(10)
+    child.stdout.close()
+    rows = [json.loads(line) for line in spill.read_text().splitlines()]
+    assert last == 1000
+    assert [r["seq"] for r in rows] == list(range(1, last + 1))
+
+
+def test_bad_capacity_is_refused() -> None:
+    """A ring must hold at least one event."""
+    with pytest.raises(ValueError):
+        EventLog(0)
