@@ -137,6 +137,8 @@ class Reactor:
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
+            if future.done():  # the work itself raised a TimeoutError (LabTimeout)
+                raise
             future.cancel()
             raise LabTimeout(f"no answer within {timeout} s") from None
         except KeyboardInterrupt:

@@ -187,7 +187,7 @@ class Command:
         else:
             rest, name = list(words), None
         try:
-            args = self.parser(rest).parse_args(rest)
+            args = self.parser(rest).parse_intermixed_args(rest)
         except argparse.ArgumentError as exc:
             raise CommandError(f"{self.name}: {exc}",
                                hint=f"`help {self.name}` shows the arguments") from None

@@ -1,0 +1,114 @@
+"""Test helpers: free ports from the OS and waiting on conditions, never on bare sleeps."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+
+
+
+def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
+    """A port the OS says is free right now."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+
+
+def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> None:
+    """Wait until something accepts TCP connections on ``host:port``."""
+
+    def accepting() -> bool:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    wait_until(accepting, timeout, f"{host}:{port} to accept")
+
+
+class Proc:
+    """A child process whose output lines are collected by reader threads,
+    so tests can wait for a line with a timeout instead of sleeping."""
+
+    def __init__(self, args: list[str], **kwargs: object) -> None:
+        import queue
+        import subprocess
+        import threading
+
+        self.args = args
+        self.popen = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, **kwargs)  # type: ignore[call-overload]
+        self.lines: queue.Queue[tuple[str, str]] = queue.Queue()
+        self.seen: list[tuple[str, str]] = []
+        for name in ("stdout", "stderr"):
+            stream = getattr(self.popen, name)
+            threading.Thread(target=self._pump, args=(name, stream), daemon=True).start()
+
+    def _pump(self, name: str, stream: object) -> None:
+        for line in stream:  # type: ignore[attr-defined]
+            self.lines.put((name, line.rstrip("\n")))
+
+    def wait_for(self, pattern: str, timeout: float = 15.0, stream: str | None = None) -> str:
+        """The first new line matching the regex ``pattern``."""
+        import queue
+        import re
+
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no line matching {pattern!r} within {timeout} s; saw {self.seen[-20:]}")
+            try:
+                name, line = self.lines.get(timeout=min(left, 0.5))
+            except queue.Empty:
+                if self.popen.poll() is not None and self.lines.empty():
+                    raise AssertionError(f"process exited {self.popen.returncode} before {pattern!r}; "
+                                         f"saw {self.seen[-20:]}") from None
+                continue
+            self.seen.append((name, line))
+            if (stream is None or stream == name) and rx.search(line):
+                return line
+
+    def output(self) -> str:
+        """Everything seen so far plus what is still queued."""
+        while not self.lines.empty():
+            self.seen.append(self.lines.get_nowait())
+        return "\n".join(line for _, line in self.seen)
+
+    def stop(self, sig: int = 2, timeout: float = 10.0) -> int:
+        """Send ``sig`` (SIGINT by default) and return the exit code."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+        try:
+            code = self.popen.wait(timeout)
+        except Exception:
+            self.popen.kill()
+            code = self.popen.wait(timeout)
+        time.sleep(0)  # let reader threads see EOF
+        for stream in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        return code
+
+    def __enter__(self) -> "Proc":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.stop()

@@ -1,0 +1,111 @@
+"""The netlab command: protocols, serve, exec, demo, help, run as real processes."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+
+from helpers import Proc
+
+NETLAB = [sys.executable, "-m", "lab"]
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*NETLAB, *args], capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_protocols_lists_the_wire_protocols() -> None:
+    """`netlab protocols` is a table with name, transports, port and description."""
+    out = run("protocols")
+    assert out.returncode == 0, out.stderr
+    rows = {line.split()[0]: line for line in out.stdout.splitlines()[1:]}
+    for name in ("echo", "discard", "chargen", "daytime", "time", "qotd", "finger"):
+        assert name in rows
+    assert re.search(r"echo\s+tcp/udp\s+7\s+RFC 862", rows["echo"])
+    assert re.search(r"finger\s+tcp\s+79\s+RFC 1288", rows["finger"])
+    assert out.stderr == ""
+    data = json.loads(run("protocols", "--json").stdout)
+    assert {"name": "time", "transports": ["tcp", "udp"], "port": 37} .items() <= next(
+        d for d in data if d["name"] == "time").items()
+
+
+def test_serve_prints_decoded_traffic_and_a_summary_on_ctrl_c() -> None:
+    """`netlab serve echo` logs open, in, out, close, and exits 0 on SIGINT with a summary."""
+    with Proc([*NETLAB, "serve", "echo", "--port", "0"]) as proc:
+        line = proc.wait_for(r"listening on tcp://127\.0\.0\.1:\d+", stream="stderr")
+        port = int(re.search(r":(\d+)", line.rsplit("127.0.0.1", 1)[1]).group(1))  # type: ignore[union-attr]
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"hello\r\n")
+            assert s.recv(100) == b"hello\r\n"
+        proc.wait_for(r"echo#1\s+open\s+127\.0\.0\.1:\d+")
+        proc.wait_for(r'echo#1\s+<-\s+"hello\\r\\n"')
+        proc.wait_for(r'echo#1\s+->\s+"hello\\r\\n"')
+        proc.wait_for(r"echo#1\s+close")
+        assert proc.stop(signal.SIGINT) == 0
+        assert re.search(r"stopped echo: 1 connections \(0 refused\), \d+ events", proc.output())
+
+
+def test_serve_json_and_protocol_help() -> None:
+    """--json prints JSON lines; `serve finger --help` lists finger's own options."""
+    with Proc([*NETLAB, "serve", "daytime", "--json"]) as proc:
+        line = proc.wait_for(r'"kind": "listen"')
+        port = int(json.loads(line)["summary"].rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.recv(100)
+        json.loads(proc.wait_for(r'"kind": "msg"'))
+        assert proc.stop(signal.SIGTERM) == 0
+    out = run("serve", "finger", "--help")
+    assert out.returncode == 0 and "--user" in out.stdout and "finger options" in out.stdout
+
+
+def test_serve_mistakes_are_one_line() -> None:
+    """An unknown protocol or a taken port is one line on stderr and a non-zero exit."""
+    out = run("serve", "ehco")
+    assert out.returncode == 2 and out.stderr.strip() == (
+        "netlab: unknown protocol 'ehco' — did you mean 'echo'?")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        out = run("serve", "echo", "--port", str(taken.getsockname()[1]))
+    assert out.returncode == 1 and "cannot listen" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_non_loopback_bind_warns() -> None:
+    """Binding beyond loopback is allowed when asked for, with a warning."""
+    with Proc([*NETLAB, "serve", "echo", "--host", "0.0.0.0"]) as proc:
+        proc.wait_for(r"warning: bound to 0\.0\.0\.0", stream="stderr")
+        assert proc.stop() == 0
+
+
+def test_exec_runs_a_script_and_reports_failures() -> None:
+    """`netlab exec` prints each result; a failing statement exits 1, a bad script 2."""
+    ok = run("exec", "serve echo; connect echo1 as c; send c hi; expect c hi")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines()[-1] == 'c <- "hi\\r\\n"'
+    fail = run("exec", "serve echo; connect echo1 as c; expect c nothing -t 0.2")
+    assert fail.returncode == 1 and "expected 'nothing'" in fail.stderr
+    bad = run("exec", "sned x")
+    assert bad.returncode == 2 and "did you mean 'send'" in bad.stderr
+
+
+def test_demo_shows_traffic_and_stops_by_itself() -> None:
+    """`netlab demo --duration` starts servers and clients that talk, then exits 0."""
+    out = run("demo", "--duration", "4")
+    assert out.returncode == 0, out.stderr
+    assert "echo listening" in out.stdout
+    assert re.search(r"demo\d+\s+<-", out.stdout)
+
+
+def test_help_does_not_import_front_ends() -> None:
+    """`netlab --help` stays light: no Textual, no IPython."""
+    code = ("import sys\nfrom lab.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('textual', 'IPython', 'prompt_toolkit') if m in sys.modules]\n"
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip().endswith("[]")
+    assert "serve" in out.stdout and "protocols" in out.stdout
