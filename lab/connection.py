@@ -141,7 +141,10 @@ class Connection:
         try:
             msgs = self.codec.feed(data)
         except ProtocolError as exc:
-            self._record(Direction.IN, data, None)
+            self.msgs_in += len(exc.decoded)
+            self._record(Direction.IN, data, exc.decoded)
+            for msg in exc.decoded:
+                self._dispatch(msg)
             self._protocol_error(exc)
             return
         self.msgs_in += len(msgs)
@@ -153,9 +156,9 @@ class Connection:
     def _dispatch(self, msg: Message) -> None:
         inbox = self._inbox
         if inbox is not None:
-            if len(inbox) >= INBOX_LIMIT:
-                inbox.popleft()
             inbox.append(msg)
+            if len(inbox) >= INBOX_LIMIT:
+                self._inbox_full()
             self._wake()
             return
         self.endpoint.handle(self, msg)
@@ -172,12 +175,23 @@ class Connection:
         try:
             msgs = self.codec.feed(b"")
         except ProtocolError as exc:
+            self._record(Direction.IN, None, exc.decoded)
+            for msg in exc.decoded:
+                self._dispatch(msg)
             self._protocol_error(exc)
             return
         self.msgs_in += len(msgs)
         self._record(Direction.IN, None, msgs)
         for msg in msgs:
             self._dispatch(msg)
+
+    def _inbox_full(self) -> None:
+        """Nobody is consuming: stop reading (TCP) or forget the oldest (UDP)."""
+        assert self._inbox is not None
+        self._inbox.popleft()
+
+    def _inbox_drained(self) -> None:
+        """Called when receive/expect take messages out of a full inbox."""
 
     def _wake(self) -> None:
         waiter = self._wakeup
@@ -254,7 +268,9 @@ class Connection:
                 await self._wait_for_message(deadline)
             except asyncio.TimeoutError:
                 raise LabTimeout(f"{self.id}: nothing arrived within {timeout} s") from None
-        return inbox.popleft()
+        msg = inbox.popleft()
+        self._inbox_drained()
+        return msg
 
     async def expect(self, pattern: Pattern, timeout: float | None = 10.0) -> Message:
         """Skip messages until one matches ``pattern`` (see :func:`match`)
@@ -265,8 +281,10 @@ class Connection:
             while inbox:
                 msg = inbox.popleft()
                 if match(pattern, msg):
+                    self._inbox_drained()
                     return msg
                 self._skipped.append(msg)
+            self._inbox_drained()
             if self.state is ConnState.CLOSED:
                 raise ConnectionClosed(
                     f"{self.id} closed before {describe(pattern)} arrived"
@@ -347,6 +365,7 @@ class StreamConnection(Connection, asyncio.Protocol):
         self._idle_timeout = idle_timeout
         self._idle_handle: asyncio.TimerHandle | None = None
         self._last_active = 0.0
+        self._reading_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
@@ -382,10 +401,16 @@ class StreamConnection(Connection, asyncio.Protocol):
         self._closed(f"lost: {exc}" if exc else "closed")
 
     def pause_writing(self) -> None:
+        # a peer that sends but does not read must not grow our buffers:
+        # stop reading its requests until our replies drain
         self.write_paused = True
+        if self._transport is not None and self.role is Role.SERVER:
+            self._transport.pause_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        if self._transport is not None and self.role is Role.SERVER and self.state is ConnState.OPEN:
+            self._transport.resume_reading()
         if self._behaviour is not None:
             self.endpoint.guard(self, "writable", self._behaviour.writable, self)
 
@@ -415,6 +440,17 @@ class StreamConnection(Connection, asyncio.Protocol):
             self.state = ConnState.CLOSING
             self._transport.abort()
 
+    def _inbox_full(self) -> None:
+        if self._transport is not None and not self._reading_paused:
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def _inbox_drained(self) -> None:
+        if self._reading_paused and self._inbox is not None and len(self._inbox) < INBOX_LIMIT // 2:
+            self._reading_paused = False
+            if self._transport is not None and self.state is ConnState.OPEN:
+                self._transport.resume_reading()
+
     def half_close(self) -> None:
         """Send EOF (TCP FIN) but keep reading."""
         if self._transport is not None and self._transport.can_write_eof():
@@ -427,16 +463,20 @@ class DatagramPeer(Connection):
     transport_kind = Transport.UDP
 
     def __init__(self, endpoint: Endpoint, conn_id: str, codec: Codec,
-                 transport: asyncio.DatagramTransport, addr: tuple[Any, ...]) -> None:
+                 transport: asyncio.DatagramTransport, addr: tuple[Any, ...], sock: Any) -> None:
         super().__init__(endpoint, conn_id, Role.SERVER, codec)
         self._transport = transport
+        self._sock = sock
         self.peer = addr
         self.local = tuple(transport.get_extra_info("sockname") or ())
         self.state = ConnState.OPEN
         self.last_active = endpoint.lab.loop.time()
 
     def _write(self, data: bytes) -> None:
-        self._transport.sendto(data, self.peer)
+        if data:
+            self._transport.sendto(data, self.peer)
+        else:
+            send_empty(self, lambda: self._sock.sendto(b"", self.peer))
 
     def close(self) -> None:
         self._closed("forgotten")
@@ -453,6 +493,7 @@ class DatagramClientConnection(Connection, asyncio.DatagramProtocol):
     def __init__(self, endpoint: Endpoint, conn_id: str, codec: Codec) -> None:
         super().__init__(endpoint, conn_id, Role.CLIENT, codec)
         self._transport: asyncio.DatagramTransport | None = None
+        self.sock: Any = None  # the socket itself, for empty datagrams
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
@@ -472,7 +513,12 @@ class DatagramClientConnection(Connection, asyncio.DatagramProtocol):
 
     def _write(self, data: bytes) -> None:
         assert self._transport is not None
-        self._transport.sendto(data)
+        if data:
+            self._transport.sendto(data)
+        else:
+            sock = self.sock
+            assert sock is not None
+            send_empty(self, lambda: sock.send(b""))
 
     def close(self) -> None:
         if self._transport is not None and self.state is ConnState.OPEN:
@@ -484,6 +530,14 @@ class DatagramClientConnection(Connection, asyncio.DatagramProtocol):
         if self._transport is not None and self.state is not ConnState.CLOSED:
             self.state = ConnState.CLOSING
             self._transport.abort()
+
+
+def send_empty(conn: Connection, send: Callable[[], Any]) -> None:
+    """Send an empty datagram, which asyncio's transports skip."""
+    try:
+        send()
+    except OSError as exc:
+        conn.error(f"cannot send empty datagram: {exc}")
 
 
 def format_exception(exc: BaseException) -> str:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
+import inspect
 import ipaddress
 import itertools
 import logging
+import socket
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -144,6 +146,7 @@ class Server(Endpoint):
         self._hooks: dict[str, list[tuple[Hook, bool]]] = {}
         self._server: asyncio.AbstractServer | None = None
         self._udp: asyncio.DatagramTransport | None = None
+        self._udp_sock: socket.socket | None = None
         self._udp_reaper: asyncio.TimerHandle | None = None
         self._udp_peers: OrderedDict[tuple[Any, ...], DatagramPeer] = OrderedDict()
 
@@ -163,10 +166,10 @@ class Server(Endpoint):
                 )
                 sock = self._server.sockets[0]
             else:
+                sock = self._udp_sock = udp_socket(self.host, self.port, bind=True)
                 self._udp, _ = await loop.create_datagram_endpoint(
-                    lambda: _UdpServerProtocol(self), local_addr=(self.host, self.port)
+                    lambda: _UdpServerProtocol(self), sock=sock
                 )
-                sock = self._udp.get_extra_info("socket")
                 self._udp_reaper = loop.call_later(self._reap_interval, self._reap_udp_peers)
         except OSError as exc:
             raise ConfigError(
@@ -281,7 +284,8 @@ class Server(Endpoint):
                 # UDP has no close: forget the quietest peer to stay bounded
                 next(iter(self._udp_peers.values())).close()
             conn = DatagramPeer(self, f"{self.name}#{next(self._ids)}",
-                                self.spec.codec(Role.SERVER, Transport.UDP), self._udp, addr)
+                                self.spec.codec(Role.SERVER, Transport.UDP), self._udp, addr,
+                                self._udp_sock)
             self._udp_peers[addr] = conn
             self.connections[conn.id] = conn
             self.accepted += 1
@@ -320,6 +324,25 @@ class Server(Endpoint):
                 f" {len(self.connections)} connections>")
 
 
+def udp_socket(host: str, port: int, *, bind: bool) -> socket.socket:
+    """A non-blocking UDP socket bound (server) or connected (client) to
+    ``host:port``.  We keep the socket itself because asyncio's transports
+    silently drop empty datagrams, which RFC 864-868 clients must send."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    infos = socket.getaddrinfo(host, port, family, socket.SOCK_DGRAM)
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        if bind:
+            sock.bind(infos[0][4])
+        else:
+            sock.connect(infos[0][4])
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class _UdpServerProtocol(asyncio.DatagramProtocol):
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -337,6 +360,10 @@ class _Channel:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+
+    @property
+    def transport(self) -> Transport:
+        return self._conn.transport_kind
 
     async def send(self, msg: Message) -> None:
         self._conn.send(msg)
@@ -389,7 +416,10 @@ class Client(Endpoint):
             if self.transport is Transport.TCP:
                 await asyncio.wait_for(loop.create_connection(lambda: self.conn, host, port), timeout)
             else:
-                await loop.create_datagram_endpoint(lambda: self.conn, remote_addr=(host, port))
+                sock = udp_socket(host, port, bind=False)
+                assert isinstance(self.conn, DatagramClientConnection)
+                self.conn.sock = sock
+                await loop.create_datagram_endpoint(lambda: self.conn, sock=sock)
         except asyncio.TimeoutError:
             raise ConfigError(f"connecting to {self.address} timed out after {timeout} s") from None
         except OSError as exc:
@@ -456,10 +486,14 @@ class Client(Endpoint):
 
     def _blocking_verb(self, name: str) -> Callable[..., Any]:
         fn = getattr(self.verbs, name)
+        param = inspect.signature(fn).parameters.get("timeout")
+        default = param.default if param is not None and isinstance(param.default, (int, float)) else 30.0
 
         @functools.wraps(fn)
-        def call(*args: Any, timeout: float = 30.0, **kwargs: Any) -> Any:
-            return self._call(fn(*args, **kwargs), timeout)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            # the verb enforces its own timeout; the bridge waits a little longer
+            timeout = kwargs.get("timeout", default)
+            return self._call(fn(*args, **kwargs), None if timeout is None else timeout + 5.0)
 
         return call
 

@@ -15,6 +15,8 @@ User mistakes carry a one-line message and, where one helps, a ``hint``.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "CommandError",
     "ConfigError",
@@ -43,7 +45,16 @@ class LabError(Exception):
 
 
 class ProtocolError(LabError):
-    """A protocol rule was broken."""
+    """A protocol rule was broken.
+
+    ``decoded`` holds messages a codec completed before the bad bytes.
+    """
+
+    decoded: list[Any]
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.decoded = []
 
 
 class LocalProtocolError(ProtocolError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -112,3 +113,17 @@ class Proc:
         if self.popen.poll() is None:
             self.popen.kill()
         self.stop()
+
+
+def require(program: str) -> str:
+    """The path of a peer program; a missing peer fails the test (the
+    setup script installs every peer, so absence is a broken setup)."""
+    import shutil
+
+    import pytest
+
+    path = shutil.which(program) or next(
+        (p for p in (f"/usr/sbin/{program}", f"/sbin/{program}") if os.path.exists(p)), None)
+    if path is None:
+        pytest.fail(f"peer program {program!r} is missing: run `bash .ci/setup` (as root)")
+    return path

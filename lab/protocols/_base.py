@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from lab.errors import ConfigError
+from lab.errors import ConfigError, ProtocolError
 
 __all__ = [
     "Channel",
@@ -121,7 +121,8 @@ class Codec:
     :class:`~lab.errors.RemoteProtocolError` on bytes the protocol forbids
     and nothing else; encoding raises
     :class:`~lab.errors.LocalProtocolError`.  After an error the codec is
-    spent: it keeps raising.
+    spent: it keeps raising.  When :meth:`feed` raises, the messages it
+    decoded before the bad bytes are on the error's ``decoded`` list.
     """
 
     def receive_data(self, data: bytes) -> None:
@@ -132,10 +133,14 @@ class Codec:
 
     def feed(self, data: bytes) -> list[Message]:
         """Receive ``data`` and return every message now complete."""
-        self.receive_data(data)
-        out = []
-        while (msg := self.next_message()) is not None:
-            out.append(msg)
+        out: list[Message] = []
+        try:
+            self.receive_data(data)
+            while (msg := self.next_message()) is not None:
+                out.append(msg)
+        except ProtocolError as exc:
+            exc.decoded = out  # the good messages before the bad bytes
+            raise
         return out
 
     def encode(self, msg: Message) -> bytes:
@@ -197,6 +202,9 @@ class ServerBehaviour:
 class Channel(Protocol):
     """What client verbs drive: one client connection, usable from coroutines
     on the reactor loop."""
+
+    @property
+    def transport(self) -> Transport: ...
 
     async def send(self, msg: Message) -> None: ...
     async def send_raw(self, data: bytes) -> None: ...

@@ -92,9 +92,10 @@ class DatagramCodec(Codec):
 class LineCodec(Codec):
     """Lines ending in LF (CRLF accepted); the Twisted ``LineReceiver`` job.
 
-    A line longer than ``max_length`` bytes raises
-    :class:`RemoteProtocolError` as soon as that many bytes are buffered
-    without a newline, so a hostile peer cannot make us hold more.  At end
+    A line longer than ``max_length`` bytes, not counting its CRLF or LF,
+    raises :class:`RemoteProtocolError` as soon as more than that many bytes
+    are buffered without a newline, so a hostile peer cannot make us hold
+    more; the verdict is the same however the bytes were split.  At end
     of stream an unterminated tail becomes a last line unless
     ``partial_at_eof`` is false, in which case it is an error.
     """
@@ -138,7 +139,8 @@ class LineCodec(Codec):
         buf = self._buf
         end = buf.find(b"\n", self._scan)
         if end < 0:
-            if len(buf) > self.max_length:
+            waiting = len(buf) - 1 if buf.endswith(b"\r") else len(buf)  # a CR may await its LF
+            if waiting > self.max_length:
                 self._fail(f"line longer than {self.max_length} bytes")
             if self._eof and buf:
                 if not self.partial_at_eof:
@@ -148,7 +150,8 @@ class LineCodec(Codec):
                 return self.decode_line(raw)
             self._scan = len(buf)
             return None
-        if end > self.max_length + 1:
+        length = end - 1 if end and buf[end - 1] == 0x0D else end  # without CRLF or LF
+        if length > self.max_length:
             self._fail(f"line longer than {self.max_length} bytes")
         raw = bytes(buf[: end + 1])
         del buf[: end + 1]

@@ -28,7 +28,7 @@ Tests: tests/protocols/test_finger.py
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -104,8 +104,10 @@ class FingerQuery(Message):
             query = parse_query(raw)
         except RemoteProtocolError as exc:
             raise LocalProtocolError(f"finger: cannot send that query: {exc.message}") from None
-        if query.user != user.split("@")[0]:
-            raise LocalProtocolError(f"finger: {user!r} is not one user name")
+        name, *user_hosts = user.split("@")
+        if (query.user, query.hosts) != (name, (*user_hosts, *hosts)):
+            # a space, "/W" or "@" inside a name or host would change the query
+            raise LocalProtocolError(f"finger: cannot send user {user!r} with hosts {list(hosts)!r}")
         return query
 
     def summary(self) -> str:
@@ -117,8 +119,9 @@ class FingerQuery(Message):
 def parse_query(raw: bytes) -> FingerQuery:
     """Parse one query line (terminator included, if any).
 
-    :class:`RemoteProtocolError` for bytes outside printing ASCII, an
-    unknown ``/`` token, more than one user, or an empty host name.
+    :class:`RemoteProtocolError` for bytes outside printing ASCII, a ``/``
+    token other than a leading ``/W``, more than one user, or an empty
+    host name.
     """
     body = raw[:-2] if raw.endswith(b"\r\n") else raw.rstrip(b"\n")
     for byte in body:
@@ -128,11 +131,12 @@ def parse_query(raw: bytes) -> FingerQuery:
     verbose = bool(words) and words[0].upper() == "/W"
     if verbose:
         words = words[1:]
+    for word in words:
+        if word.startswith("/"):
+            raise RemoteProtocolError(f"unexpected token {word!r} (the only one is /W, first)")
     if len(words) > 1:
         raise RemoteProtocolError(f"one user per query, got {len(words)}: {' '.join(words)}")
     target = words[0] if words else ""
-    if target.startswith("/"):
-        raise RemoteProtocolError(f"unknown token {target!r} (only /W is defined)")
     user, *hosts = target.split("@")
     if any(not host for host in hosts):
         raise RemoteProtocolError("empty host name after '@'")
@@ -187,7 +191,9 @@ def _split_pair(option: str, text: str, example: str) -> tuple[str, str]:
     login, sep, value = text.partition("=")
     login = login.strip()
     if not sep or not login:
-        raise ConfigError(f"finger: --{option} wants NAME=..., got {text!r}", hint=f"e.g. --{option} {example}")
+        raise ConfigError(
+            f"finger: --{option} wants NAME=..., got {text!r}", hint=f"e.g. --{option} {example}"
+        )
     if not _LOGIN.fullmatch(login) or "@" in login or login.startswith("/"):
         raise ConfigError(
             f"finger: bad login name {login!r} in --{option}",
@@ -206,7 +212,9 @@ def parse_plan(text: str) -> tuple[str, str]:
     return _split_pair("plan", text, "alice='Down the rabbit hole.'")
 
 
-def _pairs(values: Iterable[Any], parse: Any, option: str) -> list[tuple[str, str]]:
+def _pairs(
+    values: Iterable[Any], parse: Callable[[str], tuple[str, str]], option: str
+) -> list[tuple[str, str]]:
     # resolve_options parses only strings; a scenario may give pairs
     out = []
     for value in values:
@@ -274,11 +282,12 @@ class FingerServer(ServerBehaviour):
         conn.close()
 
     def _list(self, verbose: bool) -> list[str]:
-        if not self.users:
-            return ["No one has an account here."]
         if verbose:
-            blocks = [self._describe(login, True) for login in self.users]
-            return [line for block in _joined(blocks) for line in block]
+            lines: list[str] = []
+            for login in self.users:
+                lines += [""] if lines else []  # a blank line between accounts
+                lines += self._describe(login, True)
+            return lines
         width = max(8, *(len(login) for login in self.users)) + 2
         return [f"{'Login':<{width}}Name"] + [
             f"{user.login:<{width}}{user.name}" for user in self.users.values()
@@ -297,16 +306,6 @@ class FingerServer(ServerBehaviour):
             else:
                 lines += ["Plan:", *_LINE_BREAK.split(user.plan.rstrip("\r\n"))]
         return lines
-
-
-def _joined(blocks: list[list[str]]) -> list[list[str]]:
-    """Blocks with an empty line between each two."""
-    out: list[list[str]] = []
-    for block in blocks:
-        if out:
-            out.append([""])
-        out.append(block)
-    return out
 
 
 # -- the client -----------------------------------------------------------

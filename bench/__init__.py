@@ -1,0 +1,1 @@
+"""Benchmarks for netlab; run them as scripts (see bench/README.md)."""

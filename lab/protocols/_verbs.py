@@ -1,0 +1,75 @@
+"""Helpers shared by client verbs: asking a datagram server, deadlines,
+reading a reply that ends when the server closes.
+
+Tests: tests/protocols/test_verbs.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from lab.errors import ConnectionClosed, LabTimeout, RemoteProtocolError
+from lab.protocols._base import Channel, Message, Transport
+
+__all__ = ["Deadline", "read_until_closed", "request"]
+
+
+async def request(channel: Channel) -> None:
+    """Ask a server that answers datagrams to speak.
+
+    Over UDP this sends the empty request datagram (RFC 864-868 servers
+    answer any datagram); over TCP those servers speak first, so nothing
+    is sent.
+    """
+    if channel.transport is Transport.UDP:
+        await channel.send_raw(b"")
+
+
+class Deadline:
+    """One time budget shared by several waits of one verb."""
+
+    def __init__(self, timeout: float | None) -> None:
+        self.timeout = timeout
+        self._loop = asyncio.get_running_loop()
+        self._end = None if timeout is None else self._loop.time() + timeout
+
+    def left(self) -> float | None:
+        """Seconds left (never negative), or ``None`` for no limit."""
+        if self._end is None:
+            return None
+        return max(0.0, self._end - self._loop.time())
+
+    async def receive(self, channel: Channel, what: str) -> Message:
+        """The next message, within what is left of the budget.
+
+        :class:`LabTimeout` names ``what`` was awaited;
+        :class:`ConnectionClosed` passes through.
+        """
+        try:
+            return await channel.receive(self.left())
+        except LabTimeout:
+            raise LabTimeout(f"{what} did not arrive within {self.timeout} s") from None
+
+
+async def read_until_closed(
+    channel: Channel, deadline: Deadline, *, limit: int, what: str
+) -> list[Message]:
+    """Every message until the server closes the connection.
+
+    Raises :class:`LabTimeout` if the server has not closed by the
+    ``deadline``, and
+    :class:`RemoteProtocolError` once the messages add up to more than
+    ``limit`` bytes, so an endless sender (chargen on the wrong port) cannot
+    hold the verb forever.
+    """
+    got: list[Message] = []
+    size = 0
+    while True:
+        try:
+            msg = await deadline.receive(channel, f"the end of the {what}")
+        except ConnectionClosed:
+            return got
+        got.append(msg)
+        size += len(msg.raw)
+        if size > limit:
+            raise RemoteProtocolError(f"{what} longer than {limit} bytes")
