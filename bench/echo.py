@@ -201,7 +201,7 @@ class Server:
                  wrap: Callable[[list[str]], list[str]] | None = None) -> None:
         self.kind = kind
         self.port = free_port()
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
+        self._stderr = tempfile.TemporaryFile()
         argv = kind.argv(self.port)
         full = ["taskset", "-c", str(SERVER_CPU), *(wrap(argv) if wrap else argv)]
         self.proc = subprocess.Popen(full, cwd=ROOT, stdin=subprocess.DEVNULL,
@@ -768,9 +768,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="bulk: at most this many MiB sent and not yet echoed (default 8)")
     p.add_argument("--max-rss-mb", type=int, default=8192,
                    help="abandon a bulk run whose server grows past this RSS (default 8192)")
-    p.add_argument("--retries", type=int, default=2,
+    p.add_argument("--retries", type=int, default=1,
                    help="re-measure a server up to this many times while other processes"
-                        " load either CPU (default 2)")
+                        " load either CPU (default 1)")
     p.add_argument("--other-limit", type=float, default=5.0, metavar="PERCENT",
                    help="other processes' share of a CPU that counts as disturbed (default 5)")
     p.add_argument("--json", metavar="FILE", help="also write all figures to FILE")
@@ -836,7 +836,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "config": {**cfg.__dict__, "servers": names, "connections": PP_CONNECTIONS,
                            "message_bytes": PP_SIZE, "bulk_chunk": BULK_CHUNK},
                 "environment": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                                "twisted": _version("twisted"), "time": time.strftime("%Y-%m-%dT%H:%M:%S")},
+                                "twisted": _version("twisted"), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                "git": _git_state()},
                 "rounds": results,
                 "summary": summary,
                 "ratios": rats,
@@ -850,6 +851,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         stop_all()
         signal.signal(signal.SIGTERM, old_term)
+
+
+def _git_state() -> str | None:
+    """``<short commit>`` plus ``+dirty`` when lab/ has uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "lab"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
 
 
 def _version(dist: str) -> str | None:

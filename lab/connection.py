@@ -266,7 +266,7 @@ class Connection:
                 raise ConnectionClosed(f"{self.id} closed: {self.close_reason or 'by peer'}")
             try:
                 await self._wait_for_message(deadline)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise LabTimeout(f"{self.id}: nothing arrived within {timeout} s") from None
         msg = inbox.popleft()
         self._inbox_drained()
@@ -292,7 +292,7 @@ class Connection:
                 )
             try:
                 await self._wait_for_message(deadline)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise LabTimeout(
                     f"{self.id}: expected {describe(pattern)} within {timeout} s{self._arrived()}"
                 ) from None
@@ -315,7 +315,7 @@ class Connection:
     async def wait_closed(self, timeout: float | None = 10.0) -> None:
         try:
             await asyncio.wait_for(asyncio.shield(self._closed_future), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise LabTimeout(f"{self.id} still open after {timeout} s") from None
 
     # -- closing ---------------------------------------------------------

@@ -69,6 +69,6 @@ async def run_demo(lab: Lab, stop: asyncio.Event, *, duration: float | None = No
         try:
             await asyncio.wait_for(stop.wait(), wait)
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if end is not None and loop.time() >= end:
                 return

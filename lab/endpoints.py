@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import errno
 import functools
 import inspect
 import ipaddress
@@ -137,7 +138,7 @@ class Server(Endpoint):
         self.options = options
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
-        self.behaviour = spec.server(options)
+        self.behaviour: ServerBehaviour = spec.server(options)
         self.state = ServerState.STARTING
         self.connections: dict[str, Connection] = OrderedDict()
         self.accepted = 0
@@ -172,11 +173,12 @@ class Server(Endpoint):
                 )
                 self._udp_reaper = loop.call_later(self._reap_interval, self._reap_udp_peers)
         except OSError as exc:
-            raise ConfigError(
-                f"cannot listen on {self.transport.value} {format_address((self.host, self.port))}: {exc.strerror or exc}",
-                hint="pick another port (0 = any free port)"
-                if exc.errno in (98, 13) else "check the host address",
-            ) from None
+            where = f"{self.transport.value} {format_address((self.host, self.port))}"
+            hint = {
+                errno.EADDRINUSE: "the port is taken: pick another (0 = any free port)",
+                errno.EACCES: "ports below 1024 need root: pick a port above 1023",
+            }.get(exc.errno or 0, "check the host address")
+            raise ConfigError(f"cannot listen on {where}: {exc.strerror or exc}", hint=hint) from None
         self.port = sock.getsockname()[1]
         self.state = ServerState.LISTENING
         self.lab.log.emit(EventKind.LISTEN, endpoint=self.name, protocol=self.spec.name,
@@ -198,7 +200,7 @@ class Server(Endpoint):
         if server is not None:
             try:
                 await asyncio.wait_for(server.wait_closed(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 logger.warning("server %s did not close within %s s", self.name, timeout)
         # let transports deliver connection_lost before we report
         for _ in range(3):
@@ -414,13 +416,16 @@ class Client(Endpoint):
         host, port = self.target
         try:
             if self.transport is Transport.TCP:
-                await asyncio.wait_for(loop.create_connection(lambda: self.conn, host, port), timeout)
+                conn = self.conn
+                assert isinstance(conn, StreamConnection)
+                await asyncio.wait_for(loop.create_connection(lambda: conn, host, port), timeout)
             else:
                 sock = udp_socket(host, port, bind=False)
-                assert isinstance(self.conn, DatagramClientConnection)
-                self.conn.sock = sock
-                await loop.create_datagram_endpoint(lambda: self.conn, sock=sock)
-        except asyncio.TimeoutError:
+                dconn = self.conn
+                assert isinstance(dconn, DatagramClientConnection)
+                dconn.sock = sock
+                await loop.create_datagram_endpoint(lambda: dconn, sock=sock)
+        except TimeoutError:
             raise ConfigError(f"connecting to {self.address} timed out after {timeout} s") from None
         except OSError as exc:
             raise ConfigError(

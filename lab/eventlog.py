@@ -192,12 +192,12 @@ class EventLog:
         self._spill_path: str | None = None
         self._pending: list[str] = []
         self._flush_scheduled = False
-        self._scheduler: Callable[[Callable[[], None]], None] | None = None
+        self._scheduler: Callable[[Callable[[], None]], object] | None = None
         self._spill_lock = threading.Lock()
 
     # -- adding ----------------------------------------------------------
 
-    def bind(self, scheduler: Callable[[Callable[[], None]], None]) -> None:
+    def bind(self, scheduler: Callable[[Callable[[], None]], object]) -> None:
         """Batch spill writes: ``scheduler(fn)`` runs ``fn`` after the
         current burst of events (the reactor's ``call_soon``)."""
         self._scheduler = scheduler

@@ -206,7 +206,7 @@ class Lab:
             if target.spec.name != spec.name:
                 logger.info("connecting %s client to %s server", spec.name, target.spec.name)
             kind = _transport(spec, transport or target.transport)
-            return (target.host if not target.host in ("0.0.0.0", "::", "") else "127.0.0.1",
+            return (target.host if target.host not in ("0.0.0.0", "::", "") else "127.0.0.1",
                     target.port), kind
         if isinstance(target, Client):
             raise ConfigError(f"{target.name!r} is a client", hint="connect to a server or host:port")

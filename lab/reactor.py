@@ -46,7 +46,7 @@ def _new_loop(kind: str) -> asyncio.AbstractEventLoop:
             raise ConfigError(
                 "uvloop is not installed", hint="pip install 'netlab[uvloop]'"
             ) from None
-        return uvloop.new_event_loop()  # type: ignore[no-any-return]
+        return uvloop.new_event_loop()
     raise ConfigError(f"unknown loop {kind!r}", hint=f"choose one of {', '.join(LOOPS)}")
 
 

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 
 
-
 def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
     """A port the OS says is free right now."""
     with socket.socket(socket.AF_INET, kind) as s:
@@ -106,7 +105,7 @@ class Proc:
                     pass
         return code
 
-    def __enter__(self) -> "Proc":
+    def __enter__(self) -> Proc:
         return self
 
     def __exit__(self, *exc: object) -> None:

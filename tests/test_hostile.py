@@ -9,12 +9,11 @@ import socket
 import tracemalloc
 
 import pytest
+from helpers import wait_until
 
 from lab import Lab
 from lab.endpoints import Server
 from lab.eventlog import EventFilter, EventKind
-
-from helpers import wait_until
 
 USERS = ["alice=Alice Liddell"]
 

@@ -7,13 +7,12 @@ import socket
 import threading
 
 import pytest
+from helpers import free_port, wait_until
 
-from lab import ConfigError, ConnectionClosed, Lab, LabTimeout
+from lab import ConfigError, ConnectionClosed, Lab, LabError, LabTimeout
 from lab.endpoints import Client, Server
 from lab.eventlog import EventFilter, EventKind
 from lab.protocols._base import Message
-
-from helpers import free_port, wait_until
 
 
 def test_serve_connect_send_expect_over_tcp(lab: Lab) -> None:
@@ -69,9 +68,8 @@ def test_unknown_protocol_suggests(lab: Lab) -> None:
 def test_port_in_use_is_a_readable_error(lab: Lab) -> None:
     """Binding a taken port says so and suggests port 0."""
     srv = lab.serve("echo")
-    with socket.socket() as s:
-        with pytest.raises(ConfigError, match="cannot listen"):
-            lab.serve("echo", port=srv.port, name="again")
+    with pytest.raises(ConfigError, match="cannot listen"):
+        lab.serve("echo", port=srv.port, name="again")
     assert "again" not in lab
 
 
@@ -146,7 +144,7 @@ def test_expect_failure_says_what_arrived(lab: Lab) -> None:
     """A timed-out expect lists the messages that did arrive."""
     c = lab.connect("echo", lab.serve("echo"))
     c.send(b"apples\r\n")
-    with pytest.raises(LabTimeout, match='expected .*pears.*got "apples'):
+    with pytest.raises(LabTimeout, match=r'expected .*pears.*got "apples'):
         c.expect("pears", timeout=0.5)
 
 
@@ -174,7 +172,7 @@ def test_closing_the_lab_stops_everything() -> None:
     assert not [t for t in threading.enumerate() if t.name == "netlab-reactor" and t.is_alive()]
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))  # free again
-    with pytest.raises(Exception):
+    with pytest.raises(LabError):
         lab.serve("echo")
 
 

@@ -48,7 +48,7 @@ def test_daytime(lab: Lab, transport: str) -> None:
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
 def test_time(lab: Lab, transport: str) -> None:
     """Time (RFC 868) gives now; --offset skews it."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     got = lab.connect("time", lab.serve("time", transport=transport)).get()
     assert abs((got - now).total_seconds()) < 60
     skewed = lab.connect("time", lab.serve("time", transport=transport, offset=3600)).get()

@@ -136,7 +136,7 @@ def parse_pattern(text: str) -> Any:
 
         def code_or_text(msg: Message) -> bool:
             if hasattr(msg, "code"):
-                return getattr(msg, "code") == code
+                return msg.code == code
             return text in msg.text
 
         code_or_text.__name__ = text

@@ -83,7 +83,7 @@ def suggest(word: str, choices: list[str]) -> str | None:
 
 def _load(name: str) -> ProtocolSpec:
     if name in _BUILTIN:
-        return importlib.import_module(_BUILTIN[name]).SPEC  # type: ignore[no-any-return]
+        return importlib.import_module(_BUILTIN[name]).SPEC
     obj = _plugin_entry_points()[name].load()
     spec = obj() if callable(obj) and not isinstance(obj, ProtocolSpec) else obj
     if not isinstance(spec, ProtocolSpec):

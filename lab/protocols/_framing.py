@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from lab.errors import RemoteProtocolError
 from lab.protocols._base import Codec, Message, escape_bytes
 
-__all__ = ["Data", "DataCodec", "DatagramCodec", "Line", "LineCodec", "MAX_LINE"]
+__all__ = ["MAX_LINE", "Data", "DataCodec", "DatagramCodec", "Line", "LineCodec"]
 
 MAX_LINE = 8192
 

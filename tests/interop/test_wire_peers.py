@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from lab import Lab
-from lab.eventlog import EventFilter, EventKind
-
 from helpers import Proc, free_port, require, wait_for_port, wait_until
+
+from lab import Lab, LabTimeout
+from lab.eventlog import EventFilter, EventKind
 
 pytestmark = pytest.mark.interop
 
@@ -118,7 +117,7 @@ def test_rdate_against_our_time(lab: Lab, transport: str) -> None:
     args = [require("rdate"), "-p", "-o", str(srv.port)] + (["-u"] if transport == "udp" else []) + ["127.0.0.1"]
     out = run(args)
     assert out.returncode == 0, out.stderr
-    next_year = str(dt.datetime.now(dt.timezone.utc).year + 1)
+    next_year = str(dt.datetime.now(dt.UTC).year + 1)
     assert next_year in out.stdout.decode(), out.stdout
 
 
@@ -153,7 +152,7 @@ def test_debian_finger_client_against_our_server(lab: Lab, finger_host: str) -> 
     assert "on plan 9" in long and "Down the rabbit hole." in long
     queries = [e.message for e in lab.log.query(EventFilter(endpoint=srv.name, kinds=frozenset({EventKind.MESSAGE})))
                if e.direction.value == "in"]
-    assert [getattr(q, "verbose") for q in queries] == [False, True]
+    assert [q.verbose for q in queries] == [False, True]
     refused = run([finger, f"alice@elsewhere@{finger_host}"])
     assert "forwarding" in refused.stdout.decode().lower()
 
@@ -224,7 +223,7 @@ def test_our_daytime_client_against_inetd(lab: Lab, inetd: str) -> None:
 def test_our_time_client_against_inetd(lab: Lab, inetd: str) -> None:
     """Our time client decodes inetd's RFC 868 seconds to now, within a minute."""
     when = lab.connect("time", f"{inetd}:37").get()
-    assert abs((when - dt.datetime.now(dt.timezone.utc)).total_seconds()) < 60
+    assert abs((when - dt.datetime.now(dt.UTC)).total_seconds()) < 60
 
 
 @pytest.fixture
@@ -243,12 +242,11 @@ def socat_udp_echo() -> Iterator[int]:
 def test_our_udp_echo_client_against_socat(lab: Lab, socat_udp_echo: int) -> None:
     """Our UDP echo client gets its datagram back from socat."""
     c = lab.connect("echo", f"127.0.0.1:{socat_udp_echo}", transport="udp")
-    deadline_tries = 50
-    for _ in range(deadline_tries):  # socat may not be bound yet: retry, bounded
+    for _ in range(50):  # socat may not be bound yet: retry, bounded
         try:
             assert c.echo(b"udp round trip", timeout=0.5) == b"udp round trip"
             break
-        except Exception:
+        except LabTimeout:
             continue
     else:
         pytest.fail("socat never echoed the datagram")

@@ -319,5 +319,5 @@ def test_verb_read_times_out_with_a_count(loopback: type[Loopback], arun: Runner
         lb.behaviour.message_received = lambda conn, msg: None
         await chargen.ChargenClient(lb).read(2, timeout=0.01)
 
-    with pytest.raises(LabTimeout, match="0 of 2 lines arrived within 0.01 s"):
+    with pytest.raises(LabTimeout, match=r"0 of 2 lines arrived within 0\.01 s"):
         arun(main())
