@@ -54,6 +54,10 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 PP_CONNECTIONS = 50
 PP_SIZE = 64
+# Payloads are printable text (a line, for ping-pong): netlab's summaries
+# escape non-printable bytes one by one, which binary payloads would make
+# dearer, and a lab mostly carries text protocols.
+TEXT = b"".join(bytes([c]) for c in range(0x21, 0x7F))  # 94 printable bytes
 BULK_CHUNK = 1 << 20
 MAX_SPINS = 1 << 40          # every busy loop is bounded in count as well as time
 READY_TIMEOUT = 15.0         # seconds for a server to accept its first connection
@@ -246,10 +250,15 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """utime + stime of the server process (all its threads)."""
+        return sum(self.cpu_split())
+
+    def cpu_split(self) -> tuple[float, float]:
+        """(utime, stime) of the server process in seconds: user time is the
+        Python side, system time mostly the kernel's socket work."""
         with open(f"/proc/{self.pid}/stat", encoding="ascii") as fh:
             data = fh.read()
         fields = data[data.rindex(")") + 2:].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
     def memory_kb(self) -> dict[str, int]:
         out = {}
@@ -318,18 +327,20 @@ class Window:
         self.server = server
         self.ticks0 = cpu_ticks(SERVER_CPU), cpu_ticks(CLIENT_CPU)
         self.own0 = own_cpu_seconds()
-        self.cpu0 = server.cpu_seconds()
+        self.user0, self.sys0 = server.cpu_split()
         self.t0 = time.perf_counter()
 
     def close(self) -> dict[str, float]:
         wall = time.perf_counter() - self.t0
-        cpu = self.server.cpu_seconds() - self.cpu0
+        user1, sys1 = self.server.cpu_split()
+        user, cpu = user1 - self.user0, (user1 - self.user0) + (sys1 - self.sys0)
         own = own_cpu_seconds() - self.own0
         (i0, b0, t0), (_i1, b1, _t1) = self.ticks0
         (i0b, b0b, t0b), (_i1b, b1b, _t1b) = cpu_ticks(SERVER_CPU), cpu_ticks(CLIENT_CPU)
         return {
             "wall": wall,
             "cpu": cpu,
+            "user": user,
             "idle": (i0b - i0) / max(t0b - t0, 1),
             "other": max((b0b - b0) / CLK_TCK - cpu, (b1b - b1) / CLK_TCK - own, 0.0) / wall,
         }
@@ -347,7 +358,7 @@ class PingPong:
 
     def __init__(self, port: int, conns: int = PP_CONNECTIONS, size: int = PP_SIZE) -> None:
         self.size = size
-        self.msg = bytes(range(256))[:size] if size <= 256 else b"x" * size
+        self.msg = (TEXT * (size // len(TEXT) + 1))[:size - 2] + b"\r\n"
         self.socks = [_connect(port) for _ in range(conns)]
         self.ep = select.epoll()
         top = max(s.fileno() for s in self.socks) + 1
@@ -397,7 +408,7 @@ class Bulk:
 
     def __init__(self, port: int, chunk: int = BULK_CHUNK, window: int = 8 * BULK_CHUNK) -> None:
         self.sock = _connect(port)
-        self.data = memoryview(bytes(range(256)) * (chunk // 256))
+        self.data = memoryview((TEXT * (chunk // len(TEXT) + 1))[:chunk])
         self.chunk = len(self.data)
         self.window = window
         self.rbuf = bytearray(chunk)
@@ -486,6 +497,7 @@ def measure(kind: ServerKind, cfg: Config) -> dict[str, Any]:
         out["pp_msgs"] = done
         out["pp_rate"] = done / w["wall"]
         out["pp_us"] = w["cpu"] / done * 1e6 if done else float("nan")
+        out["pp_user_us"] = w["user"] / done * 1e6 if done else float("nan")
         out["pp_busy"] = w["cpu"] / w["wall"]
         out["pp_cpu0_idle"] = w["idle"]
         out["pp_other"] = w["other"]
@@ -507,7 +519,7 @@ def measure(kind: ServerKind, cfg: Config) -> dict[str, Any]:
                 moved = bulk.run(cfg.seconds, watch)
                 w = window.close()
             except RSSLimit:
-                moved, w = 0, {"wall": 1.0, "cpu": 0.0, "idle": float("nan"), "other": 0.0}
+                moved, w = 0, {"wall": 1.0, "cpu": 0.0, "user": 0.0, "idle": float("nan"), "other": 0.0}
         finally:
             bulk.close()
         server.check_alive()
@@ -576,7 +588,7 @@ def spread(values: Sequence[float]) -> dict[str, float]:
 
 
 def summarize(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict[str, float]]]:
-    keys = ("pp_rate", "pp_us", "pp_busy", "pp_cpu0_idle", "bulk_mbps", "bulk_us_per_mb", "bulk_busy",
+    keys = ("pp_rate", "pp_us", "pp_user_us", "pp_busy", "pp_cpu0_idle", "bulk_mbps", "bulk_us_per_mb", "bulk_busy",
             "bulk_cpu0_idle", "peak_rss_kb")
     return {name: {k: spread([r[k] for r in rows]) for k in keys} for name, rows in results.items()}
 
@@ -589,11 +601,12 @@ def ratios(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     for cand, ref, what, target in RATIOS:
         if cand not in results or ref not in results:
             continue
-        pairs = list(zip(results[cand], results[ref]))
+        pairs = list(zip(results[cand], results[ref], strict=True))
         out.append({
             "candidate": cand, "reference": ref, "what": what, "target": target,
             "msgs": spread([c["pp_rate"] / r["pp_rate"] for c, r in pairs]),
             "cpu": spread([r["pp_us"] / c["pp_us"] for c, r in pairs]),
+            "user": spread([r["pp_user_us"] / c["pp_user_us"] for c, r in pairs]),
             "bulk": spread([c["bulk_mbps"] / r["bulk_mbps"] if r["bulk_mbps"] else float("nan")
                             for c, r in pairs]),
             "bulk_cpu": spread([r["bulk_us_per_mb"] / c["bulk_us_per_mb"] for c, r in pairs]),
@@ -611,10 +624,10 @@ def _fmt(s: dict[str, float], spec: str, scale: float = 1.0, unit: str = "") -> 
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(),
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
              "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join(lines)
 
 
@@ -624,8 +637,9 @@ def report(summary: dict[str, Any], rats: list[dict[str, Any]], cfg: Config,
         (f"ping-pong: {PP_CONNECTIONS} connections x {PP_SIZE} B, one message in flight each;"
          f" {cfg.rounds} rounds x {cfg.seconds:g} s; median (min-max)"),
         _table(
-            ["server", "msg/s", "server CPU us/msg", "server busy", "CPU 0 idle"],
+            ["server", "msg/s", "server CPU us/msg", "of which user", "server busy", "CPU 0 idle"],
             [[SERVERS[name].label, _fmt(s["pp_rate"], ",.0f"), _fmt(s["pp_us"], ".2f"),
+              _fmt(s["pp_user_us"], ".2f"),
               _fmt(s["pp_busy"], ".0f", 100, "%"), _fmt(s["pp_cpu0_idle"], ".0f", 100, "%")]
              for name, s in summary.items()],
         ),
@@ -643,8 +657,10 @@ def report(summary: dict[str, Any], rats: list[dict[str, Any]], cfg: Config,
         ("ratios, round by round, median (min-max); 1.00 = parity, higher = candidate better."
          " msg/s and MB/s: throughput; CPU: reference CPU/msg (or /MB) over candidate's"),
         _table(
-            ["comparison", "ping-pong msg/s", "ping-pong CPU", "bulk MB/s", "bulk CPU", "target"],
-            [[r["what"], _fmt(r["msgs"], ".2f"), _fmt(r["cpu"], ".2f"), _fmt(r["bulk"], ".2f"),
+            ["comparison", "ping-pong msg/s", "ping-pong CPU", "(user CPU)", "bulk MB/s", "bulk CPU",
+             "target"],
+            [[r["what"], _fmt(r["msgs"], ".2f"), _fmt(r["cpu"], ".2f"), _fmt(r["user"], ".2f"),
+              _fmt(r["bulk"], ".2f"),
               _fmt(r["bulk_cpu"], ".2f"), _verdict(r)] for r in rats],
         ),
     ]

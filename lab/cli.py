@@ -44,17 +44,36 @@ def _say(text: str) -> None:
     print(f"netlab: {text}", file=sys.stderr, flush=True)
 
 
-def _print_events(show_bytes: bool, as_json: bool) -> Any:
-    def printer(event: Event) -> None:
-        if event.kind is EventKind.DATA and not show_bytes:
+class EventPrinter:
+    """Prints events to stdout, one write per burst of events (a write per
+    line would cost more than the traffic it reports)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, show_bytes: bool = False,
+                 as_json: bool = False) -> None:
+        self._loop = loop
+        self._show_bytes = show_bytes
+        self._as_json = as_json
+        self._lines: list[str] = []
+
+    def __call__(self, event: Event) -> None:
+        if event.kind is EventKind.DATA and not self._show_bytes:
             return
-        line = event.to_json() if as_json else format_event(event)
+        self._lines.append(event.to_json() if self._as_json else format_event(event))
+        if len(self._lines) == 1:
+            if self._loop.is_closed():
+                self.flush()
+            else:
+                self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        lines, self._lines = self._lines, []
+        if not lines:
+            return
         try:
-            print(line, flush=True)
+            sys.stdout.write("\n".join(lines) + "\n")
+            sys.stdout.flush()
         except BrokenPipeError:
             pass  # stdout closed (e.g. piped into head): keep serving
-
-    return printer
 
 
 # -- protocols -------------------------------------------------------------
@@ -121,7 +140,8 @@ def cmd_serve(argv: Sequence[str]) -> int:
     lab = Lab(reactor)
     if args.log_file:
         lab.log.spill_to(args.log_file)
-    lab.log.subscribe(_print_events(args.bytes, args.json))
+    printer = EventPrinter(reactor.loop, show_bytes=args.bytes, as_json=args.json)
+    lab.log.subscribe(printer)
 
     async def main() -> Any:
         server = await lab.aserve(args.protocol, **kwargs)
@@ -138,8 +158,10 @@ def cmd_serve(argv: Sequence[str]) -> int:
     try:
         server = reactor.run(main())
     except LabError as exc:
+        printer.flush()
         _say(str(exc))
         return EXIT_FAIL
+    printer.flush()
     lab.log.stop_spill()
     _say(f"stopped {server.name}: {server.accepted} connections ({server.refused} refused), "
          f"{lab.log.total} events")
@@ -167,8 +189,9 @@ def cmd_exec(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     reactor = Reactor(args.loop)
     lab = Lab(reactor)
+    printer = EventPrinter(reactor.loop)
     if args.log:
-        lab.log.subscribe(_print_events(False, False))
+        lab.log.subscribe(printer)
     interp = Interpreter(lab)
 
     async def main() -> int:
@@ -179,14 +202,18 @@ def cmd_exec(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         try:
             for result in await interp.aexecute(script):
+                printer.flush()
                 if result.text and not args.quiet:
                     print(result.text, flush=True)
         except LabError as exc:
+            printer.flush()
             _say(str(exc))
             return EXIT_FAIL
         return EXIT_OK
 
-    return reactor.run(main())
+    code = reactor.run(main())
+    printer.flush()
+    return code
 
 
 # -- demo ------------------------------------------------------------------
@@ -198,7 +225,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     reactor = Reactor(args.loop)
     lab = Lab(reactor)
-    lab.log.subscribe(_print_events(False, False))
+    printer = EventPrinter(reactor.loop)
+    lab.log.subscribe(printer)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -212,6 +240,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except LabError as exc:
         _say(str(exc))
         return EXIT_FAIL
+    finally:
+        printer.flush()
     _say(f"demo stopped after {lab.log.total} events")
     return EXIT_OK
 

@@ -83,7 +83,21 @@ class Endpoint:
         self.name = name
         self.spec = spec
         self.transport = transport
-        self.capture = capture
+        self._capture = capture
+
+    @property
+    def capture(self) -> Capture:
+        """What this endpoint records; changing it applies at once."""
+        return self._capture
+
+    @capture.setter
+    def capture(self, value: Capture | str) -> None:
+        self._capture = Capture(value)
+        for conn in self.live_connections():
+            conn._capture = self._capture
+
+    def live_connections(self) -> list[Connection]:
+        return []
 
     @property
     def protocol(self) -> str:
@@ -105,7 +119,7 @@ class Endpoint:
         pass
 
     def handle(self, conn: Connection, msg: Message) -> None:
-        pass
+        """Act on a received message (servers rebind this per hooks)."""
 
     def connection_closed(self, conn: Connection) -> None:
         pass
@@ -150,6 +164,7 @@ class Server(Endpoint):
         self._udp_sock: socket.socket | None = None
         self._udp_reaper: asyncio.TimerHandle | None = None
         self._udp_peers: OrderedDict[tuple[Any, ...], DatagramPeer] = OrderedDict()
+        self._rebind()
 
     # -- life ------------------------------------------------------------
 
@@ -246,16 +261,21 @@ class Server(Endpoint):
         if self.connections.pop(conn.id, None) is not None:
             self.guard(conn, "connection_lost", self.behaviour.connection_lost, conn)
 
-    def handle(self, conn: Connection, msg: Message) -> None:
+    def live_connections(self) -> list[Connection]:
+        return list(self.connections.values())
+
+    def _rebind(self) -> None:
+        # the hot path calls the behaviour directly unless hooks are set
+        self.handle = self._handle_hooked if self._hooks else self.behaviour.message_received  # type: ignore[method-assign]
+
+    def _handle_hooked(self, conn: Connection, msg: Message) -> None:
         hooks = self._hooks
-        if hooks:
-            replaced = False
-            for fn, replace in hooks.get(msg.kind, []) + hooks.get("*", []):
-                self.guard(conn, f"hook {getattr(fn, '__name__', 'hook')}", fn, msg, conn)
-                replaced = replaced or replace
-            if replaced:
-                return
-        self.guard(conn, "message_received", self.behaviour.message_received, conn, msg)
+        replaced = False
+        for fn, replace in hooks.get(msg.kind, []) + hooks.get("*", []):
+            self.guard(conn, f"hook {getattr(fn, '__name__', 'hook')}", fn, msg, conn)
+            replaced = replaced or replace
+        if not replaced:
+            self.behaviour.message_received(conn, msg)
 
     def on(self, kind: str, fn: Hook, *, replace: bool = True) -> Hook:
         """Run ``fn(msg, conn)`` for each received message of ``kind``
@@ -263,6 +283,7 @@ class Server(Endpoint):
         default) the protocol's own handling is skipped for that message;
         otherwise ``fn`` only observes.  Exceptions are logged, not fatal."""
         self._hooks.setdefault(kind, []).append((fn, replace))
+        self._rebind()
         return fn
 
     def off(self, kind: str | None = None) -> None:
@@ -271,6 +292,7 @@ class Server(Endpoint):
             self._hooks.clear()
         else:
             self._hooks.pop(kind, None)
+        self._rebind()
 
     # -- UDP -------------------------------------------------------------
 
@@ -410,6 +432,9 @@ class Client(Endpoint):
     @property
     def address(self) -> str:
         return f"{self.transport.value}://{format_address(self.target)}"
+
+    def live_connections(self) -> list[Connection]:
+        return [self.conn]
 
     async def _open(self, timeout: float) -> None:
         loop = self.lab.loop

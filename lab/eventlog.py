@@ -119,9 +119,15 @@ class Event:
         return json.dumps(self.to_dict(), default=str, ensure_ascii=True)
 
 
+_stamp: list[Any] = [None, ""]  # the last second formatted, and its text
+
+
 def format_event(event: Event, width: int = 10) -> str:
     """One readable line: time, connection, what, summary."""
-    stamp = time.strftime("%H:%M:%S", time.localtime(event.wall))
+    second = int(event.wall)
+    if _stamp[0] != second:  # strftime once a second, not once an event
+        _stamp[:] = [second, time.strftime("%H:%M:%S", time.localtime(second))]
+    stamp = _stamp[1]
     millis = int(event.wall * 1000) % 1000
     who = event.conn or event.endpoint
     what = event.direction.arrow if event.kind in (EventKind.MESSAGE, EventKind.DATA) else event.kind.value
@@ -173,19 +179,28 @@ class EventFilter:
 
 Subscriber = Callable[[Event], None]
 
+PAYLOAD_OVERHEAD = 64  # per event kept with bytes, so empty payloads count too
+
 
 class EventLog:
     """A bounded, subscribable, spillable record of events.
 
-    Events are added on the reactor thread; :meth:`tail` and :meth:`query`
-    take a snapshot and are safe from any thread.
+    Two bounds hold: at most ``capacity`` events, and at most about
+    ``payload_limit`` bytes of raw payload; past that the oldest events
+    keep their summaries but drop their bytes and decoded messages (a
+    spill file keeps everything).  Events are added on the reactor thread;
+    :meth:`tail` and :meth:`query` take a snapshot and are safe from any
+    thread.
     """
 
-    def __init__(self, capacity: int = 100_000) -> None:
+    def __init__(self, capacity: int = 100_000, payload_limit: int = 64 * 1024 * 1024) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
+        self.payload_limit = payload_limit
         self._ring: deque[Event] = deque(maxlen=capacity)
+        self._with_payload: deque[Event] = deque()
+        self._payload_bytes = 0
         self._seq = 0
         self._subscribers: list[Subscriber] = []
         self._spill_fd: int | None = None
@@ -230,6 +245,11 @@ class EventLog:
             message,
         )
         self._ring.append(event)
+        if raw is not None:
+            self._with_payload.append(event)
+            self._payload_bytes += len(raw) + PAYLOAD_OVERHEAD
+            if self._payload_bytes > self.payload_limit:
+                self._shed()
         if self._spill_fd is not None:
             self._pending.append(event.to_json())
             if self._scheduler is None:
@@ -240,6 +260,20 @@ class EventLog:
         for fn in self._subscribers:
             fn(event)
         return event
+
+    def _shed(self) -> None:
+        """Drop the bytes of the oldest events until under the payload limit."""
+        while self._payload_bytes > self.payload_limit and self._with_payload:
+            old = self._with_payload.popleft()
+            self._payload_bytes -= len(old.raw or b"") + PAYLOAD_OVERHEAD
+            old.summary  # noqa: B018 -- computed now, while the bytes exist
+            old.raw = None
+            old.message = None
+
+    @property
+    def payload_bytes(self) -> int:
+        """Raw bytes the log holds now (approximately)."""
+        return self._payload_bytes
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         """Call ``fn(event)`` for each new event (on the reactor thread; keep

@@ -19,7 +19,7 @@ import asyncio
 import itertools
 import logging
 import re
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from lab import protocols
@@ -86,12 +86,19 @@ class Lab:
         self._own_reactor = reactor is None
         self.reactor = reactor or Reactor(loop)
         self.log = EventLog(log_capacity)
-        self.log.bind(self.reactor.loop.call_soon)
+        self.log.bind(self._soon)
         self.capture = _capture(capture, Capture.FULL)
         self.endpoints: dict[str, Endpoint] = {}
         self._counters: dict[str, itertools.count[int]] = {}
         self._closed = False
         self.reactor.on_shutdown(self._aclose)
+
+    def _soon(self, fn: Callable[[], None]) -> None:
+        loop = self.reactor.loop
+        if loop.is_closed():
+            fn()
+        else:
+            loop.call_soon(fn)
 
     @classmethod
     def start(cls, **kwargs: Any) -> Lab:

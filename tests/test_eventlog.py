@@ -94,8 +94,9 @@ def test_capture_levels(lab: Lab) -> None:
         c.expect(b"x")
         events = lab.log.query(EventFilter(endpoint=srv.name, kinds=frozenset({EventKind.MESSAGE, EventKind.DATA})))
         if level is Capture.FULL:
-            assert {e.kind for e in events} == {EventKind.MESSAGE, EventKind.DATA}
-            assert all(e.raw == b"x\r\n" for e in events)
+            # each chunk is exactly one echo message, so it is recorded once
+            assert [e.kind for e in events] == [EventKind.MESSAGE, EventKind.MESSAGE]
+            assert all(e.raw == b"x\r\n" and e.message is not None for e in events)
         elif level is Capture.SUMMARY:
             assert [e.summary for e in events] == ['"x\\r\\n"', '"x\\r\\n"']
             assert all(e.raw is None and e.message is None for e in events)
@@ -103,6 +104,26 @@ def test_capture_levels(lab: Lab) -> None:
             assert events == []
             assert srv.status()["bytes_in"] == 3
         assert not lab.log.query(EventFilter(endpoint=c.name, kinds=frozenset({EventKind.MESSAGE})))
+
+
+def test_raw_chunks_are_recorded_when_they_are_not_one_message(lab: Lab) -> None:
+    """A line split over two TCP segments shows as two data events and one message."""
+    import socket
+
+    from helpers import wait_until
+
+    srv = lab.serve("finger")
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(b"ali")
+        wait_until(lambda: lab.log.query(EventFilter(endpoint=srv.name, kinds=frozenset({EventKind.DATA}))),
+                   what="the first chunk")
+        s.sendall(b"ce\r\n")
+        s.recv(1000)
+    events = lab.log.query(EventFilter(endpoint=srv.name, direction=Direction.IN,
+                                       kinds=frozenset({EventKind.DATA, EventKind.MESSAGE})))
+    assert [(e.kind, e.raw) for e in events] == [
+        (EventKind.DATA, b"ali"), (EventKind.DATA, b"ce\r\n"), (EventKind.MESSAGE, b"alice\r\n")]
 
 
 SPILL_CHILD = textwrap.dedent(
@@ -151,3 +172,15 @@ def test_bad_capacity_is_refused() -> None:
     """A ring must hold at least one event."""
     with pytest.raises(ValueError):
         EventLog(0)
+
+
+def test_payload_limit_sheds_bytes_of_old_events_but_keeps_them() -> None:
+    """Past the byte budget old events keep their summary and lose their payload."""
+    log = EventLog(capacity=1000, payload_limit=10_000)
+    for i in range(100):
+        log.emit(EventKind.DATA, endpoint="e", direction=Direction.IN, raw=bytes([65 + i % 26]) * 1000)
+    assert len(log) == 100
+    assert log.payload_bytes <= 10_000
+    first, last = log.tail(100)[0], log.tail(1)[0]
+    assert first.raw is None and first.summary.startswith('"AAAA')
+    assert last.raw == b"V" * 1000

@@ -58,7 +58,13 @@ class Transport(enum.Enum):
     UDP = "udp"
 
 
-_ESCAPES = {0x5C: "\\\\", 0x22: '\\"', 0x0D: "\\r", 0x0A: "\\n", 0x09: "\\t"}
+def _escape_table() -> dict[int, str]:
+    table = {b: f"\\x{b:02x}" for b in range(256) if not 0x20 <= b < 0x7F}
+    table.update({0x5C: "\\\\", 0x22: '\\"', 0x0D: "\\r", 0x0A: "\\n", 0x09: "\\t"})
+    return table
+
+
+_ESCAPE = _escape_table()
 
 
 def escape_bytes(data: bytes, limit: int = 200) -> str:
@@ -66,16 +72,8 @@ def escape_bytes(data: bytes, limit: int = 200) -> str:
 
     Longer input is cut at ``limit`` bytes with a note of the full size.
     """
-    shown = data[:limit]
-    parts = []
-    for byte in shown:
-        if byte in _ESCAPES:
-            parts.append(_ESCAPES[byte])
-        elif 0x20 <= byte < 0x7F:
-            parts.append(chr(byte))
-        else:
-            parts.append(f"\\x{byte:02x}")
-    text = '"' + "".join(parts) + '"'
+    # latin-1 maps each byte to the code point of the same number
+    text = '"' + data[:limit].decode("latin-1").translate(_ESCAPE) + '"'
     if len(data) > limit:
         text += f" … ({len(data)} bytes)"
     return text
@@ -158,8 +156,9 @@ class Peer(Protocol):
 
     id: str
     peer: tuple[Any, ...]
-    transport: Transport
 
+    @property
+    def transport(self) -> Transport: ...
     def send(self, msg: Message) -> None: ...
     def send_raw(self, data: bytes) -> None: ...
     def close(self) -> None: ...

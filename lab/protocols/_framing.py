@@ -49,6 +49,18 @@ class Line(Message):
         return {"line": self.line, "terminator": escape_bytes(self.raw[len(self.raw.rstrip(b"\r\n")):])}
 
 
+_new = object.__new__
+_set_raw = Message.__dict__["raw"].__set__
+
+
+def _data(data: bytes) -> Data:
+    """``Data(raw=data)`` without the frozen dataclass ``__init__``: this is
+    the per-chunk cost of every byte-stream server."""
+    msg = _new(Data)
+    _set_raw(msg, data if type(data) is bytes else bytes(data))
+    return msg
+
+
 class DataCodec(Codec):
     """Each received chunk is one :class:`Data` message (a byte stream)."""
 
@@ -59,13 +71,13 @@ class DataCodec(Codec):
 
     def receive_data(self, data: bytes) -> None:
         if data:
-            self._pending.append(Data(raw=bytes(data)))
+            self._pending.append(_data(data))
 
     def next_message(self) -> Message | None:
         return self._pending.pop(0) if self._pending else None
 
     def feed(self, data: bytes) -> list[Message]:
-        return [Data(raw=bytes(data))] if data else []
+        return [_data(data)] if data else []
 
 
 class DatagramCodec(Codec):
