@@ -96,7 +96,6 @@ class Proc:
         except Exception:
             self.popen.kill()
             code = self.popen.wait(timeout)
-        time.sleep(0)  # let reader threads see EOF
         for stream in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
             if stream is not None:
                 try:

@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Protocol
 from lab.errors import ConfigError, ProtocolError
 
 __all__ = [
+    "AnswerServer",
     "Channel",
     "ClientVerbs",
     "Codec",
@@ -196,6 +197,24 @@ class ServerBehaviour:
     def protocol_error(self, conn: Peer, exc: Exception) -> None:
         """The client broke the protocol; by default, hang up."""
         conn.close()
+
+
+class AnswerServer(ServerBehaviour):
+    """The shape of the RFC 865/867/868 services: over TCP, send one answer
+    on connect and close; over UDP, answer every datagram."""
+
+    def answer(self) -> Message:
+        """The message to send now."""
+        raise NotImplementedError
+
+    def connection_made(self, conn: Peer) -> None:
+        if conn.transport is Transport.TCP:
+            conn.send(self.answer())
+            conn.close()
+
+    def message_received(self, conn: Peer, msg: Message) -> None:
+        if conn.transport is Transport.UDP:
+            conn.send(self.answer())
 
 
 class Channel(Protocol):

@@ -17,14 +17,13 @@ from typing import Any, ClassVar
 
 from lab.errors import ConfigError, ConnectionClosed
 from lab.protocols._base import (
+    AnswerServer,
     ClientVerbs,
     Codec,
     Message,
     Option,
-    Peer,
     ProtocolSpec,
     Role,
-    ServerBehaviour,
     Transport,
 )
 from lab.protocols._framing import DataCodec, DatagramCodec, LineCodec
@@ -100,7 +99,7 @@ def parse_format(text: str) -> str:
     return text
 
 
-class DaytimeServer(ServerBehaviour):
+class DaytimeServer(AnswerServer):
     """Sends the current date line: on connect over TCP (then closes), in
     answer to each datagram over UDP."""
 
@@ -110,14 +109,8 @@ class DaytimeServer(ServerBehaviour):
         self.format: str | None = None if fmt is None else parse_format(str(fmt))
         self.clock: Callable[[], float] = time.time  # tests set a fixed clock
 
-    def connection_made(self, conn: Peer) -> None:
-        if conn.transport is Transport.TCP:
-            conn.send(Daytime.at(self.clock(), self.format))
-            conn.close()
-
-    def message_received(self, conn: Peer, msg: Message) -> None:
-        if conn.transport is Transport.UDP:
-            conn.send(Daytime.at(self.clock(), self.format))
+    def answer(self) -> Message:
+        return Daytime.at(self.clock(), self.format)
 
 
 class DaytimeClient(ClientVerbs):

@@ -18,14 +18,13 @@ from typing import Any, ClassVar
 
 from lab.errors import ConfigError, ConnectionClosed
 from lab.protocols._base import (
+    AnswerServer,
     ClientVerbs,
     Codec,
     Message,
     Option,
-    Peer,
     ProtocolSpec,
     Role,
-    ServerBehaviour,
     Transport,
     escape_bytes,
 )
@@ -116,7 +115,7 @@ def parse_quote(text: str) -> str:
     return text
 
 
-class QotdServer(ServerBehaviour):
+class QotdServer(AnswerServer):
     """Sends the quotes in turn: one per TCP connection (then closes), one
     per UDP datagram."""
 
@@ -132,14 +131,8 @@ class QotdServer(ServerBehaviour):
         self._turn += 1
         return Quote.of(quote)
 
-    def connection_made(self, conn: Peer) -> None:
-        if conn.transport is Transport.TCP:
-            conn.send(self.next_quote())
-            conn.close()
-
-    def message_received(self, conn: Peer, msg: Message) -> None:
-        if conn.transport is Transport.UDP:
-            conn.send(self.next_quote())
+    def answer(self) -> Message:
+        return self.next_quote()
 
 
 class QotdClient(ClientVerbs):

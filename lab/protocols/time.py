@@ -20,14 +20,13 @@ from typing import Any, ClassVar
 
 from lab.errors import ConfigError, ConnectionClosed, RemoteProtocolError
 from lab.protocols._base import (
+    AnswerServer,
     ClientVerbs,
     Codec,
     Message,
     Option,
-    Peer,
     ProtocolSpec,
     Role,
-    ServerBehaviour,
     Transport,
 )
 from lab.protocols._framing import DataCodec, DatagramCodec
@@ -161,7 +160,7 @@ def parse_offset(text: str) -> int:
         ) from None
 
 
-class TimeServer(ServerBehaviour):
+class TimeServer(AnswerServer):
     """Sends the current time, moved by ``offset`` seconds: on connect over
     TCP (then closes), in answer to each datagram over UDP."""
 
@@ -174,14 +173,8 @@ class TimeServer(ServerBehaviour):
     def _now(self) -> TimeValue:
         return TimeValue.at(self.clock() + self.offset)
 
-    def connection_made(self, conn: Peer) -> None:
-        if conn.transport is Transport.TCP:
-            conn.send(self._now())
-            conn.close()
-
-    def message_received(self, conn: Peer, msg: Message) -> None:
-        if conn.transport is Transport.UDP:
-            conn.send(self._now())
+    def answer(self) -> Message:
+        return self._now()
 
 
 class TimeClient(ClientVerbs):
