@@ -23,6 +23,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from lab import protocols
+from lab.connection import READ_SIZE
 from lab.endpoints import DEFAULT_MAX_CONNECTIONS, Client, Endpoint, Server, is_loopback
 from lab.errors import ConfigError
 from lab.eventlog import Capture, EventKind, EventLog
@@ -89,6 +90,8 @@ class Lab:
         self.log.bind(self._soon)
         self.capture = _capture(capture, Capture.FULL)
         self.endpoints: dict[str, Endpoint] = {}
+        # one read buffer for every TCP connection of this lab's loop
+        self.read_buffer = memoryview(bytearray(READ_SIZE))
         self._counters: dict[str, itertools.count[int]] = {}
         self._closed = False
         self.reactor.on_shutdown(self._aclose)
