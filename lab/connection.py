@@ -101,6 +101,7 @@ class Connection:
         self.msgs_in = self.msgs_out = 0
         self.close_reason = ""
         self.write_paused = False
+        self.last_active = monotonic()
         self._inbox: deque[Message] | None = deque() if role is Role.CLIENT else None
         self._skipped: deque[Message] = deque(maxlen=5)
         self._wakeup: asyncio.Future[None] | None = None
@@ -125,24 +126,27 @@ class Connection:
         """Add an error event (recorded at every capture level)."""
         self._emit(EventKind.ERROR, text=text)
 
-    def _record(self, direction: Direction, raw: bytes | None, msgs: list[Message] | None) -> None:
+    def _record(self, direction: Direction, raw: bytes | None, msgs: list[Message]) -> None:
+        # positional emit calls: this runs for every message at full capture
         capture = self._capture
         if capture is Capture.OFF:
             return
-        full = capture is Capture.FULL
-        # a chunk that is exactly one message is recorded once, as that message
-        if full and raw is not None and not (msgs and len(msgs) == 1 and msgs[0].raw == raw):
-            self._emit(EventKind.DATA, direction, raw=raw)
-        for msg in msgs or ():
-            if full:
-                self._emit(EventKind.MESSAGE, direction, raw=msg.raw, message=msg)
-            else:
-                self._emit(EventKind.MESSAGE, direction, text=msg.summary())
+        emit, name, cid, proto = self._log.emit, self.endpoint.name, self.id, self._proto
+        if capture is Capture.FULL:
+            # a chunk that is exactly one message is recorded once, as that message
+            if raw is not None and not (len(msgs) == 1 and msgs[0].raw == raw):
+                emit(EventKind.DATA, name, cid, direction, proto, None, raw)
+            for msg in msgs:
+                emit(EventKind.MESSAGE, name, cid, direction, proto, None, msg.raw, msg)
+        else:
+            for msg in msgs:
+                emit(EventKind.MESSAGE, name, cid, direction, proto, msg.summary())
 
     # -- receiving -------------------------------------------------------
 
     def _received(self, data: bytes) -> None:
         # the hot path of every server: keep it free of needless calls
+        self.last_active = monotonic()
         self.bytes_in += len(data)
         capture = self._capture
         try:
@@ -393,7 +397,6 @@ class StreamConnection(Connection, asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._idle_timeout = idle_timeout
         self._idle_handle: asyncio.TimerHandle | None = None
-        self._last_active = 0.0
         self._reading_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -407,14 +410,10 @@ class StreamConnection(Connection, asyncio.Protocol):
         self._emit(EventKind.OPEN, text=" -> ".join(format_address(a) for a in ends))
         self._write = transport.write  # type: ignore[attr-defined,method-assign]
         if self._idle_timeout:
-            self._last_active = monotonic()
             self._idle_handle = self.endpoint.lab.loop.call_later(self._idle_timeout, self._check_idle)
         self.endpoint.opened(self)
 
-    def data_received(self, data: bytes) -> None:
-        if self._idle_handle is not None:
-            self._last_active = monotonic()
-        self._received(data)
+    data_received = Connection._received
 
     def eof_received(self) -> bool:
         self.note("peer finished sending (EOF)")
@@ -446,7 +445,7 @@ class StreamConnection(Connection, asyncio.Protocol):
     def _check_idle(self) -> None:
         loop = self.endpoint.lab.loop
         assert self._idle_timeout is not None
-        quiet = monotonic() - self._last_active
+        quiet = monotonic() - self.last_active
         if quiet >= self._idle_timeout:
             self._idle_handle = None
             self.error(f"idle for {self._idle_timeout:g} s: closing")
@@ -530,7 +529,6 @@ class DatagramPeer(Connection):
         self.peer = addr
         self.local = tuple(transport.get_extra_info("sockname") or ())
         self.state = ConnState.OPEN
-        self.last_active = endpoint.lab.loop.time()
 
     def _write(self, data: bytes) -> None:
         if data:

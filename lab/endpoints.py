@@ -20,6 +20,7 @@ import logging
 import socket
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
+from time import monotonic
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lab.connection import (
@@ -318,11 +319,10 @@ class Server(Endpoint):
             self.opened(conn)
         else:
             self._udp_peers.move_to_end(addr)
-        conn.last_active = self.lab.loop.time()
         conn._received(data)
 
     def _reap_udp_peers(self) -> None:
-        now = self.lab.loop.time()
+        now = monotonic()
         limit = self.idle_timeout or 300.0
         for conn in list(self.connections.values()):
             if isinstance(conn, DatagramPeer) and now - conn.last_active >= limit:
@@ -502,7 +502,9 @@ class Client(Endpoint):
     # -- verbs -----------------------------------------------------------
 
     def __getattr__(self, name: str) -> Any:
-        verbs = type(self.__dict__.get("verbs", ClientVerbs)).verbs() if "verbs" in self.__dict__ else {}
+        # __dict__, not attributes: this runs for every missing name, even mid-__init__
+        holder = self.__dict__.get("verbs")
+        verbs = type(holder).verbs() if holder is not None else {}
         if name in verbs:
             return self._blocking_verb(name)
         if name.startswith("a") and name[1:] in verbs:

@@ -21,6 +21,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from time import monotonic
+from time import time as wall_time
 from typing import IO, Any
 
 from lab.protocols._base import Message, escape_bytes
@@ -220,7 +222,6 @@ class EventLog:
     def emit(
         self,
         kind: EventKind,
-        *,
         endpoint: str,
         conn: str = "",
         direction: Direction = Direction.NONE,
@@ -230,20 +231,9 @@ class EventLog:
         message: Message | None = None,
     ) -> Event:
         """Record one event and hand it to subscribers."""
-        self._seq += 1
-        event = Event(
-            self._seq,
-            time.monotonic(),
-            time.time(),
-            endpoint,
-            conn,
-            kind,
-            direction,
-            protocol,
-            text,
-            raw,
-            message,
-        )
+        self._seq = seq = self._seq + 1
+        event = Event(seq, monotonic(), wall_time(), endpoint, conn, kind, direction, protocol,
+                      text, raw, message)
         self._ring.append(event)
         if raw is not None:
             self._with_payload.append(event)

@@ -77,7 +77,11 @@ class DataCodec(Codec):
         return self._pending.pop(0) if self._pending else None
 
     def feed(self, data: bytes) -> list[Message]:
-        return [_data(data)] if data else []
+        if not data:
+            return []
+        msg = _new(Data)  # _data() inlined: once per chunk of every stream
+        _set_raw(msg, data if type(data) is bytes else bytes(data))
+        return [msg]
 
 
 class DatagramCodec(Codec):
