@@ -99,12 +99,20 @@ def cmd_protocols(args: argparse.Namespace) -> int:
 # -- serve -----------------------------------------------------------------
 
 
+def _cli_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--name", help="endpoint name in the log (default: the protocol name)")
+    parser.add_argument("--json", action="store_true", help="print events as JSON lines")
+    parser.add_argument("--bytes", action="store_true", help="also print raw byte chunks")
+    parser.add_argument("--log-file", metavar="FILE", help="also append every event to FILE as JSON lines")
+    parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="event loop implementation")
+
+
 def _serve_parser(proto: str | None) -> argparse.ArgumentParser:
     from lab.commands.serve import add_server_arguments
 
     spec = protocols.get(proto) if proto else None
     parser = argparse.ArgumentParser(
-        prog=f"netlab serve {proto or 'PROTO'}",
+        prog="netlab serve",
         description="Run one server in the foreground and print its traffic, decoded."
         + (f"\n\n{spec.name} ({spec.rfc}): {spec.summary}" if spec else ""),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -112,19 +120,18 @@ def _serve_parser(proto: str | None) -> argparse.ArgumentParser:
     )
     parser.add_argument("protocol", metavar="PROTO", help="protocol to serve (`netlab protocols` lists them)")
     add_server_arguments(parser, spec)
-    parser.add_argument("--name", help="endpoint name in the log (default: the protocol name)")
-    parser.add_argument("--json", action="store_true", help="print events as JSON lines")
-    parser.add_argument("--bytes", action="store_true", help="also print raw byte chunks")
-    parser.add_argument("--log-file", metavar="FILE", help="also append every event to FILE as JSON lines")
-    parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="event loop implementation")
+    _cli_serve_arguments(parser)
     return parser
 
 
 def cmd_serve(argv: Sequence[str]) -> int:
-    from lab.commands.serve import server_kwargs
+    from lab.commands.serve import find_protocol, server_kwargs
     from lab.lab import Lab
 
-    proto = next((a for a in argv if not a.startswith("-")), None)
+    proto = find_protocol(argv, _cli_serve_arguments)
+    if proto is None and not {"-h", "--help"} & set(argv):
+        _say(f"which protocol? netlab serve PROTO, one of: {', '.join(protocols.names())}")
+        return EXIT_USAGE
     try:
         parser = _serve_parser(proto)
     except LabError as exc:

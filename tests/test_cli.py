@@ -109,3 +109,9 @@ def test_help_does_not_import_front_ends() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().endswith("[]")
     assert "serve" in out.stdout and "protocols" in out.stdout
+
+
+def test_serve_without_a_protocol_lists_them() -> None:
+    """`netlab serve` alone says which protocols exist."""
+    out = run("serve")
+    assert out.returncode == 2 and "one of: chargen, daytime" in out.stderr

@@ -136,3 +136,9 @@ def test_every_command_has_help_and_summary() -> None:
     """`help X` works for each command and mentions its name."""
     for name, cmd in commands().items():
         assert cmd.summary and name in command(name).help()
+
+
+def test_options_before_the_protocol(interp: Interpreter) -> None:
+    """`serve --port 0 finger --user ...`: an option value is not taken for the protocol."""
+    (r,) = interp.execute('serve --port 0 finger --user "bob=Bob" as f')
+    assert r.value.spec.name == "finger" and r.value.options["user"]

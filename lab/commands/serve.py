@@ -6,7 +6,7 @@ Tests: tests/test_commands.py
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lab import protocols
@@ -50,6 +50,22 @@ def add_server_arguments(parser: argparse.ArgumentParser, spec: ProtocolSpec | N
                                action="append" if opt.multiple else "store", help=opt.help)
 
 
+def find_protocol(words: Sequence[str],
+                  extra: Callable[[argparse.ArgumentParser], None] | None = None) -> str | None:
+    """The protocol named among ``words``, skipping option values (``--port 7
+    echo`` names echo), before the protocol's own options are known."""
+    parser = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    parser.add_argument("protocol", nargs="?")
+    add_server_arguments(parser, None)
+    if extra is not None:
+        extra(parser)
+    try:
+        known, _ = parser.parse_known_args(list(words))
+    except (argparse.ArgumentError, SystemExit):
+        return None
+    return known.protocol
+
+
 def server_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Namespace -> keywords for ``Lab.serve`` (protocol options unset are left out)."""
     values = vars(args)
@@ -69,20 +85,20 @@ class ServeCommand(Command):
     takes_name = True
 
     def configure(self, parser: CommandParser, words: Sequence[str]) -> None:
-        first = next((w for w in words if not w.startswith("-")), None)
+        name = find_protocol(words)
         parser.add_argument("protocol", help="protocol name (`netlab protocols` lists them)")
-        add_server_arguments(parser, protocols.get(first) if first else None)
+        add_server_arguments(parser, protocols.get(name) if name else None)
 
     async def run(self, lab: Lab, args: argparse.Namespace) -> Result:
         server = await lab.aserve(args.protocol, **server_kwargs(args))
         return Result(self.name, server, f"{server.name}: {server.spec.name} listening on {server.address}")
 
     def complete(self, lab: Lab, words: Sequence[str], prefix: str) -> Iterator[str]:
-        if not [w for w in words if not w.startswith("-")]:
+        spec_name = find_protocol(words)
+        if spec_name is None:
             yield from protocols.names()
             return
         if prefix.startswith("-"):
-            spec_name = next(w for w in words if not w.startswith("-"))
             try:
                 parser = self.parser([spec_name])
             except CommandError:
