@@ -388,8 +388,14 @@ def format_address(addr: tuple[Any, ...]) -> str:
     return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
-class StreamConnection(Connection, asyncio.Protocol):
-    """A TCP connection, accepted by a server or opened by a client."""
+class StreamConnection(Connection, asyncio.BufferedProtocol):
+    """A TCP connection, accepted by a server or opened by a client.
+
+    It reads into its lab's one shared buffer and copies out exactly what
+    arrived.  asyncio's own reads allocate 256 KiB per chunk and shrink it
+    in place, which pins heap pages while the event log holds chunks or
+    their summaries: about twice the CPU per message when recording.
+    """
 
     def __init__(self, endpoint: Endpoint, conn_id: str, role: Role, codec: Codec,
                  idle_timeout: float | None = None) -> None:
@@ -398,6 +404,7 @@ class StreamConnection(Connection, asyncio.Protocol):
         self._idle_timeout = idle_timeout
         self._idle_handle: asyncio.TimerHandle | None = None
         self._reading_paused = False
+        self._rbuf: memoryview = endpoint.lab.read_buffer
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
@@ -413,7 +420,15 @@ class StreamConnection(Connection, asyncio.Protocol):
             self._idle_handle = self.endpoint.lab.loop.call_later(self._idle_timeout, self._check_idle)
         self.endpoint.opened(self)
 
-    data_received = Connection._received
+    def get_buffer(self, sizehint: int) -> memoryview:
+        # shared by every connection of the loop: each read is copied out
+        # in buffer_updated before the loop reads again
+        return self._rbuf
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._received(self._rbuf[:nbytes].tobytes())
+
+    data_received = Connection._received  # for feeding bytes by hand
 
     def eof_received(self) -> bool:
         self.note("peer finished sending (EOF)")
@@ -483,37 +498,6 @@ class StreamConnection(Connection, asyncio.Protocol):
         """Send EOF (TCP FIN) but keep reading."""
         if self._transport is not None and self._transport.can_write_eof():
             self._transport.write_eof()
-
-
-class BufferedStreamConnection(StreamConnection, asyncio.BufferedProtocol):
-    """A TCP connection whose chunks the event log will keep.
-
-    It reads into its lab's one shared buffer and copies out exactly what
-    arrived.  asyncio's own reads allocate 256 KiB per chunk and shrink it
-    in place, which pins heap pages while the log holds the chunk (about
-    twice the CPU per message at full capture); with nothing kept, the
-    plain protocol is cheaper.
-    """
-
-    def __init__(self, endpoint: Endpoint, conn_id: str, role: Role, codec: Codec,
-                 idle_timeout: float | None = None) -> None:
-        super().__init__(endpoint, conn_id, role, codec, idle_timeout)
-        self._rbuf: memoryview = endpoint.lab.read_buffer
-
-    def get_buffer(self, sizehint: int) -> memoryview:
-        # shared by every connection of the loop: each read is copied out
-        # in buffer_updated before the loop reads again
-        return self._rbuf
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(self._rbuf[:nbytes].tobytes())
-
-
-def stream_connection(endpoint: Endpoint, conn_id: str, role: Role, codec: Codec,
-                      idle_timeout: float | None = None) -> StreamConnection:
-    """The stream connection class that suits the endpoint's capture level."""
-    cls = BufferedStreamConnection if endpoint.capture is Capture.FULL else StreamConnection
-    return cls(endpoint, conn_id, role, codec, idle_timeout)
 
 
 class DatagramPeer(Connection):

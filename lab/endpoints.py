@@ -31,7 +31,6 @@ from lab.connection import (
     StreamConnection,
     format_address,
     format_exception,
-    stream_connection,
 )
 from lab.errors import ConfigError, LabError
 from lab.eventlog import Capture, EventKind
@@ -238,8 +237,8 @@ class Server(Endpoint):
 
     def _new_stream(self) -> StreamConnection:
         conn_id = f"{self.name}#{next(self._ids)}"
-        return stream_connection(self, conn_id, Role.SERVER,
-                                 self.spec.codec(Role.SERVER, Transport.TCP), self.idle_timeout)
+        return StreamConnection(self, conn_id, Role.SERVER,
+                                self.spec.codec(Role.SERVER, Transport.TCP), self.idle_timeout)
 
     def admit(self, conn: Connection) -> bool:
         if len(self.connections) >= self.max_connections:
@@ -425,7 +424,7 @@ class Client(Endpoint):
         self.target = target
         codec = spec.codec(Role.CLIENT, transport)
         self.conn: Connection = (
-            stream_connection(self, name, Role.CLIENT, codec) if transport is Transport.TCP
+            StreamConnection(self, name, Role.CLIENT, codec) if transport is Transport.TCP
             else DatagramClientConnection(self, name, codec)
         )
         self.verbs: ClientVerbs = spec.client(_Channel(self.conn))
