@@ -11,7 +11,7 @@ import asyncio
 from lab.errors import ConnectionClosed, LabTimeout, RemoteProtocolError
 from lab.protocols._base import Channel, Message, Transport
 
-__all__ = ["Deadline", "read_until_closed", "request"]
+__all__ = ["Deadline", "ask", "read_until_closed", "request"]
 
 
 async def request(channel: Channel) -> None:
@@ -49,6 +49,17 @@ class Deadline:
             return await channel.receive(self.left())
         except LabTimeout:
             raise LabTimeout(f"{what} did not arrive within {self.timeout} s") from None
+
+
+async def ask(channel: Channel, deadline: Deadline, proto: str, what: str) -> Message:
+    """Request the answer of a speak-once service (RFC 865/867/868) and
+    return its first message; a server that closes first is a
+    :class:`ConnectionClosed` saying so."""
+    await request(channel)
+    try:
+        return await deadline.receive(channel, what)
+    except ConnectionClosed:
+        raise ConnectionClosed(f"{proto}: the server closed without sending {what}") from None
 
 
 async def read_until_closed(

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from lab.errors import ConfigError, ConnectionClosed
+from lab.errors import ConfigError
 from lab.protocols._base import (
     AnswerServer,
     ClientVerbs,
@@ -27,7 +27,7 @@ from lab.protocols._base import (
     Transport,
 )
 from lab.protocols._framing import DataCodec, DatagramCodec, LineCodec
-from lab.protocols._verbs import Deadline, request
+from lab.protocols._verbs import Deadline, ask
 
 __all__ = ["SPEC", "Daytime", "DaytimeClient", "DaytimeServer", "parse_format"]
 
@@ -119,11 +119,7 @@ class DaytimeClient(ClientVerbs):
     async def get(self, timeout: float = 5.0) -> str:
         """The server's date line, without CRLF (over UDP this sends the
         empty request datagram first)."""
-        await request(self.channel)
-        try:
-            msg = await Deadline(timeout).receive(self.channel, "the daytime line")
-        except ConnectionClosed:
-            raise ConnectionClosed("daytime: the server closed without sending a date") from None
+        msg = await ask(self.channel, Deadline(timeout), "daytime", "the date")
         return msg.text
 
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from lab.errors import ConfigError, ConnectionClosed
+from lab.errors import ConfigError
 from lab.protocols._base import (
     AnswerServer,
     ClientVerbs,
@@ -29,7 +29,7 @@ from lab.protocols._base import (
     escape_bytes,
 )
 from lab.protocols._framing import DataCodec, DatagramCodec, LineCodec
-from lab.protocols._verbs import Deadline, read_until_closed, request
+from lab.protocols._verbs import Deadline, ask, read_until_closed
 
 __all__ = ["DEFAULT_QUOTES", "MAX_QUOTE", "SPEC", "QotdClient", "QotdServer", "Quote", "parse_quote"]
 
@@ -142,12 +142,8 @@ class QotdClient(ClientVerbs):
         """The quote, with ``\\n`` line breaks: over TCP everything until
         the server closes, over UDP one answered datagram (this sends the
         empty request datagram first)."""
-        await request(self.channel)
         deadline = Deadline(timeout)
-        try:
-            first = await deadline.receive(self.channel, "the quote")
-        except ConnectionClosed:
-            raise ConnectionClosed("qotd: the server closed without sending a quote") from None
+        first = await ask(self.channel, deadline, "qotd", "the quote")
         if isinstance(first, Quote):
             return first.quote
         rest = await read_until_closed(self.channel, deadline, limit=_CLIENT_LIMIT, what="quote")

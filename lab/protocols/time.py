@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from lab.errors import ConfigError, ConnectionClosed, RemoteProtocolError
+from lab.errors import ConfigError, RemoteProtocolError
 from lab.protocols._base import (
     AnswerServer,
     ClientVerbs,
@@ -30,7 +30,7 @@ from lab.protocols._base import (
     Transport,
 )
 from lab.protocols._framing import DataCodec, DatagramCodec
-from lab.protocols._verbs import Deadline, request
+from lab.protocols._verbs import Deadline, ask
 
 __all__ = ["EPOCH_OFFSET", "SPEC", "TimeClient", "TimeServer", "TimeValue", "parse_offset"]
 
@@ -183,11 +183,7 @@ class TimeClient(ClientVerbs):
     async def get(self, timeout: float = 5.0) -> dt.datetime:
         """The server's time as an aware UTC datetime (over UDP this sends
         the empty request datagram first)."""
-        await request(self.channel)
-        try:
-            msg = await Deadline(timeout).receive(self.channel, "the time")
-        except ConnectionClosed:
-            raise ConnectionClosed("time: the server closed without sending a time") from None
+        msg = await ask(self.channel, Deadline(timeout), "time", "the time")
         if not isinstance(msg, TimeValue):
             raise RemoteProtocolError(f"time: expected 4 bytes, got {msg.summary()}")
         return msg.datetime

@@ -201,5 +201,5 @@ def test_verb_get_when_nothing_was_sent(loopback: type[Loopback], arun: Runner) 
         lb.inbox.clear()
         await daytime.DaytimeClient(lb).get()
 
-    with pytest.raises(ConnectionClosed, match="without sending a date"):
+    with pytest.raises(ConnectionClosed, match="without sending the date"):
         arun(main())

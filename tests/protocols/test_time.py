@@ -240,5 +240,5 @@ def test_verb_get_sees_a_broken_answer(loopback: type[Loopback], arun: Runner) -
         finally:
             assert isinstance(lb.client_error, RemoteProtocolError)
 
-    with pytest.raises(ConnectionClosed, match="without sending a time"):
+    with pytest.raises(ConnectionClosed, match="without sending the time"):
         arun(main())
