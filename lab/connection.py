@@ -134,7 +134,7 @@ class Connection:
         emit, name, cid, proto = self._log.emit, self.endpoint.name, self.id, self._proto
         if capture is Capture.FULL:
             # a chunk that is exactly one message is recorded once, as that message
-            if raw is not None and not (len(msgs) == 1 and msgs[0].raw == raw):
+            if raw and not (len(msgs) == 1 and msgs[0].raw == raw):
                 emit(EventKind.DATA, name, cid, direction, proto, None, raw)
             for msg in msgs:
                 emit(EventKind.MESSAGE, name, cid, direction, proto, None, msg.raw, msg)
@@ -145,32 +145,21 @@ class Connection:
     # -- receiving -------------------------------------------------------
 
     def _received(self, data: bytes) -> None:
+        """Decode, record and deliver received bytes (``b""``: end of stream)."""
         # the hot path of every server: keep it free of needless calls
         self.last_active = monotonic()
         self.bytes_in += len(data)
-        capture = self._capture
+        error = None
         try:
             msgs = self._feed(data)
         except ProtocolError as exc:
-            msgs = exc.decoded
-            self.msgs_in += len(msgs)
-            if capture is not Capture.OFF:
-                self._record(Direction.IN, data, msgs)
-            self._deliver(msgs)
-            self._protocol_error(exc)
-            return
+            msgs, error = exc.decoded, exc
         self.msgs_in += len(msgs)
-        if capture is not Capture.OFF:
+        if self._capture is not Capture.OFF:
             self._record(Direction.IN, data, msgs)
-        if self._inbox is not None:
-            self._queue(msgs)
-            return
-        handle = self.endpoint.handle
-        for msg in msgs:
-            try:
-                handle(self, msg)
-            except Exception as exc:
-                self._handler_failed(msg, exc)
+        self._deliver(msgs)
+        if error is not None:
+            self._protocol_error(error)
 
     def _deliver(self, msgs: list[Message]) -> None:
         """Hand messages to the behaviour (server) or the inbox (client)."""
@@ -182,11 +171,8 @@ class Connection:
             try:
                 handle(self, msg)
             except Exception as exc:
-                self._handler_failed(msg, exc)
-
-    def _handler_failed(self, msg: Message, exc: Exception) -> None:
-        self.error(f"handling {msg.kind} raised {format_exception(exc)}")
-        logger.debug("handler of %s raised", self.id, exc_info=True)
+                self.error(f"handling {msg.kind} raised {format_exception(exc)}")
+                logger.debug("handler of %s raised", self.id, exc_info=True)
 
     def _queue(self, msgs: list[Message]) -> None:
         inbox = self._inbox
@@ -206,16 +192,7 @@ class Connection:
 
     def _eof(self) -> None:
         """The peer finished sending: let the codec flush a last message."""
-        try:
-            msgs = self._feed(b"")
-        except ProtocolError as exc:
-            self._record(Direction.IN, None, exc.decoded)
-            self._deliver(exc.decoded)
-            self._protocol_error(exc)
-            return
-        self.msgs_in += len(msgs)
-        self._record(Direction.IN, None, msgs)
-        self._deliver(msgs)
+        self._received(b"")
 
     def _inbox_full(self) -> None:
         """Nobody is consuming: stop reading (TCP) or forget the oldest (UDP)."""
