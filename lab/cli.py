@@ -76,6 +76,15 @@ class EventPrinter:
             pass  # stdout closed (e.g. piped into head): keep serving
 
 
+def stop_on_signals() -> asyncio.Event:
+    """An event set by Ctrl-C or SIGTERM (call on the running loop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
 # -- protocols -------------------------------------------------------------
 
 
@@ -126,6 +135,7 @@ def _serve_parser(proto: str | None) -> argparse.ArgumentParser:
 
 def cmd_serve(argv: Sequence[str]) -> int:
     from lab.commands.serve import find_protocol, server_kwargs
+    from lab.endpoints import is_loopback
     from lab.lab import Lab
 
     proto = find_protocol(argv, _cli_serve_arguments)
@@ -151,14 +161,11 @@ def cmd_serve(argv: Sequence[str]) -> int:
     lab.log.subscribe(printer)
 
     async def main() -> Any:
+        stop = stop_on_signals()  # before "listening": a script may signal right after it
         server = await lab.aserve(args.protocol, **kwargs)
         _say(f"{server.spec.name} listening on {server.address}  (Ctrl-C to stop)")
-        if not server.host.startswith("127.") and server.host not in ("::1", "localhost"):
+        if not is_loopback(server.host):
             _say(f"warning: bound to {server.host}, reachable from other machines")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         return server
 
@@ -236,11 +243,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     lab.log.subscribe(printer)
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await run_demo(lab, stop, duration=args.duration)
+        await run_demo(lab, stop_on_signals(), duration=args.duration)
 
     try:
         reactor.run(main())

@@ -48,16 +48,23 @@ class Proc:
 
         self.args = args
         self.popen = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True, **kwargs)  # type: ignore[call-overload]
+                                      stderr=subprocess.PIPE, text=True, errors="replace",
+                                      **kwargs)  # type: ignore[call-overload]
         self.lines: queue.Queue[tuple[str, str]] = queue.Queue()
         self.seen: list[tuple[str, str]] = []
+        self._pumps = []
         for name in ("stdout", "stderr"):
             stream = getattr(self.popen, name)
-            threading.Thread(target=self._pump, args=(name, stream), daemon=True).start()
+            pump = threading.Thread(target=self._pump, args=(name, stream), daemon=True)
+            pump.start()
+            self._pumps.append(pump)
 
     def _pump(self, name: str, stream: object) -> None:
-        for line in stream:  # type: ignore[attr-defined]
-            self.lines.put((name, line.rstrip("\n")))
+        try:
+            for line in stream:  # type: ignore[attr-defined]
+                self.lines.put((name, line.rstrip("\n")))
+        except (OSError, ValueError):
+            pass  # the stream was closed under us at teardown
 
     def wait_for(self, pattern: str, timeout: float = 15.0, stream: str | None = None) -> str:
         """The first new line matching the regex ``pattern``."""
@@ -89,13 +96,17 @@ class Proc:
 
     def stop(self, sig: int = 2, timeout: float = 10.0) -> int:
         """Send ``sig`` (SIGINT by default) and return the exit code."""
+        import subprocess
+
         if self.popen.poll() is None:
             self.popen.send_signal(sig)
         try:
             code = self.popen.wait(timeout)
-        except Exception:
+        except subprocess.TimeoutExpired:
             self.popen.kill()
             code = self.popen.wait(timeout)
+        for pump in self._pumps:  # they end at EOF, now that the process is gone
+            pump.join(timeout)
         for stream in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
             if stream is not None:
                 try:
