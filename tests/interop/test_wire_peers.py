@@ -228,7 +228,7 @@ def test_our_time_client_against_inetd(lab: Lab, inetd: str) -> None:
 
 @pytest.fixture
 def socat_udp_echo() -> Iterator[int]:
-    """socat as a UDP echo server (inetd's UDP built-ins refuse loopback peers)."""
+    """socat as a UDP echo server (openbsd-inetd's UDP built-ins did not answer here)."""
     import socket
 
     port = free_port(socket.SOCK_DGRAM)
