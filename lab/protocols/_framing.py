@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lab.errors import RemoteProtocolError
-from lab.protocols._base import Codec, Message, escape_bytes
+from lab.protocols._base import Codec, Message, Role, Transport, escape_bytes
 
 __all__ = ["MAX_LINE", "Data", "DataCodec", "DatagramCodec", "Line", "LineCodec"]
 
@@ -103,6 +103,12 @@ class DatagramCodec(Codec):
 
     def feed(self, data: bytes) -> list[Message]:
         return [self.decode(data)]
+
+
+def bytes_codec(role: Role, transport: Transport) -> Codec:
+    """Uninterpreted bytes for either role: chunks over TCP, datagrams over
+    UDP (echo, discard, the receiving side of several services)."""
+    return DatagramCodec() if transport is Transport.UDP else DataCodec()
 
 
 class LineCodec(Codec):

@@ -30,7 +30,7 @@ from lab.protocols._base import (
     Transport,
     escape_bytes,
 )
-from lab.protocols._framing import DataCodec, DatagramCodec, LineCodec
+from lab.protocols._framing import DatagramCodec, LineCodec, bytes_codec
 from lab.protocols._verbs import Deadline, request
 
 __all__ = [
@@ -88,7 +88,7 @@ def make_codec(role: Role, transport: Transport) -> Codec:
     Server: raw chunks or datagrams, which it throws away."""
     if role is Role.CLIENT:
         return DatagramCodec(Characters) if transport is Transport.UDP else LineCodec()
-    return DatagramCodec() if transport is Transport.UDP else DataCodec()
+    return bytes_codec(role, transport)
 
 
 @dataclass(slots=True)

@@ -14,22 +14,15 @@ from typing import Any
 
 from lab.protocols._base import (
     ClientVerbs,
-    Codec,
     Message,
     Peer,
     ProtocolSpec,
-    Role,
     ServerBehaviour,
     Transport,
 )
-from lab.protocols._framing import DataCodec, DatagramCodec
+from lab.protocols._framing import bytes_codec
 
 __all__ = ["SPEC", "DiscardClient", "DiscardServer"]
-
-
-def make_codec(role: Role, transport: Transport) -> Codec:
-    """Raw chunks (TCP) or datagrams (UDP), for either role."""
-    return DatagramCodec() if transport is Transport.UDP else DataCodec()
 
 
 class DiscardServer(ServerBehaviour):
@@ -60,7 +53,7 @@ SPEC = ProtocolSpec(
     rfc="RFC 863",
     default_port=9,
     transports=(Transport.TCP, Transport.UDP),
-    codec=make_codec,
+    codec=bytes_codec,
     server=DiscardServer,
     client=DiscardClient,
     keywords=("sink",),

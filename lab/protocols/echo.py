@@ -11,21 +11,15 @@ from __future__ import annotations
 from lab.errors import LabTimeout
 from lab.protocols._base import (
     ClientVerbs,
-    Codec,
     Message,
     Peer,
     ProtocolSpec,
-    Role,
     ServerBehaviour,
     Transport,
 )
-from lab.protocols._framing import DataCodec, DatagramCodec
+from lab.protocols._framing import bytes_codec
 
 __all__ = ["SPEC", "EchoClient", "EchoServer"]
-
-
-def make_codec(role: Role, transport: Transport) -> Codec:
-    return DatagramCodec() if transport is Transport.UDP else DataCodec()
 
 
 class EchoServer(ServerBehaviour):
@@ -61,7 +55,7 @@ SPEC = ProtocolSpec(
     rfc="RFC 862",
     default_port=7,
     transports=(Transport.TCP, Transport.UDP),
-    codec=make_codec,
+    codec=bytes_codec,
     server=EchoServer,
     client=EchoClient,
 )
