@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import signal
@@ -258,6 +259,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # -- entry point -------------------------------------------------------------
 
+# Modules that add their own subcommands: each has ``register(subparsers)``,
+# which adds parsers with ``set_defaults(handler=fn)``; fn(args) returns the
+# exit code. They must import their front-end library (IPython, Textual)
+# only inside the handler, so ``netlab --help`` stays light.
+_FRONTENDS: tuple[str, ...] = ()
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="netlab", description=DESCRIPTION, epilog=EPILOG,
@@ -287,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="a demo lab with servers and clients talking (the default)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--loop", choices=LOOPS, default="asyncio")
+
+    for module in _FRONTENDS:
+        importlib.import_module(module).register(sub)
     return parser
 
 
@@ -302,8 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "demo" and not hasattr(args, "duration"):
         args = parser.parse_args(["demo", *argv])
     handlers = {"protocols": cmd_protocols, "exec": cmd_exec, "demo": cmd_demo}
+    handler = getattr(args, "handler", None) or handlers[command]
     try:
-        return handlers[command](args)
+        return int(handler(args))
     except KeyboardInterrupt:
         return EXIT_FAIL
 

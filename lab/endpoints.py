@@ -154,6 +154,7 @@ class Server(Endpoint):
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
         self.behaviour: ServerBehaviour = spec.server(options)
+        self.behaviour.services = lab.services
         self.state = ServerState.STARTING
         self.connections: dict[str, Connection] = OrderedDict()
         self.accepted = 0

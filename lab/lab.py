@@ -27,7 +27,7 @@ from lab.connection import READ_SIZE
 from lab.endpoints import DEFAULT_MAX_CONNECTIONS, Client, Endpoint, Server, is_loopback
 from lab.errors import ConfigError
 from lab.eventlog import Capture, EventKind, EventLog
-from lab.protocols._base import ProtocolSpec, Transport
+from lab.protocols._base import ProtocolSpec, Services, Transport
 from lab.reactor import Reactor
 
 __all__ = ["Lab"]
@@ -90,6 +90,8 @@ class Lab:
         self.log.bind(self._soon)
         self.capture = _capture(capture, Capture.FULL)
         self.endpoints: dict[str, Endpoint] = {}
+        # state shared by this lab's servers (mail store, chat rooms)
+        self.services = Services()
         # one read buffer for every TCP connection of this lab's loop
         self.read_buffer = memoryview(bytearray(READ_SIZE))
         self._counters: dict[str, itertools.count[int]] = {}

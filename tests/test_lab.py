@@ -192,3 +192,15 @@ def test_the_lab_runs_on_uvloop() -> None:
         big = b"x" * 300_000
         assert lab.connect("echo", lab.serve("echo")).echo(big) == big
         assert lab.connect("time", lab.serve("time", transport="udp")).get().year >= 2026
+
+
+def test_servers_of_one_lab_share_services(lab: Lab) -> None:
+    """Two servers in one lab see one Services object; a second lab has its own."""
+    a = lab.serve("echo")
+    b = lab.serve("discard")
+    assert a.behaviour.services is b.behaviour.services is lab.services
+    store = lab.services.get("test.store", dict)
+    assert b.behaviour.services.get("test.store", list) is store
+    assert "test.store" in lab.services and lab.services.keys() == ["test.store"]
+    with Lab() as other:
+        assert other.services.find("test.store") is None

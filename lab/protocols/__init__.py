@@ -28,6 +28,7 @@ from lab.protocols._base import (
     ProtocolSpec,
     Role,
     ServerBehaviour,
+    Services,
     Transport,
     escape_bytes,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "ProtocolSpec",
     "Role",
     "ServerBehaviour",
+    "Services",
     "Transport",
     "all_specs",
     "escape_bytes",

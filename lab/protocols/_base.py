@@ -36,6 +36,7 @@ __all__ = [
     "ProtocolSpec",
     "Role",
     "ServerBehaviour",
+    "Services",
     "Transport",
     "escape_bytes",
 ]
@@ -168,15 +169,55 @@ class Peer(Protocol):
     def write_paused(self) -> bool: ...
 
 
+class Services:
+    """Shared state that several servers of one lab use together.
+
+    The mail store SMTP delivers into and POP3 serves, the chat rooms IRC
+    and later XMPP share: a protocol asks for a service by key and every
+    server of the same lab gets the same object.  Keys are dotted names
+    owned by the protocol module that creates them (``"mail.store"``).
+    """
+
+    def __init__(self) -> None:
+        self._items: dict[str, Any] = {}
+
+    def get(self, key: str, factory: Callable[[], Any]) -> Any:
+        """The service under ``key``, created by ``factory()`` the first time."""
+        try:
+            return self._items[key]
+        except KeyError:
+            value = self._items[key] = factory()
+            return value
+
+    def find(self, key: str) -> Any | None:
+        """The service under ``key``, or None when nobody created it."""
+        return self._items.get(key)
+
+    def set(self, key: str, value: Any) -> None:
+        """Install ``value`` under ``key`` (replacing any earlier one)."""
+        self._items[key] = value
+
+    def keys(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+
 class ServerBehaviour:
     """How a server reacts; one instance per listening server.
 
     Every method runs on the reactor thread.  An exception escaping a
     method is logged as an error event and the server keeps serving.
+    ``services`` is the lab's shared :class:`Services`, installed right
+    after construction (a private one until then, so a behaviour also works
+    alone in tests): use it from :meth:`connection_made` on, not in
+    ``__init__``.
     """
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options = dict(options)
+        self.services = Services()
 
     def connection_made(self, conn: Peer) -> None:
         """A client connected (TCP) or a new peer sent a datagram (UDP)."""
