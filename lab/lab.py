@@ -19,7 +19,7 @@ import asyncio
 import itertools
 import logging
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from lab import protocols
@@ -92,6 +92,8 @@ class Lab:
         self.endpoints: dict[str, Endpoint] = {}
         # state shared by this lab's servers (mail store, chat rooms)
         self.services = Services()
+        # the command language for consoles that servers offer (telnet)
+        self.services.set("lab.console", self._console)
         # one read buffer for every TCP connection of this lab's loop
         self.read_buffer = memoryview(bytearray(READ_SIZE))
         self._counters: dict[str, itertools.count[int]] = {}
@@ -104,6 +106,19 @@ class Lab:
             fn()
         else:
             loop.call_soon(fn)
+
+    def _console(self) -> Callable[[str], Awaitable[str]]:
+        """A runner of command-language text against this lab, awaited on
+        the reactor loop: it returns the printable results and raises
+        :class:`LabError` for a statement that cannot run."""
+        from lab.commands import Interpreter  # commands import the Lab, not the other way round
+
+        interpreter = Interpreter(self)
+
+        async def run(text: str) -> str:
+            return "\n".join(r.text for r in await interpreter.aexecute(text) if r.text)
+
+        return run
 
     @classmethod
     def start(cls, **kwargs: Any) -> Lab:
@@ -183,6 +198,9 @@ class Lab:
             max_connections=max_connections,
             idle_timeout=spec.idle_timeout if idle_timeout is None else (idle_timeout or None),
         )
+        check_bind = getattr(server.behaviour, "check_bind", None)
+        if check_bind is not None:
+            check_bind(host)  # a behaviour may refuse an address (a console beyond loopback)
         self.endpoints[server.name] = server
         try:
             await server._start()
