@@ -78,9 +78,12 @@ class TelnetClient(ClientVerbs):
 
     async def _handle(self, msg: Message) -> None:
         if isinstance(msg, (Text, Line)):
-            self._buffer += self._decoder.decode(msg.data)
+            text = self._decoder.decode(msg.data.replace(b"\0", b""))  # NUL is a no-op on the NVT
             if isinstance(msg, Line):
-                self._buffer += self._decoder.decode(b"", final=True) + _ENDINGS.get(msg.ending, "\n")
+                text += self._decoder.decode(b"", final=True) + _ENDINGS.get(msg.ending, "\n")
+            if text.startswith("\n") and self._buffer.endswith("\r"):
+                self._buffer = self._buffer[:-1]  # a CR LF that TCP split in two
+            self._buffer += text
         elif isinstance(msg, Negotiation):
             outcome = self.negotiator.receive(msg)
             await self._reply(*outcome.replies)

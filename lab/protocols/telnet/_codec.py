@@ -383,9 +383,11 @@ class TelnetCodec(Codec):
 
     Text is handed out as soon as it arrives (a :class:`Text` for what has
     come of a line, a :class:`Line` at its end), so messages depend on how
-    TCP split the stream while the data, the commands and their order do
-    not.  The only bytes held back are an incomplete command and a CR
-    whose partner (LF or NUL) has not arrived.
+    TCP split the stream while the bytes of text, the commands and their
+    order do not.  A CR that ends the data received so far ends its line
+    at once; when the LF or NUL that completes it comes later, it is a
+    :class:`Text` of that one byte.  Only an incomplete command is held
+    back.
     """
 
     def __init__(self, max_line: int = MAX_LINE, max_subnegotiation: int = MAX_SUBNEGOTIATION) -> None:
@@ -395,6 +397,7 @@ class TelnetCodec(Codec):
         self._i = 0  # parsed up to here
         self._line = 0  # data bytes of the current line handed out already
         self._eof = False
+        self._after_cr = False  # a line just ended with a CR that ended the data
         self._error: RemoteProtocolError | None = None
 
     @property
@@ -429,6 +432,11 @@ class TelnetCodec(Codec):
             raise self._error
         buf, start = self._buf, self._i
         i, end = start, len(buf)
+        if self._after_cr and start < end:
+            self._after_cr = False
+            if buf[start] in (LF, NUL):  # the rest of a CR LF or CR NUL
+                self._i = start + 1
+                return Text(raw=bytes(buf[start : start + 1]), data=bytes(buf[start : start + 1]))
         data = bytearray()
         while i < end:
             byte = buf[i]
@@ -449,9 +457,10 @@ class TelnetCodec(Codec):
                 return self._line_end(bytes(data), i, i + 1)
             if byte == CR:
                 if i + 1 >= end:
-                    if self._eof:
-                        return self._line_end(bytes(data), i, i + 1)
-                    break
+                    # the line ends now: a client in character mode may send
+                    # Enter as a bare CR, and nothing more may come for a while
+                    self._after_cr = not self._eof
+                    return self._line_end(bytes(data), i, i + 1)
                 return self._line_end(bytes(data), i, i + 2 if buf[i + 1] in (LF, NUL) else i + 1)
             found = _SPECIAL.search(buf, i)
             stop = found.start() if found else end

@@ -1,0 +1,997 @@
+"""Tests for lab/protocols/telnet: the codec (RFC 854/855 framing, IAC
+escaping, NVT line ends, NAWS and TTYPE decoding), the RFC 1143 Q method,
+the echo and console server behaviours and the client verbs, in memory;
+then hostile input on real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from helpers import wait_until
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from protocol_fakes import CodecLaws, FakePeer, Loopback, Runner, split_at
+
+from lab import Lab
+from lab.errors import ConfigError, LabError, LabTimeout, LocalProtocolError, RemoteProtocolError
+from lab.eventlog import EventFilter, EventKind
+from lab.protocols import telnet
+from lab.protocols._base import Message, Role, Transport
+from lab.protocols.telnet import (
+    Command,
+    Line,
+    Negotiation,
+    Negotiator,
+    Q,
+    Side,
+    Stage,
+    Subnegotiation,
+    TelnetCodec,
+    TelnetServer,
+    Text,
+)
+
+SETTINGS = settings(deadline=None, max_examples=200)
+IAC, SB, SE = b"\xff", b"\xff\xfa", b"\xff\xf0"
+DO, DONT, WILL, WONT = b"\xff\xfd", b"\xff\xfe", b"\xff\xfb", b"\xff\xfc"
+ECHO, SGA, TTYPE, NAWS = b"\x01", b"\x03", b"\x18", b"\x1f"
+
+
+def summaries(msgs: list[Message]) -> list[str]:
+    return [m.summary() for m in msgs]
+
+
+def decode(data: bytes, *, eof: bool = False) -> list[Message]:
+    codec = TelnetCodec()
+    return codec.feed(data) + (codec.feed(b"") if eof else [])
+
+
+def stream(msgs: list[Message]) -> tuple[bytes, list[str]]:
+    """What a split does not change: the text bytes (line ends included)
+    and the other messages in order."""
+    text = b"".join(m.data + (m.ending if isinstance(m, Line) else b"") for m in msgs
+                    if isinstance(m, (Text, Line)))
+    others = [m.summary() for m in msgs if not isinstance(m, (Text, Line))]
+    return text, others
+
+
+# -- the codec -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        (DO + ECHO, ["DO ECHO"]),
+        (WILL + NAWS, ["WILL NAWS"]),
+        (DONT + SGA + WONT + b"\xc7", ["DONT SGA", "WONT 199"]),
+        (SB + NAWS + b"\x00\x78\x00\x28" + SE, ["SB NAWS 120x40"]),
+        (SB + TTYPE + b"\x00xterm" + SE, ["SB TTYPE IS xterm"]),
+        (SB + TTYPE + b"\x01" + SE, ["SB TTYPE SEND"]),
+        (b"\xff\xf6", ["AYT"]),
+        (b"\xff\xf1\xff\xf4\xff\xf9", ["NOP", "IP", "GA"]),
+        (b"hello\r\n", ['"hello\\r\\n"']),
+        (b"ls\r\x00", ['"ls\\r\\x00"']),
+        (b"lf only\n", ['"lf only\\n"']),
+        (b"prompt> ", ['"prompt> "']),
+        (b"a\xff\xffb\r\n", ['"a\\xffb\\r\\n"']),
+        (b"ab" + DO + ECHO + b"cd\r\n", ['"ab"', "DO ECHO", '"cd\\r\\n"']),
+    ],
+)
+def test_decoded_summaries(wire: bytes, expected: list[str]) -> None:
+    """Negotiation shows decoded in the log; text is apart from commands."""
+    assert summaries(decode(wire)) == expected
+
+
+def test_lines_and_text() -> None:
+    """A line end makes a Line; what came of a line so far is a Text."""
+    msgs = decode(b"one\r\ntwo\r\x00thr")
+    assert [type(m) for m in msgs] == [Line, Line, Text]
+    assert [m.data for m in msgs] == [b"one", b"two", b"thr"]
+    assert [getattr(m, "ending", None) for m in msgs] == [b"\r\n", b"\r\x00", None]
+    assert msgs[0].fields() == {"line": "one", "ending": "CR LF"}
+    assert msgs[1].fields()["ending"] == "CR NUL"
+
+
+def test_bare_cr_at_end_of_data_ends_the_line() -> None:
+    """A client in character mode may send Enter as a bare CR: the line
+    ends at once, and a late LF or NUL is the rest of it."""
+    codec = TelnetCodec()
+    first = codec.feed(b"ls\r")
+    assert [(type(m), m.data) for m in first] == [(Line, b"ls")]
+    assert codec.buffered == 0
+    rest = codec.feed(b"\nnext\r")
+    assert [(type(m), m.raw) for m in rest] == [(Text, b"\n"), (Line, b"next\r")]
+    assert [(type(m), m.raw) for m in codec.feed(b"\x00")] == [(Text, b"\x00")]
+    # within one chunk CR LF and CR NUL stay one line end; CR + other is a CR line end
+    assert [m.raw for m in decode(b"a\r\nb\r\x00c\rd")] == [b"a\r\n", b"b\r\x00", b"c\r", b"d"]
+
+
+def test_iac_escaping_both_ways() -> None:
+    """Data byte 255 is doubled on the wire and single in the data."""
+    line = Line.of(b"\xffx\xff")
+    assert line.raw == b"\xff\xffx\xff\xff\r\n"
+    assert decode(line.raw) == [line]
+    assert Text.of(b"\xff").raw == b"\xff\xff"
+    naws = Subnegotiation.naws(255, 0xFFFF)
+    assert naws.raw == SB + NAWS + b"\x00\xff\xff" + b"\xff\xff\xff\xff" + SE
+    assert decode(naws.raw) == [naws]
+    assert naws.summary() == "SB NAWS 255x65535"
+    assert telnet.nvt_bytes("a\nb\rc\r\n\xff") == b"a\r\nb\r\x00c\r\n\xc3\xbf"
+    assert telnet.nvt_bytes(b"\xff") == b"\xff\xff"
+
+
+def test_iac_split_across_chunks_is_held_back() -> None:
+    """An IAC at the end of the data waits for the byte that says what it is."""
+    codec = TelnetCodec()
+    assert summaries(codec.feed(b"ab\xff")) == ['"ab"']
+    assert codec.buffered == 1
+    assert summaries(codec.feed(b"\xff")) == ['"\\xff"']
+    assert codec.feed(b"\xff\xfd") == [] and codec.buffered == 2
+    assert summaries(codec.feed(b"\x1f")) == ["DO NAWS"]
+    assert codec.feed(SB + NAWS + b"\x00") == []
+    assert summaries(codec.feed(b"\x50\x00\x18" + SE)) == ["SB NAWS 80x24"]
+
+
+def test_subnegotiation_cut_short_by_a_command() -> None:
+    """SB without SE ends at the next command, as BSD telnetd reads it."""
+    msgs = decode(SB + TTYPE + b"\x00vt100" + DO + ECHO)
+    assert summaries(msgs) == ["SB TTYPE IS vt100 (no SE)", "DO ECHO"]
+    assert isinstance(msgs[0], Subnegotiation) and not msgs[0].complete
+    assert b"".join(m.raw for m in msgs) == SB + TTYPE + b"\x00vt100" + DO + ECHO
+
+
+def test_malformed_naws_is_described_not_fatal() -> None:
+    (msg,) = decode(SB + NAWS + b"\x00\x50\x00" + SE)
+    assert isinstance(msg, Subnegotiation)
+    assert msg.window is None
+    assert msg.summary() == "SB NAWS malformed (3 bytes, not 4)"
+
+
+def test_unknown_commands_are_kept() -> None:
+    """IAC followed by a byte that is no command is shown, not fatal."""
+    msgs = decode(b"\xff\x41x\r\n\xff\xf0")
+    assert summaries(msgs) == ["IAC 0x41 (not a telnet command)", '"x\\r\\n"', "SE"]
+    assert isinstance(msgs[0], Command) and not msgs[0].known
+
+
+def test_fields_and_volatile() -> None:
+    (naws,) = decode(SB + NAWS + b"\x00\x78\x00\x28" + SE)
+    assert naws.fields()["width"] == 120 and naws.fields()["height"] == 40
+    assert {"width", "height"} <= Subnegotiation.volatile
+    (neg,) = decode(DO + TTYPE)
+    assert neg.fields() == {"verb": "DO", "option": "TTYPE", "code": 24}
+    assert Command.of("AYT").fields()["meaning"] == "are you there"
+    assert Subnegotiation.ttype_is("xterm").fields()["terminal"] == "xterm"
+
+
+@pytest.mark.parametrize(
+    ("wire", "why"),
+    [
+        (b"x" * 9000, "line longer than 8192 bytes"),
+        (b"y" * 8193 + b"\r\n", "line longer than 8192 bytes"),
+        (SB + b"\x27" + b"z" * 5000, "subnegotiation of NEW-ENVIRON longer than 4096 bytes"),
+        (SB + b"\x27" + b"z" * 5000 + SE, "subnegotiation of NEW-ENVIRON longer than 4096 bytes"),
+    ],
+)
+def test_caps(wire: bytes, why: str) -> None:
+    """Oversized lines and subnegotiations are refused however they arrive."""
+    for pieces in ([wire], [wire[i : i + 7] for i in range(0, len(wire), 7)]):
+        codec = TelnetCodec()
+        with pytest.raises(RemoteProtocolError, match=why):
+            for piece in pieces:
+                codec.feed(piece)
+        with pytest.raises(RemoteProtocolError):
+            codec.feed(b"more")  # spent
+
+
+def test_line_cap_counts_text_across_commands_and_chunks() -> None:
+    codec = TelnetCodec(max_line=10)
+    codec.feed(b"12345")
+    codec.feed(b"\xff\xf1" + b"678")
+    with pytest.raises(RemoteProtocolError, match="longer than 10"):
+        codec.feed(b"901")
+    fine = TelnetCodec(max_line=10)
+    assert fine.feed(b"1234567890\r\n" + b"1234567890\r\n")
+
+
+@pytest.mark.parametrize("tail", [IAC, DO, SB, SB + NAWS, SB + NAWS + b"\x00\x50", SB + NAWS + b"\xff"])
+def test_stream_ending_inside_a_command(tail: bytes) -> None:
+    """A truncated IAC sequence at the end of the stream is an error."""
+    codec = TelnetCodec()
+    with pytest.raises(RemoteProtocolError, match="stream ended inside a command") as err:
+        codec.feed(b"ok\r\n" + tail)
+        codec.feed(b"")
+    assert not err.value.decoded or summaries(err.value.decoded) == ['"ok\\r\\n"']
+
+
+def test_data_after_eof() -> None:
+    codec = TelnetCodec()
+    codec.feed(b"")
+    with pytest.raises(RemoteProtocolError, match="after end of stream"):
+        codec.feed(b"x")
+
+
+def test_constructors_refuse_what_cannot_be_sent() -> None:
+    with pytest.raises(LocalProtocolError):
+        Line.of("two\nlines")
+    with pytest.raises(LocalProtocolError):
+        Text.of("a\r")
+    with pytest.raises(LocalProtocolError):
+        Negotiation.of("MAYBE", "ECHO")
+    with pytest.raises(LocalProtocolError, match="unknown option"):
+        Negotiation.of("DO", "TELEPATHY")
+    with pytest.raises(LocalProtocolError):
+        Command.of("DO")
+    with pytest.raises(LocalProtocolError):
+        Subnegotiation.naws(70000, 1)
+    with pytest.raises(LocalProtocolError):
+        Subnegotiation.ttype_is("has space")
+    assert Negotiation.of("will", "window-size").summary() == "WILL NAWS"
+    assert Negotiation.of("DO", 199).summary() == "DO 199"
+    assert telnet.option_code("ttype") == 24
+
+
+def test_spec_codecs_and_registry() -> None:
+    from lab import protocols
+
+    spec = protocols.get("telnet")
+    assert spec is telnet.SPEC
+    assert spec.codec(Role.SERVER, Transport.TCP).max_line == telnet.MAX_LINE  # type: ignore[attr-defined]
+    assert spec.codec(Role.CLIENT, Transport.TCP).max_line == telnet.MAX_CLIENT_LINE  # type: ignore[attr-defined]
+
+
+# -- codec properties ------------------------------------------------------------------
+
+TELNETISH = st.lists(
+    st.one_of(
+        st.binary(max_size=12),
+        st.sampled_from([IAC, IAC + IAC, b"\r", b"\n", b"\r\n", b"\r\x00", b"\x00",
+                         DO + ECHO, WILL + NAWS, WONT + TTYPE, b"\xff\xf6", b"\xff\x41",
+                         SB + NAWS + b"\x00\x50\x00\x18" + SE, SB + TTYPE + b"\x00xterm" + SE,
+                         SB + TTYPE, SE]),
+    ),
+    max_size=30,
+).map(b"".join)
+
+
+@SETTINGS
+@given(data=st.binary(max_size=400), cuts=st.lists(st.integers(0, 400), max_size=12))
+def test_any_bytes_split_anywhere(codec_laws: CodecLaws, data: bytes, cuts: list[int]) -> None:
+    """Any bytes: only RemoteProtocolError, and messages re-encode to
+    exactly the bytes consumed."""
+    for role in Role:
+        codec_laws.stream(lambda role=role: telnet.make_codec(role, Transport.TCP), data, cuts, framed=False)
+
+
+@SETTINGS
+@given(data=TELNETISH, cuts=st.lists(st.integers(0, 400), max_size=12), eof=st.booleans())
+def test_splitting_changes_no_command_and_no_text(
+    codec_laws: CodecLaws, data: bytes, cuts: list[int], eof: bool
+) -> None:
+    """However TCP splits a telnet stream, the commands, their order and the
+    text bytes decode the same (only the Text/Line pieces differ)."""
+    split = codec_laws.stream(TelnetCodec, data, cuts, eof=eof, framed=False)
+    whole = TelnetCodec()
+    try:
+        msgs = whole.feed(data) + (whole.feed(b"") if eof else [])
+    except RemoteProtocolError:
+        return
+    assert stream(split) == stream(msgs)
+
+
+@st.composite
+def outgoing(draw: st.DrawFn) -> Message:
+    choice = draw(st.integers(0, 5))
+    if choice == 0:
+        return Line.of(draw(st.binary(max_size=20).filter(lambda b: b"\r" not in b and b"\n" not in b)))
+    if choice == 1:
+        return Text.of(draw(st.binary(min_size=1, max_size=20).filter(lambda b: b"\r" not in b and b"\n" not in b)))
+    if choice == 2:
+        return Negotiation.of(draw(st.sampled_from(["DO", "DONT", "WILL", "WONT"])), draw(st.integers(0, 255)))
+    if choice == 3:
+        return Command.of(draw(st.sampled_from(["NOP", "AYT", "IP", "GA", "EC", "EL", "BRK", "AO", "DM"])))
+    if choice == 4:
+        return Subnegotiation.naws(draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFF)))
+    return Subnegotiation.of(draw(st.integers(0, 255)), draw(st.binary(max_size=30)))
+
+
+@SETTINGS
+@given(msgs=st.lists(outgoing(), max_size=20), cuts=st.lists(st.integers(0, 600), max_size=8))
+def test_encoded_messages_decode_back(msgs: list[Message], cuts: list[int]) -> None:
+    """Whatever we build and send, a peer decodes the same commands and
+    text, with IAC escaped in data and in subnegotiations."""
+    wire = b"".join(m.raw for m in msgs)
+    codec = TelnetCodec(max_line=10**6)
+    got: list[Message] = []
+    for piece in split_at(wire, cuts):
+        got += codec.feed(piece)
+    got += codec.feed(b"")
+    assert stream(got) == stream(msgs)
+
+
+# -- the Q method ------------------------------------------------------------------------
+
+
+def neg(verb: str, option: str | int) -> Negotiation:
+    return Negotiation.of(verb, option)
+
+
+def test_refused_options_and_accepted_ones() -> None:
+    q = Negotiator(local={1}, remote={31})
+    assert summaries(q.receive(neg("DO", "ECHO")).replies) == ["WILL ECHO"]
+    assert q.here(1)
+    assert summaries(q.receive(neg("WILL", "NAWS")).replies) == ["DO NAWS"]
+    assert q.there(31)
+    assert summaries(q.receive(neg("DO", "TTYPE")).replies) == ["WONT TTYPE"]
+    assert summaries(q.receive(neg("WILL", "BINARY")).replies) == ["DONT BINARY"]
+    assert q.summary() == {"us": ["ECHO"], "him": ["NAWS"]}
+
+
+def test_no_answer_to_what_is_already_so() -> None:
+    """RFC 854's loop rule: never acknowledge a mode already in effect."""
+    q = Negotiator(local={1})
+    q.receive(neg("DO", "ECHO"))
+    again = q.receive(neg("DO", "ECHO"))
+    assert again.replies == [] and again.change is None
+    assert q.receive(neg("DONT", "SGA")).replies == []  # already off
+
+
+def test_our_requests_and_their_answers() -> None:
+    q = Negotiator()
+    assert summaries(q.request(Side.HIM, 31)) == ["DO NAWS"]
+    assert q.state(Side.HIM, 31) is Q.WANTYES and q.pending
+    assert q.request(Side.HIM, 31) == []  # already asked
+    outcome = q.receive(neg("WILL", "NAWS"))
+    assert outcome.replies == []  # an answer is not answered
+    assert outcome.change is not None and outcome.change.enabled and q.there(31) and not q.pending
+    assert summaries(q.request(Side.US, 1)) == ["WILL ECHO"]
+    outcome = q.receive(neg("DONT", "ECHO"))
+    assert outcome.replies == [] and q.state(Side.US, 1) is Q.NO
+    assert summaries(q.request(Side.HIM, 31, enable=False)) == ["DONT NAWS"]
+    assert summaries(q.receive(neg("WONT", "NAWS")).replies) == []
+    assert not q.there(31)
+
+
+def test_change_of_mind_is_queued() -> None:
+    """RFC 1143: asking the opposite while a request is out waits for the
+    answer, then asks again."""
+    q = Negotiator()
+    q.request(Side.HIM, 1)  # DO ECHO sent
+    assert q.request(Side.HIM, 1, enable=False) == []  # queued
+    reply = q.receive(neg("WILL", "ECHO"))
+    assert summaries(reply.replies) == ["DONT ECHO"]
+    assert q.state(Side.HIM, 1) is Q.WANTNO
+    q.receive(neg("WONT", "ECHO"))
+    assert q.state(Side.HIM, 1) is Q.NO
+
+
+def test_peer_that_keeps_asking_is_answered_a_bounded_number_of_times() -> None:
+    q = Negotiator(max_replies=5)
+    replies, problems = [], []
+    for _ in range(100):
+        outcome = q.receive(neg("WILL", 199))
+        replies += outcome.replies
+        problems += [outcome.problem] if outcome.problem else []
+    assert len(replies) == 5
+    assert problems == ["199 negotiated more than 5 times: no more answers"]
+
+
+def test_rule_breaking_consent_is_reported() -> None:
+    q = Negotiator(remote={1})
+    q.receive(neg("WILL", "ECHO"))
+    q.request(Side.HIM, 1, enable=False)
+    outcome = q.receive(neg("WILL", "ECHO"))
+    assert outcome.problem == "WILL ECHO answers our DONT ECHO"
+    assert q.state(Side.HIM, 1) is Q.NO
+
+
+@SETTINGS
+@given(
+    actions=st.lists(
+        st.tuples(st.booleans(), st.sampled_from(list(Side)), st.sampled_from([1, 3, 24, 31]), st.booleans()),
+        max_size=25,
+    ),
+    a_local=st.sets(st.sampled_from([1, 3, 24, 31])),
+    a_remote=st.sets(st.sampled_from([1, 3, 24, 31])),
+    b_local=st.sets(st.sampled_from([1, 3, 24, 31])),
+    b_remote=st.sets(st.sampled_from([1, 3, 24, 31])),
+)
+def test_two_q_method_peers_never_loop_and_agree(
+    actions: list[tuple[bool, Side, int, bool]], a_local: set[int], a_remote: set[int],
+    b_local: set[int], b_remote: set[int],
+) -> None:
+    """Two peers following RFC 1143, making requests at any time, exchange
+    a bounded number of messages and end up agreeing on every option."""
+    peers = (Negotiator(local=a_local, remote=a_remote), Negotiator(local=b_local, remote=b_remote))
+    wires: tuple[list[Negotiation], list[Negotiation]] = ([], [])  # to A, to B
+    delivered = 0
+    for from_a, side, option, enable in actions:
+        sender = 0 if from_a else 1
+        wires[1 - sender].extend(peers[sender].request(side, option, enable))
+        for _ in range(2):  # deliver some in flight, in order
+            for target in (0, 1):
+                if wires[target]:
+                    wires[1 - target].extend(peers[target].receive(wires[target].pop(0)).replies)
+                    delivered += 1
+    while wires[0] or wires[1]:
+        for target in (0, 1):
+            if wires[target]:
+                wires[1 - target].extend(peers[target].receive(wires[target].pop(0)).replies)
+                delivered += 1
+        assert delivered < 1000, "negotiation loops"
+    a, b = peers
+    for option in (1, 3, 24, 31):
+        assert a.here(option) == b.there(option)
+        assert a.there(option) == b.here(option)
+        assert not a.pending and not b.pending
+
+
+# -- the server, in memory ----------------------------------------------------------
+
+
+def server(**options: Any) -> TelnetServer:
+    behaviour = telnet.SPEC.server(telnet.SPEC.resolve_options(options))
+    assert isinstance(behaviour, TelnetServer)
+    return behaviour
+
+
+class Wire:
+    """A server behaviour and one FakePeer, fed client bytes through the
+    server codec; what the server sent is decoded by a client codec."""
+
+    def __init__(self, behaviour: TelnetServer, peer: FakePeer | None = None) -> None:
+        self.server = behaviour
+        self.peer = peer or FakePeer()
+        self.codec = TelnetCodec()
+        self.seen = 0
+        self.server.connection_made(self.peer)
+
+    def send(self, data: bytes) -> None:
+        try:
+            msgs = self.codec.feed(data)
+        except RemoteProtocolError as exc:
+            for msg in exc.decoded:
+                self.server.message_received(self.peer, msg)
+            self.server.protocol_error(self.peer, exc)
+            return
+        for msg in msgs:
+            self.server.message_received(self.peer, msg)
+
+    def out(self) -> list[str]:
+        """Summaries of what the server sent since the last call."""
+        new = self.peer.data[self.seen :]
+        self.seen = len(self.peer.data)
+        return summaries(TelnetCodec(max_line=10**6).feed(new))
+
+    def text(self) -> str:
+        msgs = TelnetCodec(max_line=10**6).feed(self.peer.data[self.seen :])
+        self.seen = len(self.peer.data)
+        return "".join(m.text for m in msgs if isinstance(m, (Text, Line)))
+
+    @property
+    def session(self) -> Any:
+        return self.server.sessions.get(self.peer.id)
+
+
+TERMINAL_ANSWERS = DO + ECHO + DO + SGA + WILL + NAWS + SB + NAWS + b"\x00\x78\x00\x28" + SE + WILL + TTYPE
+
+
+def test_opening_offers_echo_and_sga_and_asks_naws_and_ttype() -> None:
+    wire = Wire(server())
+    assert wire.out() == ["WILL ECHO", "WILL SGA", "DO NAWS", "DO TTYPE"]
+    wire.send(TERMINAL_ANSWERS)
+    assert wire.out() == ["SB TTYPE SEND"]  # asked once the client agreed to TTYPE
+    wire.send(SB + TTYPE + b"\x00XTERM" + SE)
+    greeting = wire.text()
+    assert "terminal XTERM; window 120x40; options: we ECHO, SGA; you TTYPE, NAWS" in greeting
+    assert "every line you type comes back" in greeting
+    assert wire.session.window == (120, 40) and wire.session.terminal == "XTERM"
+    assert "window 120x40" in wire.peer.notes and "terminal XTERM" in wire.peer.notes
+
+
+def test_greeting_waits_for_a_client_that_answers_nothing(arun: Runner) -> None:
+    async def main() -> str:
+        behaviour = server()
+        behaviour.greeting_wait = 0.05
+        wire = Wire(behaviour)
+        wire.out()
+        await asyncio.sleep(0.2)
+        return wire.text()
+
+    greeting = arun(main())
+    assert "comes back" in greeting and "options: we none; you none" in greeting
+
+
+def test_refusing_client_gets_greeted_and_ga_after_each_turn() -> None:
+    """Without SGA in force the server hands the turn over with GA."""
+    wire = Wire(server())
+    wire.out()
+    wire.send(DONT + ECHO + DONT + SGA + WONT + NAWS + WONT + TTYPE)
+    out = wire.out()
+    assert out[-1] == "GA" and any("comes back" in s for s in out)
+    wire.send(b"hi\r\n")
+    assert wire.out() == ['"hi\\r\\n"', "GA"]  # no character echo: the client echoes
+
+
+def echo_session(**options: Any) -> Wire:
+    wire = Wire(server(**options))
+    wire.send(TERMINAL_ANSWERS + SB + TTYPE + b"\x00xterm" + SE)
+    wire.out()
+    return wire
+
+
+def test_character_mode_echo_then_the_line() -> None:
+    """Keys come one by one (Enter as CR NUL); each is echoed, then the line."""
+    wire = echo_session()
+    before = len(wire.peer.writes)
+    for key in (b"h", b"i", b"\r\x00"):
+        wire.send(key)
+    assert wire.peer.writes[before:] == [b"h", b"i", b"\r\n", b"hi\r\n"]
+
+
+def test_line_editing() -> None:
+    """BS/DEL, IAC EC, ^U, IAC EL, NUL and arrow keys edit as a terminal would."""
+    wire = echo_session()
+    wire.send(b"abX\x7fc\x08d\r\n")  # DEL then BS
+    assert wire.text().endswith("\r\nabd\r\n")
+    wire.send(b"junk\xff\xf8ok\xff\xf7K\r\n")  # EL, then EC
+    assert wire.text().endswith("\r\noK\r\n")
+    wire.send(b"x\x15y\x00z\x1b[Aw\r\n")  # ^U, NUL, up-arrow
+    assert wire.text().endswith("\r\nyzw\r\n")
+    wire.send("żółw\x7f\r\n".encode())  # erase a whole UTF-8 character
+    assert wire.text().endswith("\r\nżół\r\n")
+
+
+def test_nul_bytes_never_reach_a_line() -> None:
+    wire = echo_session()
+    wire.send(b"\x00a\x00\x00b\x00\r\n")
+    assert wire.text().endswith("\r\nab\r\n")
+
+
+@pytest.mark.parametrize("ending", [b"\x04", b"\x03", b"\xff\xf4", b"\xff\xec"])
+def test_echo_session_ends_on_ctrl_d_ctrl_c_ip_eof(ending: bytes) -> None:
+    wire = echo_session()
+    wire.send(ending)
+    assert "Goodbye." in wire.text()
+    assert wire.peer.closed
+
+
+def test_are_you_there_and_other_commands() -> None:
+    wire = echo_session()
+    wire.send(b"\xff\xf6")
+    assert wire.out() == ['"[netlab: yes, still here]\\r\\n"']
+    wire.send(b"\xff\xf1\xff\xf2\xff\xf9\xff\xf5\xff\x41\xff\xf0")  # NOP DM GA AO 0x41 SE
+    assert wire.out() == []
+    assert wire.peer.notes[-3:] == ["AO: output is never held back here, nothing to discard",
+                                    "ignored IAC 0x41 (not a telnet command)", "ignored SE without SB"]
+
+
+def test_subnegotiation_for_an_option_not_in_force_is_ignored() -> None:
+    wire = Wire(server())
+    wire.send(SB + NAWS + b"\x00\x10\x00\x10" + SE)
+    assert wire.session.window is None
+    assert wire.peer.notes[-1] == "ignored SB NAWS: the client does not perform it"
+    wire.send(WILL + NAWS + SB + NAWS + b"\x00\x10" + SE)
+    assert wire.peer.notes[-1] == "ignored malformed NAWS of 2 bytes"
+
+
+def test_window_resizes_are_noted() -> None:
+    wire = echo_session()
+    wire.send(SB + NAWS + b"\x00\xc8\x00\x32" + SE)
+    assert wire.session.window == (200, 50)
+    assert wire.peer.notes[-1] == "window 200x50"
+
+
+def test_negotiation_loop_from_a_hostile_client_is_bounded() -> None:
+    """A client flipping an option forever gets a bounded number of answers."""
+    wire = echo_session()
+    wire.send((WILL + b"\xc7" + WONT + b"\xc7") * 200 + (DONT + ECHO + DO + ECHO) * 200)
+    assert len(wire.out()) <= 2 * 16 + 2
+    assert any("negotiated more than" in note for note in wire.peer.notes)
+    wire.send(b"still\r\n")
+    assert wire.text().endswith("still\r\n")
+
+
+def test_protocol_error_says_why_and_closes() -> None:
+    wire = echo_session()
+    wire.send(b"A" * 10_000)
+    assert "netlab: line longer than 8192 bytes; closing" in wire.text()
+    assert wire.peer.closed
+
+
+# -- the console, in memory ---------------------------------------------------------
+
+
+class FakeConsole:
+    """Stands in for the lab's ``lab.console`` service."""
+
+    def __init__(self, answers: dict[str, str] | None = None, delay: float = 0.0) -> None:
+        self.answers = answers or {}
+        self.delay = delay
+        self.ran: list[str] = []
+
+    def __call__(self) -> Callable[[str], Awaitable[str]]:
+        async def run(text: str) -> str:
+            self.ran.append(text)
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if text not in self.answers:
+                raise LabError(f"`{text}`: unknown command", hint="`help`\nlists the commands")
+            return self.answers[text]
+
+        return run
+
+
+def console(fake: FakeConsole | None = None, **options: Any) -> TelnetServer:
+    behaviour = server(mode="console", password="s3cret", **options)
+    behaviour.failure_delay = 0.01
+    behaviour.services.set(telnet.CONSOLE_SERVICE, fake or FakeConsole())
+    return behaviour
+
+
+def test_console_needs_a_password() -> None:
+    with pytest.raises(ConfigError, match="needs a password") as err:
+        server(mode="console")
+    assert "--password" in str(err.value)
+
+
+def test_console_password_file(tmp_path: Any) -> None:
+    secret = tmp_path / "pw"
+    secret.write_text("from-a-file\n")
+    assert server(mode="console", password_file=str(secret)).password == "from-a-file"
+    with pytest.raises(ConfigError, match="cannot read"):
+        server(mode="console", password_file=str(tmp_path / "missing"))
+
+
+def test_console_options_are_checked() -> None:
+    with pytest.raises(ConfigError, match="unknown mode"):
+        server(mode="shell")
+    with pytest.raises(ConfigError, match="login-attempts"):
+        server(mode="console", password="x", login_attempts="0")
+    with pytest.raises(ConfigError):
+        server(mode="console", password=" padded ")
+
+
+def test_console_refuses_a_non_loopback_bind_unless_allowed() -> None:
+    behaviour = console()
+    for host in ("127.0.0.1", "::1", "localhost", "127.0.0.2"):
+        behaviour.check_bind(host)
+    for host in ("0.0.0.0", "::", "192.0.2.7", ""):
+        with pytest.raises(ConfigError, match="reachable from other machines"):
+            behaviour.check_bind(host)
+    console(allow_remote=True).check_bind("0.0.0.0")
+    server().check_bind("0.0.0.0")  # the echo service may listen anywhere
+
+
+def test_console_refuses_remote_peers_unless_allowed() -> None:
+    remote = FakePeer()
+    remote.peer = ("192.0.2.7", 5000)
+    Wire(console(), remote)
+    assert remote.closed and "loopback connections only" in remote.data.decode()
+    mapped = FakePeer()
+    mapped.peer = ("::ffff:127.0.0.1", 5000, 0, 0)
+    Wire(console(), mapped)
+    assert not mapped.closed
+    allowed = FakePeer()
+    allowed.peer = ("192.0.2.7", 5000)
+    Wire(console(allow_remote=True), allowed)
+    assert not allowed.closed
+
+
+def test_console_without_a_lab_says_so() -> None:
+    behaviour = server(mode="console", password="pw")
+    wire = Wire(behaviour)
+    wire.send(TERMINAL_ANSWERS + SB + TTYPE + b"\x00xterm" + SE)
+    assert "no lab console here" in wire.text()
+    assert wire.peer.closed
+
+
+def console_session(arun: Runner, script: Callable[[Wire], Awaitable[Any]],
+                    fake: FakeConsole | None = None, **options: Any) -> Any:
+    async def main() -> Any:
+        wire = Wire(console(fake, **options))
+        wire.send(TERMINAL_ANSWERS + SB + TTYPE + b"\x00xterm" + SE)
+        return await script(wire)
+
+    return arun(main())
+
+
+async def settle(wire: Wire, until: str, timeout: float = 5.0) -> str:
+    """What the server says until ``until`` shows up (statements run as tasks)."""
+    seen = ""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while until not in seen:
+        assert loop.time() < deadline, f"{until!r} never came; got {seen!r}"
+        await asyncio.sleep(0.005)
+        seen += wire.text()
+    return seen
+
+
+def test_console_password_is_not_echoed_and_statements_run(arun: Runner) -> None:
+    fake = FakeConsole({"ls": "NAME  KIND\ne1    server", "help": "commands: ls"})
+
+    async def script(wire: Wire) -> None:
+        assert (await settle(wire, "Password: ")).startswith("netlab console")
+        assert wire.session.stage is Stage.PASSWORD
+        for key in b"s3cret":
+            wire.send(bytes((key,)))
+        wire.send(b"\r\x00")
+        said = await settle(wire, "netlab> ")
+        assert "s3cret" not in said and "Logged in" in said
+        wire.send(b"ls\r\n")
+        said = await settle(wire, "netlab> ")
+        assert said == "ls\r\nNAME  KIND\r\ne1    server\r\nnetlab> "
+        wire.send(b"bogus\r\n")
+        said = await settle(wire, "netlab> ")
+        assert "error: `bogus`: unknown command — `help` lists the commands\r\n" in said  # one line
+        wire.send(b"help\r\n")
+        assert "quit     leave the console" in await settle(wire, "netlab> ")
+        wire.send(b"\r\n")
+        assert (await settle(wire, "netlab> ")) == "\r\nnetlab> "
+        wire.send(b"quit\r\n")
+        assert "Goodbye." in await settle(wire, "Goodbye.")
+        assert wire.peer.closed
+
+    console_session(arun, script, fake)
+    assert fake.ran == ["ls", "bogus", "help"]
+
+
+def test_console_limits_login_attempts(arun: Runner) -> None:
+    fake = FakeConsole()
+
+    async def script(wire: Wire) -> None:
+        await settle(wire, "Password: ")
+        wire.send(b"guess1\r\n")
+        assert wire.session.stage is Stage.LOCKED
+        wire.send(b"typed-ahead\r\n")  # dropped while locked
+        said = await settle(wire, "Password: ")
+        assert "Login incorrect." in said
+        wire.send(b"guess2\r\n")
+        await settle(wire, "Password: ")
+        wire.send(b"s3cret-not\r\n")
+        said = await settle(wire, "goodbye")
+        assert "Too many failures" in said and wire.peer.closed
+        assert wire.peer.notes[-1] == "console login failed (3 of 3)"
+
+    console_session(arun, script, fake)
+    assert fake.ran == []
+
+
+def test_console_queues_typed_ahead_lines_and_interrupts(arun: Runner) -> None:
+    fake = FakeConsole({"slow": "done", "fast": "quick"}, delay=0.05)
+
+    async def script(wire: Wire) -> None:
+        await settle(wire, "Password: ")
+        wire.send(b"s3cret\r\n")
+        await settle(wire, "netlab> ")
+        wire.send(b"slow\r\nfast\r\n")
+        said = await settle(wire, "quick\r\nnetlab> ")
+        assert said.index("done") < said.index("quick")
+        wire.send(b"slow\r\n")
+        await asyncio.sleep(0.01)
+        wire.send(b"\xff\xf4")  # IAC IP
+        said = await settle(wire, "netlab> ")
+        assert "interrupted" in said and "done" not in said
+
+    console_session(arun, script, fake)
+
+
+def test_console_client_leaving_mid_statement(arun: Runner) -> None:
+    fake = FakeConsole({"slow": "done"}, delay=0.05)
+
+    async def script(wire: Wire) -> None:
+        await settle(wire, "Password: ")
+        wire.send(b"s3cret\r\n")
+        await settle(wire, "netlab> ")
+        wire.send(b"slow\r\n")
+        wire.peer.closed = True
+        wire.server.connection_lost(wire.peer)
+        await asyncio.sleep(0.1)  # the statement finishes; nobody to tell
+
+    console_session(arun, script, fake)
+    assert fake.ran == ["slow"]
+
+
+# -- the client verbs, in memory ------------------------------------------------------
+
+
+def test_client_negotiates_and_reads(arun: Runner, loopback: type[Loopback]) -> None:
+    async def main() -> None:
+        link = loopback(telnet.SPEC)
+        client = telnet.TelnetClient(link)
+        await client.configure(terminal=["xterm-256color", "xterm"], width=100, height=30)
+        greeting = await client.read_until("ends the session.\n")
+        assert "terminal xterm-256color; window 100x30" in greeting
+        state = await client.negotiated()
+        assert state["we"] == ["TTYPE", "NAWS"] and state["server"] == ["SGA"]  # ECHO refused
+        await client.send_line("hello")
+        assert await client.read_line() == "hello"
+        await client.configure(width=132)
+        assert link.behaviour.sessions[link.peer.id].window == (132, 30)
+        assert await client.request("DO", "ECHO") == ["DO ECHO"]
+        await client.send_line("twice")
+        assert await client.read_line() == "twice"  # the server echoes as we type
+        assert await client.read_line() == "twice"
+        with pytest.raises(LabTimeout, match=r"'never' did not arrive within 0\.05 s"):
+            await client.read_until("never", timeout=0.05)
+
+    arun(main())
+
+
+def test_client_cycles_terminal_types_per_rfc_1091(arun: Runner, loopback: type[Loopback]) -> None:
+    async def main() -> list[str]:
+        link = loopback(telnet.SPEC)
+        client = telnet.TelnetClient(link)
+        await client.configure(terminal=["A", "B"])
+        await client.negotiate(quiet=0.05)  # the server's own SEND gets "A"
+        sent = []
+        for _ in range(4):
+            await client._handle(Subnegotiation.ttype_send())
+        for data in link.client_writes:
+            sent += [m.terminal for m in TelnetCodec().feed(data) if isinstance(m, Subnegotiation)]
+        return [t for t in sent if t]
+
+    assert arun(main()) == ["A", "B", "B", "A", "B"]
+
+
+def test_client_login_and_run(arun: Runner, loopback: type[Loopback]) -> None:
+    fake = FakeConsole({"ls": "e1 server"})
+
+    async def main() -> None:
+        def prepare(behaviour: TelnetServer) -> None:
+            behaviour.services.set(telnet.CONSOLE_SERVICE, fake)
+            behaviour.failure_delay = 0.01
+
+        link = loopback(telnet.SPEC, options={"mode": "console", "password": "pw"}, prepare=prepare)
+        client = telnet.TelnetClient(link)
+        with pytest.raises(LabError, match="login refused: Login incorrect"):
+            await client.login("wrong")
+        banner = await client.login("pw")
+        assert banner.startswith("Logged in")
+        assert await client.run("ls") == "e1 server"
+
+    arun(main())
+
+
+def test_client_raw_sends(arun: Runner, loopback: type[Loopback]) -> None:
+    async def main() -> None:
+        link = loopback(telnet.SPEC)
+        client = telnet.TelnetClient(link)
+        await client.read_until("ends the session.\n")
+        await client.send_command("AYT")
+        assert "still here" in await client.read_line()
+        await client.send_text("par")
+        await client.send_raw(b"tial\r\n")
+        assert await client.read_line() == "partial"
+        await client.send_raw(b"\x04")
+        assert "Goodbye." in await client.read_all()
+
+    arun(main())
+
+
+# -- hostile input on real sockets ------------------------------------------------------
+
+
+def raw_session(port: int, payload: bytes, *, read: bool = True, timeout: float = 20) -> bytes:
+    """Connect, send ``payload``, and read until the server closes."""
+    got = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        try:
+            s.sendall(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        if read:
+            try:
+                while data := s.recv(65536):
+                    got += data
+            except ConnectionResetError:
+                pass
+    return got
+
+
+def events(lab: Lab, endpoint: str, kind: EventKind) -> list[str]:
+    return [e.summary for e in lab.log.query(EventFilter(endpoint=endpoint, kinds=frozenset({kind})))]
+
+
+def still_serves(lab: Lab, port: int) -> None:
+    c = lab.connect("telnet", f"127.0.0.1:{port}")
+    c.read_until("ends the session.\n", timeout=20)
+    c.send_line("still here")
+    assert c.read_line(timeout=20) == "still here"
+    lab.stop(c)
+
+
+def test_megabyte_line_is_refused_while_others_are_served(lab: Lab) -> None:
+    srv = lab.serve("telnet")
+    other = lab.connect("telnet", srv)
+    other.read_until("ends the session.\n", timeout=20)
+    tracemalloc.start()
+    try:
+        reply = raw_session(srv.port, b"A" * (1024 * 1024))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert b"netlab: line longer than 8192 bytes; closing" in reply
+    assert peak < 4 * 1024 * 1024
+    other.send_line("after the flood")
+    assert other.read_line(timeout=20) == "after the flood"
+    wait_until(lambda: any("line longer" in s for s in events(lab, srv.name, EventKind.ERROR)),
+               what="the error event")
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        (b"ok\r\n\xff", "stream ended inside a command"),
+        (b"ok\r\n\xff\xfd", "stream ended inside a command"),
+        (SB + NAWS + b"\x00\x50", "stream ended inside a command"),
+        (SB + b"\x27" + b"v" * 10_000, "subnegotiation of NEW-ENVIRON longer than 4096 bytes"),
+    ],
+)
+def test_truncated_and_oversized_commands(lab: Lab, payload: bytes, error: str) -> None:
+    """A stream that stops inside IAC, or an SB that never ends: an error
+    event, and the server goes on serving."""
+    srv = lab.serve("telnet")
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as s:
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(65536):
+            pass
+    wait_until(lambda: any(error in e for e in events(lab, srv.name, EventKind.ERROR)), timeout=20,
+               what=f"an error event about {error!r}")
+    still_serves(lab, srv.port)
+
+
+def test_nul_bytes_and_invalid_iac_on_the_wire(lab: Lab) -> None:
+    srv = lab.serve("telnet")
+    c = lab.connect("telnet", srv)
+    c.read_until("ends the session.\n", timeout=20)
+    c.send_raw(b"\x00a\x00b\xff\x41c\xff\xf0\r\n")
+    assert c.read_line(timeout=20) == "abc"
+    assert "ignored IAC 0x41 (not a telnet command)" in events(lab, srv.name, EventKind.INFO)
+
+
+def test_negotiation_loop_on_the_wire(lab: Lab) -> None:
+    """A client that asks for a refused option a thousand times gets a
+    bounded number of refusals and the server keeps serving it."""
+    srv = lab.serve("telnet")
+    c = lab.connect("telnet", srv)
+    c.read_until("ends the session.\n", timeout=20)
+    c.send_raw(WILL + b"\xc7" * 1 + (WILL + b"\xc7") * 999)
+    c.send_line("after")
+    assert c.read_line(timeout=20) == "after"
+    dont = [s for s in events(lab, c.name, EventKind.MESSAGE) if s == "DONT 199"]
+    assert 1 <= len(dont) <= 16
+
+
+def test_abrupt_disconnect_in_the_middle_of_a_console_statement(lab: Lab) -> None:
+    con = lab.serve("telnet", mode="console", password="pw")
+    with socket.create_connection(("127.0.0.1", con.port), timeout=20) as s:
+        s.sendall(TERMINAL_ANSWERS + SB + TTYPE + b"\x00xterm" + SE + b"pw\r\n")
+        got = b""
+        while b"netlab> " not in got:
+            got += s.recv(4096)
+        s.sendall(b"serve echo as during; expect nobody x\r\n")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    wait_until(lambda: "during" in lab, timeout=20, what="the statement to run anyway")
+    k = lab.connect("telnet", con)
+    k.login("pw")
+    assert "during" in k.run("ls")
+
+
+def test_console_statements_act_on_the_same_lab(lab: Lab) -> None:
+    con = lab.serve("telnet", mode="console", password="pw", name="console")
+    k = lab.connect("telnet", con)
+    k.login("pw")
+    assert "e1: echo listening on tcp://127.0.0.1:" in k.run("serve echo as e1")
+    assert "e1" in lab and lab["e1"].kind == "server"
+    said = k.run("connect e1 as c9; send c9 ping; expect c9 ping")
+    assert 'c9 <- "ping\\r\\n"' in said
+    assert "error: `stop nothing`: no endpoint named 'nothing'" in k.run("stop nothing")
+    assert "console" in k.run("ls")
