@@ -995,3 +995,27 @@ def test_console_statements_act_on_the_same_lab(lab: Lab) -> None:
     assert 'c9 <- "ping\\r\\n"' in said
     assert "error: `stop nothing`: no endpoint named 'nothing'" in k.run("stop nothing")
     assert "console" in k.run("ls")
+
+
+# -- from the command line and the command language -----------------------------------
+
+
+def test_cli_refuses_a_console_without_password_or_beyond_loopback(capsys: pytest.CaptureFixture[str]) -> None:
+    from lab.cli import main
+
+    assert main(["serve", "telnet", "--mode", "console"]) != 0
+    assert "the console needs a password" in capsys.readouterr().err
+    assert main(["serve", "telnet", "--mode", "console", "--password", "x", "--host", "0.0.0.0"]) != 0
+    assert "--allow-remote" in capsys.readouterr().err
+
+
+def test_serve_command_takes_the_telnet_options(lab: Lab) -> None:
+    from lab.commands import Interpreter
+
+    Interpreter(lab).execute(
+        "serve telnet --mode console --password pw --allow-remote --login-attempts 5 as tc")
+    behaviour = lab["tc"].behaviour
+    assert isinstance(behaviour, TelnetServer)
+    assert (behaviour.mode, behaviour.allow_remote, behaviour.login_attempts) == (telnet.Mode.CONSOLE, True, 5)
+    with pytest.raises(LabError, match="needs a password"):
+        Interpreter(lab).execute("serve telnet --mode console")

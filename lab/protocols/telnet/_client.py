@@ -268,14 +268,14 @@ class TelnetClient(ClientVerbs):
 
     async def run(self, statement: str, *, prompt: str = PROMPT, timeout: float = 30.0) -> str:
         """Send one line to a shell-like server and return its output up to
-        the next ``prompt`` (without the prompt, and without the echo of
-        the line when the server echoes)."""
+        the next ``prompt``, without the prompt, the echo of the line (when
+        the server echoes) and blank lines around it."""
         await self.send_line(statement)
         output = (await self.read_until(prompt, timeout))[: -len(prompt)]
         first, _, rest = output.partition("\n")
         if first.rstrip("\r") == statement.rstrip():
             output = rest
-        return output.rstrip("\r\n")
+        return output.strip("\r\n")  # and the line end many servers echo for Enter
 
     def __repr__(self) -> str:
         state = self.negotiator.summary()
