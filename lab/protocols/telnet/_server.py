@@ -230,6 +230,7 @@ class TelnetServer(ServerBehaviour):
                 hint="add --password SECRET or --password-file FILE",
             )
         self.sessions: dict[str, Session] = {}
+        self._tasks: set[asyncio.Task[None]] = set()  # running statements, kept alive
         self._handlers: dict[str, Callable[[Session, Any], None]] = {
             "negotiation": self._negotiation,
             "subnegotiation": self._subnegotiation,
@@ -508,7 +509,9 @@ class TelnetServer(ServerBehaviour):
             self._bye(session)
         else:
             session.stage = Stage.RUNNING
-            session.task = asyncio.get_running_loop().create_task(self._run(session, text))
+            session.task = task = asyncio.get_running_loop().create_task(self._run(session, text))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _run(self, session: Session, text: str) -> None:
         assert session.runner is not None
