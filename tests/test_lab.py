@@ -201,6 +201,6 @@ def test_servers_of_one_lab_share_services(lab: Lab) -> None:
     assert a.behaviour.services is b.behaviour.services is lab.services
     store = lab.services.get("test.store", dict)
     assert b.behaviour.services.get("test.store", list) is store
-    assert "test.store" in lab.services and lab.services.keys() == ["test.store"]
+    assert "test.store" in lab.services and lab.services.keys() == ["lab.console", "test.store"]
     with Lab() as other:
         assert other.services.find("test.store") is None

@@ -43,10 +43,10 @@ _REQUESTS = {"DO": (Side.HIM, True), "DONT": (Side.HIM, False),
 _ENDINGS = {b"\r\n": "\n", b"\n": "\n", b"\r\0": "\r", b"\r": "\r"}
 _REFUSED = re.compile(r"(?i:login incorrect|access denied|authentication failed|goodbye)")
 
-Pattern = str | re.Pattern[str]
+Pattern = str | bytes | re.Pattern[str]
 
 
-def _describe(pattern: Pattern) -> str:
+def _describe(pattern: str | re.Pattern[str]) -> str:
     return f"/{pattern.pattern}/" if isinstance(pattern, re.Pattern) else repr(pattern)
 
 
@@ -101,7 +101,7 @@ class TelnetClient(ClientVerbs):
         self._ttype_turn = (turn + 1) % (len(self.terminals) + 1)
         return self.terminals[min(turn, len(self.terminals) - 1)]
 
-    def _find(self, pattern: Pattern) -> int | None:
+    def _find(self, pattern: str | re.Pattern[str]) -> int | None:
         """The end of the first match in the buffer."""
         if isinstance(pattern, re.Pattern):
             found = pattern.search(self._buffer)
@@ -123,6 +123,8 @@ class TelnetClient(ClientVerbs):
         :class:`RemoteProtocolError` once more than 1 MiB came without a
         match.
         """
+        if isinstance(pattern, bytes):
+            pattern = pattern.decode("utf-8", "replace")
         if isinstance(pattern, str) and not pattern:
             raise LabError("telnet: read_until needs a pattern", hint="e.g. read_until('login: ')")
         deadline = Deadline(timeout)

@@ -508,6 +508,7 @@ class TelnetServer(ServerBehaviour):
         elif text.lower() in _QUIT:
             self._bye(session)
         else:
+            session.conn.note(f"console runs: {text}")
             session.stage = Stage.RUNNING
             session.task = task = asyncio.get_running_loop().create_task(self._run(session, text))
             self._tasks.add(task)
