@@ -604,6 +604,41 @@ def test_protocol_error_says_why_and_closes() -> None:
     assert wire.peer.closed
 
 
+@SETTINGS
+@given(data=st.binary(max_size=300))
+def test_line_editor_keeps_only_what_a_line_may_hold(data: bytes) -> None:
+    """Whatever is typed, the line holds no control character but TAB,
+    stays within its cap, and erasing it all leaves nothing."""
+    editor = telnet.LineEditor(max_length=64)
+    editor.feed(data)
+    assert len(editor.buffer) <= 64
+    assert not any((b < 0x20 and b != 0x09) or b == 0x7F for b in editor.buffer)
+    editor.feed(b"\x7f" * 200)
+    assert editor.buffer == b""
+
+
+@SETTINGS
+@given(text=st.text(st.characters(min_codepoint=0x20, blacklist_categories=("Cs", "Cc")), max_size=40))
+def test_line_editor_keeps_printable_text_as_typed(text: str) -> None:
+    editor = telnet.LineEditor()
+    edit = editor.feed(text.encode())
+    assert editor.take() == bytes(edit.echo) == text.encode()
+
+
+@SETTINGS
+@given(data=TELNETISH, mode=st.sampled_from(["echo", "console"]))
+def test_servers_survive_any_client_bytes(data: bytes, mode: str) -> None:
+    """Any telnet-ish input: the behaviour never raises and never writes
+    after it closed (FakePeer raises if it does)."""
+    behaviour = server(mode=mode, password="pw") if mode == "console" else server()
+    behaviour.services.set(telnet.CONSOLE_SERVICE, FakeConsole())
+    wire = Wire(behaviour)
+    for piece in (data[: len(data) // 2], data[len(data) // 2 :], b""):
+        if wire.peer.closed:
+            break  # a closed connection delivers nothing more
+        wire.send(piece)
+
+
 # -- the console, in memory ---------------------------------------------------------
 
 

@@ -44,6 +44,7 @@ from lab.protocols.telnet._codec import (
     EL,
     EOF_CMD,
     IP,
+    MAX_LINE,
     NAWS,
     SE,
     SGA,
@@ -120,7 +121,7 @@ class LineEditor:
     ``max_length`` bytes are kept: the rest of a longer line is dropped.
     """
 
-    def __init__(self, max_length: int = 4096) -> None:
+    def __init__(self, max_length: int = MAX_LINE) -> None:
         self.max_length = max_length
         self.buffer = bytearray()
         self._escape = 0  # 1: after ESC, 2: inside a CSI/SS3 sequence
@@ -332,6 +333,8 @@ class TelnetServer(ServerBehaviour):
         self._settled(session)
 
     def _subnegotiation(self, session: Session, msg: Subnegotiation) -> None:
+        if not msg.complete:
+            session.conn.note(f"SB {option_name(msg.option)} ended without IAC SE")
         if not session.options.there(msg.option):
             # RFC 855: subnegotiation only for an option in force
             session.conn.note(f"ignored SB {option_name(msg.option)}: the client does not perform it")
