@@ -2,7 +2,8 @@
 
 The Debian (netkit) `telnet` client and `telnetlib3-client`, each on a
 real pty through pexpect, use our echo service and log into our console;
-our client talks to `telnetlib3-server`.
+our client talks to `telnetlib3-server` and to GNU inetutils `telnetd`
+(behind socat, running a small login script on a real pty).
 """
 
 from __future__ import annotations
@@ -178,3 +179,53 @@ def test_our_client_against_telnetlib3_server(lab: Lab, telnetlib3_server: int) 
     c.negotiate(quiet=0.3)
     c.send_line("quit")
     assert "Goodbye." in c.read_all(timeout=20)
+
+
+LOGIN_SCRIPT = """#!/bin/sh
+printf 'login: '
+read user
+stty -echo
+printf 'Password: '
+read pass
+stty echo
+echo
+echo "Welcome, $user ($TERM)"
+while printf '$ '; read line; do
+  [ "$line" = exit ] && break
+  echo "you said: $line; rows and columns: $(stty size)"
+done
+echo bye
+"""
+
+
+@pytest.fixture
+def telnetd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """inetutils telnetd, one per connection from socat, with a login script
+    instead of /bin/login."""
+    script = tmp_path_factory.mktemp("telnetd") / "login.sh"
+    script.write_text(LOGIN_SCRIPT)
+    script.chmod(0o755)
+    port = free_port()
+    daemon = f"{require('telnetd')} --exec-login={script}"
+    with Proc([require("socat"), f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", f"EXEC:{daemon},nofork"]):
+        wait_for_port(port)
+        yield port
+
+
+def test_our_client_against_inetutils_telnetd(lab: Lab, telnetd: int) -> None:
+    """telnetd asks for much (TSPEED, XDISPLOC, NEW-ENVIRON, LINEMODE, TM,
+    BINARY...): our client refuses what it does not do, gives TTYPE and
+    NAWS, logs in, and a window resize reaches the pty."""
+    c = lab.connect("telnet", f"127.0.0.1:{telnetd}")
+    c.configure(terminal="vt100", width=100, height=30)
+    assert c.login("secret", user="alice", prompt="$ ", timeout=30).endswith("Welcome, alice (vt100)")
+    assert c.run("hello", prompt="$ ") == "you said: hello; rows and columns: 30 100"
+    c.configure(width=132, height=50)
+    assert c.run("resized", prompt="$ ") == "you said: resized; rows and columns: 50 132"
+    out = seen(lab, c.name, "out")
+    for summary in ("WILL TTYPE", "SB TTYPE IS vt100", "WILL NAWS", "SB NAWS 100x30", "SB NAWS 132x50",
+                    "WONT LINEMODE", "WONT NEW-ENVIRON", "DONT ECHO"):
+        assert summary in out
+    assert "secret" not in "".join(seen(lab, c.name, "in"))  # the pty did not echo it
+    c.send_line("exit")
+    assert "bye" in c.read_all(timeout=20)

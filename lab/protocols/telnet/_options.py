@@ -18,7 +18,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from lab.protocols.telnet._codec import DO, DONT, WILL, WONT, Negotiation, option_name
+from lab.protocols.telnet._codec import DO, DONT, TM, WILL, WONT, Negotiation, option_name
 
 __all__ = ["Change", "Negotiator", "Outcome", "Q", "Side"]
 
@@ -208,7 +208,7 @@ class Negotiator:
             elif half.state is Q.WANTYES:
                 half.state = Q.NO
                 half.opposite = False
-        if out.replies:
+        if out.replies and option != TM:  # RFC 860: every DO TM is a mark that wants its answer
             opt.replies += 1
             if opt.replies > self.max_replies:
                 out.replies = []
