@@ -1,6 +1,6 @@
 """Interop: telnet against peers nobody here wrote.
 
-The Debian (netkit) `telnet` client and `telnetlib3-client`, each on a
+The Debian `telnet` client (GNU inetutils) and `telnetlib3-client`, each on a
 real pty through pexpect, use our echo service and log into our console;
 our client talks to `telnetlib3-server` and to GNU inetutils `telnetd`
 (behind socat, running a small login script on a real pty).
@@ -55,7 +55,7 @@ def received_lines(lab: Lab, endpoint: str) -> list[tuple[bytes, bytes]]:
 
 
 def test_debian_telnet_against_our_echo_service(lab: Lab, terminals: list[pexpect.spawn]) -> None:
-    """netkit telnet agrees to our ECHO and SGA (character mode), reports
+    """Debian telnet agrees to our ECHO and SGA (character mode), reports
     its window and terminal type, and sends Enter as CR NUL."""
     srv = lab.serve("telnet")
     term = spawn("telnet", srv.port)
@@ -82,7 +82,7 @@ def test_debian_telnet_against_our_echo_service(lab: Lab, terminals: list[pexpec
 
 
 def test_debian_telnet_logs_into_the_console(lab: Lab, terminals: list[pexpect.spawn]) -> None:
-    """A person at netkit telnet logs in (the password is not echoed, a
+    """A person at Debian telnet logs in (the password is not echoed, a
     wrong one is refused), starts a server with `serve echo`, sees it in
     `ls`, and the lab really has it."""
     con = lab.serve("telnet", mode="console", password=PASSWORD, name="console")
