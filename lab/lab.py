@@ -19,7 +19,8 @@ import asyncio
 import itertools
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+import types
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from lab import protocols
@@ -107,10 +108,10 @@ class Lab:
         else:
             loop.call_soon(fn)
 
-    def _console(self) -> Callable[[str], Awaitable[str]]:
-        """A runner of command-language text against this lab, awaited on
-        the reactor loop: it returns the printable results and raises
-        :class:`LabError` for a statement that cannot run."""
+    def _console(self) -> Any:
+        """The command language for a console a server offers: ``await
+        run(text)`` on the reactor loop gives the printable results (or
+        raises :class:`LabError`), ``complete(line)`` the completions."""
         from lab.commands import Interpreter  # commands import the Lab, not the other way round
 
         interpreter = Interpreter(self)
@@ -118,7 +119,7 @@ class Lab:
         async def run(text: str) -> str:
             return "\n".join(r.text for r in await interpreter.aexecute(text) if r.text)
 
-        return run
+        return types.SimpleNamespace(run=run, complete=interpreter.complete)
 
     @classmethod
     def start(cls, **kwargs: Any) -> Lab:

@@ -83,8 +83,8 @@ def test_debian_telnet_against_our_echo_service(lab: Lab, terminals: list[pexpec
 
 def test_debian_telnet_logs_into_the_console(lab: Lab, terminals: list[pexpect.spawn]) -> None:
     """A person at Debian telnet logs in (the password is not echoed, a
-    wrong one is refused), starts a server with `serve echo`, sees it in
-    `ls`, and the lab really has it."""
+    wrong one is refused), starts a server with `serve echo` (completed
+    with TAB), sees it in `ls`, and the lab really has it."""
     con = lab.serve("telnet", mode="console", password=PASSWORD, name="console")
     term = spawn("telnet", con.port)
     terminals.append(term)
@@ -96,7 +96,11 @@ def test_debian_telnet_logs_into_the_console(lab: Lab, terminals: list[pexpect.s
     term.expect("Logged in")
     assert PASSWORD not in term.before
     term.expect("netlab> ")
-    term.send("serve echo as viatelnet\r")
+    term.send("ser\t")  # TAB completes the command, then the protocol
+    term.expect_exact("serve ")
+    term.send("ec\t")
+    term.expect_exact("echo ")
+    term.send("as viatelnet\r")
     term.expect(r"viatelnet: echo listening on tcp://127\.0\.0\.1:(\d+)\r\n")
     port = int(term.match.group(1))
     term.expect("netlab> ")

@@ -9,6 +9,7 @@ import asyncio
 import socket
 import tracemalloc
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -650,7 +651,7 @@ class FakeConsole:
         self.delay = delay
         self.ran: list[str] = []
 
-    def __call__(self) -> Callable[[str], Awaitable[str]]:
+    def __call__(self) -> SimpleNamespace:
         async def run(text: str) -> str:
             self.ran.append(text)
             if self.delay:
@@ -659,7 +660,11 @@ class FakeConsole:
                 raise LabError(f"`{text}`: unknown command", hint="`help`\nlists the commands")
             return self.answers[text]
 
-        return run
+        def complete(line: str) -> list[str]:
+            word = "" if not line or line[-1].isspace() else line.split()[-1]
+            return sorted(w for w in self.answers if w.startswith(word))
+
+        return SimpleNamespace(run=run, complete=complete)
 
 
 def console(fake: FakeConsole | None = None, **options: Any) -> TelnetServer:
@@ -775,6 +780,27 @@ def test_console_password_is_not_echoed_and_statements_run(arun: Runner) -> None
 
     console_session(arun, script, fake)
     assert fake.ran == ["ls", "bogus", "help"]
+
+
+def test_console_completes_with_tab_in_character_mode(arun: Runner) -> None:
+    fake = FakeConsole({"help": "commands", "serve": "", "stop": "", "ls": "nothing"})
+
+    async def script(wire: Wire) -> None:
+        await settle(wire, "Password: ")
+        wire.send(b"s3cret\r\x00")
+        await settle(wire, "netlab> ")
+        wire.send(b"he\t")
+        assert await settle(wire, "lp ") == "help "  # completed, with a space
+        wire.send(b"\x15s\t")  # ^U, then two candidates
+        said = await settle(wire, "netlab> s")
+        assert "serve  stop\r\n" in said
+        wire.send(b"\x15zz\t")
+        assert (await settle(wire, "\a")).endswith("zz\a")
+        wire.send(b"\x15l\t\r\x00")  # TAB inside typed data
+        assert "nothing" in await settle(wire, "netlab> ")
+
+    console_session(arun, script, fake)
+    assert fake.ran == ["ls"]
 
 
 def test_console_limits_login_attempts(arun: Runner) -> None:

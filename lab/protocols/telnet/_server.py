@@ -28,9 +28,9 @@ import hmac
 import ipaddress
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from lab.errors import ConfigError, ConnectionClosed, LabError
 from lab.protocols._base import Message, Peer, ServerBehaviour
@@ -58,7 +58,7 @@ from lab.protocols.telnet._codec import (
 )
 from lab.protocols.telnet._options import Negotiator, Side
 
-__all__ = ["CONSOLE_SERVICE", "LineEditor", "Mode", "Stage", "TelnetServer", "is_loopback"]
+__all__ = ["CONSOLE_SERVICE", "Console", "LineEditor", "Mode", "Stage", "TelnetServer", "is_loopback"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,18 @@ PASSWORD_PROMPT = "Password: "
 MAX_QUEUED = 8  # console lines typed ahead while a statement runs
 _QUIT = frozenset({"quit", "exit", "logout"})
 
-Runner = Callable[[str], Awaitable[str]]
+
+
+class Console(Protocol):
+    """What the ``lab.console`` service makes for each session."""
+
+    async def run(self, text: str) -> str:
+        """Run command-language text; the printable results, or LabError."""
+        ...
+
+    def complete(self, line: str) -> list[str]:
+        """Completions for the last word of ``line``."""
+        ...
 
 
 class Mode(enum.Enum):
@@ -194,7 +205,7 @@ class Session:
     window: tuple[int, int] | None = None
     terminal: str | None = None
     attempts: int = 0
-    runner: Runner | None = None
+    console: Console | None = None
     queue: deque[str] = field(default_factory=deque)
     task: asyncio.Task[None] | None = None
     timer: asyncio.TimerHandle | None = None
@@ -203,6 +214,16 @@ class Session:
     def echoing(self) -> bool:
         """Do we echo what is typed (the client agreed to DO ECHO)?"""
         return self.options.here(ECHO) and self.stage not in (Stage.PASSWORD, Stage.LOCKED)
+
+
+def _common_prefix(words: list[str]) -> str:
+    if not words:
+        return ""
+    first, last = min(words), max(words)
+    end = 0
+    while end < len(first) and first[end] == last[end]:
+        end += 1
+    return first[:end]
 
 
 def _call_later(delay: float, fn: Callable[[], None]) -> asyncio.TimerHandle | None:
@@ -386,7 +407,7 @@ class TelnetServer(ServerBehaviour):
             self._say(session, "netlab: no lab console here (this server does not run in a lab)")
             self._close(session)
             return
-        session.runner = service()
+        session.console = service()
         session.stage = Stage.PASSWORD
         self._say(session, f"netlab console: the lab's command language.\n{about}")
         self._prompt(session, PASSWORD_PROMPT)
@@ -436,6 +457,13 @@ class TelnetServer(ServerBehaviour):
             self._greet(session)  # the client types: stop waiting for answers
         if not data:
             return True
+        if b"\t" in data and session.stage is Stage.READY and session.echoing:
+            # character mode at the prompt: TAB completes instead of typing
+            first, _, rest = data.partition(b"\t")
+            if not self._typed(session, first):
+                return False
+            self._complete(session)
+            return self._typed(session, rest)
         edit = session.editor.feed(data)
         self._echo(session, edit.echo)
         if edit.interrupt:
@@ -444,6 +472,25 @@ class TelnetServer(ServerBehaviour):
             self._bye(session)
             return False
         return True
+
+    def _complete(self, session: Session) -> None:
+        assert session.console is not None
+        line = session.editor.buffer.decode("utf-8", "replace")
+        word = "" if not line or line[-1].isspace() else line.split()[-1]
+        try:
+            candidates = session.console.complete(line)
+        except Exception:
+            logger.exception("completing %r failed", line)
+            candidates = []
+        common = _common_prefix(candidates)
+        if len(common) > len(word):
+            self._typed(session, (common[len(word) :] + (" " if len(candidates) == 1 else "")).encode())
+        elif len(candidates) > 1:
+            self._say(session, "\n" + "  ".join(candidates))
+            self._prompt(session)
+            self._echo(session, session.editor.buffer)
+        else:
+            self._echo(session, b"\a")  # nothing to complete: ring the bell
 
     def _interrupt(self, session: Session) -> None:
         if self.mode is Mode.ECHO:
@@ -518,9 +565,9 @@ class TelnetServer(ServerBehaviour):
             task.add_done_callback(self._tasks.discard)
 
     async def _run(self, session: Session, text: str) -> None:
-        assert session.runner is not None
+        assert session.console is not None
         try:
-            output = await session.runner(text)
+            output = await session.console.run(text)
             if text.split()[0].lower() == "help" and len(text.split()) == 1:
                 output += "\n  quit     leave the console (also exit, logout, Ctrl-D)"
         except asyncio.CancelledError:
