@@ -667,6 +667,39 @@ class FakeConsole:
         return SimpleNamespace(run=run, complete=complete)
 
 
+CONSOLE_TYPING = st.lists(
+    st.one_of(TELNETISH, st.sampled_from([b"s3cret\r\n", b"ls\r\n", b"l\t", b"\t", b"slow\r\n",
+                                          b"quit\r\n", b"\x03", b"\xff\xf4", b"\r\x00"])),
+    max_size=12,
+)
+
+
+@settings(deadline=None, max_examples=100)
+@given(pieces=CONSOLE_TYPING)
+def test_console_survives_any_typing(arun: Runner, pieces: list[bytes]) -> None:
+    """Logged in or not, running a statement or not: any input leaves the
+    console consistent and never writes after it closed."""
+
+    async def main() -> None:
+        behaviour = server(mode="console", password="s3cret")
+        behaviour.failure_delay = 0.001
+        behaviour.services.set(telnet.CONSOLE_SERVICE, FakeConsole({"ls": "e1", "slow": "done"}, delay=0.002))
+        wire = Wire(behaviour)
+        wire.send(TERMINAL_ANSWERS + SB + TTYPE + b"\x00xterm" + SE)
+        for piece in pieces:
+            if wire.peer.closed:
+                break
+            wire.send(piece)
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.01)
+        if wire.peer.closed:
+            behaviour.connection_lost(wire.peer)
+            assert not behaviour.sessions
+        await asyncio.sleep(0.01)
+
+    arun(main())
+
+
 def console(fake: FakeConsole | None = None, **options: Any) -> TelnetServer:
     behaviour = server(mode="console", password="s3cret", **options)
     behaviour.failure_delay = 0.01
@@ -899,6 +932,22 @@ def test_client_cycles_terminal_types_per_rfc_1091(arun: Runner, loopback: type[
         return [t for t in sent if t]
 
     assert arun(main()) == ["A", "B", "B", "A", "B"]
+
+
+def test_client_text_survives_tcp_splits(arun: Runner, loopback: type[Loopback]) -> None:
+    """A CR LF split by TCP reads as one line end; CR NUL as CR; NUL
+    (an NVT no-op) and split UTF-8 characters come out right."""
+
+    async def main() -> list[str]:
+        client = telnet.TelnetClient(loopback(telnet.SPEC))
+        codec = TelnetCodec()
+        for piece in (b"one\r", b"\ntw", b"o\x00\r\n", "żó".encode()[:3], "żó".encode()[3:] + b"\r\n",
+                      b"50%\r\x00100%\r\n"):
+            for msg in codec.feed(piece):
+                await client._handle(msg)
+        return [await client.read_line() for _ in range(4)]
+
+    assert arun(main()) == ["one", "two", "żó", "50%\r100%"]
 
 
 def test_client_login_and_run(arun: Runner, loopback: type[Loopback]) -> None:
