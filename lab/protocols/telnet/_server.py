@@ -394,7 +394,8 @@ class TelnetServer(ServerBehaviour):
             told.append(f"window {session.window[0]}x{session.window[1]}")
         options = session.options.summary()
         told.append(f"options: we {', '.join(options['us']) or 'none'};"
-                    f" you {', '.join(options['him']) or 'none'}")
+                    f" you {', '.join(options['him']) or 'none'}"
+                    + (" (some questions unanswered)" if session.options.pending else ""))
         about = "; ".join(told)
         if self.mode is Mode.ECHO:
             session.stage = Stage.ECHOING
