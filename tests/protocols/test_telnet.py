@@ -872,6 +872,11 @@ def test_console_queues_typed_ahead_lines_and_interrupts(arun: Runner) -> None:
         wire.send(b"\xff\xf4")  # IAC IP
         said = await settle(wire, "netlab> ")
         assert "interrupted" in said and "done" not in said
+        wire.send(b"slow\r\n\xff\xf4")  # interrupted before it even started
+        said = await settle(wire, "netlab> ")
+        assert "interrupted" in said and "done" not in said
+        wire.send(b"fast\r\n")
+        assert "quick" in await settle(wire, "netlab> ")
 
     console_session(arun, script, fake)
 

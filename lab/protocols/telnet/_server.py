@@ -207,7 +207,7 @@ class Session:
     attempts: int = 0
     console: Console | None = None
     queue: deque[str] = field(default_factory=deque)
-    task: asyncio.Task[None] | None = None
+    task: asyncio.Task[str] | None = None
     timer: asyncio.TimerHandle | None = None
 
     @property
@@ -252,7 +252,7 @@ class TelnetServer(ServerBehaviour):
                 hint="add --password SECRET or --password-file FILE",
             )
         self.sessions: dict[str, Session] = {}
-        self._tasks: set[asyncio.Task[None]] = set()  # running statements, kept alive
+        self._tasks: set[asyncio.Task[str]] = set()  # running statements, kept alive
         self._handlers: dict[str, Callable[[Session, Any], None]] = {
             "negotiation": self._negotiation,
             "subnegotiation": self._subnegotiation,
@@ -563,22 +563,28 @@ class TelnetServer(ServerBehaviour):
             session.stage = Stage.RUNNING
             session.task = task = asyncio.get_running_loop().create_task(self._run(session, text))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            # a callback, not code after the await: a task cancelled before
+            # it started never runs its own body
+            task.add_done_callback(lambda done: self._finished(session, done))
 
-    async def _run(self, session: Session, text: str) -> None:
+    async def _run(self, session: Session, text: str) -> str:
+        """The statement's printable outcome; errors as one line."""
         assert session.console is not None
         try:
             output = await session.console.run(text)
-            if text.split()[0].lower() == "help" and len(text.split()) == 1:
-                output += "\n  quit     leave the console (also exit, logout, Ctrl-D)"
-        except asyncio.CancelledError:
-            output = "interrupted"
         except LabError as exc:
-            output = "error: " + " ".join(str(exc).split())  # one line, whatever it holds
+            return "error: " + " ".join(str(exc).split())  # one line, whatever it holds
         except Exception as exc:
             logger.exception("console statement %r raised", text)
-            output = f"error: internal error: {type(exc).__name__}: {exc}"
+            return f"error: internal error: {type(exc).__name__}: {exc}"
+        if text.split()[0].lower() == "help" and len(text.split()) == 1:
+            output += "\n  quit     leave the console (also exit, logout, Ctrl-D)"
+        return output
+
+    def _finished(self, session: Session, task: asyncio.Task[str]) -> None:
+        self._tasks.discard(task)
         session.task = None
+        output = "interrupted" if task.cancelled() else task.result()
         if session.stage is not Stage.RUNNING:
             return  # the client left (or was sent away) meanwhile
         if output:
