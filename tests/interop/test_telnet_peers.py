@@ -232,4 +232,5 @@ def test_our_client_against_inetutils_telnetd(lab: Lab, telnetd: int) -> None:
         assert summary in out
     assert "secret" not in "".join(seen(lab, c.name, "in"))  # the pty did not echo it
     c.send_line("exit")
-    assert "bye" in c.read_all(timeout=20)
+    # telnetd may close before the pty's last line ("bye") drains: only the close is certain
+    c.read_all(timeout=20)  # raises unless the server closes
