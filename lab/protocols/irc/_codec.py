@@ -118,11 +118,13 @@ class IrcMessage(Message):
         return frozenset(out)
 
     @classmethod
-    def of(cls, command: str, *params: str, prefix: str = "", truncate: bool = False) -> IrcMessage:
+    def of(cls, command: str, *params: str, prefix: str = "", truncate: bool = False,
+           colon: bool = False) -> IrcMessage:
         """The message for ``command`` with ``params`` (the last may hold
-        spaces).  :class:`LocalProtocolError` for a CR, LF or NUL in any
-        part, a space or leading ``:`` in any but the last parameter, or
-        more than 512 bytes; with ``truncate`` the last parameter is cut
+        spaces; ``colon`` marks it as trailing even when it need not be).
+        :class:`LocalProtocolError` for a CR, LF or NUL in any part, a
+        space or leading ``:`` in any but the last parameter, or more than
+        512 bytes; with ``truncate`` the last parameter is cut
         to fit instead (relaying a message under a longer prefix)."""
         command = command.upper()
         if not _COMMAND.fullmatch(command):
@@ -142,7 +144,8 @@ class IrcMessage(Message):
                 raise LocalProtocolError(
                     f"irc: only the last parameter may be empty, hold spaces or start with ':': {param!r}"
                 )
-            words.append(f":{param}" if last and (not param or " " in param or param.startswith(":")) else param)
+            trailing = last and (colon or not param or " " in param or param.startswith(":"))
+            words.append(f":{param}" if trailing else param)
         raw = " ".join(words).encode("utf-8") + b"\r\n"
         if len(raw) > MAX_MESSAGE:
             if not truncate or not params:
@@ -150,7 +153,7 @@ class IrcMessage(Message):
             tail = params[-1].encode("utf-8")
             keep = len(tail) - (len(raw) - MAX_MESSAGE)
             cut = tail[: max(keep, 0)].decode("utf-8", "ignore")
-            return cls.of(command, *params[:-1], cut or " ", prefix=prefix)
+            return cls.of(command, *params[:-1], cut or " ", prefix=prefix, colon=colon)
         msg = parse_message(raw)
         if not isinstance(msg, IrcMessage):
             raise LocalProtocolError(f"irc: cannot send {raw!r}: {msg.reason}")

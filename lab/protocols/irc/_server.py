@@ -61,6 +61,10 @@ _FLAG_MODES = {"t": "topic_locked", "n": "no_outside", "m": "moderated", "i": "i
 _MEMBER_MODES = {"o": "operator", "v": "voice"}
 _MODE_LETTER = {**{v: k for k, v in _FLAG_MODES.items()}, **{v: k for k, v in _MEMBER_MODES.items()},
                 "key": "k", "limit": "l"}
+# whose last parameter is text, sent after a colon even without spaces
+_TEXT_AT = {"PRIVMSG": 1, "NOTICE": 1, "TOPIC": 1, "PART": 1, "QUIT": 0, "KICK": 2, "ERROR": 0}
+# numerics whose last parameter is a word, not text
+_WORDS_LAST = frozenset({"004", "221", "324", "329", "333", "341"})
 _PRE_REGISTRATION = frozenset({"PASS", "NICK", "USER", "QUIT", "PING", "PONG"})
 
 _REFUSAL_REPLY = {
@@ -148,14 +152,18 @@ class IrcSession:
         except ConnectionClosed:
             self.state = Registration.CLOSED
 
-    def line(self, command: str, *params: str, prefix: str | None = None) -> None:
-        """Send a message from ``prefix`` (the server by default)."""
+    def line(self, command: str, *params: str, prefix: str | None = None, colon: bool | None = None) -> None:
+        """Send a message from ``prefix`` (the server by default); text
+        (a message, a reason, a numeric's words) goes after a colon."""
+        if colon is None:
+            colon = len(params) > _TEXT_AT.get(command, len(params))
         self.send(IrcMessage.of(command, *params, prefix=self.server.name if prefix is None else prefix,
-                                truncate=True))
+                                truncate=True, colon=colon))
 
     def reply(self, name: str, *params: str) -> None:
         """Send the numeric called ``name`` (``RPL_WELCOME``) to this client."""
-        self.line(CODES[name], self.target, *params)
+        code = CODES[name]
+        self.line(code, self.target, *params, colon=code not in _WORDS_LAST)
 
     def notice(self, text: str) -> None:
         self.line("NOTICE", self.target, text)
@@ -233,7 +241,8 @@ class IrcServer(ServerBehaviour):
         self.name: str = opt.get("server_name") or "irc.lab.test"
         self.network: str = opt.get("network") or "netlab"
         self.password: str | None = opt.get("password")
-        self.motd: list[str] = (opt.get("motd") or "Welcome to the netlab IRC server.").splitlines()
+        motd = opt.get("motd")
+        self.motd: list[str] = ("Welcome to the netlab IRC server." if motd is None else motd).splitlines()
         self.ping_interval: float = opt.get("ping_interval") or 90.0
         self.ping_timeout: float = opt.get("ping_timeout") or 60.0
         self.register_timeout: float = opt.get("register_timeout") or 60.0
@@ -505,7 +514,7 @@ class IrcServer(ServerBehaviour):
             return
         if msg.params[0] == "0":  # leave every channel
             for room in list(user.rooms.values()):
-                self.chat.part(user, room.name, user.nick)
+                self.chat.part(user, room.name)
             return
         keys = msg.params[1].split(",") if len(msg.params) > 1 else []
         for i, name in enumerate(msg.params[0].split(",")):
