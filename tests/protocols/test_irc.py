@@ -212,6 +212,15 @@ def test_split_text_fits_the_budget(text: str, budget: int) -> None:
         assert "\n" not in piece and "\r" not in piece
 
 
+@SETTINGS
+@given(pattern=st.text("ab*?", max_size=8), text=st.text("ab", max_size=8))
+def test_glob_match_agrees_with_fnmatch(pattern: str, text: str) -> None:
+    """WHO masks: * and ? as fnmatch has them, without regexes."""
+    import fnmatch
+
+    assert irc._server.glob_match(pattern, text) == fnmatch.fnmatchcase(text, pattern)
+
+
 # -- the server, in memory ---------------------------------------------------------------
 
 
@@ -379,6 +388,7 @@ def test_message_errors_and_silent_notices(net: Net) -> None:
     assert codes(net.send(bob, "PRIVMSG #lab :hi")) == ["404"]  # +n: not a member
     assert codes(net.send(bob, "PRIVMSG")) == ["411"]
     assert codes(net.send(bob, "PRIVMSG alice")) == ["412"]
+    assert codes(net.send(bob, "PRIVMSG a,b,c,d,e :spam")) == ["407"]
     assert net.send(bob, "NOTICE nobody :hi", "NOTICE #lab :hi", "NOTICE") == []
 
 
@@ -466,6 +476,8 @@ def test_user_modes(net: Net) -> None:
     assert codes(net.send(alice, "MODE alice +z")) == ["501"]
     assert codes(net.send(alice, "MODE bob +i")) == ["502"]
     assert not any("alice" in line for line in net.send(bob, "WHO *") if " 352 " in line)
+    assert codes(net.send(alice, "WHO a?i*")) == ["352", "315"]  # herself, invisible or not
+    assert codes(net.send(alice, "WHO b*")) == ["352", "315"]
 
 
 def test_kick_and_invite(net: Net) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import fnmatch
 import re
 import time
 from collections import deque
@@ -44,7 +43,7 @@ from lab.protocols._chat import (
 )
 from lab.protocols.irc._codec import CODES, MAX_MESSAGE, IrcMalformed, IrcMessage
 
-__all__ = ["VERSION", "IrcServer", "IrcSession", "Registration", "valid_channel", "valid_nick"]
+__all__ = ["VERSION", "IrcServer", "IrcSession", "Registration", "glob_match", "valid_channel", "valid_nick"]
 
 VERSION = "netlab-irc-1.0"
 NICKLEN = 30
@@ -52,6 +51,7 @@ CHANNELLEN = 50
 TOPICLEN = 390
 MAX_MODES = 4  # parameter modes per MODE line (005 MODES)
 SENDQ_LIMIT = 2000  # messages queued to a client that stopped reading
+MAX_TARGETS = 4  # PRIVMSG a,b,c,d (005 MAXTARGETS)
 
 _NICK = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*")
 _CHANNEL = re.compile(r"[#&][^\x00\x07\r\n ,:]+")
@@ -95,6 +95,25 @@ def valid_channel(name: str) -> bool:
 def _irc_host(peer: tuple[Any, ...]) -> str:
     host = str(peer[0]) if peer else "unknown"
     return "0" + host if host.startswith(":") else host  # "::1" would read as a trailing param
+
+
+def glob_match(pattern: str, text: str) -> bool:
+    """IRC wildcard matching (``*`` any run, ``?`` one character) in linear
+    space and without regular expressions a client could make expensive."""
+    p = t = 0
+    star, mark = -1, 0
+    while t < len(text):
+        if p < len(pattern) and pattern[p] in ("?", text[t]):
+            p, t = p + 1, t + 1
+        elif p < len(pattern) and pattern[p] == "*":
+            star, mark = p, t
+            p += 1
+        elif star >= 0:
+            p, mark = star + 1, mark + 1
+            t = mark
+        else:
+            return False
+    return all(c == "*" for c in pattern[p:])
 
 
 def mask(user: ChatUser) -> str:
@@ -489,7 +508,8 @@ class IrcServer(ServerBehaviour):
             "RPL_ISUPPORT", f"NETWORK={self.network}", "CASEMAPPING=rfc1459", "CHANTYPES=#&",
             "PREFIX=(ov)@+", "CHANMODES=,k,l,imnt", f"CHANLIMIT=#&:{self.max_channels}",
             f"NICKLEN={NICKLEN}", f"CHANNELLEN={CHANNELLEN}", f"TOPICLEN={TOPICLEN}",
-            f"KICKLEN={TOPICLEN}", f"MODES={MAX_MODES}", "are supported by this server")
+            f"KICKLEN={TOPICLEN}", f"MODES={MAX_MODES}", f"MAXTARGETS={MAX_TARGETS}",
+            "are supported by this server")
         self.handle_LUSERS(session, IrcMessage.of("LUSERS"))
         self.handle_MOTD(session, IrcMessage.of("MOTD"))
 
@@ -631,7 +651,13 @@ class IrcServer(ServerBehaviour):
             if not notice:
                 session.reply("ERR_NOTEXTTOSEND", "No text to send")
             return
-        for target in msg.params[0].split(","):
+        targets = msg.params[0].split(",")
+        if len(targets) > MAX_TARGETS:
+            if not notice:
+                session.reply("ERR_TOOMANYTARGETS", msg.params[0][:100],
+                              f"Too many recipients (at most {MAX_TARGETS})")
+            return
+        for target in targets:
             try:
                 to = self.chat.say(session.user, target, msg.params[1], notice=notice)
             except ChatRefused as exc:
@@ -750,7 +776,7 @@ class IrcServer(ServerBehaviour):
         else:
             pattern = self.chat.fold(query) if query else "*"
             rows = [("*", other) for other in self.chat.visible_users(viewer)
-                    if fnmatch.fnmatchcase(self.chat.fold(other.nick), pattern)]
+                    if glob_match(pattern, self.chat.fold(other.nick))]
         for channel, other in rows:
             flags = "G" if other.away is not None else "H"
             if room is not None:
