@@ -582,6 +582,57 @@ def test_abrupt_disconnect_is_a_quit(net: Net) -> None:
     assert net.server.chat.user("bob") is None
 
 
+_WORDS = st.sampled_from(["#a", "#b", "&c", "alice", "bob", "carol", "*", "0", "+o", "-o", "+ntmi", "+k", "key",
+                          "+l", "3", "-kl", "+v", "b", "#a,#b", "alice,#a", ":text here", ":", "", "x" * 40])
+_COMMANDS = st.sampled_from(["NICK", "USER", "PASS", "JOIN", "PART", "PRIVMSG", "NOTICE", "TOPIC", "NAMES",
+                             "LIST", "WHO", "WHOIS", "MODE", "KICK", "INVITE", "AWAY", "ISON", "USERHOST",
+                             "PING", "PONG", "QUIT", "MOTD", "LUSERS", "VERSION", "TIME", "CAP", "FOO"])
+
+
+@settings(deadline=None, max_examples=150)
+@given(script=st.lists(st.tuples(st.integers(0, 2), _COMMANDS,
+                                 st.lists(st.one_of(_WORDS, _middle, _trailing.map(":".__add__)), max_size=4)),
+                       max_size=40))
+def test_any_command_sequence_keeps_the_server_consistent(script: list[tuple[int, str, list[str]]]) -> None:
+    """Random commands from three clients never raise, always get an
+    answer or a quiet accept, and leave users and rooms consistent."""
+    net = Net()
+    peers = [net.register(nick) for nick in ("alice", "bob", "carol")]
+    for who, command, words in script:
+        peer = peers[who]
+        if peer.closed:
+            continue
+        net.send(peer, " ".join([command, *words]))
+    chat = net.server.chat
+    for key, user in chat.users.items():
+        assert key == chat.fold(user.nick)
+        for room in user.rooms.values():
+            assert user in room.members and chat.rooms[chat.fold(room.name)] is room
+    for room in chat.rooms.values():
+        assert room.members and all(room is m.rooms[chat.fold(room.name)] for m in room.members)
+        assert room.operators <= set(room.members) and room.voiced <= set(room.members)
+    for peer in peers:
+        assert all(len(m.raw) <= irc.MAX_MESSAGE for m in peer.sent)
+        assert peer.closed == (peer.id not in net.server.sessions)
+
+
+@SETTINGS
+@given(lines=st.lists(st.binary(max_size=80).map(lambda b: b.replace(b"\n", b"")), max_size=10))
+def test_any_bytes_from_a_client_get_valid_replies(lines: list[bytes]) -> None:
+    """Arbitrary lines from registered and unregistered clients never make
+    the server raise or send anything over 512 bytes or unparseable."""
+    net = Net()
+    peers = [net.register("alice"), net.connect()]
+    net.send(peers[0], "JOIN #a")
+    for line in lines:
+        for peer in peers:
+            if not peer.closed:
+                net.send(peer, line + b"\r\n")
+    for peer in peers:
+        for msg in peer.sent:
+            assert len(msg.raw) <= irc.MAX_MESSAGE and isinstance(parse_message(msg.raw), IrcMessage)
+
+
 # -- timers and flood control on a loop -----------------------------------------------------
 
 

@@ -97,6 +97,12 @@ def _irc_host(peer: tuple[Any, ...]) -> str:
     return "0" + host if host.startswith(":") else host  # "::1" would read as a trailing param
 
 
+def _echo(word: str) -> str:
+    """A client's word made fit to echo as a middle parameter: no spaces,
+    no leading colon, not empty, not endless."""
+    return word.replace(" ", "").lstrip(":")[:64] or "*"
+
+
 def glob_match(pattern: str, text: str) -> bool:
     """IRC wildcard matching (``*`` any run, ``?`` one character) in linear
     space and without regular expressions a client could make expensive."""
@@ -182,7 +188,8 @@ class IrcSession:
     def reply(self, name: str, *params: str) -> None:
         """Send the numeric called ``name`` (``RPL_WELCOME``) to this client."""
         code = CODES[name]
-        self.line(code, self.target, *params, colon=code not in _WORDS_LAST)
+        words = [_echo(p) for p in params[:-1]]
+        self.line(code, self.target, *words, *params[-1:], colon=code not in _WORDS_LAST)
 
     def notice(self, text: str) -> None:
         self.line("NOTICE", self.target, text)
@@ -618,6 +625,9 @@ class IrcServer(ServerBehaviour):
         if not self._need(session, msg, 2):
             return
         nick, name = msg.params[0], msg.params[1]
+        if not valid_channel(name):
+            session.reply("ERR_NOSUCHCHANNEL", name, "No such channel")
+            return
         try:
             target = self.chat.invite(session.user, nick, name)
         except ChatRefused as exc:
