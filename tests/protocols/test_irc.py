@@ -17,7 +17,7 @@ from protocol_fakes import CodecLaws, FakePeer, Loopback, Runner
 
 from lab import Lab
 from lab.errors import LocalProtocolError, RemoteProtocolError
-from lab.eventlog import EventFilter, EventKind
+from lab.eventlog import Direction, EventFilter, EventKind
 from lab.protocols import irc
 from lab.protocols._base import Role, Transport
 from lab.protocols._chat import SERVICE_KEY, ChatService
@@ -787,6 +787,28 @@ def test_registration_refusals_raise(arun: Runner) -> None:
     arun(scenario())
 
 
+def test_a_refused_nick_can_be_retried(arun: Runner) -> None:
+    """After 433 the client tries another nick with NICK alone (a second
+    USER would be 462) and registers."""
+
+    async def scenario() -> None:
+        link = WatchedLoopback(irc.SPEC, options={"flood_burst": 0})
+        server = link.behaviour
+        taken = FakePeer(conn_id="taken", codec=irc.IrcCodec())
+        server.connection_made(taken)
+        for msg in irc.IrcCodec().feed(b"NICK alice\r\nUSER a 0 * :a\r\n"):
+            server.message_received(taken, msg)
+        client = link.verbs = irc.IrcClient(link)
+        with pytest.raises(irc.IrcError, match="433"):
+            await client.nick("alice")
+        assert "alice_" in await client.nick("alice_")
+        assert sum(w.startswith(b"USER ") for w in link.client_writes) == 1
+        with pytest.raises(LocalProtocolError, match="one channel per call"):
+            await client.join("#a,#b")
+
+    arun(scenario())
+
+
 # -- hostile input on real sockets ---------------------------------------------------------
 
 
@@ -847,9 +869,13 @@ def test_hostile_one_megabyte_line(lab: Lab, chatting: tuple[Any, Any, Any]) -> 
             reply = read_until(s, b"\x00never")
         except ConnectionResetError:
             reply = b""
+    # the reset may beat the goodbye to us; the log shows both
     assert reply == b"" or reply.startswith(b"ERROR :Closing Link: 127.0.0.1 (Input line too long")
     errors = [e.summary for e in lab.log.query(EventFilter(endpoint=srv.name, kinds=frozenset({EventKind.ERROR})))]
-    assert any("line longer than" in e for e in errors)
+    assert any("line longer than 8192 bytes" in e for e in errors)
+    goodbyes = [e.summary for e in lab.log.query(EventFilter(endpoint=srv.name, direction=Direction.OUT))
+                if e.summary.startswith("ERROR")]
+    assert goodbyes == ["ERROR :Closing Link: 127.0.0.1 (Input line too long: line longer than 8192 bytes)"]
     still_chatting(a, b, "after the megabyte")
 
 
@@ -883,3 +909,19 @@ def test_hostile_abrupt_disconnect(lab: Lab, chatting: tuple[Any, Any, Any]) -> 
     assert quit_line.nick == "ghost"
     wait_until(lambda: len(srv.connections) == 2, what="the ghost connection to go")
     still_chatting(a, b, "after the ghost")
+
+
+def test_lab_client_answers_pings_while_idle(lab: Lab) -> None:
+    """A lab client that no verb is driving still PONGs the server's
+    keep-alive PINGs, so it is not dropped for a ping timeout."""
+    srv = lab.serve("irc", ping_interval=0.2, ping_timeout=1)
+    c = lab.connect("irc", srv)
+    c.nick("idler")
+
+    def pongs() -> int:
+        return sum(1 for e in lab.log.query(EventFilter(endpoint=srv.name, direction=Direction.IN))
+                   if e.summary.startswith("PONG"))
+
+    wait_until(lambda: pongs() >= 3, 30, "three PONGs from the idle client")
+    assert c.conn.state.value == "open"
+    assert srv.behaviour.chat.user("idler") is not None

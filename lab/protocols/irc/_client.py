@@ -70,6 +70,7 @@ class IrcClient(ClientVerbs):
         super().__init__(channel)
         self.nickname = ""
         self.registered = False
+        self._user_sent = False
         self.channels: dict[str, str] = {}  # folded -> as the server spells it
         self.isupport: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -149,7 +150,9 @@ class IrcClient(ClientVerbs):
             await self.channel.send(IrcMessage.of("PASS", password))
         self.nickname = name
         await self.channel.send(IrcMessage.of("NICK", name))
-        await self.channel.send(IrcMessage.of("USER", user or name, "0", "*", realname or name))
+        if not self._user_sent:  # after a refused nick, only NICK is tried again
+            await self.channel.send(IrcMessage.of("USER", user or name, "0", "*", realname or name))
+            self._user_sent = True
         welcome = await self._wait(deadline, f"registration as {name}", lambda m: m.command == "001",
                                    _REGISTER_ERRORS)
         return welcome.last
@@ -157,6 +160,9 @@ class IrcClient(ClientVerbs):
     async def join(self, channel: str, key: str | None = None, *, timeout: float = 10.0) -> list[str]:
         """Join ``channel`` and return its members as NAMES lists them
         (``@`` operators, ``+`` voiced); :class:`IrcError` if refused."""
+        if "," in channel or channel == "0":
+            raise LocalProtocolError(f"irc: join one channel per call, not {channel!r}",
+                                     hint="call join for each, or send JOIN with raw()")
         deadline = Deadline(timeout)
         await self.channel.send(IrcMessage.of("JOIN", channel, *([key] if key else [])))
         folded = rfc1459_fold(channel)
