@@ -925,3 +925,32 @@ def test_lab_client_answers_pings_while_idle(lab: Lab) -> None:
     wait_until(lambda: pongs() >= 3, 30, "three PONGs from the idle client")
     assert c.conn.state.value == "open"
     assert srv.behaviour.chat.user("idler") is not None
+
+
+def test_a_client_that_stops_reading_is_dropped(lab: Lab) -> None:
+    """A member that never reads while its channel is busy is dropped
+    (SendQ exceeded) instead of growing the server's buffers; the channel
+    sees it quit and goes on."""
+    srv = lab.serve("irc", flood_burst=0)
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect, to keep the window small
+    stuck.connect(("127.0.0.1", srv.port))
+    with stuck, raw_client(srv.port) as talker:
+        stuck.sendall(b"NICK stuck\r\nUSER s 0 * :s\r\nJOIN #busy\r\n")
+        read_until(stuck, b" 366 ")
+        talker.sendall(b"NICK talker\r\nUSER t 0 * :t\r\nJOIN #busy\r\n")
+        read_until(talker, b" 366 ")
+        line = b"PRIVMSG #busy :" + b"z" * 400 + b"\r\n"
+        talker.settimeout(0.01)
+        heard = b""
+        for _ in range(400):  # at most 400 x 100 lines
+            talker.sendall(line * 100)
+            try:
+                while data := talker.recv(65536):
+                    heard += data
+            except TimeoutError:
+                pass
+            if b":stuck!s@127.0.0.1 QUIT :SendQ exceeded" in heard:
+                break
+        assert b":stuck!s@127.0.0.1 QUIT :SendQ exceeded" in heard
+    assert srv.behaviour.chat.user("stuck") is None

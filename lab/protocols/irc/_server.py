@@ -207,8 +207,11 @@ class IrcSession:
         """Say goodbye with ERROR (RFC 2812 §3.7.4), leave the chat, hang up."""
         if self.state is Registration.CLOSED:
             return
-        self.line("ERROR", f"Closing Link: {self.host} ({why})", prefix="")
-        self.state = Registration.CLOSED
+        self.state = Registration.CLOSED  # first: the goodbye must not trip the SendQ again
+        try:
+            self.conn.send(IrcMessage.of("ERROR", f"Closing Link: {self.host} ({why})", truncate=True, colon=True))
+        except ConnectionClosed:
+            pass
         self.server.forget(self, why)
         self.conn.close()
 
