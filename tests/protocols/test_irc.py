@@ -218,7 +218,7 @@ def test_glob_match_agrees_with_fnmatch(pattern: str, text: str) -> None:
     """WHO masks: * and ? as fnmatch has them, without regexes."""
     import fnmatch
 
-    assert irc._server.glob_match(pattern, text) == fnmatch.fnmatchcase(text, pattern)
+    assert irc._session.glob_match(pattern, text) == fnmatch.fnmatchcase(text, pattern)
 
 
 # -- the server, in memory ---------------------------------------------------------------
@@ -769,7 +769,7 @@ def test_client_answers_ping_and_ctcp(arun: Runner) -> None:
             if any(m.command == "NOTICE" and m.ctcp == "PING" for m in bob.sent):
                 break
         answers = [m for m in bob.sent if m.command == "NOTICE" and m.ctcp]
-        assert [(m.ctcp, m.ctcp_args) for m in answers] == [("VERSION", irc._server.VERSION), ("PING", "42")]
+        assert [(m.ctcp, m.ctcp_args) for m in answers] == [("VERSION", irc._session.VERSION), ("PING", "42")]
         assert b"PONG :are-you-there\r\n" in link.client_writes or b"PONG are-you-there\r\n" in link.client_writes
 
     arun(scenario())

@@ -4,6 +4,7 @@ chat service, a client with the protocol's verbs, and a sans-IO codec.
 * :mod:`._codec` — the message grammar, CTCP, numerics;
 * :mod:`._server` — registration, channels, messages, modes, who-is,
   keep-alive and flood limits;
+* :mod:`._session` — one connection: its state, and chat events as IRC;
 * :mod:`._client` — ``nick``, ``join``, ``say``, ``part``, ``quit``, ``raw``.
 
 Rooms live in the chat service (:mod:`lab.protocols._chat`), so every IRC
@@ -30,7 +31,8 @@ from lab.protocols.irc._codec import (
     make_codec,
     parse_message,
 )
-from lab.protocols.irc._server import IrcServer, IrcSession, Registration, valid_channel, valid_nick
+from lab.protocols.irc._server import IrcServer
+from lab.protocols.irc._session import IrcSession, Registration, valid_channel, valid_nick
 
 __all__ = [
     "MAX_LINE",

@@ -18,7 +18,7 @@ from lab.protocols._base import Channel, ClientVerbs, Message
 from lab.protocols._chat import rfc1459_fold
 from lab.protocols._verbs import Deadline
 from lab.protocols.irc._codec import MAX_MESSAGE, NUMERICS, IrcMessage
-from lab.protocols.irc._server import VERSION
+from lab.protocols.irc._session import VERSION
 
 __all__ = ["IrcClient", "IrcError", "split_text"]
 
