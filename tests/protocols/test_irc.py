@@ -555,6 +555,18 @@ def test_input_past_512_bytes_is_417_and_malformed_lines_are_noted(net: Net) -> 
     assert not alice.closed
 
 
+def test_ipv6_hosts_stay_one_parameter() -> None:
+    """A client on ::1 shows as 0::1, so its host never starts with ':'."""
+    net = Net()
+    peer = FakePeer(conn_id="v6", codec=irc.IrcCodec())
+    peer.peer = ("::1", 5000, 0, 0)
+    net.server.connection_made(peer)
+    peer.server = net.server  # type: ignore[attr-defined]
+    replies = net.send(peer, "NICK six", "USER six 0 * :six", "WHOIS six")
+    assert "six!six@0::1" in replies[0]
+    assert ":irc.lab.test 311 six six six 0::1 * :six" in replies
+
+
 def test_two_servers_share_the_rooms() -> None:
     """Two IRC servers of one lab are one network: rooms, nicks, WHOIS."""
     net = Net()
