@@ -39,7 +39,11 @@ class Peer(Proc):
         self.popen.stdin.write(command + "\n")
         self.popen.stdin.flush()
 
-    def fields(self, pattern: str, timeout: float = 20.0) -> list[str]:
+    def wait_for(self, pattern: str, timeout: float = 30.0, stream: str | None = None) -> str:
+        # generous: the child imports its library first, on a busy machine
+        return super().wait_for(pattern, timeout, stream)
+
+    def fields(self, pattern: str, timeout: float = 30.0) -> list[str]:
         """The tab-separated fields of the next output line matching."""
         return self.wait_for(pattern, timeout).split("\t")
 
