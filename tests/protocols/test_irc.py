@@ -690,27 +690,32 @@ def test_unregistered_clients_time_out(arun: Runner) -> None:
     arun(scenario())
 
 
-def test_flood_lines_wait_then_excess_flood_disconnects(arun: Runner) -> None:
-    """Past the burst, lines wait their turn (RFC 1459 §8.10); a client
-    that keeps flooding is disconnected with ERROR (Excess Flood)."""
-
-    async def scenario() -> None:
-        net = Net(flood_burst=3, flood_rate=50, flood_queue=20)
-        peer = net.connect()
-        net.send(peer, "NICK fast", "USER fast 0 * :f")
-        await asyncio.sleep(0.2)  # the bucket refills
-        net.seen(peer)
-        net.send(peer, *[f"PING :{i}" for i in range(10)])
-        assert len(peer.sent) == 3  # the burst
-        for _ in range(200):
-            if len(peer.sent) == 10:
-                break
-            await asyncio.sleep(0.01)
-        assert [m.last for m in peer.sent] == [str(i) for i in range(10)]  # in order, none lost
-        net.send(peer, *[f"PING :{i}" for i in range(40)])
-        assert peer.closed and peer.sent[-1].text.endswith("(Excess Flood)")
-
-    arun(scenario())
+def test_flood_lines_wait_then_excess_flood_disconnects() -> None:
+    """Past the burst, lines wait their turn (RFC 1459 §8.10) and come out
+    in order as tokens return; a client that keeps flooding is
+    disconnected with ERROR (Excess Flood).  The clock is ours to move."""
+    now = [1000.0]
+    net = Net(flood_burst=3, flood_rate=2, flood_queue=20)
+    net.server.clock = lambda: now[0]
+    peer = net.connect()
+    net.send(peer, "NICK fast", "USER fast 0 * :f")
+    now[0] += 10  # the bucket is full again
+    net.seen(peer)
+    net.send(peer, *[f"PING :{i}" for i in range(10)])
+    assert len(peer.sent) == 3  # the burst
+    session = net.server.sessions[peer.id]
+    now[0] += 1.0  # two more tokens
+    net.server._drain(session)
+    assert len(peer.sent) == 5
+    now[0] += 60  # the bucket holds at most the burst
+    net.server._drain(session)
+    assert len(peer.sent) == 8
+    now[0] += 1.0
+    net.server._drain(session)
+    assert [m.last for m in peer.sent] == [str(i) for i in range(10)]  # in order, none lost
+    net.send(peer, *[f"PING :{i}" for i in range(40)])
+    assert peer.closed and peer.sent[-1].text.endswith("(Excess Flood)")
+    assert peer.id not in net.server.sessions
 
 
 # -- client verbs through a loopback ----------------------------------------------------------
