@@ -8,6 +8,7 @@ and miniircd.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections.abc import Iterator
@@ -29,8 +30,9 @@ HERE = Path(__file__).parent
 class Peer(Proc):
     """A foreign IRC client in a child process."""
 
-    def __init__(self, script: str, port: int, nick: str) -> None:
-        require("python3")
+    def __init__(self, script: str, module: str, port: int, nick: str) -> None:
+        if importlib.util.find_spec(module) is None:
+            pytest.fail(f"peer library {module!r} is missing: run `bash .ci/setup`")
         super().__init__([sys.executable, str(HERE / script), str(port), nick])
         self.nick = nick
 
@@ -49,12 +51,12 @@ class Peer(Proc):
 
 
 def irclib(port: int, nick: str) -> Peer:
-    """The ``irc`` library's client (import checked in the child)."""
-    return Peer("irc_peer_irclib.py", port, nick)
+    """The ``irc`` library's client."""
+    return Peer("irc_peer_irclib.py", "irc.client", port, nick)
 
 
 def twisted(port: int, nick: str) -> Peer:
-    return Peer("irc_peer_twisted.py", port, nick)
+    return Peer("irc_peer_twisted.py", "twisted.words.protocols.irc", port, nick)
 
 
 def received(lab: Lab, endpoint: str, command: str) -> list[IrcMessage]:

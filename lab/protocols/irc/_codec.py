@@ -74,7 +74,8 @@ NUMERICS: dict[str, str] = {
 CODES = {name: code for code, name in NUMERICS.items()}
 
 # fields whose values change from run to run, by command
-_VOLATILE_PARAMS = frozenset({"PING", "PONG", "003", "004", "329", "333", "317", "391", "351"})
+_VOLATILE_PARAMS = frozenset({"PING", "PONG", "001", "003", "004", "302", "311", "317", "329", "333", "351",
+                              "352", "391"})
 
 
 def _text(data: bytes) -> str:
@@ -113,8 +114,6 @@ class IrcMessage(Message):
         out = {"params"} if self.command in _VOLATILE_PARAMS else set()
         if "@" in self.prefix:
             out.add("prefix")
-        if self.command == "001" or (self.command == "352"):
-            out.add("params")  # nick!user@host, host names
         return frozenset(out)
 
     @classmethod
