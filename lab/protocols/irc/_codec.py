@@ -47,6 +47,7 @@ MAX_PARAMS = 15
 
 _COMMAND = re.compile(r"[A-Za-z]+|[0-9]{3}")
 _FORBIDDEN = re.compile(r"[\x00\r\n]")
+_HEAD = re.compile(r"( *(?:@\S* +)?(?::\S* +)?)(\S+)")  # tags and prefix, then the command
 
 NUMERICS: dict[str, str] = {
     "001": "RPL_WELCOME", "002": "RPL_YOURHOST", "003": "RPL_CREATED", "004": "RPL_MYINFO",
@@ -201,18 +202,20 @@ class IrcMessage(Message):
         return self.params[-1] if self.params else ""
 
     def summary(self) -> str:
-        words = [f":{self.prefix}"] if self.prefix else []
+        """The line as sent, numerics named (``001 (RPL_WELCOME)``), CTCP
+        spelled out (``PRIVMSG #lab CTCP ACTION waves``)."""
         name = NUMERICS.get(self.command)
-        words.append(f"{self.command} ({name})" if name else self.command)
         if self.ctcp is not None:
-            words += [*self.params[:-1], "CTCP", self.ctcp]
-            if self.ctcp_args:
-                words.append(self.ctcp_args)
+            words = [f":{self.prefix}"] if self.prefix else []
+            words += [self.command, *self.params[:-1], "CTCP", self.ctcp, *([self.ctcp_args] if self.ctcp_args else [])]
+            line = " ".join(words)
         else:
-            for i, param in enumerate(self.params):
-                last = i == len(self.params) - 1
-                words.append(f":{param}" if last and (not param or " " in param or param[0] == ":") else param)
-        return escape_bytes(" ".join(words).encode("utf-8"), 300)[1:-1]
+            line = self.text
+            if name:
+                head = _HEAD.match(line)
+                if head is not None:
+                    line = f"{head[1]}{head[2]} ({name}){line[head.end():]}"
+        return escape_bytes(line.encode("utf-8"), 300)[1:-1]
 
     def fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
