@@ -971,3 +971,19 @@ def test_a_client_that_stops_reading_is_dropped(lab: Lab) -> None:
                 break
         assert b":stuck!s@127.0.0.1 QUIT :SendQ exceeded" in heard
     assert srv.behaviour.chat.user("stuck") is None
+
+
+def test_two_lab_servers_are_one_network(lab: Lab) -> None:
+    """Two IRC servers of one lab share the chat service: a client on
+    each meets the other in the same room."""
+    first = lab.serve("irc", server_name="one.lab.test")
+    second = lab.serve("irc", server_name="two.lab.test")
+    a, b = lab.connect("irc", first), lab.connect("irc", second)
+    a.nick("alice")
+    b.nick("bob")
+    a.join("#shared")
+    assert b.join("#shared") == ["@alice", "bob"]
+    a.say("#shared", "from the first server")
+    heard = b.listen(timeout=20)
+    assert (heard.prefix, heard.last) == ("alice!alice@127.0.0.1", "from the first server")
+    assert first.behaviour.chat is second.behaviour.chat is lab.services.find(SERVICE_KEY)
