@@ -35,6 +35,7 @@ __all__ = [
     "ChatService",
     "ChatSession",
     "ChatUser",
+    "Invited",
     "Joined",
     "Kicked",
     "ModeChanged",
@@ -172,6 +173,16 @@ class Kicked:
 
 
 @dataclass(frozen=True, slots=True)
+class Invited:
+    """``by`` asks ``user`` into the room called ``name`` (which may not
+    exist yet)."""
+
+    name: str
+    by: ChatUser
+    user: ChatUser
+
+
+@dataclass(frozen=True, slots=True)
 class Quit:
     user: ChatUser
     reason: str
@@ -211,7 +222,7 @@ class ModeChanged:
     changes: tuple[tuple[str, str, str | None], ...]
 
 
-ChatEvent = Joined | Parted | Kicked | Quit | Said | Renamed | TopicSet | ModeChanged
+ChatEvent = Joined | Parted | Kicked | Invited | Quit | Said | Renamed | TopicSet | ModeChanged
 
 _FLAGS = ("topic_locked", "no_outside", "moderated", "invite_only")
 
@@ -329,8 +340,8 @@ class ChatService:
         self._leave(room, victim)
 
     def invite(self, by: ChatUser, nick: str, name: str) -> ChatUser:
-        """Let ``nick`` into an invite-only room; returns the invitee, whom
-        the front door tells."""
+        """Let ``nick`` into an invite-only room and tell them; returns
+        the invitee."""
         target = self.user(nick)
         if target is None:
             raise ChatRefused(Refusal.NO_SUCH_USER, nick)
@@ -343,6 +354,7 @@ class ChatService:
             if room.invite_only:
                 self._require_operator(room, by)
             room.invited.add(self.fold(nick))
+        self._tell([target], Invited(room.name if room else name, by, target))
         return target
 
     def _leave(self, room: Room, user: ChatUser) -> None:

@@ -12,6 +12,7 @@ from lab.protocols._chat import (
     ChatRefused,
     ChatService,
     ChatUser,
+    Invited,
     Joined,
     Kicked,
     ModeChanged,
@@ -158,7 +159,7 @@ def test_join_rules_key_limit_invite_and_room_cap() -> None:
     chat = ChatService()
     alice, _ = sign_on(chat, "alice")
     bob, _ = sign_on(chat, "bob")
-    carol, _ = sign_on(chat, "carol")
+    carol, c = sign_on(chat, "carol")
     chat.join(alice, "#r")
     chat.change_modes(alice, "#r", [("+", "key", "sesame"), ("+", "limit", "2")])
     with refused(Refusal.BAD_KEY):
@@ -172,6 +173,7 @@ def test_join_rules_key_limit_invite_and_room_cap() -> None:
     with refused(Refusal.NOT_OPERATOR):
         chat.invite(bob, "carol", "#r")
     chat.invite(alice, "carol", "#r")
+    assert c.take() == [Invited("#r", alice, carol)]
     chat.join(carol, "#r")
     with refused(Refusal.TOO_MANY_ROOMS):
         chat.join(carol, "#other", max_rooms=1)

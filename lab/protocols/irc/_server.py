@@ -425,8 +425,6 @@ class IrcServer(ServerBehaviour):
             session.refuse(exc, name)
             return
         session.reply("RPL_INVITING", target.nick, name)
-        if isinstance(target.session, IrcSession):
-            target.session.line("INVITE", target.nick, name, prefix=mask(session.user))
 
     def handle_KICK(self, session: IrcSession, msg: IrcMessage) -> None:
         assert session.user is not None

@@ -18,6 +18,7 @@ from lab.protocols._chat import (
     ChatEvent,
     ChatRefused,
     ChatUser,
+    Invited,
     Joined,
     Kicked,
     ModeChanged,
@@ -225,6 +226,8 @@ class IrcSession:
                     if room.topic:
                         self.server.send_topic(self, room)
                     self.server.send_names(self, room)
+            case Invited(name, by, user):
+                self.line("INVITE", user.nick, name, prefix=mask(by))
             case Parted(room, user, reason):
                 self.line("PART", room.name, *([reason] if reason else []), prefix=mask(user))
             case Kicked(room, by, user, reason):
