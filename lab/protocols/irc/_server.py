@@ -1,9 +1,10 @@
 """The IRC server: one front door of the lab's chat service.
 
-Each connection is an :class:`~lab.protocols.irc._session.IrcSession` that registers with NICK and
-USER (and PASS when the server has a password), then joins rooms of the
-shared :class:`~lab.protocols._chat.ChatService` and turns the service's
-events into IRC messages.  Limits, all options: a token bucket per
+Each connection is an :class:`~lab.protocols.irc._session.IrcSession`
+that registers with NICK and USER (and PASS when the server has a
+password), then joins rooms of the shared
+:class:`~lab.protocols._chat.ChatService`, whose events the session
+turns into IRC messages.  Limits, all options: a token bucket per
 connection (RFC 1459 §8.10: excess lines wait, a flood that keeps coming
 is disconnected), PINGs to quiet clients and a disconnect when no answer
 comes, a registration deadline, caps on channels per user, users per
