@@ -717,6 +717,12 @@ def test_flood_lines_wait_then_excess_flood_disconnects() -> None:
     assert peer.closed and peer.sent[-1].text.endswith("(Excess Flood)")
     assert peer.id not in net.server.sessions
 
+    # a few huge lines are as much of a flood as many short ones
+    other = net.connect()
+    net.send(other, "NICK huge", "USER huge 0 * :h")
+    net.send(other, *["PRIVMSG #x :" + "y" * 8000] * 3)
+    assert other.closed and other.sent[-1].text.endswith("(Excess Flood)")
+
 
 # -- client verbs through a loopback ----------------------------------------------------------
 

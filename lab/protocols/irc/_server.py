@@ -119,6 +119,7 @@ class IrcServer(ServerBehaviour):
                 handle.cancel()
         session.timer = session.drain = None
         session.queue.clear()
+        session.queued_bytes = 0
         if session.user is not None:
             user, session.user = session.user, None
             self.chat.sign_off(user, why)
@@ -190,13 +191,15 @@ class IrcServer(ServerBehaviour):
 
     def _admit(self, session: IrcSession, msg: Message) -> bool:
         """The token bucket: True to handle ``msg`` now; otherwise it waits
-        its turn, and a queue past ``flood_queue`` lines is an Excess Flood."""
+        its turn, and a queue past ``flood_queue`` lines (or as many
+        512-byte lines' worth of bytes) is an Excess Flood."""
         self._refill(session)
         if not session.queue and session.tokens >= 1:
             session.tokens -= 1
             return True
         session.queue.append(msg)
-        if len(session.queue) > self.flood_queue:
+        session.queued_bytes += len(msg.raw)
+        if len(session.queue) > self.flood_queue or session.queued_bytes > self.flood_queue * MAX_MESSAGE:
             session.conn.note(f"flood: more than {self.flood_queue} lines waiting: disconnecting")
             session.close("Excess Flood")
         elif session.drain is None:
@@ -208,7 +211,9 @@ class IrcServer(ServerBehaviour):
         self._refill(session)
         while session.queue and session.tokens >= 1 and session.state is not Registration.CLOSED:
             session.tokens -= 1
-            self.process(session, session.queue.popleft())
+            msg = session.queue.popleft()
+            session.queued_bytes -= len(msg.raw)
+            self.process(session, msg)
         if session.queue and session.state is not Registration.CLOSED:
             session.drain = self._later((1 - session.tokens) / self.flood_rate, self._drain, session)
 

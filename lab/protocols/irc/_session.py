@@ -154,6 +154,7 @@ class IrcSession:
         self.connected_at = self.last_heard = self.refilled = now
         self.tokens = float(server.flood_burst)
         self.queue: deque[Message] = deque()
+        self.queued_bytes = 0
         self.drain: asyncio.TimerHandle | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.ping_sent: float | None = None
