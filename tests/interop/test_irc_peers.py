@@ -231,7 +231,8 @@ def ngircd(tmp_path: Path) -> Iterator[int]:
     """ngIRCd in the foreground on a free loopback port."""
     program = require("ngircd")
     port = free_port()
-    tmp_path.chmod(0o777)  # as root ngIRCd drops to nobody, who writes the pid file
+    # as root ngIRCd must drop to another user; it then cannot write its pid
+    # file into our private tmp dir, which it logs and shrugs off
     identity = "    ServerUID = 65534\n    ServerGID = 65534" if os.geteuid() == 0 else ""
     conf = tmp_path / "ngircd.conf"
     conf.write_text(NGIRCD_CONF.format(port=port, dir=tmp_path, identity=identity))
