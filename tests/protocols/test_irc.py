@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
@@ -881,17 +882,26 @@ def test_hostile_missing_crlf_and_bare_lf(lab: Lab, chatting: tuple[Any, Any, An
 
 
 def test_hostile_one_megabyte_line(lab: Lab, chatting: tuple[Any, Any, Any]) -> None:
-    """A 1 MB line gets ERROR and a closed link; others keep chatting."""
+    """A 1 MB line gets ERROR and a closed link without the server holding
+    it in memory; others keep chatting."""
     srv, a, b = chatting
-    with raw_client(srv.port) as s:
-        try:
-            s.sendall(b"PRIVMSG #lab :" + b"x" * (1 << 20))
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server hung up mid-send, as it should
-        try:
-            reply = read_until(s, b"\x00never")
-        except ConnectionResetError:
-            reply = b""
+    line = b"PRIVMSG #lab :" + b"x" * (1 << 20)
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        with raw_client(srv.port) as s:
+            try:
+                s.sendall(line)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server hung up mid-send, as it should
+            try:
+                reply = read_until(s, b"\x00never")
+            except ConnectionResetError:
+                reply = b""
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024, f"peak {peak} bytes while a 1 MB line arrived"
     # the reset may beat the goodbye to us; the log shows both
     assert reply == b"" or reply.startswith(b"ERROR :Closing Link: 127.0.0.1 (Input line too long")
     errors = [e.summary for e in lab.log.query(EventFilter(endpoint=srv.name, kinds=frozenset({EventKind.ERROR})))]
