@@ -794,6 +794,11 @@ def test_client_answers_ping_and_ctcp(arun: Runner) -> None:
                 break
         answers = [m for m in bob.sent if m.command == "NOTICE" and m.ctcp]
         assert [(m.ctcp, m.ctcp_args) for m in answers] == [("VERSION", irc._session.VERSION), ("PING", "42")]
+        for msg in irc.IrcCodec().feed(b"PRIVMSG alice :\x01PING x\x01\r\n" * 10):
+            server.message_received(bob, msg)
+        for _ in range(5):  # the answers go out as tasks on the next turns of the loop
+            await asyncio.sleep(0)
+        assert sum(1 for m in bob.sent if m.command == "NOTICE" and m.ctcp) == 4  # a burst gets a few answers
         assert b"PONG :are-you-there\r\n" in link.client_writes or b"PONG are-you-there\r\n" in link.client_writes
 
     arun(scenario())

@@ -29,6 +29,7 @@ _NICK_ERRORS = frozenset({431, 432, 433, 436, 437, 484})
 _REGISTER_ERRORS = _NICK_ERRORS | {451, 461, 462, 464, 465}
 _JOIN_ERRORS = frozenset({403, 405, 437, 461, 471, 473, 474, 475, 476})
 _PART_ERRORS = frozenset({403, 442, 461})
+_CTCP_ANSWERS, _CTCP_WINDOW = 4, 10.0  # CTCP answers per window of seconds
 
 
 class IrcError(LabError):
@@ -74,6 +75,7 @@ class IrcClient(ClientVerbs):
         self.channels: dict[str, str] = {}  # folded -> as the server spells it
         self.isupport: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._ctcp_answered: list[float] = []  # when, for the rate limit
 
     # -- what arrives, as it arrives ------------------------------------------
 
@@ -99,12 +101,21 @@ class IrcClient(ClientVerbs):
             self.channels.pop(rfc1459_fold(msg.params[0]), None)
         elif command == "KICK" and len(msg.params) > 1 and self._is_me(msg.params[1]):
             self.channels.pop(rfc1459_fold(msg.params[0]), None)
-        elif command == "PRIVMSG" and msg.ctcp in ("VERSION", "PING") and msg.nick:
+        elif command == "PRIVMSG" and msg.ctcp in ("VERSION", "PING") and msg.nick and self._may_answer_ctcp():
             answer = VERSION if msg.ctcp == "VERSION" else msg.ctcp_args
             try:
                 self._send_soon(IrcMessage.ctcp_request("NOTICE", msg.nick, msg.ctcp, answer))
             except LocalProtocolError:
                 pass  # a request we cannot echo back goes unanswered
+
+    def _may_answer_ctcp(self) -> bool:
+        # a burst of CTCP requests must not make us flood the server for someone else
+        now = asyncio.get_running_loop().time()
+        self._ctcp_answered = [t for t in self._ctcp_answered if now - t < _CTCP_WINDOW]
+        if len(self._ctcp_answered) >= _CTCP_ANSWERS:
+            return False
+        self._ctcp_answered.append(now)
+        return True
 
     def _is_me(self, nick: str) -> bool:
         return bool(self.nickname) and rfc1459_fold(nick) == rfc1459_fold(self.nickname)
