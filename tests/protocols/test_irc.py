@@ -462,6 +462,7 @@ def test_channel_modes(net: Net) -> None:
     assert codes(net.send(alice, "MODE #lab b")) == ["368"]
     assert codes(net.send(alice, "MODE #lab +x")) == ["472"]
     assert codes(net.send(alice, "MODE #lab +l many")) == ["696"]
+    assert codes(net.send(alice, "MODE #lab +k a,b")) == ["525"]
     assert codes(net.send(alice, "MODE #lab +o")) == ["461"]
     assert codes(net.send(alice, "MODE #lab +o carol")) == ["441"]
     assert codes(net.send(alice, "MODE #nope +m")) == ["403"]

@@ -42,6 +42,7 @@ __all__ = ["IrcServer"]
 
 MAX_MODES = 4  # parameter modes per MODE line (005 MODES)
 MAX_TARGETS = 4  # PRIVMSG a,b,c,d (005 MAXTARGETS)
+KEYLEN = 23  # JOIN separates keys with commas, so a key holds none
 _USERNAME_JUNK = re.compile(r"[^A-Za-z0-9._-]")
 _PRE_REGISTRATION = frozenset({"PASS", "NICK", "USER", "QUIT", "PING", "PONG"})
 
@@ -312,7 +313,7 @@ class IrcServer(ServerBehaviour):
             "RPL_ISUPPORT", f"NETWORK={self.network}", "CASEMAPPING=rfc1459", "CHANTYPES=#&",
             "PREFIX=(ov)@+", "CHANMODES=,k,l,imnt", f"CHANLIMIT=#&:{self.max_channels}",
             f"NICKLEN={NICKLEN}", f"CHANNELLEN={CHANNELLEN}", f"TOPICLEN={TOPICLEN}",
-            f"KICKLEN={TOPICLEN}", f"MODES={MAX_MODES}", f"MAXTARGETS={MAX_TARGETS}",
+            f"KICKLEN={TOPICLEN}", f"MODES={MAX_MODES}", f"MAXTARGETS={MAX_TARGETS}", f"KEYLEN={KEYLEN}",
             "are supported by this server")
         self.handle_LUSERS(session, IrcMessage.of("LUSERS"))
         self.handle_MOTD(session, IrcMessage.of("MOTD"))
@@ -550,6 +551,9 @@ class IrcServer(ServerBehaviour):
                     continue
                 if ch == "l" and not (arg.isdigit() and 0 < int(arg) < 100000):
                     session.reply("ERR_INVALIDMODEPARAM", room.name, "l", arg, "Invalid limit")
+                    return
+                if ch == "k" and sign == "+" and ("," in arg or len(arg) > KEYLEN):
+                    session.reply("ERR_INVALIDKEY", room.name, f"Key is not well-formed (no commas, up to {KEYLEN})")
                     return
                 setting = {"o": "operator", "v": "voice", "k": "key", "l": "limit"}[ch]
                 changes.append((sign, setting, arg))
