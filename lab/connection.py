@@ -103,6 +103,8 @@ class Connection:
         self.write_paused = False
         self.last_active = monotonic()
         self._inbox: deque[Message] | None = deque() if role is Role.CLIENT else None
+        # client verbs that watch every message as it arrives (keep-alives)
+        self.observer: Callable[[Message], None] | None = None
         self._skipped: deque[Message] = deque(maxlen=5)
         self._wakeup: asyncio.Future[None] | None = None
         self._closed_future: asyncio.Future[None] = endpoint.lab.loop.create_future()
@@ -164,6 +166,8 @@ class Connection:
     def _deliver(self, msgs: list[Message]) -> None:
         """Hand messages to the behaviour (server) or the inbox (client)."""
         if self._inbox is not None:
+            if self.observer is not None:
+                self._observe(msgs)
             self._queue(msgs)
             return
         handle = self.endpoint.handle
@@ -173,6 +177,16 @@ class Connection:
             except Exception as exc:
                 self.error(f"handling {msg.kind} raised {format_exception(exc)}")
                 logger.debug("handler of %s raised", self.id, exc_info=True)
+
+    def _observe(self, msgs: list[Message]) -> None:
+        observer = self.observer
+        assert observer is not None
+        for msg in msgs:
+            try:
+                observer(msg)
+            except Exception as exc:
+                self.error(f"watching {msg.kind} raised {format_exception(exc)}")
+                logger.debug("observer of %s raised", self.id, exc_info=True)
 
     def _queue(self, msgs: list[Message]) -> None:
         inbox = self._inbox

@@ -429,6 +429,8 @@ class Client(Endpoint):
             else DatagramClientConnection(self, name, codec)
         )
         self.verbs: ClientVerbs = spec.client(_Channel(self.conn))
+        if type(self.verbs).message_received is not ClientVerbs.message_received:
+            self.conn.observer = self.verbs.message_received
 
     @property
     def address(self) -> str:

@@ -58,7 +58,17 @@ ENTRY_POINT_GROUP = "netlab.protocols"
 
 _BUILTIN = {
     name: f"lab.protocols.{name}"
-    for name in ("chargen", "daytime", "discard", "echo", "finger", "qotd", "telnet", "time")
+    for name in (
+        "chargen",
+        "daytime",
+        "discard",
+        "echo",
+        "finger",
+        "irc",
+        "qotd",
+        "telnet",
+        "time",
+    )
 }
 
 _loaded: dict[str, ProtocolSpec] = {}

@@ -283,6 +283,11 @@ class ClientVerbs:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
 
+    def message_received(self, msg: Message) -> None:
+        """Called on the reactor thread with each message as it arrives,
+        before ``receive``/``expect`` see it: the place to answer
+        keep-alives (IRC's PING) whether or not a verb is waiting."""
+
     @classmethod
     def verbs(cls) -> dict[str, Callable[..., Any]]:
         """Verb name -> coroutine function, for completion and ``call``."""

@@ -1,0 +1,260 @@
+"""One IRC connection as the server sees it: registration state, flood
+bucket, keep-alive bookkeeping, and how chat events look in IRC.
+
+Tests: tests/protocols/test_irc.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import re
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from lab.errors import ConnectionClosed
+from lab.protocols._base import Message, Peer
+from lab.protocols._chat import (
+    ChatEvent,
+    ChatRefused,
+    ChatUser,
+    Invited,
+    Joined,
+    Kicked,
+    ModeChanged,
+    Parted,
+    Quit,
+    Refusal,
+    Renamed,
+    Room,
+    Said,
+    TopicSet,
+)
+from lab.protocols.irc._codec import CODES, IrcMessage
+
+if TYPE_CHECKING:
+    from lab.protocols.irc._server import IrcServer
+
+__all__ = [
+    "CHANNELLEN",
+    "NICKLEN",
+    "TOPICLEN",
+    "VERSION",
+    "IrcSession",
+    "Registration",
+    "glob_match",
+    "mask",
+    "mode_words",
+    "valid_channel",
+    "valid_nick",
+]
+
+VERSION = "netlab-irc-1.0"
+NICKLEN = 30
+CHANNELLEN = 50
+TOPICLEN = 390
+SENDQ_LIMIT = 2000  # messages queued to a client that stopped reading
+
+_NICK = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*")
+_CHANNEL = re.compile(r"[#&][^\x00\x07\r\n ,:]+")
+
+FLAG_MODES = {"t": "topic_locked", "n": "no_outside", "m": "moderated", "i": "invite_only"}
+MEMBER_MODES = {"o": "operator", "v": "voice"}
+_MODE_LETTER = {**{v: k for k, v in FLAG_MODES.items()}, **{v: k for k, v in MEMBER_MODES.items()},
+                "key": "k", "limit": "l"}
+# whose last parameter is text, sent after a colon even without spaces
+_TEXT_AT = {"PRIVMSG": 1, "NOTICE": 1, "TOPIC": 1, "PART": 1, "QUIT": 0, "KICK": 2, "ERROR": 0}
+# numerics whose last parameter is a word, not text
+_WORDS_LAST = frozenset({"004", "221", "324", "329", "333", "341"})
+
+REFUSAL_REPLY = {
+    Refusal.NAME_IN_USE: ("ERR_NICKNAMEINUSE", "Nickname is already in use"),
+    Refusal.NO_SUCH_USER: ("ERR_NOSUCHNICK", "No such nick/channel"),
+    Refusal.NO_SUCH_ROOM: ("ERR_NOSUCHCHANNEL", "No such channel"),
+    Refusal.NOT_ON_ROOM: ("ERR_NOTONCHANNEL", "You're not on that channel"),
+    Refusal.NOT_OPERATOR: ("ERR_CHANOPRIVSNEEDED", "You're not channel operator"),
+    Refusal.CANNOT_SEND: ("ERR_CANNOTSENDTOCHAN", "Cannot send to channel"),
+    Refusal.ROOM_FULL: ("ERR_CHANNELISFULL", "Cannot join channel (+l)"),
+    Refusal.INVITE_ONLY: ("ERR_INVITEONLYCHAN", "Cannot join channel (+i)"),
+    Refusal.BAD_KEY: ("ERR_BADCHANNELKEY", "Cannot join channel (+k)"),
+    Refusal.TOO_MANY_ROOMS: ("ERR_TOOMANYCHANNELS", "You have joined too many channels"),
+}
+
+
+def valid_nick(nick: str) -> bool:
+    """RFC 2812 §2.3.1 nickname, up to 30 characters (005 NICKLEN)."""
+    return len(nick) <= NICKLEN and _NICK.fullmatch(nick) is not None
+
+
+def valid_channel(name: str) -> bool:
+    """A ``#`` or ``&`` channel of at most 50 characters without space,
+    comma, colon, BELL, CR, LF or NUL (RFC 2812 §1.3)."""
+    return len(name) <= CHANNELLEN and _CHANNEL.fullmatch(name) is not None
+
+
+def _irc_host(peer: tuple[Any, ...]) -> str:
+    host = str(peer[0]) if peer else "unknown"
+    return "0" + host if host.startswith(":") else host  # "::1" would read as a trailing param
+
+
+def _echo(word: str) -> str:
+    """A client's word made fit to echo as a middle parameter: no spaces,
+    no leading colon, not empty, not endless."""
+    return word.replace(" ", "").lstrip(":")[:64] or "*"
+
+
+def glob_match(pattern: str, text: str) -> bool:
+    """IRC wildcard matching (``*`` any run, ``?`` one character) in linear
+    space and without regular expressions a client could make expensive."""
+    p = t = 0
+    star, mark = -1, 0
+    while t < len(text):
+        if p < len(pattern) and pattern[p] in ("?", text[t]):
+            p, t = p + 1, t + 1
+        elif p < len(pattern) and pattern[p] == "*":
+            star, mark = p, t
+            p += 1
+        elif star >= 0:
+            p, mark = star + 1, mark + 1
+            t = mark
+        else:
+            return False
+    return all(c == "*" for c in pattern[p:])
+
+
+def mask(user: ChatUser) -> str:
+    """``nick!user@host`` for a user from any front door."""
+    return f"{user.nick}!{user.username or user.nick}@{user.host or 'chat'}"
+
+
+class Registration(enum.Enum):
+    """Where a connection is in RFC 2812 §3.1 registration."""
+
+    NEW = "new"  # waiting for NICK and USER
+    REGISTERED = "registered"
+    CLOSED = "closed"
+
+
+class IrcSession:
+    """One client connection: its registration, flood bucket, keep-alive
+    and how chat events look to it.  It is the user's
+    :class:`~lab.protocols._chat.ChatSession`."""
+
+    def __init__(self, server: IrcServer, conn: Peer) -> None:
+        now = server.clock()
+        self.server = server
+        self.conn = conn
+        self.state = Registration.NEW
+        self.nick = ""
+        self.username = ""
+        self.realname = ""
+        self.password: str | None = None
+        self.host = _irc_host(conn.peer)
+        self.user: ChatUser | None = None
+        self.connected_at = self.last_heard = self.refilled = now
+        self.tokens = float(server.flood_burst)
+        self.queue: deque[Message] = deque()
+        self.queued_bytes = 0
+        self.drain: asyncio.TimerHandle | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.ping_sent: float | None = None
+        self.unread = 0
+
+    @property
+    def target(self) -> str:
+        """How numerics address this client: its nick, ``*`` before one."""
+        return self.user.nick if self.user else (self.nick or "*")
+
+    def send(self, msg: IrcMessage) -> None:
+        if self.state is Registration.CLOSED:
+            return
+        if self.conn.write_paused:
+            self.unread += 1
+            if self.unread > SENDQ_LIMIT:
+                self.close("SendQ exceeded")
+                return
+        try:
+            self.conn.send(msg)
+        except ConnectionClosed:
+            self.state = Registration.CLOSED
+
+    def line(self, command: str, *params: str, prefix: str | None = None, colon: bool | None = None) -> None:
+        """Send a message from ``prefix`` (the server by default); text
+        (a message, a reason, a numeric's words) goes after a colon."""
+        if colon is None:
+            colon = len(params) > _TEXT_AT.get(command, len(params))
+        self.send(IrcMessage.of(command, *params, prefix=self.server.name if prefix is None else prefix,
+                                truncate=True, colon=colon))
+
+    def reply(self, name: str, *params: str) -> None:
+        """Send the numeric called ``name`` (``RPL_WELCOME``) to this client."""
+        code = CODES[name]
+        words = [_echo(p) for p in params[:-1]]
+        self.line(code, self.target, *words, *params[-1:], colon=code not in _WORDS_LAST)
+
+    def notice(self, text: str) -> None:
+        self.line("NOTICE", self.target, text)
+
+    def refuse(self, exc: ChatRefused, name: str = "") -> None:
+        numeric, text = REFUSAL_REPLY.get(exc.reason, ("ERR_NOSUCHNICK", exc.reason.value))
+        if exc.reason is Refusal.THEY_ARE_NOT_ON_ROOM:
+            self.reply("ERR_USERNOTINCHANNEL", exc.name, name, "They aren't on that channel")
+        elif exc.reason is Refusal.ALREADY_ON_ROOM:
+            self.reply("ERR_USERONCHANNEL", exc.name, name, "is already on channel")
+        else:
+            self.reply(numeric, exc.name or name, text)
+
+    def close(self, why: str) -> None:
+        """Say goodbye with ERROR (RFC 2812 §3.7.4), leave the chat, hang up."""
+        if self.state is Registration.CLOSED:
+            return
+        self.state = Registration.CLOSED  # first: the goodbye must not trip the SendQ again
+        try:
+            self.conn.send(IrcMessage.of("ERROR", f"Closing Link: {self.host} ({why})", truncate=True, colon=True))
+        except ConnectionClosed:
+            pass
+        self.server.forget(self, why)
+        self.conn.close()
+
+    # -- chat events -------------------------------------------------------
+
+    def deliver(self, event: ChatEvent) -> None:
+        """Show a chat event as the IRC message that reports it."""
+        match event:
+            case Joined(room, user):
+                self.line("JOIN", room.name, prefix=mask(user))
+                if user is self.user:
+                    if room.topic:
+                        self.server.send_topic(self, room)
+                    self.server.send_names(self, room)
+            case Invited(name, by, user):
+                self.line("INVITE", user.nick, name, prefix=mask(by))
+            case Parted(room, user, reason):
+                self.line("PART", room.name, *([reason] if reason else []), prefix=mask(user))
+            case Kicked(room, by, user, reason):
+                self.line("KICK", room.name, user.nick, reason or by.nick, prefix=mask(by))
+            case Quit(user, reason):
+                self.line("QUIT", reason, prefix=mask(user))
+            case Said(source, target, text, notice):
+                name = target.name if isinstance(target, Room) else target.nick
+                self.line("NOTICE" if notice else "PRIVMSG", name, text, prefix=mask(source))
+            case Renamed(user, old):
+                self.line("NICK", user.nick, prefix=f"{old}!{user.username or old}@{user.host or 'chat'}")
+            case TopicSet(room, by):
+                self.line("TOPIC", room.name, room.topic, prefix=mask(by))
+            case ModeChanged(room, by, changes):
+                self.line("MODE", room.name, *mode_words(changes), prefix=mask(by))
+
+
+def mode_words(changes: tuple[tuple[str, str, str | None], ...]) -> list[str]:
+    """``[("+", "operator", "bob"), ("-", "moderated", None)]`` as
+    ``["+o-m", "bob"]``."""
+    letters, args, sign = "", [], ""
+    for change_sign, setting, arg in changes:
+        if change_sign != sign:
+            letters += change_sign
+            sign = change_sign
+        letters += _MODE_LETTER[setting]
+        if arg is not None:
+            args.append(arg)
+    return [letters, *args]
