@@ -1,0 +1,13 @@
+"""Scenarios: a lab plus a conversation, written down so it runs again.
+
+Load and validate with :func:`load_file`, run with :func:`run_scenario`,
+record a live session with :class:`Recorder`.  The command-line front
+(``netlab run``, ``up``, ``mock``) is :mod:`lab.scenarios.cli`, the pytest
+plugin :mod:`lab.scenarios.pytest_plugin`.  Schema: docs/scenarios.md.
+"""
+
+from __future__ import annotations
+
+from lab.scenarios._model import Scenario, ServerDecl, Step, load_file, load_text
+
+__all__ = ["Scenario", "ServerDecl", "Step", "load_file", "load_text"]
