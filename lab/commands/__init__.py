@@ -32,11 +32,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Command",
+    "CommandObserver",
     "CommandParser",
     "Interpreter",
     "Result",
     "Statement",
-    "CommandObserver",
     "command",
     "commands",
     "observers",

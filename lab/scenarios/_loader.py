@@ -112,12 +112,12 @@ def _convert(node: Node) -> Any:
 class _Composer(yaml.SafeLoader):
     """Refuses aliases while composing, before anything is expanded."""
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:  # type: ignore[override]
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise YamlError("aliases (*name) are not supported", Mark.of(event),
                             hint="repeat the value instead")
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+        return super().compose_node(parent, index)
 
 
 def compose_documents(text: str) -> list[tuple[Any, Mark]]:

@@ -256,7 +256,7 @@ def _check_references(ctx: _Context, value: Any, mark: Mark) -> None:
 def _check_reference(ctx: _Context, ref: str, mark: Mark) -> None:
     if not _VAR_NAME.fullmatch(ref):
         raise ctx.error(mark, f"bad variable {{{ref}}}", "write {server.port} or {saved.NAME}; {{ for a brace")
-    head, _, attr = ref.partition(".")
+    _head, _, _attr = ref.partition(".")
     known: list[str] = [f"saved.{s}" for s in sorted(ctx.saved)]
     for name in ctx.servers:
         known += [f"{name}.{a}" for a in SERVER_ATTRS]
@@ -557,7 +557,7 @@ def check_expect(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
             data["eof"] = f.get("eof", bool, False)
         elif f.has("eof"):
             raise ctx.error(f.mark("eof"), "'eof' applies to a spawned program", "for a client, `wait: {closed: c}`")
-        if not set(data) & {*MATCHERS, "eof"} or data.get("eof") is False and not set(data) & set(MATCHERS):
+        if not set(data) & {*MATCHERS, "eof"} or (data.get("eof") is False and not set(data) & set(MATCHERS)):
             raise ctx.error(value.mark, "expect needs something to match",
                             f"give one of: {', '.join(MATCHERS)}")
         data["recorded"] = f.text("recorded")
@@ -687,7 +687,8 @@ def check_stop(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
 
 def check_spawn(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
     if ctx.safe:
-        raise ctx.error(mark, "spawn runs a program, which safe mode refuses", "run without --safe if you trust the file")
+        raise ctx.error(mark, "spawn runs a program, which safe mode refuses",
+                        "run without --safe if you trust the file")
     if not isinstance(value, LDict):
         raise ctx.error(mark, f"spawn takes a mapping, not {_type_name(value)}",
                         "e.g. `spawn: {command: nc 127.0.0.1 {e.port}, as: p}`")
@@ -710,7 +711,8 @@ def check_spawn(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
 
 def check_sendline(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
     if not isinstance(value, LDict):
-        raise ctx.error(mark, f"sendline takes a mapping, not {_type_name(value)}", "e.g. `sendline: {to: p, text: hi}`")
+        raise ctx.error(mark, f"sendline takes a mapping, not {_type_name(value)}",
+                        "e.g. `sendline: {to: p, text: hi}`")
     f = _Fields(ctx, value, "sendline", ("to", "text", "eof"))
     name = f.name("to", required=True)
     if name not in ctx.processes:
@@ -723,7 +725,8 @@ def check_sendline(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
 
 def check_save(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
     if not isinstance(value, LDict):
-        raise ctx.error(mark, f"save takes a mapping, not {_type_name(value)}", "e.g. `save: {name: port, value: '{e.port}'}`")
+        raise ctx.error(mark, f"save takes a mapping, not {_type_name(value)}",
+                        "e.g. `save: {name: port, value: '{e.port}'}`")
     f = _Fields(ctx, value, "save", ("name", "value", "regex"))
     name = f.name("name", required=True)
     text = f.text("value", required=True)
@@ -791,7 +794,8 @@ def check_assert(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
 
 def check_python(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
     if ctx.safe:
-        raise ctx.error(mark, "python hooks run code, which safe mode refuses", "run without --safe if you trust the file")
+        raise ctx.error(mark, "python hooks run code, which safe mode refuses",
+                        "run without --safe if you trust the file")
     if isinstance(value, LDict):
         f = _Fields(ctx, value, "python", ("function", "args", "save"))
         function = f.get("function", str, required=True)

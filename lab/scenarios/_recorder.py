@@ -64,7 +64,7 @@ def _readable(raw: bytes) -> str | None:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    if any(ord(c) < 0x20 and c not in "\r\n\t" or c == "\x7f" for c in text):
+    if any((ord(c) < 0x20 and c not in "\r\n\t") or c == "\x7f" for c in text):
         return None
     return text
 
@@ -121,8 +121,8 @@ def server_entry(server: Server, *, keep_port: bool = False) -> dict[str, Any]:
         entry["port"] = server.port
     if server.host != "127.0.0.1":
         entry["host"] = server.host
-    if server.transport.value != _DEFAULT_TRANSPORT or len(server.spec.transports) == 1 \
-            and server.spec.transports[0].value != _DEFAULT_TRANSPORT:
+    if server.transport.value != _DEFAULT_TRANSPORT or (len(server.spec.transports) == 1 \
+            and server.spec.transports[0].value != _DEFAULT_TRANSPORT):
         entry["transport"] = server.transport.value
     options = {k: _plain(v) for k, v in server.given_options.items() if v is not None}
     if options:
@@ -258,7 +258,7 @@ class Recorder:
         server = self.lab.endpoints.get(target)
         if not isinstance(server, Server):
             # an address: name the lab server that listens there, if one does
-            host, port = client.target
+            _host, port = client.target
             server = next((s for s in self.lab.servers if s.port == port and s.transport is client.transport), None)
         if isinstance(server, Server):
             step["to"] = server.name

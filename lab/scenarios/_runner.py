@@ -28,6 +28,7 @@ from lab.scenarios._text import command_words, describe_matchers
 __all__ = ["Failure", "Outcome", "Runner", "matches", "run_scenario"]
 
 LOG_TAIL = 12
+MAX_DIFF = 40
 BRIDGE_MARGIN = 5.0  # the reactor bridge waits this much longer than a step
 
 
@@ -109,7 +110,7 @@ _PATH_PART = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)")
 def field_value(msg: Message, path: str) -> Any:
     """``user``, ``hosts[0]``, ``headers.subject`` in a message's fields
     (``raw``, ``text`` and ``kind`` too); KeyError if absent."""
-    value: Any = {**msg.fields(), "kind": msg.kind, "text": msg.text, "raw": msg.raw}
+    value: Any = {"kind": msg.kind, "text": _wire_text(msg), "raw": msg.raw, **msg.fields()}
     for part in path.split("."):
         m = _PATH_PART.fullmatch(part)
         if m is None:
@@ -140,17 +141,22 @@ def _same(value: Any, want: Any) -> bool:
     return bool(value == want)
 
 
+def _wire_text(msg: Message) -> str:
+    # the raw bytes, not msg.text: a protocol may name a decoded field "text"
+    return msg.raw.decode("utf-8", "replace")
+
+
 def matches(data: dict[str, Any], msg: Message) -> bool:
     """Does ``msg`` satisfy every matcher of an expect step's ``data``?"""
     if "equals" in data and msg.raw != str(data["equals"]).encode("utf-8"):
         return False
-    if "text" in data and str(data["text"]) not in msg.text:
+    if "text" in data and str(data["text"]) not in _wire_text(msg):
         return False
-    if "regex" in data and re.search(data["regex"], msg.text) is None:
+    if "regex" in data and re.search(data["regex"], _wire_text(msg)) is None:
         return False
     if "code" in data:
         code = getattr(msg, "code", None)
-        if code is None and str(data["code"]) not in msg.text or code is not None and code != data["code"]:
+        if (code is None and str(data["code"]) not in _wire_text(msg)) or (code is not None and code != data["code"]):
             return False
     if "hex" in data and msg.raw != bytes.fromhex(data["hex"]):
         return False
@@ -177,6 +183,7 @@ def _expected_key(data: dict[str, Any]) -> str:
 def reply_diff(expects: list[dict[str, Any]], received: list[Message]) -> list[str]:
     """Expected replies (-) against received ones (+), aligned the way
     ``expect`` consumes them; lines that agree are shown once."""
+    received = received[-MAX_DIFF:]  # chargen never stops: show the end of a long stream
     want = [_expected_key(e) for e in expects]
     got: list[str] = []
     shown: list[str] = []
@@ -199,6 +206,8 @@ def reply_diff(expects: list[dict[str, Any]], received: list[Message]) -> list[s
             continue
         out += [f"- {want[i]}" for i in range(i1, i2)]
         out += [f"+ {shown[j]}" for j in range(j1, j2)]
+    if len(out) > MAX_DIFF:
+        out = [*out[: MAX_DIFF // 2], f"  … {len(out) - MAX_DIFF} lines …", *out[-MAX_DIFF // 2 :]]
     return out
 
 
@@ -219,7 +228,7 @@ class _Variables:
         head, _, attr = ref.strip().partition(".")
         if head == "saved":
             value = self.saved[attr]
-            return value.text if isinstance(value, Message) else str(value)
+            return _wire_text(value) if isinstance(value, Message) else str(value)
         if head in self.processes:
             proc = self.processes[head]
             return str(proc.pid if attr == "pid" else head)
@@ -373,7 +382,7 @@ class Runner:
         client = self.lab.endpoints.get(data["client"])
         value = None
         try:
-            if data["args"] and not all(isinstance(a, (str, int, float, bool)) or a is None for a in data["args"]) \
+            if (data["args"] and not all(isinstance(a, (str, int, float, bool)) or a is None for a in data["args"])) \
                     or any(not isinstance(v, (str, int, float, bool)) and v is not None
                            for v in data["kwargs"].values()):
                 # structured arguments: straight to the verb, same as `call` does
@@ -512,7 +521,7 @@ class Runner:
                                      expected=f"a field {data['field']}",
                                      got=", ".join(sorted(msg.fields()))) from None
             elif isinstance(msg, Message):
-                value = msg.text
+                value = _wire_text(msg)
             self._check_value(value, data, negate=negate)
         else:
             ev = data["events"]

@@ -88,8 +88,8 @@ def command_words(kind: str, data: dict[str, Any]) -> list[str] | None:
         return ["send", data["client"], *([] if data["newline"] else ["-n"]), data["text"]]
     if kind == "expect":
         simple = {k for k in data if k in ("text", "regex", "code")}
-        if len(simple) != 1 or set(data) & {"equals", "hex", "kind", "length", "fields", "eof"} and any(
-                data.get(k) for k in ("equals", "hex", "kind", "length", "fields", "eof")):
+        richer = any(data.get(k) for k in ("equals", "hex", "kind", "length", "fields", "eof"))
+        if len(simple) != 1 or richer:
             return None
         return ["expect", data["client"], _pattern(data)] + (
             ["--timeout", f"{data['timeout']:g}"] if data.get("timeout") else [])
