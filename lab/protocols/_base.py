@@ -381,7 +381,7 @@ class ProtocolSpec:
         if isinstance(value, str):
             return opt.parse(value)
         if value is None or isinstance(value, Mapping) or (isinstance(value, list) and not opt.multiple):
-            what = "nothing" if value is None else type(value).__name__
+            what = "nothing" if value is None else "a mapping" if isinstance(value, Mapping) else "a list"
             raise ConfigError(f"{self.name}: {opt.option_string} wants one value, not {what}",
                               hint=f"e.g. {opt.option_string} {opt.metavar or 'VALUE'}")
         return value

@@ -67,6 +67,10 @@ class YamlError(ScenarioError):
         self.mark = mark
 
 
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+
+
 class _Scalars(SafeConstructor):
     pass
 
@@ -80,6 +84,9 @@ def _convert(node: Node) -> Any:
             return _SCALARS.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
             raise YamlError(f"bad value: {getattr(exc, 'problem', exc)}", Mark.of(node)) from None
+    if not isinstance(node, ScalarNode) and node.tag not in (_SEQ, _MAP):
+        raise YamlError(f"the tag {node.tag!r} is not allowed here", Mark.of(node),
+                        hint="scenario files hold plain lists and mappings")
     if isinstance(node, SequenceNode):
         out = LList(_convert(item) for item in node.value)
         out.mark = Mark.of(node)
@@ -93,10 +100,10 @@ def _convert(node: Node) -> Any:
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
                 raise YamlError("a key must be a plain word", Mark.of(key_node))
-            key = _convert(key_node)
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise YamlError("merge keys (<<) are not supported", Mark.of(key_node),
                                 hint="write the keys out")
+            key = _convert(key_node)
             if not isinstance(key, str):
                 key = str(key).lower() if isinstance(key, bool) else str(key)
             if key in mapping:

@@ -144,10 +144,11 @@ class _Context:
         return set(self.servers) | set(self.clients) | self.processes
 
 
-def _did_you_mean(word: str, choices: list[str], fallback: str | None = None) -> str | None:
+def _did_you_mean(word: str, choices: list[str], fallback: str | None = None, *,
+                  braces: bool = False) -> str | None:
     close = protocols.suggest(word, choices)
     if close:
-        return f"did you mean {close!r}?"
+        return f"did you mean {{{close}}}?" if braces else f"did you mean {close!r}?"
     return fallback
 
 
@@ -205,7 +206,8 @@ class _Fields:
         if float in kinds and isinstance(value, int) and not isinstance(value, bool):
             ok, value = True, float(value)
         if not ok:
-            wanted = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+            wanted = "text" if str in kinds and dict not in kinds and list not in kinds else \
+                " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
             raise self.ctx.error(self.mark(key), f"{key!r} must be {wanted}, not {_type_name(value)}")
         return value
 
@@ -268,7 +270,7 @@ def _check_reference(ctx: _Context, ref: str, mark: Mark) -> None:
         return
     raise ctx.error(mark, f"undefined variable {{{ref}}}",
                     _did_you_mean(ref, known, "variables are {server.port}, {client.address}, {saved.NAME}"
-                                  " for names defined earlier"))
+                                  " for names defined earlier", braces=True))
 
 
 # -- the lab part -----------------------------------------------------------
@@ -627,11 +629,13 @@ def check_call(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
                             _did_you_mean(verb, sorted(verbs), f"verbs: {', '.join(sorted(verbs)) or 'none'}"))
         import inspect
 
+        signature = inspect.signature(verbs[verb])
+        params = list(signature.parameters.values())[1:]  # without self
         try:
-            inspect.signature(verbs[verb]).bind(None, *args, **kwargs)
+            signature.replace(parameters=params).bind(*args, **kwargs)
         except TypeError as exc:
-            raise ctx.error(verb_mark, f"{verb}: {exc}",
-                            f"{verb}{inspect.signature(verbs[verb])}") from None
+            usage = ", ".join(str(p).split(":")[0] + ("=…" if p.default is not p.empty else "") for p in params)
+            raise ctx.error(verb_mark, f"{verb}: {exc}", f"{verb}({usage})") from None
     _check_references(ctx, args, mark)
     _check_references(ctx, kwargs, mark)
     if data.get("save"):
