@@ -854,7 +854,8 @@ def _scenario(ctx: _Context, doc: Any, mark: Mark, default_name: str) -> Scenari
                         tags=tuple(tags), timeout=f.timeout("timeout", DEFAULT_TIMEOUT),
                         step_timeout=f.timeout("step_timeout", DEFAULT_STEP_TIMEOUT))
     scenario.servers = _lab(ctx, doc.get("lab"), f.mark("lab"))
-    steps = f.get("steps", list, LList())
+    # `steps:` with nothing under it: a recording that has not recorded yet
+    steps = f.get("steps", list, LList()) if doc.get("steps") is not None else LList()
     for index, (item, where) in enumerate(zip(steps, getattr(steps, "marks", []), strict=False), 1):
         ctx.where = f"step {index}"
         if not isinstance(item, LDict) or len(item) != 1:
