@@ -67,6 +67,8 @@ class Failure:
         if self.step is None:
             return self.message
         if self.got is not None:
+            if self.step.kind not in ("expect", "wait"):
+                return f"{self.step}: got {self.got}"
             why = "closed" if "closed" in self.message else f"timeout {self.step.timeout:g} s"
             return f"{self.step}: got {self.got} ({why})"
         return f"{self.step}: {self.message}"
