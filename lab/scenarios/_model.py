@@ -203,7 +203,7 @@ class _Fields:
         value = self.map[key]
         kinds = kind if isinstance(kind, tuple) else (kind,)
         ok = isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds)
-        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+        if float in kinds and int not in kinds and isinstance(value, int) and not isinstance(value, bool):
             ok, value = True, float(value)
         if not ok:
             wanted = "text" if str in kinds and dict not in kinds and list not in kinds else \

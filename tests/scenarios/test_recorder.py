@@ -117,9 +117,9 @@ def test_a_changed_reply_replays_red_with_a_precise_diff(
 def test_volatile_fields_become_patterns() -> None:
     """Daytime's text is volatile: a regex; time's value is not in the text:
     kind and length; echo's bytes are steady: exact."""
+    from lab.protocols._framing import Data
     from lab.protocols.daytime import Daytime
     from lab.protocols.time import TimeValue
-    from lab.protocols._framing import Data
 
     day = expectation("c", Daytime.decode(b"Tue Nov 24 13:09:42 2026\r\n"))
     assert day["regex"] == r"\A.+?\r\n\Z" and day["recorded"] == "Tue Nov 24 13:09:42 2026\r\n"
