@@ -9,5 +9,18 @@ plugin :mod:`lab.scenarios.pytest_plugin`.  Schema: docs/scenarios.md.
 from __future__ import annotations
 
 from lab.scenarios._model import Scenario, ServerDecl, Step, load_file, load_text
+from lab.scenarios._recorder import Recorder
+from lab.scenarios._runner import Failure, Outcome, Runner, run_scenario
 
-__all__ = ["Scenario", "ServerDecl", "Step", "load_file", "load_text"]
+__all__ = [
+    "Failure",
+    "Outcome",
+    "Recorder",
+    "Runner",
+    "Scenario",
+    "ServerDecl",
+    "Step",
+    "load_file",
+    "load_text",
+    "run_scenario",
+]

@@ -250,7 +250,7 @@ def check_expect(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
         data["recorded"] = f.text("recorded")
         data["recorded_hex"] = f.get("recorded_hex", str)
     else:
-        from lab.commands._base import parse_pattern
+        from lab.commands._base import parse_pattern, unescape
 
         words = _words(ctx, "expect", value, mark)
         args = _parse_command(ctx, "expect", words, mark)
@@ -268,9 +268,10 @@ def check_expect(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
         else:
             try:
                 parse_pattern(pattern)
+                # as at a prompt: escapes in command text mean bytes
+                data["text"] = unescape(pattern).decode("utf-8", "replace")
             except LabError as exc:
                 raise ctx.error(mark, exc.message, exc.hint) from None
-            data["text"] = pattern
             _check_references(ctx, pattern, mark)
     if data.get("save"):
         ctx.saved.add(data["save"])

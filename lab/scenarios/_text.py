@@ -6,12 +6,15 @@ Tests: tests/scenarios/test_runner.py
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any
 
 from lab.protocols._base import escape_bytes
 
 __all__ = ["command_words", "describe_matchers", "step_text"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _pattern(data: dict[str, Any]) -> str:
@@ -85,7 +88,10 @@ def command_words(kind: str, data: dict[str, Any]) -> list[str] | None:
     if kind == "send":
         if data.get("hex") is not None:
             return ["send", data["client"], "--hex", data["hex"]]
-        return ["send", data["client"], *([] if data["newline"] else ["-n"]), data["text"]]
+        # a YAML "\r\n" arrives as real control characters: written as escapes
+        # they survive the statement splitter and mean the same to `send`
+        text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", data["text"])
+        return ["send", data["client"], *([] if data["newline"] else ["-n"]), text]
     if kind == "expect":
         simple = {k for k in data if k in ("text", "regex", "code")}
         richer = any(data.get(k) for k in ("equals", "hex", "kind", "length", "fields", "eof"))

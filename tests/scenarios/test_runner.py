@@ -184,3 +184,20 @@ def test_keyword_expressions(expr: str, picked: set[str]) -> None:
     assert chosen == picked
     with pytest.raises(ValueError):
         Selector("echo and")
+
+
+def test_control_characters_and_escapes_in_text(write: Callable[..., Path]) -> None:
+    """Real CR/LF from a double-quoted YAML string and backslash escapes in
+    command text both reach the wire as bytes."""
+    path = write("""
+        lab:
+          e: {protocol: echo}
+        steps:
+          - connect: {to: e, as: c}
+          - send: {to: c, text: "two\\r\\nlines", newline: false}
+          - expect: {from: c, equals: "two\\r\\nlines"}
+          - send: c -n 'tab\\there'
+          - expect: c 'tab\\there'
+    """)
+    outcome = run_scenario(load_file(path)[0])
+    assert outcome.passed, outcome.failure and outcome.failure.report()
