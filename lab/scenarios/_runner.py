@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import re
 import shlex
 import time
@@ -379,21 +380,22 @@ class Runner:
                              client=data["closed"]) from None
 
     def _step_call(self, data: dict[str, Any], timeout: float) -> None:
-        words = command_words("call", data)
-        assert words is not None
         client = self.lab.endpoints.get(data["client"])
-        value = None
+        if not isinstance(client, Client):
+            raise StepFailed(f"{data['client']!r} is not a client here")
+        kwargs = dict(data["kwargs"])
+        verb = type(client.verbs).verbs().get(data["verb"])
+        if data.get("timeout") and verb is not None and "timeout" in inspect.signature(verb).parameters:
+            kwargs.setdefault("timeout", data["timeout"])  # the step's timeout is the verb's
+        plain = all(isinstance(a, (str, int, float, bool)) or a is None for a in [*data["args"], *kwargs.values()])
         try:
-            if (data["args"] and not all(isinstance(a, (str, int, float, bool)) or a is None for a in data["args"])) \
-                    or any(not isinstance(v, (str, int, float, bool)) and v is not None
-                           for v in data["kwargs"].values()):
-                # structured arguments: straight to the verb, same as `call` does
-                if not isinstance(client, Client):
-                    raise StepFailed(f"{data['client']!r} is not a client")
-                value = getattr(client, data["verb"])(*data["args"], **data["kwargs"])
+            if plain:
+                words = command_words("call", {**data, "kwargs": kwargs})
+                assert words is not None
+                value = self._execute(words, float(kwargs.get("timeout", timeout)) + BRIDGE_MARGIN)
             else:
-                kwargs = dict(data["kwargs"])
-                value = self._execute(words, kwargs.get("timeout", timeout) + BRIDGE_MARGIN)
+                # lists or mappings as arguments: straight to the verb, as `call` would
+                value = getattr(client, data["verb"])(*data["args"], **kwargs)
         except LabError as exc:
             raise StepFailed(exc.message, expected=f"{data['verb']} to succeed", client=data["client"]) from None
         if data.get("save"):

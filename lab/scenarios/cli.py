@@ -212,7 +212,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for outcome in failed:
         assert outcome.failure is not None
         print("\n" + outcome.failure.report())
-    if args.verbose:
+    if args.show_notes:
         for outcome in outcomes:
             for note in outcome.notes:
                 print(f"  note: {outcome.scenario.name}: {note}")
@@ -379,7 +379,7 @@ def register(subparsers: Any) -> None:
         description="Run scenario files, each in a fresh lab. Every file is checked before any runs. "
         "Exit 0 all passed, 1 some failed, 2 bad files or arguments.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  netlab run scenarios/wire/*.yaml\n  netlab run scenarios -k 'finger and not slow'"
+        epilog="examples:\n  netlab run scenarios/echo/*.yaml\n  netlab run scenarios -k 'finger and not slow'"
         "\n  netlab run bug.yaml --target 127.0.0.1:2525     client replay against a real server")
     p.add_argument("files", nargs="+", metavar="FILE", help="scenario files (.yaml); a directory means its *.yaml")
     p.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
@@ -389,7 +389,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--target", metavar="HOST:PORT",
                    help="client replay: do not start the lab's servers, connect every client to HOST:PORT")
     p.add_argument("--safe", action="store_true", help="refuse spawn and python steps (files you do not trust)")
-    p.add_argument("-v", "--verbose", dest="verbose", action="store_true", help="also print notes")
+    p.add_argument("-v", "--verbose", dest="show_notes", action="store_true",
+                   help="also print notes (what client replay left out)")
     p.add_argument("--loop", choices=LOOPS, default="asyncio", help="event loop implementation")
     p.set_defaults(handler=lambda args: cmd_run(_expand(args)))
 

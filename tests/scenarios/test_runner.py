@@ -201,3 +201,17 @@ def test_control_characters_and_escapes_in_text(write: Callable[..., Path]) -> N
     """)
     outcome = run_scenario(load_file(path)[0])
     assert outcome.passed, outcome.failure and outcome.failure.report()
+
+
+def test_progress_on_a_terminal(write: Callable[..., Path]) -> None:
+    """On a terminal, a transient line says what is running; results stay."""
+    import pexpect
+
+    paths = [str(write(PASSING.format(name=f"p{i}"), f"p{i}.yaml")) for i in range(3)]
+    child = pexpect.spawn(sys.executable, ["-m", "lab", "run", *paths], encoding="utf-8", timeout=60)
+    child.expect(r"\[0/3\] running p0")
+    child.expect(r"PASS  p2")
+    child.expect(r"3 passed in")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
