@@ -45,9 +45,11 @@ __all__ = [
     "unescape",
 ]
 
-logger = logging.getLogger(__name__)
+_MODULES: tuple[str, ...] = ("serve", "connect", "send", "expect", "stop", "ls", "log", "help")
+# what scenario steps need and a prompt wants too: verbs, waiting, recording, saving the lab
+_MODULES += ("call", "wait", "record", "save")
 
-_MODULES = ("serve", "connect", "send", "expect", "stop", "ls", "log", "help", "call", "wait", "record", "save")
+logger = logging.getLogger(__name__)
 
 # key in ``lab.services`` of the list of observers told about each command
 OBSERVERS = "commands.observers"
