@@ -183,6 +183,8 @@ class Recorder:
         head += _dump({"name": self.name, "description": self.description}, flow=False)
         head += _dump({"lab": lab}) if lab else "lab: {}\n"
         self._write(head + "steps:\n")
+        for client in self.lab.clients:  # already connected: the replay connects them first
+            self._connect_step(client)
         self._unsubscribe = self.lab.log.subscribe(self._on_event)
         observers(self.lab).append(self)
 
@@ -252,13 +254,14 @@ class Recorder:
         self._step("serve", {"as": server.name, **entry})
 
     def _record_connect(self, args: Any, result: Result) -> None:
-        client: Client = result.value
-        target = args.words[-1]
+        self._connect_step(result.value, args.words[-1])
+
+    def _connect_step(self, client: Client, target: str | None = None) -> None:
         step: dict[str, Any] = {}
-        server = self.lab.endpoints.get(target)
+        server = self.lab.endpoints.get(target) if target else None
         if not isinstance(server, Server):
             # an address: name the lab server that listens there, if one does
-            _host, port = client.target
+            port = client.target[1]
             server = next((s for s in self.lab.servers if s.port == port and s.transport is client.transport), None)
         if isinstance(server, Server):
             step["to"] = server.name

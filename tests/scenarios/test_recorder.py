@@ -158,6 +158,17 @@ def test_servers_running_before_the_recording_go_in_the_lab_part(tmp_path: Path,
     assert run_scenario(scenario).passed
 
 
+def test_clients_connected_before_the_recording_are_connected_first(tmp_path: Path, lab: Lab) -> None:
+    """A client that exists at `record start` becomes the first connect step."""
+    interp = Interpreter(lab)
+    interp.execute("serve echo as e; connect e as c")
+    path = tmp_path / "r.yaml"
+    interp.execute(f"record start {path}; send c hi; expect c hi; record stop")
+    (scenario,) = load_file(path)
+    assert [s.kind for s in scenario.steps] == ["connect", "send", "expect"]
+    assert run_scenario(scenario).passed
+
+
 def test_a_recording_killed_with_sigkill_still_loads(tmp_path: Path) -> None:
     """SIGKILL in the middle of a session: the file loads and replays what was written."""
     path = tmp_path / "crash.yaml"
