@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+import yaml.reader
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -136,7 +137,10 @@ def compose_documents(text: str) -> list[tuple[Any, Mark]]:
     if len(text) > MAX_FILE:
         raise YamlError(f"file is {len(text)} bytes, more than {MAX_FILE}", Mark(1, 1),
                         hint="split it into several scenarios")
-    loader = _Composer(text)
+    try:
+        loader = _Composer(text)
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(text, exc) from None
     docs: list[tuple[Any, Mark]] = []
     try:
         while loader.check_node():
@@ -150,8 +154,18 @@ def compose_documents(text: str) -> list[tuple[Any, Mark]]:
         if exc.context:
             problem = f"{exc.context}: {problem}" if "while" not in exc.context else problem
         raise YamlError(f"bad YAML: {problem}", mark) from None
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(text, exc) from None
     except yaml.YAMLError as exc:
         raise YamlError(f"bad YAML: {exc}", Mark(1, 1)) from None
     finally:
         loader.dispose()
     return docs
+
+
+def _reader_error(text: str, exc: Any) -> YamlError:
+    """A character YAML does not allow, with its position."""
+    before = text[: exc.position]
+    mark = Mark(before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1)
+    return YamlError(f"bad YAML: character {exc.character:#06x} is not allowed", mark,
+                     hint="control characters must be escaped inside double quotes, e.g. \"\\x1f\"")

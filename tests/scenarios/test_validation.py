@@ -149,3 +149,39 @@ def test_typed_option_values_go_through_the_option_parser() -> None:
     assert resolved["user"] == [("alice", "Alice Liddell")]
     with pytest.raises(Exception, match="wants one value, not a mapping"):
         protocols.get("daytime").resolve_options({"format": {"a": 1}})
+
+
+# -- any input: a ScenarioError or a scenario, never another exception ------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_WORDS = ["name", "lab", "steps", "protocol", "echo", "finger", "e", "c", "to", "as", "from", "text", "send",
+          "connect", "expect", "call", "wait", "stop", "spawn", "assert", "save", "python", "options", "user",
+          "regex", "equals", "timeout", "value", "count", "events", "fields", "port", "{e.port}", "{saved.x}",
+          "verb", "query", "args", "kwargs", "closed", "hex", "tags", "serve"]
+_SCALARS = st.one_of(st.sampled_from(_WORDS), st.integers(-5, 70000), st.floats(allow_nan=True),
+                     st.booleans(), st.none(), st.text(max_size=12))
+_TREES = st.recursive(_SCALARS, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(_WORDS), inner, max_size=4)), max_leaves=25)
+
+
+@given(_TREES)
+def test_any_structure_loads_or_fails_with_a_scenario_error(tree: object) -> None:
+    """Whatever the YAML holds, loading gives scenarios or one ScenarioError."""
+    import yaml
+
+    text = yaml.safe_dump(tree)
+    try:
+        load_text(text, "any.yaml")
+    except ScenarioError as exc:
+        assert str(exc).startswith("any.yaml:")
+
+
+@given(st.text(max_size=300))
+def test_any_text_loads_or_fails_with_a_scenario_error(text: str) -> None:
+    """Arbitrary text, YAML or not, never raises anything but ScenarioError."""
+    try:
+        load_text(text, "t.yaml")
+    except ScenarioError as exc:
+        assert str(exc).startswith("t.yaml:")
