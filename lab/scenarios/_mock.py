@@ -111,7 +111,18 @@ def build_scripts(scenario: Scenario, server: str | None = None) -> tuple[str, l
         elif step.kind == "wait" and data.get("closed") in scripts:
             scripts[data["closed"]].exchanges[-1].close = True
         elif step.kind == "call" and data["client"] in scripts:
-            warnings.append(f"{step}: a verb call cannot be replayed as a server (record send/expect instead)")
+            if not data.get("traffic"):
+                warnings.append(f"{step}: no recorded traffic to answer this verb with")
+            for item in data.get("traffic") or ():
+                ((key, value),) = item.items()
+                if key == "closed":
+                    scripts[data["client"]].exchanges[-1].close = True
+                    continue
+                raw = bytes.fromhex(value) if key.endswith("_hex") else str(value).encode("utf-8")
+                if key.startswith("sent"):
+                    scripts[data["client"]].exchanges.append(Exchange(raw))
+                else:
+                    scripts[data["client"]].exchanges[-1].replies.append(raw)
     return server, list(scripts.values()), warnings
 
 

@@ -35,6 +35,7 @@ __all__ = ["RECORDER", "Recorder", "expectation", "server_entry"]
 logger = logging.getLogger(__name__)
 
 RECORDER = "scenarios.recorder"  # key in lab.services
+MAX_TRAFFIC = 200  # messages of one verb call kept for server replay
 MAX_PER_TURN = 50  # replies recorded per client between two commands (chargen never stops)
 _SILENT = frozenset({"expect", "ls", "log", "help", "record", "save"})
 _DEFAULT_TRANSPORT = "tcp"
@@ -162,6 +163,7 @@ class Recorder:
         self._turn: dict[str, int] = {}  # replies recorded per client since the last command
         self._unsubscribe: Callable[[], None] | None = None
         self._call_volatile: dict[str, bool] = {}
+        self._traffic: dict[str, list[dict[str, Any]]] = {}  # what a verb sent and got, for server replay
         self._running = False  # a command is running: its replies follow its step
         self._pending: list[Event] = []
 
@@ -235,6 +237,7 @@ class Recorder:
         if kind == "call":
             self._busy.add(args.client)
             self._call_volatile[args.client] = False
+            self._traffic[args.client] = []
         elif kind == "stop":
             names = [c.name for c in self.lab.clients] if "all" in args.names else args.names
             self._stopping.update(names)
@@ -301,6 +304,9 @@ class Recorder:
         if not self._call_volatile.pop(args.client, False) and (
                 isinstance(value, (str, int, float, bool, bytes)) or value is None):
             step["equals"] = _plain(value)
+        traffic = self._traffic.pop(args.client, [])
+        if traffic:
+            step["traffic"] = traffic
         self._step("call", step)
 
     def _record_wait(self, args: Any, result: Result) -> None:
@@ -315,15 +321,14 @@ class Recorder:
     # -- traffic -------------------------------------------------------------
 
     def _on_event(self, event: Event) -> None:
-        if event.direction is not Direction.IN and event.kind is not EventKind.CLOSE:
-            return
         client = self.lab.endpoints.get(event.endpoint)
         if not isinstance(client, Client):
             return
         name = client.name
-        if name in self._busy:  # replies a verb consumes are the verb's business
-            if event.message is not None and event.message.volatile:
-                self._call_volatile[name] = True
+        if name in self._busy:  # a verb's messages are the verb's business
+            self._verb_traffic(name, event)
+            return
+        if event.direction is not Direction.IN and event.kind is not EventKind.CLOSE:
             return
         if self._running:
             self._pending.append(event)
@@ -340,6 +345,22 @@ class Recorder:
         elif event.kind is EventKind.CLOSE and name not in self._stopping:
             self._note_skipped()
             self._step("wait", {"closed": name})
+
+    def _verb_traffic(self, name: str, event: Event) -> None:
+        """Keep what a verb sends and receives on the call step, so server
+        replay can answer a client that does the same."""
+        traffic = self._traffic.setdefault(name, [])
+        if event.kind is EventKind.CLOSE and event.direction is Direction.NONE:
+            if name not in self._stopping:
+                traffic.append({"closed": True})
+            return
+        if event.kind is not EventKind.MESSAGE or event.raw is None or len(traffic) >= MAX_TRAFFIC:
+            return
+        if event.direction is Direction.IN and event.message is not None and event.message.volatile:
+            self._call_volatile[name] = True
+        way = "received" if event.direction is Direction.IN else "sent"
+        text = _readable(event.raw)
+        traffic.append({way: text} if text is not None else {f"{way}_hex": event.raw.hex()})
 
     def _note_skipped(self) -> None:
         for name, count in self._turn.items():

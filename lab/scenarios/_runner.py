@@ -257,7 +257,7 @@ class _Variables:
         return value
 
 
-_LITERAL_KEYS = frozenset({"regex", "recorded", "recorded_hex", "function", "server"})
+_LITERAL_KEYS = frozenset({"regex", "recorded", "recorded_hex", "function", "server", "traffic"})
 
 
 class Runner:

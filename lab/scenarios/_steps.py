@@ -281,7 +281,7 @@ def check_expect(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
 def check_call(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
     if isinstance(value, LDict):
         f = _Fields(ctx, value, "call", ("client", "verb", "args", "kwargs", "save", "timeout", "equals",
-                                         "contains", "regex"))
+                                         "contains", "regex", "traffic"))
         client = f.name("client", required=True)
         _need_client(ctx, client, f.mark("client"))
         verb = f.get("verb", str, required=True)
@@ -295,6 +295,8 @@ def check_call(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
         if f.has("regex"):
             data["regex"] = f.get("regex", str)
             _regex(ctx, data["regex"], f.mark("regex"))
+        if f.has("traffic"):
+            data["traffic"] = _traffic(ctx, f.get("traffic", list))
     else:
         from lab.commands.call import split_arguments
 
@@ -328,6 +330,30 @@ def check_call(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
         ctx.saved.add(data["save"])
     data.update(client=client, verb=verb, args=args, kwargs=kwargs)
     return data
+
+
+_TRAFFIC_KEYS = ("sent", "sent_hex", "received", "received_hex", "closed")
+
+
+def _traffic(ctx: _Context, items: Any) -> list[dict[str, Any]]:
+    """A call's recorded traffic: one `sent`, `received` (or their `_hex`) or `closed` per item."""
+    out = []
+    for item, where in zip(items, items.marks, strict=True):
+        if not isinstance(item, LDict) or len(item) != 1:
+            raise ctx.error(where, "each traffic item is one of: " + ", ".join(_TRAFFIC_KEYS))
+        ((key, value),) = item.items()
+        f = _Fields(ctx, item, "traffic", _TRAFFIC_KEYS)
+        if key == "closed":
+            f.get(key, bool)
+        elif key.endswith("_hex"):
+            try:
+                bytes.fromhex(f.get(key, str))
+            except ValueError:
+                raise ctx.error(item.where(key), f"{key!r} needs pairs of hex digits") from None
+        else:
+            f.text(key)
+        out.append({key: value})
+    return out
 
 
 def check_wait(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:

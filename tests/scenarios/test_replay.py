@@ -188,3 +188,19 @@ def test_spawn_failure_shows_the_programs_output(tmp_path: Path) -> None:
     outcome = run_scenario(scenario)
     assert not outcome.passed and outcome.failure is not None
     assert "apples" in outcome.failure.report()
+
+
+def test_server_replay_of_a_verb_call_answers_nc(tmp_path: Path) -> None:
+    """A session recorded with `call c query dodo` keeps the verb's traffic;
+    the mock answers nc's matching query with it and hangs up as recorded."""
+    path = record(tmp_path / "verb.yaml", "serve finger as f; connect f as c; call c query dodo")
+    assert "traffic:" in path.read_text()
+    mock, host, port = _mock(path)
+    with Proc([require("nc"), host, str(port)]) as nc:
+        assert nc.popen.stdin is not None
+        nc.popen.stdin.write("dodo\r\n")
+        nc.popen.stdin.flush()
+        assert re.search(r"Login: dodo\s+Name: The Dodo", nc.wait_for(r"^Login", 30))
+        mock.wait_for(r"f#1\s+close", 30)  # the mock hung up, as the server did
+    assert mock.stop(15) == 0
+    assert "1 requests matched, 0 unmatched" in mock.output()
