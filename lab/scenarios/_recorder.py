@@ -35,6 +35,7 @@ __all__ = ["RECORDER", "Recorder", "expectation", "server_entry"]
 logger = logging.getLogger(__name__)
 
 RECORDER = "scenarios.recorder"  # key in lab.services
+QUIET_GRACE = 0.2  # seconds a replay waits before checking a silent client stayed silent
 MAX_TRAFFIC = 200  # messages of one verb call kept for server replay
 MAX_PER_TURN = 50  # replies recorded per client between two commands (chargen never stops)
 _SILENT = frozenset({"expect", "ls", "log", "help", "record", "save"})
@@ -164,6 +165,7 @@ class Recorder:
         self._unsubscribe: Callable[[], None] | None = None
         self._call_volatile: dict[str, bool] = {}
         self._traffic: dict[str, list[dict[str, Any]]] = {}  # what a verb sent and got, for server replay
+        self._quiet: dict[str, bool] = {}  # clients recorded so far: True while nothing came back
         self._running = False  # a command is running: its replies follow its step
         self._pending: list[Event] = []
 
@@ -200,6 +202,13 @@ class Recorder:
             found.remove(self)
         self._flush_pending()
         self._note_skipped()
+        quiet = [n for n, silent in self._quiet.items() if silent]
+        if quiet:
+            # silence was observed too: a server that starts answering is a change
+            self._write(f"# nothing came back to {', '.join(quiet)}: after a moment, check it stays so\n")
+            self._step("wait", QUIET_GRACE)
+        for name in quiet:
+            self._step("assert", {"events": {"endpoint": name, "direction": "in"}, "count": 0})
         if self._fd is not None:
             self._write(f"# end of recording: {self.steps} steps\n")
             os.close(self._fd)
@@ -278,6 +287,7 @@ class Recorder:
             step["transport"] = client.transport.value
         step["as"] = client.name
         self._turn[client.name] = 0
+        self._quiet.setdefault(client.name, True)
         self._step("connect", step)
 
     def _record_send(self, args: Any, result: Result) -> None:
@@ -325,6 +335,8 @@ class Recorder:
         if not isinstance(client, Client):
             return
         name = client.name
+        if event.kind is EventKind.MESSAGE and event.direction is Direction.IN:
+            self._quiet[name] = False
         if name in self._busy:  # a verb's messages are the verb's business
             self._verb_traffic(name, event)
             return

@@ -535,8 +535,10 @@ class Runner:
                               {k.value for k in EventKind} else None, text=ev.get("grep"))
             count = len(self.lab.log.query(flt))
             if (count == data["count"]) == negate:
+                client = ev.get("endpoint") if isinstance(self.lab.endpoints.get(ev.get("endpoint", "")), Client) \
+                    else None
                 raise StepFailed(f"expected {'not ' if negate else ''}{data['count']} events, found {count}",
-                                 expected=f"{data['count']} events", got=str(count))
+                                 expected=f"{data['count']} events", got=str(count), client=client)
 
     def _step_python(self, data: dict[str, Any], timeout: float) -> None:
         if self.safe:

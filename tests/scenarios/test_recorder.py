@@ -35,6 +35,7 @@ SESSIONS = {
 
 # What a different server answers instead, and the line the diff must show.
 WRONG = {
+    "discard": (b"WRONG REPLY\r\n", '+ "WRONG REPLY\\r\\n"'),
     "echo": (b"WRONG REPLY\r\n", '- "hello\\r\\n"'),
     "chargen": (b"WRONG REPLY\r\n", '+ "WRONG REPLY\\r\\n"'),
     "daytime": (b"\r\n", '+ "\\r\\n"'),
@@ -111,7 +112,7 @@ def test_a_changed_reply_replays_red_with_a_precise_diff(
     report = outcome.failure.report()
     assert "replies, expected (-) against received (+):" in report, report
     assert line in report, report
-    assert outcome.failure.step is not None and outcome.failure.step.kind in ("expect", "wait", "call")
+    assert outcome.failure.step is not None and outcome.failure.step.kind in ("expect", "wait", "call", "assert")
 
 
 def test_volatile_fields_become_patterns() -> None:
