@@ -13,3 +13,8 @@ def server_names(ctx: Any) -> str:
 def fails(ctx: Any) -> None:
     """A check that does not hold."""
     raise AssertionError("the plan is missing")
+
+
+def crashes(ctx: Any) -> None:
+    """A hook with a bug in it."""
+    raise ValueError("bad hook")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lab.commands import Interpreter
+from lab.connection import format_exception
 from lab.endpoints import Client, Server
 from lab.errors import ConnectionClosed, LabError, LabTimeout, ScenarioError
 from lab.eventlog import Direction, EventFilter, EventKind, format_event
@@ -494,9 +495,12 @@ class Runner:
         proc = self.processes.get(data["process"])
         if proc is None:
             raise StepFailed(f"{data['process']!r} is not running")
-        proc.sendline(data["text"])
-        if data.get("eof"):
-            proc.sendeof()
+        try:
+            proc.sendline(data["text"])
+            if data.get("eof"):
+                proc.sendeof()
+        except OSError as exc:
+            raise StepFailed(f"cannot write to {data['process']}: {exc.strerror or exc}") from None
 
     def _step_save(self, data: dict[str, Any], timeout: float) -> None:
         value: Any = data["value"]
@@ -554,6 +558,8 @@ class Runner:
             raise StepFailed(f"{data['function']}: {exc}") from None
         except AssertionError as exc:
             raise StepFailed(f"{data['function']} failed: {exc}") from None
+        except Exception as exc:  # the user's code: one line, like any step that fails
+            raise StepFailed(f"{data['function']} raised {format_exception(exc)}") from None
         if data.get("save"):
             self.saved[data["save"]] = value
 

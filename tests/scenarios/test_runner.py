@@ -169,6 +169,9 @@ def test_python_hooks_run_and_are_refused_when_safe(write: Callable[..., Path]) 
     assert outcome.failure is not None and outcome.failure.step is not None
     assert outcome.failure.step.index == 3
     assert "scenario_hooks:fails failed: the plan is missing" in outcome.failure.report()
+    crash = write("steps:\n  - python: scenario_hooks:crashes\n", "crash.yaml")
+    report = run_scenario(load_file(crash)[0]).failure.report()  # type: ignore[union-attr]
+    assert "scenario_hooks:crashes raised ValueError: bad hook (at scenario_hooks.py" in report
     refused = run_scenario(load_file(path)[0], safe=True)
     assert not refused.passed and "safe mode" in refused.failure.report()  # type: ignore[union-attr]
 
