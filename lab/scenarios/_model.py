@@ -350,7 +350,7 @@ _TOP_KEYS = ("name", "description", "tags", "timeout", "step_timeout", "lab", "s
 
 
 def _scenario(ctx: _Context, doc: Any, mark: Mark, default_name: str) -> Scenario:
-    # the step checks build on this module's helpers: imported here, not at the top
+    # the step checks build on this module: imported here, not at the top
     from lab.scenarios._steps import STEP_KINDS
     from lab.scenarios._text import step_text
 
