@@ -116,6 +116,15 @@ def expectation(client: str, msg: Message) -> dict[str, Any]:
     return step
 
 
+def _exact_send(client: str, raw: bytes) -> dict[str, Any]:
+    """A ``send`` step for bytes sent outside the command language, exactly."""
+    text = _readable(raw)
+    if text is None:
+        return {"to": client, "hex": raw.hex()}
+    # `send` reads backslash escapes: double the backslashes that are data
+    return {"to": client, "text": _braces(text.replace("\\", "\\\\")), "newline": False}
+
+
 def server_entry(server: Server, *, keep_port: bool = False) -> dict[str, Any]:
     """A server as a ``lab:`` entry (protocol, options as given)."""
     entry: dict[str, Any] = {"protocol": server.spec.name}
@@ -165,6 +174,7 @@ class Recorder:
         self._unsubscribe: Callable[[], None] | None = None
         self._call_volatile: dict[str, bool] = {}
         self._traffic: dict[str, list[dict[str, Any]]] = {}  # what a verb sent and got, for server replay
+        self._declared: set[str] = set()  # servers the file starts, so far
         self._quiet: dict[str, bool] = {}  # clients recorded so far: True while nothing came back
         self._running = False  # a command is running: its replies follow its step
         self._pending: list[Event] = []
@@ -183,6 +193,7 @@ class Recorder:
             raise CommandError(f"cannot write {self.path}: {exc.strerror}") from None
         when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         lab = {s.name: server_entry(s) for s in self.lab.servers}
+        self._declared.update(lab)
         head = f"# Recorded with netlab on {when}; replay with `netlab run {self.path.name}`.\n"
         head += _dump({"name": self.name, "description": self.description}, flow=False)
         head += _dump({"lab": lab}) if lab else "lab: {}\n"
@@ -261,9 +272,11 @@ class Recorder:
         self._flush_pending()
 
     def _record_serve(self, args: Any, result: Result) -> None:
-        server = result.value
-        entry = server_entry(server)
-        self._step("serve", {"as": server.name, **entry})
+        self._serve_step(result.value)
+
+    def _serve_step(self, server: Server) -> None:
+        self._declared.add(server.name)
+        self._step("serve", {"as": server.name, **server_entry(server)})
 
     def _record_connect(self, args: Any, result: Result) -> None:
         self._connect_step(result.value, args.words[-1])
@@ -276,6 +289,8 @@ class Recorder:
             port = client.target[1]
             server = next((s for s in self.lab.servers if s.port == port and s.transport is client.transport), None)
         if isinstance(server, Server):
+            if server.name not in self._declared:  # started from Python while recording
+                self._serve_step(server)
             step["to"] = server.name
             if server.spec.name != client.spec.name:
                 step["protocol"] = client.spec.name
@@ -335,17 +350,26 @@ class Recorder:
         if not isinstance(client, Client):
             return
         name = client.name
-        if event.kind is EventKind.MESSAGE and event.direction is Direction.IN:
-            self._quiet[name] = False
         if name in self._busy:  # a verb's messages are the verb's business
+            if event.kind is EventKind.MESSAGE and event.direction is Direction.IN:
+                self._quiet[name] = False
             self._verb_traffic(name, event)
+            return
+        if self._running:
+            # replies follow the command's step; what it sends is the step itself
+            if event.direction is Direction.IN or event.kind is EventKind.CLOSE:
+                self._pending.append(event)
+            return
+        if name not in self._quiet:
+            self._connect_step(client)  # made from Python, not the command language
+        if event.kind is EventKind.MESSAGE and event.direction is Direction.OUT:
+            if event.raw is not None:
+                self._step("send", _exact_send(name, event.raw))
             return
         if event.direction is not Direction.IN and event.kind is not EventKind.CLOSE:
             return
-        if self._running:
-            self._pending.append(event)
-            return
         if event.kind is EventKind.MESSAGE:
+            self._quiet[name] = False
             count = self._turn.get(name, 0) + 1
             self._turn[name] = count
             if count > MAX_PER_TURN:

@@ -207,3 +207,24 @@ def test_commands_of_another_lab_are_not_recorded(tmp_path: Path) -> None:
     assert scenario.steps == []
 
 
+
+
+def test_a_session_driven_from_python_is_recorded_too(tmp_path: Path, lab: Lab) -> None:
+    """Servers, clients and sends made through the Python API while recording
+    become serve, connect and send steps, so the file is complete."""
+    from lab.scenarios import Recorder
+
+    path = tmp_path / "py.yaml"
+    recorder = Recorder(lab, path)
+    recorder.start()
+    srv = lab.serve("echo", name="e")
+    c = lab.connect("echo", srv, name="c")
+    c.send(b"back\\slash {braces}\r\n")
+    c.expect(b"braces")
+    c.send(b"\x00\xff")
+    c.expect(b"\xff")
+    recorder.stop()
+    (scenario,) = load_file(path)
+    assert [s.kind for s in scenario.steps] == ["serve", "connect", "send", "expect", "send", "expect"]
+    outcome = run_scenario(scenario)
+    assert outcome.passed, outcome.failure and outcome.failure.report()
