@@ -24,6 +24,7 @@ from lab.errors import ConnectionClosed, LabError, LabTimeout, ScenarioError
 from lab.eventlog import Direction, EventFilter, EventKind, format_event
 from lab.lab import Lab, parse_address
 from lab.protocols._base import Message, escape_bytes
+from lab.scenarios._loader import Mark
 from lab.scenarios._model import Scenario, Step
 from lab.scenarios._text import command_words, describe_matchers
 
@@ -38,11 +39,12 @@ class StepFailed(LabError):
     """A step did not hold; ``expected`` and ``client`` feed the report."""
 
     def __init__(self, message: str, *, expected: str = "", client: str | None = None,
-                 got: str | None = None) -> None:
+                 got: str | None = None, mark: Mark | None = None) -> None:
         super().__init__(message)
         self.expected = expected
         self.client = client
         self.got = got
+        self.mark = mark
 
 
 @dataclass
@@ -57,11 +59,12 @@ class Failure:
     diff: list[str] = field(default_factory=list)
     log_tail: list[str] = field(default_factory=list)
     got: str | None = None
+    mark: Mark | None = None  # where, when not at a step (a lab server)
 
     @property
     def where(self) -> str:
         if self.step is None:
-            return f"{self.scenario.path}:{self.scenario.mark}"
+            return f"{self.scenario.path}:{self.mark or self.scenario.mark}"
         return f"{self.scenario.path}:{self.step.mark}"
 
     def headline(self) -> str:
@@ -319,7 +322,7 @@ class Runner:
             try:
                 self.lab.serve(decl.protocol, **decl.kwargs())
             except LabError as exc:
-                raise StepFailed(f"lab server {decl.name!r} at line {decl.mark.line}: {exc}") from None
+                raise StepFailed(f"lab server {decl.name!r}: {exc}", mark=decl.mark) from None
 
     def _target_text(self) -> str:
         assert self.target is not None
@@ -570,7 +573,7 @@ class Runner:
         return [e.message for e in self.lab.log.query(flt) if e.message is not None]
 
     def _failure(self, exc: StepFailed) -> Failure:
-        failure = Failure(self.scenario, self.step, exc.message, expected=exc.expected, got=exc.got)
+        failure = Failure(self.scenario, self.step, exc.message, expected=exc.expected, got=exc.got, mark=exc.mark)
         if exc.client:
             received = self._received(exc.client)
             for msg in received[-8:]:
