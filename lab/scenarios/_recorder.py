@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import os
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -176,6 +177,7 @@ class Recorder:
         self._traffic: dict[str, list[dict[str, Any]]] = {}  # what a verb sent and got, for server replay
         self._declared: set[str] = set()  # servers the file starts, so far
         self._quiet: dict[str, bool] = {}  # clients recorded so far: True while nothing came back
+        self._last_active: dict[str, float] = {}  # when each client last opened or sent (monotonic)
         self._running = False  # a command is running: its replies follow its step
         self._pending: list[Event] = []
 
@@ -213,7 +215,13 @@ class Recorder:
             found.remove(self)
         self._flush_pending()
         self._note_skipped()
-        quiet = [n for n, silent in self._quiet.items() if silent]
+        now = time.monotonic()
+        quiet = []
+        for name, silent in self._quiet.items():
+            if silent and now - self._last_active.get(name, 0.0) >= QUIET_GRACE:
+                quiet.append(name)
+            elif silent:
+                self._write(f"# nothing came back to {name}, but too soon after it spoke to call it silence\n")
         if quiet:
             # silence was observed too: a server that starts answering is a change
             self._write(f"# nothing came back to {', '.join(quiet)}: after a moment, check it stays so\n")
@@ -350,6 +358,8 @@ class Recorder:
         if not isinstance(client, Client):
             return
         name = client.name
+        if event.kind is EventKind.OPEN or event.direction is Direction.OUT:
+            self._last_active[name] = event.mono
         if name in self._busy:  # a verb's messages are the verb's business
             if event.kind is EventKind.MESSAGE and event.direction is Direction.IN:
                 self._quiet[name] = False

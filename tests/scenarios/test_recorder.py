@@ -24,7 +24,7 @@ from lab.scenarios._runner import run_scenario
 # One live session per protocol on main: what a student would type.
 SESSIONS = {
     "echo": "serve echo as s; connect s as c; send c hello; send c second line; expect c second",
-    "discard": "serve discard as s; connect s as c; send c into the void; call c discard abc",
+    "discard": "serve discard as s; connect s as c; send c into the void; call c discard abc; wait 0.3",
     "chargen": "serve chargen as s; connect s as c; expect c /./; wait 0.2; stop c",
     "daytime": "serve daytime as s; connect s as c; wait c --closed",
     "time": "serve time as s; connect s as c; wait c --closed",
@@ -185,6 +185,18 @@ def test_a_recording_killed_with_sigkill_still_loads(tmp_path: Path) -> None:
     (scenario,) = load_file(path)
     assert [s.kind for s in scenario.steps] == ["serve", "connect", "send", "expect", "send", "expect"]
     assert run_scenario(scenario).passed
+
+
+def test_silence_is_asserted_only_after_a_moment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client stopped recording right after it spoke is not declared silent."""
+    from lab.scenarios import _recorder
+
+    monkeypatch.setattr(_recorder, "QUIET_GRACE", 600.0)  # "right after", however slow the machine
+    hasty = record(tmp_path, "serve discard as s; connect s as c; send c hi", "hasty.yaml").read_text()
+    assert "too soon after it spoke" in hasty and "- assert:" not in hasty
+    monkeypatch.setattr(_recorder, "QUIET_GRACE", 0.2)
+    patient = record(tmp_path, "serve discard as s; connect s as c; send c hi; wait 0.3", "patient.yaml")
+    assert "- assert: {events: {endpoint: c, direction: in}, count: 0}" in patient.read_text()
 
 
 def test_chargen_floods_are_capped(tmp_path: Path) -> None:
