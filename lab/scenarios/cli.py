@@ -309,6 +309,7 @@ def cmd_mock(args: argparse.Namespace) -> int:
     from lab import protocols
     from lab.cli import stop_on_signals
     from lab.errors import LabError
+    from lab.protocols import Transport
     from lab.scenarios._mock import MockReport, build_scripts, mock_spec
 
     scenario, code = _lab_of(args.file, args.scenario)
@@ -321,9 +322,10 @@ def cmd_mock(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     for warning in warnings:
         _say(f"warning: {warning}")
-    decl = next((s for s in scenario.servers if s.name == server_name), None)
-    protocol = decl.protocol if decl is not None else next(
-        s.data["server"].protocol for s in scenario.steps if s.kind == "serve" and s.data["server"].name == server_name)
+    declared = {s.name: s for s in scenario.servers}
+    declared.update({s.data["server"].name: s.data["server"] for s in scenario.steps if s.kind == "serve"})
+    decl = declared[server_name]
+    protocol = decl.protocol
     report = MockReport()
     spec = mock_spec(protocols.get(protocol), scripts, report)
     reactor, lab, printer = _printer_lab(args)
@@ -331,11 +333,13 @@ def cmd_mock(args: argparse.Namespace) -> int:
     async def main() -> None:
         stop = stop_on_signals()
         server = await lab.aserve(spec, name=server_name, host=args.host, port=args.port,
-                                  transport=decl.transport if decl is not None else None)
+                                  transport=decl.transport)
         _say(f"mock {server_name} ({protocol}, {len(scripts)} recorded clients) listening on {server.address}"
              "  (Ctrl-C to stop)")
         while not stop.is_set():
-            if args.connections and report.connections >= args.connections and not server.connections:
+            # a UDP peer stays "open" until it idles out: only TCP connections hold the exit
+            streams = [c for c in server.connections.values() if c.transport is Transport.TCP]
+            if args.connections and report.connections >= args.connections and not streams:
                 break
             try:
                 await asyncio.wait_for(stop.wait(), 0.1)

@@ -204,3 +204,18 @@ def test_server_replay_of_a_verb_call_answers_nc(tmp_path: Path) -> None:
         mock.wait_for(r"f#1\s+close", 30)  # the mock hung up, as the server did
     assert mock.stop(15) == 0
     assert "1 requests matched, 0 unmatched" in mock.output()
+
+
+def test_server_replay_over_udp_answers_socat(tmp_path: Path) -> None:
+    """A UDP daytime session recorded through the verb is served to socat."""
+    import subprocess
+
+    path = record(tmp_path / "udp.yaml", "serve daytime --udp as d; connect d as e; call e get")
+    proc = Proc([*NETLAB, "mock", str(path), "--connections", "1"])
+    line = proc.wait_for(r"listening on udp://", 30, stream="stderr")
+    port = int(line.rsplit(":", 1)[1].split()[0])
+    out = subprocess.run([require("socat"), "-t", "2", "-", f"UDP:127.0.0.1:{port}"], input=b"\n",
+                         capture_output=True, timeout=30)
+    assert re.fullmatch(rb"\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\r\n", out.stdout), out
+    assert proc.stop(15) == 0
+    assert "1 requests matched" in proc.output()
