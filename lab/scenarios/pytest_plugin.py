@@ -2,7 +2,9 @@
 
 Registered as a ``pytest11`` entry point, so installing netlab is enough.
 Files matching the ``netlab_scenarios`` ini globs (default
-``scenarios/**/*.yaml``, relative to the rootdir) are collected; each
+``scenarios/**/*.yaml``, relative to the rootdir) are collected; with the
+default, only files with a top-level ``lab:`` or ``steps:`` key, since the
+plugin is active in every project where netlab is installed; each
 scenario in them is one item, with its tags as markers and the runner's
 report as the failure text.  ``--netlab-safe`` refuses spawn and python
 steps.
@@ -68,7 +70,22 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     config = parent.config
     if not wanted(file_path, config.rootpath, config.getini("netlab_scenarios")):
         return None
+    if "netlab_scenarios" not in config.inicfg and not _looks_like_a_scenario(file_path):
+        # installed plugins load in every project: with the default globs,
+        # leave alone YAML that is not ours (a project's own scenarios/ folder)
+        return None
     return ScenarioFile.from_parent(parent, path=file_path)
+
+
+_SCENARIO_KEY = re.compile(r"^(?:lab|steps)\s*:", re.MULTILINE)
+
+
+def _looks_like_a_scenario(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return _SCENARIO_KEY.search(fh.read(64 * 1024)) is not None
+    except OSError:
+        return False
 
 
 class ScenarioFile(pytest.File):

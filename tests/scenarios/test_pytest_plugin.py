@@ -86,3 +86,14 @@ def test_safe_option_refuses_spawn(pytester: pytest.Pytester) -> None:
     result = run(pytester, "-q", "--netlab-safe")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*safe mode refuses*"])
+
+
+def test_other_projects_yaml_is_left_alone_by_default(pytester: pytest.Pytester) -> None:
+    """With the default globs, YAML without `lab:` or `steps:` is not ours;
+    when the ini names the globs, every matching file must be a scenario."""
+    pytester.makefile(".yaml", **{"scenarios/config": "database: {host: db}\n"})
+    run(pytester, "-q").assert_outcomes()
+    pytester.makeini("[pytest]\nnetlab_scenarios = scenarios/*.yaml\n")
+    result = run(pytester, "-q")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*scenarios/config.yaml:1:1: unknown key 'database' in a scenario*"])
