@@ -153,26 +153,39 @@ class MockBehaviour(ServerBehaviour):
     def message_received(self, conn: Peer, msg: Any) -> None:
         script, pos, buf = self._state[conn.id]
         buf += msg.raw
-        if conn.transport is Transport.TCP and not buf.endswith(b"\n") and len(buf) < MAX_BUFFER:
-            return  # wait for the end of the line
+        # the exact recorded bytes answer at once (binary requests have no
+        # line end); anything else waits for its line end, then matches loosely
+        found = self._find(script, pos, bytes(buf), fuzzy=False)
+        complete = conn.transport is Transport.UDP or buf.endswith(b"\n") or len(buf) >= MAX_BUFFER
+        if found is None and not complete:
+            return
         request = bytes(buf)
         buf.clear()
-        found = self._find(script, pos, request)
         if found is None:
-            shown = request.decode("latin-1").rstrip("\r\n")
-            self.report.unmatched.append(shown)
-            conn.note(f"unmatched request {shown!r}: nothing in the recording answers it")
+            found = self._find(script, pos, request, fuzzy=True)
+        if found is None:
+            self._unmatched(conn, request)
             return
         script, index = found
         self.report.matched += 1
         self._state[conn.id] = (script, index + 1, buf)
         self._answer(conn, script.exchanges[index])
 
-    def _find(self, script: Script, pos: int, request: bytes) -> tuple[Script, int] | None:
+    def _unmatched(self, conn: Peer, request: bytes) -> None:
+        shown = request.decode("latin-1").rstrip("\r\n")
+        self.report.unmatched.append(shown)
+        conn.note(f"unmatched request {shown!r}: nothing in the recording answers it")
+
+    def _find(self, script: Script, pos: int, request: bytes, *, fuzzy: bool) -> tuple[Script, int] | None:
         want = _normal(request)
         ordered = [(script, i) for i in range(pos, len(script.exchanges))]
         ordered += [(script, i) for i in range(1, pos)]
         ordered += [(s, i) for s in self.scripts if s is not script for i in range(1, len(s.exchanges))]
+        for s, i in ordered:
+            if s.exchanges[i].request == request:
+                return s, i
+        if not fuzzy:
+            return None
         for s, i in ordered:
             if _normal(s.exchanges[i].request or b"") == want:
                 return s, i
@@ -184,7 +197,9 @@ class MockBehaviour(ServerBehaviour):
         return best
 
     def connection_lost(self, conn: Peer) -> None:
-        self._state.pop(conn.id, None)
+        state = self._state.pop(conn.id, None)
+        if state is not None and state[2]:
+            self._unmatched(conn, bytes(state[2]))  # a last request that never ended
 
 
 def mock_spec(spec: ProtocolSpec, scripts: list[Script], report: MockReport) -> ProtocolSpec:
