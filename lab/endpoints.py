@@ -151,6 +151,7 @@ class Server(Endpoint):
         self.host = host
         self.port = port
         self.options = options
+        self.given_options: dict[str, Any] = {}  # as the user wrote them, for saving the lab
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
         self.behaviour: ServerBehaviour = spec.server(options)

@@ -179,13 +179,14 @@ class Lab:
 
     # -- serve -----------------------------------------------------------
 
-    async def _serve(self, protocol: str, *, port: int | None = 0, host: str = "127.0.0.1",
+    async def _serve(self, protocol: str | ProtocolSpec, *, port: int | None = 0, host: str = "127.0.0.1",
                      name: str | None = None, transport: Transport | str | None = None,
                      capture: Capture | str | None = None,
                      max_connections: int = DEFAULT_MAX_CONNECTIONS,
                      idle_timeout: float | None = None, **options: Any) -> Server:
         self._check_open()
-        spec = protocols.get(protocol)
+        # a spec object serves a behaviour built on the fly (a mock from a recording)
+        spec = protocol if isinstance(protocol, ProtocolSpec) else protocols.get(protocol)
         kind = _transport(spec, transport)
         port = 0 if port is None else port
         if not 0 <= port <= 65535:
@@ -202,6 +203,7 @@ class Lab:
         check_bind = getattr(server.behaviour, "check_bind", None)
         if check_bind is not None:
             check_bind(host)  # a behaviour may refuse an address (a console beyond loopback)
+        server.given_options = dict(options)
         self.endpoints[server.name] = server
         try:
             await server._start()
@@ -213,11 +215,11 @@ class Lab:
                           text=f"warning: {server.address} is reachable from other machines")
         return server
 
-    def serve(self, protocol: str, **kwargs: Any) -> Server:
+    def serve(self, protocol: str | ProtocolSpec, **kwargs: Any) -> Server:
         """Start a server; see :meth:`aserve`."""
         return self._call(self._serve(protocol, **kwargs))
 
-    async def aserve(self, protocol: str, **kwargs: Any) -> Server:
+    async def aserve(self, protocol: str | ProtocolSpec, **kwargs: Any) -> Server:
         """Start a ``protocol`` server on ``host:port`` (default 127.0.0.1,
         any free port) and return it once it listens.
 

@@ -11,8 +11,9 @@ Tests: tests/test_commands.py
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lab.commands._base import (
     Command,
@@ -31,18 +32,27 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Command",
+    "CommandObserver",
     "CommandParser",
     "Interpreter",
     "Result",
     "Statement",
     "command",
     "commands",
+    "observers",
     "parse_pattern",
     "split_statements",
     "unescape",
 ]
 
-_MODULES = ("serve", "connect", "send", "expect", "stop", "ls", "log", "help")
+_MODULES: tuple[str, ...] = ("serve", "connect", "send", "expect", "stop", "ls", "log", "help")
+# what scenario steps need and a prompt wants too: verbs, waiting, recording, saving the lab
+_MODULES += ("call", "wait", "record", "save")
+
+logger = logging.getLogger(__name__)
+
+# key in ``lab.services`` of the list of observers told about each command
+OBSERVERS = "commands.observers"
 
 _registry: dict[str, Command] | None = None
 
@@ -72,6 +82,29 @@ def command(name: str) -> Command:
     )
 
 
+class CommandObserver(Protocol):
+    """Told about every command an :class:`Interpreter` runs on a lab (the
+    recorder is one), on the reactor thread, before and after it runs."""
+
+    def started(self, stmt: Statement, args: Any) -> None: ...
+    def finished(self, stmt: Statement, args: Any, result: Result) -> None: ...
+
+
+def observers(lab: Lab) -> list[CommandObserver]:
+    """The lab's command observers; add to or remove from the list."""
+    found: list[CommandObserver] = lab.services.get(OBSERVERS, list)
+    return found
+
+
+def _notify(lab: Lab, method: str, *args: Any) -> None:
+    for observer in list(lab.services.find(OBSERVERS) or ()):
+        try:
+            getattr(observer, method)(*args)
+        except Exception:
+            # an observer (a recorder on a full disk) must not break the command
+            logger.exception("command observer %r failed", observer)
+
+
 class Interpreter:
     """Parses and runs command-language text against one lab.
 
@@ -97,10 +130,13 @@ class Interpreter:
     async def _run(self, text: str) -> list[Result]:
         results = []
         for stmt, cmd, args in self.parse(text):
+            _notify(self.lab, "started", stmt, args)
             try:
-                results.append(await cmd.run(self.lab, args))
+                result = await cmd.run(self.lab, args)
             except LabError as exc:
                 raise _located(exc, stmt) from None
+            _notify(self.lab, "finished", stmt, args, result)
+            results.append(result)
         return results
 
     async def aexecute(self, text: str) -> list[Result]:

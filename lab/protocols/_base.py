@@ -302,6 +302,13 @@ def _parse_str(text: str) -> str:
     return text
 
 
+def _option_text(value: Any) -> str:
+    """A typed option value (a YAML number or boolean) as command-line text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Option:
     """A protocol-specific server option, e.g. finger's ``--user``.
@@ -362,11 +369,27 @@ class ProtocolSpec:
                 continue
             value = given[name]
             if opt.multiple:
+                if isinstance(value, Mapping):  # a lab file's {alice: Alice Liddell}
+                    value = [f"{k}={_option_text(v)}" for k, v in value.items()]
                 items = value if isinstance(value, (list, tuple)) else [value]
-                out[name] = [opt.parse(v) if isinstance(v, str) else v for v in items]
+                out[name] = [self._parse_typed(opt, v) for v in items]
             else:
-                out[name] = opt.parse(value) if isinstance(value, str) else value
+                out[name] = self._parse_typed(opt, value)
         return out
+
+    def _parse_typed(self, opt: Option, value: Any) -> Any:
+        """Strings and the scalars a lab file gives (numbers, true/false)
+        go through ``opt.parse``; a mapping or list where one value belongs
+        is refused; other objects from Python code pass as they are."""
+        if isinstance(value, (bool, int, float)) and not getattr(opt, "flag", False):
+            value = _option_text(value)
+        if isinstance(value, str):
+            return opt.parse(value)
+        if value is None or isinstance(value, Mapping) or (isinstance(value, list) and not opt.multiple):
+            what = "nothing" if value is None else "a mapping" if isinstance(value, Mapping) else "a list"
+            raise ConfigError(f"{self.name}: {opt.option_string} wants one value, not {what}",
+                              hint=f"e.g. {opt.option_string} {opt.metavar or 'VALUE'}")
+        return value
 
     def iter_transports(self) -> Iterator[str]:
         return (t.value for t in self.transports)

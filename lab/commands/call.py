@@ -1,0 +1,105 @@
+"""``call CLIENT VERB [ARG...] [NAME=VALUE...]``: run one of a client's
+protocol verbs (``call c query alice verbose=true``).
+
+Tests: tests/test_commands.py, tests/scenarios/test_commands_scenario.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import re
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from lab.commands._base import Command, CommandParser, Result
+from lab.commands.send import client_named, client_names
+from lab.errors import CommandError
+from lab.protocols import suggest
+
+if TYPE_CHECKING:
+    from lab.lab import Lab
+
+_KEYWORD = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.DOTALL)
+_WORDS = {"true": True, "false": False, "none": None}
+
+
+def literal(text: str) -> Any:
+    """A word as a verb argument: an int, a float, true/false/none, or text."""
+    lowered = text.lower()
+    if lowered in _WORDS:
+        return _WORDS[lowered]
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def split_arguments(words: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:
+    """Positional arguments, then ``name=value`` keywords."""
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for word in words:
+        m = _KEYWORD.fullmatch(word)
+        if m:
+            kwargs[m.group(1)] = literal(m.group(2))
+        elif kwargs:
+            raise CommandError(f"positional argument {word!r} after a keyword",
+                               hint="put NAME=VALUE arguments last")
+        else:
+            args.append(literal(word))
+    return args, kwargs
+
+
+def show_value(value: Any, limit: int = 300) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} chars)"
+
+
+class CallCommand(Command):
+    name = "call"
+    summary = "run a client's protocol verb (e.g. finger's query)"
+    examples = (
+        "call c query alice",
+        "call c query alice verbose=true",
+        "call c get",
+        "call c echo hello",
+    )
+
+    def configure(self, parser: CommandParser, words: Sequence[str]) -> None:
+        parser.add_argument("client", help="a client's name")
+        parser.add_argument("verb", help="the verb (`call CLIENT` with a wrong verb lists them)")
+        parser.add_argument("arguments", nargs="*", metavar="ARG",
+                            help="arguments: words (numbers, true/false/none, text), then NAME=VALUE")
+
+    async def run(self, lab: Lab, args: argparse.Namespace) -> Result:
+        client = client_named(lab, args.client)
+        verbs = type(client.verbs).verbs()
+        if args.verb not in verbs:
+            close = suggest(args.verb, list(verbs))
+            listing = ", ".join(sorted(verbs)) or "none"
+            raise CommandError(f"{client.spec.name} client has no verb {args.verb!r}",
+                               hint=f"did you mean {close!r}?" if close else f"verbs: {listing}")
+        positional, keywords = split_arguments(args.arguments)
+        fn = getattr(client.verbs, args.verb)
+        try:
+            inspect.signature(fn).bind(*positional, **keywords)
+        except TypeError as exc:
+            raise CommandError(f"{args.verb}: {exc}",
+                               hint=f"usage: call {client.name} {args.verb}{inspect.signature(fn)}") from None
+        value = await fn(*positional, **keywords)
+        return Result(self.name, value, f"{client.name}.{args.verb} -> {show_value(value)}")
+
+    def complete(self, lab: Lab, words: Sequence[str], prefix: str) -> Iterator[str]:
+        if not words:
+            yield from client_names(lab)
+        elif len(words) == 1 and words[0] in lab.endpoints:
+            try:
+                yield from type(client_named(lab, words[0]).verbs).verbs()
+            except CommandError:
+                return
+
+
+COMMAND = CallCommand()

@@ -1,0 +1,209 @@
+"""Server replay: answer a real client from a recording.
+
+The recorded client side (``send`` steps) becomes the requests a mock
+server waits for, and the recorded replies (``expect`` steps, with what
+was ``recorded`` for the ones matched by pattern) become its answers.
+Requests match loosely (case, spacing and line endings do not matter; a
+close enough line still does); a request that matches nothing is noted
+in the event log and reported at the end.
+
+Tests: tests/scenarios/test_replay.py
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lab import protocols
+from lab.commands._base import unescape
+from lab.errors import ScenarioError
+from lab.protocols._base import Peer, ProtocolSpec, ServerBehaviour, Transport
+from lab.scenarios._model import Scenario
+
+__all__ = ["Exchange", "MockBehaviour", "MockReport", "Script", "build_scripts", "mock_spec"]
+
+MAX_BUFFER = 64 * 1024
+CLOSE_ENOUGH = 0.8
+
+
+@dataclass
+class Exchange:
+    """One request and the replies that followed it (``request`` None: the
+    greeting a server sends on connect)."""
+
+    request: bytes | None
+    replies: list[bytes] = field(default_factory=list)
+    close: bool = False
+
+
+@dataclass
+class Script:
+    """What one recorded client said and heard."""
+
+    client: str
+    exchanges: list[Exchange] = field(default_factory=list)
+
+
+@dataclass
+class MockReport:
+    connections: int = 0
+    matched: int = 0
+    unmatched: list[str] = field(default_factory=list)
+    replies_missing: list[str] = field(default_factory=list)
+
+
+def _normal(data: bytes) -> str:
+    return " ".join(data.decode("latin-1").split()).casefold()
+
+
+def _reply_bytes(data: dict[str, Any]) -> bytes | None:
+    if data.get("recorded_hex"):
+        return bytes.fromhex(data["recorded_hex"])
+    if data.get("recorded") is not None:
+        return str(data["recorded"]).replace("{{", "{").replace("}}", "}").encode("utf-8")
+    if "hex" in data:
+        return bytes.fromhex(data["hex"])
+    if "equals" in data:
+        return str(data["equals"]).replace("{{", "{").replace("}}", "}").encode("utf-8")
+    return None
+
+
+def build_scripts(scenario: Scenario, server: str | None = None) -> tuple[str, list[Script], list[str]]:
+    """The server to impersonate, one script per client of it, and warnings."""
+    names = [s.name for s in scenario.servers] + [s.data["server"].name for s in scenario.steps if s.kind == "serve"]
+    protocol_of = {s.name: s.protocol for s in scenario.servers}
+    protocol_of.update({s.data["server"].name: s.data["server"].protocol for s in scenario.steps if s.kind == "serve"})
+    connects = [s for s in scenario.steps if s.kind == "connect" and s.data["target"] in protocol_of]
+    if server is None:
+        if not connects:
+            raise ScenarioError(f"{scenario.location}: {scenario.name}: no client connects to a lab server",
+                                hint="server replay needs a recording with `connect` and `send` steps")
+        server = connects[0].data["target"]
+    elif server not in protocol_of:
+        close = protocols.suggest(server, names)
+        raise ScenarioError(f"{scenario.name}: no server {server!r}",
+                            hint=f"did you mean {close!r}?" if close else f"servers: {', '.join(names)}")
+    spec = protocols.get(protocol_of[server])
+    scripts: dict[str, Script] = {}
+    warnings: list[str] = []
+    for step in scenario.steps:
+        data = step.data
+        if step.kind == "connect" and data["target"] == server:
+            scripts[data["name"]] = Script(data["name"], [Exchange(None)])
+        elif step.kind == "send" and data["client"] in scripts:
+            if data.get("hex") is not None:
+                raw = bytes.fromhex(data["hex"])
+            else:
+                raw = unescape(data["text"].replace("{{", "{").replace("}}", "}"))
+                if data["newline"] and spec.transports[0] is Transport.TCP and not raw.endswith(b"\n"):
+                    raw += spec.line_ending
+            scripts[data["client"]].exchanges.append(Exchange(raw))
+        elif step.kind == "expect" and data["client"] in scripts:
+            reply = _reply_bytes(data)
+            if reply is None:
+                warnings.append(f"{step}: no recorded bytes to answer with")
+            else:
+                scripts[data["client"]].exchanges[-1].replies.append(reply)
+        elif step.kind == "wait" and data.get("closed") in scripts:
+            scripts[data["closed"]].exchanges[-1].close = True
+        elif step.kind == "call" and data["client"] in scripts:
+            if not data.get("traffic"):
+                warnings.append(f"{step}: no recorded traffic to answer this verb with")
+            for item in data.get("traffic") or ():
+                ((key, value),) = item.items()
+                if key == "closed":
+                    scripts[data["client"]].exchanges[-1].close = True
+                    continue
+                raw = bytes.fromhex(value) if key.endswith("_hex") else str(value).encode("utf-8")
+                if key.startswith("sent"):
+                    scripts[data["client"]].exchanges.append(Exchange(raw))
+                else:
+                    scripts[data["client"]].exchanges[-1].replies.append(raw)
+    return server, list(scripts.values()), warnings
+
+
+class MockBehaviour(ServerBehaviour):
+    """Plays the recorded scripts: connections take them in turn."""
+
+    def __init__(self, options: Mapping[str, Any], scripts: list[Script], report: MockReport) -> None:
+        super().__init__(options)
+        self.scripts = scripts
+        self.report = report
+        self._next = 0
+        self._state: dict[str, tuple[Script, int, bytearray]] = {}
+
+    def connection_made(self, conn: Peer) -> None:
+        self.report.connections += 1
+        script = self.scripts[self._next % len(self.scripts)] if self.scripts else Script("none", [Exchange(None)])
+        self._next += 1
+        self._state[conn.id] = (script, 1, bytearray())
+        conn.note(f"mock plays the recording of {script.client}")
+        self._answer(conn, script.exchanges[0])
+
+    def _answer(self, conn: Peer, exchange: Exchange) -> None:
+        for reply in exchange.replies:
+            conn.send_raw(reply)
+        if exchange.close:
+            conn.close()
+
+    def message_received(self, conn: Peer, msg: Any) -> None:
+        script, pos, buf = self._state[conn.id]
+        buf += msg.raw
+        # the exact recorded bytes answer at once (binary requests have no
+        # line end); anything else waits for its line end, then matches loosely
+        found = self._find(script, pos, bytes(buf), fuzzy=False)
+        complete = conn.transport is Transport.UDP or buf.endswith(b"\n") or len(buf) >= MAX_BUFFER
+        if found is None and not complete:
+            return
+        request = bytes(buf)
+        buf.clear()
+        if found is None:
+            found = self._find(script, pos, request, fuzzy=True)
+        if found is None:
+            self._unmatched(conn, request)
+            return
+        script, index = found
+        self.report.matched += 1
+        self._state[conn.id] = (script, index + 1, buf)
+        self._answer(conn, script.exchanges[index])
+
+    def _unmatched(self, conn: Peer, request: bytes) -> None:
+        shown = request.decode("latin-1").rstrip("\r\n")
+        self.report.unmatched.append(shown)
+        conn.note(f"unmatched request {shown!r}: nothing in the recording answers it")
+
+    def _find(self, script: Script, pos: int, request: bytes, *, fuzzy: bool) -> tuple[Script, int] | None:
+        want = _normal(request)
+        ordered = [(script, i) for i in range(pos, len(script.exchanges))]
+        ordered += [(script, i) for i in range(1, pos)]
+        ordered += [(s, i) for s in self.scripts if s is not script for i in range(1, len(s.exchanges))]
+        for s, i in ordered:
+            if s.exchanges[i].request == request:
+                return s, i
+        if not fuzzy:
+            return None
+        for s, i in ordered:
+            if _normal(s.exchanges[i].request or b"") == want:
+                return s, i
+        best, score = None, CLOSE_ENOUGH
+        for s, i in ordered:
+            ratio = difflib.SequenceMatcher(a=_normal(s.exchanges[i].request or b""), b=want).ratio()
+            if ratio >= score:
+                best, score = (s, i), ratio
+        return best
+
+    def connection_lost(self, conn: Peer) -> None:
+        state = self._state.pop(conn.id, None)
+        if state is not None and state[2]:
+            self._unmatched(conn, bytes(state[2]))  # a last request that never ended
+
+
+def mock_spec(spec: ProtocolSpec, scripts: list[Script], report: MockReport) -> ProtocolSpec:
+    """``spec`` with the mock as its server behaviour (its codecs unchanged)."""
+    return dataclasses.replace(spec, server=lambda options: MockBehaviour(options, scripts, report), options=())
+
+

@@ -1,0 +1,418 @@
+"""The recorder: a live session written down as a scenario as it happens.
+
+Commands typed at any front-end become steps; what the lab's clients
+receive becomes ``expect`` steps.  Fields a protocol marks volatile
+(dates, ids) become patterns, so the recording replays green tomorrow.
+Each step is appended with one ``write``: a crash loses at most the step
+in progress and leaves a file that loads.
+
+Tests: tests/scenarios/test_recorder.py
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from lab.commands import Result, Statement, observers
+from lab.endpoints import Client, Server
+from lab.errors import CommandError
+from lab.eventlog import Direction, Event, EventKind
+from lab.protocols._base import Message
+
+if TYPE_CHECKING:
+    from lab.lab import Lab
+
+__all__ = ["RECORDER", "Recorder", "expectation", "server_entry"]
+
+logger = logging.getLogger(__name__)
+
+RECORDER = "scenarios.recorder"  # key in lab.services
+QUIET_GRACE = 0.2  # seconds a replay waits before checking a silent client stayed silent
+MAX_TRAFFIC = 200  # messages of one verb call kept for server replay
+MAX_PER_TURN = 50  # replies recorded per client between two commands (chargen never stops)
+_SILENT = frozenset({"expect", "ls", "log", "help", "record", "save"})
+_DEFAULT_TRANSPORT = "tcp"
+
+
+def _braces(text: str) -> str:
+    """Text safe from interpolation: ``{`` and ``}`` doubled."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _plain(value: Any) -> Any:
+    """A value YAML can write and read back: tuples to lists, others to text."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return str(value)
+
+
+def _readable(raw: bytes) -> str | None:
+    """The bytes as text if they are UTF-8 without odd control characters."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if any((ord(c) < 0x20 and c not in "\r\n\t") or c == "\x7f" for c in text):
+        return None
+    return text
+
+
+def _escape_regex(text: str) -> str:
+    return re.escape(text).replace("\\\r", "\\r").replace("\\\n", "\\n").replace("\\\t", "\\t")
+
+
+def expectation(client: str, msg: Message) -> dict[str, Any]:
+    """An ``expect`` step that matches ``msg`` and its like on another run.
+
+    Without volatile fields: the exact bytes.  With them: a regex where the
+    volatile values occur in the text, otherwise the message kind and its
+    steady fields.  ``recorded`` keeps what was seen, for server replay.
+    """
+    step: dict[str, Any] = {"from": client}
+    text = _readable(msg.raw)
+    try:
+        fields = msg.fields()
+    except Exception:  # a protocol's describer must not stop a recording
+        fields = {}
+    volatile = [str(fields[f]) for f in sorted(msg.volatile) if f in fields and str(fields[f])]
+    if not msg.volatile:
+        if text is not None:
+            step["equals"] = _braces(text)
+        else:
+            step["hex"] = msg.raw.hex()
+        return step
+    if text is not None and volatile and all(v in text for v in volatile):
+        parts = re.split("(" + "|".join(re.escape(v) for v in sorted(volatile, key=len, reverse=True)) + ")", text)
+        pattern = "".join(
+            (r"\d+" if part.isdigit() else ".+?") if i % 2 else _escape_regex(part) for i, part in enumerate(parts)
+        )
+        step["regex"] = rf"\A{pattern}\Z"
+    else:
+        step["kind"] = msg.kind
+        steady = {k: v for k, v in fields.items()
+                  if k not in msg.volatile and isinstance(v, (str, int, bool)) and len(str(v)) <= 200}
+        if steady:
+            step["fields"] = {k: _braces(v) if isinstance(v, str) else v for k, v in steady.items()}
+        elif "length" not in msg.volatile:
+            step["length"] = len(msg.raw)
+    if text is not None:
+        step["recorded"] = _braces(text)
+    else:
+        step["recorded_hex"] = msg.raw.hex()
+    return step
+
+
+def _exact_send(client: str, raw: bytes) -> dict[str, Any]:
+    """A ``send`` step for bytes sent outside the command language, exactly."""
+    text = _readable(raw)
+    if text is None:
+        return {"to": client, "hex": raw.hex()}
+    # `send` reads backslash escapes: double the backslashes that are data
+    return {"to": client, "text": _braces(text.replace("\\", "\\\\")), "newline": False}
+
+
+def server_entry(server: Server, *, keep_port: bool = False) -> dict[str, Any]:
+    """A server as a ``lab:`` entry (protocol, options as given)."""
+    entry: dict[str, Any] = {"protocol": server.spec.name}
+    if keep_port:
+        entry["port"] = server.port
+    if server.host != "127.0.0.1":
+        entry["host"] = server.host
+    if server.transport.value != _DEFAULT_TRANSPORT or (len(server.spec.transports) == 1 \
+            and server.spec.transports[0].value != _DEFAULT_TRANSPORT):
+        entry["transport"] = server.transport.value
+    options = {k: _plain(v) for k, v in server.given_options.items() if v is not None}
+    if options:
+        entry["options"] = options
+    return entry
+
+
+def _dump(item: Any, flow: bool | None = None) -> str:
+    return yaml.safe_dump(item, default_flow_style=flow, sort_keys=False, allow_unicode=True, width=100)
+
+
+def step_yaml(kind: str, value: Any) -> str:
+    """One list item ``- kind: value``, leaves in flow style."""
+    text = yaml.safe_dump({kind: value}, default_flow_style=True, sort_keys=False, allow_unicode=True,
+                          width=1_000_000).strip()
+    return "- " + text[1:-1] + "\n"  # {kind: value} without its braces
+
+
+class Recorder:
+    """Writes one lab's session to ``path`` as a scenario, step by step.
+
+    :meth:`start` writes the header and the servers already running;
+    afterwards every command run through an :class:`~lab.commands.Interpreter`
+    on this lab, and every message its clients receive, is appended.
+    """
+
+    def __init__(self, lab: Lab, path: str | os.PathLike[str], *, name: str | None = None,
+                 description: str | None = None) -> None:
+        self.lab = lab
+        self.path = Path(path)
+        self.name = name or self.path.stem
+        self.description = description or "A recorded session."
+        self.steps = 0
+        self._fd: int | None = None
+        self._busy: set[str] = set()  # clients inside a verb: their replies belong to it
+        self._stopping: set[str] = set()
+        self._turn: dict[str, int] = {}  # replies recorded per client since the last command
+        self._unsubscribe: Callable[[], None] | None = None
+        self._call_volatile: dict[str, bool] = {}
+        self._traffic: dict[str, list[dict[str, Any]]] = {}  # what a verb sent and got, for server replay
+        self._declared: set[str] = set()  # servers the file starts, so far
+        self._quiet: dict[str, bool] = {}  # clients recorded so far: True while nothing came back
+        self._last_active: dict[str, float] = {}  # when each client last opened or sent (monotonic)
+        self._running = False  # a command is running: its replies follow its step
+        self._pending: list[Event] = []
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self, *, overwrite: bool = False) -> None:
+        """Create the file (refusing to replace one unless ``overwrite``)."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_TRUNC if overwrite else os.O_EXCL)
+        try:
+            self._fd = os.open(self.path, flags, 0o644)
+        except FileExistsError:
+            raise CommandError(f"{self.path} exists", hint="pick another name, or `record start FILE --force`") \
+                from None
+        except OSError as exc:
+            raise CommandError(f"cannot write {self.path}: {exc.strerror}") from None
+        when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        lab = {s.name: server_entry(s) for s in self.lab.servers}
+        self._declared.update(lab)
+        head = f"# Recorded with netlab on {when}; replay with `netlab run {self.path.name}`.\n"
+        head += _dump({"name": self.name, "description": self.description}, flow=False)
+        head += _dump({"lab": lab}) if lab else "lab: {}\n"
+        self._write(head + "steps:\n")
+        for client in self.lab.clients:  # already connected: the replay connects them first
+            self._connect_step(client)
+        self._unsubscribe = self.lab.log.subscribe(self._on_event)
+        observers(self.lab).append(self)
+
+    def stop(self) -> None:
+        """Stop recording and close the file."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        found = observers(self.lab)
+        if self in found:
+            found.remove(self)
+        self._flush_pending()
+        self._note_skipped()
+        now = time.monotonic()
+        quiet = []
+        for name, silent in self._quiet.items():
+            if silent and now - self._last_active.get(name, 0.0) >= QUIET_GRACE:
+                quiet.append(name)
+            elif silent:
+                self._write(f"# nothing came back to {name}, but too soon after it spoke to call it silence\n")
+        if quiet:
+            # silence was observed too: a server that starts answering is a change
+            self._write(f"# nothing came back to {', '.join(quiet)}: after a moment, check it stays so\n")
+            self._step("wait", QUIET_GRACE)
+        for name in quiet:
+            self._step("assert", {"events": {"endpoint": name, "direction": "in"}, "count": 0})
+        if self._fd is not None:
+            self._write(f"# end of recording: {self.steps} steps\n")
+            os.close(self._fd)
+            self._fd = None
+
+    @property
+    def active(self) -> bool:
+        return self._fd is not None
+
+    def _write(self, text: str) -> None:
+        if self._fd is None:
+            return
+        data = text.encode("utf-8")
+        while data:  # one write in practice; a short write finishes the same step
+            written = os.write(self._fd, data)
+            data = data[written:]
+
+    def _step(self, kind: str, value: Any) -> None:
+        self._write(step_yaml(kind, value))
+        self.steps += 1
+
+    def _flush_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        self._running = False
+        for event in pending:
+            self._on_event(event)
+
+    # -- commands ----------------------------------------------------------
+
+    def started(self, stmt: Statement, args: Any) -> None:
+        kind = stmt.words[0]
+        self._flush_pending()  # the previous command failed: keep what arrived
+        self._note_skipped()
+        self._running = kind not in _SILENT and kind != "wait"
+        if kind == "call":
+            self._busy.add(args.client)
+            self._call_volatile[args.client] = False
+            self._traffic[args.client] = []
+        elif kind == "stop":
+            names = [c.name for c in self.lab.clients] if "all" in args.names else args.names
+            self._stopping.update(names)
+
+    def finished(self, stmt: Statement, args: Any, result: Result) -> None:
+        kind = stmt.words[0]
+        handler = getattr(self, f"_record_{kind}", None)
+        if handler is not None:
+            handler(args, result)
+        elif kind not in _SILENT:
+            self._write(f"# not recorded: {stmt.text}\n")
+        self._flush_pending()
+
+    def _record_serve(self, args: Any, result: Result) -> None:
+        self._serve_step(result.value)
+
+    def _serve_step(self, server: Server) -> None:
+        self._declared.add(server.name)
+        self._step("serve", {"as": server.name, **server_entry(server)})
+
+    def _record_connect(self, args: Any, result: Result) -> None:
+        self._connect_step(result.value, args.words[-1])
+
+    def _connect_step(self, client: Client, target: str | None = None) -> None:
+        step: dict[str, Any] = {}
+        server = self.lab.endpoints.get(target) if target else None
+        if not isinstance(server, Server):
+            # an address: name the lab server that listens there, if one does
+            port = client.target[1]
+            server = next((s for s in self.lab.servers if s.port == port and s.transport is client.transport), None)
+        if isinstance(server, Server):
+            if server.name not in self._declared:  # started from Python while recording
+                self._serve_step(server)
+            step["to"] = server.name
+            if server.spec.name != client.spec.name:
+                step["protocol"] = client.spec.name
+        else:
+            step["to"] = f"{client.target[0]}:{client.target[1]}"
+            step["protocol"] = client.spec.name
+        if client.transport.value != _DEFAULT_TRANSPORT and (not isinstance(server, Server)
+                                                            or server.transport is not client.transport):
+            step["transport"] = client.transport.value
+        step["as"] = client.name
+        self._turn[client.name] = 0
+        self._quiet.setdefault(client.name, True)
+        self._step("connect", step)
+
+    def _record_send(self, args: Any, result: Result) -> None:
+        step: dict[str, Any] = {"to": args.client}
+        if args.hex:
+            step["hex"] = "".join(args.text)
+        else:
+            step["text"] = _braces(" ".join(args.text))
+            if args.no_newline:
+                step["newline"] = False
+        self._step("send", step)
+
+    def _record_call(self, args: Any, result: Result) -> None:
+        from lab.commands.call import split_arguments
+
+        self._busy.discard(args.client)
+        positional, keywords = split_arguments(args.arguments)
+        step: dict[str, Any] = {"client": args.client, "verb": args.verb}
+        if positional:
+            step["args"] = _plain(positional)
+        if keywords:
+            step["kwargs"] = _plain(keywords)
+        value = result.value
+        if not self._call_volatile.pop(args.client, False) and (
+                isinstance(value, (str, int, float, bool, bytes)) or value is None):
+            step["equals"] = _plain(value)
+        traffic = self._traffic.pop(args.client, [])
+        if traffic:
+            step["traffic"] = traffic
+        self._step("call", step)
+
+    def _record_wait(self, args: Any, result: Result) -> None:
+        if isinstance(result.value, (int, float)):
+            self._step("wait", result.value)
+        # a wait for a close is recorded when the close is seen
+
+    def _record_stop(self, args: Any, result: Result) -> None:
+        self._stopping.clear()
+        self._step("stop", list(result.value))
+
+    # -- traffic -------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        client = self.lab.endpoints.get(event.endpoint)
+        if not isinstance(client, Client):
+            return
+        name = client.name
+        if event.kind is EventKind.OPEN or event.direction is Direction.OUT:
+            self._last_active[name] = event.mono
+        if name in self._busy:  # a verb's messages are the verb's business
+            if event.kind is EventKind.MESSAGE and event.direction is Direction.IN:
+                self._quiet[name] = False
+            self._verb_traffic(name, event)
+            return
+        if self._running:
+            # replies follow the command's step; what it sends is the step itself
+            if event.direction is Direction.IN or event.kind is EventKind.CLOSE:
+                self._pending.append(event)
+            return
+        if name not in self._quiet:
+            self._connect_step(client)  # made from Python, not the command language
+        if event.kind is EventKind.MESSAGE and event.direction is Direction.OUT:
+            if event.raw is not None:
+                self._step("send", _exact_send(name, event.raw))
+            return
+        if event.direction is not Direction.IN and event.kind is not EventKind.CLOSE:
+            return
+        if event.kind is EventKind.MESSAGE:
+            self._quiet[name] = False
+            count = self._turn.get(name, 0) + 1
+            self._turn[name] = count
+            if count > MAX_PER_TURN:
+                return
+            if event.message is None:
+                self._write(f"# {name} received {event.summary} (not captured in full)\n")
+                return
+            self._step("expect", expectation(name, event.message))
+        elif event.kind is EventKind.CLOSE and name not in self._stopping:
+            self._note_skipped()
+            self._step("wait", {"closed": name})
+
+    def _verb_traffic(self, name: str, event: Event) -> None:
+        """Keep what a verb sends and receives on the call step, so server
+        replay can answer a client that does the same."""
+        traffic = self._traffic.setdefault(name, [])
+        if event.kind is EventKind.CLOSE and event.direction is Direction.NONE:
+            if name not in self._stopping:
+                traffic.append({"closed": True})
+            return
+        if event.kind is not EventKind.MESSAGE or event.raw is None or len(traffic) >= MAX_TRAFFIC:
+            return
+        if event.direction is Direction.IN and event.message is not None and event.message.volatile:
+            self._call_volatile[name] = True
+        way = "received" if event.direction is Direction.IN else "sent"
+        text = _readable(event.raw)
+        traffic.append({way: text} if text is not None else {f"{way}_hex": event.raw.hex()})
+
+    def _note_skipped(self) -> None:
+        for name, count in self._turn.items():
+            if count > MAX_PER_TURN:
+                self._write(f"# {count - MAX_PER_TURN} more replies to {name} not recorded\n")
+            self._turn[name] = 0
+
+    def status(self) -> str:
+        return f"recording to {self.path}: {self.steps} steps so far"

@@ -1,0 +1,622 @@
+"""Running a scenario: a fresh lab, the steps in order, and when one fails
+a report of the step, what it expected, what arrived (decoded and raw)
+and the tail of the event log.
+
+Tests: tests/scenarios/test_runner.py
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import re
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lab.commands import Interpreter
+from lab.connection import format_exception
+from lab.endpoints import Client, Server
+from lab.errors import ConnectionClosed, LabError, LabTimeout, ScenarioError
+from lab.eventlog import Direction, EventFilter, EventKind, format_event
+from lab.lab import Lab, parse_address
+from lab.protocols._base import Message, escape_bytes
+from lab.scenarios._loader import Mark
+from lab.scenarios._model import Scenario, Step
+from lab.scenarios._text import command_words, describe_matchers
+
+__all__ = ["Failure", "Outcome", "Runner", "matches", "run_scenario"]
+
+LOG_TAIL = 12
+MAX_DIFF = 40
+BRIDGE_MARGIN = 5.0  # the reactor bridge waits this much longer than a step
+
+
+class StepFailed(LabError):
+    """A step did not hold; ``expected`` and ``client`` feed the report."""
+
+    def __init__(self, message: str, *, expected: str = "", client: str | None = None,
+                 got: str | None = None, mark: Mark | None = None) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.client = client
+        self.got = got
+        self.mark = mark
+
+
+@dataclass
+class Failure:
+    """Why a scenario failed, for people."""
+
+    scenario: Scenario
+    step: Step | None
+    message: str
+    expected: str = ""
+    arrived: list[str] = field(default_factory=list)
+    diff: list[str] = field(default_factory=list)
+    log_tail: list[str] = field(default_factory=list)
+    got: str | None = None
+    mark: Mark | None = None  # where, when not at a step (a lab server)
+
+    @property
+    def where(self) -> str:
+        if self.step is None:
+            return f"{self.scenario.path}:{self.mark or self.scenario.mark}"
+        return f"{self.scenario.path}:{self.step.mark}"
+
+    def headline(self) -> str:
+        """One line: ``step 4 `expect c /Plan:/`: got "No such user\\r\\n" (timeout 2 s)``."""
+        if self.step is None:
+            return self.message
+        if self.got is not None:
+            if self.step.kind not in ("expect", "wait"):
+                return f"{self.step}: got {self.got}"
+            why = "closed" if "closed" in self.message else f"timeout {self.step.timeout:g} s"
+            return f"{self.step}: got {self.got} ({why})"
+        return f"{self.step}: {self.message}"
+
+    def report(self) -> str:
+        """The full, readable report."""
+        lines = [f"{self.where}: {self.scenario.name}: {self.headline()}"]
+        if self.step is not None and self.got is not None:
+            lines.append(f"  {self.message}")
+        if self.expected:
+            lines.append(f"  expected: {self.expected}")
+        if self.arrived:
+            lines.append("  arrived (decoded | raw):")
+            lines += [f"    {line}" for line in self.arrived]
+        if self.diff:
+            lines.append("  replies, expected (-) against received (+):")
+            lines += [f"    {line}" for line in self.diff]
+        if self.log_tail:
+            lines.append(f"  event log, last {len(self.log_tail)} events:")
+            lines += [f"    {line}" for line in self.log_tail]
+        return "\n".join(lines)
+
+
+@dataclass
+class Outcome:
+    """The result of one scenario run."""
+
+    scenario: Scenario
+    passed: bool
+    seconds: float
+    steps_run: int
+    failure: Failure | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# -- matching --------------------------------------------------------------------
+
+_PATH_PART = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)")
+
+
+def field_value(msg: Message, path: str) -> Any:
+    """``user``, ``hosts[0]``, ``headers.subject`` in a message's fields
+    (``raw``, ``text`` and ``kind`` too); KeyError if absent."""
+    value: Any = {"kind": msg.kind, "text": _wire_text(msg), "raw": msg.raw, **msg.fields()}
+    for part in path.split("."):
+        m = _PATH_PART.fullmatch(part)
+        if m is None:
+            raise KeyError(path)
+        if isinstance(value, dict) and m.group(1) in value:
+            value = value[m.group(1)]
+        elif hasattr(value, m.group(1)) and not isinstance(value, dict):
+            value = getattr(value, m.group(1))
+        else:
+            raise KeyError(path)
+        for index in re.findall(r"\[(\d+)\]", m.group(2)):
+            try:
+                value = value[int(index)]
+            except (IndexError, TypeError, KeyError):
+                raise KeyError(path) from None
+    return value
+
+
+def _same(value: Any, want: Any) -> bool:
+    if isinstance(want, str) and re.fullmatch(r"/.*/", want, re.DOTALL) and len(want) > 1:
+        return re.search(want[1:-1], str(value)) is not None
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("latin-1")
+    if isinstance(want, str) and not isinstance(value, str):
+        return str(value).lower() == want.lower() if isinstance(value, bool) else str(value) == want
+    if isinstance(value, tuple):
+        value = list(value)
+    return bool(value == want)
+
+
+def _wire_text(msg: Message) -> str:
+    # the raw bytes, not msg.text: a protocol may name a decoded field "text"
+    return msg.raw.decode("utf-8", "replace")
+
+
+def matches(data: dict[str, Any], msg: Message) -> bool:
+    """Does ``msg`` satisfy every matcher of an expect step's ``data``?"""
+    if "equals" in data and msg.raw != str(data["equals"]).encode("utf-8"):
+        return False
+    if "text" in data and str(data["text"]) not in _wire_text(msg):
+        return False
+    if "regex" in data and re.search(data["regex"], _wire_text(msg)) is None:
+        return False
+    if "code" in data:
+        code = getattr(msg, "code", None)
+        if (code is None and str(data["code"]) not in _wire_text(msg)) or (code is not None and code != data["code"]):
+            return False
+    if "hex" in data and msg.raw != bytes.fromhex(data["hex"]):
+        return False
+    if "kind" in data and msg.kind != data["kind"]:
+        return False
+    if "length" in data and len(msg.raw) != data["length"]:
+        return False
+    for path, want in (data.get("fields") or {}).items():
+        try:
+            if not _same(field_value(msg, path), want):
+                return False
+        except KeyError:
+            return False
+    return True
+
+
+def _expected_key(data: dict[str, Any]) -> str:
+    if set(data) & {"equals", "hex"} and not set(data) & {"regex", "text", "fields", "kind"}:
+        raw = str(data["equals"]).encode("utf-8") if "equals" in data else bytes.fromhex(data["hex"])
+        return escape_bytes(raw)
+    return describe_matchers(data)
+
+
+def reply_diff(expects: list[dict[str, Any]], received: list[Message]) -> list[str]:
+    """Expected replies (-) against received ones (+), aligned the way
+    ``expect`` consumes them; lines that agree are shown once."""
+    received = received[-MAX_DIFF:]  # chargen never stops: show the end of a long stream
+    want = [_expected_key(e) for e in expects]
+    got: list[str] = []
+    shown: list[str] = []
+    pos = 0
+    for msg in received:
+        shown.append(escape_bytes(msg.raw, 120))
+        k = pos
+        while k < len(expects) and not matches(expects[k], msg):
+            k += 1
+        if k < len(expects):
+            got.append(want[k])
+            pos = k + 1
+        else:
+            got.append(shown[-1])
+    out: list[str] = []
+    ops = difflib.SequenceMatcher(a=want, b=got, autojunk=False).get_opcodes()
+    for tag, i1, i2, j1, j2 in ops:
+        if tag == "equal":
+            out += [f"  {shown[j]}" for j in range(j1, j2)]
+            continue
+        out += [f"- {want[i]}" for i in range(i1, i2)]
+        out += [f"+ {shown[j]}" for j in range(j1, j2)]
+    if len(out) > MAX_DIFF:
+        out = [*out[: MAX_DIFF // 2], f"  … {len(out) - MAX_DIFF} lines …", *out[-MAX_DIFF // 2 :]]
+    return out
+
+
+# -- the runner ---------------------------------------------------------------------
+
+
+class _Variables:
+    """Resolves ``{name.attr}`` and ``{saved.name}`` while a scenario runs."""
+
+    _REF = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+
+    def __init__(self, lab: Lab, saved: dict[str, Any], processes: dict[str, Any]) -> None:
+        self.lab = lab
+        self.saved = saved
+        self.processes = processes
+
+    def lookup(self, ref: str) -> str:
+        head, _, attr = ref.strip().partition(".")
+        if head == "saved":
+            value = self.saved[attr]
+            return _wire_text(value) if isinstance(value, Message) else str(value)
+        if head in self.processes:
+            proc = self.processes[head]
+            return str(proc.pid if attr == "pid" else head)
+        endpoint = self.lab.endpoints.get(head)
+        if endpoint is None:
+            raise StepFailed(f"{{{ref}}}: {head!r} is not running here", expected=f"an endpoint named {head}")
+        if attr == "protocol":
+            return endpoint.spec.name
+        if isinstance(endpoint, Server) and attr in ("host", "port"):
+            return str(getattr(endpoint, attr))
+        if isinstance(endpoint, Client) and attr == "port":
+            return str(endpoint.target[1])
+        return str(getattr(endpoint, attr))
+
+    def fill(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._REF.sub(lambda m: {"{{": "{", "}}": "}"}.get(m.group(0)) or self.lookup(m.group(1)),
+                                 value)
+        if isinstance(value, list):
+            return [self.fill(v) for v in value]
+        if isinstance(value, dict):
+            return {k: v if k in _LITERAL_KEYS else self.fill(v) for k, v in value.items()}
+        return value
+
+
+_LITERAL_KEYS = frozenset({"regex", "recorded", "recorded_hex", "function", "server", "traffic"})
+
+
+class Runner:
+    """Runs one scenario in a fresh lab.
+
+    ``target`` (``host:port``) is client replay: the lab's servers are not
+    started and every connection goes to the target.  ``safe`` refuses
+    steps that run programs or Python (the loader refuses them first).
+    """
+
+    def __init__(self, scenario: Scenario, *, target: str | None = None, safe: bool = False,
+                 loop: str = "asyncio") -> None:
+        self.scenario = scenario
+        self.target = parse_address(target) if target else None
+        self.safe = safe
+        self.loop = loop
+        self.saved: dict[str, Any] = {}
+        self.processes: dict[str, Any] = {}
+        self.notes: list[str] = []
+
+    def run(self) -> Outcome:
+        started = time.monotonic()
+        steps_run = 0
+        failure: Failure | None = None
+        with Lab.start(loop=self.loop) as lab:
+            self.lab = lab
+            self.interp = Interpreter(lab)
+            self.vars = _Variables(lab, self.saved, self.processes)
+            deadline = started + self.scenario.timeout
+            try:
+                self._start_servers()
+                for step in self.scenario.steps:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise StepFailed(f"the scenario ran out of its {self.scenario.timeout:g} s")
+                    self.step = step
+                    self._run_step(step, min(step.timeout, left))
+                    steps_run += 1
+            except StepFailed as exc:
+                failure = self._failure(exc)
+            except LabError as exc:
+                failure = self._failure(StepFailed(str(exc)))
+            finally:
+                self._stop_processes()
+        return Outcome(self.scenario, failure is None, time.monotonic() - started, steps_run, failure, self.notes)
+
+    # -- lab -------------------------------------------------------------------
+
+    step: Step | None = None
+
+    def _start_servers(self) -> None:
+        if self.target is not None:
+            if self.scenario.servers:
+                self.notes.append(f"client replay: {', '.join(s.name for s in self.scenario.servers)}"
+                                  f" replaced by {self._target_text()}")
+            return
+        for decl in self.scenario.servers:
+            try:
+                self.lab.serve(decl.protocol, **decl.kwargs())
+            except LabError as exc:
+                raise StepFailed(f"lab server {decl.name!r}: {exc}", mark=decl.mark) from None
+
+    def _target_text(self) -> str:
+        assert self.target is not None
+        host, port = self.target
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    # -- steps -----------------------------------------------------------------
+
+    def _run_step(self, step: Step, timeout: float) -> None:
+        data = self.vars.fill(step.data)
+        handler: Callable[[dict[str, Any], float], None] = getattr(self, f"_step_{step.kind}")
+        handler(data, timeout)
+
+    def _execute(self, words: list[str], timeout: float) -> Any:
+        (result,) = self.interp.execute(shlex.join(words), timeout + BRIDGE_MARGIN)
+        return result.value
+
+    def _step_serve(self, data: dict[str, Any], timeout: float) -> None:
+        if self.target is not None:
+            self.notes.append(f"client replay: server {data['server'].name} not started")
+            return
+        words = command_words("serve", data)
+        assert words is not None
+        self._execute(words, timeout)
+
+    def _step_connect(self, data: dict[str, Any], timeout: float) -> None:
+        if self.target is not None and ":" not in data["target"]:
+            data = {**data, "target": self._target_text(), "protocol": data["speaks"]}
+        words = command_words("connect", {**data, "timeout": data.get("timeout") or timeout})
+        assert words is not None
+        self._execute(words, timeout)
+
+    def _step_send(self, data: dict[str, Any], timeout: float) -> None:
+        words = command_words("send", data)
+        assert words is not None
+        self._execute(words, timeout)
+
+    def _step_stop(self, data: dict[str, Any], timeout: float) -> None:
+        names = [n for n in data["names"] if n not in self.processes]
+        for name in data["names"]:
+            if name in self.processes or name == "all":
+                for pname in [name] if name != "all" else list(self.processes):
+                    self.processes.pop(pname).close(force=True)
+        if self.target is not None:
+            names = [n for n in names if n in self.lab.endpoints or n == "all"]
+        if names:
+            self._execute(["stop", *names], timeout)
+
+    def _step_wait(self, data: dict[str, Any], timeout: float) -> None:
+        if data["seconds"] is not None:
+            words = ["wait", f"{data['seconds']:g}"]
+            self._execute(words, data["seconds"] + timeout)
+            return
+        wait_for = data.get("timeout") or timeout
+        try:
+            self._execute(["wait", data["closed"], "--closed", "--timeout", f"{wait_for:g}"], wait_for)
+        except LabError as exc:
+            raise StepFailed(exc.message, expected=f"{data['closed']} closed by the server",
+                             client=data["closed"]) from None
+
+    def _step_call(self, data: dict[str, Any], timeout: float) -> None:
+        client = self.lab.endpoints.get(data["client"])
+        if not isinstance(client, Client):
+            raise StepFailed(f"{data['client']!r} is not a client here")
+        kwargs = dict(data["kwargs"])
+        verb = type(client.verbs).verbs().get(data["verb"])
+        if data.get("timeout") and verb is not None and "timeout" in inspect.signature(verb).parameters:
+            kwargs.setdefault("timeout", data["timeout"])  # the step's timeout is the verb's
+        plain = all(isinstance(a, (str, int, float, bool)) or a is None for a in [*data["args"], *kwargs.values()])
+        try:
+            if plain:
+                words = command_words("call", {**data, "kwargs": kwargs})
+                assert words is not None
+                value = self._execute(words, float(kwargs.get("timeout", timeout)) + BRIDGE_MARGIN)
+            else:
+                # lists or mappings as arguments: straight to the verb, as `call` would
+                value = getattr(client, data["verb"])(*data["args"], **kwargs)
+        except LabError as exc:
+            raise StepFailed(exc.message, expected=f"{data['verb']} to succeed", client=data["client"]) from None
+        if data.get("save"):
+            self.saved[data["save"]] = value
+        self._check_value(value, data)
+
+    def _check_value(self, value: Any, data: dict[str, Any], *, negate: bool = False) -> None:
+        shown = value.decode("latin-1") if isinstance(value, bytes) else value
+        checks = []
+        if "equals" in data:
+            checks.append((f"equals {data['equals']!r}", _same(value, data["equals"])))
+        if "contains" in data:
+            hay = shown if isinstance(shown, (str, list, tuple, dict)) else str(shown)
+            checks.append((f"contains {data['contains']!r}", data["contains"] in hay))
+        if "regex" in data:
+            checks.append((f"matches /{data['regex']}/", re.search(data["regex"], str(shown)) is not None))
+        if "count" in data:
+            needle = data.get("contains")
+            if "regex" in data:
+                count = len(re.findall(data["regex"], str(shown)))
+            elif needle is not None:
+                count = str(shown).count(str(needle))
+            else:
+                count = len(shown) if isinstance(shown, (list, tuple, dict, str)) else 0
+            checks = [(f"count {data['count']}", count == data["count"])]
+            shown = f"{shown!r} (count {count})"
+        for what, ok in checks:
+            if ok == negate:
+                expected = ("not " if negate else "") + what
+                raise StepFailed(f"expected a value that {expected}", expected=expected,
+                                 got=repr(shown) if not isinstance(shown, str) else escape_bytes(shown.encode()))
+
+    def _step_expect(self, data: dict[str, Any], timeout: float) -> None:
+        if data["client"] in self.processes:
+            self._expect_process(data, timeout)
+            return
+        client = self.lab.endpoints.get(data["client"])
+        if not isinstance(client, Client):
+            raise StepFailed(f"{data['client']!r} is not a client here")
+        wait = data.get("timeout") or timeout
+
+        def predicate(msg: Message) -> bool:
+            return matches(data, msg)
+
+        predicate.__name__ = describe_matchers(data)
+        try:
+            msg = client.expect(predicate, wait)
+        except (LabTimeout, ConnectionClosed) as exc:
+            arrived = self._received(data["client"])
+            got = ", ".join(escape_bytes(m.raw, 80) for m in arrived[-3:]) or "nothing"
+            reason = "closed before it arrived" if isinstance(exc, ConnectionClosed) else f"not within {wait:g} s"
+            raise StepFailed(f"{exc.message}" if exc.message else reason,
+                             expected=describe_matchers(data), client=data["client"], got=got) from None
+        if data.get("save"):
+            self.saved[data["save"]] = msg
+
+    def _expect_process(self, data: dict[str, Any], timeout: float) -> None:
+        import pexpect
+
+        proc = self.processes[data["client"]]
+        wait = data.get("timeout") or timeout
+        try:
+            if data.get("eof"):
+                proc.expect(pexpect.EOF, timeout=wait)
+            elif "regex" in data:
+                proc.expect(data["regex"], timeout=wait)
+            else:
+                proc.expect_exact(str(data.get("text", "")), timeout=wait)
+        except (pexpect.TIMEOUT, pexpect.EOF) as exc:
+            before = proc.before if isinstance(proc.before, str) else ""
+            what = "the program ended" if isinstance(exc, pexpect.EOF) else f"nothing matched within {wait:g} s"
+            raise StepFailed(f"{data['client']}: {what}", expected=describe_matchers(data),
+                             got=escape_bytes(before.encode("utf-8", "replace")[-300:])) from None
+        if data.get("save"):
+            self.saved[data["save"]] = proc.after if isinstance(proc.after, str) else ""
+
+    def _step_spawn(self, data: dict[str, Any], timeout: float) -> None:
+        import shutil
+
+        import pexpect
+
+        if self.safe:
+            raise StepFailed("spawn runs a program, which safe mode refuses")
+        program = shutil.which(data["command"][0])
+        if program is None:
+            raise StepFailed(f"program {data['command'][0]!r} not found", expected="a program on PATH")
+        try:
+            proc = pexpect.spawn(program, data["command"][1:], timeout=timeout, encoding="utf-8",
+                                 codec_errors="replace", echo=False, env={"PATH": "/usr/bin:/bin", "TERM": "dumb",
+                                                                          "LC_ALL": "C"})
+        except (OSError, pexpect.ExceptionPexpect) as exc:
+            raise StepFailed(f"cannot start {data['command'][0]}: {exc}") from None
+        self.processes[data["name"]] = proc
+
+    def _step_sendline(self, data: dict[str, Any], timeout: float) -> None:
+        proc = self.processes.get(data["process"])
+        if proc is None:
+            raise StepFailed(f"{data['process']!r} is not running")
+        try:
+            proc.sendline(data["text"])
+            if data.get("eof"):
+                proc.sendeof()
+        except OSError as exc:
+            raise StepFailed(f"cannot write to {data['process']}: {exc.strerror or exc}") from None
+
+    def _step_save(self, data: dict[str, Any], timeout: float) -> None:
+        value: Any = data["value"]
+        if data.get("regex"):
+            m = re.search(data["regex"], value)
+            if m is None:
+                raise StepFailed(f"/{data['regex']}/ does not match {value!r}", expected=f"/{data['regex']}/",
+                                 got=escape_bytes(value.encode()))
+            value = m.group(1) if m.groups() else m.group(0)
+        self.saved[data["name"]] = value
+
+    def _step_assert(self, data: dict[str, Any], timeout: float) -> None:
+        negate = bool(data.get("not"))
+        if data["subject"] == "value":
+            self._check_value(data["value"], data, negate=negate)
+        elif data["subject"] == "message":
+            msg = self.saved.get(data["message"])
+            value: Any = msg
+            if data.get("field"):
+                if not isinstance(msg, Message):
+                    raise StepFailed(f"{data['message']!r} is not a message")
+                try:
+                    value = field_value(msg, data["field"])
+                except KeyError:
+                    raise StepFailed(f"{type(msg).__name__} has no field {data['field']!r}",
+                                     expected=f"a field {data['field']}",
+                                     got=", ".join(sorted(msg.fields()))) from None
+            elif isinstance(msg, Message):
+                value = _wire_text(msg)
+            self._check_value(value, data, negate=negate)
+        else:
+            ev = data["events"]
+            flt = EventFilter(endpoint=ev.get("endpoint"), conn=ev.get("conn"), protocol=ev.get("protocol"),
+                              direction=Direction(ev["direction"]) if ev.get("direction") else None,
+                              kinds=frozenset({EventKind(ev.get("kind", "msg"))}) if ev.get("kind", "msg") in
+                              {k.value for k in EventKind} else None, text=ev.get("grep"))
+            count = len(self.lab.log.query(flt))
+            if (count == data["count"]) == negate:
+                client = ev.get("endpoint") if isinstance(self.lab.endpoints.get(ev.get("endpoint", "")), Client) \
+                    else None
+                raise StepFailed(f"expected {'not ' if negate else ''}{data['count']} events, found {count}",
+                                 expected=f"{data['count']} events", got=str(count), client=client)
+
+    def _step_python(self, data: dict[str, Any], timeout: float) -> None:
+        if self.safe:
+            raise StepFailed("python hooks run code, which safe mode refuses")
+        module_name, _, name = data["function"].partition(":")
+        try:
+            fn = getattr(importlib.import_module(module_name), name)
+        except (ImportError, AttributeError) as exc:
+            raise StepFailed(f"cannot import {data['function']}: {exc}") from None
+        try:
+            value = fn(HookContext(self.lab, self.saved, data["args"]))
+        except LabError as exc:
+            raise StepFailed(f"{data['function']}: {exc}") from None
+        except AssertionError as exc:
+            raise StepFailed(f"{data['function']} failed: {exc}") from None
+        except Exception as exc:  # the user's code: one line, like any step that fails
+            raise StepFailed(f"{data['function']} raised {format_exception(exc)}") from None
+        if data.get("save"):
+            self.saved[data["save"]] = value
+
+    # -- reporting -----------------------------------------------------------
+
+    def _received(self, client: str) -> list[Message]:
+        flt = EventFilter(endpoint=client, direction=Direction.IN, kinds=frozenset({EventKind.MESSAGE}))
+        return [e.message for e in self.lab.log.query(flt) if e.message is not None]
+
+    def _failure(self, exc: StepFailed) -> Failure:
+        failure = Failure(self.scenario, self.step, exc.message, expected=exc.expected, got=exc.got, mark=exc.mark)
+        if exc.client:
+            received = self._received(exc.client)
+            for msg in received[-8:]:
+                failure.arrived.append(f"{msg.summary()} | {escape_bytes(msg.raw, 120)}")
+            expects = [s.data for s in self.scenario.steps if s.kind == "expect" and s.data["client"] == exc.client]
+            expects = [self.vars.fill(e) for e in expects if not self._unresolved(e)]
+            if expects or received:
+                failure.diff = reply_diff(expects, received)
+        failure.log_tail = [format_event(e) for e in self.lab.log.tail(LOG_TAIL)]
+        return failure
+
+    def _unresolved(self, data: dict[str, Any]) -> bool:
+        try:
+            self.vars.fill(data)
+        except (LabError, KeyError, AttributeError):
+            return True
+        return False
+
+    def _stop_processes(self) -> None:
+        for proc in self.processes.values():
+            try:
+                proc.close(force=True)
+            except Exception:  # a process that will not die must not hide the result
+                pass
+        self.processes.clear()
+
+
+@dataclass
+class HookContext:
+    """What a ``python`` step's function receives."""
+
+    lab: Lab
+    saved: dict[str, Any]
+    args: dict[str, Any]
+
+
+def run_scenario(scenario: Scenario, **kwargs: Any) -> Outcome:
+    """Run one scenario in a fresh lab; see :class:`Runner`."""
+    return Runner(scenario, **kwargs).run()
+
+
+def check_scenario(scenario: Scenario) -> None:
+    """Raise :class:`ScenarioError` if ``scenario`` failed (for programs)."""
+    outcome = run_scenario(scenario)
+    if not outcome.passed and outcome.failure is not None:
+        raise ScenarioError(outcome.failure.report())

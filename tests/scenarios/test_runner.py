@@ -1,0 +1,220 @@
+"""`netlab run`: fresh labs, exit codes, reports, -x, -k, -j, JUnit XML;
+the runner's steps, variables and matchers."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lab.scenarios import load_file, load_text
+from lab.scenarios._runner import run_scenario
+from lab.scenarios.cli import Selector
+
+NETLAB = [sys.executable, "-m", "lab"]
+LIBRARY = Path(__file__).parent.parent.parent / "scenarios"
+
+PASSING = """
+    name: {name}
+    tags: [echo, quick]
+    lab:
+      e: {{protocol: echo}}
+    steps:
+      - connect: {{to: e, as: c}}
+      - send: {{to: c, text: hello}}
+      - expect: {{from: c, equals: "hello\\r\\n"}}
+"""
+
+FAILING = """
+    name: finger-verbose
+    tags: [finger]
+    lab:
+      f: {protocol: finger}
+    steps:
+      - connect: {to: f, as: c}
+      - send: {to: c, text: bob}
+      - wait: 0
+      - expect: {from: c, regex: "Plan:", timeout: 2}
+"""
+
+
+def netlab(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*NETLAB, *args], capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_pass_and_fail_lines_and_exit_codes(write: Callable[..., Path]) -> None:
+    """The issue's example: a PASS line, a FAIL line with the step and what
+    arrived, a summary, exit 1; then the full report with the log tail."""
+    good = write(PASSING.format(name="echo-basics"), "echo-basics.yaml")
+    bad = write(FAILING, "finger-verbose.yaml")
+    out = netlab("run", str(good), str(bad))
+    assert out.returncode == 1, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert re.fullmatch(r"  PASS  echo-basics\s+3 steps\s+\d+\.\d\d s", lines[0]), lines[0]
+    assert lines[1].startswith("  FAIL  finger-verbose")
+    assert 'step 4 `expect c /Plan:/ --timeout 2`: got "finger: bob: no such user.\\r\\n" (closed)' in lines[1]
+    assert "arrived (decoded | raw):" in out.stdout
+    assert 'finger-verbose.yaml:9:13: finger-verbose:' in out.stdout
+    assert "event log, last" in out.stdout and "query user bob" in out.stdout
+    assert lines[-1].startswith("1 passed, 1 failed in ")
+    assert netlab("run", str(good)).returncode == 0
+
+
+def test_a_bad_file_stops_everything_with_exit_2(write: Callable[..., Path]) -> None:
+    """One malformed file: nothing runs, the error names file:line:col, exit 2."""
+    good = write(PASSING.format(name="fine"), "fine.yaml")
+    bad = write("steps:\n  - sned: hi\n", "bad.yaml")
+    out = netlab("run", str(good), str(bad))
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert re.search(r"bad\.yaml:2:5: step 1: unknown step 'sned' — did you mean 'send'\?", out.stderr)
+    assert "Traceback" not in out.stderr
+    assert netlab("run", "--target", "nowhere", str(good)).returncode == 2
+    assert netlab("run").returncode == 2
+
+
+def test_exitfirst_keyword_and_junit(write: Callable[..., Path], tmp_path: Path) -> None:
+    """-x stops at the first failure; -k picks by tag or name; --junit-xml writes a report."""
+    bad = write(FAILING, "a-bad.yaml")
+    good = write(PASSING.format(name="z-good"), "z-good.yaml")
+    out = netlab("run", "-x", str(bad), str(good))
+    assert out.returncode == 1 and "z-good" not in out.stdout and "1 not run" in out.stdout
+    out = netlab("run", "-k", "quick and not finger", str(bad), str(good))
+    assert out.returncode == 0 and "finger-verbose" not in out.stdout and "z-good" in out.stdout
+    assert netlab("run", "-k", "nothing-has-this", str(good)).returncode == 2
+    report = tmp_path / "junit.xml"
+    netlab("run", str(bad), str(good), "--junit-xml", str(report))
+    suite = ET.parse(report).getroot()
+    assert suite.get("tests") == "2" and suite.get("failures") == "1"
+    failure = suite.find("testcase[@name='finger-verbose']/failure")
+    assert failure is not None and "Plan:" in (failure.get("message") or "")
+
+
+def test_parallel_runs_do_not_clash(write: Callable[..., Path]) -> None:
+    """Twelve scenarios four at a time: each has its own lab and free ports."""
+    paths = [str(write(PASSING.format(name=f"copy{i}"), f"copy{i}.yaml")) for i in range(12)]
+    out = netlab("run", "-j", "4", *paths)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "12 passed" in out.stdout
+
+
+def test_the_library_passes_and_a_directory_is_expanded() -> None:
+    """`netlab run scenarios` runs every lesson green."""
+    out = netlab("run", str(LIBRARY))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert len(re.findall(r"^  PASS ", out.stdout, re.M)) >= 7
+
+
+def test_variables_save_assert_and_call(write: Callable[..., Path]) -> None:
+    """{server.port}, {saved.x}, save with a regex, assert on fields, call's result."""
+    path = write("""
+        lab:
+          e: {protocol: echo}
+          f: {protocol: finger, options: {user: {alice: Alice Liddell}}}
+        steps:
+          - save: {name: where, value: "port={e.port}", regex: 'port=(\\d+)'}
+          - connect: {to: "127.0.0.1:{saved.where}", protocol: echo, as: c}
+          - send: {to: c, text: "via {e.port} {{literal}}"}
+          - expect: {from: c, text: "{{literal}}", save: m}
+          - assert: {value: "{saved.m}", contains: "via {saved.where}"}
+          - assert: {message: m, field: kind, equals: data}
+          - assert: {message: m, field: raw, regex: "^via"}
+          - connect: {to: f, as: d}
+          - call: {client: d, verb: query, args: [alice], save: reply, contains: Alice}
+          - assert: {value: "{saved.reply}", regex: "Alice", count: 1}
+          - assert: {value: "{saved.reply}", contains: Bob, not: true}
+    """)
+    (scenario,) = load_file(path)
+    outcome = run_scenario(scenario)
+    assert outcome.passed, outcome.failure and outcome.failure.report()
+
+
+def test_assertion_failures_say_what_was_found(write: Callable[..., Path]) -> None:
+    """A failing assert names the expectation and the value."""
+    path = write("""
+        steps:
+          - save: {name: x, value: apples}
+          - assert: {value: "{saved.x}", equals: pears}
+    """)
+    outcome = run_scenario(load_file(path)[0])
+    assert outcome.failure is not None
+    assert outcome.failure.headline() == 'step 2 `assert \'{saved.x}\' equals \'pears\'`: got "apples"'
+
+
+def test_scenario_timeout_bounds_the_whole_run() -> None:
+    """The scenario's own timeout stops a run that would go on too long."""
+    (scenario,) = load_text("timeout: 0.5\nsteps:\n  - wait: 0.3\n  - wait: 0.3\n  - wait: 0.3\n", "t.yaml")
+    outcome = run_scenario(scenario)
+    assert not outcome.passed and outcome.failure is not None
+    assert "ran out of its 0.5 s" in outcome.failure.report()
+
+
+def test_python_hooks_run_and_are_refused_when_safe(write: Callable[..., Path]) -> None:
+    """A python step calls an importable function with the lab and saved values."""
+    path = write("""
+        lab:
+          e: {protocol: echo}
+        steps:
+          - python: {function: "scenario_hooks:server_names", save: names}
+          - assert: {value: "{saved.names}", equals: e}
+          - python: "scenario_hooks:fails"
+    """)
+    outcome = run_scenario(load_file(path)[0])
+    assert outcome.failure is not None and outcome.failure.step is not None
+    assert outcome.failure.step.index == 3
+    assert "scenario_hooks:fails failed: the plan is missing" in outcome.failure.report()
+    crash = write("steps:\n  - python: scenario_hooks:crashes\n", "crash.yaml")
+    report = run_scenario(load_file(crash)[0]).failure.report()  # type: ignore[union-attr]
+    assert "scenario_hooks:crashes raised ValueError: bad hook (at scenario_hooks.py" in report
+    refused = run_scenario(load_file(path)[0], safe=True)
+    assert not refused.passed and "safe mode" in refused.failure.report()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("expr", "picked"), [
+    ("echo", {"a"}), ("not echo", {"b"}), ("echo or finger", {"a", "b"}),
+    ("(echo or finger) and slow", {"b"}), ("bee", {"b"}),
+])
+def test_keyword_expressions(expr: str, picked: set[str]) -> None:
+    """-k: tags and name words with and/or/not and parentheses."""
+    scenarios = load_text("name: a\ntags: [echo]\n---\nname: bee\ntags: [finger, slow]\n", "k.yaml")
+    chosen = {s.name[0] for s in scenarios if Selector(expr)(s)}
+    assert chosen == picked
+    with pytest.raises(ValueError):
+        Selector("echo and")
+
+
+def test_control_characters_and_escapes_in_text(write: Callable[..., Path]) -> None:
+    """Real CR/LF from a double-quoted YAML string and backslash escapes in
+    command text both reach the wire as bytes."""
+    path = write("""
+        lab:
+          e: {protocol: echo}
+        steps:
+          - connect: {to: e, as: c}
+          - send: {to: c, text: "two\\r\\nlines", newline: false}
+          - expect: {from: c, equals: "two\\r\\nlines"}
+          - send: c -n 'tab\\there'
+          - expect: c 'tab\\there'
+    """)
+    outcome = run_scenario(load_file(path)[0])
+    assert outcome.passed, outcome.failure and outcome.failure.report()
+
+
+def test_progress_on_a_terminal(write: Callable[..., Path]) -> None:
+    """On a terminal, a transient line says what is running; results stay."""
+    import pexpect
+
+    paths = [str(write(PASSING.format(name=f"p{i}"), f"p{i}.yaml")) for i in range(3)]
+    child = pexpect.spawn(sys.executable, ["-m", "lab", "run", *paths], encoding="utf-8", timeout=60)
+    child.expect(r"\[0/3\] running p0")
+    child.expect(r"PASS  p2")
+    child.expect(r"3 passed in")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
