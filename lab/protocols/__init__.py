@@ -58,7 +58,7 @@ ENTRY_POINT_GROUP = "netlab.protocols"
 
 _BUILTIN = {
     name: f"lab.protocols.{name}"
-    for name in ("chargen", "daytime", "discard", "echo", "finger", "qotd", "time")
+    for name in ("chargen", "daytime", "discard", "echo", "finger", "nntp", "qotd", "time")
 }
 
 _loaded: dict[str, ProtocolSpec] = {}
