@@ -516,7 +516,11 @@ class ClientCodec(_Lines):
                 if line is None:
                     self._at_end()
                     return None
-                code, text = parse_status(line)
+                try:
+                    code, text = parse_status(line)
+                except RemoteProtocolError as exc:
+                    self._fail(exc.message, exc.hint)
+                    raise
                 verb = self._asked.popleft() if self._asked else None
                 if code == 340 and verb in ("POST", None):
                     self._post_accepted = True
