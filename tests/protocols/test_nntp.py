@@ -546,3 +546,115 @@ def test_conflicting_store_directory_is_a_config_error(tmp_path: Path) -> None:
 def test_bad_options(option: str, value: str) -> None:
     with pytest.raises(ConfigError):
         nntp.SPEC.resolve_options({option: value})
+
+
+# -- hostile input on real sockets --------------------------------------------------------------
+
+
+class Wire:
+    """A raw socket client: send bytes, read status lines."""
+
+    def __init__(self, port: int) -> None:
+        import socket
+
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.file = self.sock.makefile("rb")
+        self.greeting = self.line()
+
+    def line(self) -> bytes:
+        return self.file.readline()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def ask(self, data: bytes) -> bytes:
+        self.send(data)
+        return self.line()
+
+    def close(self) -> None:
+        self.file.close()
+        self.sock.close()
+
+
+def _serve(lab: Any, **options: Any) -> Any:
+    return lab.serve("nntp", **options)
+
+
+def test_hostile_lines_get_answers_and_others_keep_being_served(lab: Any) -> None:
+    """Missing CRLF, NUL bytes, unknown verbs, out-of-state commands: each
+    gets its error code on the same connection; a bystander is unaffected."""
+    srv = _serve(lab)
+    bystander = lab.connect("nntp", srv)
+    w = Wire(srv.port)
+    assert w.greeting.startswith(b"200 ")
+    assert w.ask(b"DATE\n").startswith(b"111 ")  # bare LF
+    assert w.ask(b"DA\x00TE\r\n").startswith(b"500 NUL")
+    assert w.ask(b"XYZZY now\r\n").startswith(b"500 Unknown command")
+    assert w.ask(b"NEXT\r\n").startswith(b"412 ")
+    assert w.ask(b"ARTICLE 1\r\n").startswith(b"412 ")
+    assert w.ask(b"GROUP lab.test\r\n").startswith(b"211 ")
+    assert w.ask(b"ARTICLE\r\n").startswith(b"420 ")
+    w.send(b"DATE")  # no terminator: nothing happens yet
+    assert w.ask(b"\r\n").startswith(b"111 ")
+    assert bystander.group("lab.test").count == 0
+    w.close()
+
+
+def test_megabyte_line_is_refused_and_the_server_goes_on(lab: Any) -> None:
+    srv = _serve(lab)
+    w = Wire(srv.port)
+    try:
+        w.send(b"A" * (1024 * 1024) + b"\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server hung up on us mid-send, as it may
+    try:
+        reply = w.line()
+    except ConnectionResetError:
+        reply = b""
+    assert reply == b"" or reply.startswith(b"500 ")
+    w.close()
+    c = lab.connect("nntp", srv)
+    assert c.date().year >= 2024
+    assert any("longer than" in e.summary for e in lab.log.tail(50))
+
+
+def test_disconnect_in_the_middle_of_post_lands_nothing(lab: Any) -> None:
+    """An article cut off by a closed connection never reaches the store."""
+    srv = _serve(lab)
+    w = Wire(srv.port)
+    assert w.ask(b"POST\r\n").startswith(b"340 ")
+    w.send(b"From: a@b.c\r\nNewsgroups: lab.test\r\nSubject: cut\r\n\r\nhalf a bo")
+    w.sock.close()
+    w.file.close()
+    c = lab.connect("nntp", srv)
+    assert c.group("lab.test").count == 0
+    store = lab.services.find(nntp.STORE_KEY)
+    assert store is not None and len(store) == 0
+    assert c.post(subject="whole", body="fine").startswith("<")
+    assert len(store) == 1
+
+
+def test_two_servers_in_a_lab_share_groups_and_articles(lab: Any) -> None:
+    a = _serve(lab, group=["lab.test", "lab.one"])
+    b = _serve(lab, group=["lab.two"], posting="no")
+    ca, cb = lab.connect("nntp", a), lab.connect("nntp", b)
+    mid = ca.post(subject="shared", newsgroups=["lab.test", "lab.two"])
+    assert {line.split()[0] for line in cb.list()} == {"lab.test", "lab.one", "lab.two"}
+    assert cb.group("lab.two").count == 1 and cb.stat(mid) == (0, mid)
+    with pytest.raises(NntpReplyError) as err:
+        cb.post(subject="refused")
+    assert err.value.code == 440
+
+
+def test_store_directory_survives_a_lab_restart(tmp_path: Path) -> None:
+    from lab import Lab
+
+    with Lab.start() as first:
+        c = first.connect("nntp", first.serve("nntp", store=str(tmp_path)))
+        mid = c.post(subject="kept", body="on disk")
+    with Lab.start() as second:
+        c = second.connect("nntp", second.serve("nntp", store=str(tmp_path)))
+        assert c.group("lab.test").count == 1
+        assert b"on disk" in c.body(mid)
+        assert c.post(subject="next") != mid
+        assert c.listgroup("lab.test") == [1, 2]

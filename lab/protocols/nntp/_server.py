@@ -439,7 +439,7 @@ class NntpServer(ServerBehaviour):
                 lines = [self._active_line(g) for g in groups]
                 text = "Newsgroups in form: group high low status"
             elif keyword == "NEWSGROUPS":
-                lines = [f"{g.name}\t{g.description}" for g in groups]
+                lines = [f"{g.name}\t{g.description or '?'}" for g in groups]
                 text = "Descriptions follow"
             else:
                 lines = [f"{g.name} {int(g.created.timestamp())} netlab" for g in groups]
