@@ -658,3 +658,25 @@ def test_store_directory_survives_a_lab_restart(tmp_path: Path) -> None:
         assert b"on disk" in c.body(mid)
         assert c.post(subject="next") != mid
         assert c.listgroup("lab.test") == [1, 2]
+
+
+def test_raw_listgroup_reads_as_a_list_in_the_lab(lab: Any) -> None:
+    """Raw sends reach the client codec, so a raw LISTGROUP's 211 carries its list."""
+    srv = _serve(lab)
+    c = lab.connect("nntp", srv)
+    c.post(subject="one")
+    c.send("LISTGROUP lab.test\r\n")
+    c.send("GROUP lab.test\r\n")
+    first, second = c.expect(211), c.expect(211)
+    assert (first.answers, first.data) == ("LISTGROUP", b"1\r\n")
+    assert (second.answers, second.data) == ("GROUP", None)
+
+
+def test_hooks_match_command_verbs(lab: Any) -> None:
+    """srv.on("POST", fn) sees POST commands: the verb is the message kind."""
+    srv = _serve(lab)
+    seen: list[str] = []
+    srv.on("POST", lambda msg, conn: seen.append(msg.summary()), replace=False)
+    c = lab.connect("nntp", srv)
+    c.post(subject="hooked")
+    assert seen == ["POST"]
