@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import email.utils
 import fnmatch
+import logging
 import os
 import re
 import secrets
@@ -46,6 +47,8 @@ __all__ = [
     "valid_message_id",
     "wildmat",
 ]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_GROUPS = (("lab.test", "Testing, testing: post anything here"),
                   ("lab.misc", "Everything else in the lab"))
@@ -367,7 +370,12 @@ class NewsStore:
         lines = [f"{g.name} {g.high_water} {g.low} {'y' if g.posting else 'n'}"
                  f" {int(g.created.timestamp())} {g.description}".rstrip()
                  for g in self.list_groups()]
-        self._atomic_write(self.directory / "active", ("\n".join(lines) + "\n").encode())
+        try:
+            self._atomic_write(self.directory / "active", ("\n".join(lines) + "\n").encode())
+        except OSError as exc:
+            # the article files are the truth on load; a stale active file only
+            # loses empty groups' descriptions, so keep serving
+            logger.warning("news store: cannot write %s/active: %s", self.directory, exc)
 
     def _load(self) -> None:
         assert self.directory is not None
