@@ -244,6 +244,7 @@ class Connection:
         if self.state is not ConnState.OPEN:
             self._check_open()
         self._write(data)
+        self.codec.sent(data)
         self.bytes_out += len(data)
         if self._capture is not Capture.OFF:
             self._record(Direction.OUT, data, self._decode_outgoing(data))

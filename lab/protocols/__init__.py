@@ -65,6 +65,7 @@ _BUILTIN = {
         "echo",
         "finger",
         "irc",
+        "nntp",
         "qotd",
         "telnet",
         "time",

@@ -147,6 +147,13 @@ class Codec:
         """The bytes that put ``msg`` on the wire."""
         return msg.raw
 
+    def sent(self, data: bytes) -> None:
+        """This role sent ``data`` as raw bytes, not through :meth:`encode`.
+
+        Codecs that must know what was asked to read the answer (NNTP's
+        multi-line responses depend on the command) keep track here.
+        """
+
     @property
     def buffered(self) -> int:
         """Bytes received but not yet part of a message."""
