@@ -172,6 +172,8 @@ class Connection:
             return
         handle = self.endpoint.handle
         for msg in msgs:
+            if self.state is not ConnState.OPEN:
+                break  # the server hung up: the rest of the chunk is only logged
             try:
                 handle(self, msg)
             except Exception as exc:

@@ -14,6 +14,8 @@ from helpers import wait_until
 from lab import Lab
 from lab.endpoints import Server
 from lab.eventlog import EventFilter, EventKind
+from lab.protocols import Message, Peer, ProtocolSpec, ServerBehaviour, Transport
+from lab.protocols._framing import LineCodec
 
 USERS = ["alice=Alice Liddell"]
 
@@ -173,3 +175,31 @@ def wait_until_blocked(s: socket.socket, block: bytes) -> bool:
 
     _, writable, _ = select.select([], [s], [], 1.0)
     return not writable
+
+
+class _AnswerOnceThenHangUp(ServerBehaviour):
+    def message_received(self, conn: Peer, msg: Message) -> None:
+        conn.send_raw(b"bye\r\n")  # raises if called again after the hang-up
+        conn.close()
+
+
+HANG_UP = ProtocolSpec(name="hangup", summary="answers one line and hangs up", rfc="-", default_port=0,
+                       transports=(Transport.TCP,), codec=lambda role, transport: LineCodec(),
+                       server=_AnswerOnceThenHangUp)
+
+
+def test_lines_after_a_hang_up_are_logged_not_handled(lab: Lab) -> None:
+    """Two lines in one segment to a server that hangs up after the first:
+    the second is logged as received but never handed to the behaviour."""
+    srv = lab.serve(HANG_UP)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as sock:
+        sock.sendall(b"one\r\ntwo\r\n")
+        reply = b""
+        while chunk := sock.recv(4096):
+            reply += chunk
+    assert reply == b"bye\r\n"
+    wait_until(lambda: not srv.connections, timeout=30)
+    assert errors(lab, srv.name) == []
+    received = [e.message.raw for e in lab.log.query(EventFilter(endpoint=srv.name, kinds=frozenset({EventKind.MESSAGE})))
+                if e.message is not None and e.direction.value == "in"]
+    assert received == [b"one\r\n", b"two\r\n"]

@@ -160,13 +160,19 @@ class Loopback:
         self._guard(self.behaviour.connection_made, self.peer)
 
     def _dispatch(self, data: bytes) -> None:
+        # as the lab does: messages decoded before an error are handed over
+        # first, and none once the server has hung up
+        error = None
         try:
             msgs = self.server_codec.feed(data)
         except ProtocolError as exc:
-            self._guard(self.behaviour.protocol_error, self.peer, exc)
-            return
+            msgs, error = exc.decoded, exc
         for msg in msgs:
+            if self.peer.closed:
+                return
             self._guard(self.behaviour.message_received, self.peer, msg)
+        if error is not None and not self.peer.closed:
+            self._guard(self.behaviour.protocol_error, self.peer, error)
 
     def _to_client(self, data: bytes) -> None:
         if self.transport is Transport.TCP and not data:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import partial
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from protocol_fakes import CodecLaws, FakePeer, Loopback, Runner
 
@@ -403,6 +403,7 @@ def test_connection_lost_forgets_the_connection(make_peer: type[FakePeer]) -> No
     ),
     eof=st.booleans(),
 )
+@example(chunks=[b"\n\n"], eof=False)  # two queries in one chunk: the second arrives after the hang-up
 def test_server_survives_any_client_bytes(
     loopback: type[Loopback], arun: Runner, chunks: list[bytes], eof: bool
 ) -> None:
