@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -316,6 +317,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(handler(args))
     except KeyboardInterrupt:
+        return EXIT_FAIL
+    except BrokenPipeError:
+        # the reader went away (`netlab exec ... | head`): stop quietly, and
+        # keep the interpreter's final flush from raising again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAIL
 
 

@@ -115,3 +115,16 @@ def test_serve_without_a_protocol_lists_them() -> None:
     """`netlab serve` alone says which protocols exist."""
     out = run("serve")
     assert out.returncode == 2 and "one of: chargen, daytime" in out.stderr
+
+
+def test_exec_into_a_closed_pipe_stops_quietly() -> None:
+    """`netlab exec --log ... | head -1`: no traceback when the reader goes."""
+    proc = subprocess.Popen([*NETLAB, "exec", "--log", "serve chargen as cg; connect cg as c; call c read 2000000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) in (0, 1)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

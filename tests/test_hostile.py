@@ -200,6 +200,6 @@ def test_lines_after_a_hang_up_are_logged_not_handled(lab: Lab) -> None:
     assert reply == b"bye\r\n"
     wait_until(lambda: not srv.connections, timeout=30)
     assert errors(lab, srv.name) == []
-    received = [e.message.raw for e in lab.log.query(EventFilter(endpoint=srv.name, kinds=frozenset({EventKind.MESSAGE})))
-                if e.message is not None and e.direction.value == "in"]
+    messages = lab.log.query(EventFilter(endpoint=srv.name, kinds=frozenset({EventKind.MESSAGE})))
+    received = [e.message.raw for e in messages if e.message is not None and e.direction.value == "in"]
     assert received == [b"one\r\n", b"two\r\n"]
