@@ -180,8 +180,14 @@ class NetlabApp(App[int]):
 
     def sample_stats(self) -> None:
         self.rates.tick(self.stats_interval)
-        self.query_one("#stats", StatsPanel).redraw([s.name for s in self.lab.servers])
+        self.sample_stats_view()
         self.endpoints_tree.refresh_from_lab()  # counters
+
+    def sample_stats_view(self) -> None:
+        stats = self.query_one("#stats", StatsPanel)
+        for endpoint in list(self.lab.endpoints.values()):
+            stats.protocols.setdefault(endpoint.name, endpoint.protocol)
+        stats.redraw([s.name for s in self.lab.servers])
 
     def refresh_status(self) -> None:
         lab, view = self.lab, self.traffic

@@ -30,20 +30,25 @@ def _plural(kind: str) -> str:
     return kind + ("es" if kind.endswith(("s", "x")) else "s")
 
 
+def short_address(address: str) -> str:
+    """``tcp://127.0.0.1:7007`` -> ``:7007``; other hosts and UDP stay explicit."""
+    address = address.replace("://127.0.0.1:", "://:")
+    return address[len("tcp://"):] if address.startswith("tcp://") else address.replace("://", ":")
+
+
 def endpoint_label(status: dict[str, Any]) -> Text:
     state = str(status.get("state", ""))
-    addr = str(status.get("address", ""))
     proto = str(status.get("protocol", ""))
     label = Text.assemble(
         ("● " if state in ("listening", "open") else "○ ", _STATE_STYLE.get(state, "white")),
         (str(status["name"]), f"bold {protocol_colour(proto)}"),
         " ",
-        (addr.replace("127.0.0.1:", ":"), "dim"),
+        (short_address(str(status.get("address", ""))), "dim"),
     )
     if status.get("kind") == "server":
-        label.append(f"  {status.get('connections', 0)}⇄", "cyan")
-    label.append(f" ↓{human_bytes(int(status.get('bytes_in', 0)))} ↑{human_bytes(int(status.get('bytes_out', 0)))}",
-                 "dim")
+        label.append(f" {status.get('connections', 0)}⇄", "cyan")
+    total = int(status.get("bytes_in", 0)) + int(status.get("bytes_out", 0))
+    label.append(f" {human_bytes(total)}", "dim")
     return label
 
 
@@ -82,28 +87,29 @@ class EndpointsTree(Tree[Scope]):
     def refresh_from_lab(self) -> None:
         """Bring nodes and labels in line with the lab (on the UI thread:
         reads a snapshot of the lab's endpoints)."""
-        wanted: dict[tuple[str, ...], tuple[tuple[str, ...] | None, Text, Scope]] = {}
+        wanted: dict[tuple[str, ...], tuple[tuple[str, ...] | None, Text, Scope, bool]] = {}
         for endpoint in list(self.lab.endpoints.values()):
             group = (_plural(endpoint.kind),)
-            wanted.setdefault(group, (None, Text(group[0], "bold"), Scope()))
+            wanted.setdefault(group, (None, Text(group[0], "bold"), Scope(), True))
             try:
                 status = endpoint.status()
             except Exception:  # an endpoint mid-construction or mid-teardown
                 continue
             key: tuple[str, ...] = (group[0], endpoint.name)
-            wanted[key] = (group, endpoint_label(status), Scope(endpoint=endpoint.name))
+            has_conns = endpoint.kind == "server"
+            wanted[key] = (group, endpoint_label(status), Scope(endpoint=endpoint.name), has_conns)
             if endpoint.kind == "server":
                 for conn in endpoint.live_connections():
                     wanted[(key[0], key[1], conn.id)] = (key, connection_label(conn),
-                                               Scope(endpoint=endpoint.name, conn=conn.id))
+                                               Scope(endpoint=endpoint.name, conn=conn.id), False)
         # children first, so no node is removed twice
         for key in sorted((k for k in self._by_key if k not in wanted), key=len, reverse=True):
             self._by_key.pop(key).remove()
-        for key, (parent_key, label, scope) in wanted.items():
+        for key, (parent_key, label, scope, branch) in wanted.items():
             node = self._by_key.get(key)
             if node is None:
                 parent = self.root if parent_key is None else self._by_key[parent_key]
-                node = parent.add(label, data=scope, expand=True, allow_expand=len(key) < 3)
+                node = parent.add(label, data=scope, expand=True, allow_expand=branch)
                 self._by_key[key] = node
             elif node.label != label:
                 node.set_label(label)

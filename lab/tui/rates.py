@@ -79,5 +79,5 @@ class Rates:
         """Endpoints with traffic in the window: ``names_first`` (in that
         order) then the rest by total events."""
         first = [n for n in names_first if n in self.events]
-        rest = sorted((n for n in self.events if n not in first), key=lambda n: -sum(self.events[n]))
+        rest = sorted((n for n in self.events if n not in first), key=lambda n: (-sum(self.events[n]), n))
         return first + rest
