@@ -10,6 +10,7 @@ Tests: tests/tui/test_snapshots.py
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,7 @@ class _Wire:
     (after the sender has logged what it sent, as on a real network)."""
 
     def __init__(self) -> None:
-        self.pending: deque[Callable[[], None]] = deque()
+        self.pending: deque[Callable[[], object]] = deque()
 
     def flush(self) -> None:
         while self.pending:
@@ -70,7 +71,7 @@ class _Pipe(asyncio.Transport):
             self.wire.pending.append(peer.eof_received)
         for conn in (own, peer):
             if conn is not None:
-                self.wire.pending.append(lambda c=conn: c.connection_lost(None))
+                self.wire.pending.append(functools.partial(conn.connection_lost, None))
 
     def is_closing(self) -> bool:
         return self.closed
@@ -99,7 +100,8 @@ def _connect(lab: Lab, wire: _Wire, name: str, server: Server, client_port: int)
     client_end, server_end = _Pipe(wire, here, there), _Pipe(wire, there, here)
     client_end.own, client_end.peer_conn = client.conn, conn  # type: ignore[assignment]
     server_end.own, server_end.peer_conn = conn, client.conn  # type: ignore[assignment]
-    client.conn.connection_made(client_end)  # type: ignore[union-attr]
+    assert isinstance(client.conn, StreamConnection)
+    client.conn.connection_made(client_end)
     conn.connection_made(server_end)
     return client
 
