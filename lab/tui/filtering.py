@@ -17,7 +17,6 @@ Tests: tests/tui/test_filtering.py
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -61,6 +60,11 @@ def _regex_test(word: str) -> Test:
         return e.raw is not None and regex.search(e.raw.decode("latin-1")) is not None
 
     return test
+
+
+def _text_test(word: str) -> Test:
+    needle = word.lower()
+    return lambda e: needle in e.summary.lower()
 
 
 def _term(word: str) -> Test:
@@ -109,16 +113,40 @@ class TrafficFilter:
         return bool(self.tests)
 
 
+_TOKEN = re.compile(r"""\s*(?P<neg>[-!](?=\S))?(?:(?P<re>/(?:\\.|[^/\\])*/i?)(?=\s|$)"""
+                    r"""|"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<word>\S+))""")
+
+
+def _words(text: str) -> list[tuple[bool, str, bool]]:
+    """(negated, word, quoted) for each word; a regex keeps its spaces and quotes."""
+    out = []
+    pos = 0
+    text = text.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:  # pragma: no cover - the pattern matches any non-space
+            break
+        pos = m.end()
+        neg = m.group("neg") or ""
+        word = m.group("word")
+        if word is not None and (neg + word) in _DIRECTIONS:
+            out.append((False, neg + word, False))
+        elif word is not None and word[0] in "\"'":
+            raise CommandError(f"filter: no closing quote in {word!r}", hint="close the quote")
+        elif word is not None:
+            out.append((bool(neg), word, False))
+        elif m.group("re") is not None:
+            out.append((bool(neg), m.group("re"), False))
+        else:
+            out.append((bool(neg), m.group("dq") if m.group("dq") is not None else m.group("sq"), True))
+    return out
+
+
 def parse_filter(text: str) -> TrafficFilter:
     """Parse filter ``text``; :class:`CommandError` with a hint if it is
     not understood.  Empty text is a filter that keeps everything."""
-    try:
-        words = shlex.split(text)
-    except ValueError as exc:
-        raise CommandError(f"filter: {exc}", hint="close the quote") from None
     tests: list[Test] = []
-    for word in words:
-        negate = len(word) > 1 and word[0] in "-!" and word not in _DIRECTIONS
-        test = _term(word[1:] if negate else word)
+    for negate, word, quoted in _words(text):
+        test = _text_test(word) if quoted else _term(word)
         tests.append(_negated(test) if negate else test)
     return TrafficFilter(text.strip(), tuple(tests))
