@@ -55,7 +55,7 @@ class NetlabApp(App[int]):
     """The lab console.  ``startup`` (e.g. the demo) runs once mounted;
     the caller owns the lab and closes it after :meth:`run` returns."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "netlab"
     COMMANDS: ClassVar = App.COMMANDS | {LabCommands}
 
