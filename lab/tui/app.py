@@ -208,9 +208,6 @@ class NetlabApp(App[int]):
             parts.append(f"{self.feed.dropped:,} too fast to show (kept in the log)")
         view.border_subtitle = " · ".join(parts)
 
-    def on_traffic_view_changed(self, message: TrafficView.Changed) -> None:
-        pass  # the status line is refreshed on its own timer
-
     def on_traffic_view_selected(self, message: TrafficView.Selected) -> None:
         self.query_one("#detail", MessageDetail).show(message.event)
 

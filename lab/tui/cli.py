@@ -62,13 +62,13 @@ def _lab_file_loader(path: str) -> Any:
 def run_tui(args: argparse.Namespace) -> int:
     from lab.lab import Lab
 
+    if args.labfile and (args.empty or args.demo):
+        _say(f"give a lab file or {'--empty' if args.empty else '--demo'}, not both")
+        return 2
     try:
         loader = _lab_file_loader(args.labfile) if args.labfile else None
     except LabError as exc:
         _say(str(exc))
-        return 2
-    if args.labfile and args.empty:
-        _say("give a lab file or --empty, not both")
         return 2
 
     from lab.tui.app import NetlabApp

@@ -34,7 +34,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("tab / shift+tab", "move between panels"),
     ("ctrl+p", "command palette: the same commands, searchable"),
     ("?", "this help"),
-    ("q / ctrl+c", "quit (servers stop with the lab)"),
+    ("q / ctrl+q", "quit (servers stop with the lab)"),
 )
 
 

@@ -123,9 +123,6 @@ class TrafficView(ScrollView, can_focus=True):
             super().__init__()
             self.event = event
 
-    class Changed(Message):
-        """Rows, follow or pause changed: status lines may update."""
-
     def __init__(self, log: EventLog, *, window: int = 10_000, id: str | None = None) -> None:
         super().__init__(id=id)
         self.event_log = log
@@ -149,7 +146,6 @@ class TrafficView(ScrollView, can_focus=True):
             return
         if self.paused:
             self.held += len(kept)
-            self.post_message(self.Changed())
             return
         self._extend(kept)
 
@@ -165,7 +161,6 @@ class TrafficView(ScrollView, can_focus=True):
             # the rows in sight moved up: keep them in sight
             self.scroll_to(y=max(0, self.scroll_y - overflow), animate=False, immediate=True)
         self.refresh()
-        self.post_message(self.Changed())
 
     def reload(self) -> None:
         """Rebuild the rows from the log (after a filter change or a pause)."""
@@ -179,7 +174,6 @@ class TrafficView(ScrollView, can_focus=True):
         else:
             self._show_cursor()
         self.refresh()
-        self.post_message(self.Changed())
 
     def set_filter(self, flt: TrafficFilter) -> None:
         self.filter = flt
@@ -195,12 +189,10 @@ class TrafficView(ScrollView, can_focus=True):
     def watch_paused(self, paused: bool) -> None:
         if not paused:
             self.reload()
-        self.post_message(self.Changed())
 
     def watch_follow(self, follow: bool) -> None:
         if follow:
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
-        self.post_message(self.Changed())
 
     # -- cursor ----------------------------------------------------------
 
