@@ -177,6 +177,7 @@ class NetlabApp(App[int]):
     def _refresh_tree(self) -> None:
         self._topology_changed = False
         self.endpoints_tree.refresh_from_lab()
+        self.refresh_status()
 
     def sample_stats(self) -> None:
         self.rates.tick(self.stats_interval)
