@@ -69,6 +69,7 @@ class NetlabApp(App[int]):
         Binding("l", "ladder", "Ladder"),
         Binding("t", "talk", "Talk"),
         Binding("a", "show_all", "All", show=False),
+        Binding("o", "toggle_output", "Output", show=False),
         Binding("y", "copy('escaped')", "Copy", show=False),
         Binding("x", "copy('hex')", "Copy hex", show=False),
         Binding("escape", "escape", "Back", show=False),
@@ -296,15 +297,37 @@ class NetlabApp(App[int]):
     def selected_event(self) -> Event | None:
         return self.traffic.selected
 
-    def action_ladder(self) -> None:
+    def _ladder_target(self) -> tuple[str, str] | None:
+        """(endpoint, connection) for the ladder: the tree's connection or
+        client when the tree has focus, else the event under the cursor,
+        else the connection the view is narrowed to."""
+        tree = self.endpoints_tree
+        node = tree.cursor_node
+        if tree.has_focus and node is not None and node.data is not None:
+            scope = node.data
+            if scope.conn and scope.endpoint:
+                return scope.endpoint, scope.conn
+            endpoint = self.lab.endpoints.get(scope.endpoint or "")
+            if isinstance(endpoint, Client):
+                return endpoint.name, endpoint.conn.id
         event = self.selected_event()
+        if event is not None and event.conn:
+            return event.endpoint, event.conn
         scope = self.traffic.scope
-        conn = event.conn if event is not None and event.conn else scope.conn
-        endpoint = event.endpoint if event is not None and event.conn else scope.endpoint
-        if not conn or not endpoint:
+        if scope.conn and scope.endpoint:
+            return scope.endpoint, scope.conn
+        return None
+
+    def action_ladder(self) -> None:
+        target = self._ladder_target()
+        if target is None:
             self.notify("select an event of a connection first (↑ ↓ in the traffic view)", severity="warning")
             return
+        endpoint, conn = target
         self.push_screen(ConversationScreen(self.lab, endpoint, conn, export_dir=self.export_dir))
+
+    def action_toggle_output(self) -> None:
+        self.output.toggle_class("tall")
 
     def action_copy(self, how: str) -> None:
         event = self.selected_event()

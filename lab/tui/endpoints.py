@@ -27,6 +27,8 @@ _STATE_STYLE = {"listening": "green", "open": "green", "starting": "yellow", "op
 
 
 def _plural(kind: str) -> str:
+    if kind.endswith("y"):
+        return kind[:-1] + "ies"  # proxy -> proxies
     return kind + ("es" if kind.endswith(("s", "x")) else "s")
 
 

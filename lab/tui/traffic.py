@@ -247,7 +247,10 @@ class TrafficView(ScrollView, can_focus=True):
         self.follow = True
 
     def on_click(self, event: events.Click) -> None:
-        index = int(self.scroll_y) + event.y
+        offset = event.get_content_offset(self)  # inside the border and padding
+        if offset is None:
+            return
+        index = int(self.scroll_y) + offset.y
         if 0 <= index < len(self.rows):
             self.follow = False
             self.select_index(index)

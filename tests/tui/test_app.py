@@ -345,3 +345,63 @@ async def test_demo_startup_fills_the_screen(lab: Lab) -> None:
         await until(pilot, lambda: any(e.endpoint.startswith("demo") and e.kind is EventKind.MESSAGE
                                        for e in app.traffic.rows), what="demo traffic")
         assert any(label.startswith("servers") for label in tree_labels(app))
+
+
+async def test_cursor_keys_and_clicks_move_through_events(lab: Lab) -> None:
+    """Home, End, PageUp/PageDown, ↑ ↓ and a click move the cursor; moving up leaves follow mode, End resumes it."""
+    app = NetlabApp(lab)
+    async with app.run_test(size=SIZE) as pilot:
+        lines = "; ".join(f"send c1 line{i}; expect c1 line{i}" for i in range(20))
+        await command(pilot, f"serve echo as e1; connect e1 as c1; {lines}")
+        await until(pilot, lambda: "line19" in output_text(app))
+        await until(pilot, lambda: sum(e.kind is EventKind.MESSAGE for e in app.traffic.rows) >= 80)
+        app.traffic.focus()
+        rows = app.traffic.rows
+        await pilot.press("home")
+        assert app.traffic.selected is rows[0] and not app.traffic.follow
+        await pilot.press("down", "down")
+        assert app.traffic.selected is rows[2]
+        await pilot.press("pagedown")
+        page = app.traffic.scrollable_content_region.height - 1
+        assert app.traffic.selected is rows[2 + page]
+        await pilot.press("pageup", "up")
+        assert app.traffic.selected is rows[1]
+        await pilot.press("end")
+        assert app.traffic.selected is rows[-1] and app.traffic.follow
+        await pilot.click("#traffic", offset=(5, 3))
+        assert app.traffic.selected is rows[int(app.traffic.scroll_y) + 2]  # the border is row 0
+        assert app.query_one("#detail").event is app.traffic.selected  # type: ignore[attr-defined]
+
+
+async def test_ladder_from_the_tree_and_copy_as_mermaid(lab: Lab) -> None:
+    """`l` on a client in the tree draws its connection; `c` copies the Mermaid text."""
+    app = NetlabApp(lab)
+    async with app.run_test(size=SIZE) as pilot:
+        await serve_and_talk(pilot, lab)
+        await until(pilot, lambda: any("c1" in label for label in tree_labels(app)))
+        tree = app.endpoints_tree
+        tree.focus()
+        tree.move_cursor(next(n for n in tree._by_key.values() if n.data is not None and n.data.endpoint == "c1"))
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, ConversationScreen))
+        screen = app.screen
+        assert isinstance(screen, ConversationScreen) and screen.conn == "c1" and not screen.server_side
+        await pilot.press("c")
+        assert app.clipboard.startswith("sequenceDiagram\n")
+        assert '    C->>S: "hello\\r\\n"' in app.clipboard.splitlines()
+
+
+async def test_output_panel_grows_and_q_quits_with_status_0(lab: Lab) -> None:
+    """`o` makes the command output tall and small again; `q` ends the app with exit status 0."""
+    app = NetlabApp(lab)
+    async with app.run_test(size=SIZE) as pilot:
+        small = app.output.size.height
+        await pilot.press("o")
+        await pilot.pause()
+        assert app.output.size.height > small
+        await pilot.press("o")
+        await pilot.pause()
+        assert app.output.size.height == small
+        await pilot.press("q")
+        await until(pilot, lambda: app.return_code is not None, what="the app to exit")
+    assert app.return_code == 0
