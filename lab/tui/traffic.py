@@ -263,7 +263,6 @@ class TrafficView(ScrollView, can_focus=True):
         if index >= len(self.rows):
             return Strip.blank(width, self.rich_style)
         event = self.rows[index]
-        strip = Strip(_segments(event)).crop_extend(0, width, self.rich_style)
-        if event.seq == self.cursor_seq:
-            strip = strip.apply_style(_CURSOR)
-        return strip
+        base = self.rich_style + _CURSOR if event.seq == self.cursor_seq else self.rich_style
+        # the widget's colours under every cell, the row's own colours on top
+        return Strip(_segments(event)).apply_style(base).crop_extend(0, width, base)
