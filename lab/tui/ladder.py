@@ -156,11 +156,13 @@ def build_ladder(events: Iterable[Event], conn: str, *, server_side: bool,
             rungs.append(Rung(e.seq, e.wall, way, e.summary))
         else:
             rungs.append(Rung(e.seq, e.wall, Way.NOTE, f"{e.kind.value}: {e.summary}"))
-    endpoint = conn.split("#", 1)[0]
+    # an open event reads "CLIENT_ADDR -> SERVER_ADDR" from either side
+    ends = next((r.text[len("open: "):].split(" -> ") for r in rungs if r.text.startswith("open: ")), [])
+    client_addr, server_addr = (f" {ends[0]}", f" {ends[1]}") if len(ends) == 2 else ("", "")
     if server_side:
-        client = client or "client"
-        server = server or f"{endpoint} ({conn})"
+        client = client or f"client{client_addr}"
+        server = server or f"{conn}{server_addr}"
     else:
-        client = client or f"{endpoint} (client)"
-        server = server or "server"
+        client = client or f"{conn}{client_addr}"
+        server = server or f"server{server_addr}"
     return Ladder(conn, client, server, tuple(rungs))
