@@ -11,7 +11,7 @@ from conftest import until
 from rich.console import Console
 from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import Input, RichLog, Static, Tree
+from textual.widgets import Input, Label, RichLog, Static, Tree
 
 from lab import Lab
 from lab.eventlog import EventKind
@@ -19,6 +19,7 @@ from lab.tui.app import NetlabApp
 from lab.tui.conversation import ConversationScreen
 from lab.tui.help import HelpScreen
 from lab.tui.ladder import Way
+from lab.tui.picker import ClientPicker
 
 SIZE = (120, 40)
 
@@ -405,3 +406,17 @@ async def test_output_panel_grows_and_q_quits_with_status_0(lab: Lab) -> None:
         await pilot.press("q")
         await until(pilot, lambda: app.return_code is not None, what="the app to exit")
     assert app.return_code == 0
+
+
+async def test_talk_offers_a_list_when_several_clients_could_talk(lab: Lab) -> None:
+    """With two clients and none selected, `t` opens a picker; Enter on one starts talk mode with it."""
+    app = NetlabApp(lab)
+    async with app.run_test(size=SIZE) as pilot:
+        await command(pilot, "serve echo as e1; connect e1 as first; connect e1 as second")
+        await until(pilot, lambda: "second" in lab.endpoints)
+        await pilot.press("escape", "t")
+        await until(pilot, lambda: isinstance(app.screen, ClientPicker), what="the picker")
+        await pilot.press("down", "enter")
+        await until(pilot, lambda: app.commandbar.talking_to is not None)
+        assert app.commandbar.talking_to == "second"
+        assert "talk second" in str(app.query_one("#command-prompt", Label).content)
