@@ -14,17 +14,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Footer, Input, RichLog, Static
 
 from lab.commands import Interpreter
-from lab.endpoints import Client
+from lab.endpoints import Client, Endpoint, Server
 from lab.errors import LabError
 from lab.eventlog import Event, EventKind
 from lab.lab import Lab
@@ -49,6 +50,7 @@ logger = logging.getLogger(__name__)
 _TOPOLOGY = frozenset({EventKind.LISTEN, EventKind.OPEN, EventKind.CLOSE, EventKind.STOP})
 
 Startup = Callable[[], Awaitable[object]]
+PanelT = TypeVar("PanelT", bound=Widget)
 
 
 class NetlabApp(App[int]):
@@ -91,6 +93,7 @@ class NetlabApp(App[int]):
         self.title = title
         self.absorbed = 0  # events taken from the feed (for benchmarks and the title)
         self._topology_changed = True
+        self._panels: dict[str, Widget] = {}
 
     # -- layout ------------------------------------------------------------
 
@@ -108,21 +111,35 @@ class NetlabApp(App[int]):
         yield CommandBar(self.lab, self.interp, id="commandbar")
         yield Footer()
 
+    # The panels, found once: timers keep firing while the app shuts down,
+    # when queries would no longer find them.
+
     @property
     def traffic(self) -> TrafficView:
-        return self.query_one("#traffic", TrafficView)
+        return self._panel("#traffic", TrafficView)
 
     @property
     def endpoints_tree(self) -> EndpointsTree:
-        return self.query_one("#endpoints", EndpointsTree)
+        return self._panel("#endpoints", EndpointsTree)
 
     @property
     def commandbar(self) -> CommandBar:
-        return self.query_one("#commandbar", CommandBar)
+        return self._panel("#commandbar", CommandBar)
 
     @property
     def output(self) -> RichLog:
-        return self.query_one("#output", RichLog)
+        return self._panel("#output", RichLog)
+
+    @property
+    def stats(self) -> StatsPanel:
+        return self._panel("#stats", StatsPanel)
+
+    def _panel(self, selector: str, kind: type[PanelT]) -> PanelT:
+        found = self._panels.get(selector)
+        if found is None:
+            found = self._panels[selector] = self.query_one(selector, kind)
+        assert isinstance(found, kind)
+        return found
 
     def on_mount(self) -> None:
         self.query_one("#left").border_title = "endpoints"
@@ -166,7 +183,7 @@ class NetlabApp(App[int]):
         self.absorbed += len(events)
         self.traffic.add(events)
         self.rates.count(events)
-        stats = self.query_one("#stats", StatsPanel)
+        stats = self.stats
         for e in events:
             if e.kind in _TOPOLOGY:
                 self._topology_changed = True
@@ -180,24 +197,33 @@ class NetlabApp(App[int]):
         self.endpoints_tree.refresh_from_lab()
         self.refresh_status()
 
+    def endpoints_now(self) -> list[Endpoint]:
+        """The lab's endpoints, copied in one step: the reactor thread adds
+        and removes them while the UI reads (``lab.servers`` iterates the
+        live dict and could see it change size)."""
+        return list(self.lab.endpoints.values())
+
     def sample_stats(self) -> None:
         self.rates.tick(self.stats_interval)
         self.sample_stats_view()
         self.endpoints_tree.refresh_from_lab()  # counters
 
     def sample_stats_view(self) -> None:
-        stats = self.query_one("#stats", StatsPanel)
-        for endpoint in list(self.lab.endpoints.values()):
+        stats = self.stats
+        for endpoint in self.endpoints_now():
             stats.protocols.setdefault(endpoint.name, endpoint.protocol)
-        stats.redraw([s.name for s in self.lab.servers])
+        stats.redraw([e.name for e in self.endpoints_now() if isinstance(e, Server)])
 
     def refresh_status(self) -> None:
         lab, view = self.lab, self.traffic
+        endpoints = self.endpoints_now()
+        servers = sum(isinstance(e, Server) for e in endpoints)
+        clients = sum(isinstance(e, Client) for e in endpoints)
         title = Text.assemble(
             (f" {self.title} ", "bold reverse"),
-            f"  {len(lab.servers)} servers · {len(lab.clients)} clients · {lab.log.total:,} events",
+            f"  {servers} servers · {clients} clients · {lab.log.total:,} events",
         )
-        self.query_one("#titlebar", Static).update(title)
+        self._panel("#titlebar", Static).update(title)
         parts = ["following" if view.follow else "scrolled"]
         if view.paused:
             parts.append(f"PAUSED ({view.held:,} new)")
@@ -211,7 +237,7 @@ class NetlabApp(App[int]):
         view.border_subtitle = " · ".join(parts)
 
     def on_traffic_view_selected(self, message: TrafficView.Selected) -> None:
-        self.query_one("#detail", MessageDetail).show(message.event)
+        self._panel("#detail", MessageDetail).show(message.event)
 
     def on_endpoints_tree_scope_changed(self, message: EndpointsTree.ScopeChanged) -> None:
         self.traffic.set_scope(message.scope)
@@ -350,7 +376,7 @@ class NetlabApp(App[int]):
             if isinstance(self.lab.endpoints.get(name), Client):
                 self._talk(name)
                 return
-        clients = [(c.name, c.address) for c in self.lab.clients]
+        clients = [(c.name, c.address) for c in self.endpoints_now() if isinstance(c, Client)]
         if not clients:
             self.commandbar.show_error("no client to talk through — connect one first, e.g. `connect echo as c`")
             self.commandbar.input.focus()

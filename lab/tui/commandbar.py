@@ -36,7 +36,14 @@ HISTORY_LIMIT = 500
 def complete_line(interp: Interpreter, line: str) -> tuple[str, list[str]]:
     """``line`` with its last word completed as far as the candidates
     agree, and the candidates."""
-    candidates = interp.complete(line)
+    for _ in range(3):
+        try:
+            candidates = interp.complete(line)
+            break
+        except RuntimeError:  # the reactor changed the endpoints mid-iteration: look again
+            continue
+    else:
+        return line, []
     if not candidates:
         return line, []
     stmt = line.rsplit(";", 1)[-1]
