@@ -2,7 +2,8 @@
 opens in a terminal).
 
 Textual is imported only when the TUI runs, so ``netlab --help`` stays
-light; lab files need :mod:`lab.scenarios`, imported only for them.
+light; lab files are read by :mod:`lab.scenarios` (``load_file``), imported
+only for them.
 
 Tests: tests/tui/test_cli.py, tests/tui/test_pty.py
 """
@@ -13,13 +14,17 @@ import argparse
 import asyncio
 import importlib
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab.errors import LabError
 from lab.reactor import LOOPS
 
-__all__ = ["register", "run_tui"]
+if TYPE_CHECKING:
+    from lab.lab import Lab
+
+__all__ = ["lab_file_starter", "register", "run_tui"]
 
 
 def register(subparsers: Any) -> None:
@@ -42,9 +47,15 @@ def _say(text: str) -> None:
     print(f"netlab: {text}", file=sys.stderr, flush=True)
 
 
-def _lab_file_loader(path: str) -> Any:
-    """The coroutine function that starts the lab in ``path``, or a
-    :class:`LabError` saying why lab files cannot be opened."""
+LabStarter = Callable[["Lab"], Coroutine[Any, Any, None]]
+
+
+def lab_file_starter(path: str) -> LabStarter:
+    """Read the lab file at ``path`` now (so a bad file is an error before
+    the screen opens) and return the coroutine function that starts its
+    servers in a lab.  :class:`LabError` says why it cannot: no such file,
+    lab files not supported by this netlab (:mod:`lab.scenarios` is
+    imported only here), or the file's own error with its line."""
     if not Path(path).is_file():
         raise LabError(f"no lab file {path!r}", hint="give the path of a lab file, or use --demo / --empty")
     try:
@@ -52,10 +63,23 @@ def _lab_file_loader(path: str) -> Any:
     except ImportError:
         raise LabError("this netlab cannot read lab files yet (lab.scenarios is not installed)",
                        hint="use `netlab tui --demo` or `netlab tui --empty`") from None
-    start = getattr(scenarios, "astart_lab", None)
-    if start is None:
-        raise LabError("this netlab's lab.scenarios has no astart_lab(lab, path)",
+    load_file = getattr(scenarios, "load_file", None)
+    if load_file is None:
+        raise LabError("this netlab's lab.scenarios cannot load files (no load_file)",
                        hint="use `netlab tui --demo` or `netlab tui --empty`")
+    found = load_file(path)
+    if not found or not getattr(found[0], "servers", None):
+        raise LabError(f"{path} has no `lab:` servers to start", hint="add a lab: part, or use --empty")
+    decls = list(found[0].servers)
+
+    async def start(lab: Lab) -> None:
+        for decl in decls:
+            try:
+                await lab.aserve(decl.protocol, **decl.kwargs())
+            except LabError as exc:
+                where = f"{path}:{decl.mark}" if getattr(decl, "mark", None) else path
+                raise LabError(f"{where}: lab server {decl.name!r}: {exc}") from None
+
     return start
 
 
@@ -66,7 +90,7 @@ def run_tui(args: argparse.Namespace) -> int:
         _say(f"give a lab file or {'--empty' if args.empty else '--demo'}, not both")
         return 2
     try:
-        loader = _lab_file_loader(args.labfile) if args.labfile else None
+        starter = lab_file_starter(args.labfile) if args.labfile else None
     except LabError as exc:
         _say(str(exc))
         return 2
@@ -80,14 +104,10 @@ def run_tui(args: argparse.Namespace) -> int:
 
         await run_demo(lab, asyncio.Event(), interval=0.5)
 
-    async def lab_file() -> None:
-        assert loader is not None
-        await loader(lab, args.labfile)
-
     startup = None
     title = "netlab"
-    if loader is not None:
-        startup, title = (lambda: lab.reactor.run_async(lab_file())), f"netlab — {args.labfile}"
+    if starter is not None:
+        startup, title = (lambda: lab.reactor.run_async(starter(lab))), f"netlab — {args.labfile}"
     elif not args.empty:
         startup, title = (lambda: lab.reactor.run_async(demo())), "netlab — demo lab"
     app = NetlabApp(lab, startup=startup, title=title)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import types
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -15,10 +16,12 @@ from helpers import Proc
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lab import Lab
 from lab.errors import CommandError, LabError
 from lab.eventlog import Direction, EventKind, EventLog
 from lab.protocols._base import Role, Transport
 from lab.protocols.echo import SPEC as ECHO
+from lab.tui.cli import lab_file_starter
 from lab.tui.dump import as_escaped, as_hex, hexdump
 from lab.tui.feed import EventFeed
 from lab.tui.filtering import parse_filter
@@ -206,21 +209,37 @@ def test_tui_help_and_lab_file_errors_are_one_line() -> None:
     assert missing.stderr.strip().count("\n") == 0 and "no lab file 'no-such-lab.yaml'" in missing.stderr
 
 
-def test_lab_file_needs_the_scenarios_package(tmp_path: Path) -> None:
-    """Without lab.scenarios a lab file is refused in one line; with it, its astart_lab is used."""
+def test_lab_file_without_lab_files_support_is_one_line(tmp_path: Path) -> None:
+    """Without lab.scenarios a lab file is refused in one line naming the way out."""
     labfile = tmp_path / "lab.yaml"
-    labfile.write_text("servers: []\n")
-    if importlib.util.find_spec("lab.scenarios") is None:
-        out = run_netlab("tui", str(labfile))
-        assert out.returncode == 2 and out.stderr.count("\n") == 1
-        assert "cannot read lab files yet" in out.stderr and "--demo" in out.stderr
-    else:
-        from lab.tui.cli import _lab_file_loader
+    labfile.write_text("lab:\n  e: {protocol: echo}\n")
+    if importlib.util.find_spec("lab.scenarios") is not None:
+        return  # lab files are supported: the next test covers them
+    out = run_netlab("tui", str(labfile))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "cannot read lab files yet" in out.stderr and "--demo" in out.stderr
 
-        try:
-            assert callable(_lab_file_loader(str(labfile)))
-        except LabError as exc:
-            assert "astart_lab" in str(exc)
+
+def test_lab_file_servers_start_through_lab_scenarios(tmp_path: Path, lab: Lab,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console reads a lab file with lab.scenarios.load_file and serves each declared server."""
+    decl = types.SimpleNamespace(name="from-file", protocol="echo", mark="2:3",
+                                 kwargs=lambda: {"name": "from-file", "port": 0})
+    bad = types.SimpleNamespace(name="bad", protocol="nosuch", mark="4:3", kwargs=lambda: {"name": "bad"})
+    files = {"good.yaml": [types.SimpleNamespace(servers=[decl])],
+             "bad.yaml": [types.SimpleNamespace(servers=[bad])],
+             "empty.yaml": [types.SimpleNamespace(servers=[])]}
+    fake = types.ModuleType("lab.scenarios")
+    fake.load_file = lambda path: files[Path(path).name]  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "lab.scenarios", fake)
+    for name in files:
+        (tmp_path / name).write_text("lab: {}\n")
+    lab.reactor.call(lab_file_starter(str(tmp_path / "good.yaml"))(lab))
+    assert lab["from-file"].protocol == "echo"
+    with pytest.raises(LabError, match=r"bad\.yaml:4:3: lab server 'bad': .*nosuch"):
+        lab.reactor.call(lab_file_starter(str(tmp_path / "bad.yaml"))(lab))
+    with pytest.raises(LabError, match="no `lab:` servers"):
+        lab_file_starter(str(tmp_path / "empty.yaml"))
 
 
 def test_plain_netlab_without_a_terminal_prints_the_text_demo() -> None:
