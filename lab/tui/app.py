@@ -91,7 +91,7 @@ class NetlabApp(App[int]):
         self.window = window
         self.export_dir = export_dir
         self.title = title
-        self.absorbed = 0  # events taken from the feed (for benchmarks and the title)
+        self.absorbed = 0  # events taken from the feed so far (bench/tui.py reads it)
         self._topology_changed = True
         self._panels: dict[str, Widget] = {}
 
@@ -142,6 +142,10 @@ class NetlabApp(App[int]):
         return found
 
     def on_mount(self) -> None:
+        for selector, kind in (("#traffic", TrafficView), ("#endpoints", EndpointsTree), ("#stats", StatsPanel),
+                               ("#commandbar", CommandBar), ("#output", RichLog), ("#titlebar", Static),
+                               ("#detail", MessageDetail)):
+            self._panel(selector, kind)
         self.query_one("#left").border_title = "endpoints"
         self.query_one("#stats").border_title = "stats: events/s · bytes/s"
         self.traffic.border_title = "traffic"
