@@ -17,7 +17,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from lab.eventlog import EventFilter
+from lab.eventlog import Event, EventFilter
 from lab.tui.ladder import Ladder, build_ladder
 
 if TYPE_CHECKING:
@@ -63,11 +63,24 @@ class ConversationScreen(Screen[None]):
         self.server_side = _is_server_side(lab, endpoint, conn)
         self.export_dir = export_dir or Path.cwd()
         self._seen_total = -1
+        self._events: list[Event] = self.lab.log.query(EventFilter(conn=self.conn))
+        self._last_seq = self.lab.log.total
         self.ladder = self._build()
 
     def _build(self) -> Ladder:
-        events = self.lab.log.query(EventFilter(conn=self.conn))
-        return build_ladder(events, self.conn, server_side=self.server_side)
+        return build_ladder(self._events, self.conn, server_side=self.server_side)
+
+    def _catch_up(self) -> None:
+        """Add this connection's events logged since the last look, walking
+        back from the newest only as far as needed."""
+        fresh = []
+        for event in reversed(self.lab.log.snapshot()):
+            if event.seq <= self._last_seq:
+                break
+            if event.conn == self.conn:
+                fresh.append(event)
+        self._last_seq = self.lab.log.total
+        self._events.extend(reversed(fresh))
 
     def compose(self) -> ComposeResult:
         yield Static(id="ladder-title")
@@ -83,6 +96,7 @@ class ConversationScreen(Screen[None]):
         if self.lab.log.total == self._seen_total:
             return
         self._seen_total = self.lab.log.total
+        self._catch_up()
         self.ladder = self._build()
         width = max(60, self.size.width - 4)
         lines = self.ladder.to_text(width)

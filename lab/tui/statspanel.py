@@ -29,6 +29,8 @@ class StatsPanel(Static):
         width = max(10, self.size.width or 30)
         rows = max(1, (self.size.height or 10) // 2)
         names = self.rates.busiest(order)
+        if len(self.protocols) > 4 * len(names) + 100:  # short-lived clients come and go
+            self.protocols = {n: p for n, p in self.protocols.items() if n in self.rates.events}
         if not names:
             self.update(Text("no traffic yet", "dim"))
             return

@@ -216,6 +216,10 @@ async def test_ladder_view_draws_the_messages_in_order_and_exports(lab: Lab, tmp
         svg = ET.parse(tmp_path / "netlab-e1-1.svg").getroot()
         texts = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text")]
         assert texts.index('"first\\r\\n"') < texts.index('"second\\r\\n"')
+        # the ladder follows the connection while it is open
+        await lab["c1"].asend(b"third\r\n")  # type: ignore[attr-defined]
+        await until(pilot, lambda: "third" in static_text(app, "#ladder"), what="a new rung")
+        assert [r.text for r in screen.ladder.rungs if r.way is not Way.NOTE][-2:] == ['"third\\r\\n"'] * 2
         await pilot.press("escape")
         assert not isinstance(app.screen, ConversationScreen)
 
