@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import ClassVar, TypeVar
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -163,6 +163,11 @@ class NetlabApp(App[int]):
         self.refresh_status()
         if self.startup is not None:
             self._start()
+
+    def on_resize(self, event: events.Resize) -> None:
+        # small terminals: thinner side panels, so the traffic keeps its rows
+        self.screen.set_class(event.size.height < 34, "-short")
+        self.screen.set_class(event.size.width < 110, "-narrow")
 
     def on_unmount(self) -> None:
         self.feed.stop()

@@ -51,7 +51,7 @@ def help_text() -> Table:
     for cmd in commands().values():
         example = f"   e.g. {cmd.examples[0]}" if cmd.examples else ""
         cmds.add_row(cmd.name, Text.assemble(cmd.summary, (example, "dim")))
-    filter_lines = (FILTER_DOC or "").split("::", 1)[-1].split("Tests:")[0].strip("\n")
+    filter_lines = (FILTER_DOC or "").split("::", 1)[-1].split("Tests:")[0].strip("\n").replace("``", "")
     grid = Table.grid()
     grid.add_row(Text("netlab — keys", "bold underline"))
     grid.add_row(keys)

@@ -42,6 +42,7 @@ _META = Style(color="#7f848e", italic=True)
 _ERROR = Style(color="#ff6b6b", bold=True)
 _RAW = Style(color="#5c6370")
 _CURSOR = Style(bgcolor="#2c4f7c")
+COMPACT_BELOW = 72  # columns: narrower views drop milliseconds and the protocol column
 
 
 def protocol_colour(name: str) -> str:
@@ -62,7 +63,9 @@ def _stamp(wall: float) -> str:
     return f"{text}.{int(wall * 1000) % 1000:03d}"
 
 
-def _segments(event: Event) -> list[Segment]:
+def _segments(event: Event, compact: bool = False) -> list[Segment]:
+    """One row's cells; ``compact`` (a narrow view) drops the milliseconds
+    and the protocol column, which the colours still show."""
     kind = event.kind
     if kind is EventKind.MESSAGE or kind is EventKind.DATA:
         inbound = event.direction is Direction.IN
@@ -75,9 +78,18 @@ def _segments(event: Event) -> list[Segment]:
         what, what_style, text_style = kind.value, _META, _META
     proto = event.protocol
     who = event.conn or event.endpoint
+    colour = Style(color=protocol_colour(proto)) if proto else Style()
+    stamp = _stamp(event.wall)
+    if compact:
+        return [
+            Segment(stamp[:8] + " ", _TIME),
+            Segment(f"{who[:10]:<10} ", colour),
+            Segment(f"{what:<5} ", what_style),
+            Segment(event.summary, text_style),
+        ]
     return [
-        Segment(_stamp(event.wall) + " ", _TIME),
-        Segment(f"{who[:12]:<12} ", Style(color=protocol_colour(proto)) if proto else Style()),
+        Segment(stamp + " ", _TIME),
+        Segment(f"{who[:12]:<12} ", colour),
         Segment(f"{what:<6} ", what_style),
         Segment(f"{proto[:8]:<8} ", Style(color=protocol_colour(proto), dim=True)),
         Segment(event.summary, text_style),
@@ -265,4 +277,4 @@ class TrafficView(ScrollView, can_focus=True):
         event = self.rows[index]
         base = self.rich_style + _CURSOR if event.seq == self.cursor_seq else self.rich_style
         # the widget's colours under every cell, the row's own colours on top
-        return Strip(_segments(event)).apply_style(base).crop_extend(0, width, base)
+        return Strip(_segments(event, width < COMPACT_BELOW)).apply_style(base).crop_extend(0, width, base)

@@ -74,3 +74,13 @@ def test_ladder_screen(snap_compare: Any, still_app: NetlabApp) -> None:
         await pilot.pause(0.3)
 
     assert snap_compare(still_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_main_screen_in_a_small_terminal(snap_compare: Any, still_app: NetlabApp) -> None:
+    """At 80x24 the side panels shrink and the traffic rows drop milliseconds and the protocol column."""
+    assert snap_compare(still_app, terminal_size=(80, 24), run_before=posed)
+
+
+def test_help_screen(snap_compare: Any, still_app: NetlabApp) -> None:
+    """`?` over the main screen: keys, the filter language and the commands."""
+    assert snap_compare(still_app, terminal_size=SIZE, press=["question_mark"])
