@@ -34,7 +34,8 @@ one event loop and watch every message they exchange, decoded."""
 
 EPILOG = """\
 examples:
-  netlab                              a demo lab with live traffic
+  netlab                              the lab console (TUI) on a demo lab with live traffic
+  netlab demo                         the same demo lab, its traffic printed as text
   netlab protocols                    what netlab speaks
   netlab serve echo --port 7007       an echo server, traffic on stdout
   netlab serve finger --user alice="Alice Liddell" --help
@@ -264,7 +265,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # which adds parsers with ``set_defaults(handler=fn)``; fn(args) returns the
 # exit code. They must import their front-end library (IPython, Textual)
 # only inside the handler, so ``netlab --help`` stays light.
-_FRONTENDS: tuple[str, ...] = ("lab.scenarios.cli",)
+_FRONTENDS: tuple[str, ...] = ("lab.scenarios.cli", "lab.tui.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -292,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     p.add_argument("--loop", choices=LOOPS, default="asyncio")
 
-    p = sub.add_parser("demo", help="a demo lab with servers and clients talking (the default)")
+    p = sub.add_parser("demo", help="a demo lab with servers and clients talking, printed as text "
+                       "(the default when not in a terminal)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--loop", choices=LOOPS, default="asyncio")
 
@@ -309,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_serve([a for a in argv[1:] if a not in ("-v", "--verbose")])
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
+    if args.command is None and sys.stdin.isatty() and sys.stdout.isatty():
+        args = parser.parse_args([*argv, "tui", "--demo"])  # a terminal: the console
     command = args.command or "demo"
     if command == "demo" and not hasattr(args, "duration"):
         args = parser.parse_args(["demo", *argv])

@@ -1,7 +1,7 @@
 """The demo lab: a few servers and clients that keep talking, so a
 newcomer sees live, decoded traffic at once.
 
-Tests: tests/test_cli.py
+Tests: tests/test_cli.py, tests/tui/test_demo.py
 """
 
 from __future__ import annotations
@@ -9,11 +9,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
+from lab import protocols
+from lab.endpoints import Client
 from lab.errors import LabError
 from lab.lab import Lab
 
-__all__ = ["DEMO_USERS", "run_demo", "start_demo_servers"]
+__all__ = ["DEMO_SERVICES", "DEMO_USERS", "DemoService", "available_services", "run_demo", "start_demo_servers"]
 
 logger = logging.getLogger(__name__)
 
@@ -22,33 +26,61 @@ DEMO_PLANS = ("alice=Follow the white rabbit.",)
 PHRASES = ("hello, lab", "ping", "the quick brown fox", "echo... echo...")
 
 
+@dataclass(frozen=True)
+class DemoService:
+    """One demo server and what a demo client does with it each round.
+
+    A new protocol joins the demo by adding one entry; entries whose
+    protocol this netlab does not have are skipped.
+    """
+
+    name: str
+    protocol: str
+    action: Callable[[Client, int], Awaitable[object]]
+    transport: str | None = None
+    options: dict[str, object] = field(default_factory=dict)
+
+
+def _phrase(n: int) -> str:
+    return PHRASES[n % len(PHRASES)]
+
+
+DEMO_SERVICES: list[DemoService] = [
+    DemoService("echo", "echo", lambda c, n: c.aecho(_phrase(n) + "\r\n")),
+    DemoService("echo-udp", "echo", lambda c, n: c.aecho(_phrase(n)), transport="udp"),
+    DemoService("daytime", "daytime", lambda c, n: c.aget()),
+    DemoService("time", "time", lambda c, n: c.aget(), transport="udp"),
+    DemoService("qotd", "qotd", lambda c, n: c.aget()),
+    DemoService("finger", "finger", lambda c, n: c.aquery("alice", verbose=n % 2 == 0),
+                options={"user": list(DEMO_USERS), "plan": list(DEMO_PLANS)}),
+]
+
+
+def available_services() -> list[DemoService]:
+    """The demo services whose protocol is installed."""
+    known = set(protocols.names())
+    return [s for s in DEMO_SERVICES if s.protocol in known]
+
+
 async def start_demo_servers(lab: Lab) -> None:
-    """echo (TCP and UDP), daytime, time, qotd and finger on free ports."""
-    await lab.aserve("echo", name="echo")
-    await lab.aserve("echo", name="echo-udp", transport="udp")
-    await lab.aserve("daytime", name="daytime")
-    await lab.aserve("time", name="time", transport="udp")
-    await lab.aserve("qotd", name="qotd")
-    await lab.aserve("finger", name="finger", user=list(DEMO_USERS), plan=list(DEMO_PLANS))
+    """Every available demo server (echo over TCP and UDP, daytime, time,
+    qotd, finger, ...) on free ports."""
+    for service in available_services():
+        kwargs: dict[str, object] = dict(service.options)
+        if service.transport:
+            kwargs["transport"] = service.transport
+        await lab.aserve(service.protocol, name=service.name, **kwargs)
 
 
 async def _one_round(lab: Lab, n: int) -> None:
-    phrase = PHRASES[n % len(PHRASES)]
-    steps = (
-        ("echo", lambda c: c.aecho(phrase + "\r\n")),
-        ("echo-udp", lambda c: c.aecho(phrase)),
-        ("daytime", lambda c: c.aget()),
-        ("time", lambda c: c.aget()),
-        ("qotd", lambda c: c.aget()),
-        ("finger", lambda c: c.aquery("alice", verbose=n % 2 == 0)),
-    )
-    server, action = steps[n % len(steps)]
-    endpoint = lab.endpoints.get(server)
-    if endpoint is None:
+    services = [s for s in available_services() if s.name in lab.endpoints]
+    if not services:
         return
-    client = await lab.aconnect(endpoint.protocol, server, name=f"demo{n}")
+    service = services[n % len(services)]
+    endpoint = lab.endpoints[service.name]
+    client = await lab.aconnect(endpoint.protocol, service.name, name=f"demo{n}")
     try:
-        await action(client)
+        await service.action(client, n)
     finally:
         await client.aclose()
 

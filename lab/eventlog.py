@@ -234,7 +234,14 @@ class EventLog:
         self._seq = seq = self._seq + 1
         event = Event(seq, monotonic(), wall_time(), endpoint, conn, kind, direction, protocol,
                       text, raw, message)
-        self._ring.append(event)
+        ring = self._ring
+        if len(ring) == self.capacity:
+            # the oldest event leaves the ring: its bytes must not outlive it
+            leaving = ring[0]
+            if leaving.raw is not None and self._with_payload and self._with_payload[0] is leaving:
+                self._with_payload.popleft()
+                self._payload_bytes -= len(leaving.raw) + PAYLOAD_OVERHEAD
+        ring.append(event)
         if raw is not None:
             self._with_payload.append(event)
             self._payload_bytes += len(raw) + PAYLOAD_OVERHEAD

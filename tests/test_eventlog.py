@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lab import Capture, Lab
-from lab.eventlog import Direction, EventFilter, EventKind, EventLog, format_event
+from lab.eventlog import PAYLOAD_OVERHEAD, Direction, EventFilter, EventKind, EventLog, format_event
 from lab.protocols._framing import Line
 
 
@@ -184,3 +184,12 @@ def test_payload_limit_sheds_bytes_of_old_events_but_keeps_them() -> None:
     first, last = log.tail(100)[0], log.tail(1)[0]
     assert first.raw is None and first.summary.startswith('"AAAA')
     assert last.raw == b"V" * 1000
+
+
+def test_events_leaving_the_ring_release_their_payload() -> None:
+    """The payload budget counts only events still in the ring, so nothing outlives the ring."""
+    log = EventLog(capacity=100, payload_limit=10**9)
+    for _ in range(1000):
+        log.emit(EventKind.MESSAGE, "e", "e#1", Direction.IN, "echo", raw=b"x" * 10)
+    assert len(log) == 100
+    assert log.payload_bytes == 100 * (10 + PAYLOAD_OVERHEAD)

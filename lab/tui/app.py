@@ -1,0 +1,402 @@
+"""The netlab TUI: endpoints, live traffic, message detail, conversation
+ladder, stats, and the command language, over one running :class:`Lab`.
+
+The lab's reactor runs in its own thread.  Events reach the UI through an
+:class:`EventFeed` (a bounded queue filled on the reactor thread) that a
+timer drains every ``tick`` seconds, one batch per tick; lab operations
+are awaited through the reactor's bridge from workers.
+
+Tests: tests/tui/
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import ClassVar, TypeVar
+
+from rich.text import Text
+from textual import events, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Footer, Input, RichLog, Static
+
+from lab.commands import Interpreter
+from lab.endpoints import Client, Endpoint, Server
+from lab.errors import LabError
+from lab.eventlog import Event, EventKind
+from lab.lab import Lab
+from lab.tui.commandbar import CommandBar
+from lab.tui.conversation import ConversationScreen
+from lab.tui.detail import MessageDetail
+from lab.tui.dump import as_escaped, as_hex
+from lab.tui.endpoints import EndpointsTree
+from lab.tui.feed import EventFeed
+from lab.tui.filtering import FILTER_HELP, parse_filter
+from lab.tui.help import HelpScreen
+from lab.tui.palette import LabCommands
+from lab.tui.picker import ClientPicker
+from lab.tui.rates import Rates
+from lab.tui.statspanel import StatsPanel
+from lab.tui.traffic import Scope, TrafficView
+
+__all__ = ["NetlabApp"]
+
+logger = logging.getLogger(__name__)
+
+_TOPOLOGY = frozenset({EventKind.LISTEN, EventKind.OPEN, EventKind.CLOSE, EventKind.STOP})
+
+Startup = Callable[[], Awaitable[object]]
+PanelT = TypeVar("PanelT", bound=Widget)
+
+
+class NetlabApp(App[int]):
+    """The lab console.  ``startup`` (e.g. the demo) runs once mounted;
+    the caller owns the lab and closes it after :meth:`run` returns."""
+
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
+    TITLE = "netlab"
+    COMMANDS: ClassVar = App.COMMANDS | {LabCommands}
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("colon", "focus_command", "Command"),
+        Binding("slash", "filter", "Filter"),
+        Binding("f", "toggle_follow", "Follow"),
+        Binding("space", "toggle_pause", "Pause"),
+        Binding("l", "ladder", "Ladder"),
+        Binding("t", "talk", "Talk"),
+        Binding("a", "show_all", "All", show=False),
+        Binding("o", "toggle_output", "Output", show=False),
+        Binding("y", "copy('escaped')", "Copy", show=False),
+        Binding("x", "copy('hex')", "Copy hex", show=False),
+        Binding("escape", "escape", "Back", show=False),
+    ]
+
+    def __init__(self, lab: Lab, *, startup: Startup | None = None, title: str = "netlab",
+                 tick: float = 0.05, stats_interval: float = 1.0, window: int = 10_000,
+                 export_dir: Path | None = None) -> None:
+        super().__init__()
+        self.lab = lab
+        self.interp = Interpreter(lab)
+        self.feed = EventFeed(lab.log)
+        self.rates = Rates()
+        self.startup = startup
+        self.tick = tick
+        self.stats_interval = stats_interval
+        self.window = window
+        self.export_dir = export_dir
+        self.title = title
+        self.absorbed = 0  # events taken from the feed so far (bench/tui.py reads it)
+        self._topology_changed = True
+        self._panels: dict[str, Widget] = {}
+
+    # -- layout ------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="titlebar")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield EndpointsTree(self.lab, id="endpoints")
+                yield StatsPanel(self.rates, id="stats")
+            with Vertical(id="centre"):
+                yield Input(placeholder=f"filter: {FILTER_HELP}   (Enter applies, Esc closes)", id="filter")
+                yield TrafficView(self.lab.log, window=self.window, id="traffic")
+                yield MessageDetail(id="detail")
+        yield RichLog(id="output", max_lines=500, wrap=False, markup=False)
+        yield CommandBar(self.lab, self.interp, id="commandbar")
+        yield Footer()
+
+    # The panels, found once: timers keep firing while the app shuts down,
+    # when queries would no longer find them.
+
+    @property
+    def traffic(self) -> TrafficView:
+        return self._panel("#traffic", TrafficView)
+
+    @property
+    def endpoints_tree(self) -> EndpointsTree:
+        return self._panel("#endpoints", EndpointsTree)
+
+    @property
+    def commandbar(self) -> CommandBar:
+        return self._panel("#commandbar", CommandBar)
+
+    @property
+    def output(self) -> RichLog:
+        return self._panel("#output", RichLog)
+
+    @property
+    def stats(self) -> StatsPanel:
+        return self._panel("#stats", StatsPanel)
+
+    def _panel(self, selector: str, kind: type[PanelT]) -> PanelT:
+        found = self._panels.get(selector)
+        if found is None:
+            found = self._panels[selector] = self.query_one(selector, kind)
+        assert isinstance(found, kind)
+        return found
+
+    def on_mount(self) -> None:
+        for selector, kind in (("#traffic", TrafficView), ("#endpoints", EndpointsTree), ("#stats", StatsPanel),
+                               ("#commandbar", CommandBar), ("#output", RichLog), ("#titlebar", Static),
+                               ("#detail", MessageDetail)):
+            self._panel(selector, kind)
+        self.query_one("#left").border_title = "endpoints"
+        self.query_one("#stats").border_title = "stats: events/s · bytes/s"
+        self.traffic.border_title = "traffic"
+        self.query_one("#detail").border_title = "message"
+        self.output.border_title = "output"
+        self.query_one("#filter").display = False
+        self.feed.start()
+        self.traffic.reload()
+        self.traffic.focus()
+        self.set_interval(self.tick, self.drain)
+        self.set_interval(self.stats_interval, self.sample_stats)
+        self.set_interval(0.5, self.refresh_status)
+        self.output.write(Text("Welcome to netlab. Type : then a command (try `help`), ? for keys, q to quit.",
+                               "dim"))
+        self.refresh_status()
+        if self.startup is not None:
+            self._start()
+
+    def on_resize(self, event: events.Resize) -> None:
+        # small terminals: thinner side panels, so the traffic keeps its rows
+        self.screen.set_class(event.size.height < 34, "-short")
+        self.screen.set_class(event.size.width < 110, "-narrow")
+
+    def on_unmount(self) -> None:
+        self.feed.stop()
+
+    @work(exclusive=True, group="startup")
+    async def _start(self) -> None:
+        assert self.startup is not None
+        try:
+            await self.startup()
+        except LabError as exc:
+            self.output.write(Text(f"✗ {exc}", "bold red"))
+
+    # -- the event stream ----------------------------------------------------
+
+    def drain(self) -> None:
+        """Take one batch from the feed and draw it (the timer's tick)."""
+        events = self.feed.drain()
+        if not events:
+            if self._topology_changed:
+                self._refresh_tree()
+            return
+        self.absorbed += len(events)
+        self.traffic.add(events)
+        self.rates.count(events)
+        stats = self.stats
+        for e in events:
+            if e.kind in _TOPOLOGY:
+                self._topology_changed = True
+                if e.protocol:
+                    stats.protocols[e.endpoint] = e.protocol
+        if self._topology_changed:
+            self._refresh_tree()
+
+    def _refresh_tree(self) -> None:
+        self._topology_changed = False
+        self.endpoints_tree.refresh_from_lab()
+        self.refresh_status()
+
+    def endpoints_now(self) -> list[Endpoint]:
+        """The lab's endpoints, copied in one step: the reactor thread adds
+        and removes them while the UI reads (``lab.servers`` iterates the
+        live dict and could see it change size)."""
+        return list(self.lab.endpoints.values())
+
+    def sample_stats(self) -> None:
+        self.rates.tick(self.stats_interval)
+        self.sample_stats_view()
+        self.endpoints_tree.refresh_from_lab()  # counters
+
+    def sample_stats_view(self) -> None:
+        stats = self.stats
+        for endpoint in self.endpoints_now():
+            stats.protocols.setdefault(endpoint.name, endpoint.protocol)
+        stats.redraw([e.name for e in self.endpoints_now() if isinstance(e, Server)])
+
+    def refresh_status(self) -> None:
+        lab, view = self.lab, self.traffic
+        endpoints = self.endpoints_now()
+        servers = sum(isinstance(e, Server) for e in endpoints)
+        clients = sum(isinstance(e, Client) for e in endpoints)
+        title = Text.assemble(
+            (f" {self.title} ", "bold reverse"),
+            f"  {servers} servers · {clients} clients · {lab.log.total:,} events",
+        )
+        self._panel("#titlebar", Static).update(title)
+        parts = ["following" if view.follow else "scrolled"]
+        if view.paused:
+            parts.append(f"PAUSED ({view.held:,} new)")
+        parts.append(f"{len(view.rows):,} rows")
+        if view.scope.text:
+            parts.append(f"only {view.scope.text}")
+        if view.filter:
+            parts.append(f"filter: {view.filter.text}")
+        if self.feed.dropped:
+            parts.append(f"{self.feed.dropped:,} too fast to show (kept in the log)")
+        view.border_subtitle = " · ".join(parts)
+
+    def on_traffic_view_selected(self, message: TrafficView.Selected) -> None:
+        self._panel("#detail", MessageDetail).show(message.event)
+
+    def on_endpoints_tree_scope_changed(self, message: EndpointsTree.ScopeChanged) -> None:
+        self.traffic.set_scope(message.scope)
+        self.refresh_status()
+
+    # -- commands --------------------------------------------------------------
+
+    def on_command_bar_ran(self, message: CommandBar.Ran) -> None:
+        self.output.write(Text(f"› {message.line}", "bold"))
+        for result in message.results:
+            if result.text:
+                self.output.write(Text(result.text))
+        self._topology_changed = True
+
+    def fill_command(self, text: str) -> None:
+        """Put ``text`` in the command bar for editing (palette)."""
+        bar = self.commandbar
+        bar.talk_to(None)
+        bar.input.value = text
+        bar.input.cursor_position = len(text)
+        bar.input.focus()
+
+    def run_command(self, text: str) -> None:
+        """Run ``text`` as if typed in the command bar (palette)."""
+        bar = self.commandbar
+        bar.talk_to(None)
+        bar.input.focus()
+        bar.submit(text)
+
+    # -- actions ---------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        self.exit(0)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_focus_command(self) -> None:
+        self.commandbar.input.focus()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "filter":
+            return
+        event.stop()
+        try:
+            flt = parse_filter(event.value)
+        except LabError as exc:
+            self.commandbar.show_error(f"filter: {exc}")
+            return
+        self.commandbar.clear_message()
+        self.traffic.set_filter(flt)
+        self.refresh_status()
+        if not event.value.strip():
+            event.input.display = False
+        self.traffic.focus()
+
+    def action_toggle_follow(self) -> None:
+        self.traffic.follow = not self.traffic.follow
+        self.refresh_status()
+
+    def action_toggle_pause(self) -> None:
+        self.traffic.paused = not self.traffic.paused
+        self.refresh_status()
+
+    def action_show_all(self) -> None:
+        self.traffic.set_scope(Scope())
+        self.refresh_status()
+
+    def action_escape(self) -> None:
+        bar = self.commandbar
+        if bar.talking_to is not None:
+            bar.talk_to(None)
+        box = self.query_one("#filter", Input)
+        if box.has_focus:
+            box.display = bool(self.traffic.filter)
+        self.traffic.focus()
+
+    def selected_event(self) -> Event | None:
+        return self.traffic.selected
+
+    def _ladder_target(self) -> tuple[str, str] | None:
+        """(endpoint, connection) for the ladder: the tree's connection or
+        client when the tree has focus, else the event under the cursor,
+        else the connection the view is narrowed to."""
+        tree = self.endpoints_tree
+        node = tree.cursor_node
+        if tree.has_focus and node is not None and node.data is not None:
+            scope = node.data
+            if scope.conn and scope.endpoint:
+                return scope.endpoint, scope.conn
+            endpoint = self.lab.endpoints.get(scope.endpoint or "")
+            if isinstance(endpoint, Client):
+                return endpoint.name, endpoint.conn.id
+        event = self.selected_event()
+        if event is not None and event.conn:
+            return event.endpoint, event.conn
+        scope = self.traffic.scope
+        if scope.conn and scope.endpoint:
+            return scope.endpoint, scope.conn
+        return None
+
+    def action_ladder(self) -> None:
+        target = self._ladder_target()
+        if target is None:
+            self.notify("select an event of a connection first (↑ ↓ in the traffic view)", severity="warning")
+            return
+        endpoint, conn = target
+        self.push_screen(ConversationScreen(self.lab, endpoint, conn, export_dir=self.export_dir))
+
+    def action_toggle_output(self) -> None:
+        self.output.toggle_class("tall")
+
+    def action_copy(self, how: str) -> None:
+        event = self.selected_event()
+        if event is None or event.raw is None:
+            self.notify("select an event with bytes first", severity="warning")
+            return
+        text = as_escaped(event.raw) if how == "escaped" else as_hex(event.raw)
+        self.copy_to_clipboard(text)
+        self.notify(f"copied {len(event.raw)} bytes as {'an escaped string' if how == 'escaped' else 'hex'}")
+
+    def action_talk(self) -> None:
+        candidates: list[str] = []
+        node = self.endpoints_tree.cursor_node
+        if self.endpoints_tree.has_focus and node is not None and node.data is not None and node.data.endpoint:
+            candidates.append(node.data.endpoint)
+        event = self.selected_event()
+        if event is not None:
+            candidates.append(event.endpoint)
+        for name in candidates:
+            if isinstance(self.lab.endpoints.get(name), Client):
+                self._talk(name)
+                return
+        clients = [(c.name, c.address) for c in self.endpoints_now() if isinstance(c, Client)]
+        if not clients:
+            self.commandbar.show_error("no client to talk through — connect one first, e.g. `connect echo as c`")
+            self.commandbar.input.focus()
+            return
+        if len(clients) == 1:
+            self._talk(clients[0][0])
+            return
+        self.push_screen(ClientPicker(clients), self._talk)
+
+    def _talk(self, name: str | None) -> None:
+        if name is None:
+            return
+        self.commandbar.talk_to(name)
+        self.commandbar.input.focus()

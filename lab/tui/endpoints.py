@@ -1,0 +1,121 @@
+"""The endpoints tree: servers with their connections, clients, and any
+other endpoint kinds, with state, address and counters.
+
+Tests: tests/tui/test_app.py
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from lab.connection import Connection, format_address
+from lab.text import human_bytes
+from lab.tui.traffic import Scope, protocol_colour
+
+if TYPE_CHECKING:
+    from lab.lab import Lab
+
+__all__ = ["EndpointsTree"]
+
+_STATE_STYLE = {"listening": "green", "open": "green", "starting": "yellow", "opening": "yellow",
+                "closing": "yellow", "stopped": "red", "closed": "red"}
+
+
+def _plural(kind: str) -> str:
+    if kind.endswith("y"):
+        return kind[:-1] + "ies"  # proxy -> proxies
+    return kind + ("es" if kind.endswith(("s", "x")) else "s")
+
+
+def short_address(address: str) -> str:
+    """``tcp://127.0.0.1:7007`` -> ``:7007``; other hosts and UDP stay explicit."""
+    address = address.replace("://127.0.0.1:", "://:")
+    return address[len("tcp://"):] if address.startswith("tcp://") else address.replace("://", ":")
+
+
+def endpoint_label(status: dict[str, Any]) -> Text:
+    state = str(status.get("state", ""))
+    proto = str(status.get("protocol", ""))
+    label = Text.assemble(
+        ("● " if state in ("listening", "open") else "○ ", _STATE_STYLE.get(state, "white")),
+        (str(status["name"]), f"bold {protocol_colour(proto)}"),
+        " ",
+        (short_address(str(status.get("address", ""))), "dim"),
+    )
+    if status.get("kind") == "server":
+        label.append(f" {status.get('connections', 0)}⇄", "cyan")
+    total = int(status.get("bytes_in", 0)) + int(status.get("bytes_out", 0))
+    label.append(f" {human_bytes(total)}", "dim")
+    return label
+
+
+def connection_label(conn: Connection) -> Text:
+    state = conn.state.value
+    peer = format_address(conn.peer) if conn.peer else "?"
+    return Text.assemble(
+        ("● " if state == "open" else "○ ", _STATE_STYLE.get(state, "white")),
+        (conn.id, "bold"),
+        " ",
+        (peer.replace("127.0.0.1:", ":"), "dim"),
+        (f" ↓{human_bytes(conn.bytes_in)} ↑{human_bytes(conn.bytes_out)}", "dim"),
+    )
+
+
+class EndpointsTree(Tree[Scope]):
+    """Endpoints grouped by kind; selecting one narrows the traffic view."""
+
+    class ScopeChanged(Message):
+        """The user picked an endpoint, a connection, or everything."""
+
+        def __init__(self, scope: Scope) -> None:
+            super().__init__()
+            self.scope = scope
+
+    def __init__(self, lab: Lab, *, id: str | None = None) -> None:
+        super().__init__("lab", data=Scope(), id=id)
+        self.lab = lab
+        self.show_root = False
+        self.guide_depth = 2
+        self._by_key: dict[tuple[str, ...], TreeNode[Scope]] = {}
+
+    def on_mount(self) -> None:
+        self.refresh_from_lab()
+
+    def refresh_from_lab(self) -> None:
+        """Bring nodes and labels in line with the lab (on the UI thread:
+        reads a snapshot of the lab's endpoints)."""
+        wanted: dict[tuple[str, ...], tuple[tuple[str, ...] | None, Text, Scope, bool]] = {}
+        for endpoint in list(self.lab.endpoints.values()):
+            group = (_plural(endpoint.kind),)
+            wanted.setdefault(group, (None, Text(group[0], "bold"), Scope(), True))
+            try:
+                status = endpoint.status()
+            except Exception:  # an endpoint mid-construction or mid-teardown
+                continue
+            key: tuple[str, ...] = (group[0], endpoint.name)
+            has_conns = endpoint.kind == "server"
+            wanted[key] = (group, endpoint_label(status), Scope(endpoint=endpoint.name), has_conns)
+            if endpoint.kind == "server":
+                for conn in endpoint.live_connections():
+                    wanted[(key[0], key[1], conn.id)] = (key, connection_label(conn),
+                                               Scope(endpoint=endpoint.name, conn=conn.id), False)
+        # children first, so no node is removed twice
+        for key in sorted((k for k in self._by_key if k not in wanted), key=len, reverse=True):
+            self._by_key.pop(key).remove()
+        for key, (parent_key, label, scope, branch) in wanted.items():
+            node = self._by_key.get(key)
+            if node is None:
+                parent = self.root if parent_key is None else self._by_key[parent_key]
+                node = parent.add(label, data=scope, expand=True, allow_expand=branch)
+                self._by_key[key] = node
+            elif node.label != label:
+                node.set_label(label)
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[Scope]) -> None:
+        event.stop()
+        self.post_message(self.ScopeChanged(event.node.data or Scope()))

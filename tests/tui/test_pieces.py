@@ -1,0 +1,250 @@
+"""The TUI's Textual-free pieces: the event feed, the filter language,
+byte dumps, ladder diagrams, rates, the demo table and the CLI's lab-file
+rule."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import types
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from helpers import Proc
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lab import Lab
+from lab.errors import CommandError, LabError
+from lab.eventlog import Direction, EventKind, EventLog
+from lab.protocols._base import Role, Transport
+from lab.protocols.echo import SPEC as ECHO
+from lab.tui.cli import lab_file_starter
+from lab.tui.dump import as_escaped, as_hex, hexdump
+from lab.tui.feed import EventFeed
+from lab.tui.filtering import parse_filter
+from lab.tui.ladder import Way, build_ladder
+from lab.tui.rates import Rates, sparkline
+
+
+def sample_log() -> EventLog:
+    log = EventLog()
+    log.emit(EventKind.LISTEN, "echo", protocol="echo", text="echo listening on tcp://127.0.0.1:7")
+    log.emit(EventKind.OPEN, "echo", "echo#1", protocol="echo", text="127.0.0.1:5 -> 127.0.0.1:7")
+    for direction, raw in ((Direction.IN, b"Hello\r\n"), (Direction.OUT, b"Hello\r\n"), (Direction.IN, b"bye\r\n")):
+        msg = ECHO.codec(Role.SERVER, Transport.TCP).feed(raw)[0]
+        log.emit(EventKind.MESSAGE, "echo", "echo#1", direction, "echo", raw=raw, message=msg)
+    log.emit(EventKind.MESSAGE, "c1", "c1", Direction.OUT, "finger", raw=b"alice\r\n")
+    log.emit(EventKind.CLOSE, "echo", "echo#1", protocol="echo", text="closed")
+    return log
+
+
+def test_feed_is_bounded_and_counts_what_it_dropped() -> None:
+    """The reactor-side callback only appends; past capacity the oldest queued events go, counted."""
+    log = EventLog()
+    feed = EventFeed(log, capacity=10)
+    feed.start()
+    for i in range(25):
+        log.emit(EventKind.INFO, "x", text=str(i))
+    assert len(feed) == 10 and feed.dropped == 15
+    assert [e.text for e in feed.drain(4)] == ["15", "16", "17", "18"]
+    assert [e.text for e in feed.drain()] == [str(i) for i in range(19, 25)]
+    assert feed.dropped == 15
+    feed.stop()
+    log.emit(EventKind.INFO, "x", text="after")
+    assert feed.drain() == [] and len(log) == 26
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("", [1, 2, 3, 4, 5, 6, 7]),
+    ("e:echo", [1, 2, 3, 4, 5, 7]),
+    ("e:ec*", [1, 2, 3, 4, 5, 7]),
+    ("c:echo#1 in", [3, 5]),
+    ("->", [4, 6]),
+    ("dir:out p:finger", [6]),
+    ("k:msg -p:finger", [3, 4, 5]),
+    ("hello", [3, 4]),
+    ("/^\"b/", [5]),
+    ("/HELLO/i !out", [3]),
+    ('"listening on"', [1]),
+    ("/alice/", [6]),
+])
+def test_filter_language_keeps_what_it_says(text: str, kept: list[int]) -> None:
+    flt = parse_filter(text)
+    assert [e.seq for e in sample_log() if flt(e)] == kept
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("k:bogus", "unknown event kind 'bogus'"),
+    ("dir:sideways", "unknown direction"),
+    ("/(/", "bad regular expression"),
+    ("e:", "needs a value"),
+    ('"open', "close the quote"),
+])
+def test_filter_mistakes_are_one_line_with_a_hint(text: str, message: str) -> None:
+    with pytest.raises(CommandError) as err:
+        parse_filter(text)
+    assert message in str(err.value)
+
+
+@given(st.text(max_size=40))
+def test_any_filter_text_parses_or_fails_cleanly(text: str) -> None:
+    try:
+        flt = parse_filter(text)
+    except CommandError:
+        return
+    for event in sample_log():
+        flt(event)
+
+
+def test_hexdump_shows_offsets_hex_and_ascii() -> None:
+    dump = hexdump(b"HELO lab\r\n\x00\xff", width=8)
+    assert dump.splitlines() == [
+        "00000000  48 45 4c 4f  20 6c 61 62  |HELO lab|",
+        "00000008  0d 0a 00 ff               |....|",
+    ]
+    assert hexdump(bytes(100), width=16, limit=32).splitlines()[-1] == "… 68 more bytes (100 in all)"
+    assert hexdump(b"") == ""
+
+
+@given(st.binary(max_size=300))
+def test_copy_formats_round_trip(data: bytes) -> None:
+    """Hex reads back with bytes.fromhex; the escaped string is one line of printable ASCII."""
+    assert bytes.fromhex(as_hex(data)) == data
+    escaped = as_escaped(data)
+    assert escaped.startswith('"') and escaped.endswith('"') and "…" not in escaped
+    assert all(0x20 <= ord(ch) < 0x7F for ch in escaped)
+
+
+def test_ladder_orders_rungs_and_knows_which_way_they_go() -> None:
+    log = sample_log()
+    server_view = build_ladder(log, "echo#1", server_side=True)
+    assert [(r.way, r.text) for r in server_view.rungs] == [
+        (Way.NOTE, "open: 127.0.0.1:5 -> 127.0.0.1:7"),
+        (Way.TO_SERVER, '"Hello\\r\\n"'), (Way.TO_CLIENT, '"Hello\\r\\n"'), (Way.TO_SERVER, '"bye\\r\\n"'),
+        (Way.NOTE, "close: closed"),
+    ]
+    client_view = build_ladder(log, "c1", server_side=False)
+    assert [r.way for r in client_view.rungs] == [Way.TO_SERVER]
+    text = server_view.to_text(60)
+    assert all(len(line) <= 60 for line in text)
+    rungs = [line for line in text if '"' in line]
+    assert rungs[0].rstrip().endswith(">|") and "|<" in rungs[1]
+
+
+def test_ladder_exports_mermaid_and_svg_that_parse() -> None:
+    ladder = build_ladder(sample_log(), "echo#1", server_side=True)
+    mermaid = ladder.to_mermaid().splitlines()
+    assert mermaid[0] == "sequenceDiagram"
+    assert mermaid[1] == "    participant C as client 127.0.0.1:5"
+    assert mermaid[2] == "    participant S as echo#35;1 127.0.0.1:7"  # '#' is Mermaid syntax: written as a code
+    assert mermaid[4:7] == ['    C->>S: "Hello\\r\\n"', '    S->>C: "Hello\\r\\n"', '    C->>S: "bye\\r\\n"']
+    assert mermaid[3] == "    Note over C,S: open: 127.0.0.1:5 -#62; 127.0.0.1:7"
+    root = ET.fromstring(ladder.to_svg())
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.tag == f"{ns}svg"
+    assert [line.get("marker-end") for line in root.iter(f"{ns}line")].count("url(#arrow)") == 3
+    texts = [t.text for t in root.iter(f"{ns}text")]
+    assert texts.index('"Hello\\r\\n"') < texts.index('"bye\\r\\n"')
+
+
+def test_svg_escapes_markup_in_messages() -> None:
+    log = EventLog()
+    log.emit(EventKind.MESSAGE, "h", "h#1", Direction.IN, "x", text="<script>&</script>")
+    svg = build_ladder(log, "h#1", server_side=True).to_svg()
+    assert "<script>" not in svg
+    assert ET.fromstring(svg) is not None
+
+
+def test_rates_count_events_and_bytes_once_per_endpoint() -> None:
+    log = EventLog()
+    rates = Rates(history=3)
+    chunk = b"a\r\nb\r\n"
+    events = [
+        log.emit(EventKind.DATA, "s", "s#1", Direction.IN, "echo", raw=chunk),
+        log.emit(EventKind.MESSAGE, "s", "s#1", Direction.IN, "echo", raw=b"a\r\n"),
+        log.emit(EventKind.MESSAGE, "s", "s#1", Direction.IN, "echo", raw=b"b\r\n"),
+        log.emit(EventKind.MESSAGE, "s", "s#1", Direction.OUT, "echo", raw=b"a\r\n"),
+    ]
+    rates.count(events)
+    rates.tick(2.0)
+    assert list(rates.events["s"]) == [2.0] and list(rates.bytes["s"]) == [4.5]
+    for _ in range(3):
+        rates.tick()
+    assert "s" not in rates.events  # quiet for the whole window: forgotten
+
+
+def test_sparkline_scales_to_the_peak() -> None:
+    line = sparkline([0, 5, 10], 5)
+    assert len(line) == 5 and line.endswith("█") and line[2] == " "
+    assert sparkline([], 3) == "   "
+
+
+def test_demo_skips_protocols_this_netlab_lacks() -> None:
+    from lab import demo
+
+    names = {s.protocol for s in demo.available_services()}
+    assert {"echo", "finger"} <= names
+    extra = demo.DemoService("nope", "no-such-protocol", lambda c, n: c.aget())
+    demo.DEMO_SERVICES.append(extra)
+    try:
+        assert extra not in demo.available_services()
+    finally:
+        demo.DEMO_SERVICES.remove(extra)
+
+
+def run_netlab(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_tui_help_and_lab_file_errors_are_one_line() -> None:
+    """`netlab tui --help` documents the modes; a missing lab file is one line and exit 2."""
+    out = run_netlab("tui", "--help")
+    assert out.returncode == 0 and "--empty" in out.stdout and "LABFILE" in out.stdout
+    missing = run_netlab("tui", "no-such-lab.yaml")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().count("\n") == 0 and "no lab file 'no-such-lab.yaml'" in missing.stderr
+
+
+def test_lab_file_without_lab_files_support_is_one_line(tmp_path: Path) -> None:
+    """Without lab.scenarios a lab file is refused in one line naming the way out."""
+    labfile = tmp_path / "lab.yaml"
+    labfile.write_text("lab:\n  e: {protocol: echo}\n")
+    if importlib.util.find_spec("lab.scenarios") is not None:
+        return  # lab files are supported: the next test covers them
+    out = run_netlab("tui", str(labfile))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "cannot read lab files yet" in out.stderr and "--demo" in out.stderr
+
+
+def test_lab_file_servers_start_through_lab_scenarios(tmp_path: Path, lab: Lab,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console reads a lab file with lab.scenarios.load_file and serves each declared server."""
+    decl = types.SimpleNamespace(name="from-file", protocol="echo", mark="2:3",
+                                 kwargs=lambda: {"name": "from-file", "port": 0})
+    bad = types.SimpleNamespace(name="bad", protocol="nosuch", mark="4:3", kwargs=lambda: {"name": "bad"})
+    files = {"good.yaml": [types.SimpleNamespace(servers=[decl])],
+             "bad.yaml": [types.SimpleNamespace(servers=[bad])],
+             "empty.yaml": [types.SimpleNamespace(servers=[])]}
+    fake = types.ModuleType("lab.scenarios")
+    fake.load_file = lambda path: files[Path(path).name]  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "lab.scenarios", fake)
+    for name in files:
+        (tmp_path / name).write_text("lab: {}\n")
+    lab.reactor.call(lab_file_starter(str(tmp_path / "good.yaml"))(lab))
+    assert lab["from-file"].protocol == "echo"
+    with pytest.raises(LabError, match=r"bad\.yaml:4:3: lab server 'bad': .*nosuch"):
+        lab.reactor.call(lab_file_starter(str(tmp_path / "bad.yaml"))(lab))
+    with pytest.raises(LabError, match="no `lab:` servers"):
+        lab_file_starter(str(tmp_path / "empty.yaml"))
+
+
+def test_plain_netlab_without_a_terminal_prints_the_text_demo() -> None:
+    """Piped (not a terminal), `netlab` keeps printing the demo as text; --help names the console."""
+    assert "the lab console (TUI)" in run_netlab("--help").stdout
+    with Proc([sys.executable, "-m", "lab"]) as proc:
+        proc.wait_for(r"demo\d+\s+(->|<-)", timeout=60)
+        assert proc.stop() == 0

@@ -1,0 +1,97 @@
+"""`netlab` in a real pseudo-terminal: paints the console, quits on `q`
+within 2 s with exit status 0, and leaves the terminal as it found it.
+
+pexpect gives the pty; pyte (a terminal emulator) turns the escape
+sequences into screen rows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Callable
+
+import pexpect
+import pyte
+import pytest
+
+COLS, ROWS = 120, 40
+
+
+def netlab_command() -> str:
+    found = shutil.which("netlab", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    assert found, "the netlab console script is not installed (pip install -e .)"
+    return found
+
+
+class Terminal:
+    """A child on a pty, its output fed to a pyte screen."""
+
+    def __init__(self, command: str) -> None:
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLS), "LINES": str(ROWS)}
+        env.pop("NO_COLOR", None)
+        env.pop("TEXTUAL", None)
+        self.raw = bytearray()
+        self.screen = pyte.Screen(COLS, ROWS)
+        self.stream = pyte.ByteStream(self.screen)
+        self.child = pexpect.spawn("/bin/sh", ["-c", command], dimensions=(ROWS, COLS), env=env)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.screen.display)
+
+    def pump_until(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout} s waiting for {what}; screen:\n{self.text}")
+            try:
+                data = self.child.read_nonblocking(65536, timeout=0.1)
+            except pexpect.TIMEOUT:
+                continue
+            except pexpect.EOF:
+                if not predicate():
+                    raise AssertionError(f"the program ended before {what}; screen:\n{self.text}") from None
+                return
+            self.raw += data
+            self.stream.feed(data)
+
+    def close(self) -> None:
+        if self.child.isalive():
+            self.child.terminate(force=True)
+        self.child.close()
+
+
+@pytest.mark.interop
+def test_interop_netlab_in_a_pty_paints_then_quits_on_q_restoring_the_terminal() -> None:
+    """The front door: plain `netlab` at 120x40 shows live decoded demo traffic; `q` exits 0 within 2 s."""
+    term = Terminal(f"{netlab_command()}; rc=$?; stty -a; echo NETLAB_RC=$rc")
+    try:
+        term.pump_until(lambda: "traffic" in term.text and "endpoints" in term.text, 60, "the first paint")
+
+        def demo_running() -> bool:
+            text = term.text
+            return (re.search(r"demo\d+ +(->|<-) ", text) is not None  # decoded demo traffic
+                    and re.search(r"[1-9]\d* servers", text) is not None
+                    and "finger" in text and "q Quit" in text and "? Help" in text)
+
+        term.pump_until(demo_running, 60, "the demo lab with decoded traffic, and the footer")
+        assert "netlab — demo lab" in term.text
+        started = time.monotonic()
+        term.child.send("q")
+        term.pump_until(lambda: re.search(rb"NETLAB_RC=\d+", term.raw) is not None, 30, "the exit")
+        elapsed = time.monotonic() - started
+        rc = re.search(rb"NETLAB_RC=(\d+)", term.raw)
+        assert rc is not None and rc.group(1) == b"0", term.raw[-2000:]
+        assert elapsed < 2.0, f"netlab took {elapsed:.2f} s to quit"
+        # the terminal is back: cooked mode with echo, main screen, cursor shown, mouse off
+        stty = term.raw[term.raw.rfind(b"speed"):].decode("ascii", "replace")
+        assert re.search(r"(?<![-\w])icanon\b", stty) and re.search(r"(?<![-\w])echo\b", stty), stty
+        assert term.raw.rfind(b"\x1b[?1049l") > term.raw.rfind(b"\x1b[?1049h") > -1
+        assert term.raw.rfind(b"\x1b[?25h") > term.raw.rfind(b"\x1b[?25l")
+        assert term.raw.rfind(b"\x1b[?1000l") > term.raw.rfind(b"\x1b[?1000h")
+    finally:
+        term.close()
