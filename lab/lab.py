@@ -329,3 +329,13 @@ class Lab:
     def __repr__(self) -> str:
         return (f"<Lab {len(self.servers)} servers, {len(self.clients)} clients,"
                 f" {self.log.total} events>")
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from lab.reprs import pretty
+
+        pretty(self, p, cycle)
+
+    def _repr_html_(self) -> str:
+        from lab.reprs import html_of
+
+        return html_of(self)
