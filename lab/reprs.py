@@ -89,7 +89,7 @@ def _lab_text(lab: Lab) -> str:
 
 
 def _server_text(server: Server) -> str:
-    lines = [repr(server)]
+    lines = [repr(server), f"  {server.accepted} accepted, {server.refused} refused"]
     lines += [f"  {conn.status()}" for conn in list(server.connections.values())[:MAX_ROWS]]
     hooks = _hooks(server)
     if hooks:

@@ -104,6 +104,7 @@ class Talk:
         self.client: Client | None = None
         self._lines: list[str] = []
         self._skipped = 0
+        self._leaving = False
         self._unsubscribe = lab.log.subscribe(self._on_event)
 
     # -- output (reactor thread) -------------------------------------------
@@ -145,8 +146,9 @@ class Talk:
             try:
                 msg = await conn.receive(None)
             except ConnectionClosed:
-                self.say(f"-- connection closed ({conn.close_reason or 'by the server'});"
-                         " /reconnect or /quit")
+                if not self._leaving:
+                    reason = conn.close_reason if conn.close_reason not in ("", "closed") else "by the server"
+                    self.say(f"-- connection closed ({reason}); /reconnect or /quit")
                 return
             self.say(*self.render(msg))
 
@@ -255,6 +257,7 @@ class Talk:
         return 0
 
     def close(self) -> None:
+        self._leaving = True
         self._unsubscribe()
         self.flush()
         self.lab.close()
