@@ -29,6 +29,7 @@ from prompt_toolkit.patch_stdout import patch_stdout
 
 from lab import protocols
 from lab.commands import unescape
+from lab.connection import format_exception
 from lab.endpoints import Client
 from lab.errors import ConnectionClosed, LabError
 from lab.eventlog import Event, EventKind
@@ -186,6 +187,8 @@ class Talk:
             await self.client.asend(self.encode(text))
         except LabError as exc:
             print(f"!! {exc}")
+        except Exception as exc:  # a broken plugin codec must not end the session
+            print(f"!! sending failed: {format_exception(exc)}")
         return True
 
     async def _slash(self, word: str) -> bool:

@@ -1,0 +1,254 @@
+"""`netlab talk PROTO HOST:PORT` on a real pty, against lab servers, socat,
+and a protocol added by a plugin (its codec decodes, its verbs complete)."""
+
+from __future__ import annotations
+
+import os
+import socketserver
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import Proc, free_port, require, wait_for_port, wait_until
+from ptyterm import Terminal
+
+from lab import Lab
+from lab.protocols import get
+from lab.shell.talk import TalkCompleter, hexdump, wire_verbs
+
+pytestmark = pytest.mark.interop
+
+TALK = [sys.executable, "-m", "lab", "talk"]
+
+PLUGIN = textwrap.dedent(
+    '''
+    """A mail-like line protocol no one in netlab wrote: replies carry codes."""
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from lab.errors import RemoteProtocolError
+    from lab.protocols import ClientVerbs, Codec, Message, ProtocolSpec, Role, ServerBehaviour, Transport
+    from lab.protocols._framing import LineCodec
+
+
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class Reply(Message):
+        code: int
+        text: str
+        kind: ClassVar[str] = "reply"
+
+        def summary(self):
+            return f"reply {self.code}: {self.text}"
+
+
+    class ReplyCodec(Codec):
+        def __init__(self):
+            self.lines = LineCodec()
+
+        def receive_data(self, data):
+            self.lines.receive_data(data)
+
+        def next_message(self):
+            line = self.lines.next_message()
+            if line is None:
+                return None
+            if not line.line[:3].isdigit():
+                raise RemoteProtocolError(f"no reply code in {line.line!r}")
+            return Reply(raw=line.raw, code=int(line.line[:3]), text=line.line[4:])
+
+
+    class Client(ClientVerbs):
+        async def helo(self, name): ...
+        async def mail(self, sender): ...
+        async def quit(self): ...
+        async def send_mail(self, sender, to, body): ...
+
+
+    SPEC = ProtocolSpec(
+        name="maillike", summary="replies with codes", rfc="none", default_port=2525,
+        transports=(Transport.TCP,),
+        codec=lambda role, transport: ReplyCodec() if role is Role.CLIENT else LineCodec(),
+        server=ServerBehaviour, client=Client,
+    )
+    '''
+)
+
+
+@pytest.fixture
+def plugin_env(tmp_path: Path, home: dict[str, str]) -> dict[str, str]:
+    (tmp_path / "maillike_proto.py").write_text(PLUGIN)
+    dist = tmp_path / "maillike_proto-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: maillike-proto\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[netlab.protocols]\nmaillike = maillike_proto:SPEC\n")
+    return {**home, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+
+
+@pytest.fixture
+def servers() -> Iterator[Lab]:
+    with Lab.start() as lab:
+        lab.serve("echo", name="e")
+        lab.serve("finger", name="f")
+        yield lab
+
+
+def talk(home: dict[str, str], *args: str) -> Terminal:
+    return Terminal([*TALK, *args], home)
+
+
+def test_interop_talk_echo_hex_raw_and_a_reply_above_a_half_typed_line(
+        servers: Lab, home: dict[str, str]) -> None:
+    """Lines get CRLF, replies print decoded as they arrive, even mid-typing;
+    /hex and /raw toggle; Tab completes slash commands; Ctrl-D leaves."""
+    port = servers["e"].port  # type: ignore[attr-defined]
+    with talk(home, "echo", f"127.0.0.1:{port}") as term:
+        term.wait_for(rf"^-- connected to tcp://127\.0\.0\.1:{port} \(echo, RFC 862\)")
+        term.line("hello")
+        term.wait_for(r'^<- "hello\\r\\n"$')
+        term.send("half typ")
+        term.wait_for(r"^echo> half typ$")
+        server = servers["e"]
+        conn = next(iter(server.connections.values()))  # type: ignore[attr-defined]
+        servers.reactor.call_soon(conn.send_raw, b"surprise\r\n")
+        term.wait_for(r'^<- "surprise\\r\\n"$')
+        rows = term.rows
+        assert rows.index('<- "surprise\\r\\n"') < rows.index("echo> half typ"), term.text()
+        assert term.cursor_row() == "echo> half typ"
+        term.line("ed")
+        term.wait_for(r'^<- "half typed\\r\\n"$')
+        term.line("/hex")
+        term.wait_for(r"^-- hex dump on$")
+        term.line("abc")
+        term.wait_for(r"^   0000  61 62 63 0d 0a +\|abc\.\.\|$")
+        term.line("/raw")
+        term.wait_for(r"^-- raw mode on$")
+        term.line(r"x\x00y")  # raw: escapes decoded, no line ending
+        term.wait_for(r'^<- "x\\x00y"$')
+        term.wait_for(r"^   0000  78 00 79 +\|x\.y\|$")
+        term.send("/h\t")
+        term.wait_for(r"^\s+/hex\s*$\n^\s+/help\s*$")
+        term.send("\x15")
+        term.wait_for(r"^echo raw>$")
+        term.wait_for(r"echo 127\.0\.0\.1:\d+ open \| in 37 B, out 27 B \| hex on \| raw on")
+        term.send("\x04")
+        term.wait_exit()
+        assert term.child.exitstatus == 0
+        assert "Traceback" not in term.output()
+    wait_until(lambda: not server.connections, what="the server to see the client leave")  # type: ignore[attr-defined]
+
+
+def test_interop_talk_finger_reply_close_and_reconnect(servers: Lab, home: dict[str, str]) -> None:
+    """A finger query answered and closed by the server; /reconnect asks again."""
+    port = servers["f"].port  # type: ignore[attr-defined]
+    with talk(home, "finger", f"127.0.0.1:{port}") as term:
+        term.wait_for(r"^finger>")
+        term.line("/W alice")  # not a talk command: sent as typed
+        term.wait_for(r'^<- "Plan:\\r\\n"$')
+        term.wait_for(r"^-- connection closed \(by the server\); /reconnect or /quit$")
+        term.line("again")
+        term.wait_for(r"^-- not connected: /reconnect or /quit$")
+        term.line("/reconnect")
+        term.line("")
+        term.line("/quit")
+        term.wait_exit()
+        out = term.output()
+        assert out.count("-- connected to") == 2
+        assert '<- "Login     Name\\r\\n"' in out or "Login" in out
+    queries = [e.summary for e in servers.log.query() if e.endpoint == "f" and e.direction.value == "in"
+               and e.kind.value == "msg"]
+    assert queries == ["query /W user alice", "query list users"]
+
+
+def test_interop_talk_to_socat(home: dict[str, str]) -> None:
+    """A server netlab did not write: socat running cat."""
+    socat = require("socat")
+    port = free_port()
+    with Proc([socat, f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", "EXEC:cat"]) as server:
+        wait_for_port(port)
+        with talk(home, "echo", str(port)) as term:
+            term.wait_for(r"^echo>")
+            term.line("over socat")
+            term.wait_for(r'^<- "over socat\\r\\n"$')
+            term.line("/quit")
+            term.wait_exit()
+            assert term.child.exitstatus == 0
+        server.stop()
+
+
+class _CodeServer(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        self.wfile.write(b"220 ready\r\n")
+        for line in self.rfile:
+            self.wfile.write(b"250 got " + line.strip() + b"\r\n")
+
+
+def test_interop_talk_speaks_a_plugin_protocol(plugin_env: dict[str, str]) -> None:
+    """A protocol added later works unchanged: its codec decodes replies and
+    its client's verbs complete as wire words."""
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _CodeServer)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with Terminal([*TALK, "maillike", f"127.0.0.1:{server.server_address[1]}"], plugin_env) as term:
+            term.wait_for(r"^<- reply 220: ready$")
+            term.send("HE\t")
+            term.wait_for(r"^maillike> HELO$")
+            term.line(" lab.test")
+            term.wait_for(r"^<- reply 250: got HELO lab\.test$")
+            term.send("\t")
+            term.wait_for(r"^\s+HELO\s*$\n^\s+MAIL\s*$\n^\s+QUIT\s*$")
+            term.send("\x15/quit\r")
+            term.wait_exit()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def test_talk_reads_a_pipe(servers: Lab, home: dict[str, str]) -> None:
+    """Without a terminal, talk sends each piped line and prints replies."""
+    port = servers["f"].port  # type: ignore[attr-defined]
+    out = subprocess.run([*TALK, "finger", f"127.0.0.1:{port}"], input="alice\n", capture_output=True,
+                         text=True, timeout=60, env={**os.environ, **home})
+    assert out.returncode == 0, out.stderr
+    assert '<- "Login: alice\\t\\t\\tName: Alice Liddell\\r\\n"' in out.stdout
+
+
+def test_talk_mistakes_are_one_line(home: dict[str, str]) -> None:
+    """Unknown protocol, bad address, nobody listening: one line, no traceback."""
+    env = {**os.environ, **home}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*TALK, *args], capture_output=True, text=True, timeout=60, env=env,
+                              stdin=subprocess.DEVNULL)
+
+    out = run("ecko", "127.0.0.1:7")
+    assert out.returncode == 2 and out.stderr == "netlab: unknown protocol 'ecko' — did you mean 'echo'?\n"
+    out = run("echo", "nowhere")
+    assert out.returncode == 2 and "not an address: 'nowhere' — write host:port" in out.stderr
+    out = run("finger", "127.0.0.1:1", "--udp")
+    assert out.returncode == 2 and "finger does not run over udp" in out.stderr
+    out = run("echo", f"127.0.0.1:{free_port()}")
+    assert out.returncode == 1 and "cannot connect to tcp://127.0.0.1:" in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.splitlines()) == 1
+
+
+def test_wire_verbs_completer_and_hexdump() -> None:
+    """Verbs become wire words; completion keeps the user's case; hex rows line up."""
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    assert wire_verbs(get("finger")) == ["QUERY"]
+    completer = TalkCompleter(get("echo"))
+    assert [c.text for c in completer.get_completions(Document("ec"), CompleteEvent())] == ["echo"]
+    assert [c.text for c in completer.get_completions(Document("EC"), CompleteEvent())] == ["ECHO"]
+    assert [c.text for c in completer.get_completions(Document("/r"), CompleteEvent())] == ["/raw", "/reconnect"]
+    assert list(completer.get_completions(Document("ECHO x"), CompleteEvent())) == []
+    assert hexdump(b"hi\r\n") == ["0000  68 69 0d 0a" + " " * 36 + "  |hi..|"]
+    rows = hexdump(bytes(range(20)))
+    assert len(rows) == 2 and rows[1].startswith("0010  10 11 12 13")
