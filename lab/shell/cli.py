@@ -65,7 +65,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "shell", help="IPython with the %%netlab magics and a running `lab`",
         description="Start IPython with the netlab extension loaded and `lab` ready; servers keep "
-        "serving while you sit at the prompt. `%%netlab help` lists the commands. Arguments after "
+        "serving while you sit at the prompt. `%netlab help` lists the commands. Arguments after "
         "`--` go to IPython.",
         epilog="example: netlab shell -- --no-banner")
     p.add_argument("ipython_args", nargs=argparse.REMAINDER, help="arguments for IPython (after --)")
