@@ -12,6 +12,7 @@ Tests: tests/shell/test_extension.py, tests/shell/test_ipython.py
 from __future__ import annotations
 
 import keyword
+import logging
 import re
 import sys
 import types
@@ -31,6 +32,8 @@ from lab.lab import Lab
 from lab.protocols._base import Message
 
 __all__ = ["ErrorPrinter", "NetlabMagics", "ShellSession", "load", "unload"]
+
+logger = logging.getLogger(__name__)
 
 # values a line magic hands back; other results are printed as text
 LIVE = (Endpoint, Connection, Message, EventSlice)
@@ -153,7 +156,12 @@ class ShellSession:
         prefix = "" if not words or text.endswith((" ", "\t")) else words[-1]
         token = context.token
         completions = []
-        for candidate in self.interp.complete(text):
+        try:
+            candidates = self.interp.complete(text)
+        except Exception:  # a completer must never break the prompt
+            logger.debug("completing %r failed", text, exc_info=True)
+            candidates = []
+        for candidate in candidates:
             # IPython replaces its own token, which may be shorter than our word
             shown = token + candidate[len(prefix):] if prefix.endswith(token) else candidate
             completions.append(SimpleCompletion(shown, type="netlab"))
@@ -163,21 +171,6 @@ class ShellSession:
         self.errors.close()
         if self.owns_lab:
             self.lab.close()
-
-
-HELP = """Run netlab commands against the shell's lab.
-
-    %netlab serve echo as mx          start a server; returns it, bound as `mx`
-    c = %netlab connect mx            a client to it
-    %netlab send c hello; expect c hello
-    %netlab log -n 5                  recent events, decoded
-    %netlab help [COMMAND]            every command, or one in detail
-
-%%netlab runs a cell of statements, one a line (or separated by `;`).
-The reactor runs in a background thread: servers keep serving while the
-prompt waits.  Blocking commands have timeouts; Ctrl-C cancels one and the
-lab keeps running.  `lab` is the Lab: `await lab.aconnect("echo", "mx")`.
-"""
 
 
 @magics_class
@@ -190,11 +183,22 @@ class NetlabMagics(Magics):
 
     @line_cell_magic
     def netlab(self, line: str, cell: str | None = None) -> Any:
+        """Run netlab commands against the shell's lab.
+
+            %netlab serve echo as mx          start a server; returns it, bound as `mx`
+            c = %netlab connect mx            a client to it
+            %netlab send c hello; expect c hello
+            %netlab log -n 5                  recent events, decoded
+            %netlab help [COMMAND]            every command, or one in detail
+
+        %%netlab runs a cell of statements, one a line (or separated by `;`).
+        The reactor runs in a background thread: servers keep serving while the
+        prompt waits.  Blocking commands have timeouts; Ctrl-C cancels one and the
+        lab keeps running.  `lab` is the Lab: `await lab.aconnect("echo", "mx")`.
+        """
         if cell is None:
             return self.session.run(line)
         return self.session.run(f"{line}\n{cell}" if line.strip() else cell, cell=True)
-
-    netlab.__doc__ = HELP
 
 
 # -- loading -----------------------------------------------------------------

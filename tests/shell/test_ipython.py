@@ -109,6 +109,10 @@ def test_interop_ipython_serves_while_idle_completes_and_exits_fast(ipython: IPy
     ipy.term.send("\x15")
     ipy.term.wait_for(rf"In \[{ipy.count}\]:\s*$")
 
+    # exit with connections open at both ends: an outside peer and lab clients
+    hold = socket.create_connection(("127.0.0.1", port), timeout=10)
+    hold.sendall(b"x")
+    assert hold.recv(10) == b"x"
     start = time.monotonic()
     ipy.term.line("exit")
     elapsed = ipy.term.wait_exit(30)
@@ -118,6 +122,8 @@ def test_interop_ipython_serves_while_idle_completes_and_exits_fast(ipython: IPy
     assert "Traceback" not in output
     assert ipy.term.child.exitstatus == 0
     assert elapsed < 1.0, f"exit took {elapsed:.2f} s"
+    assert hold.recv(10) == b""  # the lab closed the outside peer's connection on the way out
+    hold.close()
 
 
 def test_interop_ipython_errors_are_one_line_and_ctrl_c_cancels_expect(ipython: IPython) -> None:

@@ -19,8 +19,6 @@ from lab import Lab
 from lab.commands import Interpreter
 from lab.shell.console import CommandCompleter, Rate, data_dir
 
-pytestmark = pytest.mark.interop
-
 CONSOLE = [sys.executable, "-m", "lab", "console"]
 
 
@@ -34,6 +32,7 @@ def console(home: dict[str, str]) -> Iterator[Terminal]:
         term.close()
 
 
+@pytest.mark.interop
 def test_interop_console_prints_events_above_a_half_typed_line(console: Terminal) -> None:
     """An event arriving while the user types appears above the prompt; the
     half-typed line stays intact and runs when finished."""
@@ -58,6 +57,7 @@ def test_interop_console_prints_events_above_a_half_typed_line(console: Terminal
     console.wait_for(r'c\s+<-\s+"hello\\r\\n"')
 
 
+@pytest.mark.interop
 def test_interop_console_completion_toolbar_and_errors(console: Terminal) -> None:
     """Tab completes commands and names; the toolbar counts endpoints,
     connections and events/s; a typo is one line with a hint."""
@@ -84,6 +84,7 @@ def test_interop_console_completion_toolbar_and_errors(console: Terminal) -> Non
     assert console.child.exitstatus == 0
 
 
+@pytest.mark.interop
 def test_interop_console_ctrl_c_cancels_expect_and_the_lab_keeps_serving(console: Terminal) -> None:
     """Ctrl-C during a blocking expect returns to the prompt; servers go on."""
     port = free_port()
@@ -106,6 +107,7 @@ def test_interop_console_ctrl_c_cancels_expect_and_the_lab_keeps_serving(console
     assert console.child.exitstatus == 0
 
 
+@pytest.mark.interop
 def test_interop_console_history_persists_in_the_data_dir(home: dict[str, str]) -> None:
     """History lives in $XDG_DATA_HOME/netlab and comes back next session."""
     with Terminal(CONSOLE, home) as term:

@@ -20,8 +20,6 @@ from lab import Lab
 from lab.protocols import get
 from lab.shell.talk import TalkCompleter, hexdump, wire_verbs
 
-pytestmark = pytest.mark.interop
-
 TALK = [sys.executable, "-m", "lab", "talk"]
 
 PLUGIN = textwrap.dedent(
@@ -100,6 +98,7 @@ def talk(home: dict[str, str], *args: str) -> Terminal:
     return Terminal([*TALK, *args], home)
 
 
+@pytest.mark.interop
 def test_interop_talk_echo_hex_raw_and_a_reply_above_a_half_typed_line(
         servers: Lab, home: dict[str, str]) -> None:
     """Lines get CRLF, replies print decoded as they arrive, even mid-typing;
@@ -141,6 +140,7 @@ def test_interop_talk_echo_hex_raw_and_a_reply_above_a_half_typed_line(
     wait_until(lambda: not server.connections, what="the server to see the client leave")  # type: ignore[attr-defined]
 
 
+@pytest.mark.interop
 def test_interop_talk_finger_reply_close_and_reconnect(servers: Lab, home: dict[str, str]) -> None:
     """A finger query answered and closed by the server; /reconnect asks again."""
     port = servers["f"].port  # type: ignore[attr-defined]
@@ -163,6 +163,7 @@ def test_interop_talk_finger_reply_close_and_reconnect(servers: Lab, home: dict[
     assert queries == ["query /W user alice", "query list users"]
 
 
+@pytest.mark.interop
 def test_interop_talk_to_socat(home: dict[str, str]) -> None:
     """A server netlab did not write: socat running cat."""
     socat = require("socat")
@@ -183,12 +184,16 @@ class _CodeServer(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         self.wfile.write(b"220 ready\r\n")
         for line in self.rfile:
-            self.wfile.write(b"250 got " + line.strip() + b"\r\n")
+            if line.strip() == b"BOGUS":
+                self.wfile.write(b"no code here\r\n")
+            else:
+                self.wfile.write(b"250 got " + line.strip() + b"\r\n")
 
 
+@pytest.mark.interop
 def test_interop_talk_speaks_a_plugin_protocol(plugin_env: dict[str, str]) -> None:
-    """A protocol added later works unchanged: its codec decodes replies and
-    its client's verbs complete as wire words."""
+    """A protocol added later works unchanged: its codec decodes replies, its
+    client's verbs complete as wire words, and a reply it refuses is reported."""
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _CodeServer)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -202,8 +207,15 @@ def test_interop_talk_speaks_a_plugin_protocol(plugin_env: dict[str, str]) -> No
             term.wait_for(r"^<- reply 250: got HELO lab\.test$")
             term.send("\t")
             term.wait_for(r"^\s+HELO\s*$\n^\s+MAIL\s*$\n^\s+QUIT\s*$")
-            term.send("\x15/quit\r")
+            # a reply the codec refuses: an error line, the connection closed, talk still up
+            term.send("\x15BOGUS\r")
+            term.wait_for(r"^!! protocol error from peer: no reply code in 'no code here'$")
+            term.wait_for(r"^-- connection closed \(protocol error: no reply code in 'no code here'\);")
+            term.line("/reconnect")
+            term.wait_output(r"connected to(.|\n)*connected to")
+            term.line("/quit")
             term.wait_exit()
+            assert term.child.exitstatus == 0 and "Traceback" not in term.output()
     finally:
         server.shutdown()
         server.server_close()
