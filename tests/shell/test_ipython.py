@@ -141,6 +141,7 @@ def test_interop_ipython_errors_are_one_line_and_ctrl_c_cancels_expect(ipython: 
     assert "UsageError: line 2: `sned x`" in out and "e: echo listening" not in out  # parsed first
     out = ipy.run("%netlab")
     assert "commands (`help COMMAND`" in out
+    assert "Traceback" not in ipy.term.output()
 
     port = free_port()
     ipy.run(f"%netlab serve echo --port {port} as mx")
@@ -171,9 +172,25 @@ def test_interop_ipython_errors_are_one_line_and_ctrl_c_cancels_expect(ipython: 
             peer.sendall(b"zzz\r\n")
             out = ipy.run("%netlab expect w zzz")
             assert "Data(raw=b'zzz\\r\\n')" in out
+    # Ctrl-C in plain Python code: IPython's usual KeyboardInterrupt, the lab carries on
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(30)
+        ipy.run(f'u = lab.connect("echo", "127.0.0.1:{listener.getsockname()[1]}")')
+        peer, _ = listener.accept()
+        with peer:
+            peer.settimeout(30)
+            ipy.term.line('u.send(b"ready\\r\\n"); u.expect(b"zzz", timeout=60)')
+            assert peer.recv(100) == b"ready\r\n"
+            time.sleep(0.5)
+            ipy.term.send("\x03")
+            ipy.count += 1
+            ipy.term.wait_for(rf"^In \[{ipy.count}\]:", 30)
+            assert "KeyboardInterrupt" in ipy.term.output()
+            assert echo_of(port, b"after ^C again\r\n") == b"after ^C again\r\n"
     out = ipy.run('lab.connect("echo", mx, name="v").expect(b"never", timeout=0.5)')
     assert re.search(r"LabTimeout: v: expected \"never\" within 0\.5 s; nothing arrived", out), out
-    assert "Traceback" not in ipy.term.output()
 
 
 def test_interop_ipython_hook_changes_behaviour_and_its_errors_are_shown(ipython: IPython) -> None:

@@ -90,13 +90,23 @@ def test_interop_console_ctrl_c_cancels_expect_and_the_lab_keeps_serving(console
     port = free_port()
     console.line(f"serve echo --port {port} as e; connect e as c")
     console.wait_for(r"^c: echo connected")
-    console.line("expect c never --timeout 60")
-    console.wait_for(r"^netlab> expect c never --timeout 60$")
-    time.sleep(0.5)  # the command is running (nothing marks the moment)
-    started = time.monotonic()
-    console.send("\x03")
-    console.wait_for(r"interrupted; the lab keeps running")
-    assert time.monotonic() - started < 10
+    # a peer the test controls: "ready" arriving means the statement is running
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(30)
+        console.line(f"connect echo 127.0.0.1:{listener.getsockname()[1]} as w")
+        peer, _ = listener.accept()
+        with peer:
+            peer.settimeout(30)
+            console.wait_for(r"^w: echo connected")
+            console.line("send w ready; expect w never --timeout 60")
+            assert peer.recv(100) == b"ready\r\n"
+            time.sleep(0.2)  # from the send to the wait inside one task: no event marks it
+            started = time.monotonic()
+            console.send("\x03")
+            console.wait_for(r"interrupted; the lab keeps running")
+            assert time.monotonic() - started < 10
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(b"still here\r\n")
         assert s.recv(100) == b"still here\r\n"

@@ -157,7 +157,7 @@ def test_interop_talk_finger_reply_close_and_reconnect(servers: Lab, home: dict[
         term.wait_exit()
         out = term.output()
         assert out.count("-- connected to") == 2
-        assert '<- "Login     Name\\r\\n"' in out or "Login" in out
+        assert '<- "Login     Name\\r\\n"' in out  # the empty query lists the users
     queries = [e.summary for e in servers.log.query() if e.endpoint == "f" and e.direction.value == "in"
                and e.kind.value == "msg"]
     assert queries == ["query /W user alice", "query list users"]
