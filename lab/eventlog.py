@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from time import monotonic
 from time import time as wall_time
-from typing import IO, Any
+from typing import IO, Any, SupportsIndex, overload
 
 from lab.protocols._base import Message, escape_bytes
 
@@ -186,6 +186,16 @@ class EventSlice(list[Event]):
 
     def __repr__(self) -> str:
         return f"<{len(self)} events>"
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> Event: ...
+    @overload
+    def __getitem__(self, index: slice) -> EventSlice: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> Event | EventSlice:
+        if isinstance(index, slice):
+            return EventSlice(super().__getitem__(index))
+        return super().__getitem__(index)
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         from lab.reprs import pretty

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Iterable
 
 from prompt_toolkit import PromptSession
@@ -160,9 +161,10 @@ class Talk:
             await self.lab.astop(CLIENT_NAME)
         self.client = await self.lab.aconnect(self.spec.name, self.target, name=CLIENT_NAME,
                                               transport=self.transport, timeout=self.timeout)
+        # queued on the reactor before the reader, so it prints before any greeting
+        self.lab.reactor.call_soon(self.say, f"-- connected to {self.client.address} ({self.spec.name}, "
+                                   f"{self.spec.rfc}); /help lists commands, Tab completes")
         self.lab.reactor.submit(self._read(self.client))
-        print(f"-- connected to {self.client.address} ({self.spec.name}, {self.spec.rfc}); "
-              "/help lists commands, Tab completes")
 
     def encode(self, text: str) -> bytes:
         """What a typed line puts on the wire."""
@@ -253,11 +255,23 @@ class Talk:
             if not asyncio.run(self.handle(line.rstrip("\r\n"))):
                 return 0
         if self.client is not None:
-            try:
-                self.lab.reactor.call(self.client.conn.wait_closed(2.0))
-            except LabError:
-                pass
+            self._wait_for_quiet(self.client)
         return 0
+
+    @staticmethod
+    def _wait_for_quiet(client: Client, quiet: float = 0.5, limit: float = 3.0) -> None:
+        """Until the server closes, or has sent nothing for ``quiet`` seconds
+        (UDP never closes), at most ``limit`` seconds."""
+        conn = client.conn
+        start = last_change = time.monotonic()
+        seen = conn.msgs_in
+        while conn.state.value != "closed":
+            now = time.monotonic()
+            if conn.msgs_in != seen:
+                seen, last_change = conn.msgs_in, now
+            elif now - last_change >= quiet or now - start >= limit:
+                return
+            time.sleep(0.02)
 
     def close(self) -> None:
         self._leaving = True

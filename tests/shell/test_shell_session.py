@@ -152,6 +152,8 @@ def test_reprs_text_and_html(lab: Lab) -> None:
     assert conn._repr_html_().startswith('<table class="netlab"')
     assert text_of(EventSlice()) == "(no events)"
     assert repr(lab.log.tail(2)) == "<2 events>"
+    tail = lab.log.tail(5)
+    assert isinstance(tail[1:], EventSlice) and tail[1:][0] is tail[1] and len(tail[-2:]) == 2
 
 
 def test_import_lab_and_netlab_help_import_no_front_end() -> None:
