@@ -87,10 +87,15 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser(
         "talk", help="talk to a server by hand, replies decoded (like telnet, protocol-aware)",
-        description="Connect to HOST:PORT and send what you type (line protocols get their line "
-        "ending); replies print decoded as they arrive. Tab completes the protocol's verbs and "
-        "the /commands: /hex (hex dump of replies), /raw (send and show bytes as they are), "
-        "/reconnect, /help, /quit.",
+        description="Connect to HOST:PORT and send what you type, with the protocol's line ending;\n"
+        "replies print decoded as they arrive. Tab completes the protocol's verbs and the\n"
+        "slash commands:\n"
+        "  /hex        a hex dump under each reply (toggle)\n"
+        "  /raw        send escapes (\\r \\n \\xHH) as bytes, no line ending; show replies as bytes\n"
+        "  /reconnect  open the connection again\n"
+        "  /help       list these\n"
+        "  /quit       leave (Ctrl-D too)\n"
+        "Other lines starting with / are sent as typed; // sends a line starting with /.",
         epilog="examples:\n  netlab talk echo 127.0.0.1:7007\n  netlab talk finger 127.0.0.1:79",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("protocol", metavar="PROTO", help="protocol (`netlab protocols` lists them)")

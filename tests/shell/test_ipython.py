@@ -218,6 +218,15 @@ def test_interop_ipython_hook_changes_behaviour_and_its_errors_are_shown(ipython
     out = ipy.run('mx.off(); [e.kind.value for e in lab.log.tail(200) if "shout" in e.summary]')
     assert "['error']" in out
     assert echo_of(port, b"plain\r\n") == b"plain\r\n"
+    # unloading stops the lab the extension started; loading again starts a fresh one
+    ipy.run("%unload_ext lab")
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=10).close()
+    out = ipy.run("%netlab ls")
+    assert "UsageError: Line magic function `%netlab` not found" in out
+    ipy.run("%load_ext lab")
+    out = ipy.run("%netlab ls")
+    assert "the lab is empty; try `serve echo`" in out
     assert "Traceback" not in ipy.term.output()
 
 
