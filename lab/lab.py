@@ -143,6 +143,10 @@ class Lab:
     def __contains__(self, name: object) -> bool:
         return name in self.endpoints
 
+    def _ipython_key_completions_(self) -> list[str]:
+        """``lab["<Tab>`` completes endpoint names in IPython."""
+        return list(self.endpoints)
+
     def get(self, name: str) -> Endpoint:
         """The endpoint called ``name``; :class:`ConfigError` with a hint."""
         try:

@@ -12,6 +12,7 @@ Tests: tests/shell/test_console.py
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -35,8 +36,11 @@ from lab.lab import Lab
 
 __all__ = ["CommandCompleter", "EventEcho", "Rate", "data_dir", "run_console"]
 
+logger = logging.getLogger(__name__)
+
 EXIT_WORDS = ("exit", "quit")
-MAX_LINES_PER_BURST = 200  # beyond this a terminal only scrolls; the log keeps everything
+MAX_LINES_PER_BURST = 200  # per tick; beyond this a terminal only scrolls, the log keeps everything
+FLUSH_INTERVAL = 0.05
 
 
 def data_dir() -> Path:
@@ -72,7 +76,11 @@ class CommandCompleter(Completer):
         stmt = text.rsplit(";", 1)[-1]
         words = stmt.split()
         prefix = "" if not words or stmt.endswith((" ", "\t")) else words[-1]
-        candidates = self.interp.complete(text)
+        try:
+            candidates = self.interp.complete(text)
+        except Exception:  # a completer must never break the prompt
+            logger.debug("completing %r failed", text, exc_info=True)
+            candidates = []
         if len(words) <= 1 and prefix == (words[-1] if words else ""):
             candidates += [w for w in self.extra if w.startswith(prefix)]
         for word in candidates:
@@ -80,7 +88,7 @@ class CommandCompleter(Completer):
 
 
 class EventEcho:
-    """Prints events as they happen, one write per burst (reactor thread).
+    """Prints events as they happen, one write per 50 ms tick (reactor thread).
 
     ``mode`` is ``all`` (every event but raw chunks, unless
     ``show_bytes``), ``errors`` or ``none``.
@@ -104,7 +112,8 @@ class EventEcho:
             return
         self._lines.append(format_event(event))
         if len(self._lines) == 1:
-            self.lab.reactor.call_soon(self.flush)
+            # one write per tick: a write per event cannot keep up with a busy lab
+            self.lab.reactor.loop.call_later(FLUSH_INTERVAL, self.flush)
 
     def flush(self) -> None:
         lines, self._lines = self._lines, []

@@ -93,6 +93,7 @@ def test_completion_in_lines_assignments_and_cells(session: ShellSession) -> Non
     assert result["suppress"] is True
     plain = session.complete(context("print(se", "se"))
     assert plain == {"completions": [], "suppress": False}
+    assert session.lab._ipython_key_completions_() == ["mx"]  # lab["<Tab>
 
 
 def test_error_printer_shows_hook_errors_once_per_burst(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
