@@ -70,6 +70,14 @@ class Terminal:
         with self._lock:
             return self.screen.display[self.screen.cursor.y].rstrip()
 
+    def wait_cursor_row(self, text: str, timeout: float = 30.0) -> None:
+        """Wait until the cursor's row reads ``text`` (redraws move it briefly)."""
+        deadline = time.monotonic() + timeout
+        while self.cursor_row() != text:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"cursor row is {self.cursor_row()!r}, not {text!r}; screen:\n{self.text()}")
+            time.sleep(0.02)
+
     def output(self) -> str:
         """Everything the program wrote, escape sequences removed."""
         with self._lock:
