@@ -4,7 +4,7 @@ The core classes' ``_repr_pretty_`` (IPython's terminal) and
 ``_repr_html_`` (Jupyter) call these functions.  Nothing here imports
 IPython: a method with that name is all IPython looks for.
 
-Tests: tests/shell/test_reprs.py
+Tests: tests/shell/test_shell_session.py, tests/shell/test_notebook.py
 """
 
 from __future__ import annotations

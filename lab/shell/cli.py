@@ -3,7 +3,7 @@
 Only the handlers import IPython or prompt_toolkit, so ``netlab --help``
 stays light.
 
-Tests: tests/shell/test_ipython.py, tests/shell/test_console.py, tests/shell/test_talk.py
+Tests: tests/shell/test_ipython.py, tests/shell/test_netlab_console.py, tests/shell/test_netlab_talk.py
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ above the prompt without disturbing a half-typed line.  Tab completes
 through :meth:`Interpreter.complete`; history persists in the user's data
 directory; the bottom toolbar shows endpoints, connections and events/s.
 
-Tests: tests/shell/test_console.py
+Tests: tests/shell/test_netlab_console.py
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ a thin layer over :class:`ShellSession`, which runs command-language
 statements against the lab, binds the endpoints they create to Python
 names and turns user mistakes into one-line :class:`UsageError` messages.
 
-Tests: tests/shell/test_extension.py, tests/shell/test_ipython.py
+Tests: tests/shell/test_shell_session.py, tests/shell/test_ipython.py, tests/shell/test_notebook.py
 """
 
 from __future__ import annotations

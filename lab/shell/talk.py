@@ -13,7 +13,7 @@ no line ending is added, replies show as bytes); ``/reconnect``;
 ``/help``; ``/quit``.  Any other line starting with ``/`` (finger's
 ``/W``) is sent as typed; ``//`` sends a line starting with ``/``.
 
-Tests: tests/shell/test_talk.py
+Tests: tests/shell/test_netlab_talk.py
 """
 
 from __future__ import annotations
