@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from helpers import Proc, free_port, require, wait_for_port, wait_until
@@ -71,7 +72,7 @@ PLUGIN = textwrap.dedent(
         name="maillike", summary="replies with codes", rfc="none", default_port=2525,
         transports=(Transport.TCP,),
         codec=lambda role, transport: ReplyCodec() if role is Role.CLIENT else LineCodec(),
-        server=ServerBehaviour, client=Client,
+        server=ServerBehaviour, client=Client, line_ending=b"\\n",
     )
     '''
 )
@@ -181,9 +182,12 @@ def test_interop_talk_to_socat(home: dict[str, str]) -> None:
 
 
 class _CodeServer(socketserver.StreamRequestHandler):
+    received: ClassVar[list[bytes]] = []
+
     def handle(self) -> None:
         self.wfile.write(b"220 ready\r\n")
         for line in self.rfile:
+            self.received.append(line)
             if line.strip() == b"BOGUS":
                 self.wfile.write(b"no code here\r\n")
             else:
@@ -205,6 +209,7 @@ def test_interop_talk_speaks_a_plugin_protocol(plugin_env: dict[str, str]) -> No
             term.wait_for(r"^maillike> HELO$")
             term.line(" lab.test")
             term.wait_for(r"^<- reply 250: got HELO lab\.test$")
+            assert _CodeServer.received[-1] == b"HELO lab.test\n"  # the spec's own line ending
             term.send("\t")
             term.wait_for(r"^\s+HELO\s*$\n^\s+MAIL\s*$\n^\s+QUIT\s*$")
             # a reply the codec refuses: an error line, the connection closed, talk still up
