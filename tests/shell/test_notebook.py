@@ -7,11 +7,14 @@ import json
 import re
 import socket
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
 pytestmark = pytest.mark.interop
@@ -83,3 +86,48 @@ def test_interop_notebook_serves_between_cells_with_html_reprs(kernel_env: None,
     assert [(o.output_type, o.get("text")) for o in nb.cells[6].outputs] == [
         ("stream", "UsageError: `sned c hi`: unknown command 'sned' — did you mean 'send'?\n")]
     assert int(results[7][0].data["text/plain"]) == port
+
+
+def test_interop_notebook_interrupt_cancels_a_blocking_expect(kernel_env: None, tmp_path: Path) -> None:
+    """Interrupting the kernel during `%netlab expect` ends the cell with one
+    line; the next cell finds the lab still serving."""
+    nb = nbformat.v4.new_notebook()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(60)
+        port = listener.getsockname()[1]
+        nb.cells = [nbformat.v4.new_code_cell(src) for src in (
+            "%load_ext lab\n%netlab serve echo as mx",
+            f"w = %netlab connect echo 127.0.0.1:{port} as w",
+            "w.send(b'ready\\r\\n')\n%netlab expect w never --timeout 60",
+            "c = lab.connect('echo', mx)\nc.send(b'still\\r\\n')\nc.expect(b'still')",
+        )]
+        client = NotebookClient(nb, kernel_name=KERNEL, timeout=90, startup_timeout=90,
+                                resources={"metadata": {"path": str(tmp_path)}})
+        with client.setup_kernel():
+            client.execute_cell(nb.cells[0], 0)
+            client.execute_cell(nb.cells[1], 1)
+            peer, _ = listener.accept()
+            with peer:
+                peer.settimeout(60)
+                done = threading.Event()
+
+                def run_blocking_cell() -> None:
+                    try:
+                        client.execute_cell(nb.cells[2], 2)
+                    finally:
+                        done.set()
+
+                worker = threading.Thread(target=run_blocking_cell, daemon=True)
+                worker.start()
+                assert peer.recv(100) == b"ready\r\n"
+                time.sleep(0.5)  # from the send to the wait: no event marks it
+                assert not done.is_set()
+                run_sync(client.km.interrupt_kernel)()
+                assert done.wait(30), "the cell did not end after the interrupt"
+                worker.join(10)
+            client.execute_cell(nb.cells[3], 3)
+    text = "".join(o.get("text", "") for o in nb.cells[2].outputs)
+    assert text == "interrupted: `expect w never --timeout 60` cancelled; the lab keeps running\n"
+    assert "Data(raw=b'still\\r\\n')" in _outputs(nb.cells[3], "execute_result")[0].data["text/plain"]
