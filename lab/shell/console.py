@@ -33,6 +33,7 @@ from lab.commands import Interpreter
 from lab.errors import LabError
 from lab.eventlog import Event, EventKind, format_event
 from lab.lab import Lab
+from lab.shell._settle import settled, unwrap
 
 __all__ = ["CommandCompleter", "EventEcho", "Rate", "data_dir", "run_console"]
 
@@ -174,10 +175,10 @@ class Console:
             return True
         if text in EXIT_WORDS:
             return False
-        task = asyncio.ensure_future(self.interp.aexecute(text))
+        task = asyncio.wrap_future(self.lab.reactor.submit(settled(self.interp.aexecute(text))))
         self._running = task
         try:
-            results = await task
+            results = unwrap(await task)
         except asyncio.CancelledError:
             if not task.cancelled():
                 raise

@@ -30,6 +30,7 @@ from lab.errors import LabError
 from lab.eventlog import Event, EventKind, EventSlice
 from lab.lab import Lab
 from lab.protocols._base import Message
+from lab.shell._settle import settled, unwrap
 
 __all__ = ["ErrorPrinter", "NetlabMagics", "ShellSession", "load", "unload"]
 
@@ -114,9 +115,14 @@ class ShellSession:
         return None
 
     def _run_one(self, stmt: Statement, cell: bool) -> Any:
+        if self.lab.reactor.in_reactor_thread():
+            raise UsageError("%netlab cannot block the reactor thread (inside a hook?)"
+                             " — use the lab's async methods there")
+        future = self.lab.reactor.submit(settled(self.interp.aexecute(stmt.text)))
         try:
-            return self.interp.execute(stmt.text)[0]
+            return unwrap(future.result())[0]
         except KeyboardInterrupt:
+            future.cancel()  # the reactor cancels the work; servers go on
             print(f"interrupted: `{stmt.text}` cancelled; the lab keeps running", file=sys.stderr)
             return None
         except LabError as exc:
