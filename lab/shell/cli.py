@@ -92,6 +92,7 @@ def register(subparsers: Any) -> None:
         "slash commands:\n"
         "  /hex        a hex dump under each reply (toggle)\n"
         "  /raw        send escapes (\\r \\n \\xHH) as bytes, no line ending; show replies as bytes\n"
+        "  /call VERB  run a client verb: /call query alice verbose=yes\n"
         "  /reconnect  open the connection again\n"
         "  /help       list these\n"
         "  /quit       leave (Ctrl-D too)\n"

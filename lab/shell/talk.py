@@ -9,8 +9,9 @@ protocol works, plugins included.
 
 Slash commands: ``/hex`` toggles a hex dump of each reply; ``/raw``
 toggles raw mode (escapes such as ``\\r\\n`` and ``\\x00`` are decoded,
-no line ending is added, replies show as bytes); ``/reconnect``;
-``/help``; ``/quit``.  Any other line starting with ``/`` (finger's
+no line ending is added, replies show as bytes); ``/call VERB ARGS``
+runs one of the client's verbs (``/call query alice verbose=yes``);
+``/reconnect``; ``/help``; ``/quit``.  Any other line starting with ``/`` (finger's
 ``/W``) is sent as typed; ``//`` sends a line starting with ``/``.
 
 Tests: tests/shell/test_netlab_talk.py
@@ -19,9 +20,13 @@ Tests: tests/shell/test_netlab_talk.py
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import inspect
+import shlex
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -38,12 +43,13 @@ from lab.lab import Lab, parse_address
 from lab.protocols._base import Message, ProtocolSpec, Transport, escape_bytes
 from lab.shell.console import open_history
 
-__all__ = ["SLASH_COMMANDS", "Talk", "TalkCompleter", "hexdump", "run_talk", "wire_verbs"]
+__all__ = ["SLASH_COMMANDS", "Talk", "TalkCompleter", "hexdump", "run_talk", "verb_arguments", "wire_verbs"]
 
 SLASH_COMMANDS = {
     "/hex": "toggle a hex dump of each reply",
     "/raw": "toggle raw mode: escapes decoded, no line ending added, replies shown as bytes",
     "/reconnect": "close and open the connection again",
+    "/call": "run one of the client's verbs: /call VERB [ARG...] [NAME=VALUE...]",
     "/help": "this list",
     "/quit": "leave (Ctrl-D too)",
 }
@@ -62,6 +68,49 @@ def hexdump(data: bytes, width: int = 16) -> list[str]:
     return out
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _convert(value: str, like: Any) -> Any:
+    """A typed word as the kind of value the parameter's default is."""
+    if isinstance(like, bool):
+        if value.lower() in _TRUE + _FALSE:
+            return value.lower() in _TRUE
+        raise ValueError(f"{value!r} is not true or false")
+    if isinstance(like, (int, float)):
+        try:
+            return type(like)(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a {type(like).__name__}") from None
+    return value
+
+
+def describe_verb(name: str, fn: Callable[..., Any]) -> str:
+    """``query(user='', *, verbose=False, ...)``: a verb as a user calls it."""
+    sig = inspect.signature(fn)
+    params = [p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values() if p.name != "self"]
+    return f"{name}{sig.replace(parameters=params, return_annotation=inspect.Signature.empty)}"
+
+
+def verb_arguments(fn: Callable[..., Any], words: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:
+    """Typed words -> arguments for a verb: ``NAME=VALUE`` are keywords,
+    the rest positional; values take the type of the parameter's default."""
+    params = [p for p in inspect.signature(fn).parameters.values() if p.name != "self"]
+    by_name = {p.name: p for p in params}
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    args: list[Any] = []
+    kwargs: dict[str, Any] = {}
+    for word in words:
+        name, eq, value = word.partition("=")
+        if eq and name in by_name:
+            kwargs[name] = _convert(value, by_name[name].default)
+        elif len(args) < len(positional):
+            args.append(_convert(word, positional[len(args)].default))
+        else:
+            raise ValueError(f"too many arguments: {describe_verb(fn.__name__, fn)}")
+    return args, kwargs
+
+
 def wire_verbs(spec: ProtocolSpec) -> list[str]:
     """The protocol's verbs as a user types them on the wire: the client
     class's one-word verbs in capitals (``ehlo`` -> ``EHLO``)."""
@@ -74,9 +123,16 @@ class TalkCompleter(Completer):
 
     def __init__(self, spec: ProtocolSpec) -> None:
         self.verbs = wire_verbs(spec)
+        self.methods = sorted(spec.client.verbs())
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         text = document.text_before_cursor
+        if text.startswith("/call ") and text.count(" ") == 1:
+            word = text[len("/call "):]
+            for name in self.methods:
+                if name.startswith(word):
+                    yield Completion(name, start_position=-len(word))
+            return
         if " " in text:
             return
         if text.startswith("/"):
@@ -107,6 +163,7 @@ class Talk:
         self._lines: list[str] = []
         self._skipped = 0
         self._leaving = False
+        self._reader: concurrent.futures.Future[None] | None = None
         self._unsubscribe = lab.log.subscribe(self._on_event)
 
     # -- output (reactor thread) -------------------------------------------
@@ -156,6 +213,43 @@ class Talk:
 
     # -- control (main thread) ---------------------------------------------
 
+    async def call(self, text: str) -> None:
+        """``VERB [ARG...] [NAME=VALUE...]``: run a client verb and print
+        what it returns.  The reply reader pauses meanwhile, since the verb
+        reads the replies itself."""
+        client = self.client
+        verbs = self.spec.client.verbs()
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:
+            print(f"!! {exc}")
+            return
+        if not words or words[0] not in verbs:
+            print(f"-- verbs of {self.spec.name}: " + (", ".join(
+                describe_verb(name, fn) for name, fn in sorted(verbs.items())) or "none"))
+            return
+        try:
+            args, kwargs = verb_arguments(verbs[words[0]], words[1:])
+        except ValueError as exc:
+            print(f"!! {exc}")
+            return
+        if client is None or client.conn.state.value != "open":
+            print("-- not connected: /reconnect or /quit")
+            return
+        if self._reader is not None:
+            self._reader.cancel()  # queued on the reactor before the verb starts
+        try:
+            result = await getattr(client, "a" + words[0])(*args, **kwargs)
+        except LabError as exc:
+            print(f"!! {exc}")
+        except Exception as exc:
+            print(f"!! {words[0]} raised {format_exception(exc)}")
+        else:
+            text_result = result if isinstance(result, str) else repr(result)
+            print("=> " + text_result.replace("\n", "\n   "))
+        finally:
+            self._reader = self.lab.reactor.submit(self._read(client))
+
     async def connect(self) -> None:
         if CLIENT_NAME in self.lab:
             await self.lab.astop(CLIENT_NAME)
@@ -164,7 +258,7 @@ class Talk:
         # queued on the reactor before the reader, so it prints before any greeting
         self.lab.reactor.call_soon(self.say, f"-- connected to {self.client.address} ({self.spec.name}, "
                                    f"{self.spec.rfc}); /help lists commands, Tab completes")
-        self.lab.reactor.submit(self._read(self.client))
+        self._reader = self.lab.reactor.submit(self._read(self.client))
 
     def encode(self, text: str) -> bytes:
         """What a typed line puts on the wire."""
@@ -180,6 +274,9 @@ class Talk:
         word = text.strip()
         if word in SLASH_COMMANDS:
             return await self._slash(word)
+        if word.startswith("/call "):
+            await self.call(word[len("/call "):])
+            return True
         if text.startswith("//"):
             text = text[1:]
         if self.client is None or self.client.conn.state.value != "open":
@@ -206,6 +303,8 @@ class Talk:
         elif word == "/raw":
             self.raw = not self.raw
             print(f"-- raw mode {'on' if self.raw else 'off'}")
+        elif word == "/call":
+            await self.call("")
         elif word == "/reconnect":
             try:
                 await self.connect()

@@ -20,7 +20,7 @@ from ptyterm import Terminal
 
 from lab import Lab
 from lab.protocols import get
-from lab.shell.talk import TalkCompleter, hexdump, wire_verbs
+from lab.shell.talk import TalkCompleter, hexdump, verb_arguments, wire_verbs
 
 TALK = [sys.executable, "-m", "lab", "talk"]
 
@@ -154,14 +154,23 @@ def test_interop_talk_finger_reply_close_and_reconnect(servers: Lab, home: dict[
         term.wait_for(r"^-- not connected: /reconnect or /quit$")
         term.line("/reconnect")
         term.line("")
+        term.wait_for(r'^<- "Login     Name\\r\\n"$')
+        # a verb of the client, run from the prompt: it reads the reply itself
+        term.line("/reconnect")
+        term.send("/call q\t")
+        term.wait_for(r"^finger> /call query$")
+        term.line(" dodo verbose=yes")
+        term.wait_for(r"^=> Login: dodo\s+Name: The Dodo$\n^   Plan:$")
+        term.line("/call query a b")
+        term.wait_for(r"^!! too many arguments: query\(user='', \*, verbose=False, hosts=\(\), timeout=5\.0\)$")
         term.line("/quit")
         term.wait_exit()
         out = term.output()
-        assert out.count("-- connected to") == 2
+        assert out.count("-- connected to") == 3
         assert '<- "Login     Name\\r\\n"' in out  # the empty query lists the users
     queries = [e.summary for e in servers.log.query() if e.endpoint == "f" and e.direction.value == "in"
                and e.kind.value == "msg"]
-    assert queries == ["query /W user alice", "query list users"]
+    assert queries == ["query /W user alice", "query list users", "query /W user dodo"]
 
 
 @pytest.mark.interop
@@ -270,6 +279,18 @@ def test_talk_mistakes_are_one_line(home: dict[str, str]) -> None:
     assert "Traceback" not in out.stderr and len(out.stderr.splitlines()) == 1
 
 
+def test_verb_arguments_take_the_types_of_the_defaults() -> None:
+    """Typed words become positional and keyword arguments of the right type."""
+    query = get("finger").client.verbs()["query"]
+    assert verb_arguments(query, ["alice", "verbose=yes", "timeout=2.5"]) == (
+        ["alice"], {"verbose": True, "timeout": 2.5})
+    assert verb_arguments(query, ["hosts=a.test"]) == ([], {"hosts": "a.test"})
+    with pytest.raises(ValueError, match="'maybe' is not true or false"):
+        verb_arguments(query, ["verbose=maybe"])
+    with pytest.raises(ValueError, match=r"too many arguments: query\(user=''"):
+        verb_arguments(query, ["a", "b"])
+
+
 def test_wire_verbs_completer_and_hexdump() -> None:
     """Verbs become wire words; completion keeps the user's case; hex rows line up."""
     from prompt_toolkit.completion import CompleteEvent
@@ -280,6 +301,7 @@ def test_wire_verbs_completer_and_hexdump() -> None:
     assert [c.text for c in completer.get_completions(Document("ec"), CompleteEvent())] == ["echo"]
     assert [c.text for c in completer.get_completions(Document("EC"), CompleteEvent())] == ["ECHO"]
     assert [c.text for c in completer.get_completions(Document("/r"), CompleteEvent())] == ["/raw", "/reconnect"]
+    assert [c.text for c in completer.get_completions(Document("/call e"), CompleteEvent())] == ["echo"]
     assert list(completer.get_completions(Document("ECHO x"), CompleteEvent())) == []
     assert hexdump(b"hi\r\n") == ["0000  68 69 0d 0a" + " " * 36 + "  |hi..|"]
     rows = hexdump(bytes(range(20)))
