@@ -20,12 +20,12 @@ Tests: tests/shell/test_netlab_talk.py
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import inspect
 import shlex
+import signal
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from prompt_toolkit import PromptSession
@@ -41,6 +41,7 @@ from lab.errors import ConnectionClosed, LabError
 from lab.eventlog import Event, EventKind
 from lab.lab import Lab, parse_address
 from lab.protocols._base import Message, ProtocolSpec, Transport, escape_bytes
+from lab.shell._settle import settled, unwrap
 from lab.shell.console import open_history
 
 __all__ = ["SLASH_COMMANDS", "Talk", "TalkCompleter", "hexdump", "run_talk", "verb_arguments", "wire_verbs"]
@@ -118,6 +119,10 @@ def wire_verbs(spec: ProtocolSpec) -> list[str]:
     return sorted(w.upper() for w in words if w and "_" not in w)
 
 
+async def _call(verb: Callable[..., Awaitable[Any]], args: list[Any], kwargs: dict[str, Any]) -> Any:
+    return await verb(*args, **kwargs)  # a TypeError for missing arguments surfaces here
+
+
 class TalkCompleter(Completer):
     """Slash commands after ``/``; the protocol's verbs as the first word."""
 
@@ -163,7 +168,7 @@ class Talk:
         self._lines: list[str] = []
         self._skipped = 0
         self._leaving = False
-        self._reader: concurrent.futures.Future[None] | None = None
+        self._reader: asyncio.Task[None] | None = None  # touched on the reactor thread only
         self._unsubscribe = lab.log.subscribe(self._on_event)
 
     # -- output (reactor thread) -------------------------------------------
@@ -236,10 +241,10 @@ class Talk:
         if client is None or client.conn.state.value != "open":
             print("-- not connected: /reconnect or /quit")
             return
-        if self._reader is not None:
-            self._reader.cancel()  # queued on the reactor before the verb starts
+        verb = getattr(client.verbs, words[0])
+        work = self.lab.reactor.submit(self._run_verb(client, verb, args, kwargs))
         try:
-            result = await getattr(client, "a" + words[0])(*args, **kwargs)
+            result = unwrap(await asyncio.wrap_future(work))
         except LabError as exc:
             print(f"!! {exc}")
         except Exception as exc:
@@ -247,8 +252,24 @@ class Talk:
         else:
             text_result = result if isinstance(result, str) else repr(result)
             print("=> " + text_result.replace("\n", "\n   "))
+
+    async def _run_verb(self, client: Client, verb: Callable[..., Awaitable[Any]], args: list[Any],
+                        kwargs: dict[str, Any]) -> tuple[Any, Exception | None]:
+        """On the reactor: stop the reply reader, run the verb (it reads the
+        replies itself), then read again, also when Ctrl-C cancelled it.
+        One task does all three, so two readers never wait at once."""
+        reader = self._reader
+        if reader is not None and not reader.done():
+            reader.cancel()
+            await asyncio.wait([reader])
+        try:
+            return await settled(_call(verb, args, kwargs))
         finally:
-            self._reader = self.lab.reactor.submit(self._read(client))
+            self._start_reader(client)
+
+    def _start_reader(self, client: Client) -> None:
+        """Print replies as they arrive (reactor thread)."""
+        self._reader = self.lab.loop.create_task(self._read(client))
 
     async def connect(self) -> None:
         if CLIENT_NAME in self.lab:
@@ -258,7 +279,7 @@ class Talk:
         # queued on the reactor before the reader, so it prints before any greeting
         self.lab.reactor.call_soon(self.say, f"-- connected to {self.client.address} ({self.spec.name}, "
                                    f"{self.spec.rfc}); /help lists commands, Tab completes")
-        self._reader = self.lab.reactor.submit(self._read(self.client))
+        self.lab.reactor.call_soon(self._start_reader, self.client)
 
     def encode(self, text: str) -> bytes:
         """What a typed line puts on the wire."""
@@ -331,6 +352,9 @@ class Talk:
         session: PromptSession[str] = PromptSession(
             history=open_history("talk_history"), completer=TalkCompleter(self.spec),
             complete_while_typing=False, bottom_toolbar=self.toolbar, refresh_interval=0.5)
+        running: list[asyncio.Task[bool]] = []
+        # Ctrl-C while a line runs (a slow /call) cancels it; at the prompt it is a key
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, lambda: [t.cancel() for t in running])
         with patch_stdout(raw=True):
             while True:
                 try:
@@ -339,8 +363,17 @@ class Talk:
                     continue
                 except EOFError:
                     return 0
-                if not await self.handle(line):
-                    return 0
+                task = asyncio.ensure_future(self.handle(line))
+                running[:] = [task]
+                try:
+                    if not await task:
+                        return 0
+                except asyncio.CancelledError:
+                    if not task.cancelled():
+                        raise
+                    print("-- interrupted")
+                finally:
+                    running.clear()
 
     def main_without_terminal(self) -> int:
         """Lines from a pipe: send each, print replies; at the end of input

@@ -4,6 +4,7 @@ and a protocol added by a plugin (its codec decodes, its verbs complete)."""
 from __future__ import annotations
 
 import os
+import socket
 import socketserver
 import subprocess
 import sys
@@ -188,6 +189,32 @@ def test_interop_talk_to_socat(home: dict[str, str]) -> None:
             term.wait_exit()
             assert term.child.exitstatus == 0
         server.stop()
+
+
+@pytest.mark.interop
+def test_interop_talk_ctrl_c_cancels_a_slow_verb(home: dict[str, str]) -> None:
+    """Ctrl-C during a /call that waits cancels it; the session goes on."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(30)
+        with talk(home, "echo", str(listener.getsockname()[1])) as term:
+            peer, _ = listener.accept()
+            with peer:
+                peer.settimeout(30)
+                term.wait_for(r"^echo>")
+                term.line("/call echo ping timeout=60")  # this peer never echoes
+                assert peer.recv(100) == b"ping"
+                time.sleep(0.3)  # the verb now waits for its echo (no event marks it)
+                term.send("\x03")
+                term.wait_for(r"-- interrupted$")  # after the tty's own ^C
+                term.line("after")
+                assert peer.recv(100) == b"after\r\n"
+                peer.sendall(b"late reply\r\n")
+                term.wait_for(r'^<- "late reply\\r\\n"$')  # the reply reader is back
+                term.line("/quit")
+                term.wait_exit()
+                assert term.child.exitstatus == 0 and "Traceback" not in term.output()
 
 
 class _CodeServer(socketserver.StreamRequestHandler):
