@@ -10,10 +10,11 @@ Tests: tests/shell/test_shell_session.py, tests/shell/test_notebook.py
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lab.eventlog import Event, EventKind, format_event
+from lab.eventlog import Event, EventKind, EventSlice, format_event
 from lab.text import human_bytes, table
 
 if TYPE_CHECKING:
@@ -52,6 +53,11 @@ def _hooks(server: Server) -> list[str]:
             for kind, fns in server._hooks.items() for fn, replace in fns]
 
 
+def _clock(event: Event) -> str:
+    """``12:00:01.234``, local time."""
+    return time.strftime("%H:%M:%S", time.localtime(event.wall)) + f".{int(event.wall * 1000) % 1000:03d}"
+
+
 def _what(event: Event) -> str:
     if event.kind in (EventKind.MESSAGE, EventKind.DATA):
         return event.direction.arrow + (" raw" if event.kind is EventKind.DATA else "")
@@ -75,7 +81,7 @@ def text_of(obj: Any) -> str:
         return _client_text(obj)
     if isinstance(obj, Connection):
         return repr(obj)
-    if isinstance(obj, list):
+    if isinstance(obj, EventSlice):
         return _events_text(obj)
     return repr(obj)
 
@@ -148,10 +154,10 @@ def html_of(obj: Any) -> str:
         return _html_table(["connection", "state", "peer", "in", "out"], [_conn_row(obj.conn)], repr(obj))
     if isinstance(obj, Connection):
         return _html_table(["connection", "state", "peer", "in", "out"], [_conn_row(obj)], obj.id)
-    if isinstance(obj, list):
+    if isinstance(obj, EventSlice):
         shown = obj[-MAX_ROWS:]
         caption = f"{len(obj)} events" + (f" (last {len(shown)} shown)" if len(shown) < len(obj) else "")
-        return _html_table(EVENT_COLUMNS, ([e.seq, format_event(e)[:12], e.conn or e.endpoint, _what(e),
+        return _html_table(EVENT_COLUMNS, ([e.seq, _clock(e), e.conn or e.endpoint, _what(e),
                                             e.summary] for e in shown), caption)
     return html.escape(repr(obj))
 
