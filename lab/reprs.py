@@ -90,7 +90,7 @@ def _lab_text(lab: Lab) -> str:
     head = repr(lab)
     rows = _endpoint_rows(list(lab.endpoints.values()))
     if not rows:
-        return head + "\n(no endpoints yet: %netlab serve echo)"
+        return head + "\n(no endpoints yet: serve one, e.g. lab.serve(\"echo\"))"
     return head + "\n" + table(rows, ENDPOINT_COLUMNS)
 
 
