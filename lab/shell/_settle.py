@@ -8,7 +8,7 @@ never ends with an exception: it returns the outcome as a value.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 __all__ = ["settled", "unwrap"]
@@ -16,10 +16,12 @@ __all__ = ["settled", "unwrap"]
 T = TypeVar("T")
 
 
-async def settled(work: Awaitable[T]) -> tuple[T | None, Exception | None]:
-    """``(result, None)`` or ``(None, exception)``; cancellation passes through."""
+async def settled(make: Callable[[], Awaitable[T]]) -> tuple[T | None, Exception | None]:
+    """Await ``make()``: ``(result, None)`` or ``(None, exception)``;
+    cancellation passes through.  The work is created here, on the reactor,
+    so work cancelled before it starts is never left un-awaited."""
     try:
-        return await work, None
+        return await make(), None
     except Exception as exc:
         return None, exc
 

@@ -175,7 +175,7 @@ class Console:
             return True
         if text in EXIT_WORDS:
             return False
-        task = asyncio.wrap_future(self.lab.reactor.submit(settled(self.interp.aexecute(text))))
+        task = asyncio.wrap_future(self.lab.reactor.submit(settled(lambda: self.interp.aexecute(text))))
         self._running = task
         try:
             results = unwrap(await task)

@@ -118,7 +118,7 @@ class ShellSession:
         if self.lab.reactor.in_reactor_thread():
             raise UsageError("%netlab cannot block the reactor thread (inside a hook?)"
                              " — use the lab's async methods there")
-        future = self.lab.reactor.submit(settled(self.interp.aexecute(stmt.text)))
+        future = self.lab.reactor.submit(settled(lambda: self.interp.aexecute(stmt.text)))
         try:
             return unwrap(future.result())[0]
         except KeyboardInterrupt:

@@ -119,10 +119,6 @@ def wire_verbs(spec: ProtocolSpec) -> list[str]:
     return sorted(w.upper() for w in words if w and "_" not in w)
 
 
-async def _call(verb: Callable[..., Awaitable[Any]], args: list[Any], kwargs: dict[str, Any]) -> Any:
-    return await verb(*args, **kwargs)  # a TypeError for missing arguments surfaces here
-
-
 class TalkCompleter(Completer):
     """Slash commands after ``/``; the protocol's verbs as the first word."""
 
@@ -263,7 +259,8 @@ class Talk:
             reader.cancel()
             await asyncio.wait([reader])
         try:
-            return await settled(_call(verb, args, kwargs))
+            # a TypeError for missing arguments surfaces in here, as an outcome
+            return await settled(lambda: verb(*args, **kwargs))
         finally:
             self._start_reader(client)
 
