@@ -164,3 +164,24 @@ def test_import_lab_and_netlab_help_import_no_front_end() -> None:
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_settled_work_reports_outcomes_and_cancels_cleanly(lab: Lab) -> None:
+    """Outcomes come back as values; work cancelled at once leaves nothing
+    un-awaited (warnings are errors here) and the reactor keeps going."""
+    import asyncio
+    import gc
+
+    from lab.shell._settle import settled, unwrap
+
+    async def fail() -> None:
+        raise ValueError("nope")
+
+    result, error = lab.reactor.submit(settled(fail)).result(10)
+    assert result is None and isinstance(error, ValueError)
+    with pytest.raises(ValueError, match="nope"):
+        unwrap((None, error))
+    for _ in range(20):
+        lab.reactor.submit(settled(lambda: asyncio.sleep(10))).cancel()
+    gc.collect()
+    assert unwrap(lab.reactor.submit(settled(lambda: asyncio.sleep(0, "ok"))).result(10)) == "ok"
