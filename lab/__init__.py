@@ -14,6 +14,8 @@ they exchange, decoded, and script them::
 
 from __future__ import annotations
 
+from typing import Any
+
 from lab.errors import (
     CommandError,
     ConfigError,
@@ -25,7 +27,7 @@ from lab.errors import (
     RemoteProtocolError,
     ScenarioError,
 )
-from lab.eventlog import Capture, Event, EventFilter, EventLog
+from lab.eventlog import Capture, Event, EventFilter, EventLog, EventSlice
 from lab.lab import Lab
 from lab.reactor import Reactor
 
@@ -37,6 +39,7 @@ __all__ = [
     "Event",
     "EventFilter",
     "EventLog",
+    "EventSlice",
     "Lab",
     "LabError",
     "LabTimeout",
@@ -45,6 +48,25 @@ __all__ = [
     "Reactor",
     "RemoteProtocolError",
     "ScenarioError",
+    "load_ipython_extension",
+    "unload_ipython_extension",
 ]
 
 __version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext lab``: the ``%netlab`` magics and a running ``lab``.
+
+    IPython is imported only here, so ``import lab`` stays light.
+    """
+    from lab.shell.extension import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext lab``: remove the magics; stop the lab the extension made."""
+    from lab.shell.extension import unload
+
+    unload(ipython)

@@ -265,7 +265,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # which adds parsers with ``set_defaults(handler=fn)``; fn(args) returns the
 # exit code. They must import their front-end library (IPython, Textual)
 # only inside the handler, so ``netlab --help`` stays light.
-_FRONTENDS: tuple[str, ...] = ("lab.scenarios.cli", "lab.tui.cli")
+_FRONTENDS: tuple[str, ...] = ("lab.scenarios.cli", "lab.shell.cli", "lab.tui.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

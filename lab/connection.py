@@ -376,6 +376,16 @@ class Connection:
     def __repr__(self) -> str:
         return f"<Connection {self.status()}>"
 
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from lab.reprs import pretty
+
+        pretty(self, p, cycle)
+
+    def _repr_html_(self) -> str:
+        from lab.reprs import html_of
+
+        return html_of(self)
+
 
 def format_address(addr: tuple[Any, ...]) -> str:
     host, port = addr[0], addr[1]

@@ -349,6 +349,16 @@ class Server(Endpoint):
         return (f"<Server {self.name} {self.spec.name} {self.address} {self.state.value},"
                 f" {len(self.connections)} connections>")
 
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from lab.reprs import pretty
+
+        pretty(self, p, cycle)
+
+    def _repr_html_(self) -> str:
+        from lab.reprs import html_of
+
+        return html_of(self)
+
 
 def udp_socket(host: str, port: int, *, bind: bool) -> socket.socket:
     """A non-blocking UDP socket bound (server) or connected (client) to
@@ -559,3 +569,13 @@ class Client(Endpoint):
 
     def __repr__(self) -> str:
         return f"<Client {self.name} {self.spec.name} -> {self.address} {self.conn.state.value}>"
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from lab.reprs import pretty
+
+        pretty(self, p, cycle)
+
+    def _repr_html_(self) -> str:
+        from lab.reprs import html_of
+
+        return html_of(self)

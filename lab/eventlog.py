@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from time import monotonic
 from time import time as wall_time
-from typing import IO, Any
+from typing import IO, Any, SupportsIndex, overload
 
 from lab.protocols._base import Message, escape_bytes
 
@@ -34,6 +34,7 @@ __all__ = [
     "EventFilter",
     "EventKind",
     "EventLog",
+    "EventSlice",
     "format_event",
 ]
 
@@ -177,6 +178,34 @@ class EventFilter:
             if not self.regex.search(hay):
                 return False
         return True
+
+
+class EventSlice(list[Event]):
+    """Events taken from a log (``tail``, ``query``): a plain list that
+    renders as a readable table in IPython and Jupyter."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} events>"
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> Event: ...
+    @overload
+    def __getitem__(self, index: slice) -> EventSlice: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> Event | EventSlice:
+        if isinstance(index, slice):
+            return EventSlice(super().__getitem__(index))
+        return super().__getitem__(index)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from lab.reprs import pretty
+
+        pretty(self, p, cycle)
+
+    def _repr_html_(self) -> str:
+        from lab.reprs import html_of
+
+        return html_of(self)
 
 
 Subscriber = Callable[[Event], None]
@@ -342,15 +371,15 @@ class EventLog:
     def snapshot(self) -> tuple[Event, ...]:
         return tuple(self._ring)
 
-    def query(self, flt: EventFilter | None = None, *, limit: int | None = None) -> list[Event]:
+    def query(self, flt: EventFilter | None = None, *, limit: int | None = None) -> EventSlice:
         """Events matching ``flt``, oldest first; the newest ``limit``."""
         events: Iterable[Event] = self.snapshot()
         if flt is not None:
             events = [e for e in events if flt(e)]
         out = list(events)
-        return out[-limit:] if limit else out
+        return EventSlice(out[-limit:] if limit else out)
 
-    def tail(self, n: int = 10, flt: EventFilter | None = None) -> list[Event]:
+    def tail(self, n: int = 10, flt: EventFilter | None = None) -> EventSlice:
         """The newest ``n`` events (matching ``flt``), oldest first."""
         return self.query(flt, limit=n)
 

@@ -159,6 +159,10 @@ class Lab:
     def __contains__(self, name: object) -> bool:
         return name in self.endpoints
 
+    def _ipython_key_completions_(self) -> list[str]:
+        """``lab["<Tab>`` completes endpoint names in IPython."""
+        return list(self.endpoints)
+
     def get(self, name: str) -> Endpoint:
         """The endpoint called ``name``; :class:`ConfigError` with a hint."""
         try:
@@ -350,3 +354,13 @@ class Lab:
     def __repr__(self) -> str:
         return (f"<Lab {len(self.servers)} servers, {len(self.clients)} clients,"
                 f" {self.log.total} events>")
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from lab.reprs import pretty
+
+        pretty(self, p, cycle)
+
+    def _repr_html_(self) -> str:
+        from lab.reprs import html_of
+
+        return html_of(self)
