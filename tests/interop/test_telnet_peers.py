@@ -177,12 +177,53 @@ def test_our_client_against_telnetlib3_server(lab: Lab, telnetlib3_server: int) 
     assert "SB TTYPE IS dumb" in out and "SB NAWS 100x30" in out and "DONT ECHO" in out
     assert "SB TTYPE SEND" in seen(lab, c.name, "in")
     assert "toggle [option|all]" in c.run("help", prompt="tel:sh> ", timeout=20)
+    answered_once(lab, c.name)
     assert c.run("toggle echo", prompt="tel:sh> ", timeout=20) == "will echo."
     c.configure(echo=True)  # now let the server echo
     c.run("toggle echo", prompt="tel:sh> ", timeout=20)
     c.negotiate(quiet=0.3)
     c.send_line("quit")
     assert "Goodbye." in c.read_all(timeout=20)
+
+
+# telnetlib3's question -> our answer
+TELNETLIB3_ANSWERS = {"DO TTYPE": "WILL TTYPE", "WILL SGA": "DO SGA", "WILL BINARY": "DONT BINARY",
+                      "DO NAWS": "WILL NAWS", "DO CHARSET": "WONT CHARSET", "WILL ECHO": "DONT ECHO",
+                      "DO NEW-ENVIRON": "WONT NEW-ENVIRON"}
+
+
+def answered_once(lab: Lab, endpoint: str) -> None:
+    """Each of telnetlib3's questions got one answer (a refused option asked
+    again is refused again), and each SB TTYPE SEND one SB TTYPE IS."""
+    out, got = seen(lab, endpoint, "out"), seen(lab, endpoint, "in")
+    for question, answer in TELNETLIB3_ANSWERS.items():
+        assert out.count(answer) == got.count(question) >= 1, (question, got, out)
+    assert sum(s.startswith("SB TTYPE IS") for s in out) == got.count("SB TTYPE SEND") >= 1
+
+
+def test_raw_send_and_expect_against_telnetlib3_server(lab: Lab, telnetlib3_server: int) -> None:
+    """No verb reads: the client still answers telnetlib3's negotiation,
+    once each, and the shell works with plain send and expect."""
+    c = lab.connect("telnet", f"127.0.0.1:{telnetlib3_server}")
+    c.expect("tel:sh> ", timeout=20)
+    c.send(b"help\r\n")
+    c.expect("toggle [option|all]", timeout=20)
+    answered_once(lab, c.name)
+    assert [s for s in seen(lab, c.name, "out") if s.startswith("SB NAWS")] == ["SB NAWS 80x24"]
+    c.send(b"quit\r\n")
+    c.expect("Goodbye.", timeout=20)
+
+
+def test_command_language_against_telnetlib3_server(lab: Lab, telnetlib3_server: int) -> None:
+    from lab.commands import Interpreter
+
+    results = Interpreter(lab).execute(
+        f'connect telnet 127.0.0.1:{telnetlib3_server} as t; expect t "tel:sh> ";'
+        ' send t help; expect t "toggle [option|all]"; send t "toggle echo"; expect t "will echo.";'
+        ' send t help; expect t "toggle [option|all]"', timeout=90)
+    assert "will echo." in results[-3].value.text
+    assert seen(lab, "t", "in").count("WILL ECHO") == 2  # asked again after the toggle, refused again
+    answered_once(lab, "t")
 
 
 LOGIN_SCRIPT = """#!/bin/sh

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from protocol_fakes import CodecLaws, FakePeer, Loopback, Runner, split_at
 
 from lab import Lab
-from lab.errors import ConfigError, LabError, LabTimeout, LocalProtocolError, RemoteProtocolError
+from lab.errors import ConfigError, ConnectionClosed, LabError, LabTimeout, LocalProtocolError, RemoteProtocolError
 from lab.eventlog import EventFilter, EventKind
 from lab.protocols import telnet
 from lab.protocols._base import Message, Role, Transport
@@ -901,10 +901,33 @@ def test_console_client_leaving_mid_statement(arun: Runner) -> None:
 # -- the client verbs, in memory ------------------------------------------------------
 
 
-def test_client_negotiates_and_reads(arun: Runner, loopback: type[Loopback]) -> None:
+class WatchedLoopback(Loopback):
+    """A loopback whose client verbs see each message as it arrives, from
+    the server's opening on, as the lab's client connections do."""
+
+    def __init__(self, options: dict[str, Any] | None = None, **kw: Any) -> None:
+        self.verbs = telnet.TelnetClient(self)
+        super().__init__(telnet.SPEC, options=options, **kw)
+
+    def _to_client(self, data: bytes) -> None:
+        before = len(self.inbox)
+        super()._to_client(data)
+        for msg in list(self.inbox)[before:]:
+            self.verbs.message_received(msg)
+
+
+def watched(**options: Any) -> tuple[WatchedLoopback, telnet.TelnetClient]:
+    link = WatchedLoopback(options)
+    return link, link.verbs
+
+
+def sent_by_client(link: Loopback) -> list[str]:
+    return summaries(TelnetCodec().feed(b"".join(link.client_writes)))
+
+
+def test_client_negotiates_and_reads(arun: Runner) -> None:
     async def main() -> None:
-        link = loopback(telnet.SPEC)
-        client = telnet.TelnetClient(link)
+        link, client = watched()
         await client.configure(terminal=["xterm-256color", "xterm"], width=100, height=30)
         greeting = await client.read_until("ends the session.\n")
         assert "terminal xterm-256color; window 100x30" in greeting
@@ -924,15 +947,84 @@ def test_client_negotiates_and_reads(arun: Runner, loopback: type[Loopback]) -> 
     arun(main())
 
 
-def test_client_cycles_terminal_types_per_rfc_1091(arun: Runner, loopback: type[Loopback]) -> None:
+def test_client_answers_as_messages_arrive_with_no_verb_reading(arun: Runner) -> None:
+    """The answers go out from message_received, once each, while nothing
+    but the channel's own receive reads (as raw expect does)."""
+
+    async def main() -> None:
+        link, client = watched()
+        while "ends the session" not in (await link.receive()).text:
+            pass
+        assert sent_by_client(link) == ["DONT ECHO", "DO SGA", "WILL NAWS", "SB NAWS 80x24", "WILL TTYPE",
+                                        "SB TTYPE IS dumb"]
+        assert (await client.negotiated())["we"] == ["TTYPE", "NAWS"]
+        session = link.behaviour.sessions[link.peer.id]
+        assert (session.window, session.terminal) == ((80, 24), "dumb")
+        await client.negotiate(quiet=0.05)  # a verb reading now answers nothing again
+        assert len(link.client_writes) == 6
+
+    arun(main())
+
+
+class SentChannel:
+    """A channel that only records what the client sends."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.closed = False
+
+    async def send(self, msg: Message) -> None:
+        if self.closed:
+            raise ConnectionClosed("closed by peer")
+        self.sent.append(msg.summary())
+
+
+def test_client_keeps_window_sizes_in_order(arun: Runner) -> None:
+    """A resize right after the server's DO NAWS goes out after the size
+    the answer carries, never before it."""
+
     async def main() -> list[str]:
-        link = loopback(telnet.SPEC)
-        client = telnet.TelnetClient(link)
+        channel = SentChannel()
+        client = telnet.TelnetClient(channel)  # type: ignore[arg-type]
+        client.message_received(Negotiation.of("DO", "NAWS"))
+        await client.configure(width=100)  # before the loop sent the answers
+        await asyncio.sleep(0)
+        return channel.sent
+
+    assert arun(main()) == ["WILL NAWS", "SB NAWS 80x24", "SB NAWS 100x24"]
+
+
+def test_client_answer_caps_and_timing_marks(arun: Runner) -> None:
+    """A server asking a thousand times for a refused option gets at most
+    16 refusals; each DO TM gets its answer; a closed connection swallows
+    answers quietly."""
+
+    async def main() -> None:
+        channel = SentChannel()
+        client = telnet.TelnetClient(channel)  # type: ignore[arg-type]
+        for _ in range(1000):
+            client.message_received(Negotiation.of("WILL", 199))
+        for _ in range(3):
+            client.message_received(Negotiation.of("DO", "TM"))
+        await asyncio.sleep(0)
+        assert channel.sent == ["DONT 199"] * 16 + ["WONT TM"] * 3
+        channel.closed = True
+        client.message_received(Negotiation.of("DO", 200))
+        await asyncio.sleep(0)
+        assert not client._outbox and client._flusher is None
+
+    arun(main())
+
+
+def test_client_cycles_terminal_types_per_rfc_1091(arun: Runner) -> None:
+    async def main() -> list[str]:
+        link, client = watched()
         await client.configure(terminal=["A", "B"])
         await client.negotiate(quiet=0.05)  # the server's own SEND gets "A"
         sent = []
         for _ in range(4):
-            await client._handle(Subnegotiation.ttype_send())
+            client.message_received(Subnegotiation.ttype_send())
+        await asyncio.sleep(0)  # the answers go out from the loop
         for data in link.client_writes:
             sent += [m.terminal for m in TelnetCodec().feed(data) if isinstance(m, Subnegotiation)]
         return [t for t in sent if t]
@@ -950,13 +1042,13 @@ def test_client_text_survives_tcp_splits(arun: Runner, loopback: type[Loopback])
         for piece in (b"one\r", b"\ntw", b"o\x00\r\n", "żó".encode()[:3], "żó".encode()[3:] + b"\r\n",
                       b"50%\r\x00100%\r\n"):
             for msg in codec.feed(piece):
-                await client._handle(msg)
+                client._take(msg)
         return [await client.read_line() for _ in range(4)]
 
     assert arun(main()) == ["one", "two", "żó", "50%\r100%"]
 
 
-def test_client_login_and_run(arun: Runner, loopback: type[Loopback]) -> None:
+def test_client_login_and_run(arun: Runner) -> None:
     fake = FakeConsole({"ls": "e1 server"})
 
     async def main() -> None:
@@ -964,8 +1056,8 @@ def test_client_login_and_run(arun: Runner, loopback: type[Loopback]) -> None:
             behaviour.services.set(telnet.CONSOLE_SERVICE, fake)
             behaviour.failure_delay = 0.01
 
-        link = loopback(telnet.SPEC, options={"mode": "console", "password": "pw"}, prepare=prepare)
-        client = telnet.TelnetClient(link)
+        link = WatchedLoopback({"mode": "console", "password": "pw"}, prepare=prepare)
+        client = link.verbs
         with pytest.raises(LabError, match="login refused: Login incorrect"):
             await client.login("wrong")
         banner = await client.login("pw")
@@ -975,10 +1067,9 @@ def test_client_login_and_run(arun: Runner, loopback: type[Loopback]) -> None:
     arun(main())
 
 
-def test_client_raw_sends(arun: Runner, loopback: type[Loopback]) -> None:
+def test_client_raw_sends(arun: Runner) -> None:
     async def main() -> None:
-        link = loopback(telnet.SPEC)
-        client = telnet.TelnetClient(link)
+        _, client = watched()
         await client.read_until("ends the session.\n")
         await client.send_command("AYT")
         assert "still here" in await client.read_line()
@@ -1111,6 +1202,79 @@ def test_console_statements_act_on_the_same_lab(lab: Lab) -> None:
     assert 'c9 <- "ping\\r\\n"' in said
     assert "error: `stop nothing`: no endpoint named 'nothing'" in k.run("stop nothing")
     assert "console" in k.run("ls")
+
+
+# -- negotiation answered on real sockets, with or without a verb reading ---------------
+
+OUR_SERVER_ANSWERS = ["DONT ECHO", "DO SGA", "WILL NAWS", "SB NAWS 80x24", "WILL TTYPE", "SB TTYPE IS dumb"]
+
+
+def negotiation_sent(lab: Lab, endpoint: str) -> list[str]:
+    """What ``endpoint`` sent that is not text."""
+    found = lab.log.query(EventFilter(endpoint=endpoint, kinds=frozenset({EventKind.MESSAGE})))
+    return [e.summary for e in found if e.direction.value == "out" and e.message is not None
+            and e.message.kind not in ("text", "line")]
+
+
+def test_raw_send_and_expect_get_negotiation_answered(lab: Lab) -> None:
+    """With no verb reading, the client still answers the server's opening,
+    each question once, so the server greets with what it learnt at once."""
+    srv = lab.serve("telnet")
+    c = lab.connect("telnet", srv)
+    assert "terminal dumb; window 80x24" in c.expect("terminal", timeout=20).text
+    c.expect("ends the session", timeout=20)
+    c.send(b"raw line\r\n")
+    c.expect("raw line", timeout=20)
+    assert negotiation_sent(lab, c.name) == OUR_SERVER_ANSWERS
+    assert (lab.log.query(EventFilter(endpoint=srv.name, text="questions unanswered"))) == []
+
+
+def test_verbs_reading_answer_nothing_twice(lab: Lab) -> None:
+    """Verbs reading the same messages the hook answers send no second
+    answer; a resize once NAWS is in force goes out once."""
+    srv = lab.serve("telnet")
+    c = lab.connect("telnet", srv)
+    assert "terminal dumb; window 80x24" in c.read_until("ends the session.\n", timeout=20)
+    assert c.negotiate(quiet=0.2)["we"] == ["TTYPE", "NAWS"]
+    c.configure(width=100)
+    c.send_line("after")
+    assert c.read_line(timeout=20) == "after"
+    assert negotiation_sent(lab, c.name) == [*OUR_SERVER_ANSWERS, "SB NAWS 100x24"]
+    behaviour = srv.behaviour
+    assert isinstance(behaviour, TelnetServer)
+    wait_until(lambda: [s.window for s in behaviour.sessions.values()] == [(100, 24)],
+               what="the server to learn the new window")
+
+
+def test_command_language_client_negotiates(lab: Lab) -> None:
+    from lab.commands import Interpreter
+
+    srv = lab.serve("telnet", name="tsrv")
+    results = Interpreter(lab).execute(
+        f'connect telnet 127.0.0.1:{srv.port} as t; expect t terminal; expect t "ends the session";'
+        ' send t "via the language"; expect t "via the language"', timeout=60)
+    assert "terminal dumb; window 80x24" in results[1].value.text
+    assert negotiation_sent(lab, "t") == OUR_SERVER_ANSWERS
+
+
+def test_a_hostile_server_gets_bounded_answers_with_no_verb_reading(lab: Lab) -> None:
+    """A server repeating a refused option a thousand times and asking for
+    timing marks: at most 16 refusals, one answer per mark, and the client
+    still reads what follows."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(20)
+        c = lab.connect("telnet", f"127.0.0.1:{listener.getsockname()[1]}")
+        server, _ = listener.accept()
+        with server:
+            server.sendall(WILL + b"\xc7" + (WILL + b"\xc7") * 999 + (DO + b"\x06") * 3 + b"end\r\n")
+            c.expect("end", timeout=20)
+            c.send(b"bye\r\n")
+            got = b""
+            server.settimeout(20)
+            while not got.endswith(b"bye\r\n"):
+                got += server.recv(65536)
+    assert negotiation_sent(lab, c.name) == ["DONT 199"] * 16 + ["WONT TM"] * 3
+    assert got == (DONT + b"\xc7") * 16 + (WONT + b"\x06") * 3 + b"bye\r\n"
 
 
 # -- from the command line and the command language -----------------------------------

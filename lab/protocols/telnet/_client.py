@@ -1,19 +1,22 @@
 """The telnet client verbs: read and send NVT text, log in, run console
 statements, and negotiate options the way a terminal would.
 
-The client answers the server's negotiation while a verb reads (there is
-no one else to): it agrees to SGA both ways, reports its window (NAWS)
-and terminal type (TTYPE) when asked, and refuses the rest.  It refuses
-server echo unless ``configure(echo=True)``: a program wants to read
-what the server says, not its own input back.
+The client answers the server's negotiation as each message arrives,
+whether or not a verb is reading (so raw ``send``/``expect`` work too):
+it agrees to SGA both ways, reports its window (NAWS) and terminal type
+(TTYPE) when asked, answers every DO TM, and refuses the rest.  It
+refuses server echo unless ``configure(echo=True)``: a program wants to
+read what the server says, not its own input back.
 
 Tests: tests/protocols/test_telnet.py
 """
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import re
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,7 +35,7 @@ from lab.protocols.telnet._codec import (
     Text,
     option_code,
 )
-from lab.protocols.telnet._options import Negotiator, Side
+from lab.protocols.telnet._options import Change, Negotiator, Side
 from lab.protocols.telnet._server import PROMPT
 
 __all__ = ["MAX_BUFFER", "TelnetClient"]
@@ -41,6 +44,7 @@ MAX_BUFFER = 1024 * 1024  # text read_until keeps while looking for its pattern
 _REQUESTS = {"DO": (Side.HIM, True), "DONT": (Side.HIM, False),
              "WILL": (Side.US, True), "WONT": (Side.US, False)}
 _ENDINGS = {b"\r\n": "\n", b"\n": "\n", b"\r\0": "\r", b"\r": "\r"}
+_NAWS_AGREED = Change(Side.US, NAWS, True)
 _REFUSED = re.compile(r"(?i:login incorrect|access denied|authentication failed|goodbye)")
 
 Pattern = str | bytes | re.Pattern[str]
@@ -66,17 +70,57 @@ class TelnetClient(ClientVerbs):
         self._ttype_turn = 0
         self._buffer = ""
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._outbox: deque[Message] = deque()  # answers not yet sent, in order
+        self._flusher: asyncio.Task[None] | None = None
 
-    # -- receiving ----------------------------------------------------------
+    # -- what arrives, as it arrives -----------------------------------------
 
-    async def _reply(self, *msgs: Message) -> None:
+    def message_received(self, msg: Message) -> None:
+        """Negotiation on the reactor thread, before any verb or ``expect``
+        sees the message: the RFC 1143 answer, our window once NAWS is
+        agreed, the next terminal type for each TTYPE SEND."""
+        if isinstance(msg, Negotiation):
+            outcome = self.negotiator.receive(msg)
+            replies: list[Message] = list(outcome.replies)
+            if outcome.change == _NAWS_AGREED:
+                replies.append(Subnegotiation.naws(*self.window))
+            self._send_soon(replies)
+        elif isinstance(msg, Subnegotiation) and msg.asks_terminal and self.negotiator.here(TTYPE):
+            self._send_soon([Subnegotiation.ttype_is(self._next_terminal())])
+        # commands (GA, NOP, DM, ...) need no answer from a client
+
+    def _send_soon(self, msgs: list[Message]) -> None:
+        if not msgs:
+            return
+        self._outbox.extend(msgs)
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
         try:
-            for msg in msgs:
-                await self.channel.send(msg)
-        except ConnectionClosed:
-            pass  # the server left; the next read says so
+            await self._drain()
+        except LabError:
+            self._outbox.clear()  # the server left; the next read says so
+        finally:
+            self._flusher = None
 
-    async def _handle(self, msg: Message) -> None:
+    async def _drain(self) -> None:
+        while self._outbox:
+            await self.channel.send(self._outbox.popleft())
+
+    async def _send(self, *msgs: Message) -> None:
+        """Send after the answers still waiting, so that a new window size
+        never goes out before an older one."""
+        self._outbox.extend(msgs)
+        try:
+            await self._drain()
+        except LabError:
+            self._outbox.clear()
+            raise
+
+    def _take(self, msg: Message) -> None:
+        """Add the text of ``msg`` to the buffer (negotiation is answered
+        by :meth:`message_received`)."""
         if isinstance(msg, (Text, Line)):
             text = self._decoder.decode(msg.data.replace(b"\0", b""))  # NUL is a no-op on the NVT
             if isinstance(msg, Line):
@@ -84,15 +128,6 @@ class TelnetClient(ClientVerbs):
             if text.startswith("\n") and self._buffer.endswith("\r"):
                 self._buffer = self._buffer[:-1]  # a CR LF that TCP split in two
             self._buffer += text
-        elif isinstance(msg, Negotiation):
-            outcome = self.negotiator.receive(msg)
-            await self._reply(*outcome.replies)
-            change = outcome.change
-            if change is not None and change.side is Side.US and change.option == NAWS and change.enabled:
-                await self._reply(Subnegotiation.naws(*self.window))
-        elif isinstance(msg, Subnegotiation) and msg.asks_terminal and self.negotiator.here(TTYPE):
-            await self._reply(Subnegotiation.ttype_is(self._next_terminal()))
-        # commands (GA, NOP, DM, ...) need no answer from a client
 
     def _next_terminal(self) -> str:
         # RFC 1091: each SEND gets the next type; the last is sent twice to
@@ -118,10 +153,9 @@ class TelnetClient(ClientVerbs):
         """The text up to and including the first match of ``pattern`` (a
         substring or a compiled regex), taken out of the buffer.
 
-        Answers negotiation while it waits.  :class:`LabTimeout` or
-        :class:`ConnectionClosed` say what did arrive;
-        :class:`RemoteProtocolError` once more than 1 MiB came without a
-        match.
+        :class:`LabTimeout` or :class:`ConnectionClosed` say what did
+        arrive; :class:`RemoteProtocolError` once more than 1 MiB came
+        without a match.
         """
         if isinstance(pattern, bytes):
             pattern = pattern.decode("utf-8", "replace")
@@ -144,7 +178,7 @@ class TelnetClient(ClientVerbs):
             except ConnectionClosed:
                 raise ConnectionClosed(f"telnet: the server closed before {_describe(pattern)};"
                                        f" got {self._tail()}") from None
-            await self._handle(msg)
+            self._take(msg)
 
     async def read_line(self, timeout: float | None = 10.0) -> str:
         """The next line of text, without its end."""
@@ -161,16 +195,16 @@ class TelnetClient(ClientVerbs):
             except LabTimeout:
                 raise LabTimeout(f"telnet: the server did not close within {timeout} s;"
                                  f" got {self._tail()}") from None
-            await self._handle(msg)
+            self._take(msg)
             if len(self._buffer) > MAX_BUFFER:
                 raise RemoteProtocolError(f"telnet: more than {MAX_BUFFER} bytes before the server closed")
         text, self._buffer = self._buffer, ""
         return text
 
     async def negotiate(self, quiet: float = 0.3, timeout: float = 5.0) -> dict[str, Any]:
-        """Answer the server's negotiation until it has been quiet for
-        ``quiet`` seconds (at most ``timeout``); text that comes meanwhile
-        stays buffered.  Returns :meth:`negotiated`."""
+        """Wait until the server has been quiet for ``quiet`` seconds (at
+        most ``timeout``), so that its negotiation is over; text that comes
+        meanwhile stays buffered.  Returns :meth:`negotiated`."""
         deadline = Deadline(timeout)
         while (left := deadline.left()) is None or left > 0:
             wait = quiet if left is None else min(quiet, left)
@@ -178,7 +212,7 @@ class TelnetClient(ClientVerbs):
                 msg = await self.channel.receive(wait)
             except (LabTimeout, ConnectionClosed):
                 break
-            await self._handle(msg)
+            self._take(msg)
         return await self.negotiated()
 
     async def negotiated(self) -> dict[str, Any]:
@@ -221,8 +255,7 @@ class TelnetClient(ClientVerbs):
         policy = self.negotiator.local if side is Side.US else self.negotiator.remote
         (policy.add if enable else policy.discard)(code)  # and keep agreeing to it
         msgs = self.negotiator.request(side, code, enable)
-        for msg in msgs:
-            await self.channel.send(msg)
+        await self._send(*msgs)
         return [msg.summary() for msg in msgs]
 
     async def configure(self, *, terminal: str | Sequence[str] | None = None, width: int | None = None,
@@ -242,7 +275,7 @@ class TelnetClient(ClientVerbs):
             message = Subnegotiation.naws(*size)  # refuses sizes NAWS cannot carry
             self.window = size
             if self.negotiator.here(NAWS):
-                await self.channel.send(message)
+                await self._send(message)
         if echo is not None:
             await self.request("DO" if echo else "DONT", ECHO)
         return await self.negotiated()
