@@ -16,6 +16,7 @@ Tests: tests/test_lab.py
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import logging
 import re
@@ -262,11 +263,17 @@ class Lab:
 
     async def _connect(self, protocol: str, target: Any, *, name: str | None = None,
                        transport: Transport | str | None = None,
-                       capture: Capture | str | None = None, timeout: float = 10.0) -> Client:
+                       capture: Capture | str | None = None, timeout: float = 10.0,
+                       setup: Callable[[Any], Any] | None = None) -> Client:
         self._check_open()
         spec = protocols.get(protocol)
         addr, kind = self._resolve_target(spec, target, transport)
         client = Client(self, self._name(name, "c"), spec, kind, _capture(capture, self.capture), addr)
+        if setup is not None:
+            # before the socket opens: a server that speaks first meets the set-up client
+            done = setup(client.verbs)
+            if inspect.isawaitable(done):
+                await done
         self.endpoints[client.name] = client
         try:
             await client._open(timeout)
@@ -284,7 +291,9 @@ class Lab:
         server's name, ``"host:port"`` or a ``(host, port)`` tuple.
 
         Keywords: ``name`` (default ``c1``, ``c2``...), ``transport``,
-        ``capture``, ``timeout``.
+        ``capture``, ``timeout``, and ``setup``: a function (or coroutine
+        function) given the client's verbs object before the connection
+        opens, e.g. ``setup=lambda t: t.configure(terminal="vt100")``.
         """
         return await self._acall(self._connect(protocol, target, **kwargs))
 

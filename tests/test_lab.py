@@ -204,3 +204,21 @@ def test_servers_of_one_lab_share_services(lab: Lab) -> None:
     assert "test.store" in lab.services and lab.services.keys() == ["lab.console", "test.store"]
     with Lab() as other:
         assert other.services.find("test.store") is None
+
+
+def test_connect_setup_runs_before_the_connection_opens(lab: Lab) -> None:
+    """`setup` gets the verbs object before the client joins the lab and its
+    socket opens; plain functions and coroutine functions alike."""
+    srv = lab.serve("echo")
+    seen: list[tuple[str, bool, int]] = []
+
+    def plain(verbs: object) -> None:
+        seen.append((type(verbs).__name__, "a" in lab, srv.accepted))
+
+    async def coro(verbs: object) -> None:
+        seen.append((type(verbs).__name__, "b" in lab, srv.accepted))
+
+    lab.connect("echo", srv, name="a", setup=plain)
+    wait_until(lambda: srv.accepted == 1, timeout=30)
+    lab.connect("echo", srv, name="b", setup=coro)
+    assert seen == [("EchoClient", False, 0), ("EchoClient", False, 1)]
