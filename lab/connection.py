@@ -88,6 +88,8 @@ class Connection:
         self.role = role
         self.codec = codec
         self._feed = codec.feed
+        # a codec that follows the conversation (SMTP, POP3) sees raw sends too
+        self._sent_raw: Callable[[bytes], None] | None = getattr(codec, "sent_raw", None)
         self._capture: Capture = endpoint.capture  # kept in step by Endpoint.capture
         self._log = endpoint.lab.log
         self._proto = endpoint.spec.name
@@ -160,6 +162,23 @@ class Connection:
         self._deliver(msgs)
         if error is not None:
             self._protocol_error(error)
+        elif msgs and self.codec.buffered:
+            self._release_held()
+
+    def _release_held(self) -> None:
+        """Deliver what the codec held back until we answered (after SMTP's
+        DATA the next bytes are a message only if we said 354)."""
+        while self.state is ConnState.OPEN or self.state is ConnState.OPENING:
+            try:
+                msg = self.codec.next_message()
+            except ProtocolError as exc:
+                self._protocol_error(exc)
+                return
+            if msg is None:
+                return
+            self.msgs_in += 1
+            self._record(Direction.IN, None, [msg])
+            self._deliver([msg])
 
     def _deliver(self, msgs: list[Message]) -> None:
         """Hand messages to the behaviour (server) or the inbox (client)."""
@@ -231,6 +250,8 @@ class Connection:
             self._check_open()
         self._write(data)
         self.bytes_out += len(data)
+        if self._sent_raw is not None:
+            self._sent_raw(data)
         if self._capture is not Capture.OFF:
             self._record(Direction.OUT, data, self._decode_outgoing(data))
 

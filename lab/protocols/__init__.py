@@ -60,6 +60,7 @@ _BUILTIN = {
     name: f"lab.protocols.{name}"
     for name in ("chargen", "daytime", "discard", "echo", "finger", "qotd", "time")
 }
+_BUILTIN.update({"pop3": "lab.protocols.pop3", "smtp": "lab.protocols.smtp"})
 
 _loaded: dict[str, ProtocolSpec] = {}
 _plugins: dict[str, Any] | None = None
