@@ -282,8 +282,9 @@ class Reply(Message):
         for text in texts:
             if any(c in text for c in "\r\n") or not text.isascii():
                 raise LocalProtocolError(f"smtp: cannot send reply text {text!r}")
-        parts = [f"{code}-{t}" for t in texts[:-1]] + [f"{code} {texts[-1]}".rstrip() if texts[-1] else str(code)]
-        return cls(raw="".join(p + "\r\n" for p in parts).encode("ascii"), code=code, lines=tuple(lines))
+        parts = [f"{code}-{t}" for t in texts[:-1]] + [f"{code} {texts[-1]}" if texts[-1] else str(code)]
+        raw = "".join(p + "\r\n" for p in parts).encode("ascii")
+        return cls(raw=raw, code=code, lines=tuple(lines) if len(lines) != 1 or lines[0] else ())
 
     @property
     def enhanced(self) -> str | None:
