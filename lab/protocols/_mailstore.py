@@ -9,6 +9,10 @@ crash leaves no partial message where a reader looks).  A mailbox may be
 locked by one reader at a time (POP3's exclusive maildrop lock, RFC 1939
 §8).  Mailbox names are lower-cased local parts.
 
+Messages are kept with CRLF line ends, as the mail protocols carry them;
+Maildir files have LF line ends, as mail tools on Unix expect, so a bare
+CR or LF inside a line does not survive a trip through the disk.
+
 Tests: tests/protocols/test_mailstore.py
 """
 
@@ -31,6 +35,7 @@ __all__ = ["SERVICE", "MailStore", "Mailbox", "StoredMessage", "mailbox_name"]
 SERVICE = "mail.store"
 _NAME = re.compile(r"[a-z0-9!#$%&'*+\-/=?^_`{|}~.]{1,64}")
 _counter = itertools.count(1)
+_CRLF = re.compile(rb"\r?\n")
 
 
 def mailbox_name(local_part: str) -> str:
@@ -124,7 +129,8 @@ class MailStore:
         for path in sorted(files, key=lambda p: (p.stat().st_mtime, p.name)):
             uid = path.name.split(":", 1)[0]
             if uid not in known:
-                box.messages.append(StoredMessage(uid, path.read_bytes(), path.stat().st_mtime))
+                data = _CRLF.sub(b"\r\n", path.read_bytes())
+                box.messages.append(StoredMessage(uid, data, path.stat().st_mtime))
 
     def _dirs(self, name: str) -> Path:
         assert self.maildir is not None
@@ -137,7 +143,7 @@ class MailStore:
         base = self._dirs(name)
         tmp = base / "tmp" / msg.uid
         with open(tmp, "wb") as f:
-            f.write(msg.data)
+            f.write(msg.data.replace(b"\r\n", b"\n"))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, base / "new" / msg.uid)  # the Maildir way: readers never see a partial file

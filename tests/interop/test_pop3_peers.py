@@ -193,7 +193,7 @@ def test_our_client_against_dovecot(dovecot: tuple[int, Path], lab: Lab) -> None
         bad.pass_("wrong", timeout=20)
     bad.close()  # dovecot waits for open sessions when it stops
     c = lab.connect("pop3", f"127.0.0.1:{port}")
-    assert "Dovecot" in c.wait_greeting().text
+    assert "Dovecot" in c.wait_greeting().info
     assert {"TOP", "UIDL", "USER"} <= set(c.capa())
     assert c.login("alice", "wonderland").ok
     assert c.stat() == (2, len(MSG1) + len(MSG2))

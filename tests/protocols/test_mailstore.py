@@ -55,9 +55,23 @@ def test_maildir_survives_a_restart(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "alice" / "new").iterdir()) == sorted(
         m.uid for m in store.messages("alice"))
     assert list((tmp_path / "alice" / "tmp").iterdir()) == []
+    assert sorted(p.read_bytes() for p in (tmp_path / "alice" / "new").iterdir()) == [b"one\n", b"two\n"]
     store.delete("alice", [one.uid])
     again = MailStore(tmp_path)
     assert [m.data for m in again.messages("alice")] == [b"two\r\n"]
+
+
+def test_maildir_files_from_other_tools_are_read(tmp_path: Path) -> None:
+    """A message another program dropped in new/ or cur/ (LF line ends, flags) is served with CRLFs."""
+    for sub in ("tmp", "new", "cur"):
+        (tmp_path / "carol" / sub).mkdir(parents=True)
+    (tmp_path / "carol" / "cur" / "123.M1.host:2,S").write_bytes(b"Subject: seen\n\nold\n")
+    (tmp_path / "carol" / "new" / "124.M2.host").write_bytes(b"Subject: new\n\nfresh\n")
+    store = MailStore(tmp_path)
+    assert [(m.uid, m.data) for m in store.messages("carol")] == [
+        ("123.M1.host", b"Subject: seen\r\n\r\nold\r\n"), ("124.M2.host", b"Subject: new\r\n\r\nfresh\r\n")]
+    store.delete("carol", ["123.M1.host"])
+    assert list((tmp_path / "carol" / "cur").iterdir()) == []
 
 
 def test_attach_keeps_earlier_mail_and_refuses_a_second_root(tmp_path: Path) -> None:
@@ -66,7 +80,7 @@ def test_attach_keeps_earlier_mail_and_refuses_a_second_root(tmp_path: Path) -> 
     store.deliver(["bob"], b"early\r\n")
     store.attach(tmp_path / "md")
     store.attach(tmp_path / "md")  # the same root again: fine
-    assert [p.read_bytes() for p in (tmp_path / "md" / "bob" / "new").iterdir()] == [b"early\r\n"]
+    assert [p.read_bytes() for p in (tmp_path / "md" / "bob" / "new").iterdir()] == [b"early\n"]
     with pytest.raises(ConfigError) as info:
         store.attach(tmp_path / "other")
     assert info.value.hint

@@ -15,6 +15,7 @@ from protocol_fakes import CodecLaws, FakePeer, Loopback, Runner
 
 from lab import Lab
 from lab.errors import ConfigError, LocalProtocolError, RemoteProtocolError
+from lab.eventlog import EventFilter, EventKind
 from lab.protocols import pop3
 from lab.protocols._base import Role, Services, Transport
 from lab.protocols._mailstore import SERVICE, MailStore
@@ -78,9 +79,9 @@ def test_reply_of_stuffs_and_describes() -> None:
     assert reply.summary() == "+OK 2 messages [1 10 | 2 20]"
     dotted = Pop3Reply.of(True, "x", b".a\n")
     assert dotted.raw == b"+OK x\r\n..a\r\n.\r\n" and dotted.body == b".a\r\n"
-    assert Pop3Reply.of(False, "[IN-USE] locked").code == "IN-USE"
+    assert Pop3Reply.of(False, "[IN-USE] locked").response_code == "IN-USE"
     assert Pop3Reply.of(True, "ready <1.2@lab.test>").timestamp == "<1.2@lab.test>"
-    assert {"text", "timestamp", "body"} <= Pop3Reply.volatile
+    assert {"info", "timestamp", "body"} <= Pop3Reply.volatile
 
 
 def client_codec(*sent: bytes) -> pop3.ClientCodec:
@@ -231,9 +232,9 @@ def test_stat_list_uidl_retr_top() -> None:
     """The TRANSACTION commands on a two-message maildrop."""
     s = logged_in()
     size1, size2 = len(MSG1), len(MSG2)
-    assert s.send(b"STAT\r\n")[0].text == f"2 {size1 + size2}"
+    assert s.send(b"STAT\r\n")[0].info == f"2 {size1 + size2}"
     assert s.send(b"LIST\r\n")[0].body == f"1 {size1}\r\n2 {size2}\r\n".encode()
-    assert s.send(b"LIST 2\r\n")[0].text == f"2 {size2}"
+    assert s.send(b"LIST 2\r\n")[0].info == f"2 {size2}"
     uidl = s.send(b"UIDL\r\n")[0]
     assert len(uidl.lines) == 2 and uidl.lines[0].startswith("1 ")
     assert s.send(b"RETR 1\r\n")[0].body == MSG1  # dot-stuffed on the wire, same bytes here
@@ -247,15 +248,15 @@ def test_deletes_happen_only_at_quit() -> None:
     store = filled_store()
     s = logged_in(store)
     assert s.oks(b"DELE 1\r\nRETR 1\r\nDELE 1\r\nLIST 1\r\n") == [True, False, False, False]
-    assert s.send(b"STAT\r\n")[0].text == f"1 {len(MSG2)}"
+    assert s.send(b"STAT\r\n")[0].info == f"1 {len(MSG2)}"
     assert s.oks(b"RSET\r\n") == [True]
-    assert s.send(b"STAT\r\n")[0].text.startswith("2 ")
+    assert s.send(b"STAT\r\n")[0].info.startswith("2 ")
     s.oks(b"DELE 2\r\n")
     s.lost()
     assert len(store.messages("alice")) == 2  # no QUIT, no deletion
     s = logged_in(store, "p-2")
     s.oks(b"DELE 2\r\n")
-    assert s.send(b"QUIT\r\n")[0].text.endswith("(1 messages left)")
+    assert s.send(b"QUIT\r\n")[0].info.endswith("(1 messages left)")
     assert [m.data for m in store.messages("alice")] == [MSG1]
     assert s.peer.closed
 
@@ -285,13 +286,13 @@ def test_transaction_state_errors() -> None:
     s = logged_in()
     assert s.oks(b"USER bob\r\nRETR 9\r\nRETR 0\r\nRETR x\r\nRETR\r\nTOP 1\r\nDELE\r\nLIST 3\r\n") == [False] * 8
     err = s.send(b"PASS x\r\n")[0]
-    assert "not valid in the transaction state" in err.text
+    assert "not valid in the transaction state" in err.info
 
 
 def test_wrong_password_has_the_auth_code() -> None:
     """RFC 3206: -ERR [AUTH] for bad credentials."""
     s = Session(make_server())
-    assert s.send(b"USER alice\r\nPASS nope\r\n")[1].code == "AUTH"
+    assert s.send(b"USER alice\r\nPASS nope\r\n")[1].response_code == "AUTH"
 
 
 def test_apop_login() -> None:
@@ -300,7 +301,7 @@ def test_apop_login() -> None:
     assert s.greeting.timestamp
     digest = hashlib.md5((s.greeting.timestamp + "wonderland").encode()).hexdigest()
     reply = s.send(f"APOP alice {digest}\r\n".encode())[0]
-    assert reply.ok and reply.text == f"alice has 2 messages ({len(MSG1) + len(MSG2)} octets)"
+    assert reply.ok and reply.info == f"alice has 2 messages ({len(MSG1) + len(MSG2)} octets)"
 
 
 def test_a_mailbox_is_locked_by_one_session() -> None:
@@ -311,7 +312,7 @@ def test_a_mailbox_is_locked_by_one_session() -> None:
     first.oks(b"USER alice\r\nPASS wonderland\r\n")
     second = Session(server, "p-2")
     reply = second.send(b"USER alice\r\nPASS wonderland\r\n")[1]
-    assert not reply.ok and reply.code == "IN-USE"
+    assert not reply.ok and reply.response_code == "IN-USE"
     first.lost()
     assert second.oks(b"USER alice\r\nPASS wonderland\r\n") == [True, True]
 
@@ -321,9 +322,9 @@ def test_the_maildrop_is_a_snapshot_at_login() -> None:
     store = filled_store()
     s = logged_in(store)
     store.deliver(["alice"], b"Subject: late\r\n\r\nx\r\n")
-    assert s.send(b"STAT\r\n")[0].text.startswith("2 ")
+    assert s.send(b"STAT\r\n")[0].info.startswith("2 ")
     s.send(b"QUIT\r\n")
-    assert logged_in(store, "p-2").send(b"STAT\r\n")[0].text.startswith("3 ")
+    assert logged_in(store, "p-2").send(b"STAT\r\n")[0].info.startswith("3 ")
 
 
 def test_too_many_errors_hang_up() -> None:
@@ -413,8 +414,9 @@ def test_codec_is_chosen_per_role() -> None:
 
 
 def talk(port: int, data: bytes) -> bytes:
+    """The greeting, then what the server answers to ``data`` until it closes."""
     with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
-        out = b""
+        out = s.makefile("rb").readline()
         try:
             s.sendall(data)
             s.shutdown(socket.SHUT_WR)
@@ -433,10 +435,45 @@ def test_hostile_clients_get_errors_and_others_are_served(lab: Lab) -> None:
     out = talk(srv.port, b"RETR 1\r\nUSER a\x00\r\nFOO\nDELE 1\r\nSTAT")
     statuses = [line.split(b" ")[0] for line in out.split(b"\r\n") if line]
     assert statuses == [b"+OK", b"-ERR", b"-ERR", b"-ERR", b"-ERR", b"-ERR"]
+    # a 1 MB line: -ERR and the server hangs up (the reset of a close with unread
+    # bytes may eat the reply on the wire; the log has it)
     out = talk(srv.port, b"USER " + b"x" * (1 << 20) + b"\r\n")
-    assert out.startswith(b"+OK") and (out.count(b"\r\n") == 1 or b"-ERR command line longer" in out)
+    assert out.startswith(b"+OK") and out.count(b"\r\n") in (1, 2)
+    messages = EventFilter(endpoint=srv.name, kinds=frozenset({EventKind.MESSAGE}))
+    wait_until(lambda: any(e.summary == "-ERR command line longer than 4096 octets; closing"
+                           for e in lab.log.query(messages)), what="the -ERR in the log")
     wait_until(lambda: not srv.connections, what="the hostile connections to close")
     c = lab.connect("pop3", srv)
     c.login("alice", "wonderland")
     assert c.retr(1) == MSG1
     c.quit()
+
+
+# -- in a lab: the command language ------------------------------------------------------------
+
+
+def test_mail_lesson_in_the_command_language(lab: Lab) -> None:
+    """The lesson typed by hand: raw SMTP lines, then raw POP3 lines; RETR's body
+    arrives as one decoded response because the client codec follows raw sends."""
+    from lab.commands import Interpreter
+
+    script = r"""
+    serve smtp as mx; serve pop3 as pop
+    connect mx as s; expect s 220
+    send s "EHLO student.test"; expect s 250
+    send s "MAIL FROM:<bob@far.test>"; expect s 250
+    send s "RCPT TO:<alice@lab.test>"; expect s 250
+    send s DATA; expect s 354
+    send s "Subject: by hand\r\n\r\nTyped line by line.\r\n.."; send s "."; expect s /queued as/
+    send s QUIT; expect s 221
+    connect pop as p; expect p +OK
+    send p "USER alice"; expect p +OK
+    send p "PASS wonderland"; expect p "alice has 1 messages"
+    send p "RETR 1"; expect p "Typed line by line."
+    send p QUIT; expect p "signing off"
+    """
+    results = Interpreter(lab).execute(script, timeout=60)
+    retr = results[-3].value
+    assert isinstance(retr, Pop3Reply) and retr.body is not None
+    assert retr.body.endswith(b"Subject: by hand\r\n\r\nTyped line by line.\r\n.\r\n")
+    assert retr.summary().startswith("+OK ") and "lines" in retr.summary()

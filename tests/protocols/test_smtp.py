@@ -695,3 +695,31 @@ def test_codec_is_chosen_per_role() -> None:
     assert smtp.SPEC.transports == (Transport.TCP,) and smtp.SPEC.default_port == 25
     laws = CodecLaws()
     laws.stream(partial(smtp.SPEC.codec, Role.CLIENT, Transport.TCP), b"220 hi\r\n", [3])
+
+
+def test_hooks_select_commands_by_verb(lab: Lab) -> None:
+    """srv.on("HELO", fn) replaces the HELO handling only; the rest is the protocol's."""
+    srv = lab.serve("smtp")
+
+    def rude(msg: object, conn: object) -> None:
+        conn.send(Reply.of(250, "I'll call you whatever I like"))  # type: ignore[attr-defined]
+
+    srv.on("HELO", rude)
+    c = lab.connect("smtp", srv)
+    assert c.helo("me").lines == ("I'll call you whatever I like",)
+    assert c.noop().code == 250
+    assert c.mail("a@b.test").code == 503  # the server never saw a HELO
+
+
+def test_smtp_is_registered_and_served_from_the_command_line() -> None:
+    """`netlab serve smtp --help` lists the options; `netlab protocols` the protocols."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "lab", "serve", "smtp", "--help"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0
+    for flag in ("--domain", "--user", "--size", "--max-recipients", "--maildir", "--hostname"):
+        assert flag in out.stdout
+    listing = subprocess.run([sys.executable, "-m", "lab", "protocols"], capture_output=True, text=True, timeout=60)
+    assert "smtp" in listing.stdout and "pop3" in listing.stdout

@@ -93,21 +93,21 @@ class Pop3Client(ClientVerbs):
         """STAT: (number of messages, total octets)."""
         reply = await self._ask("STAT", timeout=timeout)
         try:
-            count, size = reply.text.split()[:2]
+            count, size = reply.info.split()[:2]
             return int(count), int(size)
         except ValueError:
-            raise RemoteProtocolError(f"STAT reply is not 'count size': {reply.text!r}") from None
+            raise RemoteProtocolError(f"STAT reply is not 'count size': {reply.info!r}") from None
 
     async def list(self, msg: int | None = None, *, timeout: float = 30.0) -> dict[int, int]:
         """LIST: message number -> size in octets (one entry with ``msg``)."""
         reply = await self._ask("LIST", *([msg] if msg is not None else []), timeout=timeout)
-        lines = [reply.text] if msg is not None else reply.lines
+        lines = [reply.info] if msg is not None else reply.lines
         return {int(n): int(s) for n, s in (line.split()[:2] for line in lines)}
 
     async def uidl(self, msg: int | None = None, *, timeout: float = 30.0) -> dict[int, str]:
         """UIDL: message number -> unique id."""
         reply = await self._ask("UIDL", *([msg] if msg is not None else []), timeout=timeout)
-        lines = [reply.text] if msg is not None else reply.lines
+        lines = [reply.info] if msg is not None else reply.lines
         return {int(n): uid for n, uid in (line.split()[:2] for line in lines)}
 
     async def retr(self, msg: int, *, timeout: float = 60.0) -> bytes:

@@ -122,16 +122,16 @@ def stuff(body: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Pop3Reply(Message):
-    """A response: ``ok`` (``+OK``) or not (``-ERR``), the status line's
-    ``text``, and for multi-line responses the ``body`` (dot-unstuffed,
+    """A response: ``ok`` (``+OK``) or not (``-ERR``), the rest of the
+    status line in ``info``, and for multi-line responses the ``body`` (dot-unstuffed,
     CRLF line ends).  ``continuation`` marks a SASL ``+`` line."""
 
     ok: bool
-    text: str = ""
+    info: str = ""
     body: bytes | None = None
     continuation: bool = False
     kind: ClassVar[str] = "reply"
-    volatile: ClassVar[frozenset[str]] = frozenset({"text", "timestamp", "body"})
+    volatile: ClassVar[frozenset[str]] = frozenset({"info", "timestamp", "body"})
 
     @classmethod
     def of(cls, ok: bool, text: str = "", body: bytes | None = None) -> Pop3Reply:
@@ -142,18 +142,19 @@ class Pop3Reply(Message):
         if body is not None:
             raw += stuff(body)
             body = _unstuff(stuff(body))
-        return cls(raw=raw, ok=ok, text=text, body=body)
+        return cls(raw=raw, ok=ok, info=text, body=body)
 
     @property
-    def code(self) -> str | None:
-        """The RFC 2449 response code (``IN-USE``, ``AUTH``), if any."""
-        m = _RESP_CODE.match(self.text)
+    def response_code(self) -> str | None:
+        """The RFC 2449 response code (``IN-USE``, ``AUTH``), if any.  Not
+        ``code``: that name means a numeric reply code to patterns."""
+        m = _RESP_CODE.match(self.info)
         return m.group(1).upper() if m else None
 
     @property
     def timestamp(self) -> str | None:
         """The APOP timestamp in a greeting (``<pid.clock@host>``)."""
-        m = _TIMESTAMP.search(self.text)
+        m = _TIMESTAMP.search(self.info)
         return m.group(0) if m else None
 
     @property
@@ -165,7 +166,7 @@ class Pop3Reply(Message):
 
     def summary(self) -> str:
         status = "+" if self.continuation else "+OK" if self.ok else "-ERR"
-        text = f"{status} {self.text}".rstrip()
+        text = f"{status} {self.info}".rstrip()
         if self.body is not None:
             lines = self.lines
             if len(lines) <= 6 and all(len(x) < 40 for x in lines):
@@ -175,7 +176,8 @@ class Pop3Reply(Message):
         return text
 
     def fields(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ok": self.ok, "text": self.text, "code": self.code, "timestamp": self.timestamp}
+        out: dict[str, Any] = {"ok": self.ok, "info": self.info, "response_code": self.response_code,
+                               "timestamp": self.timestamp}
         if self.body is not None:
             out["lines"] = len(self.lines)
             out["body"] = self.body[:4096].decode("utf-8", "replace")
@@ -319,7 +321,7 @@ class ClientCodec(Codec):
             raw = bytes(buf[: end + 1])
             del buf[: end + 1]
             self._scan = 0
-            return Pop3Reply(raw=raw, ok=ok, text=text, continuation=word == b"+")
+            return Pop3Reply(raw=raw, ok=ok, info=text, continuation=word == b"+")
         # a body follows: find the line holding a single dot
         start = end + 1
         pos = max(start, self._scan)
@@ -342,7 +344,7 @@ class ClientCodec(Codec):
         del buf[: stop + 1]
         self._scan = 0
         body = re.sub(rb"(?m)^\.", b"", body_raw[: -len(line)]) if body_raw != line else b""
-        return Pop3Reply(raw=raw, ok=True, text=text, body=body)
+        return Pop3Reply(raw=raw, ok=True, info=text, body=body)
 
 
 def make_codec(role: Role, transport: Transport) -> Codec:

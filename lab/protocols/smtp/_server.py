@@ -406,7 +406,7 @@ class SmtpServer(ServerBehaviour):
         local = address if "@" not in address else None
         mailbox, (code, text) = self._local_mailbox(address if local is None else f"{local}@{self.domains[0]}")
         if mailbox is None:
-            self._error(conn, session, 550 if code == 550 else 553, text)
+            self._error(conn, session, code, text)
         elif mailbox in self.store.names():
             self._reply(conn, 250, f"2.1.5 <{mailbox}@{self.domains[0]}>")
         else:
