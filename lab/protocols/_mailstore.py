@@ -7,7 +7,9 @@ message is either in every recipient's mailbox, complete, or in none (in
 a Maildir it is written under ``tmp/`` and renamed into ``new/``, so a
 crash leaves no partial message where a reader looks).  A mailbox may be
 locked by one reader at a time (POP3's exclusive maildrop lock, RFC 1939
-§8).  Mailbox names are lower-cased local parts.
+§8) within one process.  Mailbox names are lower-cased local parts.
+With a Maildir the disk is the truth: what another process delivers or
+deletes there shows up in :meth:`MailStore.messages`.
 
 Messages are kept with CRLF line ends, as the mail protocols carry them;
 Maildir files have LF line ends, as mail tools on Unix expect, so a bare
@@ -117,20 +119,35 @@ class MailStore:
             for box in self._boxes.values():  # what arrived before, kept too
                 for msg in box.messages:
                     self._write(box.name, msg)
-            for sub in sorted(root.iterdir()):
-                if sub.is_dir() and (sub / "new").is_dir():
-                    self._load(sub.name)
+            self._sync_all()
 
-    def _load(self, name: str) -> None:
+    def _sync_all(self) -> None:
         assert self.maildir is not None
+        for sub in sorted(self.maildir.iterdir()):
+            if sub.is_dir() and (sub / "new").is_dir() and _NAME.fullmatch(sub.name):
+                self._sync(sub.name)
+
+    def _sync(self, name: str) -> None:
+        """Take in what other programs (another netlab, a mail tool) put into
+        or took out of the mailbox's Maildir since we last looked."""
+        if self.maildir is None or not (self.maildir / name / "new").is_dir():
+            return
         box = self._box(name)
+        on_disk: dict[str, Path] = {}
+        for sub in ("cur", "new"):
+            for path in (self.maildir / name / sub).iterdir():
+                on_disk.setdefault(path.name.split(":", 1)[0], path)
+        box.messages = [m for m in box.messages if m.uid in on_disk]
         known = {m.uid for m in box.messages}
-        files = [p for d in ("cur", "new") for p in (self.maildir / name / d).iterdir() if p.is_file()]
-        for path in sorted(files, key=lambda p: (p.stat().st_mtime, p.name)):
-            uid = path.name.split(":", 1)[0]
-            if uid not in known:
-                data = _CRLF.sub(b"\r\n", path.read_bytes())
-                box.messages.append(StoredMessage(uid, data, path.stat().st_mtime))
+        fresh = []
+        for uid, path in on_disk.items():
+            if uid in known:
+                continue
+            try:
+                fresh.append(StoredMessage(uid, _CRLF.sub(b"\r\n", path.read_bytes()), path.stat().st_mtime))
+            except OSError:
+                continue  # taken away while we looked
+        box.messages += sorted(fresh, key=lambda m: (m.received, m.uid))
 
     def _dirs(self, name: str) -> Path:
         assert self.maildir is not None
@@ -169,13 +186,19 @@ class MailStore:
             return self._box(mailbox_name(name))
 
     def names(self) -> list[str]:
+        """Every mailbox that has been named, or has a Maildir."""
         with self._lock:
+            if self.maildir is not None:
+                self._sync_all()
             return sorted(self._boxes)
 
     def messages(self, name: str) -> list[StoredMessage]:
-        """A snapshot of the messages in mailbox ``name``, oldest first."""
+        """A snapshot of the messages in mailbox ``name``, oldest first
+        (with a Maildir, as it is on disk now)."""
         with self._lock:
-            return list(self._box(mailbox_name(name)).messages)
+            name = mailbox_name(name)
+            self._sync(name)
+            return list(self._box(name).messages)
 
     @staticmethod
     def new_uid() -> str:

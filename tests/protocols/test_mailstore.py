@@ -74,6 +74,16 @@ def test_maildir_files_from_other_tools_are_read(tmp_path: Path) -> None:
     assert list((tmp_path / "carol" / "cur").iterdir()) == []
 
 
+def test_two_stores_share_one_maildir(tmp_path: Path) -> None:
+    """Two processes (here two stores) on one Maildir see each other's deliveries and deletions."""
+    smtp_side, pop_side = MailStore(tmp_path), MailStore(tmp_path)
+    msg, = smtp_side.deliver(["alice"], b"hello\r\n")
+    assert [m.uid for m in pop_side.messages("alice")] == [msg.uid]
+    pop_side.delete("alice", [msg.uid])
+    assert smtp_side.messages("alice") == []
+    assert "alice" in pop_side.names()
+
+
 def test_attach_keeps_earlier_mail_and_refuses_a_second_root(tmp_path: Path) -> None:
     """Mail delivered before attach is written too; another root is a ConfigError."""
     store = MailStore()

@@ -52,7 +52,7 @@ __all__ = [
 
 SPEC = ProtocolSpec(
     name="pop3",
-    summary="lets mail users fetch their messages (from the lab's mail store)",
+    summary="lets mail users fetch their messages from the lab's mailboxes",
     rfc="RFC 1939",
     default_port=110,
     transports=(Transport.TCP,),

@@ -85,7 +85,7 @@ def _parse_count(text: str) -> int:
 
 SPEC = ProtocolSpec(
     name="smtp",
-    summary="takes mail for local mailboxes (sending to a POP3 server's store)",
+    summary="takes mail for the lab's mailboxes, which POP3 serves",
     rfc="RFC 5321",
     default_port=25,
     transports=(Transport.TCP,),
