@@ -253,3 +253,28 @@ def test_mail_lesson_with_our_own_clients(lab: Lab) -> None:
     reader.dele(1)
     reader.quit()
     assert lab.services.get(SERVICE, MailStore).messages("alice") == []
+
+
+def test_netlab_serve_processes_share_a_maildir(tmp_path: Path) -> None:
+    """`netlab serve smtp --maildir D` and `netlab serve pop3 --maildir D` in two
+    processes: smtplib delivers to one, poplib reads from the other."""
+    import sys
+
+    smtp_port, pop_port = free_port(), free_port()
+    maildir = str(tmp_path / "mail")
+    serve = [sys.executable, "-m", "lab", "serve"]
+    with Proc([*serve, "smtp", "--port", str(smtp_port), "--maildir", maildir]) as mx, \
+            Proc([*serve, "pop3", "--port", str(pop_port), "--maildir", maildir, "--user", "alice=pw"]) as pop:
+        wait_for_port(smtp_port, timeout=30)
+        wait_for_port(pop_port, timeout=30)
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=20) as client:
+            client.sendmail("bob@far.test", ["alice@lab.test"], MSG1)
+        mx.wait_for(r"delivered \d+ bytes from <bob@far.test> to alice")
+        box = poplib.POP3("127.0.0.1", pop_port, timeout=20)
+        box.user("alice")
+        box.pass_("pw")
+        assert b"\r\n".join(box.retr(1)[1]).endswith(MSG1.rstrip(b"\r\n"))
+        box.dele(1)
+        box.quit()
+        pop.wait_for(r"deleted 1 message")
+    assert MailStore(maildir).messages("alice") == []
