@@ -220,6 +220,29 @@ def test_server_codec_learns_the_size_it_advertised() -> None:
     assert codec.size_limit == 1000
 
 
+def test_server_codec_takes_the_limit_from_its_greeting() -> None:
+    """The server's greeting tells its codec the SIZE limit, for HELO clients too."""
+    codec = server_codec()
+    codec.encode(smtp.Greeting.of_server("lab.test ready", 50))
+    assert codec.size_limit == 50
+    codec.feed(b"HELO x\r\n")
+    codec.encode(Reply.of(250, "hi"))
+    codec.feed(b"DATA\r\n")
+    codec.encode(Reply.of(354))
+    with pytest.raises(RemoteProtocolError, match="larger than 50"):
+        codec.feed(b"x" * 60 + b"\r\n")
+
+
+def test_size_above_the_default_works_after_helo(lab: Lab) -> None:
+    """--size 12M: a HELO client's 11 MB message is delivered, not cut at 10 MB."""
+    srv = lab.serve("smtp", size="12M")
+    c = lab.connect("smtp", srv)
+    assert c.helo("x").code == 250
+    assert c.mail("a@b.test").code == 250 and c.rcpt("big@lab.test").code == 250
+    assert c.data(b"Subject: big\r\n\r\n" + (b"y" * 98 + b"\r\n") * 110_000, timeout=60).code == 250
+    assert c.quit().code == 221
+
+
 def test_server_codec_command_line_hard_cap() -> None:
     """More than 12288 octets without a line end spends the codec at once."""
     codec = server_codec()
@@ -528,7 +551,7 @@ def test_servers_of_one_lab_share_the_store() -> None:
 
 def test_options_refuse_nonsense() -> None:
     """Bad domains, users and sizes are config errors with hints."""
-    for opts in ({"domain": ["not a domain"]}, {"user": ["nopassword"]}, {"size": "lots"},
+    for opts in ({"domain": ["not a domain"]}, {"user": ["nopassword"]}, {"size": "lots"}, {"size": "1000M"},
                  {"max_recipients": "0"}):
         with pytest.raises(ConfigError) as info:
             smtp.SPEC.resolve_options(opts)

@@ -43,6 +43,7 @@ __all__ = [
     "AuthResponse",
     "ClientCodec",
     "Command",
+    "Greeting",
     "MailData",
     "Reply",
     "ServerCodec",
@@ -305,6 +306,23 @@ class Reply(Message):
         return {"code": self.code, "enhanced": self.enhanced, "lines": list(self.lines)}
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Greeting(Reply):
+    """The server's opening reply.  ``size_limit`` is not sent: it tells
+    the server's own codec how large a message it may gather, since a
+    client that says HELO never hears the SIZE an EHLO reply offers."""
+
+    size_limit: int = DEFAULT_SIZE
+
+    @classmethod
+    def of_server(cls, text: str, size_limit: int) -> Greeting:
+        reply = Reply.of(220, text)
+        return cls(raw=reply.raw, code=220, lines=reply.lines, size_limit=size_limit)
+
+    def fields(self) -> dict[str, Any]:
+        return Reply.fields(self)
+
+
 # -- the server's codec ------------------------------------------------------
 
 
@@ -381,6 +399,8 @@ class ServerCodec(Codec):
 
     def _replied(self, reply: Reply) -> None:
         code = reply.code
+        if isinstance(reply, Greeting):
+            self.size_limit = reply.size_limit
         if code == 250 and len(reply.lines) > 1:  # an EHLO reply: the SIZE it offers is our cap
             for line in reply.lines[1:]:
                 word, _, value = line.partition(" ")

@@ -24,7 +24,7 @@ from typing import Any
 from lab.errors import ConfigError, LabError
 from lab.protocols._base import Message, Peer, ServerBehaviour
 from lab.protocols._mailstore import SERVICE, MailStore, mailbox_name
-from lab.protocols.smtp._codec import DEFAULT_SIZE, AuthResponse, Command, MailData, Reply
+from lab.protocols.smtp._codec import DEFAULT_SIZE, AuthResponse, Command, Greeting, MailData, Reply
 
 __all__ = [
     "DEFAULT_DOMAINS",
@@ -39,6 +39,7 @@ __all__ = [
 DEFAULT_DOMAINS = ("lab.test", "localhost")
 MAX_RECIPIENTS = 100  # RFC 5321 §4.5.3.1.8: at least 100 must be accepted
 MAX_ERRORS = 20  # bad commands before we hang up on a client
+MAX_SIZE = 256 * 1024 * 1024  # a message is held in memory while it arrives
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+"
 _LOCAL = rf'(?:{_ATOM}(?:\.{_ATOM})*|"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*")'
@@ -103,9 +104,11 @@ def parse_credentials(text: str) -> tuple[str, str]:
 def parse_size(text: str) -> int:
     """``--size 10M``: bytes, with an optional K or M suffix."""
     m = re.fullmatch(r"\s*(\d+)\s*([kKmM]?)\s*", text)
-    if not m or int(m.group(1)) == 0:
-        raise ConfigError(f"not a size: {text!r}", hint="e.g. --size 10M (bytes, K or M)")
-    return int(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()]
+    size = int(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()] if m else 0
+    if not 0 < size <= MAX_SIZE:
+        raise ConfigError(f"not a size up to {MAX_SIZE // 1048576}M: {text!r}",
+                          hint="e.g. --size 10M (bytes, K or M; a message is held in memory)")
+    return size
 
 
 def parse_path(arg: str, keyword: str) -> tuple[str, list[str]]:
@@ -186,7 +189,7 @@ class SmtpServer(ServerBehaviour):
             conn.close()
             return
         self.sessions[conn.id] = _Session()
-        self._reply(conn, 220, f"{self.hostname} ESMTP netlab ready")
+        conn.send(Greeting.of_server(f"{self.hostname} ESMTP netlab ready", self.size_limit))
 
     def connection_lost(self, conn: Peer) -> None:
         session = self.sessions.pop(conn.id, None)
