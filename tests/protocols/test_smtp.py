@@ -746,3 +746,21 @@ def test_smtp_is_registered_and_served_from_the_command_line() -> None:
         assert flag in out.stdout
     listing = subprocess.run([sys.executable, "-m", "lab", "protocols"], capture_output=True, text=True, timeout=60)
     assert "smtp" in listing.stdout and "pop3" in listing.stdout
+
+
+def test_connection_and_idle_caps(lab: Lab) -> None:
+    """max_connections refuses the extra client; a silent one is closed after idle_timeout."""
+    srv = lab.serve("smtp", max_connections=1, idle_timeout=1.0)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as first:
+        assert first.recv(100).startswith(b"220 ")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as second:
+            try:
+                assert second.recv(100) == b""  # refused: closed without a greeting
+            except ConnectionResetError:
+                pass
+        try:
+            assert first.recv(100) == b""  # idle: the server hung up
+        except ConnectionResetError:
+            pass
+    assert srv.refused == 1
+    still_serves(lab, srv.port)

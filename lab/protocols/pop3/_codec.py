@@ -257,7 +257,7 @@ class ClientCodec(Codec):
         self._scan = 0
         self._eof = False
         self._error: RemoteProtocolError | None = None
-        self._bodies: collections.deque[bool] = collections.deque([False])  # the greeting
+        self._bodies: collections.deque[bool] = collections.deque([False], maxlen=10_000)  # the greeting first
         self._sent = ServerCodec()
 
     @property

@@ -346,7 +346,7 @@ class ServerCodec(Codec):
         self._mode = _Mode.COMMAND
         self._held_for = ""  # "DATA" or "AUTH": which reply ends the hold
         self._assume = _Mode.COMMAND
-        self._unanswered: collections.deque[str] = collections.deque()
+        self._unanswered: collections.deque[str] = collections.deque(maxlen=10_000)  # bounded when nobody answers
         self._greeted = False
         self._scan = 0  # where to look for the next line end
         self._line = 0  # in DATA: where the current line starts
