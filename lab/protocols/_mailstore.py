@@ -32,12 +32,18 @@ from pathlib import Path
 
 from lab.errors import ConfigError
 
-__all__ = ["SERVICE", "MailStore", "Mailbox", "StoredMessage", "mailbox_name"]
+__all__ = ["SERVICE", "MailStore", "Mailbox", "StoredMessage", "canonical", "mailbox_name"]
 
 SERVICE = "mail.store"
 _NAME = re.compile(r"[a-z0-9!#$%&'*+\-/=?^_`{|}~.]{1,64}")
 _counter = itertools.count(1)
 _CRLF = re.compile(rb"\r?\n")
+
+
+def canonical(data: bytes) -> bytes:
+    """``data`` with CRLF line ends, the last line ended too (bare CRs stay)."""
+    text = _CRLF.sub(b"\r\n", data)
+    return text + b"\r\n" if text and not text.endswith(b"\r\n") else text
 
 
 def mailbox_name(local_part: str) -> str:
@@ -144,7 +150,7 @@ class MailStore:
             if uid in known:
                 continue
             try:
-                fresh.append(StoredMessage(uid, _CRLF.sub(b"\r\n", path.read_bytes()), path.stat().st_mtime))
+                fresh.append(StoredMessage(uid, canonical(path.read_bytes()), path.stat().st_mtime))
             except OSError:
                 continue  # taken away while we looked
         box.messages += sorted(fresh, key=lambda m: (m.received, m.uid))
@@ -203,18 +209,22 @@ class MailStore:
     @staticmethod
     def new_uid() -> str:
         """A unique id in the Maildir style: time, pid and counter, host."""
-        host = socket.gethostname().replace("/", "_").replace(":", "_") or "localhost"
+        # POP3's UIDL allows 70 printable characters: keep the host part short
+        host = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname())[:24] or "localhost"
         return f"{int(time.time())}.P{os.getpid()}Q{next(_counter)}.{host}"
 
     def deliver(self, names: Sequence[str], data: bytes) -> list[StoredMessage]:
         """Put ``data`` into each mailbox in ``names`` (at most once each):
-        all of them or, if writing fails, none.  Returns the new messages."""
+        all of them or, if writing fails, none.  Returns the new messages.
+        Line ends become CRLF and the last line gets one, so what is stored
+        is what POP3 sends and counts."""
         targets = list(dict.fromkeys(mailbox_name(n) for n in names))
         if not targets:
             raise ConfigError("a message needs at least one mailbox")
+        data = canonical(data)
         now = time.time()
         with self._lock:
-            msgs = [(name, StoredMessage(self.new_uid(), bytes(data), now)) for name in targets]
+            msgs = [(name, StoredMessage(self.new_uid(), data, now)) for name in targets]
             if self.maildir is not None:
                 done: list[tuple[str, StoredMessage]] = []
                 try:

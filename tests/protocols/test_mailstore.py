@@ -33,13 +33,21 @@ def test_deliver_to_several_mailboxes_once_each() -> None:
         store.deliver([], b"x")
 
 
+def test_delivery_keeps_the_canonical_crlf_form() -> None:
+    """Bare LFs become CRLF and the last line is ended: stored is what POP3 sends."""
+    store = MailStore()
+    (msg,) = store.deliver(["a"], b"Subject: x\n\nbody\r\nlast")
+    assert msg.data == b"Subject: x\r\n\r\nbody\r\nlast\r\n"
+    assert len(MailStore.new_uid()) <= 70
+
+
 def test_delete_and_lock() -> None:
     """delete removes by uid; a lock has one owner at a time."""
     store = MailStore()
     first, = store.deliver(["a"], b"1")
     store.deliver(["a"], b"2")
     assert store.delete("a", [first.uid, "nope"]) == 1
-    assert [m.data for m in store.messages("a")] == [b"2"]
+    assert [m.data for m in store.messages("a")] == [b"2\r\n"]
     assert store.lock("a", "s1") and store.lock("a", "s1") and not store.lock("a", "s2")
     store.unlock("a", "s2")  # not the owner: nothing happens
     assert not store.lock("a", "s2")

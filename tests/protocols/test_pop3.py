@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+from pathlib import Path
 
 import pytest
 from helpers import wait_until
@@ -315,6 +316,18 @@ def test_a_mailbox_is_locked_by_one_session() -> None:
     assert not reply.ok and reply.response_code == "IN-USE"
     first.lost()
     assert second.oks(b"USER alice\r\nPASS wonderland\r\n") == [True, True]
+
+
+def test_uidl_of_odd_maildir_names_is_still_a_uidl(tmp_path: Path) -> None:
+    """A file name with a space (another tool's) becomes a hex UIDL; sizes match RETR."""
+    for sub in ("tmp", "new", "cur"):
+        (tmp_path / "alice" / sub).mkdir(parents=True)
+    (tmp_path / "alice" / "new" / "odd name").write_bytes(b"Subject: odd\n\nbare LF\n")
+    s = logged_in(MailStore(tmp_path))
+    uid = s.send(b"UIDL 1\r\n")[0].info.split()[1]
+    assert len(uid) == 32 and uid.isalnum()
+    size = int(s.send(b"LIST 1\r\n")[0].info.split()[1])
+    assert len(s.send(b"RETR 1\r\n")[0].body or b"") == size
 
 
 def test_the_maildrop_is_a_snapshot_at_login() -> None:

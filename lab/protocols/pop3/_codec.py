@@ -113,8 +113,8 @@ def parse_command(raw: bytes) -> Pop3Command:
 
 def stuff(body: bytes) -> bytes:
     """A multi-line body on the wire: CRLF line ends, leading dots doubled,
-    the ``.CRLF`` end line."""
-    text = re.sub(rb"\r\n|\r|\n", b"\r\n", body)
+    the ``.CRLF`` end line (the mail store's canonical form, dot-stuffed)."""
+    text = re.sub(rb"\r?\n", b"\r\n", body)
     if text and not text.endswith(b"\r\n"):
         text += b"\r\n"
     return re.sub(rb"(?m)^\.", b"..", text) + b".\r\n"

@@ -31,6 +31,14 @@ DEMO_USERS = (("alice", "wonderland"), ("bob", "builder"))
 MAX_ERRORS = 20  # bad commands before we hang up
 
 
+def _uidl(uid: str) -> str:
+    """A store uid as a UIDL (RFC 1939 §7: 1-70 characters 0x21-0x7E);
+    a Maildir name from another tool that is not one is hashed."""
+    if 0 < len(uid) <= 70 and all("!" <= c <= "~" for c in uid):
+        return uid
+    return hashlib.md5(uid.encode("utf-8", "surrogateescape")).hexdigest()
+
+
 class Pop3State(enum.Enum):
     """The three states of RFC 1939 §3."""
 
@@ -276,10 +284,10 @@ class Pop3Server(ServerBehaviour):
         if args:
             n = self._number(conn, session, args[0])
             if n is not None:
-                self._ok(conn, f"{n} {session.messages[n - 1].uid}")
+                self._ok(conn, f"{n} {_uidl(session.messages[n - 1].uid)}")
             return
         self._ok(conn, "unique-id listing follows",
-                 "".join(f"{i} {m.uid}\r\n" for i, m in self._live(session)).encode())
+                 "".join(f"{i} {_uidl(m.uid)}\r\n" for i, m in self._live(session)).encode())
 
     def handle_retr(self, conn: Peer, session: _Session, args: tuple[str, ...]) -> None:
         if len(args) != 1:
