@@ -490,3 +490,34 @@ def test_mail_lesson_in_the_command_language(lab: Lab) -> None:
     assert isinstance(retr, Pop3Reply) and retr.body is not None
     assert retr.body.endswith(b"Subject: by hand\r\n\r\nTyped line by line.\r\n.\r\n")
     assert retr.summary().startswith("+OK ") and "lines" in retr.summary()
+
+
+@SETTINGS
+@given(chunks=st.lists(st.sampled_from([*_POP_BITS, b"USER alice\r\n", b"PASS wonderland\r\n", b"DELE 1\r\n",
+                                        b"QUIT\r\n", b"TOP 1 0\r\n", b"UIDL\r\n", b"RSET\r\n"])
+                       | st.binary(max_size=30), max_size=30),
+       eof=st.booleans())
+def test_server_survives_any_client_bytes(loopback: type[Loopback], arun: Runner, chunks: list[bytes],
+                                          eof: bool) -> None:
+    """Whatever a client sends, no behaviour method raises, every response
+    decodes, and a message is gone only after a QUIT."""
+    store = filled_store()
+
+    def prepare(server: pop3.Pop3Server) -> None:
+        server.services.set(SERVICE, store)
+
+    async def main() -> None:
+        lb = loopback(pop3.SPEC, prepare=prepare)
+        for chunk in chunks:
+            if lb.peer.closed:
+                break
+            await lb.send_raw(chunk)
+        if eof and not lb.peer.closed:
+            lb.half_close()
+        assert lb.errors == [] and lb.client_error is None
+        if len(store.messages("alice")) < 2:
+            assert b"QUIT" in b"".join(chunks)
+        await lb.close()
+        assert store.lock("alice", "the next session")  # the session's lock went with it
+
+    arun(main())

@@ -764,3 +764,32 @@ def test_connection_and_idle_caps(lab: Lab) -> None:
             pass
     assert srv.refused == 1
     still_serves(lab, srv.port)
+
+
+@SETTINGS
+@given(chunks=st.lists(st.sampled_from([*_SMTP_BITS, b"RCPT TO:<a@lab.test>\r\n", b"RSET\r\n", b"HELO x\r\n",
+                                        b"AUTH PLAIN\r\n", b"AGFsaWNlAHB3\r\n"])
+                       | st.binary(max_size=30), max_size=30),
+       eof=st.booleans())
+def test_server_survives_any_client_bytes(loopback: type[Loopback], arun: Runner, chunks: list[bytes],
+                                          eof: bool) -> None:
+    """Whatever a client sends, no behaviour method raises, every reply is a
+    well-formed reply, and only complete messages land in the store."""
+
+    async def main() -> None:
+        lb = loopback(smtp.SPEC, options={"user": ["alice=pw"]})
+        for chunk in chunks:
+            if lb.peer.closed:
+                break
+            await lb.send_raw(chunk)
+        if eof and not lb.peer.closed:
+            lb.half_close()
+        assert lb.errors == []
+        assert lb.client_error is None  # our replies always decode
+        store = lb.behaviour.store
+        ends = b"".join(chunks).count(b"\r\n.\r\n") + b"".join(chunks).startswith(b".\r\n")
+        delivered = [m for name in store.names() for m in store.messages(name)]
+        assert len({m.data for m in delivered}) <= ends
+        assert all(m.data.startswith(b"Return-Path: <") and m.data.endswith(b"\r\n") for m in delivered)
+
+    arun(main())
