@@ -664,9 +664,9 @@ def test_hostile_clients_get_replies_and_others_are_served(lab: Lab) -> None:
     assert out in (b"", b"500 5.5.2 command line longer than 12288 octets; closing\r\n")
     wait_until(lambda: "500 5.5.2 command line longer than 12288 octets; closing" in sent_by(lab, srv.name),
                what="the 500 reply in the log")
-    # a 1 MB line inside DATA: the message is refused, the session continues
+    # a client that half-closes right after 354: nothing to deliver
     out = talk(srv.port, b"HELO x\r\nMAIL FROM:<>\r\nRCPT TO:<a@lab.test>\r\nDATA\r\n")
-    assert out.endswith(b"354 start mail input; end with <CRLF>.<CRLF>\r\n") or b"354" in out
+    assert out.endswith(b"354 start mail input; end with <CRLF>.<CRLF>\r\n")
     assert deliveries(lab) == before
     still_serves(lab, srv.port)
 
@@ -748,48 +748,28 @@ def test_smtp_is_registered_and_served_from_the_command_line() -> None:
     assert "smtp" in listing.stdout and "pop3" in listing.stdout
 
 
-def test_connection_and_idle_caps(lab: Lab) -> None:
-    """max_connections refuses the extra client; a silent one is closed after idle_timeout."""
-    srv = lab.serve("smtp", max_connections=1, idle_timeout=1.0)
+def test_connection_cap(lab: Lab) -> None:
+    """max_connections refuses the extra client, closing it without a greeting."""
+    srv = lab.serve("smtp", max_connections=1)
     with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as first:
         assert first.recv(100).startswith(b"220 ")
         with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as second:
             try:
-                assert second.recv(100) == b""  # refused: closed without a greeting
+                assert second.recv(100) == b""
             except ConnectionResetError:
                 pass
-        try:
-            assert first.recv(100) == b""  # idle: the server hung up
-        except ConnectionResetError:
-            pass
     assert srv.refused == 1
+    wait_until(lambda: not srv.connections, what="the first client to be gone")
     still_serves(lab, srv.port)
 
 
-@SETTINGS
-@given(chunks=st.lists(st.sampled_from([*_SMTP_BITS, b"RCPT TO:<a@lab.test>\r\n", b"RSET\r\n", b"HELO x\r\n",
-                                        b"AUTH PLAIN\r\n", b"AGFsaWNlAHB3\r\n"])
-                       | st.binary(max_size=30), max_size=30),
-       eof=st.booleans())
-def test_server_survives_any_client_bytes(loopback: type[Loopback], arun: Runner, chunks: list[bytes],
-                                          eof: bool) -> None:
-    """Whatever a client sends, no behaviour method raises, every reply is a
-    well-formed reply, and only complete messages land in the store."""
-
-    async def main() -> None:
-        lb = loopback(smtp.SPEC, options={"user": ["alice=pw"]})
-        for chunk in chunks:
-            if lb.peer.closed:
-                break
-            await lb.send_raw(chunk)
-        if eof and not lb.peer.closed:
-            lb.half_close()
-        assert lb.errors == []
-        assert lb.client_error is None  # our replies always decode
-        store = lb.behaviour.store
-        ends = b"".join(chunks).count(b"\r\n.\r\n") + b"".join(chunks).startswith(b".\r\n")
-        delivered = [m for name in store.names() for m in store.messages(name)]
-        assert len({m.data for m in delivered}) <= ends
-        assert all(m.data.startswith(b"Return-Path: <") and m.data.endswith(b"\r\n") for m in delivered)
-
-    arun(main())
+def test_idle_clients_are_closed(lab: Lab) -> None:
+    """A client silent for idle_timeout seconds is hung up on; others are served."""
+    srv = lab.serve("smtp", idle_timeout=1.0)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as quiet:
+        assert quiet.recv(100).startswith(b"220 ")
+        try:
+            assert quiet.recv(100) == b""
+        except ConnectionResetError:
+            pass
+    still_serves(lab, srv.port)
