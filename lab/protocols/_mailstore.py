@@ -28,11 +28,12 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from email.header import decode_header, make_header
 from pathlib import Path
 
 from lab.errors import ConfigError
 
-__all__ = ["SERVICE", "MailStore", "Mailbox", "StoredMessage", "canonical", "mailbox_name"]
+__all__ = ["SERVICE", "MailStore", "Mailbox", "StoredMessage", "canonical", "header_fields", "mailbox_name"]
 
 SERVICE = "mail.store"
 _NAME = re.compile(r"[a-z0-9!#$%&'*+\-/=?^_`{|}~.]{1,64}")
@@ -44,6 +45,32 @@ def canonical(data: bytes) -> bytes:
     """``data`` with CRLF line ends, the last line ended too (bare CRs stay)."""
     text = _CRLF.sub(b"\r\n", data)
     return text + b"\r\n" if text and not text.endswith(b"\r\n") else text
+
+
+def header_fields(content: bytes, limit: int = 64) -> list[tuple[str, str]]:
+    """The header fields of an RFC 5322 message, unfolded, encoded words
+    decoded, at most ``limit`` of them; lenient with anything."""
+    head = re.split(rb"\r?\n\r?\n", content, maxsplit=1)[0]
+    fields: list[tuple[str, str]] = []
+    for line in re.split(rb"\r?\n", head):
+        if line[:1] in (b" ", b"\t") and fields:
+            name, value = fields[-1]
+            fields[-1] = (name, value + " " + line.strip().decode("utf-8", "replace"))
+        elif b":" in line:
+            if len(fields) >= limit:
+                break
+            key, _, rest = line.partition(b":")
+            fields.append((key.strip().decode("ascii", "replace"), rest.strip().decode("utf-8", "replace")))
+        else:
+            break
+    out = []
+    for name, value in fields:
+        try:
+            value = str(make_header(decode_header(value)))
+        except Exception:  # a display nicety: an odd header stays as it came
+            pass
+        out.append((name, value))
+    return out
 
 
 def mailbox_name(local_part: str) -> str:

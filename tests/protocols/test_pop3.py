@@ -4,6 +4,7 @@ client verbs against our server, and hostile input on real sockets."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import socket
 from pathlib import Path
@@ -159,7 +160,8 @@ def test_client_codec_laws(codec_laws: CodecLaws, data: bytes, cuts: list[int], 
 def test_reply_round_trip(body: bytes, ok: bool) -> None:
     """A RETR reply built by the server decodes to the same body in the client."""
     reply = Pop3Reply.of(ok, "x", body if ok else None)
-    assert client_codec(b"RETR 1\r\n").feed(b"+OK hi\r\n" + reply.raw)[1] == reply
+    decoded = client_codec(b"RETR 1\r\n").feed(b"+OK hi\r\n" + reply.raw)[1]
+    assert decoded == dataclasses.replace(reply, reply_to="RETR")
 
 
 # -- the server, in memory ---------------------------------------------------------------------
@@ -489,7 +491,7 @@ def test_mail_lesson_in_the_command_language(lab: Lab) -> None:
     retr = results[-3].value
     assert isinstance(retr, Pop3Reply) and retr.body is not None
     assert retr.body.endswith(b"Subject: by hand\r\n\r\nTyped line by line.\r\n.\r\n")
-    assert retr.summary().startswith("+OK ") and "lines" in retr.summary()
+    assert retr.summary() == f'+OK {len(retr.body)} octets [message, 9 lines, Subject "by hand"]'
 
 
 @SETTINGS

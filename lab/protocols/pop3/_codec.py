@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from lab.errors import LocalProtocolError, RemoteProtocolError
 from lab.protocols._base import Codec, Message, Role, Transport, escape_bytes
+from lab.protocols._mailstore import header_fields
 
 __all__ = [
     "MAX_BODY",
@@ -130,6 +131,7 @@ class Pop3Reply(Message):
     info: str = ""
     body: bytes | None = None
     continuation: bool = False
+    reply_to: str = ""  # the command answered, when the client's codec knows it
     kind: ClassVar[str] = "reply"
     volatile: ClassVar[frozenset[str]] = frozenset({"info", "timestamp", "body"})
 
@@ -169,15 +171,19 @@ class Pop3Reply(Message):
         text = f"{status} {self.info}".rstrip()
         if self.body is not None:
             lines = self.lines
-            if len(lines) <= 6 and all(len(x) < 40 for x in lines):
+            if self.reply_to in ("RETR", "TOP"):
+                subject = next((v for k, v in header_fields(self.body) if k.lower() == "subject"), None)
+                what = "message" if self.reply_to == "RETR" else "top of message"
+                text += f" [{what}, {len(lines)} lines" + (f', Subject "{subject[:60]}"]' if subject else "]")
+            elif len(lines) <= 6 and all(len(x) < 40 for x in lines):
                 text += " [" + " | ".join(lines) + "]"
             else:
                 text += f" [{len(lines)} lines, {len(self.body)} bytes]"
         return text
 
     def fields(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ok": self.ok, "info": self.info, "response_code": self.response_code,
-                               "timestamp": self.timestamp}
+        out: dict[str, Any] = {"ok": self.ok, "reply_to": self.reply_to, "info": self.info,
+                               "response_code": self.response_code, "timestamp": self.timestamp}
         if self.body is not None:
             out["lines"] = len(self.lines)
             out["body"] = self.body[:4096].decode("utf-8", "replace")
@@ -257,7 +263,8 @@ class ClientCodec(Codec):
         self._scan = 0
         self._eof = False
         self._error: RemoteProtocolError | None = None
-        self._bodies: collections.deque[bool] = collections.deque([False], maxlen=10_000)  # the greeting first
+        # (verb, body follows?) per command sent, the greeting first
+        self._pending: collections.deque[tuple[str, bool]] = collections.deque([("", False)], maxlen=10_000)
         self._sent = ServerCodec()
 
     @property
@@ -271,17 +278,20 @@ class ClientCodec(Codec):
 
     def encode(self, msg: Message) -> bytes:
         if isinstance(msg, Pop3Command):
-            self._bodies.append(not msg.problem and wants_body(msg.verb, msg.args))
+            self._sent_command(msg)
             return msg.raw
         self.sent_raw(msg.raw)
         return msg.raw
+
+    def _sent_command(self, cmd: Pop3Command) -> None:
+        self._pending.append((cmd.verb, not cmd.problem and wants_body(cmd.verb, cmd.args)))
 
     def sent_raw(self, data: bytes) -> None:
         """Our side sent bytes without :meth:`encode`: note their commands."""
         try:
             for cmd in self._sent.feed(data):
                 assert isinstance(cmd, Pop3Command)
-                self._bodies.append(not cmd.problem and wants_body(cmd.verb, cmd.args))
+                self._sent_command(cmd)
         except RemoteProtocolError:
             self._sent = ServerCodec()
 
@@ -314,14 +324,14 @@ class ClientCodec(Codec):
             raise self._spend(f"not a POP3 status line: {escape_bytes(bytes(buf[: end + 1]), 60)}")
         ok = word != b"-ERR"
         text = rest.decode("utf-8", "replace")
-        multi = self._bodies[0] if self._bodies else False
+        verb, multi = self._pending[0] if self._pending else ("", False)
         if not (ok and word == b"+OK" and multi):
-            if self._bodies and word != b"+":
-                self._bodies.popleft()
+            if self._pending and word != b"+":
+                self._pending.popleft()
             raw = bytes(buf[: end + 1])
             del buf[: end + 1]
             self._scan = 0
-            return Pop3Reply(raw=raw, ok=ok, info=text, continuation=word == b"+")
+            return Pop3Reply(raw=raw, ok=ok, info=text, continuation=word == b"+", reply_to=verb)
         # a body follows: find the line holding a single dot
         start = end + 1
         pos = max(start, self._scan)
@@ -338,13 +348,13 @@ class ClientCodec(Codec):
             if line in (b".\r\n", b".\n"):
                 break
             pos = stop + 1
-        self._bodies.popleft()
+        self._pending.popleft()
         raw = bytes(buf[: stop + 1])
         body_raw = raw[start:]
         del buf[: stop + 1]
         self._scan = 0
         body = re.sub(rb"(?m)^\.", b"", body_raw[: -len(line)]) if body_raw != line else b""
-        return Pop3Reply(raw=raw, ok=True, info=text, body=body)
+        return Pop3Reply(raw=raw, ok=True, info=text, body=body, reply_to=verb)
 
 
 def make_codec(role: Role, transport: Transport) -> Codec:

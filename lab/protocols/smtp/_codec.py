@@ -28,11 +28,11 @@ import collections
 import enum
 import re
 from dataclasses import dataclass
-from email.header import decode_header, make_header
 from typing import Any, ClassVar
 
 from lab.errors import LocalProtocolError, RemoteProtocolError
 from lab.protocols._base import Codec, Message, Role, Transport, escape_bytes
+from lab.protocols._mailstore import header_fields
 
 __all__ = [
     "DEFAULT_SIZE",
@@ -186,32 +186,6 @@ def unstuff(raw: bytes) -> bytes:
     dots undoubled."""
     body = raw[:-3]  # ".\r\n"
     return re.sub(rb"(?m)^\.", b"", body)
-
-
-def header_fields(content: bytes, limit: int = 64) -> list[tuple[str, str]]:
-    """The header fields of an RFC 5322 message, unfolded, encoded words
-    decoded, at most ``limit`` of them; lenient with anything."""
-    head = re.split(rb"\r?\n\r?\n", content, maxsplit=1)[0]
-    fields: list[tuple[str, str]] = []
-    for line in re.split(rb"\r?\n", head):
-        if line[:1] in (b" ", b"\t") and fields:
-            name, value = fields[-1]
-            fields[-1] = (name, value + " " + line.strip().decode("utf-8", "replace"))
-        elif b":" in line:
-            if len(fields) >= limit:
-                break
-            key, _, rest = line.partition(b":")
-            fields.append((key.strip().decode("ascii", "replace"), rest.strip().decode("utf-8", "replace")))
-        else:
-            break
-    out = []
-    for name, value in fields:
-        try:
-            value = str(make_header(decode_header(value)))
-        except Exception:  # a display nicety: an odd header stays as it came
-            pass
-        out.append((name, value))
-    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
