@@ -594,6 +594,36 @@ def test_send_mail_refusals(loopback: type[Loopback], arun: Runner) -> None:
     assert "RCPT TO:<y@far.test> refused: 550" in error
 
 
+def test_send_mail_takes_an_email_message(loopback: type[Loopback], arun: Runner) -> None:
+    """An email.message.EmailMessage is sent with CRLF line ends, as the stdlib renders it."""
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["Subject"] = "Grüße"
+    msg["From"] = "bob@far.test"
+    msg.set_content("Hallo.\n.leading dot\n")
+
+    async def main() -> bytes:
+        lb = loopback(smtp.SPEC)
+        await smtp.SmtpClient(lb).send_mail("bob@far.test", "alice@lab.test", msg)
+        return lb.behaviour.store.messages("alice")[0].data
+
+    stored = arun(main())
+    assert stored.endswith(b"\r\n\r\nHallo.\r\n.leading dot\r\n")
+    assert b"Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n" in stored
+
+
+def test_non_ascii_addresses_are_refused_locally(loopback: type[Loopback], arun: Runner) -> None:
+    """SMTPUTF8 is not spoken: the error says so before anything is sent."""
+
+    async def main() -> None:
+        with pytest.raises(LocalProtocolError) as info:
+            await smtp.SmtpClient(loopback(smtp.SPEC)).send_mail("zoë@far.test", "alice@lab.test", "x")
+        assert "SMTPUTF8" in str(info.value)
+
+    arun(main())
+
+
 def test_command_verbs_and_auth(loopback: type[Loopback], arun: Runner) -> None:
     """Each verb returns the reply; auth LOGIN answers both challenges."""
 

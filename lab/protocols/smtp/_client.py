@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from email.message import Message as EmailMessage
 
 from lab.errors import LabError, RemoteProtocolError
 from lab.protocols._base import Channel, ClientVerbs, Message
@@ -91,7 +92,7 @@ class SmtpClient(ClientVerbs):
         """RCPT TO:<recipient>"""
         return await self._ask(Command.of("RCPT", f"TO:<{recipient}>"), timeout, "the reply to RCPT")
 
-    async def data(self, message: bytes | str, *, timeout: float = 60.0) -> Reply:
+    async def data(self, message: bytes | str | EmailMessage, *, timeout: float = 60.0) -> Reply:
         """DATA, then (after 354) the message, dot-stuffed; returns the
         reply to the message, or the refusal of DATA."""
         deadline = Deadline(timeout)
@@ -138,10 +139,11 @@ class SmtpClient(ClientVerbs):
         await self.channel.wait_closed(timeout)
         return reply
 
-    async def send_mail(self, sender: str, to: str | Sequence[str], message: bytes | str, *,
+    async def send_mail(self, sender: str, to: str | Sequence[str], message: bytes | str | EmailMessage, *,
                         user: str | None = None, password: str | None = None,
                         helo: str = "client.lab.test", timeout: float = 60.0) -> Reply:
-        """Send one message: EHLO (HELO if refused) unless done already,
+        """Send one message (bytes, text, or an :mod:`email` message):
+        EHLO (HELO if refused) unless done already,
         AUTH if ``user`` is given, MAIL, RCPT for each of ``to``, DATA.
 
         Commands are pipelined when the server offers PIPELINING.

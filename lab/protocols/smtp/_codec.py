@@ -28,6 +28,8 @@ import collections
 import enum
 import re
 from dataclasses import dataclass
+from email.message import Message as EmailMessage
+from email.policy import SMTP
 from typing import Any, ClassVar
 
 from lab.errors import LocalProtocolError, RemoteProtocolError
@@ -101,8 +103,12 @@ class Command(Message):
         """The command line ``VERB arg``; :class:`LocalProtocolError` for
         characters SMTP cannot carry."""
         line = f"{verb} {arg}" if arg else verb
-        if any(c in line for c in "\r\n\x00") or not line.isascii() or not verb:
-            raise LocalProtocolError(f"smtp: cannot send command {line!r}")
+        if any(c in line for c in "\r\n\x00") or not verb:
+            raise LocalProtocolError(f"smtp: cannot send command {line!r}",
+                                     hint="a command is one line: no CR, LF or NUL")
+        if not line.isascii():
+            raise LocalProtocolError(f"smtp: cannot send command {line!r}",
+                                     hint="only ASCII: this client does not speak SMTPUTF8")
         return parse_command(line.encode("ascii") + b"\r\n")
 
     def summary(self) -> str:
@@ -200,8 +206,13 @@ class MailData(Message):
     volatile: ClassVar[frozenset[str]] = frozenset({"date", "message_id"})
 
     @classmethod
-    def of(cls, content: bytes | str) -> MailData:
-        data = content.encode("utf-8") if isinstance(content, str) else content
+    def of(cls, content: bytes | str | EmailMessage) -> MailData:
+        """The DATA block for a message given as bytes, text (sent as
+        UTF-8) or an :class:`email.message.Message`."""
+        if isinstance(content, EmailMessage):
+            data = content.as_bytes(policy=SMTP)
+        else:
+            data = content.encode("utf-8") if isinstance(content, str) else content
         return cls(raw=dot_stuff(data))
 
     @property
