@@ -33,7 +33,8 @@ from pathlib import Path
 
 from lab.errors import ConfigError
 
-__all__ = ["SERVICE", "MailStore", "Mailbox", "StoredMessage", "canonical", "header_fields", "mailbox_name"]
+__all__ = ["SERVICE", "MailStore", "Mailbox", "StoredMessage", "canonical", "header_fields", "mailbox_name",
+           "parse_credentials"]
 
 SERVICE = "mail.store"
 _NAME = re.compile(r"[a-z0-9!#$%&'*+\-/=?^_`{|}~.]{1,64}")
@@ -81,6 +82,17 @@ def mailbox_name(local_part: str) -> str:
         raise ConfigError(f"not a usable mailbox name: {local_part!r}",
                           hint="use letters, digits and . - _ +")
     return name
+
+
+def parse_credentials(text: str) -> tuple[str, str]:
+    """``--user NAME=PASSWORD`` (a mail account) as ``(mailbox, password)``."""
+    name, sep, password = text.partition("=")
+    if not sep or not name.strip() or not password:
+        raise ConfigError(f"--user wants NAME=PASSWORD, got {text!r}", hint="e.g. --user alice=wonderland")
+    try:
+        return mailbox_name(name.strip()), password
+    except ConfigError as exc:
+        raise ConfigError(f"--user: {exc.message}", hint=exc.hint) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,9 +20,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.errors import ConfigError, LabError
+from lab.errors import LabError
 from lab.protocols._base import Message, Peer, ServerBehaviour
-from lab.protocols._mailstore import SERVICE, MailStore, StoredMessage, mailbox_name
+from lab.protocols._mailstore import SERVICE, MailStore, StoredMessage, parse_credentials
 from lab.protocols.pop3._codec import Pop3Command, Pop3Reply
 
 __all__ = ["DEMO_USERS", "Pop3Server", "Pop3State", "parse_credentials"]
@@ -56,17 +56,6 @@ class _Session:
     messages: list[StoredMessage] = field(default_factory=list)  # the maildrop as it was at login
     deleted: set[int] = field(default_factory=set)
     errors: int = 0
-
-
-def parse_credentials(text: str) -> tuple[str, str]:
-    """``--user NAME=PASSWORD`` as ``(name, password)``."""
-    name, sep, password = text.partition("=")
-    if not sep or not name.strip() or not password:
-        raise ConfigError(f"--user wants NAME=PASSWORD, got {text!r}", hint="e.g. --user alice=wonderland")
-    try:
-        return mailbox_name(name.strip()), password
-    except ConfigError as exc:
-        raise ConfigError(f"--user: {exc.message}", hint=exc.hint) from None
 
 
 class Pop3Server(ServerBehaviour):

@@ -23,7 +23,7 @@ from typing import Any
 
 from lab.errors import ConfigError, LabError
 from lab.protocols._base import Message, Peer, ServerBehaviour
-from lab.protocols._mailstore import SERVICE, MailStore, mailbox_name
+from lab.protocols._mailstore import SERVICE, MailStore, mailbox_name, parse_credentials
 from lab.protocols.smtp._codec import DEFAULT_SIZE, AuthResponse, Command, Greeting, MailData, Reply
 
 __all__ = [
@@ -88,17 +88,6 @@ def parse_domain(text: str) -> str:
     if not re.fullmatch(_DOMAIN, domain):
         raise ConfigError(f"smtp: not a domain name: {text!r}", hint="e.g. --domain example.test")
     return domain
-
-
-def parse_credentials(text: str) -> tuple[str, str]:
-    """``--user NAME=PASSWORD`` as ``(name, password)``."""
-    name, sep, password = text.partition("=")
-    if not sep or not name.strip() or not password:
-        raise ConfigError(f"--user wants NAME=PASSWORD, got {text!r}", hint="e.g. --user alice=wonderland")
-    try:
-        return mailbox_name(name.strip()), password
-    except ConfigError as exc:
-        raise ConfigError(f"--user: {exc.message}", hint=exc.hint) from None
 
 
 def parse_size(text: str) -> int:
