@@ -134,6 +134,10 @@ def test_curl_refused_recipient(lab: Lab) -> None:
 @pytest.fixture
 def aiosmtpd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """aiosmtpd's Mailbox handler: every message into a Maildir."""
+    import importlib.util
+
+    if importlib.util.find_spec("aiosmtpd") is None:
+        pytest.fail("peer aiosmtpd is missing: pip install -e '.[test]'")
     port = free_port()
     maildir = tmp_path / "aiosmtpd"
     proc = Proc([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
