@@ -88,8 +88,10 @@ class Connection:
         self.role = role
         self.codec = codec
         self._feed = codec.feed
-        # a codec that follows the conversation (SMTP, POP3) sees raw sends too
+        # a codec that follows the conversation (SMTP, POP3) sees raw sends too,
+        # and one that holds input until we answer (SMTP's DATA) says so
         self._sent_raw: Callable[[bytes], None] | None = getattr(codec, "sent_raw", None)
+        self._holds_input: bool = getattr(codec, "holds_input", False)
         self._capture: Capture = endpoint.capture  # kept in step by Endpoint.capture
         self._log = endpoint.lab.log
         self._proto = endpoint.spec.name
@@ -162,7 +164,7 @@ class Connection:
         self._deliver(msgs)
         if error is not None:
             self._protocol_error(error)
-        elif msgs and self.codec.buffered:
+        elif msgs and self._holds_input:
             self._release_held()
 
     def _release_held(self) -> None:

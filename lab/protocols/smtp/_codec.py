@@ -323,6 +323,8 @@ class ServerCodec(Codec):
     and :class:`MailData` messages; it encodes :class:`Reply` messages
     and follows them to know what the client's next line is."""
 
+    holds_input = True  # after DATA and AUTH, until the reply: the connection asks again
+
     def __init__(self, size_limit: int = DEFAULT_SIZE) -> None:
         self.size_limit = size_limit
         self._buf = bytearray()
