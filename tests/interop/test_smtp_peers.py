@@ -184,3 +184,52 @@ def test_our_client_sees_aiosmtpd_refusals(lab: Lab, aiosmtpd: tuple[int, Path])
     with pytest.raises(SmtpReplyError, match="refused: 503"):
         c.send_mail("a@b.test", "alice@lab.test", "x")  # send_mail meets the open transaction
     assert c.send_mail("a@b.test", "alice@lab.test", "x").code == 250  # ... which its RSET cleared
+
+
+# aiosmtpd with AUTH over plain TCP (its command line cannot turn off the TLS
+# requirement): accounts alice/wonderland; every message as one JSON line
+AUTH_SERVER = """
+import json, signal, sys
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+def authenticator(server, session, envelope, mechanism, data):
+    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"alice", b"wonderland")
+    return AuthResult(success=ok, handled=False, auth_data=data)  # handled=False: aiosmtpd sends the 535
+
+class Handler:
+    async def handle_DATA(self, server, session, envelope):
+        print(json.dumps({"user": session.login_data.decode() if session.login_data else None,
+                          "from": envelope.mail_from, "to": envelope.rcpt_tos,
+                          "content": envelope.original_content.decode()}), flush=True)
+        return "250 OK"
+
+controller = Controller(Handler(), hostname="127.0.0.1", port=int(sys.argv[1]), authenticator=authenticator,
+                        auth_require_tls=False, auth_required=True)
+controller.start()
+print("ready", flush=True)
+signal.sigwait([signal.SIGINT, signal.SIGTERM])
+controller.stop()
+"""
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_our_client_authenticates_to_aiosmtpd(lab: Lab, mechanism: str) -> None:
+    """AUTH PLAIN and LOGIN against aiosmtpd's RFC 4954 code: a wrong password
+    gets 535, the right one 235, and the message carries the login."""
+    import json
+
+    port = free_port()
+    with Proc([sys.executable, "-c", AUTH_SERVER, str(port)]) as server:
+        server.wait_for("^ready$", timeout=30)
+        c = lab.connect("smtp", f"127.0.0.1:{port}")
+        assert c.ehlo().code == 250
+        assert "AUTH" in c.verbs.extensions
+        assert c.mail("bob@far.test").code == 530  # aiosmtpd: authentication required
+        assert c.auth("alice", "wrong", mechanism=mechanism).code == 535
+        assert c.auth("alice", "wonderland", mechanism=mechanism).code == 235
+        assert c.send_mail("bob@far.test", "alice@lab.test", MESSAGE).code == 250
+        got = json.loads(server.wait_for(r'^\{"user"', timeout=30))
+        c.quit()
+    assert got["user"] == "alice" and got["to"] == ["alice@lab.test"]
+    assert got["content"].replace("\r\n", "\n") == MESSAGE.decode().replace("\r\n", "\n")
