@@ -259,7 +259,7 @@ def test_deletes_happen_only_at_quit() -> None:
     assert len(store.messages("alice")) == 2  # no QUIT, no deletion
     s = logged_in(store, "p-2")
     s.oks(b"DELE 2\r\n")
-    assert s.send(b"QUIT\r\n")[0].info.endswith("(1 messages left)")
+    assert s.send(b"QUIT\r\n")[0].info.endswith("(1 message left)")
     assert [m.data for m in store.messages("alice")] == [MSG1]
     assert s.peer.closed
 
@@ -483,7 +483,7 @@ def test_mail_lesson_in_the_command_language(lab: Lab) -> None:
     send s QUIT; expect s 221
     connect pop as p; expect p +OK
     send p "USER alice"; expect p +OK
-    send p "PASS wonderland"; expect p "alice has 1 messages"
+    send p "PASS wonderland"; expect p "alice has 1 message ("
     send p "RETR 1"; expect p "Typed line by line."
     send p QUIT; expect p "signing off"
     """

@@ -136,7 +136,7 @@ class Pop3Reply(Message):
     volatile: ClassVar[frozenset[str]] = frozenset({"info", "timestamp", "body"})
 
     @classmethod
-    def of(cls, ok: bool, text: str = "", body: bytes | None = None) -> Pop3Reply:
+    def of(cls, ok: bool, text: str = "", body: bytes | None = None, *, reply_to: str = "") -> Pop3Reply:
         if any(c in text for c in "\r\n") or not text.isascii():
             raise LocalProtocolError(f"pop3: cannot send status text {text!r}")
         status = ("+OK" if ok else "-ERR") + (f" {text}" if text else "")
@@ -144,7 +144,7 @@ class Pop3Reply(Message):
         if body is not None:
             raw += stuff(body)
             body = _unstuff(stuff(body))
-        return cls(raw=raw, ok=ok, info=text, body=body)
+        return cls(raw=raw, ok=ok, info=text, body=body, reply_to=reply_to)
 
     @property
     def response_code(self) -> str | None:

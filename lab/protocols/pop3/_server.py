@@ -31,6 +31,10 @@ DEMO_USERS = (("alice", "wonderland"), ("bob", "builder"))
 MAX_ERRORS = 20  # bad commands before we hang up
 
 
+def _count(n: int) -> str:
+    return f"{n} message" if n == 1 else f"{n} messages"
+
+
 def _uidl(uid: str) -> str:
     """A store uid as a UIDL (RFC 1939 §7: 1-70 characters 0x21-0x7E);
     a Maildir name from another tool that is not one is hashed."""
@@ -56,6 +60,7 @@ class _Session:
     messages: list[StoredMessage] = field(default_factory=list)  # the maildrop as it was at login
     deleted: set[int] = field(default_factory=set)
     errors: int = 0
+    verb: str = ""  # the command being answered
 
 
 class Pop3Server(ServerBehaviour):
@@ -137,6 +142,7 @@ class Pop3Server(ServerBehaviour):
         session = self.sessions.get(conn.id)
         if session is None or not isinstance(msg, Pop3Command) or session.state is Pop3State.UPDATE:
             return
+        session.verb = msg.verb
         if msg.problem:
             self._error(conn, session, msg.problem)
             return
@@ -151,15 +157,16 @@ class Pop3Server(ServerBehaviour):
             self._error(conn, session, f"unknown command {msg.verb[:8] or '(empty)'}")
 
     def _ok(self, conn: Peer, text: str, body: bytes | None = None) -> None:
-        conn.send(Pop3Reply.of(True, text, body))
+        session = self.sessions.get(conn.id)
+        conn.send(Pop3Reply.of(True, text, body, reply_to=session.verb if session else ""))
 
     def _error(self, conn: Peer, session: _Session, text: str) -> None:
         session.errors += 1
         if session.errors >= MAX_ERRORS:
-            conn.send(Pop3Reply.of(False, "too many errors, closing"))
+            conn.send(Pop3Reply.of(False, "too many errors, closing", reply_to=session.verb))
             self._drop(conn, session)
             return
-        conn.send(Pop3Reply.of(False, text))
+        conn.send(Pop3Reply.of(False, text, reply_to=session.verb))
 
     def _drop(self, conn: Peer, session: _Session) -> None:
         if session.mailbox is not None:
@@ -190,7 +197,7 @@ class Pop3Server(ServerBehaviour):
             left = len(session.messages) - len(session.deleted)
             if removed:
                 conn.note(f"deleted {removed} message(s) from {session.mailbox}")
-            self._ok(conn, f"netlab POP3 server signing off ({left} messages left)")
+            self._ok(conn, f"netlab POP3 server signing off ({_count(left)} left)")
         else:
             self._ok(conn, "netlab POP3 server signing off")
         self._drop(conn, session)
@@ -238,7 +245,7 @@ class Pop3Server(ServerBehaviour):
         session.messages = self.store.messages(user)
         size = sum(m.size for m in session.messages)
         conn.note(f"{user} logged in; mailbox locked")
-        self._ok(conn, f"{user} has {len(session.messages)} messages ({size} octets)")
+        self._ok(conn, f"{user} has {_count(len(session.messages))} ({size} octets)")
 
     # -- TRANSACTION --------------------------------------------------------
 
@@ -266,7 +273,7 @@ class Pop3Server(ServerBehaviour):
                 self._ok(conn, f"{n} {session.messages[n - 1].size}")
             return
         live = self._live(session)
-        self._ok(conn, f"{len(live)} messages ({sum(m.size for _, m in live)} octets)",
+        self._ok(conn, f"{_count(len(live))} ({sum(m.size for _, m in live)} octets)",
                  "".join(f"{i} {m.size}\r\n" for i, m in live).encode())
 
     def handle_uidl(self, conn: Peer, session: _Session, args: tuple[str, ...]) -> None:
@@ -317,4 +324,4 @@ class Pop3Server(ServerBehaviour):
     def handle_rset(self, conn: Peer, session: _Session, args: tuple[str, ...]) -> None:
         session.deleted.clear()
         live = self._live(session)
-        self._ok(conn, f"maildrop has {len(live)} messages ({sum(m.size for _, m in live)} octets)")
+        self._ok(conn, f"maildrop has {_count(len(live))} ({sum(m.size for _, m in live)} octets)")
