@@ -51,7 +51,7 @@ def canonical(data: bytes) -> bytes:
 def header_fields(content: bytes, limit: int = 64) -> list[tuple[str, str]]:
     """The header fields of an RFC 5322 message, unfolded, encoded words
     decoded, at most ``limit`` of them; lenient with anything."""
-    head = re.split(rb"\r?\n\r?\n", content, maxsplit=1)[0]
+    head = re.split(rb"\r?\n\r?\n", content[:65536], maxsplit=1)[0]  # a header, not a whole body
     fields: list[tuple[str, str]] = []
     for line in re.split(rb"\r?\n", head):
         if line[:1] in (b" ", b"\t") and fields:

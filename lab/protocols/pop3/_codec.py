@@ -170,22 +170,22 @@ class Pop3Reply(Message):
         status = "+" if self.continuation else "+OK" if self.ok else "-ERR"
         text = f"{status} {self.info}".rstrip()
         if self.body is not None:
-            lines = self.lines
+            count = self.body.count(b"\r\n")  # not .lines: a RETR body may be megabytes
             if self.reply_to in ("RETR", "TOP"):
                 subject = next((v for k, v in header_fields(self.body) if k.lower() == "subject"), None)
                 what = "message" if self.reply_to == "RETR" else "top of message"
-                text += f" [{what}, {len(lines)} lines" + (f', Subject "{subject[:60]}"]' if subject else "]")
-            elif len(lines) <= 6 and all(len(x) < 40 for x in lines):
-                text += " [" + " | ".join(lines) + "]"
+                text += f" [{what}, {count} lines" + (f', Subject "{subject[:60]}"]' if subject else "]")
+            elif count <= 6 and len(self.body) < 240 and all(len(x) < 40 for x in self.lines):
+                text += " [" + " | ".join(self.lines) + "]"
             else:
-                text += f" [{len(lines)} lines, {len(self.body)} bytes]"
+                text += f" [{count} lines, {len(self.body)} bytes]"
         return text
 
     def fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {"ok": self.ok, "reply_to": self.reply_to, "info": self.info,
                                "response_code": self.response_code, "timestamp": self.timestamp}
         if self.body is not None:
-            out["lines"] = len(self.lines)
+            out["lines"] = self.body.count(b"\r\n")
             out["body"] = self.body[:4096].decode("utf-8", "replace")
         return out
 
