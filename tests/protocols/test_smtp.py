@@ -108,6 +108,7 @@ def test_dot_stuffing_round_trip() -> None:
     data = MailData.of(b"Subject: x\n\n.hidden\n..two\nlast")
     assert data.raw == b"Subject: x\r\n\r\n..hidden\r\n...two\r\nlast\r\n.\r\n"
     assert data.content == b"Subject: x\r\n\r\n.hidden\r\n..two\r\nlast\r\n"
+    assert data.size == len(data.content)
     assert MailData.of(b"").raw == b".\r\n"
 
 
@@ -347,6 +348,7 @@ def test_dot_stuffing_survives_the_server_codec(content: bytes) -> None:
     msgs = codec.feed(data.raw)
     assert len(msgs) == 1 and isinstance(msgs[0], MailData)
     assert msgs[0].content == data.content
+    assert msgs[0].size == len(data.content)
 
 
 def test_client_codec_multi_line_and_errors() -> None:

@@ -219,23 +219,34 @@ class MailData(Message):
     def content(self) -> bytes:
         return unstuff(self.raw)
 
+    @property
+    def size(self) -> int:
+        """``len(content)``, counted without building it: each line that
+        starts with a dot on the wire lost one in the message."""
+        body = self.raw[:-3]
+        return len(body) - body.count(b"\r\n.") - body.startswith(b".")
+
+    def _headers(self) -> list[tuple[str, str]]:
+        # header lines never start with a dot, so the stuffed head is the head
+        return header_fields(self.raw[:65536])
+
     def header(self, name: str) -> str | None:
-        for key, value in header_fields(self.content):
+        for key, value in self._headers():
             if key.lower() == name.lower():
                 return value
         return None
 
     def summary(self) -> str:
-        size = len(self.content)
+        size = self.size
         subject = self.header("Subject")
         what = f"message, {size} bytes" + (f', Subject "{subject[:60]}"' if subject is not None else "")
         return what + (f" ({self.problem})" if self.problem else "")
 
     def fields(self) -> dict[str, Any]:
-        headers = header_fields(self.content)
+        headers = self._headers()
         get = {k.lower(): v for k, v in reversed(headers)}
         out: dict[str, Any] = {
-            "size": len(self.content),
+            "size": self.size,
             "from": get.get("from"),
             "to": get.get("to"),
             "subject": get.get("subject"),
