@@ -262,6 +262,14 @@ def test_server_codec_end_of_stream_in_data_is_an_error() -> None:
         codec.feed(b"")
 
 
+def test_a_dot_after_a_bare_lf_is_not_unstuffed() -> None:
+    """Lines end in CRLF: a dot after a bare LF is text, kept as sent."""
+    codec = server_codec()
+    codec.feed(b"DATA\r\n")
+    msg = codec.feed(b"a\n.b\r\n..c\r\n.\r\n")[0]
+    assert isinstance(msg, MailData) and msg.content == b"a\n.b\r\n.c\r\n" and msg.size == len(msg.content)
+
+
 def test_data_end_needs_crlf_dot_crlf() -> None:
     """A bare-LF dot line does not end the message (no SMTP smuggling)."""
     codec = server_codec()
