@@ -110,6 +110,16 @@ def test_client_codec_follows_raw_sends() -> None:
     assert msgs[1].body == b"TOP\r\n"  # type: ignore[attr-defined]
 
 
+def test_client_codec_ignores_empty_raw_sends() -> None:
+    """Sending no bytes is not the end of what was sent: the next command still counts."""
+    codec = pop3.ClientCodec()
+    codec.sent_raw(b"\x00")
+    codec.sent_raw(b"")
+    codec.sent_raw(b"\x00LIST\r\nLIST\r\n")
+    msgs = codec.feed(b"+OK hi\r\n-ERR bad\r\n+OK\r\n1 5\r\n.\r\n")
+    assert [m.body for m in msgs] == [None, None, b"1 5\r\n"]  # type: ignore[attr-defined]
+
+
 def test_client_codec_errors() -> None:
     """Not a status line, an unfinished body at EOF, an endless body: protocol errors."""
     with pytest.raises(RemoteProtocolError, match="not a POP3 status line"):
@@ -513,6 +523,7 @@ def test_server_survives_any_client_bytes(loopback: type[Loopback], arun: Runner
         for chunk in chunks:
             if lb.peer.closed:
                 break
+            lb.client_codec.sent_raw(chunk)  # as the lab's connection does for raw sends
             await lb.send_raw(chunk)
         if eof and not lb.peer.closed:
             lb.half_close()

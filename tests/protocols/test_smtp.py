@@ -175,6 +175,16 @@ def test_server_codec_follows_raw_replies() -> None:
     assert codec.mode == "message"
 
 
+def test_server_codec_ignores_empty_raw_sends() -> None:
+    """An empty raw send is not the end of the server's replies."""
+    codec = server_codec()
+    codec.sent_raw(b"220 hi\r\n")
+    codec.sent_raw(b"")
+    codec.feed(b"DATA\r\n")
+    codec.sent_raw(b"354 go\r\n")
+    assert codec.mode == "message"
+
+
 def test_server_codec_without_replies_assumes_354() -> None:
     """Decoding what a client sends (no server replies): more bytes after DATA are the message."""
     codec = server_codec()

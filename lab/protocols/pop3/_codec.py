@@ -288,6 +288,8 @@ class ClientCodec(Codec):
 
     def sent_raw(self, data: bytes) -> None:
         """Our side sent bytes without :meth:`encode`: note their commands."""
+        if not data:
+            return  # nothing sent (b"" would read as the end of the stream)
         try:
             for cmd in self._sent.feed(data):
                 assert isinstance(cmd, Pop3Command)

@@ -387,6 +387,8 @@ class ServerCodec(Codec):
 
     def sent_raw(self, data: bytes) -> None:
         """The server sent bytes without :meth:`encode`: follow its replies."""
+        if not data:
+            return  # nothing sent (b"" would read as the end of the stream)
         if self._replies is None:
             self._replies = ClientCodec()
         try:
