@@ -7,9 +7,10 @@ message is either in every recipient's mailbox, complete, or in none (in
 a Maildir it is written under ``tmp/`` and renamed into ``new/``, so a
 crash leaves no partial message where a reader looks).  A mailbox may be
 locked by one reader at a time (POP3's exclusive maildrop lock, RFC 1939
-§8) within one process.  Mailbox names are lower-cased local parts.
-With a Maildir the disk is the truth: what another process delivers or
-deletes there shows up in :meth:`MailStore.messages`.
+§8), across processes too when it lives in a Maildir.  Mailbox names
+are lower-cased local parts.  With a Maildir the disk is the truth: what
+another process delivers or deletes there shows up in
+:meth:`MailStore.messages`.
 
 Messages are kept with CRLF line ends, as the mail protocols carry them;
 Maildir files have LF line ends, as mail tools on Unix expect, so a bare
@@ -20,6 +21,7 @@ Tests: tests/protocols/test_mailstore.py
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import re
@@ -139,6 +141,7 @@ class MailStore:
     def __init__(self, maildir: str | os.PathLike[str] | None = None) -> None:
         self._boxes: dict[str, Mailbox] = {}
         self._lock = threading.RLock()
+        self._lock_fds: dict[str, int] = {}  # mailbox -> the fd holding its flock
         self.maildir: Path | None = None
         if maildir is not None:
             self.attach(maildir)
@@ -295,11 +298,25 @@ class MailStore:
     # -- locking ---------------------------------------------------------
 
     def lock(self, name: str, owner: str) -> bool:
-        """Lock mailbox ``name`` for ``owner``; False if someone else holds it."""
+        """Lock mailbox ``name`` for ``owner``; False if someone else holds
+        it.  With a Maildir the lock is also an ``flock`` on
+        ``<mailbox>/.netlab.lock``, so another process sharing the
+        directory respects it, and the kernel drops it if we die."""
         with self._lock:
             box = self._box(mailbox_name(name))
             if box.locked_by not in (None, owner):
                 return False
+            if box.locked_by is None and self.maildir is not None:
+                try:
+                    fd = os.open(self._dirs(box.name) / ".netlab.lock", os.O_RDWR | os.O_CREAT, 0o600)
+                except OSError:
+                    return False
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd)
+                    return False
+                self._lock_fds[box.name] = fd
             box.locked_by = owner
             return True
 
@@ -309,6 +326,9 @@ class MailStore:
             box = self._box(mailbox_name(name))
             if box.locked_by == owner:
                 box.locked_by = None
+                fd = self._lock_fds.pop(box.name, None)
+                if fd is not None:
+                    os.close(fd)  # closing drops the flock
 
     def __repr__(self) -> str:
         where = f" in {self.maildir}" if self.maildir else ""

@@ -92,6 +92,16 @@ def test_two_stores_share_one_maildir(tmp_path: Path) -> None:
     assert "alice" in pop_side.names()
 
 
+def test_the_lock_holds_across_processes_sharing_a_maildir(tmp_path: Path) -> None:
+    """Two stores on one Maildir (two netlab processes): one POP3 session at a time."""
+    one, two = MailStore(tmp_path), MailStore(tmp_path)
+    assert one.lock("alice", "s1")
+    assert not two.lock("alice", "s9")
+    one.unlock("alice", "s1")
+    assert two.lock("alice", "s9")
+    assert not one.lock("alice", "s1")
+
+
 def test_attach_keeps_earlier_mail_and_refuses_a_second_root(tmp_path: Path) -> None:
     """Mail delivered before attach is written too; another root is a ConfigError."""
     store = MailStore()
