@@ -88,6 +88,8 @@ class Connection:
         self.role = role
         self.codec = codec
         self._feed = codec.feed
+        # a codec that holds input until we answer (SMTP's DATA) says so
+        self._holds_input: bool = getattr(codec, "holds_input", False)
         self._capture: Capture = endpoint.capture  # kept in step by Endpoint.capture
         self._log = endpoint.lab.log
         self._proto = endpoint.spec.name
@@ -162,6 +164,23 @@ class Connection:
         self._deliver(msgs)
         if error is not None:
             self._protocol_error(error)
+        elif msgs and self._holds_input:
+            self._release_held()
+
+    def _release_held(self) -> None:
+        """Deliver what the codec held back until we answered (after SMTP's
+        DATA the next bytes are a message only if we said 354)."""
+        while self.state is ConnState.OPEN or self.state is ConnState.OPENING:
+            try:
+                msg = self.codec.next_message()
+            except ProtocolError as exc:
+                self._protocol_error(exc)
+                return
+            if msg is None:
+                return
+            self.msgs_in += 1
+            self._record(Direction.IN, None, [msg])
+            self._deliver([msg])
 
     def _deliver(self, msgs: list[Message]) -> None:
         """Hand messages to the behaviour (server) or the inbox (client)."""

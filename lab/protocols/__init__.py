@@ -66,7 +66,9 @@ _BUILTIN = {
         "finger",
         "irc",
         "nntp",
+        "pop3",
         "qotd",
+        "smtp",
         "telnet",
         "time",
     )

@@ -150,8 +150,9 @@ class Codec:
     def sent(self, data: bytes) -> None:
         """This role sent ``data`` as raw bytes, not through :meth:`encode`.
 
-        Codecs that must know what was asked to read the answer (NNTP's
-        multi-line responses depend on the command) keep track here.
+        Codecs that follow the conversation keep track here: NNTP's and
+        POP3's multi-line responses depend on the command, and SMTP's
+        server codec must know whether it answered ``354``.
         """
 
     @property
