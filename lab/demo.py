@@ -45,6 +45,35 @@ def _phrase(n: int) -> str:
     return PHRASES[n % len(PHRASES)]
 
 
+async def _mail(c: Client, n: int) -> None:
+    body = f"Subject: demo {n}\r\nFrom: demo@lab.test\r\nTo: alice@lab.test\r\n\r\n{_phrase(n)}\r\n"
+    await c.asend_mail("demo@lab.test", "alice@lab.test", body)
+    await c.aquit()
+
+
+async def _pop(c: Client, n: int) -> None:
+    # fetch and delete what SMTP delivered, so the demo mailbox stays small
+    await c.alogin("alice", "wonderland")
+    await c.afetch_all(delete=True)
+    await c.aquit()
+
+
+async def _chat(c: Client, n: int) -> None:
+    await c.anick(f"demo{n}")
+    await c.ajoin("#lab")
+    await c.asay("#lab", _phrase(n))
+    await c.aquit("bye")
+
+
+async def _news(c: Client, n: int) -> None:
+    info = await c.agroup("lab.test")
+    if n % 3 == 0 or not info.count:
+        await c.apost(subject=f"demo {n}", body=_phrase(n))
+    else:
+        await c.aover()
+    await c.aquit()
+
+
 DEMO_SERVICES: list[DemoService] = [
     DemoService("echo", "echo", lambda c, n: c.aecho(_phrase(n) + "\r\n")),
     DemoService("echo-udp", "echo", lambda c, n: c.aecho(_phrase(n)), transport="udp"),
@@ -53,6 +82,10 @@ DEMO_SERVICES: list[DemoService] = [
     DemoService("qotd", "qotd", lambda c, n: c.aget()),
     DemoService("finger", "finger", lambda c, n: c.aquery("alice", verbose=n % 2 == 0),
                 options={"user": list(DEMO_USERS), "plan": list(DEMO_PLANS)}),
+    DemoService("smtp", "smtp", _mail),
+    DemoService("pop3", "pop3", _pop),
+    DemoService("irc", "irc", _chat),
+    DemoService("nntp", "nntp", _news),
 ]
 
 
