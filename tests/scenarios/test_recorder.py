@@ -132,6 +132,27 @@ def test_a_changed_reply_replays_red_with_a_precise_diff(
     assert outcome.failure.step is not None and outcome.failure.step.kind in ("expect", "wait", "call", "assert")
 
 
+@pytest.mark.parametrize("protocol", ["irc", "nntp", "telnet"])
+def test_a_recording_served_by_the_mock_replays_green_against_it(tmp_path: Path, protocol: str) -> None:
+    """Both sides of one recording: `netlab mock` serves its server side, and
+    the recording's client side, replayed against the mock, passes; every
+    request the clients sent was matched."""
+    import re
+
+    path = record(tmp_path, SESSIONS[protocol])
+    (scenario,) = load_file(path)
+    clients = sum(1 for s in scenario.steps if s.kind == "connect")
+    with Proc([sys.executable, "-m", "lab", "mock", str(path), "--connections", str(clients)]) as mock:
+        line = mock.wait_for(r"listening on tcp://", 30, stream="stderr")
+        m = re.search(r"tcp://(\S+):(\d+)", line)
+        assert m is not None
+        outcome = run_scenario(scenario, target=f"{m.group(1)}:{m.group(2)}")
+        assert outcome.passed, outcome.failure and outcome.failure.report()
+        summary = mock.wait_for(r"mock served", 60, stream="stderr")  # it leaves after the last client
+        assert mock.popen.wait(30) == 0, mock.output()
+    assert " 0 unmatched" in summary, mock.output()
+
+
 def test_volatile_fields_become_patterns() -> None:
     """Daytime's text is volatile: a regex; time's value is not in the text:
     kind and length; echo's bytes are steady: exact."""
