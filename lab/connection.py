@@ -12,6 +12,7 @@ Tests: tests/test_lab.py, tests/test_hostile.py
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import logging
 import re
@@ -28,7 +29,12 @@ from lab.protocols._base import Codec, Message, Role, Transport, escape_bytes
 if TYPE_CHECKING:
     from lab.endpoints import Endpoint
 
-__all__ = ["ConnState", "Connection", "DatagramPeer", "Pattern", "StreamConnection", "match"]
+__all__ = ["ANSWERING", "ConnState", "Connection", "DatagramPeer", "Pattern", "StreamConnection", "match"]
+
+# True while a client's verbs react to what arrived (and in the tasks they
+# start then): what they send, like IRC's PONG to a PING, is the client's
+# own doing, which a recording leaves to the client that replays it
+ANSWERING: contextvars.ContextVar[bool] = contextvars.ContextVar("netlab_answering", default=False)
 
 logger = logging.getLogger(__name__)
 
@@ -202,12 +208,16 @@ class Connection:
     def _observe(self, msgs: list[Message]) -> None:
         observer = self.observer
         assert observer is not None
-        for msg in msgs:
-            try:
-                observer(msg)
-            except Exception as exc:
-                self.error(f"watching {msg.kind} raised {format_exception(exc)}")
-                logger.debug("observer of %s raised", self.id, exc_info=True)
+        token = ANSWERING.set(True)
+        try:
+            for msg in msgs:
+                try:
+                    observer(msg)
+                except Exception as exc:
+                    self.error(f"watching {msg.kind} raised {format_exception(exc)}")
+                    logger.debug("observer of %s raised", self.id, exc_info=True)
+        finally:
+            ANSWERING.reset(token)
 
     def _queue(self, msgs: list[Message]) -> None:
         inbox = self._inbox

@@ -87,12 +87,16 @@ class Message:
 
     Subclasses add decoded fields.  ``kind`` names the message type for hooks
     and filters; ``volatile`` names fields whose values change from run to
-    run (dates, ids, ports) so that recordings can match them loosely.
+    run (dates, ids, ports) so that recordings can match them loosely;
+    ``keepalive`` marks a message the peer sends on its own clock (a
+    server's PING to a quiet client), which recordings note but do not
+    expect.
     """
 
     raw: bytes
     kind: ClassVar[str] = "data"
     volatile: ClassVar[frozenset[str]] = frozenset()
+    keepalive: ClassVar[bool] = False
 
     def summary(self) -> str:
         """A one-line human description."""

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from lab.commands import Result, Statement, observers
+from lab.connection import ANSWERING
 from lab.endpoints import Client, Server
 from lab.errors import CommandError
 from lab.eventlog import Direction, Event, EventKind
@@ -80,8 +81,9 @@ def expectation(client: str, msg: Message) -> dict[str, Any]:
     """An ``expect`` step that matches ``msg`` and its like on another run.
 
     Without volatile fields: the exact bytes.  With them: a regex where the
-    volatile values occur in the text, otherwise the message kind and its
-    steady fields.  ``recorded`` keeps what was seen, for server replay.
+    volatile values occur in the text, otherwise (some are not in the text,
+    or not among the fields at all) the message kind and its steady fields.
+    ``recorded`` keeps what was seen, for server replay.
     """
     step: dict[str, Any] = {"from": client}
     text = _readable(msg.raw)
@@ -90,13 +92,15 @@ def expectation(client: str, msg: Message) -> dict[str, Any]:
     except Exception:  # a protocol's describer must not stop a recording
         fields = {}
     volatile = [str(fields[f]) for f in sorted(msg.volatile) if f in fields and str(fields[f])]
+    # a volatile part the fields do not show (a response's data block) cannot be found in the text
+    hidden = any(f not in fields for f in msg.volatile)
     if not msg.volatile:
         if text is not None:
             step["equals"] = _braces(text)
         else:
             step["hex"] = msg.raw.hex()
         return step
-    if text is not None and volatile and all(v in text for v in volatile):
+    if text is not None and volatile and not hidden and all(v in text for v in volatile):
         parts = re.split("(" + "|".join(re.escape(v) for v in sorted(volatile, key=len, reverse=True)) + ")", text)
         pattern = "".join(
             (r"\d+" if part.isdigit() else ".+?") if i % 2 else _escape_regex(part) for i, part in enumerate(parts)
@@ -115,6 +119,10 @@ def expectation(client: str, msg: Message) -> dict[str, Any]:
     else:
         step["recorded_hex"] = msg.raw.hex()
     return step
+
+
+def _comment(text: str) -> str:
+    return " ".join(text.split())[:200]
 
 
 def _exact_send(client: str, raw: bytes) -> dict[str, Any]:
@@ -373,7 +381,9 @@ class Recorder:
         if name not in self._quiet:
             self._connect_step(client)  # made from Python, not the command language
         if event.kind is EventKind.MESSAGE and event.direction is Direction.OUT:
-            if event.raw is not None:
+            if ANSWERING.get():
+                self._write(f"# {name} answered by itself: {_comment(event.summary)}\n")
+            elif event.raw is not None:
                 self._step("send", _exact_send(name, event.raw))
             return
         if event.direction is not Direction.IN and event.kind is not EventKind.CLOSE:
@@ -386,6 +396,9 @@ class Recorder:
                 return
             if event.message is None:
                 self._write(f"# {name} received {event.summary} (not captured in full)\n")
+                return
+            if event.message.keepalive:  # on the server's clock: a replay runs faster or slower
+                self._write(f"# {name} received a keep-alive: {_comment(event.message.summary())}\n")
                 return
             self._step("expect", expectation(name, event.message))
         elif event.kind is EventKind.CLOSE and name not in self._stopping:

@@ -358,7 +358,12 @@ class Runner:
     def _step_send(self, data: dict[str, Any], timeout: float) -> None:
         words = command_words("send", data)
         assert words is not None
-        self._execute(words, timeout)
+        try:
+            self._execute(words, timeout)
+        except LabError as exc:
+            # a server that hung up early: the report shows what it said before
+            raise StepFailed(exc.message, expected=f"{data['client']} still open to send",
+                             client=data["client"]) from None
 
     def _step_stop(self, data: dict[str, Any], timeout: float) -> None:
         names = [n for n in data["names"] if n not in self.processes]

@@ -508,6 +508,24 @@ def test_greeting_waits_for_a_client_that_answers_nothing(arun: Runner) -> None:
     assert "comes back" in greeting and "options: we none; you none" in greeting
 
 
+def test_greeting_wait_is_an_option(arun: Runner) -> None:
+    """--greeting-wait sets how long the server waits for answers (a slow
+    client, a lesson on a loaded machine); nonsense is refused."""
+    assert server().greeting_wait == 1.0
+    assert server(greeting_wait="30").greeting_wait == 30.0
+    for bad in ("0", "-1", "soon", "301"):
+        with pytest.raises(ConfigError, match="greeting-wait"):
+            server(greeting_wait=bad)
+
+    async def main() -> str:
+        wire = Wire(server(greeting_wait="0.05"))
+        wire.out()
+        await asyncio.sleep(0.2)
+        return wire.text()
+
+    assert "options: we none; you none" in arun(main())
+
+
 def test_refusing_client_gets_greeted_and_ga_after_each_turn() -> None:
     """Without SGA in force the server hands the turn over with GA."""
     wire = Wire(server())

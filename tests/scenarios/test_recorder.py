@@ -31,6 +31,20 @@ SESSIONS = {
     "qotd": "serve qotd as s; connect s as c; wait c --closed; connect s as d; wait d --closed",
     "finger": "serve finger as s; connect s as c; send c '/W alice'; wait c --closed; "
               "connect s as v; call v query dodo",
+    # a greeting burst, a conversation between two clients, a keep-alive the client answers by itself
+    "irc": "serve irc --ping-interval 0.3 as s; connect s as a; send a 'NICK alice'; "
+           "send a 'USER alice 0 * :Alice'; expect a 376; send a 'JOIN #lab'; expect a 366; "
+           "connect s as b; call b nick bob; call b join '#lab'; expect a JOIN; send a 'PRIVMSG #lab :hi'; "
+           "expect b PRIVMSG; send b 'PING :x'; expect b PONG; expect a PING; wait 0.2; send a FOO; expect a 421",
+    # a greeting, multi-line answers, a post whose ids and dates are the server's
+    "nntp": "serve nntp as s; connect s as c; expect c 200; send c CAPABILITIES; expect c 101; "
+            "send c 'GROUP lab.test'; expect c 211; send c POST; expect c 340; "
+            "send c 'From: a@lab.test\\r\\nNewsgroups: lab.test\\r\\nSubject: hi\\r\\n\\r\\nBody.\\r\\n.'; "
+            "expect c 240; send c 'ARTICLE 1'; expect c 220; send c 'OVER 1-'; expect c 224; "
+            "send c DATE; expect c 111; send c 'ARTICLE 9'; expect c 423; connect s as v; call v group lab.misc",
+    # option negotiation decoded, then the echo service
+    "telnet": "serve telnet as s; connect s as c; send c --hex fffd03fffe01fffc1ffffc18; "
+              "expect c /comes back/; send c hello; expect c /^hello/",
 }
 
 # What a different server answers instead, and the line the diff must show.
@@ -42,6 +56,9 @@ WRONG = {
     "time": (b"no\n", "- kind time, length 4"),
     "qotd": (b"WRONG REPLY\r\n", '+ "WRONG REPLY\\r\\n"'),
     "finger": (b"WRONG REPLY\r\n", '- "Login: alice\\t\\t\\tName: Alice Liddell\\r\\n"'),
+    "irc": (b":irc.other.test NOTICE * :go away\r\n", '+ ":irc.other.test NOTICE * :go away\\r\\n"'),
+    "nntp": (b"400 Service temporarily unavailable\r\n", '+ "400 Service temporarily unavailable\\r\\n"'),
+    "telnet": (b"WRONG REPLY\r\n", '+ "WRONG REPLY\\r\\n"'),
 }
 
 
@@ -112,7 +129,30 @@ def test_a_changed_reply_replays_red_with_a_precise_diff(
     report = outcome.failure.report()
     assert "replies, expected (-) against received (+):" in report, report
     assert line in report, report
-    assert outcome.failure.step is not None and outcome.failure.step.kind in ("expect", "wait", "call", "assert")
+    # a server that hangs up early (this one does once it has read a line) fails a send
+    assert outcome.failure.step is not None and outcome.failure.step.kind in ("expect", "wait", "call", "assert",
+                                                                              "send")
+
+
+@pytest.mark.parametrize("protocol", ["irc", "nntp", "telnet"])
+def test_a_recording_served_by_the_mock_replays_green_against_it(tmp_path: Path, protocol: str) -> None:
+    """Both sides of one recording: `netlab mock` serves its server side, and
+    the recording's client side, replayed against the mock, passes; every
+    request the clients sent was matched."""
+    import re
+
+    path = record(tmp_path, SESSIONS[protocol])
+    (scenario,) = load_file(path)
+    clients = sum(1 for s in scenario.steps if s.kind == "connect")
+    with Proc([sys.executable, "-m", "lab", "mock", str(path), "--connections", str(clients)]) as mock:
+        line = mock.wait_for(r"listening on tcp://", 30, stream="stderr")
+        m = re.search(r"tcp://(\S+):(\d+)", line)
+        assert m is not None
+        outcome = run_scenario(scenario, target=f"{m.group(1)}:{m.group(2)}")
+        assert outcome.passed, outcome.failure and outcome.failure.report()
+        summary = mock.wait_for(r"mock served", 60, stream="stderr")  # it leaves after the last client
+        assert mock.popen.wait(30) == 0, mock.output()
+    assert " 0 unmatched" in summary, mock.output()
 
 
 def test_volatile_fields_become_patterns() -> None:
@@ -127,6 +167,43 @@ def test_volatile_fields_become_patterns() -> None:
     tick = expectation("c", TimeValue.at(1_700_000_000))
     assert tick == {"from": "c", "kind": "time", "length": 4, "recorded_hex": TimeValue.at(1_700_000_000).raw.hex()}
     assert expectation("c", Data(raw=b"{x}\r\n")) == {"from": "c", "equals": "{{x}}\r\n"}
+
+
+def test_volatile_parts_the_fields_do_not_show_make_a_kind_match() -> None:
+    """An NNTP article's block holds the server's Message-ID and Date: a
+    regex over the status text alone would keep them; the step matches the
+    response's code and the command it answers instead."""
+    from lab.protocols.nntp import Response
+    from lab.protocols.nntp._codec import ClientCodec
+
+    codec = ClientCodec()
+    codec.feed(b"200 ready\r\n")
+    codec.sent(b"ARTICLE 1\r\n")
+    (article,) = codec.feed(b"220 1 <x.1@h>\r\nMessage-ID: <x.1@h>\r\nDate: Tue, 24 Nov 2026 13:09:42 +0000\r\n"
+                            b"\r\nHi.\r\n.\r\n")
+    assert isinstance(article, Response)
+    step = expectation("c", article)
+    assert step["kind"] == "response" and step["fields"] == {"code": 220, "answers": "ARTICLE"}
+    assert "regex" not in step and step["recorded"].startswith("220 1 <x.1@h>")
+
+
+def test_keepalives_and_the_answers_a_client_makes_by_itself_are_notes(tmp_path: Path) -> None:
+    """A server's PING comes on its own clock, and the client answers it by
+    itself: the recording notes both and expects neither, so it replays
+    green at any speed, with or without PINGs."""
+    path = record(tmp_path, "serve irc --ping-interval 0.2 as s; connect s as a; call a nick alice; "
+                            "expect a PING; wait 0.3; send a 'PRIVMSG alice :hi'; expect a PRIVMSG")
+    text = path.read_text()
+    assert "# a received a keep-alive: PING irc.lab.test" in text
+    assert "# a answered by itself: PONG irc.lab.test" in text
+    steps = [line for line in text.splitlines() if line.startswith(("- expect:", "- send:"))]
+    assert steps and not any("PING" in line or "PONG" in line for line in steps), text
+    calm = tmp_path / "calm.yaml"  # a server that PINGs only after 90 s of quiet
+    calm.write_text(text.replace("ping_interval: '0.2'", "ping_interval: '90'"))
+    for replay in (path, calm):
+        (scenario,) = load_file(replay)
+        outcome = run_scenario(scenario)
+        assert outcome.passed, outcome.failure and outcome.failure.report()
 
 
 def test_record_command_status_and_errors(tmp_path: Path, lab: Lab) -> None:

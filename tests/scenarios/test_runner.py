@@ -218,3 +218,26 @@ def test_progress_on_a_terminal(write: Callable[..., Path]) -> None:
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_a_send_to_a_server_that_hung_up_reports_the_replies(write: Callable[..., Path]) -> None:
+    """A server that closes before the client has said everything (another
+    implementation, a changed one): the failing send still shows what
+    arrived against what was expected."""
+    path = write("""
+        lab:
+          q: {protocol: qotd, options: {quote: [Hello there.]}}
+        steps:
+          - connect: {to: q, as: c}
+          - wait: {closed: c}
+          - send: {to: c, text: one more thing}
+          - expect: {from: c, equals: "Goodbye.\\r\\n"}
+    """)
+    (scenario,) = load_file(path)
+    outcome = run_scenario(scenario)
+    assert not outcome.passed and outcome.failure is not None
+    report = outcome.failure.report()
+    assert outcome.failure.step is not None and outcome.failure.step.kind == "send"
+    assert "closed" in outcome.failure.headline()
+    assert "replies, expected (-) against received (+):" in report, report
+    assert '+ "Hello there.\\r\\n"' in report and '- "Goodbye.\\r\\n"' in report, report

@@ -117,6 +117,11 @@ class IrcMessage(Message):
             out.add("prefix")
         return frozenset(out)
 
+    @property
+    def keepalive(self) -> bool:  # type: ignore[override]
+        """A PING comes when the server finds us quiet, not in answer to anything."""
+        return self.command == "PING"
+
     @classmethod
     def of(cls, command: str, *params: str, prefix: str = "", truncate: bool = False,
            colon: bool = False) -> IrcMessage:

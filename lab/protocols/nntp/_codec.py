@@ -267,9 +267,9 @@ class IdResponse(Response):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ArticleResponse(Response):
     """Article text, overview or new-news lists: they carry server-made
-    dates, Message-IDs and paths."""
+    dates, Message-IDs and paths (and ``lines`` and ``bytes`` show them)."""
 
-    volatile: ClassVar[frozenset[str]] = frozenset({"text", "data"})
+    volatile: ClassVar[frozenset[str]] = frozenset({"text", "data", "lines", "bytes"})
 
 
 _CLASSES: dict[int, type[Response]] = {

@@ -106,6 +106,17 @@ def parse_attempts(text: str) -> int:
     return value
 
 
+def parse_greeting_wait(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 300:
+        raise ConfigError(f"telnet: --greeting-wait wants seconds from 0 to 300, got {text!r}",
+                          hint="e.g. --greeting-wait 5")
+    return value
+
+
 def parse_flag(text: str) -> bool:
     if text.strip().lower() in ("1", "true", "yes", "on"):
         return True
@@ -141,6 +152,8 @@ SPEC = ProtocolSpec(
                    help="let the console listen on and accept non-loopback addresses", parse=parse_flag),
         Option(name="login_attempts", help="console password attempts per connection (default 3)",
                default=3, parse=parse_attempts, metavar="N"),
+        Option(name="greeting_wait", help="seconds to wait for answers to the option questions before"
+               " greeting anyway (default 1)", parse=parse_greeting_wait, metavar="SECONDS"),
     ),
     keywords=("terminal", "console", "nvt", "remote shell"),
 )

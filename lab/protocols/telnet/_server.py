@@ -5,7 +5,8 @@ Both modes open the same way: the server offers WILL ECHO and WILL SGA
 (it echoes what is typed, so a client may send each key as it is pressed)
 and asks DO NAWS and DO TTYPE (the window size and terminal type, shown in
 the greeting and the log).  It greets once those questions are answered,
-or after ``greeting_wait`` seconds for clients that never answer.
+or after ``greeting_wait`` seconds (``--greeting-wait``) for clients
+that never answer.
 
 Typed input is edited as a terminal in cooked mode would: backspace/DEL
 and IAC EC erase a character, ^U and IAC EL the line, ^C, IAC IP or IAC
@@ -246,6 +247,7 @@ class TelnetServer(ServerBehaviour):
         self.password: str | None = self.options.get("password") or self.options.get("password_file")
         self.allow_remote = bool(self.options.get("allow_remote"))
         self.login_attempts: int = self.options.get("login_attempts") or 3
+        self.greeting_wait = self.options.get("greeting_wait") or type(self).greeting_wait
         if self.mode is Mode.CONSOLE and not self.password:
             raise ConfigError(
                 "telnet: the console needs a password: it runs lab commands for whoever connects",
