@@ -439,6 +439,7 @@ class Client(Endpoint):
             StreamConnection(self, name, Role.CLIENT, codec) if transport is Transport.TCP
             else DatagramClientConnection(self, name, codec)
         )
+        self.given_options: dict[str, Any] = {}  # as the user gave them, for recordings
         self.verbs: ClientVerbs = spec.client(_Channel(self.conn))
         if type(self.verbs).message_received is not ClientVerbs.message_received:
             self.conn.observer = self.verbs.message_received

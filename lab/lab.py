@@ -21,7 +21,7 @@ import itertools
 import logging
 import re
 import types
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from lab import protocols
@@ -264,11 +264,15 @@ class Lab:
     async def _connect(self, protocol: str, target: Any, *, name: str | None = None,
                        transport: Transport | str | None = None,
                        capture: Capture | str | None = None, timeout: float = 10.0,
-                       setup: Callable[[Any], Any] | None = None) -> Client:
+                       setup: Callable[[Any], Any] | None = None,
+                       options: Mapping[str, Any] | None = None) -> Client:
         self._check_open()
         spec = protocols.get(protocol)
+        resolved = spec.resolve_client_options(options or {})
         addr, kind = self._resolve_target(spec, target, transport)
         client = Client(self, self._name(name, "c"), spec, kind, _capture(capture, self.capture), addr)
+        client.verbs.set_options(resolved)
+        client.given_options = dict(options or {})
         if setup is not None:
             # before the socket opens: a server that speaks first meets the set-up client
             done = setup(client.verbs)
@@ -291,7 +295,9 @@ class Lab:
         server's name, ``"host:port"`` or a ``(host, port)`` tuple.
 
         Keywords: ``name`` (default ``c1``, ``c2``...), ``transport``,
-        ``capture``, ``timeout``, and ``setup``: a function (or coroutine
+        ``capture``, ``timeout``, ``options`` (the protocol's client
+        options by name, e.g. telnet's ``{"terminal": "vt100"}``), and
+        ``setup``: a function (or coroutine
         function) given the client's verbs object before the connection
         opens, e.g. ``setup=lambda t: t.configure(terminal="vt100")``.
         """

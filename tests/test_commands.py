@@ -142,3 +142,21 @@ def test_options_before_the_protocol(interp: Interpreter) -> None:
     """`serve --port 0 finger --user ...`: an option value is not taken for the protocol."""
     (r,) = interp.execute('serve --port 0 finger --user "bob=Bob" as f')
     assert r.value.spec.name == "finger" and r.value.options["user"]
+
+
+def test_connect_client_options(interp: Interpreter) -> None:
+    """-o NAME=VALUE sets the protocol's client options before the socket
+    opens; a repeated list option gathers; mistakes are one line with a hint."""
+    interp.execute("serve telnet as t; connect t -o terminal=VT220 -o terminal=VT100 -o width=132 as c")
+    client = interp.lab["c"]
+    assert client.verbs.terminals == ["VT220", "VT100"] and client.verbs.window == (132, 24)
+    assert client.given_options == {"terminal": ["VT220", "VT100"], "width": "132"}
+    with pytest.raises(CommandError, match=r"unknown client option 'colour'") as info:
+        interp.execute("connect t -o colour=red as d")
+    assert "terminal" in (info.value.hint or "")
+    with pytest.raises(CommandError, match="NAME=VALUE"):
+        interp.execute("connect t -o width as d")
+    with pytest.raises(CommandError, match="1-65535"):
+        interp.execute("connect t -o width=0 as d")
+    assert "d" not in interp.lab
+    assert sorted(interp.complete("connect t -o ")) == ["height=", "negotiate=", "terminal=", "width="]

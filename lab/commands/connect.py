@@ -1,4 +1,4 @@
-"""``connect [PROTO] TARGET [--udp] [--timeout S] [as NAME]``
+"""``connect [PROTO] TARGET [--udp] [--timeout S] [-o NAME=VALUE ...] [as NAME]``
 
 Tests: tests/test_commands.py
 """
@@ -25,6 +25,7 @@ class ConnectCommand(Command):
         "connect echo1",
         "connect echo echo1 as c",
         "connect finger 127.0.0.1:79",
+        "connect telnet t1 -o terminal=vt100 -o width=120 as t",
     )
     takes_name = True
 
@@ -36,6 +37,8 @@ class ConnectCommand(Command):
         kind.add_argument("--tcp", dest="transport", action="store_const", const="tcp")
         parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the connection")
         parser.add_argument("--capture", choices=("full", "summary", "off"))
+        parser.add_argument("-o", "--option", dest="options", action="append", default=[], metavar="NAME=VALUE",
+                            help="a client option of the protocol (repeat for more; a list option may repeat)")
 
     async def run(self, lab: Lab, args: argparse.Namespace) -> Result:
         if len(args.words) > 2:
@@ -51,11 +54,15 @@ class ConnectCommand(Command):
         else:
             proto, target = args.words
         client = await lab.aconnect(proto, target, name=args.name, transport=args.transport,
-                                    capture=args.capture, timeout=args.timeout)
+                                    capture=args.capture, timeout=args.timeout,
+                                    options=_client_options(proto, args.options))
         return Result(self.name, client, f"{client.name}: {client.spec.name} connected to {client.address}")
 
     def complete(self, lab: Lab, words: Sequence[str], prefix: str) -> Iterator[str]:
-        positional = [w for w in words if not w.startswith("-")]
+        if words and words[-1] in ("-o", "--option"):
+            yield from _option_names(lab, words)
+            return
+        positional = _positional(words)
         if not positional:
             yield from [s.name for s in lab.servers]
             yield from protocols.names()
@@ -63,6 +70,53 @@ class ConnectCommand(Command):
             yield from [s.name for s in lab.servers]
         else:
             yield "as"
+
+
+def _client_options(proto: str, items: Sequence[str]) -> dict[str, object]:
+    """``NAME=VALUE`` words as options; a repeated name gathers a list."""
+    spec = protocols.get(proto)
+    multiple = {opt.name for opt in spec.client_options if opt.multiple}
+    out: dict[str, object] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            names = ", ".join(opt.name for opt in spec.client_options) or "none"
+            raise CommandError(f"-o wants NAME=VALUE, not {item!r}", hint=f"client options of {proto}: {names}")
+        if name in multiple:
+            listed = out.setdefault(name, [])
+            assert isinstance(listed, list)
+            listed.append(value)
+        else:
+            out[name] = value
+    return out
+
+
+def _positional(words: Sequence[str]) -> list[str]:
+    """The words that are not options or option values."""
+    out, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in ("-o", "--option", "--timeout", "--capture"):
+            skip = True
+        elif not word.startswith("-"):
+            out.append(word)
+    return out
+
+
+def _option_names(lab: Lab, words: Sequence[str]) -> Iterator[str]:
+    spec = None
+    for word in _positional(words)[:2]:
+        server = lab.endpoints.get(word)
+        if isinstance(server, Server):
+            spec = server.spec
+            break
+        if word in protocols.names():
+            spec = protocols.get(word)
+            break
+    if spec is not None:
+        yield from (f"{opt.name}=" for opt in spec.client_options)
 
 
 COMMAND = ConnectCommand()

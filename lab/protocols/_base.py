@@ -294,6 +294,12 @@ class ClientVerbs:
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
+        self.options: dict[str, Any] = {}
+
+    def set_options(self, options: Mapping[str, Any]) -> None:
+        """The client options (``ProtocolSpec.client_options``, resolved),
+        given before the connection opens; override to apply them."""
+        self.options = dict(options)
 
     def message_received(self, msg: Message) -> None:
         """Called on the reactor thread with each message as it arrives,
@@ -354,6 +360,7 @@ class ProtocolSpec:
     server: Callable[[Mapping[str, Any]], ServerBehaviour]
     client: type[ClientVerbs] = ClientVerbs
     options: Sequence[Option] = ()
+    client_options: Sequence[Option] = ()
     line_ending: bytes = b"\r\n"
     idle_timeout: float = 300.0
     keywords: tuple[str, ...] = field(default=())
@@ -365,14 +372,26 @@ class ProtocolSpec:
         raise ConfigError(f"protocol {self.name!r} has no option {name!r}")
 
     def resolve_options(self, given: Mapping[str, Any]) -> dict[str, Any]:
-        """Defaults filled in, unknown names refused, strings parsed."""
-        known = {opt.name: opt for opt in self.options}
+        """Server options: defaults filled in, unknown names refused,
+        strings parsed."""
+        return self._resolve(self.options, given, "")
+
+    def resolve_client_options(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Client options (``connect ... --option NAME=VALUE``), checked the
+        same way as server options."""
+        return self._resolve(self.client_options, given, "client ")
+
+    def _resolve(self, declared: Sequence[Option], given: Mapping[str, Any], what: str) -> dict[str, Any]:
+        known = {opt.name: opt for opt in declared}
         unknown = sorted(set(given) - set(known))
         if unknown:
-            names = ", ".join(opt.option_string for opt in self.options) or "none"
+            if what:
+                names = ", ".join(opt.name for opt in declared) or "none"
+            else:
+                names = ", ".join(opt.option_string for opt in declared) or "none"
             raise ConfigError(
-                f"{self.name}: unknown option {unknown[0]!r}",
-                hint=f"options of {self.name}: {names}",
+                f"{self.name}: unknown {what}option {unknown[0]!r}",
+                hint=f"{what}options of {self.name}: {names}",
             )
         out: dict[str, Any] = {}
         for name, opt in known.items():

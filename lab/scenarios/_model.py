@@ -282,14 +282,18 @@ def _protocol(ctx: _Context, name: str, mark: Mark) -> protocols.ProtocolSpec:
         raise ctx.error(mark, exc.message, exc.hint) from None
 
 
-def _check_options(ctx: _Context, spec: protocols.ProtocolSpec, options: LDict) -> dict[str, Any]:
-    known = [opt.name for opt in spec.options]
+def _check_options(ctx: _Context, spec: protocols.ProtocolSpec, options: LDict, *,
+                   client: bool = False) -> dict[str, Any]:
+    declared = spec.client_options if client else spec.options
+    what = "client option" if client else "option"
+    resolve = spec.resolve_client_options if client else spec.resolve_options
+    known = [opt.name for opt in declared]
     for key in options:
         if key not in known:
-            raise ctx.error(options.key_marks[key], f"{spec.name} has no option {key!r}",
-                            _did_you_mean(key, known, f"options of {spec.name}: {', '.join(known) or 'none'}"))
+            raise ctx.error(options.key_marks[key], f"{spec.name} has no {what} {key!r}",
+                            _did_you_mean(key, known, f"{what}s of {spec.name}: {', '.join(known) or 'none'}"))
         try:
-            spec.resolve_options({key: options[key]})
+            resolve({key: options[key]})
         except LabError as exc:
             raise ctx.error(options.where(key), exc.message, exc.hint) from None
     return dict(options)

@@ -316,6 +316,8 @@ class Recorder:
         if client.transport.value != _DEFAULT_TRANSPORT and (not isinstance(server, Server)
                                                             or server.transport is not client.transport):
             step["transport"] = client.transport.value
+        if client.given_options:
+            step["options"] = dict(client.given_options)
         step["as"] = client.name
         self._turn[client.name] = 0
         self._quiet.setdefault(client.name, True)

@@ -18,6 +18,7 @@ from lab.scenarios._model import (
     MAX_TIMEOUT,
     SERVER_KEYS,
     ServerDecl,
+    _check_options,
     _check_references,
     _Context,
     _did_you_mean,
@@ -111,19 +112,21 @@ def check_serve(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
 
 def check_connect(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
     if isinstance(value, LDict):
-        f = _Fields(ctx, value, "connect", ("to", "as", "protocol", "transport", "timeout"))
+        f = _Fields(ctx, value, "connect", ("to", "as", "protocol", "transport", "timeout", "options"))
         target = f.text("to", required=True)
         name = f.name("as")
         proto = f.get("protocol", str)
         transport = f.get("transport", str)
         timeout = f.timeout()
         target_mark = f.mark("to")
+        options = f.get("options", dict, None)
     else:
         args = _parse_command(ctx, "connect", _words(ctx, "connect", value, mark), mark)
         if len(args.words) > 2:
             raise ctx.error(mark, "connect takes a protocol and a target", "e.g. `connect: echo e1 as c`")
         proto, target = (None, args.words[0]) if len(args.words) == 1 else args.words
         name, transport, timeout, target_mark = args.name, args.transport, None, mark
+        options = _option_words(ctx, args.options, mark)
     given = proto
     if proto is not None:
         _protocol(ctx, proto, mark)
@@ -139,10 +142,31 @@ def check_connect(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
     if name is None:
         raise ctx.error(mark, "connect needs 'as': the client's name", "e.g. `connect: {to: e, as: c}`")
     _check_references(ctx, target, target_mark)
+    checked = _check_options(ctx, protocols.get(proto), options, client=True) if options else {}
     _new_name(ctx, name, mark)
     ctx.clients[name] = proto
     return {"target": target, "name": name, "protocol": given, "speaks": proto, "transport": transport,
-            "timeout": timeout}
+            "timeout": timeout, "options": checked}
+
+
+def _option_words(ctx: _Context, items: list[str], mark: Mark) -> LDict | None:
+    """``-o NAME=VALUE`` words as a mapping marked at the statement."""
+    if not items:
+        return None
+    out = LDict()
+    out.mark, out.key_marks, out.value_marks = mark, {}, {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ctx.error(mark, f"-o wants NAME=VALUE, not {item!r}", "e.g. `-o terminal=vt100`")
+        key = key.replace("-", "_")
+        out.key_marks[key] = out.value_marks[key] = mark
+        if key in out:
+            previous = out[key]
+            out[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            out[key] = value
+    return out
 
 
 def check_send(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:

@@ -84,6 +84,10 @@ def command_words(kind: str, data: dict[str, Any]) -> list[str] | None:
             words.append(f"--{data['transport']}")
         if data.get("timeout"):
             words += ["--timeout", f"{data['timeout']:g}"]
+        for key, value in (data.get("options") or {}).items():
+            for item in value if isinstance(value, list) else [value]:
+                text = str(item).lower() if isinstance(item, bool) else str(item)
+                words += ["-o", f"{key}={text}"]
         return [*words, "as", data["name"]]
     if kind == "send":
         if data.get("hex") is not None:

@@ -1317,3 +1317,27 @@ def test_serve_command_takes_the_telnet_options(lab: Lab) -> None:
     assert (behaviour.mode, behaviour.allow_remote, behaviour.login_attempts) == (telnet.Mode.CONSOLE, True, 5)
     with pytest.raises(LabError, match="needs a password"):
         Interpreter(lab).execute("serve telnet --mode console")
+
+
+def test_client_options_are_known_before_the_server_asks(lab: Lab) -> None:
+    """Terminal types and window given as client options are what the
+    server learns, however fast it asks."""
+    srv = lab.serve("telnet", greeting_wait="30")
+    c = lab.connect("telnet", srv, options={"terminal": ["XTERM", "VT100"], "width": "120", "height": 40})
+    assert "terminal XTERM; window 120x40" in c.expect("terminal", timeout=20).text
+    assert "SB TTYPE IS XTERM" in negotiation_sent(lab, c.name)
+
+
+def test_manual_negotiation_leaves_every_question_unanswered(lab: Lab) -> None:
+    """negotiate=manual: the client answers nothing; the server greets
+    after its wait saying so, and answers typed by hand are what it sees."""
+    srv = lab.serve("telnet", greeting_wait="0.5")
+    c = lab.connect("telnet", srv, options={"negotiate": "manual"})
+    c.expect("every line you type", timeout=20)
+    assert negotiation_sent(lab, c.name) == []
+    c.send(b"\xff\xfb\x1f\xff\xfa\x1f\x00\x50\x00\x19\xff\xf0")  # WILL NAWS, SB NAWS 80x25
+    behaviour = srv.behaviour
+    assert isinstance(behaviour, TelnetServer)
+    wait_until(lambda: [s.window for s in behaviour.sessions.values()] == [(80, 25)],
+               what="the server to learn the hand-made window")
+    assert negotiation_sent(lab, c.name) == ["WILL NAWS", "SB NAWS 80x25"]

@@ -42,8 +42,8 @@ SESSIONS = {
             "send c 'From: a@lab.test\\r\\nNewsgroups: lab.test\\r\\nSubject: hi\\r\\n\\r\\nBody.\\r\\n.'; "
             "expect c 240; send c 'ARTICLE 1'; expect c 220; send c 'OVER 1-'; expect c 224; "
             "send c DATE; expect c 111; send c 'ARTICLE 9'; expect c 423; connect s as v; call v group lab.misc",
-    # option negotiation decoded, then the echo service
-    "telnet": "serve telnet as s; connect s as c; send c --hex fffd03fffe01fffc1ffffc18; "
+    # option negotiation answered by hand (decoded in the log), then the echo service
+    "telnet": "serve telnet as s; connect s -o negotiate=manual as c; send c --hex fffd03fffe01fffc1ffffc18; "
               "expect c /comes back/; send c hello; expect c /^hello/",
 }
 
@@ -315,5 +315,20 @@ def test_a_session_driven_from_python_is_recorded_too(tmp_path: Path, lab: Lab) 
     recorder.stop()
     (scenario,) = load_file(path)
     assert [s.kind for s in scenario.steps] == ["serve", "connect", "send", "expect", "send", "expect"]
+    outcome = run_scenario(scenario)
+    assert outcome.passed, outcome.failure and outcome.failure.report()
+
+
+def test_client_options_are_recorded_and_replayed(tmp_path: Path) -> None:
+    """`connect ... -o NAME=VALUE` becomes a connect step with `options:`,
+    and the replayed client reports the same terminal."""
+    path = record(tmp_path, "serve telnet --greeting-wait 30 as t; "
+                            "connect t -o terminal=VT100 -o width=100 as c; expect c /comes back/; "
+                            "expect c /terminal VT100. window 100x24/")
+    text = path.read_text()
+    assert "options:" in text and "VT100" in text
+    (scenario,) = load_file(path)
+    connect = next(s for s in scenario.steps if s.kind == "connect")
+    assert connect.data["options"] == {"terminal": ["VT100"], "width": "100"}
     outcome = run_scenario(scenario)
     assert outcome.passed, outcome.failure and outcome.failure.report()

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from lab.errors import ConfigError
+from lab.errors import ConfigError, LocalProtocolError
 from lab.protocols._base import Codec, Option, ProtocolSpec, Role, Transport
 from lab.protocols.telnet._client import TelnetClient
 from lab.protocols.telnet._codec import (
@@ -117,6 +117,34 @@ def parse_greeting_wait(text: str) -> float:
     return value
 
 
+def parse_terminal(text: str) -> str:
+    try:
+        Subnegotiation.ttype_is(text)
+    except LocalProtocolError as exc:
+        raise ConfigError(f"telnet: terminal {text!r}: 1-40 printing ASCII characters",
+                          hint="e.g. -o terminal=xterm (repeat it to offer several, RFC 1091)") from exc
+    return text
+
+
+def parse_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 0xFFFF:
+        raise ConfigError(f"telnet: a window size wants 1-65535, got {text!r}", hint="e.g. -o width=120")
+    return value
+
+
+def parse_negotiate(text: str) -> bool:
+    """True for manual negotiation."""
+    word = text.strip().lower()
+    if word not in ("auto", "manual"):
+        raise ConfigError(f"telnet: negotiate wants auto or manual, got {text!r}",
+                          hint="manual leaves every DO/WILL for you to answer with `send --hex`")
+    return word == "manual"
+
+
 def parse_flag(text: str) -> bool:
     if text.strip().lower() in ("1", "true", "yes", "on"):
         return True
@@ -154,6 +182,14 @@ SPEC = ProtocolSpec(
                default=3, parse=parse_attempts, metavar="N"),
         Option(name="greeting_wait", help="seconds to wait for answers to the option questions before"
                " greeting anyway (default 1)", parse=parse_greeting_wait, metavar="SECONDS"),
+    ),
+    client_options=(
+        Option(name="terminal", help="terminal types to report, in order (RFC 1091; default dumb)",
+               parse=parse_terminal, multiple=True, metavar="TYPE"),
+        Option(name="width", help="window columns to report (NAWS; default 80)", parse=parse_size, metavar="N"),
+        Option(name="height", help="window rows to report (NAWS; default 24)", parse=parse_size, metavar="N"),
+        Option(name="negotiate", help="auto (default): answer option questions; manual: answer nothing",
+               default=False, parse=parse_negotiate, metavar="auto|manual"),
     ),
     keywords=("terminal", "console", "nvt", "remote shell"),
 )

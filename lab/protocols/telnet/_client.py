@@ -17,7 +17,7 @@ import asyncio
 import codecs
 import re
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lab.errors import ConnectionClosed, LabError, LabTimeout, RemoteProtocolError
@@ -72,6 +72,16 @@ class TelnetClient(ClientVerbs):
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._outbox: deque[Message] = deque()  # answers not yet sent, in order
         self._flusher: asyncio.Task[None] | None = None
+        self.manual = False  # the negotiate=manual client option
+
+    def set_options(self, options: Mapping[str, Any]) -> None:
+        """``terminal`` (types in order), ``width``/``height`` and
+        ``negotiate`` (True: manual, nothing is answered for the user)."""
+        super().set_options(options)
+        if options.get("terminal"):
+            self.terminals = list(options["terminal"])
+        self.window = (options.get("width") or self.window[0], options.get("height") or self.window[1])
+        self.manual = bool(options.get("negotiate"))
 
     # -- what arrives, as it arrives -----------------------------------------
 
@@ -79,6 +89,8 @@ class TelnetClient(ClientVerbs):
         """Negotiation on the reactor thread, before any verb or ``expect``
         sees the message: the RFC 1143 answer, our window once NAWS is
         agreed, the next terminal type for each TTYPE SEND."""
+        if self.manual:
+            return
         if isinstance(msg, Negotiation):
             outcome = self.negotiator.receive(msg)
             replies: list[Message] = list(outcome.replies)
