@@ -114,6 +114,11 @@ def test_interop_netlab_tui_on_a_lesson_runs_it_and_finishes_a_recording_on_quit
         term.child.send("\r")
         term.pump_until(lambda: re.search(r"passed: \d+ steps in", term.text) is not None, 60, "the lesson to pass")
         term.child.send("\x1b")  # back from the panel
+        term.pump_until(lambda: "message" in term.text and "scenario passed" in term.text, 30,
+                        "the detail panel again, the run's state in the title")
+        term.child.send("S")
+        term.pump_until(lambda: "scenario: " in term.text and "message" not in term.text, 30, "the panel again")
+        term.child.send("\x1b")
         term.pump_until(lambda: "message" in term.text, 30, "the detail panel again")
         term.child.send("r")
         term.pump_until(lambda: "record this session to which scenario file?" in term.text, 30, "the record prompt")
