@@ -1,6 +1,7 @@
 """Scenarios: a lab plus a conversation, written down so it runs again.
 
-Load and validate with :func:`load_file`, run with :func:`run_scenario`,
+Load and validate with :func:`load_file`, run with :func:`run_scenario`
+(or a :class:`Runner`, which reports each step as a :class:`StepUpdate`),
 record a live session with :class:`Recorder`.  The command-line front
 (``netlab run``, ``up``, ``mock``) is :mod:`lab.scenarios.cli`, the pytest
 plugin :mod:`lab.scenarios.pytest_plugin`.  Schema: docs/scenarios.md.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from lab.scenarios._model import Scenario, ServerDecl, Step, load_file, load_text
 from lab.scenarios._recorder import Recorder
-from lab.scenarios._runner import Failure, Outcome, Runner, run_scenario
+from lab.scenarios._runner import Failure, Outcome, Runner, StepState, StepUpdate, run_scenario
 
 __all__ = [
     "Failure",
@@ -20,6 +21,8 @@ __all__ = [
     "Scenario",
     "ServerDecl",
     "Step",
+    "StepState",
+    "StepUpdate",
     "load_file",
     "load_text",
     "run_scenario",

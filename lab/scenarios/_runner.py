@@ -7,11 +7,16 @@ Tests: tests/scenarios/test_runner.py
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import difflib
+import enum
 import importlib
 import inspect
+import logging
 import re
 import shlex
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +33,9 @@ from lab.scenarios._loader import Mark
 from lab.scenarios._model import Scenario, Step
 from lab.scenarios._text import command_words, describe_matchers
 
-__all__ = ["Failure", "Outcome", "Runner", "matches", "run_scenario"]
+__all__ = ["Failure", "Outcome", "Runner", "StepState", "StepUpdate", "matches", "run_scenario"]
+
+logger = logging.getLogger(__name__)
 
 LOG_TAIL = 12
 MAX_DIFF = 40
@@ -107,6 +114,27 @@ class Outcome:
     steps_run: int
     failure: Failure | None = None
     notes: list[str] = field(default_factory=list)
+
+
+class StepState(enum.Enum):
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class StepUpdate:
+    """A step started, passed or failed (``failure`` says why), for a
+    display that follows a run as it goes."""
+
+    scenario: Scenario
+    step: Step
+    state: StepState
+    seconds: float = 0.0  # how long the step took, once it has ended
+    failure: Failure | None = None
+
+
+Progress = Callable[[StepUpdate], object]
 
 
 # -- matching --------------------------------------------------------------------
@@ -270,24 +298,31 @@ class Runner:
     ``target`` (``host:port``) is client replay: the lab's servers are not
     started and every connection goes to the target.  ``safe`` refuses
     steps that run programs or Python (the loader refuses them first).
+    ``progress`` is called on the running thread as each step starts and
+    ends; :meth:`cancel` stops a run from another thread.
     """
 
     def __init__(self, scenario: Scenario, *, target: str | None = None, safe: bool = False,
-                 loop: str = "asyncio") -> None:
+                 loop: str = "asyncio", progress: Progress | None = None) -> None:
         self.scenario = scenario
         self.target = parse_address(target) if target else None
         self.safe = safe
         self.loop = loop
+        self.progress = progress
         self.saved: dict[str, Any] = {}
         self.processes: dict[str, Any] = {}
         self.notes: list[str] = []
+        self._cancelled = threading.Event()
+        self._reactor_loop: asyncio.AbstractEventLoop | None = None
 
     def run(self) -> Outcome:
         started = time.monotonic()
         steps_run = 0
         failure: Failure | None = None
+        step_began = started
         with Lab.start(loop=self.loop) as lab:
             self.lab = lab
+            self._reactor_loop = lab.reactor.loop
             self.interp = Interpreter(lab)
             self.vars = _Variables(lab, self.saved, self.processes)
             deadline = started + self.scenario.timeout
@@ -298,15 +333,47 @@ class Runner:
                     if left <= 0:
                         raise StepFailed(f"the scenario ran out of its {self.scenario.timeout:g} s")
                     self.step = step
+                    step_began = time.monotonic()
+                    if self._cancelled.is_set():
+                        raise StepFailed("cancelled")
+                    self._tell(step, StepState.RUNNING)
                     self._run_step(step, min(step.timeout, left))
                     steps_run += 1
-            except StepFailed as exc:
-                failure = self._failure(exc)
-            except LabError as exc:
-                failure = self._failure(StepFailed(str(exc)))
+                    self._tell(step, StepState.PASSED, time.monotonic() - step_began)
+            except (LabError, concurrent.futures.CancelledError) as exc:
+                if self._cancelled.is_set():  # whatever the cut-short step said
+                    failed = StepFailed("cancelled")
+                elif isinstance(exc, LabError):
+                    failed = exc if isinstance(exc, StepFailed) else StepFailed(str(exc))
+                else:
+                    raise
+                failure = self._failure(failed)
             finally:
+                self._reactor_loop = None
                 self._stop_processes()
+        if failure is not None and failure.step is not None:
+            self._tell(failure.step, StepState.FAILED, time.monotonic() - step_began, failure)
         return Outcome(self.scenario, failure is None, time.monotonic() - started, steps_run, failure, self.notes)
+
+    def cancel(self) -> None:
+        """Stop the run from another thread: no further step starts, the
+        one in progress is cut short, and the outcome fails as cancelled."""
+        self._cancelled.set()
+        loop = self._reactor_loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(_cancel_tasks, loop)
+            except RuntimeError:  # the run ended and closed its loop meanwhile
+                pass
+
+    def _tell(self, step: Step, state: StepState, seconds: float = 0.0, failure: Failure | None = None) -> None:
+        if self.progress is None:
+            return
+        try:
+            self.progress(StepUpdate(self.scenario, step, state, seconds, failure))
+        except Exception:
+            # whoever watches (a screen) must not change the run's result
+            logger.exception("scenario progress callback failed")
 
     # -- lab -------------------------------------------------------------------
 
@@ -604,6 +671,12 @@ class Runner:
             except Exception:  # a process that will not die must not hide the result
                 pass
         self.processes.clear()
+
+
+def _cancel_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the work a cancelled run waits on (on the reactor thread)."""
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
 
 
 @dataclass

@@ -4,7 +4,10 @@ ladder, stats, and the command language, over one running :class:`Lab`.
 The lab's reactor runs in its own thread.  Events reach the UI through an
 :class:`EventFeed` (a bounded queue filled on the reactor thread) that a
 timer drains every ``tick`` seconds, one batch per tick; lab operations
-are awaited through the reactor's bridge from workers.
+are awaited through the reactor's bridge from workers.  Recording is the
+command language's ``record start FILE`` / ``record stop``; a scenario
+file runs on a worker thread, each scenario in a fresh lab, its steps
+drawn live in the scenario panel.
 
 Tests: tests/tui/
 """
@@ -12,15 +15,19 @@ Tests: tests/tui/
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+import os
+import shlex
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
 from rich.text import Text
 from textual import events, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Input, RichLog, Static
 
@@ -29,6 +36,8 @@ from lab.endpoints import Client, Endpoint, Server
 from lab.errors import LabError
 from lab.eventlog import Event, EventKind
 from lab.lab import Lab
+from lab.scenarios import Recorder, Scenario, load_file
+from lab.scenarios._recorder import RECORDER
 from lab.tui.commandbar import CommandBar
 from lab.tui.conversation import ConversationScreen
 from lab.tui.detail import MessageDetail
@@ -39,7 +48,9 @@ from lab.tui.filtering import FILTER_HELP, parse_filter
 from lab.tui.help import HelpScreen
 from lab.tui.palette import LabCommands
 from lab.tui.picker import ClientPicker
+from lab.tui.prompt import PathPrompt
 from lab.tui.rates import Rates
+from lab.tui.scenario import ScenarioPanel, ScenarioRun
 from lab.tui.statspanel import StatsPanel
 from lab.tui.traffic import Scope, TrafficView
 
@@ -70,6 +81,9 @@ class NetlabApp(App[int]):
         Binding("space", "toggle_pause", "Pause"),
         Binding("l", "ladder", "Ladder"),
         Binding("t", "talk", "Talk"),
+        Binding("r", "record", "Record"),
+        Binding("s", "scenario", "Scenario"),
+        Binding("S", "toggle_scenario_panel", "Scenario panel", show=False),
         Binding("a", "show_all", "All", show=False),
         Binding("o", "toggle_output", "Output", show=False),
         Binding("y", "copy('escaped')", "Copy", show=False),
@@ -79,7 +93,7 @@ class NetlabApp(App[int]):
 
     def __init__(self, lab: Lab, *, startup: Startup | None = None, title: str = "netlab",
                  tick: float = 0.05, stats_interval: float = 1.0, window: int = 10_000,
-                 export_dir: Path | None = None) -> None:
+                 export_dir: Path | None = None, scenario_path: str | None = None) -> None:
         super().__init__()
         self.lab = lab
         self.interp = Interpreter(lab)
@@ -94,6 +108,9 @@ class NetlabApp(App[int]):
         self.absorbed = 0  # events taken from the feed so far (bench/tui.py reads it)
         self._topology_changed = True
         self._panels: dict[str, Widget] = {}
+        self.scenario_path = scenario_path  # what the run prompt offers first
+        self.scenario_run: ScenarioRun | None = None
+        self._runs = 0
 
     # -- layout ------------------------------------------------------------
 
@@ -107,6 +124,7 @@ class NetlabApp(App[int]):
                 yield Input(placeholder=f"filter: {FILTER_HELP}   (Enter applies, Esc closes)", id="filter")
                 yield TrafficView(self.lab.log, window=self.window, id="traffic")
                 yield MessageDetail(id="detail")
+                yield ScenarioPanel(id="scenario")
         yield RichLog(id="output", max_lines=500, wrap=False, markup=False)
         yield CommandBar(self.lab, self.interp, id="commandbar")
         yield Footer()
@@ -134,6 +152,10 @@ class NetlabApp(App[int]):
     def stats(self) -> StatsPanel:
         return self._panel("#stats", StatsPanel)
 
+    @property
+    def scenario_panel(self) -> ScenarioPanel:
+        return self._panel("#scenario", ScenarioPanel)
+
     def _panel(self, selector: str, kind: type[PanelT]) -> PanelT:
         found = self._panels.get(selector)
         if found is None:
@@ -144,7 +166,7 @@ class NetlabApp(App[int]):
     def on_mount(self) -> None:
         for selector, kind in (("#traffic", TrafficView), ("#endpoints", EndpointsTree), ("#stats", StatsPanel),
                                ("#commandbar", CommandBar), ("#output", RichLog), ("#titlebar", Static),
-                               ("#detail", MessageDetail)):
+                               ("#detail", MessageDetail), ("#scenario", ScenarioPanel)):
             self._panel(selector, kind)
         self.query_one("#left").border_title = "endpoints"
         self.query_one("#stats").border_title = "stats: events/s · bytes/s"
@@ -152,6 +174,7 @@ class NetlabApp(App[int]):
         self.query_one("#detail").border_title = "message"
         self.output.border_title = "output"
         self.query_one("#filter").display = False
+        self.scenario_panel.display = False
         self.feed.start()
         self.traffic.reload()
         self.traffic.focus()
@@ -171,6 +194,8 @@ class NetlabApp(App[int]):
 
     def on_unmount(self) -> None:
         self.feed.stop()
+        if self.scenario_run is not None:
+            self.scenario_run.cancel()  # its thread ends now, not when the run would
 
     @work(exclusive=True, group="startup")
     async def _start(self) -> None:
@@ -232,6 +257,14 @@ class NetlabApp(App[int]):
             (f" {self.title} ", "bold reverse"),
             f"  {servers} servers · {clients} clients · {lab.log.total:,} events",
         )
+        recorder = self.recording()
+        if recorder is not None:
+            title.append("  ")
+            title.append(" ● REC ", "bold white on red")
+            title.append(f" {recorder.path} · {recorder.steps} steps", "bold red")
+        panel = self.scenario_panel
+        if panel.run is not None and not panel.display:
+            title.append(f"  scenario {panel.summary()} (S shows)", "dim")
         self._panel("#titlebar", Static).update(title)
         parts = ["following" if view.follow else "scrolled"]
         if view.paused:
@@ -269,11 +302,12 @@ class NetlabApp(App[int]):
         bar.input.cursor_position = len(text)
         bar.input.focus()
 
-    def run_command(self, text: str) -> None:
-        """Run ``text`` as if typed in the command bar (palette)."""
+    def run_command(self, text: str, *, focus: bool = True) -> None:
+        """Run ``text`` as if typed in the command bar (palette, keys)."""
         bar = self.commandbar
         bar.talk_to(None)
-        bar.input.focus()
+        if focus:
+            bar.input.focus()
         bar.submit(text)
 
     # -- actions ---------------------------------------------------------------
@@ -400,3 +434,146 @@ class NetlabApp(App[int]):
             return
         self.commandbar.talk_to(name)
         self.commandbar.input.focus()
+
+    # -- record and replay -------------------------------------------------------
+
+    def recording(self) -> Recorder | None:
+        """The lab's active recorder (started here or by `record start`)."""
+        found = self.lab.services.find(RECORDER)
+        return found if isinstance(found, Recorder) and found.active else None
+
+    def action_record(self) -> None:
+        """Start recording (asking for the file) or stop: the command
+        language's `record start FILE` and `record stop`, run as typed."""
+        recorder = self.recording()
+        if recorder is not None:
+            self.scenario_path = str(recorder.path)  # `s` then offers to replay it
+            self.run_command("record stop", focus=False)
+            return
+        prompt = PathPrompt("record this session to which scenario file?", _free_name("session", ".yaml"),
+                            _record_command(), hint="commands become steps, replies expectations · "
+                            "Tab completes · Esc cancels")
+        self.push_screen(prompt, self._record)
+
+    def _record(self, line: object) -> None:
+        if isinstance(line, str):
+            self.run_command(line, focus=False)
+            self.refresh_status()
+
+    def action_scenario(self) -> None:
+        """Ask for a scenario file and run it in the scenario panel."""
+        prompt = PathPrompt("run which scenario file?", self.scenario_path or "", _load_scenarios,
+                            hint="each scenario runs in a fresh lab, as `netlab run` does · Tab completes · "
+                            "Esc cancels")
+        self.push_screen(prompt, self._run_loaded)
+
+    def _run_loaded(self, loaded: object) -> None:
+        if isinstance(loaded, tuple):
+            self.run_scenarios(*loaded)
+
+    def run_scenarios(self, path: str, scenarios: list[Scenario]) -> ScenarioRun:
+        """Run ``scenarios`` (read from ``path``) one after another on a
+        worker thread, the panel showing each step as it passes or fails.
+        A run still going is cancelled first."""
+        if self.scenario_run is not None:
+            self.scenario_run.cancel()
+        self._runs += 1
+        run = self.scenario_run = ScenarioRun(self._runs, path, scenarios)
+        self.scenario_path = path
+        panel = self.scenario_panel
+        panel.begin(run)
+        self.show_scenario_panel(True)
+        self._run_scenarios(run, panel.post_message)
+        return run
+
+    @work(thread=True, group="scenario")
+    def _run_scenarios(self, run: ScenarioRun, post: Callable[[Message], object]) -> None:
+        run.execute(post, loop=self.lab.reactor.loop_kind)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop_scenario":  # offered only while a run goes on
+            return self.scenario_run is not None and not self.scenario_panel.ended
+        return True
+
+    def action_stop_scenario(self) -> None:
+        run = self.scenario_run
+        if run is None or self.scenario_panel.ended:
+            self.notify("no scenario is running", severity="warning")
+            return
+        run.cancel()
+
+    def show_scenario_panel(self, show: bool) -> None:
+        """The scenario panel takes the message detail's place while shown."""
+        panel = self.scenario_panel
+        panel.display = show
+        self._panel("#detail", MessageDetail).display = not show
+        if show:
+            panel.table.focus()
+        elif panel.has_focus_within:
+            self.traffic.focus()
+        self.refresh_status()
+
+    def action_toggle_scenario_panel(self) -> None:
+        if self.scenario_run is None:
+            self.action_scenario()
+            return
+        self.show_scenario_panel(not self.scenario_panel.display)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        recorder = self.recording()
+        if recorder is None:
+            yield SystemCommand("Record: start recording", "write this session as a scenario file (r)",
+                                self.action_record)
+        else:
+            yield SystemCommand("Record: stop recording", f"finish {recorder.path}, {recorder.steps} steps so far (r)",
+                                self.action_record)
+        yield SystemCommand("Scenario: run a scenario file", "its steps pass and fail live in a panel (s)",
+                            self.action_scenario)
+        if self.scenario_run is not None:
+            yield SystemCommand("Scenario: show or hide the panel", self.scenario_panel.summary() + " (S)",
+                                self.action_toggle_scenario_panel)
+            if not self.scenario_panel.ended:
+                yield SystemCommand("Scenario: stop the run", "cancel the scenario running now (c in the panel)",
+                                    self.action_stop_scenario)
+
+
+def _free_name(stem: str, suffix: str) -> str:
+    """``session.yaml``, or ``session-2.yaml`` if that exists, and so on."""
+    for n in range(1, 1000):
+        name = f"{stem}{suffix}" if n == 1 else f"{stem}-{n}{suffix}"
+        if not os.path.exists(name):
+            return name
+    return f"{stem}{suffix}"
+
+
+def _record_command() -> Callable[[str], str]:
+    """Turns the path typed into a `record start` line; a file that exists
+    is replaced only when Enter is pressed on it twice."""
+    confirmed: set[str] = set()
+
+    def accept(typed: str) -> str:
+        path = Path(os.path.expanduser(typed))
+        if path.is_dir():
+            raise LabError(f"{typed} is a directory", hint=f"name a file in it, e.g. {path / 'session.yaml'}")
+        if not path.parent.is_dir():
+            raise LabError(f"no directory {str(path.parent)!r}", hint="record into a directory that exists")
+        line = f"record start {shlex.quote(str(path))}"
+        if path.exists():
+            if typed not in confirmed:
+                confirmed.add(typed)
+                raise LabError(f"{typed} exists", hint="Enter again replaces it, or change the name")
+            line += " --force"
+        return line
+
+    return accept
+
+
+def _load_scenarios(typed: str) -> tuple[str, list[Scenario]]:
+    """The scenarios of a file, validated (the loader's FILE:LINE:COL
+    error otherwise); a lab file without steps is refused with a hint."""
+    scenarios = load_file(os.path.expanduser(typed))
+    if not any(s.steps for s in scenarios):
+        raise LabError(f"{typed} has no steps to run",
+                       hint="a lab file: `netlab tui FILE` or `netlab up FILE` starts its servers")
+    return typed, scenarios

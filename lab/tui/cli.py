@@ -2,40 +2,41 @@
 opens in a terminal).
 
 Textual is imported only when the TUI runs, so ``netlab --help`` stays
-light; lab files are read by :mod:`lab.scenarios` (``load_file``), imported
-only for them.
+light.  A lab file is read and validated by :mod:`lab.scenarios` before
+the screen opens, so a mistake is the validator's one line and exit 2.
 
-Tests: tests/tui/test_cli.py, tests/tui/test_pty.py
+Tests: tests/tui/test_pieces.py, tests/tui/test_record_replay.py, tests/tui/test_pty.py
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import sys
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lab.errors import LabError
+from lab.errors import LabError, ScenarioError
 from lab.reactor import LOOPS
 
 if TYPE_CHECKING:
     from lab.lab import Lab
+    from lab.scenarios import Scenario
 
-__all__ = ["lab_file_starter", "register", "run_tui"]
+__all__ = ["lab_starter", "read_lab_file", "register", "run_tui"]
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "tui", help="the lab console: endpoints, live traffic, detail, commands (plain `netlab`)",
         description="Open the netlab console on a lab: the demo lab (default), a lab file, or an "
-        "empty lab.  Keys: : command bar, / filter, ? help, q quit.",
-        epilog="examples:\n  netlab tui\n  netlab tui --empty\n  netlab tui lab.yaml",
+        "empty lab.  Keys: : command bar, / filter, r record, s run a scenario, ? help, q quit.",
+        epilog="examples:\n  netlab tui\n  netlab tui --empty\n  netlab tui lab.yaml      "
+        "a lab file (`save FILE` writes one) or a scenario's lab",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("labfile", nargs="?", metavar="LABFILE", help="a lab file to start instead of the demo")
+    p.add_argument("labfile", nargs="?", metavar="LABFILE",
+                   help="a lab or scenario file whose `lab:` servers start instead of the demo")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--demo", action="store_true", help="servers and clients already talking (default)")
     which.add_argument("--empty", action="store_true", help="start with an empty lab")
@@ -50,35 +51,31 @@ def _say(text: str) -> None:
 LabStarter = Callable[["Lab"], Coroutine[Any, Any, None]]
 
 
-def lab_file_starter(path: str) -> LabStarter:
-    """Read the lab file at ``path`` now (so a bad file is an error before
-    the screen opens) and return the coroutine function that starts its
-    servers in a lab.  :class:`LabError` says why it cannot: no such file,
-    lab files not supported by this netlab (:mod:`lab.scenarios` is
-    imported only here), or the file's own error with its line."""
-    if not Path(path).is_file():
-        raise LabError(f"no lab file {path!r}", hint="give the path of a lab file, or use --demo / --empty")
-    try:
-        scenarios = importlib.import_module("lab.scenarios")
-    except ImportError:
-        raise LabError("this netlab cannot read lab files yet (lab.scenarios is not installed)",
-                       hint="use `netlab tui --demo` or `netlab tui --empty`") from None
-    load_file = getattr(scenarios, "load_file", None)
-    if load_file is None:
-        raise LabError("this netlab's lab.scenarios cannot load files (no load_file)",
-                       hint="use `netlab tui --demo` or `netlab tui --empty`")
-    found = load_file(path)
-    if not found or not getattr(found[0], "servers", None):
-        raise LabError(f"{path} has no `lab:` servers to start", hint="add a lab: part, or use --empty")
-    decls = list(found[0].servers)
+def read_lab_file(path: str) -> Scenario:
+    """The lab file at ``path``, read and validated now, so that a bad file
+    is an error before the screen opens: the first scenario of the file
+    (as ``netlab up`` takes it).  :class:`ScenarioError` says why not, with
+    ``FILE:LINE:COL`` for a mistake in the file."""
+    from lab.scenarios import load_file
+
+    scenario = load_file(path)[0]
+    if not scenario.servers:
+        hint = "`netlab run FILE` runs its steps" if scenario.steps else "add a `lab:` part, or use --empty"
+        raise ScenarioError(f"{path} has no `lab:` servers to start", hint=hint)
+    return scenario
+
+
+def lab_starter(scenario: Scenario) -> LabStarter:
+    """The coroutine function that starts ``scenario``'s lab servers in a
+    lab; a server that cannot start is a :class:`LabError` naming its line."""
+    decls = list(scenario.servers)
 
     async def start(lab: Lab) -> None:
         for decl in decls:
             try:
                 await lab.aserve(decl.protocol, **decl.kwargs())
             except LabError as exc:
-                where = f"{path}:{decl.mark}" if getattr(decl, "mark", None) else path
-                raise LabError(f"{where}: lab server {decl.name!r}: {exc}") from None
+                raise LabError(f"{scenario.path}:{decl.mark}: lab server {decl.name!r}: {exc}") from None
 
     return start
 
@@ -90,9 +87,9 @@ def run_tui(args: argparse.Namespace) -> int:
         _say(f"give a lab file or {'--empty' if args.empty else '--demo'}, not both")
         return 2
     try:
-        starter = lab_file_starter(args.labfile) if args.labfile else None
-    except LabError as exc:
-        _say(str(exc))
+        scenario = read_lab_file(args.labfile) if args.labfile else None
+    except ScenarioError as exc:
+        print(exc, file=sys.stderr, flush=True)  # FILE:LINE:COL: what is wrong — hint
         return 2
 
     from lab.tui.app import NetlabApp
@@ -106,13 +103,34 @@ def run_tui(args: argparse.Namespace) -> int:
 
     startup = None
     title = "netlab"
-    if starter is not None:
+    replay = None
+    if scenario is not None:
+        starter = lab_starter(scenario)
         startup, title = (lambda: lab.reactor.run_async(starter(lab))), f"netlab — {args.labfile}"
+        replay = args.labfile if scenario.steps else None  # `s` offers to run its steps
     elif not args.empty:
         startup, title = (lambda: lab.reactor.run_async(demo())), "netlab — demo lab"
-    app = NetlabApp(lab, startup=startup, title=title)
+    app = NetlabApp(lab, startup=startup, title=title, scenario_path=replay)
     try:
         code = app.run()
+        _finish_recording(lab)
     finally:
         lab.close()
     return int(code or 0)
+
+
+def _finish_recording(lab: Lab) -> None:
+    """A recording still going when the console closes is stopped the way
+    `record stop` stops it, so its file ends as it should."""
+    from lab.commands import Interpreter
+    from lab.scenarios._recorder import RECORDER
+
+    recorder = lab.services.find(RECORDER)
+    if recorder is None or not recorder.active:
+        return
+    try:
+        (result,) = Interpreter(lab).execute("record stop", 10.0)
+    except LabError as exc:
+        _say(f"record stop: {exc}")
+        return
+    _say(result.text)

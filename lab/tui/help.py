@@ -21,7 +21,7 @@ from lab.tui.filtering import __doc__ as FILTER_DOC
 __all__ = ["KEYS", "HelpScreen"]
 
 KEYS: tuple[tuple[str, str], ...] = (
-    (":", "command bar: run any command (serve, connect, send, expect, stop, ls, log, help)"),
+    (":", "command bar: run any command (serve, connect, send, expect, record, ... listed below)"),
     ("/", "filter the traffic view (Esc closes the bar, an empty filter shows everything)"),
     ("f", "follow: keep the newest event in sight"),
     ("space", "pause / resume the traffic view (the log keeps recording)"),
@@ -30,6 +30,9 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("a", "show all endpoints again"),
     ("l", "conversation (ladder) view of the selected connection (tree) or event's connection"),
     ("t", "talk: type lines that a client sends (Esc leaves talk mode)"),
+    ("r", "record this session to a scenario file (asks for its name; ● REC shows it), r again stops"),
+    ("s", "run a scenario file: each step turns ✓ or ✗ live in the scenario panel, a failure shows why"),
+    ("S", "show / hide the scenario panel (in it: Esc hides it, c stops a run)"),
     ("y / x", "copy the selected message as an escaped string / as hex"),
     ("o", "make the command output panel tall, or small again"),
     ("tab / shift+tab", "move between panels"),

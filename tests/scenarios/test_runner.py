@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lab.scenarios import load_file, load_text
-from lab.scenarios._runner import run_scenario
+from lab.scenarios._runner import Outcome, Runner, StepState, StepUpdate, run_scenario
 from lab.scenarios.cli import Selector
 
 NETLAB = [sys.executable, "-m", "lab"]
@@ -241,3 +241,76 @@ def test_a_send_to_a_server_that_hung_up_reports_the_replies(write: Callable[...
     assert "closed" in outcome.failure.headline()
     assert "replies, expected (-) against received (+):" in report, report
     assert '+ "Hello there.\\r\\n"' in report and '- "Goodbye.\\r\\n"' in report, report
+
+
+def test_progress_reports_each_step_as_it_starts_and_ends(write: Callable[..., Path]) -> None:
+    """A progress callback hears every step start and pass, then the failing
+    one with the same failure the outcome reports; steps after it are silent."""
+    path = write("""
+        lab:
+          e: {protocol: echo}
+        steps:
+          - connect: {to: e, as: c}
+          - send: {to: c, text: hello}
+          - expect: {from: c, equals: "bye\\r\\n", timeout: 0.5}
+          - send: {to: c, text: never}
+    """)
+    (scenario,) = load_file(path)
+    updates: list[StepUpdate] = []
+    outcome = Runner(scenario, progress=updates.append).run()
+    seen = [(u.step.index, u.state) for u in updates]
+    assert seen == [(1, StepState.RUNNING), (1, StepState.PASSED), (2, StepState.RUNNING), (2, StepState.PASSED),
+                    (3, StepState.RUNNING), (3, StepState.FAILED)]
+    assert all(u.scenario is scenario for u in updates)
+    assert updates[-1].failure is outcome.failure and outcome.failure is not None
+    assert 0.4 < updates[-1].seconds < 30 and updates[1].seconds >= 0
+    assert '"hello\\r\\n"' in outcome.failure.report()
+
+
+def test_a_progress_callback_that_raises_does_not_change_the_result(write: Callable[..., Path]) -> None:
+    """Whoever watches a run cannot break it: the callback's error is logged, the run passes."""
+    (scenario,) = load_file(write(PASSING.format(name="watched")))
+
+    def broken(update: StepUpdate) -> None:
+        raise RuntimeError("display bug")
+
+    outcome = Runner(scenario, progress=broken).run()
+    assert outcome.passed and outcome.steps_run == 3
+
+
+def test_cancel_cuts_a_running_step_short(write: Callable[..., Path]) -> None:
+    """cancel() from another thread ends a long wait at once; the outcome fails as cancelled."""
+    import threading
+    import time
+
+    (scenario,) = load_file(write("""
+        lab:
+          e: {protocol: echo}
+        steps:
+          - connect: {to: e, as: c}
+          - wait: {closed: c, timeout: 60}
+          - send: {to: c, text: never}
+    """))
+    waiting = threading.Event()
+    runner = Runner(scenario, progress=lambda u: u.step.index == 2 and u.state is StepState.RUNNING
+                    and waiting.set())
+    done: list[Outcome] = []
+    thread = threading.Thread(target=lambda: done.append(runner.run()))
+    thread.start()
+    assert waiting.wait(60)
+    began = time.monotonic()
+    runner.cancel()
+    thread.join(60)
+    assert done and time.monotonic() - began < 15
+    outcome = done[0]
+    assert not outcome.passed and outcome.failure is not None and outcome.steps_run == 1
+    assert outcome.failure.step is scenario.steps[1] and outcome.failure.message == "cancelled"
+
+
+def test_cancel_before_a_run_starts_runs_no_step(write: Callable[..., Path]) -> None:
+    (scenario,) = load_file(write(PASSING.format(name="never")))
+    runner = Runner(scenario)
+    runner.cancel()
+    outcome = runner.run()
+    assert not outcome.passed and outcome.steps_run == 0 and outcome.failure is not None
+    assert outcome.failure.message == "cancelled"

@@ -1,13 +1,11 @@
 """The TUI's Textual-free pieces: the event feed, the filter language,
-byte dumps, ladder diagrams, rates, the demo table and the CLI's lab-file
-rule."""
+byte dumps, ladder diagrams, rates, path completion, the demo table and
+the CLI's lab files."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-import types
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -17,16 +15,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lab import Lab
+from lab.commands import Interpreter
+from lab.endpoints import Server
 from lab.errors import CommandError, LabError
 from lab.eventlog import Direction, EventKind, EventLog
 from lab.protocols._base import Role, Transport
 from lab.protocols.echo import SPEC as ECHO
-from lab.tui.cli import lab_file_starter
+from lab.tui.cli import lab_starter, read_lab_file
 from lab.tui.dump import as_escaped, as_hex, hexdump
 from lab.tui.feed import EventFeed
 from lab.tui.filtering import parse_filter
 from lab.tui.ladder import Way, build_ladder
+from lab.tui.prompt import complete_path
 from lab.tui.rates import Rates, sparkline
+
+LIBRARY = Path(__file__).parent.parent.parent / "scenarios"
 
 
 def sample_log() -> EventLog:
@@ -200,46 +203,72 @@ def run_netlab(*args: str) -> subprocess.CompletedProcess[str]:
                           stdin=subprocess.DEVNULL)
 
 
-def test_tui_help_and_lab_file_errors_are_one_line() -> None:
+def test_tui_help_and_a_missing_lab_file_is_one_line() -> None:
     """`netlab tui --help` documents the modes; a missing lab file is one line and exit 2."""
     out = run_netlab("tui", "--help")
     assert out.returncode == 0 and "--empty" in out.stdout and "LABFILE" in out.stdout
     missing = run_netlab("tui", "no-such-lab.yaml")
     assert missing.returncode == 2
-    assert missing.stderr.strip().count("\n") == 0 and "no lab file 'no-such-lab.yaml'" in missing.stderr
+    assert missing.stderr == "no-such-lab.yaml: no such file\n"
 
 
-def test_lab_file_without_lab_files_support_is_one_line(tmp_path: Path) -> None:
-    """Without lab.scenarios a lab file is refused in one line naming the way out."""
-    labfile = tmp_path / "lab.yaml"
-    labfile.write_text("lab:\n  e: {protocol: echo}\n")
-    if importlib.util.find_spec("lab.scenarios") is not None:
-        return  # lab files are supported: the next test covers them
+@pytest.mark.parametrize(("text", "where", "says"), [
+    ("lab:\n  e: {protocol: echo}\n  f: {protocol: fingr}\n", "3:17", "unknown protocol 'fingr'"),
+    ("lab:\n  e: {protocol: echo, port: 99999}\n", "2:29", "port 99999 is out of range"),
+    ("lab:\n  e: {protocol: echo\n", "3:1", ""),
+    ("name: x\nsteps:\n  - expct: {from: c, text: hi}\n", "3:5", "unknown step 'expct'"),
+])
+def test_a_bad_lab_file_is_the_validators_one_line_and_exit_2(tmp_path: Path, text: str, where: str,
+                                                            says: str) -> None:
+    """The file is validated before the screen opens: FILE:LINE:COL: what is wrong, on one line, exit 2."""
+    labfile = tmp_path / "bad.yaml"
+    labfile.write_text(text)
     out = run_netlab("tui", str(labfile))
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.count("\n") == 1, out.stderr
+    assert out.stderr.startswith(f"{labfile}:{where}: "), out.stderr
+    assert says in out.stderr
+
+
+def test_a_file_without_lab_servers_is_refused_with_a_way_out(tmp_path: Path) -> None:
+    """A recording that serves from its steps has no lab to open: one line, exit 2, and what to do instead."""
+    recording = tmp_path / "rec.yaml"
+    recording.write_text("lab: {}\nsteps:\n  - serve: {as: e, protocol: echo}\n")
+    out = run_netlab("tui", str(recording))
     assert out.returncode == 2 and out.stderr.count("\n") == 1
-    assert "cannot read lab files yet" in out.stderr and "--demo" in out.stderr
+    assert f"{recording} has no `lab:` servers to start" in out.stderr and "netlab run" in out.stderr
 
 
-def test_lab_file_servers_start_through_lab_scenarios(tmp_path: Path, lab: Lab,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """The console reads a lab file with lab.scenarios.load_file and serves each declared server."""
-    decl = types.SimpleNamespace(name="from-file", protocol="echo", mark="2:3",
-                                 kwargs=lambda: {"name": "from-file", "port": 0})
-    bad = types.SimpleNamespace(name="bad", protocol="nosuch", mark="4:3", kwargs=lambda: {"name": "bad"})
-    files = {"good.yaml": [types.SimpleNamespace(servers=[decl])],
-             "bad.yaml": [types.SimpleNamespace(servers=[bad])],
-             "empty.yaml": [types.SimpleNamespace(servers=[])]}
-    fake = types.ModuleType("lab.scenarios")
-    fake.load_file = lambda path: files[Path(path).name]  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "lab.scenarios", fake)
-    for name in files:
-        (tmp_path / name).write_text("lab: {}\n")
-    lab.reactor.call(lab_file_starter(str(tmp_path / "good.yaml"))(lab))
-    assert lab["from-file"].protocol == "echo"
-    with pytest.raises(LabError, match=r"bad\.yaml:4:3: lab server 'bad': .*nosuch"):
-        lab.reactor.call(lab_file_starter(str(tmp_path / "bad.yaml"))(lab))
-    with pytest.raises(LabError, match="no `lab:` servers"):
-        lab_file_starter(str(tmp_path / "empty.yaml"))
+def test_a_saved_lab_file_starts_its_servers(tmp_path: Path, lab: Lab) -> None:
+    """What `save FILE` writes is a lab file the console starts: same protocols and options."""
+    lab.serve("finger", name="f", user=["alice=Alice Liddell"])
+    lab.serve("echo", name="e")
+    saved = tmp_path / "saved.yaml"
+    Interpreter(lab).execute(f"save {saved} --free-ports", 30)
+    scenario = read_lab_file(str(saved))
+    assert [d.name for d in scenario.servers] == ["f", "e"]
+    with Lab.start() as fresh:
+        fresh.reactor.call(lab_starter(scenario)(fresh))
+        finger = fresh["f"]
+        assert isinstance(finger, Server) and finger.spec.name == "finger" and finger.port != lab["f"].port
+        assert "Alice Liddell" in fresh.connect("finger", "f", name="q").query("alice")  # type: ignore[attr-defined]
+        assert fresh["e"].protocol == "echo"
+
+
+def test_a_lesson_starts_its_lab_and_a_busy_port_names_the_line(tmp_path: Path, lab: Lab) -> None:
+    """A lesson under scenarios/ opens as a lab; a server that cannot start names its file and line."""
+    lesson = LIBRARY / "finger" / "finger-lookup.yaml"
+    scenario = read_lab_file(str(lesson))
+    assert scenario.steps  # `s` in the console can run them
+    lab.reactor.call(lab_starter(scenario)(lab))
+    assert lab["f"].protocol == "finger"
+    with Lab.start() as other:
+        holder = other.serve("echo", name="holder")
+        taken = tmp_path / "taken.yaml"
+        taken.write_text(f"lab:\n  e: {{protocol: echo}}\n  again: {{protocol: echo, port: {holder.port}}}\n")
+        with pytest.raises(LabError, match=r"taken\.yaml:3:10: lab server 'again': .*port is taken"):
+            other.reactor.call(lab_starter(read_lab_file(str(taken)))(other))
+        assert "e" in other.endpoints
 
 
 def test_plain_netlab_without_a_terminal_prints_the_text_demo() -> None:
@@ -248,3 +277,21 @@ def test_plain_netlab_without_a_terminal_prints_the_text_demo() -> None:
     with Proc([sys.executable, "-m", "lab"]) as proc:
         proc.wait_for(r"demo\d+\s+(->|<-)", timeout=60)
         assert proc.stop() == 0
+
+
+def test_path_completion_offers_scenario_files_and_directories(tmp_path: Path) -> None:
+    """Tab in the file prompt: the common part of the matching names, directories with a slash,
+    only .yaml files, dot files only when asked for."""
+    for name in ("a.yaml", "ab.yaml", "abc.txt", ".hidden.yaml"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "sub").mkdir()
+    yaml = (".yaml", ".yml")
+    base = str(tmp_path)
+    assert complete_path(f"{base}/a", yaml) == (f"{base}/a", ["a.yaml", "ab.yaml"])
+    assert complete_path(f"{base}/ab", yaml) == (f"{base}/ab.yaml", ["ab.yaml"])
+    assert complete_path(f"{base}/ab") == (f"{base}/ab", ["ab.yaml", "abc.txt"])
+    assert complete_path(f"{base}/s", yaml) == (f"{base}/sub/", ["sub/"])
+    assert complete_path(f"{base}/.", yaml) == (f"{base}/.hidden.yaml", [".hidden.yaml"])
+    assert complete_path(f"{base}/", yaml) == (f"{base}/", ["a.yaml", "ab.yaml", "sub/"])
+    assert complete_path(f"{base}/zzz", yaml) == (f"{base}/zzz", [])
+    assert complete_path(f"{base}/no/such/dir/x", yaml) == (f"{base}/no/such/dir/x", [])

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pexpect
 import pyte
@@ -93,5 +95,39 @@ def test_interop_netlab_in_a_pty_paints_then_quits_on_q_restoring_the_terminal()
         assert term.raw.rfind(b"\x1b[?1049l") > term.raw.rfind(b"\x1b[?1049h") > -1
         assert term.raw.rfind(b"\x1b[?25h") > term.raw.rfind(b"\x1b[?25l")
         assert term.raw.rfind(b"\x1b[?1000l") > term.raw.rfind(b"\x1b[?1000h")
+    finally:
+        term.close()
+
+
+@pytest.mark.interop
+def test_interop_netlab_tui_on_a_lesson_runs_it_and_finishes_a_recording_on_quit(tmp_path: Path) -> None:
+    """`netlab tui LESSON` in a pty: the lesson's lab is up, `s` Enter runs the lesson green in the panel,
+    `r` Enter records to session.yaml, and `q` ends that recording (said on the terminal) and exits 0."""
+    lesson = Path(__file__).parent.parent.parent / "scenarios" / "echo" / "echo-basics.yaml"
+    term = Terminal(f"cd {shlex.quote(str(tmp_path))} && {netlab_command()} tui {shlex.quote(str(lesson))};"
+                    " echo NETLAB_RC=$?")
+    try:
+        term.pump_until(lambda: f"netlab — {lesson}" in term.text and re.search(r"1 servers", term.text)
+                        is not None, 60, "the lesson's lab")
+        term.child.send("s")
+        term.pump_until(lambda: "run which scenario file?" in term.text, 30, "the run prompt")
+        term.child.send("\r")
+        term.pump_until(lambda: re.search(r"passed: \d+ steps in", term.text) is not None, 60, "the lesson to pass")
+        term.child.send("\x1b")  # back from the panel
+        term.pump_until(lambda: "message" in term.text and "scenario passed" in term.text, 30,
+                        "the detail panel again, the run's state in the title")
+        term.child.send("S")
+        term.pump_until(lambda: "scenario: " in term.text and "message" not in term.text, 30, "the panel again")
+        term.child.send("\x1b")
+        term.pump_until(lambda: "message" in term.text, 30, "the detail panel again")
+        term.child.send("r")
+        term.pump_until(lambda: "record this session to which scenario file?" in term.text, 30, "the record prompt")
+        term.child.send("\r")
+        term.pump_until(lambda: "● REC" in term.text, 30, "the recording mark")
+        term.child.send("q")
+        term.pump_until(lambda: re.search(rb"NETLAB_RC=\d+", term.raw) is not None, 30, "the exit")
+        assert re.search(rb"NETLAB_RC=0", term.raw), term.raw[-2000:]
+        assert "netlab: recorded 0 steps to session.yaml" in term.text
+        assert (tmp_path / "session.yaml").read_text().rstrip().endswith("# end of recording: 0 steps")
     finally:
         term.close()

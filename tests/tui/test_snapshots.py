@@ -6,6 +6,7 @@ Update after an intended change with ``pytest tests/tui --snapshot-update``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Iterator
@@ -14,7 +15,9 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from lab.scenarios import Runner, StepUpdate, load_text
 from lab.tui.app import NetlabApp
+from lab.tui.scenario import ScenarioPanel, ScenarioRun
 from lab.tui.still import pose, still_lab
 
 SIZE = (120, 40)
@@ -84,3 +87,50 @@ def test_main_screen_in_a_small_terminal(snap_compare: Any, still_app: NetlabApp
 def test_help_screen(snap_compare: Any, still_app: NetlabApp) -> None:
     """`?` over the main screen: keys, the filter language and the commands."""
     assert snap_compare(still_app, terminal_size=SIZE, press=["question_mark"])
+
+
+SCENARIO = """\
+name: echo-mixed
+description: two lines echoed, then one that never comes back
+lab:
+  e: {protocol: echo}
+steps:
+  - connect: {to: e, as: c}
+  - send: {to: c, text: hello}
+  - expect: {from: c, equals: "hello\\r\\n"}
+  - send: {to: c, text: world}
+  - expect: {from: c, equals: "world\\r\\n"}
+  - expect: {from: c, equals: "goodbye\\r\\n", timeout: 0.3}
+  - send: {to: c, text: never}
+"""
+
+
+def test_scenario_panel(snap_compare: Any, still_app: NetlabApp) -> None:
+    """The scenario panel after a real run of a scenario whose sixth step fails: five steps passed,
+    the failure, the step after it not run, the runner's report.  Times (and the report's event
+    log, which has clock times) are fixed; everything else is what the runner said."""
+    (scenario,) = load_text(SCENARIO, "scenarios/echo/echo-mixed.yaml")
+    updates: list[StepUpdate] = []
+    outcome = Runner(scenario, progress=updates.append).run()
+    assert outcome.failure is not None and outcome.failure.step is scenario.steps[5]
+    failure = dataclasses.replace(outcome.failure, log_tail=[])
+    outcome = dataclasses.replace(outcome, seconds=0.912, failure=failure)
+    updates = [dataclasses.replace(u, seconds=0.001 * (u.step.index + 1), failure=failure if u.failure else None)
+               for u in updates]
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await posed(pilot)
+        app = pilot.app
+        assert isinstance(app, NetlabApp)
+        run = app.scenario_run = ScenarioRun(1, scenario.path, [scenario])
+        panel = app.scenario_panel
+        panel.begin(run)
+        app.show_scenario_panel(True)
+        panel.post_message(ScenarioPanel.Started(1, scenario))
+        for update in updates:
+            panel.post_message(ScenarioPanel.Stepped(1, update))
+        panel.post_message(ScenarioPanel.Finished(1, outcome))
+        panel.post_message(ScenarioPanel.Ended(1))
+        await pilot.pause(0.3)
+
+    assert snap_compare(still_app, terminal_size=SIZE, run_before=run_before)
