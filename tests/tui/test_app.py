@@ -7,11 +7,11 @@ import io
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conftest import until
 from rich.console import Console
 from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import Input, Label, RichLog, Static, Tree
+from tui_support import until
 
 from lab import Lab
 from lab.eventlog import EventKind
