@@ -195,8 +195,11 @@ class FanOut:
     with at most ``window`` messages each in flight; the last one, which
     never sends, is the observer that acknowledges them."""
 
-    def __init__(self, port: int, clients: int, senders: int, window: int, size: int) -> None:
+    def __init__(self, port: int, clients: int, senders: int, window: int, size: int, rate: float = 0.0) -> None:
         self.window = window
+        self.rate = rate  # messages/s from all senders together; 0: as fast as the window allows
+        self.started = 0.0
+        self.sent = 0
         self.pad = b"x" * max(0, size - 40)
         self.ep = select.epoll()
         self.clients: dict[int, _Client] = {}
@@ -232,7 +235,12 @@ class FanOut:
     def _send(self) -> None:
         ns = time.perf_counter_ns
         window, in_flight, pad = self.window, self.in_flight, self.pad
+        due = len(self.senders)
+        if self.rate:
+            due = min(due, int((time.perf_counter() - self.started) * self.rate) - self.sent)
         for k, c in enumerate(self.senders):
+            if due <= 0:
+                break
             if in_flight[k] < window:
                 line = b"PRIVMSG #bench :%d %s %d\r\n" % (k, pad, ns())
                 try:
@@ -240,6 +248,8 @@ class FanOut:
                 except BlockingIOError:
                     continue
                 in_flight[k] += 1
+                due -= 1
+                self.sent += 1
 
     def _lines(self, c: _Client, data: bytes) -> None:
         now = time.perf_counter_ns()
@@ -267,6 +277,8 @@ class FanOut:
         start = self.delivered
         clients = self.clients
         deadline = perf() + seconds
+        if not self.started:
+            self.started = perf()
         for _ in range(MAX_SPINS):
             self._send()
             for fd, _ev in poll(0):
@@ -301,6 +313,7 @@ class Config:
     senders: int
     window: int
     size: int
+    rate: float = 0.0
     retries: int = 1
     other_limit: float = 0.05
 
@@ -316,16 +329,18 @@ def measure(kind: ServerKind, cfg: Config) -> dict[str, Any]:
     server = IrcServer(kind)  # type: ignore[arg-type]  # duck-typed: key, label, argv()
     try:
         server.wait_ready()
-        load = FanOut(server.port, cfg.clients, cfg.senders, cfg.window, cfg.size)
+        load = FanOut(server.port, cfg.clients, cfg.senders, cfg.window, cfg.size, cfg.rate)
         gc.collect()
         gc.disable()
         try:
             load.run(cfg.warmup)
             server.check_alive()
             del load.latencies[:]
+            sent0 = load.sent
             window = harness.Window(server)
             done = load.run(cfg.seconds)
             w = window.close()
+            sent = load.sent - sent0
             lat = sorted(load.latencies)
         finally:
             gc.enable()
@@ -339,6 +354,7 @@ def measure(kind: ServerKind, cfg: Config) -> dict[str, Any]:
         "deliveries": done,
         "rate": done / w["wall"],
         "messages": done / max(cfg.clients - 1, 1) / w["wall"],
+        "sent": sent / w["wall"],
         "us": w["cpu"] / done * 1e6 if done else nan,
         "user_us": w["user"] / done * 1e6 if done else nan,
         "p50_ms": _percentile(lat, 0.50) / 1e6,
@@ -353,7 +369,7 @@ def measure(kind: ServerKind, cfg: Config) -> dict[str, Any]:
 # -- output ----------------------------------------------------------------------
 
 spread, _fmt, _table = harness.spread, harness._fmt, harness._table
-KEYS = ("rate", "messages", "us", "user_us", "p50_ms", "p99_ms", "busy", "cpu0_idle", "rss_kb")
+KEYS = ("rate", "messages", "sent", "us", "user_us", "p50_ms", "p99_ms", "busy", "cpu0_idle", "rss_kb")
 
 
 def summarize(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -381,14 +397,16 @@ def ratios(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
 def report(summary: dict[str, Any], rats: list[dict[str, Any]], cfg: Config,
            results: dict[str, list[dict[str, Any]]]) -> str:
     parts = [
-        (f"IRC fan-out: {cfg.clients} members of one channel, {cfg.senders} of them sending, <= {cfg.window}"
+        (f"IRC fan-out: {cfg.clients} members of one channel, {cfg.senders} of them sending"
+         f"{f' {cfg.rate:,.0f} messages/s in all' if cfg.rate else ''}, <= {cfg.window}"
          f" messages in flight each, ~{cfg.size} B lines; a delivery is one PRIVMSG read by one member;"
          f" {cfg.rounds} rounds x {cfg.seconds:g} s; median (min-max)"),
         "flood protection off everywhere: netlab flood_burst=0, ngIRCd MaxPenaltyTime 0, miniircd has none",
         _table(
-            ["server", "deliveries/s", "messages/s", "CPU us/delivery", "p50 ms", "p99 ms", "server busy",
+            ["server", "deliveries/s", "messages/s", "sent/s", "CPU us/delivery", "p50 ms", "p99 ms", "server busy",
              "CPU 0 idle"],
-            [[SERVERS[name].label, _fmt(s["rate"], ",.0f"), _fmt(s["messages"], ",.0f"), _fmt(s["us"], ".2f"),
+            [[SERVERS[name].label, _fmt(s["rate"], ",.0f"), _fmt(s["messages"], ",.0f"),
+              _fmt(s["sent"], ",.0f"), _fmt(s["us"], ".2f"),
               _fmt(s["p50_ms"], ".2f"), _fmt(s["p99_ms"], ".2f"), _fmt(s["busy"], ".0f", 100, "%"),
               _fmt(s["cpu0_idle"], ".0f", 100, "%")]
              for name, s in summary.items()],
@@ -428,6 +446,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--clients", type=int, default=50, help="members of the channel (default 50)")
     p.add_argument("--senders", type=int, default=5, help="members that send (default 5)")
     p.add_argument("--window", type=int, default=8, help="messages in flight per sender (default 8)")
+    p.add_argument("--rate", type=float, default=0.0,
+                   help="messages/s offered by all senders together, to compare latency at one load"
+                        " (default 0: as fast as the window allows, which measures capacity)")
     p.add_argument("--size", type=int, default=80, help="bytes of PRIVMSG text, about (default 80)")
     p.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
                    help=f"comma-separated, from: {', '.join(SERVERS)} (default: all)")
@@ -435,6 +456,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="re-measure a server up to this many times while other processes load either CPU"
                         " by more than 5%% (default 1)")
     p.add_argument("--json", metavar="FILE", help="also write all figures to FILE")
+    p.add_argument("--profile", metavar="SERVER", choices=[k for k in SERVERS if k.startswith("netlab")],
+                   help="instead of the comparison, cProfile a netlab server under the same load")
     args = p.parse_args(argv)
     for name in args.servers.split(","):
         if name not in SERVERS:
@@ -454,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds=args.seconds or (1.0 if quick else 3.0),
         warmup=args.warmup if args.warmup is not None else (0.5 if quick else 1.0),
         burn_in=1.0 if quick else 3.0,
-        clients=args.clients, senders=args.senders, window=args.window, size=args.size,
+        clients=args.clients, senders=args.senders, window=args.window, size=args.size, rate=args.rate,
         retries=args.retries,
     )
     names = list(dict.fromkeys(args.servers.split(",")))
@@ -462,6 +485,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(w, file=sys.stderr)
     old_term = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
+        if args.profile:
+            def drive(port: int) -> int:
+                load = FanOut(port, cfg.clients, cfg.senders, cfg.window, cfg.size, cfg.rate)
+                try:
+                    return load.run(cfg.warmup + cfg.seconds)
+                finally:
+                    load.close()
+
+            print(mail.profile(IrcServer, SERVERS[args.profile], drive, "delivery"))
+            return 0
         est = cfg.burn_in + cfg.rounds * len(names) * (cfg.warmup + cfg.seconds + 2.5)
         print(f"IRC benchmark: {len(names)} servers x {cfg.rounds} rounds, about {est / 60:.1f} min;"
               f" servers on CPU {harness.SERVER_CPU}, clients on CPU {harness.CLIENT_CPU}", file=sys.stderr)

@@ -448,6 +448,53 @@ def report(summary: dict[str, Any], rats: list[dict[str, Any]], cfg: Config,
     return "\n".join(parts)
 
 
+# -- profile mode ----------------------------------------------------------------
+
+
+def profile(server_cls: type[harness.Server], kind: Any, drive: Callable[[int], int], unit: str,
+            top: int = 30) -> str:
+    """Run one netlab server under cProfile while ``drive(port)`` loads it
+    (returning how many ``unit``s it completed); the hottest functions, per
+    ``unit``."""
+    import pstats
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "server.prof")
+        # [python, -c, CODE, PORT, ...] -> [python, -c, WRAPPER, CODE, OUT, PORT, ...]
+        server = server_cls(kind, lambda argv: [*argv[:2], harness.PROFILE_WRAPPER, argv[2], out, *argv[3:]])
+        try:
+            server.wait_ready()
+            done = drive(server.port)
+        finally:
+            server.stop()
+        if not os.path.exists(out):
+            raise RuntimeError(f"no profile written:\n{server.stderr_tail()}")
+        stats = pstats.Stats(out)
+    units = max(done, 1)
+    rows = []
+    entries = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
+    for (filename, line, func), (_cc, nc, tt, ct, _callers) in entries[:top]:
+        where = (os.path.relpath(filename, harness.ROOT) if filename.startswith(harness.ROOT)
+                 else os.path.basename(filename))
+        rows.append([f"{func} ({where}:{line})", f"{nc:,}", f"{nc / units:,.2f}",
+                     f"{tt / units * 1e6:,.2f}", f"{ct / units * 1e6:,.2f}"])
+    plural = unit[:-1] + "ies" if unit.endswith("y") else unit + "s"
+    head = (f"cProfile of {kind.label}: {done:,} {plural} over the server's life"
+            " (profiling inflates absolute times: compare rows)")
+    return head + "\n" + _table(["function", "calls", f"calls/{unit}", f"own us/{unit}", f"cum us/{unit}"], rows)
+
+
+def _drive_smtp(cfg: Config) -> Callable[[int], int]:
+    def drive(port: int) -> int:
+        load = SmtpLoad(port, cfg.conns, cfg.per_conn, make_message(cfg.size))
+        try:
+            return load.run(cfg.warmup + cfg.seconds)
+        finally:
+            load.close()
+    return drive
+
+
 # -- main ------------------------------------------------------------------------
 
 
@@ -469,6 +516,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="re-measure a server up to this many times while other processes load either CPU"
                         " by more than 5%% (default 1)")
     p.add_argument("--json", metavar="FILE", help="also write all figures to FILE")
+    p.add_argument("--profile", metavar="SERVER", choices=[k for k in SERVERS if k.startswith("netlab")],
+                   help="instead of the comparison, cProfile a netlab server under the same load")
     args = p.parse_args(argv)
     for name in args.servers.split(","):
         if name not in SERVERS:
@@ -524,6 +573,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(w, file=sys.stderr)
     old_term = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
+        if args.profile:
+            print(profile(SmtpServer, SERVERS[args.profile], _drive_smtp(cfg), "message"))
+            return 0
         est = cfg.burn_in + cfg.rounds * len(names) * (cfg.warmup + cfg.seconds + 1.5)
         print(f"SMTP benchmark: {len(names)} servers x {cfg.rounds} rounds, about {est / 60:.1f} min;"
               f" servers on CPU {harness.SERVER_CPU}, load generator on CPU {harness.CLIENT_CPU}",
