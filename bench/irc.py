@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """IRC fan-out: netlab, ngIRCd and miniircd, side by side.
 
-    python bench/irc.py                   # 5 rounds x 3 s, about 2 minutes
+    python bench/irc.py                   # 5 rounds x 3 s, about 3 minutes
     python bench/irc.py --quick           # 2 rounds x 1 s, a smoke test
     python bench/irc.py --json out.json   # also write every figure as JSON
 
@@ -452,9 +452,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=80, help="bytes of PRIVMSG text, about (default 80)")
     p.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
                    help=f"comma-separated, from: {', '.join(SERVERS)} (default: all)")
-    p.add_argument("--retries", type=int, default=1,
+    p.add_argument("--retries", type=int, default=None,
                    help="re-measure a server up to this many times while other processes load either CPU"
-                        " by more than 5%% (default 1)")
+                        " by more than 5%% (default 1; --quick 0)")
     p.add_argument("--json", metavar="FILE", help="also write all figures to FILE")
     p.add_argument("--profile", metavar="SERVER", choices=[k for k in SERVERS if k.startswith("netlab")],
                    help="instead of the comparison, cProfile a netlab server under the same load")
@@ -478,7 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warmup=args.warmup if args.warmup is not None else (0.5 if quick else 1.0),
         burn_in=1.0 if quick else 3.0,
         clients=args.clients, senders=args.senders, window=args.window, size=args.size, rate=args.rate,
-        retries=args.retries,
+        retries=args.retries if args.retries is not None else (0 if quick else 1),
     )
     names = list(dict.fromkeys(args.servers.split(",")))
     for w in harness.pin_client():

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """SMTP server throughput: netlab, aiosmtpd and Twisted, side by side.
 
-    python bench/mail.py                  # 5 rounds x 3 s, about 2 minutes
+    python bench/mail.py                  # 5 rounds x 3 s, about 3 minutes
     python bench/mail.py --quick          # 2 rounds x 1 s, a smoke test
     python bench/mail.py --json out.json  # also write every figure as JSON
 
@@ -512,9 +512,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=1024, help="message size in bytes (default 1024)")
     p.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
                    help=f"comma-separated, from: {', '.join(SERVERS)} (default: all)")
-    p.add_argument("--retries", type=int, default=1,
+    p.add_argument("--retries", type=int, default=None,
                    help="re-measure a server up to this many times while other processes load either CPU"
-                        " by more than 5%% (default 1)")
+                        " by more than 5%% (default 1; --quick 0)")
     p.add_argument("--json", metavar="FILE", help="also write all figures to FILE")
     p.add_argument("--profile", metavar="SERVER", choices=[k for k in SERVERS if k.startswith("netlab")],
                    help="instead of the comparison, cProfile a netlab server under the same load")
@@ -566,7 +566,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         seconds=args.seconds or (1.0 if quick else 3.0),
         warmup=args.warmup if args.warmup is not None else (0.5 if quick else 2.0),
         burn_in=1.0 if quick else 3.0,
-        conns=args.connections, per_conn=args.per_connection, size=args.size, retries=args.retries,
+        conns=args.connections, per_conn=args.per_connection, size=args.size,
+        retries=args.retries if args.retries is not None else (0 if quick else 1),
     )
     names = list(dict.fromkeys(args.servers.split(",")))
     for w in harness.pin_client():
