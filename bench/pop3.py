@@ -317,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary: dict[str, dict[str, dict[str, float]]] = {
             n: {k: harness.spread([r[k] for r in rows]) for k in keys} for n, rows in results.items()}
         pairs = [("netlab-off", "dovecot", "netlab off / dovecot"), ("netlab-full", "dovecot", "netlab full / dovecot")]
-        rats = [{"what": what,
+        rats: list[dict[str, Any]] = [{"what": what,
                  "rate": harness.spread([c["rate"] / r["rate"] for c, r in zip(results[a], results[b], strict=True)]),
                  "cpu": harness.spread([r["us"] / c["us"] for c, r in zip(results[a], results[b], strict=True)])}
                 for a, b, what in pairs]
