@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """POP3 RETR throughput: netlab and dovecot, side by side.
 
-    python bench/pop3.py                  # 5 rounds x 3 s, about 1 minute
+    python bench/pop3.py                  # 5 rounds x 3 s, about 1.5 minutes (as root)
     python bench/pop3.py --quick          # 2 rounds x 1 s, a smoke test
 
 Both servers read the same Maildirs, one per session's user (u0, u1, ...;
