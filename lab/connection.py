@@ -12,7 +12,6 @@ Tests: tests/test_lab.py, tests/test_hostile.py
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import enum
 import logging
 import re
@@ -32,10 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["ConnState", "Connection", "DatagramPeer", "Pattern", "StreamConnection", "match"]
 
 logger = logging.getLogger(__name__)
-
-# True while a client's observer answers a message, and in tasks it starts:
-# what is sent then is the client's own doing (telnet negotiation), not its user's
-answering: contextvars.ContextVar[bool] = contextvars.ContextVar("answering", default=False)
 
 INBOX_LIMIT = 10_000
 READ_SIZE = 256 * 1024
@@ -188,16 +183,12 @@ class Connection:
     def _observe(self, msgs: list[Message]) -> None:
         observer = self.observer
         assert observer is not None
-        token = answering.set(True)
-        try:
-            for msg in msgs:
-                try:
-                    observer(msg)
-                except Exception as exc:
-                    self.error(f"watching {msg.kind} raised {format_exception(exc)}")
-                    logger.debug("observer of %s raised", self.id, exc_info=True)
-        finally:
-            answering.reset(token)
+        for msg in msgs:
+            try:
+                observer(msg)
+            except Exception as exc:
+                self.error(f"watching {msg.kind} raised {format_exception(exc)}")
+                logger.debug("observer of %s raised", self.id, exc_info=True)
 
     def _queue(self, msgs: list[Message]) -> None:
         inbox = self._inbox

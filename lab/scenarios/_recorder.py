@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from lab.commands import Result, Statement, observers
-from lab.connection import answering
 from lab.endpoints import Client, Server
 from lab.errors import CommandError
 from lab.eventlog import Direction, Event, EventKind
@@ -374,10 +373,6 @@ class Recorder:
         if name not in self._quiet:
             self._connect_step(client)  # made from Python, not the command language
         if event.kind is EventKind.MESSAGE and event.direction is Direction.OUT:
-            if answering.get():  # the client's own answer (negotiation): a replay answers by itself
-                if event.raw is not None:
-                    self._write(f"# {name} answered on its own: {event.raw.hex()}\n")
-                return
             if event.raw is not None:
                 self._step("send", _exact_send(name, event.raw))
             return

@@ -240,26 +240,3 @@ def test_a_session_driven_from_python_is_recorded_too(tmp_path: Path, lab: Lab) 
     assert [s.kind for s in scenario.steps] == ["serve", "connect", "send", "expect", "send", "expect"]
     outcome = run_scenario(scenario)
     assert outcome.passed, outcome.failure and outcome.failure.report()
-
-
-def test_what_a_client_answers_on_its_own_is_not_recorded_as_a_send(tmp_path: Path, lab: Lab) -> None:
-    """Telnet negotiation the client answers by itself stays out of the send
-    steps (a replay's client answers again); only the user's line is sent."""
-    from lab.scenarios import Recorder
-
-    path = tmp_path / "telnet.yaml"
-    recorder = Recorder(lab, path)
-    recorder.start()
-    srv = lab.serve("telnet", name="t")
-    c = lab.connect("telnet", srv, name="c")
-    c.expect("Ctrl-D on an empty line")
-    c.send(b"hello\r\n")
-    c.expect("hello")
-    recorder.stop()
-    text = path.read_text()
-    assert "# c answered on its own: fffe01" in text  # refusing the server's ECHO
-    (scenario,) = load_file(path)
-    sends = [s for s in scenario.steps if s.kind == "send"]
-    assert len(sends) == 1 and "hello" in sends[0].text, [s.text for s in sends]
-    outcome = run_scenario(scenario)
-    assert outcome.passed, outcome.failure and outcome.failure.report()
