@@ -29,7 +29,9 @@ def _say(text: str) -> None:
 def cmd_shell(args: argparse.Namespace) -> int:
     from traitlets.config import Config
 
+    from lab.commands import Interpreter
     from lab.lab import Lab
+    from lab.shell._recording import finish_recording
 
     try:
         import IPython
@@ -43,6 +45,9 @@ def cmd_shell(args: argparse.Namespace) -> int:
     try:
         IPython.start_ipython(argv=list(args.ipython_args), user_ns={"lab": lab}, config=config)
     finally:
+        ended = finish_recording(Interpreter(lab))  # a recording left running ends cleanly
+        if ended:
+            _say(ended)
         lab.close()
     return 0
 
@@ -50,7 +55,8 @@ def cmd_shell(args: argparse.Namespace) -> int:
 def cmd_console(args: argparse.Namespace) -> int:
     from lab.shell.console import run_console
 
-    return run_console(loop=args.loop, events=args.events, show_bytes=args.bytes, script=args.exec)
+    return run_console(loop=args.loop, events=args.events, show_bytes=args.bytes, script=args.exec,
+                       record=args.record, force=args.force)
 
 
 def cmd_talk(args: argparse.Namespace) -> int:
@@ -74,14 +80,21 @@ def register(subparsers: Any) -> None:
 
     p = subparsers.add_parser(
         "console", help="a light REPL for the command language (no IPython)",
-        description="A prompt for command-language statements with completion (Tab), history "
-        "kept across sessions, live events printed above the prompt and a status toolbar. "
-        "Ctrl-C cancels a running command; Ctrl-D or `exit` leaves.",
-        epilog='example: netlab console -x "serve echo as e; connect e as c"')
+        description="A prompt for command-language statements with completion (Tab), history\n"
+        "kept across sessions, live events printed above the prompt and a status toolbar.\n"
+        "Ctrl-C cancels a running command; Ctrl-D or `exit` leaves. With --record the whole\n"
+        "session is written as a scenario that `netlab run FILE` replays.",
+        epilog='examples:\n  netlab console -x "serve echo as e; connect e as c"\n'
+        "  netlab console --record session.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--events", choices=("all", "errors", "none"), default="all",
                    help="which events to print as they happen (default all)")
     p.add_argument("--bytes", action="store_true", help="also print raw byte chunks")
     p.add_argument("-x", "--exec", metavar="SCRIPT", help="run these statements first")
+    p.add_argument("--record", metavar="FILE",
+                   help="record the session as a scenario in FILE (like `record start FILE`; "
+                   "`record stop` or leaving ends it)")
+    p.add_argument("--force", action="store_true", help="with --record: replace FILE if it exists")
     p.add_argument("--loop", choices=LOOPS, default="asyncio", help="event loop implementation")
     p.set_defaults(handler=cmd_console)
 

@@ -5,6 +5,8 @@ thread under ``patch_stdout``, so events printed by the reactor appear
 above the prompt without disturbing a half-typed line.  Tab completes
 through :meth:`Interpreter.complete`; history persists in the user's data
 directory; the bottom toolbar shows endpoints, connections and events/s.
+``--record FILE`` runs ``record start FILE`` first and ``record stop`` on the
+way out; the prompt and the toolbar say while a recording runs.
 
 Tests: tests/shell/test_netlab_console.py
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shlex
 import signal
 import sys
 import time
@@ -33,6 +36,7 @@ from lab.commands import Interpreter
 from lab.errors import LabError
 from lab.eventlog import Event, EventKind, format_event
 from lab.lab import Lab
+from lab.shell._recording import finish_recording, recording_badge
 from lab.shell._settle import settled, unwrap
 
 __all__ = ["CommandCompleter", "EventEcho", "Rate", "data_dir", "run_console"]
@@ -40,6 +44,8 @@ __all__ = ["CommandCompleter", "EventEcho", "Rate", "data_dir", "run_console"]
 logger = logging.getLogger(__name__)
 
 EXIT_WORDS = ("exit", "quit")
+PROMPT = "netlab> "
+RECORDING_PROMPT = "netlab rec> "
 MAX_LINES_PER_BURST = 200  # per tick; beyond this a terminal only scrolls, the log keeps everything
 FLUSH_INTERVAL = 0.05
 
@@ -165,7 +171,8 @@ class Console:
         conns = sum(len(e.live_connections()) for e in list(lab.endpoints.values()))
         servers, clients = len(lab.servers), len(lab.clients)
         rate = self.rate.update(lab.log.total)
-        return (f" {servers} servers, {clients} clients | {conns} connections | "
+        badge = recording_badge(lab)
+        return ((f" {badge} |" if badge else "") + f" {servers} servers, {clients} clients | {conns} connections | "
                 f"{rate:.0f} events/s | {lab.log.total} events | Tab completes, Ctrl-D leaves ")
 
     async def run_line(self, text: str) -> bool:
@@ -197,6 +204,24 @@ class Console:
                 print(result.text)
         return True
 
+    def prompt(self) -> str:
+        return RECORDING_PROMPT if recording_badge(self.lab) else PROMPT
+
+    def start_recording(self, path: str, *, force: bool = False) -> bool:
+        """``record start PATH`` before anything else; False (and one line
+        on stderr) if the file cannot be written."""
+        if not force and os.path.lexists(path):
+            print(f"netlab: {path} exists — pick another name, or add --force to replace it", file=sys.stderr)
+            return False
+        words = ["record", "start", path] + (["--force"] if force else [])
+        try:
+            (result,) = self.interp.execute(shlex.join(words), 10)
+        except LabError as exc:
+            print(f"netlab: {exc}", file=sys.stderr)
+            return False
+        print(result.text)
+        return True
+
     def interrupt(self) -> None:
         """Ctrl-C while a command runs: cancel it (the reactor goes on)."""
         if self._running is not None:
@@ -219,7 +244,7 @@ class Console:
             while True:
                 try:
                     # our SIGINT handler stays: Ctrl-C at the prompt is a key, not a signal
-                    line = await session.prompt_async("netlab> ", handle_sigint=False)
+                    line = await session.prompt_async(self.prompt, handle_sigint=False)
                 except KeyboardInterrupt:
                     continue  # Ctrl-C at the prompt clears the line
                 except EOFError:
@@ -245,16 +270,22 @@ class Console:
         return code
 
     def close(self) -> None:
+        ended = finish_recording(self.interp)
+        if ended:
+            print(ended)
         self.echo.close()
         self.lab.close()
 
 
 def run_console(*, loop: str = "asyncio", events: str = "all", show_bytes: bool = False,
-                script: str | None = None) -> int:
-    """Run the console until the user leaves; returns the exit code."""
+                script: str | None = None, record: str | None = None, force: bool = False) -> int:
+    """Run the console until the user leaves; returns the exit code.
+    ``record``: record the session as a scenario in that file."""
     lab = Lab.start(loop=loop)
     console = Console(lab, events=events, show_bytes=show_bytes)
     try:
+        if record is not None and not console.start_recording(record, force=force):
+            return 2
         if sys.stdin.isatty() and sys.stdout.isatty():
             return asyncio.run(console.main(script))
         return asyncio.run(console.main_without_terminal(script))

@@ -11,6 +11,7 @@ Tests: tests/shell/test_shell_session.py, tests/shell/test_ipython.py, tests/she
 
 from __future__ import annotations
 
+import atexit
 import keyword
 import logging
 import re
@@ -30,6 +31,7 @@ from lab.errors import LabError
 from lab.eventlog import Event, EventKind, EventSlice
 from lab.lab import Lab
 from lab.protocols._base import Message
+from lab.shell._recording import finish_recording
 from lab.shell._settle import settled, unwrap
 
 __all__ = ["ErrorPrinter", "NetlabMagics", "ShellSession", "load", "unload"]
@@ -173,7 +175,15 @@ class ShellSession:
             completions.append(SimpleCompletion(shown, type="netlab"))
         return {"completions": completions, "suppress": True}
 
+    def finish_recording(self) -> None:
+        """End a recording the user left running (``record stop``), so the
+        file closes cleanly when the shell does."""
+        ended = finish_recording(self.interp)
+        if ended:
+            print(f"netlab: {ended}", file=sys.stderr, flush=True)
+
     def close(self) -> None:
+        self.finish_recording()
         self.errors.close()
         if self.owns_lab:
             self.lab.close()
@@ -244,6 +254,8 @@ def load(shell: InteractiveShell) -> ShellSession:
         completer.custom_matchers.append(netlab_matcher)
     if not shell.custom_exceptions:
         shell.set_custom_exc((LabError,), _show_lab_error)
+    # registered after the reactor's own stop, so it runs first at exit
+    atexit.register(session.finish_recording)
     _sessions[id(shell)] = (session, magics, netlab_matcher)
     return session
 
@@ -254,6 +266,7 @@ def unload(shell: InteractiveShell) -> None:
     if entry is None:
         return
     session, _magics, matcher = entry
+    atexit.unregister(session.finish_recording)
     for kind in ("line", "cell"):
         shell.magics_manager.magics[kind].pop("netlab", None)
     completer = getattr(shell, "Completer", None)
