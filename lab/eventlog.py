@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 import os
 import re
 import threading
@@ -37,6 +38,8 @@ __all__ = [
     "EventSlice",
     "format_event",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 class EventKind(enum.Enum):
@@ -284,8 +287,18 @@ class EventLog:
                 self._flush_scheduled = True
                 self._scheduler(self.flush)
         for fn in self._subscribers:
-            fn(event)
+            try:
+                fn(event)
+            except Exception as exc:  # a watcher's bug must not break the traffic it watches
+                self._drop_subscriber(fn, exc)
         return event
+
+    def _drop_subscriber(self, fn: Subscriber, exc: Exception) -> None:
+        self._subscribers = [s for s in self._subscribers if s is not fn]
+        name = getattr(fn, "__qualname__", None) or type(fn).__name__
+        logger.warning("event-log subscriber %s raised and was removed", name, exc_info=exc)
+        self.emit(EventKind.ERROR, "", text=f"a log subscriber ({name}) raised {type(exc).__name__}: {exc};"
+                  " it no longer receives events")
 
     def _shed(self) -> None:
         """Drop the bytes of the oldest events until under the payload limit."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lab import Capture, Lab
-from lab.eventlog import PAYLOAD_OVERHEAD, Direction, EventFilter, EventKind, EventLog, format_event
+from lab.eventlog import PAYLOAD_OVERHEAD, Direction, Event, EventFilter, EventKind, EventLog, format_event
 from lab.protocols._framing import Line
 
 
@@ -193,3 +193,22 @@ def test_events_leaving_the_ring_release_their_payload() -> None:
         log.emit(EventKind.MESSAGE, "e", "e#1", Direction.IN, "echo", raw=b"x" * 10)
     assert len(log) == 100
     assert log.payload_bytes == 100 * (10 + PAYLOAD_OVERHEAD)
+
+
+def test_a_subscriber_that_raises_is_dropped_and_traffic_goes_on(lab: Lab) -> None:
+    """A watcher's bug costs the watcher, not the connection it watches: the
+    send succeeds, an error event names the subscriber, others still hear."""
+    heard: list[int] = []
+
+    def broken(event: Event) -> None:
+        raise RuntimeError("watcher bug")
+
+    lab.log.subscribe(broken)
+    lab.log.subscribe(lambda event: heard.append(event.seq))
+    srv = lab.serve("echo")
+    c = lab.connect("echo", srv)
+    c.send(b"still fine\r\n")
+    assert c.expect(b"still fine").raw == b"still fine\r\n"
+    errors = [e.text or "" for e in lab.log.query(EventFilter(kinds=frozenset({EventKind.ERROR})))]
+    assert len(errors) == 1 and "broken" in errors[0] and "RuntimeError: watcher bug" in errors[0]
+    assert heard and heard[-1] == lab.log.total
