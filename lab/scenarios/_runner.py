@@ -463,14 +463,16 @@ class Runner:
         verb = type(client.verbs).verbs().get(data["verb"])
         if data.get("timeout") and verb is not None and "timeout" in inspect.signature(verb).parameters:
             kwargs.setdefault("timeout", data["timeout"])  # the step's timeout is the verb's
-        plain = all(isinstance(a, (str, int, float, bool)) or a is None for a in [*data["args"], *kwargs.values()])
+        values = [*data["args"], *kwargs.values()]
+        plain = all(isinstance(a, (str, int, float, bool)) or a is None for a in values) and not any(
+            isinstance(a, str) and ("\n" in a or "\r" in a) for a in values)  # a line break ends a statement
         try:
             if plain:
                 words = command_words("call", {**data, "kwargs": kwargs})
                 assert words is not None
                 value = self._execute(words, float(kwargs.get("timeout", timeout)) + BRIDGE_MARGIN)
             else:
-                # lists or mappings as arguments: straight to the verb, as `call` would
+                # lists, mappings or lines as arguments: straight to the verb, as `call` would
                 value = getattr(client, data["verb"])(*data["args"], **kwargs)
         except LabError as exc:
             raise StepFailed(exc.message, expected=f"{data['verb']} to succeed", client=data["client"]) from None
@@ -480,6 +482,8 @@ class Runner:
 
     def _check_value(self, value: Any, data: dict[str, Any], *, negate: bool = False) -> None:
         shown = value.decode("latin-1") if isinstance(value, bytes) else value
+        if isinstance(value, Message):  # a verb's reply is checked as the text it carried
+            shown = value.raw.decode("utf-8", "replace")
         checks = []
         if "equals" in data:
             checks.append((f"equals {data['equals']!r}", _same(value, data["equals"])))

@@ -534,3 +534,15 @@ def test_server_survives_any_client_bytes(loopback: type[Loopback], arun: Runner
         assert store.lock("alice", "the next session")  # the session's lock went with it
 
     arun(main())
+
+
+def test_verbs_after_the_greeting_was_expected_by_hand(lab: Lab) -> None:
+    """`expect c +OK` takes the greeting from the inbox: the first verb must
+    not wait for it again; without the expect, the verb reads past it."""
+    srv = lab.serve("pop3")
+    c = lab.connect("pop3", srv)
+    assert c.expect("+OK").ok
+    assert c.user("alice").ok
+    d = lab.connect("pop3", srv)
+    wait_until(lambda: d.verbs.greeting is not None, what="the greeting to arrive")
+    assert d.user("bob").ok

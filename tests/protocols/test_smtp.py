@@ -823,3 +823,16 @@ def test_idle_clients_are_closed(lab: Lab) -> None:
         except ConnectionResetError:
             pass
     still_serves(lab, srv.port)
+
+
+def test_verbs_after_the_greeting_was_expected_by_hand(lab: Lab) -> None:
+    """`expect c 220` takes the greeting from the inbox: the first verb must
+    not wait for it again; without the expect, the verb reads past it."""
+    srv = lab.serve("smtp")
+    c = lab.connect("smtp", srv)
+    assert c.expect(220).code == 220
+    assert c.ehlo("me").code == 250
+    assert c.verbs.greeting is not None and c.verbs.greeting.code == 220
+    d = lab.connect("smtp", srv)
+    wait_until(lambda: d.verbs.greeting is not None, what="the greeting to arrive")
+    assert d.noop().code == 250

@@ -45,6 +45,27 @@ SESSIONS = {
     # option negotiation answered by hand (decoded in the log), then the echo service
     "telnet": "serve telnet as s; connect s -o negotiate=manual as c; send c --hex fffd03fffe01fffc1ffffc18; "
               "expect c /comes back/; send c hello; expect c /^hello/",
+    # a greeting, a multi-line EHLO reply, DATA with a dot-stuffed line, a refusal, the client verb
+    "smtp": "serve smtp as s; connect s as c; expect c 220; send c 'EHLO client.lab.test'; expect c 250; "
+            "send c 'MAIL FROM:<a@lab.test>'; expect c 250; send c 'RCPT TO:<alice@lab.test>'; expect c 250; "
+            "send c DATA; expect c 354; send c 'Subject: hi\\r\\n\\r\\nBody.\\r\\n..dot\\r\\n.'; "
+            "expect c 250; send c 'RCPT TO:<x@elsewhere.test>'; expect c 503; send c FOO; expect c 500; "
+            "connect s as v; call v send_mail b@lab.test bob@lab.test 'Subject: yo'",
+    # an APOP greeting, multi-line LIST and RETR of a message the server stamped, a locked mailbox
+    "pop3": "serve smtp as m; serve pop3 as s; connect s as c; expect c +OK; connect m as w; "
+            "call w send_mail a@lab.test alice@lab.test 'Subject: hi'; send c 'USER alice'; expect c +OK; "
+            "send c 'PASS wonderland'; expect c +OK; send c STAT; expect c +OK; send c LIST; expect c +OK; "
+            "send c 'RETR 1'; expect c +OK; send c UIDL; expect c +OK; connect s as d; expect d +OK; "
+            "send d 'USER alice'; expect d +OK; send d 'PASS wonderland'; expect d IN-USE; "
+            "send c 'DELE 1'; expect c +OK; send c QUIT; expect c +OK; wait c --closed",
+}
+
+# The mock serves one server: sessions with one protocol's servers only.
+MOCK_SESSIONS = {
+    **SESSIONS,
+    "pop3": "serve pop3 as s; connect s as c; expect c +OK; send c CAPA; expect c +OK; send c 'USER bob'; "
+            "expect c +OK; send c 'PASS builder'; expect c +OK; send c LIST; expect c +OK; send c 'RETR 1'; "
+            "expect c 'no such message'; connect s as d; call d capa; send c QUIT; expect c +OK; wait c --closed",
 }
 
 # What a different server answers instead, and the line the diff must show.
@@ -59,6 +80,8 @@ WRONG = {
     "irc": (b":irc.other.test NOTICE * :go away\r\n", '+ ":irc.other.test NOTICE * :go away\\r\\n"'),
     "nntp": (b"400 Service temporarily unavailable\r\n", '+ "400 Service temporarily unavailable\\r\\n"'),
     "telnet": (b"WRONG REPLY\r\n", '+ "WRONG REPLY\\r\\n"'),
+    "smtp": (b"554 5.3.2 not today\r\n", '+ "554 5.3.2 not today\\r\\n"'),
+    "pop3": (b"-ERR go away\r\n", '+ "-ERR go away\\r\\n"'),
 }
 
 
@@ -107,7 +130,7 @@ def test_round_trip_records_and_replays_green(tmp_path: Path, protocol: str) -> 
     path = record(tmp_path, SESSIONS[protocol])
     (scenario,) = load_file(path)
     kinds = [s.kind for s in scenario.steps]
-    assert kinds[:2] == ["serve", "connect"]
+    assert kinds[0] == "serve" and kinds[kinds.index("connect") - 1] == "serve"
     if protocol != "discard":
         assert "expect" in kinds or "call" in kinds
     outcome = run_scenario(scenario)
@@ -134,14 +157,14 @@ def test_a_changed_reply_replays_red_with_a_precise_diff(
                                                                               "send")
 
 
-@pytest.mark.parametrize("protocol", ["irc", "nntp", "telnet"])
+@pytest.mark.parametrize("protocol", ["irc", "nntp", "pop3", "smtp", "telnet"])
 def test_a_recording_served_by_the_mock_replays_green_against_it(tmp_path: Path, protocol: str) -> None:
     """Both sides of one recording: `netlab mock` serves its server side, and
     the recording's client side, replayed against the mock, passes; every
     request the clients sent was matched."""
     import re
 
-    path = record(tmp_path, SESSIONS[protocol])
+    path = record(tmp_path, MOCK_SESSIONS[protocol])
     (scenario,) = load_file(path)
     clients = sum(1 for s in scenario.steps if s.kind == "connect")
     with Proc([sys.executable, "-m", "lab", "mock", str(path), "--connections", str(clients)]) as mock:

@@ -314,3 +314,19 @@ def test_cancel_before_a_run_starts_runs_no_step(write: Callable[..., Path]) -> 
     outcome = runner.run()
     assert not outcome.passed and outcome.steps_run == 0 and outcome.failure is not None
     assert outcome.failure.message == "cancelled"
+
+
+def test_call_arguments_with_line_breaks_and_verbs_that_return_messages() -> None:
+    """A message with CR LF in it reaches the verb whole (a statement would
+    end at the line break); a verb's reply is checked on its text, not its repr."""
+    (scenario,) = load_text('''
+lab: {mx: smtp}
+steps:
+  - connect: {to: mx, as: c}
+  - call: {client: c, verb: send_mail, args: [a@lab.test, bob@lab.test, "Subject: x\\r\\n\\r\\nLine one.\\r\\nTwo."],
+           regex: '^250 2\\.0\\.0 OK queued'}
+  - assert: {events: {endpoint: c, direction: out, grep: "Subject \\"x\\""}, count: 1}
+  - call: {client: c, verb: noop, regex: '^250 ', contains: "250 2.0.0"}
+''', "lines.yaml")
+    outcome = run_scenario(scenario)
+    assert outcome.passed, outcome.failure and outcome.failure.report()

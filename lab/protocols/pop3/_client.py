@@ -9,7 +9,7 @@ import builtins
 import hashlib
 
 from lab.errors import LabError, RemoteProtocolError
-from lab.protocols._base import ClientVerbs
+from lab.protocols._base import ClientVerbs, Message
 from lab.protocols._verbs import Deadline
 from lab.protocols.pop3._codec import Pop3Command, Pop3Reply
 
@@ -24,6 +24,9 @@ class Pop3ReplyError(LabError):
         self.reply = reply
 
 
+_GREETING = "the server's greeting"
+
+
 class Pop3Client(ClientVerbs):
     """Verbs for talking to a POP3 server.
 
@@ -35,15 +38,24 @@ class Pop3Client(ClientVerbs):
 
     greeting: Pop3Reply | None = None
 
+    def message_received(self, msg: Message) -> None:
+        """Note the greeting as it arrives: an ``expect`` may take it from
+        the inbox before the first verb runs, which must not then wait."""
+        if self.greeting is None and isinstance(msg, Pop3Reply):
+            self.greeting = msg
+
     async def _response(self, deadline: Deadline, what: str) -> Pop3Reply:
-        msg = await deadline.receive(self.channel, what)
-        if not isinstance(msg, Pop3Reply):
-            raise RemoteProtocolError(f"expected a POP3 response, got {msg.summary()}")
-        return msg
+        while True:
+            msg = await deadline.receive(self.channel, what)
+            if msg is self.greeting and what != _GREETING:
+                continue  # still in the inbox when the first verb ran
+            if not isinstance(msg, Pop3Reply):
+                raise RemoteProtocolError(f"expected a POP3 response, got {msg.summary()}")
+            return msg
 
     async def _greeted(self, deadline: Deadline) -> Pop3Reply:
         if self.greeting is None:
-            self.greeting = await self._response(deadline, "the server's greeting")
+            self.greeting = await self._response(deadline, _GREETING)
         return self.greeting
 
     async def _ask(self, verb: str, *args: str | int, timeout: float, check: bool = True) -> Pop3Reply:

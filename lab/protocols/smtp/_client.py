@@ -26,6 +26,9 @@ class SmtpReplyError(LabError):
         self.reply = reply
 
 
+_GREETING = "the server's greeting"
+
+
 class SmtpClient(ClientVerbs):
     """Verbs for talking to an SMTP server.
 
@@ -43,15 +46,24 @@ class SmtpClient(ClientVerbs):
         super().__init__(channel)
         self.refused = {}
 
+    def message_received(self, msg: Message) -> None:
+        """Note the greeting as it arrives: an ``expect`` may take it from
+        the inbox before the first verb runs, which must not then wait."""
+        if self.greeting is None and isinstance(msg, Reply):
+            self.greeting = msg
+
     async def _reply(self, deadline: Deadline, what: str) -> Reply:
-        msg = await deadline.receive(self.channel, what)
-        if not isinstance(msg, Reply):
-            raise RemoteProtocolError(f"expected an SMTP reply, got {msg.summary()}")
-        return msg
+        while True:
+            msg = await deadline.receive(self.channel, what)
+            if msg is self.greeting and what != _GREETING:
+                continue  # still in the inbox when the first verb ran
+            if not isinstance(msg, Reply):
+                raise RemoteProtocolError(f"expected an SMTP reply, got {msg.summary()}")
+            return msg
 
     async def _greeted(self, deadline: Deadline) -> None:
         if self.greeting is None:
-            self.greeting = await self._reply(deadline, "the server's greeting")
+            self.greeting = await self._reply(deadline, _GREETING)
 
     async def _ask(self, msg: Message, timeout: float, what: str) -> Reply:
         deadline = Deadline(timeout)
