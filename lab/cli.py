@@ -40,6 +40,9 @@ examples:
   netlab serve echo --port 7007       an echo server, traffic on stdout
   netlab serve finger --user alice="Alice Liddell" --help
   netlab exec "serve echo; connect echo1 as c; send c hi; expect c hi; log"
+  netlab shell                        IPython with %netlab and a running `lab`
+  netlab talk smtp 127.0.0.1:2525     type SMTP by hand, replies decoded
+  netlab run scenarios/               every lesson, as tests; `netlab <command> --help` for more
 """
 
 
