@@ -221,9 +221,9 @@ class LineCodec(LineBuffer):
             del buf[: end + 1]
             self._scan = 0
             return self.decode_line(raw)
-        raw = self.next_line(self.max_length, partial_at_eof=self.partial_at_eof)
-        if raw is None:
+        line = self.next_line(self.max_length, partial_at_eof=self.partial_at_eof)
+        if line is None:
             if self._eof and self._buf:
                 self._fail("stream ended inside a line")
             return None
-        return self.decode_line(raw)
+        return self.decode_line(line)
