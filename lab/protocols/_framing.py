@@ -11,7 +11,7 @@ from typing import Any, ClassVar, NoReturn
 from lab.errors import RemoteProtocolError
 from lab.protocols._base import Codec, Message, Role, Transport, escape_bytes
 
-__all__ = ["MAX_LINE", "Data", "DataCodec", "DatagramCodec", "Line", "LineBuffer", "LineCodec"]
+__all__ = ["MAX_LINE", "Data", "DataCodec", "DatagramCodec", "Line", "LineBuffer", "LineCodec", "StreamBuffer"]
 
 MAX_LINE = 8192
 
@@ -111,22 +111,13 @@ def bytes_codec(role: Role, transport: Transport) -> Codec:
     return DatagramCodec() if transport is Transport.UDP else DataCodec()
 
 
-class LineBuffer(Codec):
-    """Received bytes awaiting framing into lines (LF or CRLF ended), for
-    codecs to build on: end of stream, a sticky error, and :meth:`next_line`
-    under a cap.
-
-    ``counts_terminator`` says whether a line's cap includes its CRLF or LF
-    (SMTP and POP3 count octets on the wire); ``unit`` names what the cap
-    counts in error messages.
-    """
-
-    counts_terminator: ClassVar[bool] = False
-    unit: ClassVar[str] = "bytes"
+class StreamBuffer(Codec):
+    """Received bytes awaiting framing, for codecs to build on: end of
+    stream (``b""``), data after it refused, and a sticky error: once a
+    codec has failed it keeps raising the same error."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
-        self._scan = 0  # where to look for the next LF
         self._eof = False
         self._error: RemoteProtocolError | None = None
 
@@ -152,6 +143,23 @@ class LineBuffer(Codec):
 
     def _fail(self, why: str, hint: str | None = None) -> NoReturn:
         raise self._spend(why, hint)
+
+
+class LineBuffer(StreamBuffer):
+    """A :class:`StreamBuffer` that hands out lines (LF or CRLF ended)
+    under a cap with :meth:`next_line`.
+
+    ``counts_terminator`` says whether a line's cap includes its CRLF or LF
+    (SMTP and POP3 count octets on the wire); ``unit`` names what the cap
+    counts in error messages.
+    """
+
+    counts_terminator: ClassVar[bool] = False
+    unit: ClassVar[str] = "bytes"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._scan = 0  # where to look for the next LF
 
     def next_line(self, limit: int, what: str = "line", *, partial_at_eof: bool = False) -> bytes | None:
         """The next complete line with its terminator, or None.
