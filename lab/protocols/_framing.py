@@ -6,12 +6,12 @@ Tests: tests/protocols/test_framing.py
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from lab.errors import RemoteProtocolError
 from lab.protocols._base import Codec, Message, Role, Transport, escape_bytes
 
-__all__ = ["MAX_LINE", "Data", "DataCodec", "DatagramCodec", "Line", "LineCodec"]
+__all__ = ["MAX_LINE", "Data", "DataCodec", "DatagramCodec", "Line", "LineBuffer", "LineCodec", "StreamBuffer"]
 
 MAX_LINE = 8192
 
@@ -111,24 +111,13 @@ def bytes_codec(role: Role, transport: Transport) -> Codec:
     return DatagramCodec() if transport is Transport.UDP else DataCodec()
 
 
-class LineCodec(Codec):
-    """Lines ending in LF (CRLF accepted); the Twisted ``LineReceiver`` job.
+class StreamBuffer(Codec):
+    """Received bytes awaiting framing, for codecs to build on: end of
+    stream (``b""``), data after it refused, and a sticky error: once a
+    codec has failed it keeps raising the same error."""
 
-    A line longer than ``max_length`` bytes, not counting its CRLF or LF,
-    raises :class:`RemoteProtocolError` as soon as more than that many bytes
-    are buffered without a newline, so a hostile peer cannot make us hold
-    more; the verdict is the same however the bytes were split.  At end
-    of stream an unterminated tail becomes a last line unless
-    ``partial_at_eof`` is false, in which case it is an error.
-    """
-
-    message_type: type[Line] = Line
-
-    def __init__(self, max_length: int = MAX_LINE, *, partial_at_eof: bool = True) -> None:
-        self.max_length = max_length
-        self.partial_at_eof = partial_at_eof
+    def __init__(self) -> None:
         self._buf = bytearray()
-        self._scan = 0
         self._eof = False
         self._error: RemoteProtocolError | None = None
 
@@ -146,10 +135,85 @@ class LineCodec(Codec):
             self._fail("data after end of stream")
         self._buf += data
 
-    def _fail(self, why: str) -> None:
+    def _spend(self, why: str, hint: str | None = None) -> RemoteProtocolError:
+        """Drop what is buffered and remember the error: the codec is spent."""
         self._buf.clear()
-        self._error = RemoteProtocolError(why)
-        raise self._error
+        self._error = RemoteProtocolError(why, hint=hint)
+        return self._error
+
+    def _fail(self, why: str, hint: str | None = None) -> NoReturn:
+        raise self._spend(why, hint)
+
+
+class LineBuffer(StreamBuffer):
+    """A :class:`StreamBuffer` that hands out lines (LF or CRLF ended)
+    under a cap with :meth:`next_line`.
+
+    ``counts_terminator`` says whether a line's cap includes its CRLF or LF
+    (SMTP and POP3 count octets on the wire); ``unit`` names what the cap
+    counts in error messages.
+    """
+
+    counts_terminator: ClassVar[bool] = False
+    unit: ClassVar[str] = "bytes"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._scan = 0  # where to look for the next LF
+
+    def next_line(self, limit: int, what: str = "line", *, partial_at_eof: bool = False) -> bytes | None:
+        """The next complete line with its terminator, or None.
+
+        A line over ``limit`` is an error as soon as it is certain, however
+        the bytes were split.  At end of stream an unterminated tail is
+        returned if ``partial_at_eof``; otherwise it stays buffered for the
+        caller to judge.
+        """
+        buf = self._buf
+        end = buf.find(b"\n", self._scan)
+        if end < 0:
+            if self.counts_terminator:
+                waiting = len(buf)
+            else:
+                waiting = len(buf) - 1 if buf.endswith(b"\r") else len(buf)  # a CR may await its LF
+            if waiting > limit:
+                self._fail(f"{what} longer than {limit} {self.unit}")
+            if partial_at_eof and self._eof and buf:
+                raw = bytes(buf)
+                buf.clear()
+                self._scan = 0
+                return raw
+            self._scan = len(buf)
+            return None
+        if self.counts_terminator:
+            length = end + 1
+        else:
+            length = end - 1 if end and buf[end - 1] == 0x0D else end  # without CRLF or LF
+        if length > limit:
+            self._fail(f"{what} longer than {limit} {self.unit}")
+        raw = bytes(buf[: end + 1])
+        del buf[: end + 1]
+        self._scan = 0
+        return raw
+
+
+class LineCodec(LineBuffer):
+    """Lines ending in LF (CRLF accepted); the Twisted ``LineReceiver`` job.
+
+    A line longer than ``max_length`` bytes, not counting its CRLF or LF,
+    raises :class:`RemoteProtocolError` as soon as more than that many bytes
+    are buffered without a newline, so a hostile peer cannot make us hold
+    more; the verdict is the same however the bytes were split.  At end
+    of stream an unterminated tail becomes a last line unless
+    ``partial_at_eof`` is false, in which case it is an error.
+    """
+
+    message_type: type[Line] = Line
+
+    def __init__(self, max_length: int = MAX_LINE, *, partial_at_eof: bool = True) -> None:
+        super().__init__()
+        self.max_length = max_length
+        self.partial_at_eof = partial_at_eof
 
     def decode_line(self, raw: bytes) -> Message:
         """Turn one complete line into a message; subclasses parse here."""
@@ -160,22 +224,14 @@ class LineCodec(Codec):
             raise self._error
         buf = self._buf
         end = buf.find(b"\n", self._scan)
-        if end < 0:
-            waiting = len(buf) - 1 if buf.endswith(b"\r") else len(buf)  # a CR may await its LF
-            if waiting > self.max_length:
-                self._fail(f"line longer than {self.max_length} bytes")
-            if self._eof and buf:
-                if not self.partial_at_eof:
-                    self._fail("stream ended inside a line")
-                raw = bytes(buf)
-                buf.clear()
-                return self.decode_line(raw)
-            self._scan = len(buf)
+        if 0 <= end <= self.max_length:  # the hot path: a whole line, surely under the cap
+            raw = bytes(buf[: end + 1])
+            del buf[: end + 1]
+            self._scan = 0
+            return self.decode_line(raw)
+        line = self.next_line(self.max_length, partial_at_eof=self.partial_at_eof)
+        if line is None:
+            if self._eof and self._buf:
+                self._fail("stream ended inside a line")
             return None
-        length = end - 1 if end and buf[end - 1] == 0x0D else end  # without CRLF or LF
-        if length > self.max_length:
-            self._fail(f"line longer than {self.max_length} bytes")
-        raw = bytes(buf[: end + 1])
-        del buf[: end + 1]
-        self._scan = 0
-        return self.decode_line(raw)
+        return self.decode_line(line)

@@ -34,6 +34,7 @@ from email.header import decode_header, make_header
 from pathlib import Path
 
 from lab.errors import ConfigError
+from lab.protocols._options import name_value
 
 __all__ = ["SERVICE", "MailStore", "Mailbox", "StoredMessage", "canonical", "header_fields", "mailbox_name",
            "parse_credentials"]
@@ -88,11 +89,9 @@ def mailbox_name(local_part: str) -> str:
 
 def parse_credentials(text: str) -> tuple[str, str]:
     """``--user NAME=PASSWORD`` (a mail account) as ``(mailbox, password)``."""
-    name, sep, password = text.partition("=")
-    if not sep or not name.strip() or not password:
-        raise ConfigError(f"--user wants NAME=PASSWORD, got {text!r}", hint="e.g. --user alice=wonderland")
+    name, password = name_value(text, "--user", "NAME=PASSWORD", hint="e.g. --user alice=wonderland")
     try:
-        return mailbox_name(name.strip()), password
+        return mailbox_name(name), password
     except ConfigError as exc:
         raise ConfigError(f"--user: {exc.message}", hint=exc.hint) from None
 

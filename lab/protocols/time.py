@@ -29,7 +29,7 @@ from lab.protocols._base import (
     Role,
     Transport,
 )
-from lab.protocols._framing import DataCodec, DatagramCodec
+from lab.protocols._framing import DataCodec, DatagramCodec, StreamBuffer
 from lab.protocols._verbs import Deadline, ask
 
 __all__ = ["EPOCH_OFFSET", "SPEC", "TimeClient", "TimeServer", "TimeValue", "parse_offset"]
@@ -82,35 +82,11 @@ class TimeValue(Message):
         return {"seconds": self.seconds, "utc": self.datetime.isoformat()}
 
 
-class _TimeStream(Codec):
+class _TimeStream(StreamBuffer):
     """4-byte frames out of a TCP stream, which may split or join them.
 
     A stream that ends inside a frame is a :class:`RemoteProtocolError`.
     """
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self._eof = False
-        self._error: RemoteProtocolError | None = None
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
-    def _fail(self, why: str) -> RemoteProtocolError:
-        self._buf.clear()
-        self._error = RemoteProtocolError(why)
-        return self._error
-
-    def receive_data(self, data: bytes) -> None:
-        if self._error:
-            raise self._error
-        if not data:
-            self._eof = True
-        elif self._eof:
-            raise self._fail("data after end of stream")
-        else:
-            self._buf += data
 
     def next_message(self) -> Message | None:
         if self._error:
@@ -120,7 +96,7 @@ class _TimeStream(Codec):
             del self._buf[: _FRAME.size]
             return TimeValue.decode(raw)
         if self._eof and self._buf:
-            raise self._fail(f"stream ended after {len(self._buf)} of the 4 bytes of a time")
+            self._fail(f"stream ended after {len(self._buf)} of the 4 bytes of a time")
         return None
 
 

@@ -16,10 +16,9 @@ tests/interop/test_irc_peers.py
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from lab.errors import ConfigError
 from lab.protocols._base import Option, ProtocolSpec, Transport
+from lab.protocols._options import integer, number, seconds
 from lab.protocols.irc._client import IrcClient, IrcError, split_text
 from lab.protocols.irc._codec import (
     MAX_LINE,
@@ -55,19 +54,6 @@ __all__ = [
 ]
 
 
-def _number(name: str, kind: Callable[[str], float], low: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise ConfigError(f"irc: --{name} wants a number, got {text!r}", hint=f"e.g. --{name} 10") from None
-        if value < low:
-            raise ConfigError(f"irc: --{name} must be at least {low}, got {text}")
-        return value
-
-    return parse
-
-
 def _server_name(text: str) -> str:
     if not text or any(c in text for c in " \r\n\x00:!@,") or "." not in text:
         raise ConfigError(f"irc: bad server name {text!r}", hint="use a host name with a dot, e.g. irc.lab.test")
@@ -90,21 +76,21 @@ SPEC = ProtocolSpec(
         Option(name="password", help="require this PASS before registration (default: none)", metavar="TEXT"),
         Option(name="motd", help="the message of the day (empty: 422 no MOTD)", metavar="TEXT"),
         Option(name="ping_interval", help="PING a client quiet for this many seconds (default 90)",
-               parse=_number("ping-interval", float, 0.01), metavar="SECONDS"),
+               parse=seconds("irc: --ping-interval", 0.01, hint="e.g. --ping-interval 90"), metavar="SECONDS"),
         Option(name="ping_timeout", help="drop a client that does not answer a PING in time (default 60)",
-               parse=_number("ping-timeout", float, 0.01), metavar="SECONDS"),
+               parse=seconds("irc: --ping-timeout", 0.01, hint="e.g. --ping-timeout 60"), metavar="SECONDS"),
         Option(name="register_timeout", help="drop a client not registered in time (default 60)",
-               parse=_number("register-timeout", float, 0.01), metavar="SECONDS"),
+               parse=seconds("irc: --register-timeout", 0.01, hint="e.g. --register-timeout 60"), metavar="SECONDS"),
         Option(name="flood_burst", help="lines a client may send at once before they wait (default 20, 0: off)",
-               parse=_number("flood-burst", int, 0), metavar="LINES"),
+               parse=integer("irc: --flood-burst", 0, hint="e.g. --flood-burst 20"), metavar="LINES"),
         Option(name="flood_rate", help="lines per second once the burst is spent (default 5)",
-               parse=_number("flood-rate", float, 0.01), metavar="PER_SECOND"),
+               parse=number("irc: --flood-rate", 0.01, hint="e.g. --flood-rate 5"), metavar="PER_SECOND"),
         Option(name="flood_queue", help="waiting lines past which a client is dropped (default 200)",
-               parse=_number("flood-queue", int, 1), metavar="LINES"),
+               parse=integer("irc: --flood-queue", 1, hint="e.g. --flood-queue 200"), metavar="LINES"),
         Option(name="max_channels", help="channels one user may join (default 20)",
-               parse=_number("max-channels", int, 1), metavar="N"),
+               parse=integer("irc: --max-channels", 1, hint="e.g. --max-channels 20"), metavar="N"),
         Option(name="max_users", help="registered users on this server (default 200)",
-               parse=_number("max-users", int, 1), metavar="N"),
+               parse=integer("irc: --max-users", 1, hint="e.g. --max-users 200"), metavar="N"),
     ),
     idle_timeout=600.0,  # a backstop: the server's own PINGs drop silent clients sooner
     keywords=("chat", "channels", "ctcp"),

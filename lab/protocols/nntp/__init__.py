@@ -18,6 +18,7 @@ from __future__ import annotations
 from lab.errors import ConfigError
 from lab.newsstore import NewsStore, parse_group_spec
 from lab.protocols._base import Codec, Option, ProtocolSpec, Role, Transport
+from lab.protocols._options import name_value, size, yes_no
 from lab.protocols.nntp._client import GroupInfo, NntpClient, NntpReplyError, Overview
 from lab.protocols.nntp._codec import (
     MAX_ARTICLE_WIRE,
@@ -59,28 +60,6 @@ def make_codec(role: Role, transport: Transport) -> Codec:
     return ServerCodec() if role is Role.SERVER else ClientCodec()
 
 
-def _yes_no(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("yes", "y", "true", "on", "1"):
-        return True
-    if value in ("no", "n", "false", "off", "0"):
-        return False
-    raise ConfigError(f"nntp: --posting wants yes or no, got {text!r}")
-
-
-def _size(text: str) -> int:
-    units = {"k": 1024, "m": 1024 * 1024}
-    value = text.strip().lower().removesuffix("b").removesuffix("i")
-    scale = units.get(value[-1:], 1)
-    try:
-        size = int(value[:-1] if scale > 1 else value) * scale
-    except ValueError:
-        raise ConfigError(f"nntp: not a size: {text!r}", hint="e.g. 65536, 512k or 2m") from None
-    if not 1 <= size <= MAX_ARTICLE_WIRE:
-        raise ConfigError(f"nntp: --max-article must be 1 byte to {MAX_ARTICLE_WIRE // 1024 // 1024} MiB")
-    return size
-
-
 def _mode(text: str) -> str:
     value = text.strip().lower()
     if value not in ("reader", "switching"):
@@ -89,10 +68,7 @@ def _mode(text: str) -> str:
 
 
 def _account(text: str) -> tuple[str, str]:
-    name, sep, password = text.partition("=")
-    if not sep or not name.strip() or not password or " " in name.strip():
-        raise ConfigError(f"nntp: --user wants NAME=PASSWORD, got {text!r}", hint="e.g. --user alice=wonder")
-    return name.strip(), password
+    return name_value(text, "nntp: --user", "NAME=PASSWORD", hint="e.g. --user alice=wonder")
 
 
 SPEC = ProtocolSpec(
@@ -107,13 +83,14 @@ SPEC = ProtocolSpec(
     options=(
         Option(name="group", help="a newsgroup to carry, NAME[=DESCRIPTION] (default: lab.test and lab.misc)",
                parse=parse_group_spec, multiple=True, metavar="NAME[=DESC]"),
-        Option(name="posting", help="allow POST: yes or no (default yes)", parse=_yes_no, default=True,
-               metavar="yes|no"),
+        Option(name="posting", help="allow POST: yes or no (default yes)", parse=yes_no("nntp: --posting"),
+               default=True, metavar="yes|no"),
         Option(name="store", help="keep groups and articles in this directory (default: memory only)",
                metavar="DIR"),
         Option(name="hostname", help="the name in the greeting, Path, Xref and new Message-IDs"
                " (default news.lab.test)", metavar="NAME"),
-        Option(name="max_article", help="largest article accepted, e.g. 64k (default 1m)", parse=_size,
+        Option(name="max_article", help="largest article accepted, e.g. 64k (default 1m)",
+               parse=size("nntp: --max-article", MAX_ARTICLE_WIRE, hint="e.g. 65536, 512k or 2m"),
                metavar="SIZE"),
         Option(name="mode", help="reader (default) or switching: start in transit mode until MODE READER",
                parse=_mode, metavar="reader|switching"),

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lab.errors import LocalProtocolError, RemoteProtocolError
-from lab.protocols._base import Codec, Message, escape_bytes
+from lab.protocols._base import Message, escape_bytes
+from lab.protocols._framing import LineBuffer
 
 __all__ = [
     "GREETING",
@@ -294,55 +295,7 @@ def parse_status(raw: bytes) -> tuple[int, str]:
     return int(code_b), text_b.strip().decode("utf-8", "replace")
 
 
-# -- framing --------------------------------------------------------------------------
-
-
-class _Lines(Codec):
-    """A buffer that hands out complete lines (LF or CRLF ended) under caps."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self._scan = 0
-        self._eof = False
-        self._error: RemoteProtocolError | None = None
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
-    def receive_data(self, data: bytes) -> None:
-        if self._error:
-            raise self._error
-        if not data:
-            self._eof = True
-            return
-        if self._eof:
-            self._fail("data after end of stream")
-        self._buf += data
-
-    def _fail(self, why: str, hint: str | None = None) -> None:
-        self._buf.clear()
-        self._error = RemoteProtocolError(why, hint=hint)
-        raise self._error
-
-    def _line(self, limit: int, what: str) -> bytes | None:
-        """The next complete line, or None; a line over ``limit`` bytes
-        (terminator excluded) is an error as soon as it is certain."""
-        buf = self._buf
-        end = buf.find(b"\n", self._scan)
-        if end < 0:
-            waiting = len(buf) - 1 if buf.endswith(b"\r") else len(buf)
-            if waiting > limit:
-                self._fail(f"{what} longer than {limit} bytes")
-            self._scan = len(buf)
-            return None
-        length = end - 1 if end and buf[end - 1] == 0x0D else end
-        if length > limit:
-            self._fail(f"{what} longer than {limit} bytes")
-        line = bytes(buf[: end + 1])
-        del buf[: end + 1]
-        self._scan = 0
-        return line
+# -- codecs ---------------------------------------------------------------------------
 
 
 class _Mode(enum.Enum):
@@ -351,7 +304,7 @@ class _Mode(enum.Enum):
     ARTICLE = "reading an article"
 
 
-class ServerCodec(_Lines):
+class ServerCodec(LineBuffer):
     """What an NNTP server receives: :class:`Command` and
     :class:`BadCommand` lines, and after its 340 answer to POST one
     :class:`ArticleBlock`.
@@ -377,9 +330,9 @@ class ServerCodec(_Lines):
             raise self._error
         while True:
             if self.mode is _Mode.COMMAND:
-                line = self._line(MAX_LINE_BUFFER, "command line")
+                line = self.next_line(MAX_LINE_BUFFER, "command line")
             else:
-                line = self._line(MAX_ARTICLE_WIRE, "article line")
+                line = self.next_line(MAX_ARTICLE_WIRE, "article line")
             if line is None:
                 self._at_end()
                 return None
@@ -457,7 +410,7 @@ def parse_command(raw: bytes) -> Command | BadCommand:
     return Command(raw=raw, verb=words[0].upper(), args=tuple(words[1:]))
 
 
-class ClientCodec(_Lines):
+class ClientCodec(LineBuffer):
     """What an NNTP client receives: :class:`Response` messages, with the
     block for multi-line ones.
 
@@ -512,7 +465,7 @@ class ClientCodec(_Lines):
             raise self._error
         while True:
             if self._status is None:
-                line = self._line(MAX_STATUS, "status line")
+                line = self.next_line(MAX_STATUS, "status line")
                 if line is None:
                     self._at_end()
                     return None
@@ -528,7 +481,7 @@ class ClientCodec(_Lines):
                     return response_class(code)(raw=line, code=code, text=text, answers=verb or "")
                 self._status = (line, code, text, verb or "")
                 continue
-            line = self._line(MAX_DATA_LINE, "response line")
+            line = self.next_line(MAX_DATA_LINE, "response line")
             if line is None:
                 self._at_end()
                 return None

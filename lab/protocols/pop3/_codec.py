@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from lab.errors import LocalProtocolError, RemoteProtocolError
 from lab.protocols._base import Codec, Message, Role, Transport, escape_bytes
+from lab.protocols._framing import LineBuffer
 from lab.protocols._mailstore import header_fields
 
 __all__ = [
@@ -197,84 +198,34 @@ def _unstuff(raw_body: bytes) -> bytes:
 # -- the server's codec ------------------------------------------------------
 
 
-class ServerCodec(Codec):
+class ServerCodec(LineBuffer):
     """What a POP3 server receives: :class:`Pop3Command` lines (LF alone
     accepted; a line over :data:`MAX_LINE` octets spends the codec)."""
 
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self._scan = 0
-        self._eof = False
-        self._error: RemoteProtocolError | None = None
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
-    def _spend(self, why: str) -> RemoteProtocolError:
-        self._buf.clear()
-        self._error = RemoteProtocolError(why)
-        return self._error
-
-    def receive_data(self, data: bytes) -> None:
-        if self._error:
-            raise self._error
-        if not data:
-            self._eof = True
-            return
-        if self._eof:
-            raise self._spend("data after end of stream")
-        self._buf += data
+    counts_terminator = True
+    unit = "octets"
 
     def next_message(self) -> Message | None:
         if self._error:
             raise self._error
-        buf = self._buf
-        end = buf.find(b"\n", self._scan)
-        if end < 0:
-            if len(buf) > MAX_LINE:
-                raise self._spend(f"command line longer than {MAX_LINE} octets")
-            if self._eof and buf:
-                raw = bytes(buf)
-                buf.clear()
-                self._scan = 0
-                return parse_command(raw)
-            self._scan = len(buf)
-            return None
-        if end + 1 > MAX_LINE:
-            raise self._spend(f"command line longer than {MAX_LINE} octets")
-        raw = bytes(buf[: end + 1])
-        del buf[: end + 1]
-        self._scan = 0
-        return parse_command(raw)
+        raw = self.next_line(MAX_LINE, "command line", partial_at_eof=True)
+        return None if raw is None else parse_command(raw)
 
 
 # -- the client's codec -------------------------------------------------------
 
 
-class ClientCodec(Codec):
+class ClientCodec(LineBuffer):
     """What a POP3 client receives: :class:`Pop3Reply` messages.  It knows
     which replies carry a body from the commands its side sends; with
     nothing sent (the greeting) a reply is one line."""
 
     def __init__(self, max_body: int = MAX_BODY) -> None:
+        super().__init__()
         self.max_body = max_body
-        self._buf = bytearray()
-        self._scan = 0
-        self._eof = False
-        self._error: RemoteProtocolError | None = None
         # (verb, body follows?) per command sent, the greeting first
         self._pending: collections.deque[tuple[str, bool]] = collections.deque([("", False)], maxlen=10_000)
         self._sent = ServerCodec()
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
-    def _spend(self, why: str) -> RemoteProtocolError:
-        self._buf.clear()
-        self._error = RemoteProtocolError(why)
-        return self._error
 
     def encode(self, msg: Message) -> bytes:
         if isinstance(msg, Pop3Command):
@@ -296,16 +247,6 @@ class ClientCodec(Codec):
                 self._sent_command(cmd)
         except RemoteProtocolError:
             self._sent = ServerCodec()
-
-    def receive_data(self, data: bytes) -> None:
-        if self._error:
-            raise self._error
-        if not data:
-            self._eof = True
-            return
-        if self._eof:
-            raise self._spend("data after end of stream")
-        self._buf += data
 
     def next_message(self) -> Message | None:
         if self._error:

@@ -20,6 +20,7 @@ Tests: tests/protocols/test_smtp.py, tests/interop/test_smtp_peers.py
 from __future__ import annotations
 
 from lab.protocols._base import Option, ProtocolSpec, Transport
+from lab.protocols._options import integer
 from lab.protocols.smtp._client import SmtpClient, SmtpReplyError
 from lab.protocols.smtp._codec import (
     DEFAULT_SIZE,
@@ -77,14 +78,6 @@ __all__ = [
 ]
 
 
-def _parse_count(text: str) -> int:
-    from lab.errors import ConfigError
-
-    if not text.strip().isdigit() or int(text) < 1:
-        raise ConfigError(f"not a positive number: {text!r}", hint="e.g. --max-recipients 100")
-    return int(text)
-
-
 SPEC = ProtocolSpec(
     name="smtp",
     summary="takes mail for the lab's mailboxes, which POP3 serves",
@@ -102,7 +95,8 @@ SPEC = ProtocolSpec(
         Option(name="size", help=f"the largest message in bytes, K or M (default {DEFAULT_SIZE // 1048576}M)",
                parse=parse_size, default=DEFAULT_SIZE, metavar="BYTES"),
         Option(name="max_recipients", help=f"recipients per message (default {MAX_RECIPIENTS})",
-               parse=_parse_count, default=MAX_RECIPIENTS, metavar="N"),
+               parse=integer("smtp: --max-recipients", 1, hint="e.g. --max-recipients 100"),
+               default=MAX_RECIPIENTS, metavar="N"),
         Option(name="hostname", help="the name in the greeting and Received lines (default: the first domain)",
                metavar="NAME"),
         Option(name="maildir", help="keep the lab's mail in Maildir directories under DIR (survives restarts)",

@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 
 from lab.errors import LocalProtocolError, RemoteProtocolError
 from lab.protocols._base import Codec, Message, Role, Transport, escape_bytes
+from lab.protocols._framing import LineBuffer
 from lab.protocols._mailstore import header_fields
 
 __all__ = [
@@ -64,10 +65,6 @@ DEFAULT_SIZE = 10 * 1024 * 1024
 _REPLY = re.compile(rb"([2-5][0-9][0-9])([ -]|\r?\n)")
 _STUFFED = re.compile(rb"(?:^|(?<=\r\n))\.")  # a dot opening a line; lines end in CRLF only
 _ENHANCED = re.compile(r"([245]\.\d{1,3}\.\d{1,3})(?: |$)")
-
-
-def _fail(why: str) -> RemoteProtocolError:
-    return RemoteProtocolError(why)
 
 
 def _line_problem(body: bytes, limit: int) -> str:
@@ -330,24 +327,23 @@ class _Mode(enum.Enum):
     AUTH = "SASL response"
 
 
-class ServerCodec(Codec):
+class ServerCodec(LineBuffer):
     """What an SMTP server receives: :class:`Command`, :class:`AuthResponse`
     and :class:`MailData` messages; it encodes :class:`Reply` messages
     and follows them to know what the client's next line is."""
 
     holds_input = True  # after DATA and AUTH, until the reply: the connection asks again
+    counts_terminator = True
+    unit = "octets"
 
     def __init__(self, size_limit: int = DEFAULT_SIZE) -> None:
+        super().__init__()
         self.size_limit = size_limit
-        self._buf = bytearray()
-        self._eof = False
-        self._error: RemoteProtocolError | None = None
         self._mode = _Mode.COMMAND
         self._held_for = ""  # "DATA" or "AUTH": which reply ends the hold
         self._assume = _Mode.COMMAND
         self._unanswered: collections.deque[str] = collections.deque(maxlen=10_000)  # bounded when nobody answers
         self._greeted = False
-        self._scan = 0  # where to look for the next line end
         self._line = 0  # in DATA: where the current line starts
         self._size = 0  # in DATA: message octets so far
         self._problem = ""
@@ -357,26 +353,10 @@ class ServerCodec(Codec):
     def mode(self) -> str:
         return self._mode.value
 
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
-    def _spend(self, why: str) -> RemoteProtocolError:
-        self._buf.clear()
-        self._error = _fail(why)
-        return self._error
-
     def receive_data(self, data: bytes) -> None:
-        if self._error:
-            raise self._error
-        if self._mode is _Mode.HELD:
+        if self._mode is _Mode.HELD and not self._error:
             self._assume_yes()  # nobody answered (we decode what a client sends): guess the usual
-        if not data:
-            self._eof = True
-            return
-        if self._eof:
-            raise self._spend("data after end of stream")
-        self._buf += data
+        super().receive_data(data)
 
     # -- following the server's replies --------------------------------
 
@@ -454,28 +434,9 @@ class ServerCodec(Codec):
             return self._next_data()
         return self._next_line(mode)
 
-    def _take_line(self, limit: int, what: str) -> bytes | None:
-        buf = self._buf
-        end = buf.find(b"\n", self._scan)
-        if end < 0:
-            if len(buf) > limit:
-                raise self._spend(f"{what} longer than {limit} octets")
-            if self._eof and buf:
-                raw = bytes(buf)
-                buf.clear()
-                self._scan = 0
-                return raw
-            self._scan = len(buf)
-            return None
-        if end + 1 > limit:
-            raise self._spend(f"{what} longer than {limit} octets")
-        raw = bytes(buf[: end + 1])
-        del buf[: end + 1]
-        self._scan = 0
-        return raw
-
     def _next_line(self, mode: _Mode) -> Message | None:
-        raw = self._take_line(MAX_AUTH_LINE, "command line" if mode is _Mode.COMMAND else "SASL response")
+        what = "command line" if mode is _Mode.COMMAND else "SASL response"
+        raw = self.next_line(MAX_AUTH_LINE, what, partial_at_eof=True)
         if raw is None:
             return None
         if mode is _Mode.AUTH:
@@ -526,32 +487,8 @@ class ServerCodec(Codec):
 # -- the client's codec -------------------------------------------------------
 
 
-class ClientCodec(Codec):
+class ClientCodec(LineBuffer):
     """What an SMTP client receives: :class:`Reply` messages."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self._eof = False
-        self._error: RemoteProtocolError | None = None
-
-    @property
-    def buffered(self) -> int:
-        return len(self._buf)
-
-    def receive_data(self, data: bytes) -> None:
-        if self._error:
-            raise self._error
-        if not data:
-            self._eof = True
-            return
-        if self._eof:
-            raise self._spend("data after end of stream")
-        self._buf += data
-
-    def _spend(self, why: str) -> RemoteProtocolError:
-        self._buf.clear()
-        self._error = _fail(why)
-        return self._error
 
     def next_message(self) -> Message | None:
         if self._error:

@@ -24,6 +24,7 @@ from typing import Any
 from lab.errors import ConfigError, LabError
 from lab.protocols._base import Message, Peer, ServerBehaviour
 from lab.protocols._mailstore import SERVICE, MailStore, mailbox_name, parse_credentials
+from lab.protocols._options import size
 from lab.protocols.smtp._codec import DEFAULT_SIZE, AuthResponse, Command, Greeting, MailData, Reply
 
 __all__ = [
@@ -90,14 +91,8 @@ def parse_domain(text: str) -> str:
     return domain
 
 
-def parse_size(text: str) -> int:
-    """``--size 10M``: bytes, with an optional K or M suffix."""
-    m = re.fullmatch(r"\s*(\d+)\s*([kKmM]?)\s*", text)
-    size = int(m.group(1)) * {"": 1, "k": 1024, "m": 1024 * 1024}[m.group(2).lower()] if m else 0
-    if not 0 < size <= MAX_SIZE:
-        raise ConfigError(f"not a size up to {MAX_SIZE // 1048576}M: {text!r}",
-                          hint="e.g. --size 10M (bytes, K or M; a message is held in memory)")
-    return size
+# ``--size 10M``: bytes, with an optional K or M suffix
+parse_size = size("smtp: --size", MAX_SIZE, hint="e.g. --size 10M (bytes, K or M; a message is held in memory)")
 
 
 def parse_path(arg: str, keyword: str) -> tuple[str, list[str]]:

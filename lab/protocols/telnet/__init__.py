@@ -21,6 +21,7 @@ from pathlib import Path
 
 from lab.errors import ConfigError, LocalProtocolError
 from lab.protocols._base import Codec, Option, ProtocolSpec, Role, Transport
+from lab.protocols._options import integer, seconds, yes_no
 from lab.protocols.telnet._client import TelnetClient
 from lab.protocols.telnet._codec import (
     MAX_CLIENT_LINE,
@@ -96,25 +97,8 @@ def read_password_file(path: str) -> str:
     return parse_password(first[0].strip())
 
 
-def parse_attempts(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 100:
-        raise ConfigError(f"telnet: --login-attempts wants a number from 1 to 100, got {text!r}")
-    return value
-
-
-def parse_greeting_wait(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 300:
-        raise ConfigError(f"telnet: --greeting-wait wants seconds from 0 to 300, got {text!r}",
-                          hint="e.g. --greeting-wait 5")
-    return value
+parse_attempts = integer("telnet: --login-attempts", 1, 100)
+parse_greeting_wait = seconds("telnet: --greeting-wait", 0, 300, hint="e.g. --greeting-wait 5")
 
 
 def parse_terminal(text: str) -> str:
@@ -126,14 +110,7 @@ def parse_terminal(text: str) -> str:
     return text
 
 
-def parse_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 1 <= value <= 0xFFFF:
-        raise ConfigError(f"telnet: a window size wants 1-65535, got {text!r}", hint="e.g. -o width=120")
-    return value
+parse_size = integer("telnet: a window size", 1, 0xFFFF, what="1-65535", hint="e.g. -o width=120")
 
 
 def parse_negotiate(text: str) -> bool:
@@ -145,12 +122,7 @@ def parse_negotiate(text: str) -> bool:
     return word == "manual"
 
 
-def parse_flag(text: str) -> bool:
-    if text.strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.strip().lower() in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"telnet: {text!r} is not yes or no")
+parse_flag = yes_no("telnet: --allow-remote")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lab.errors import LocalProtocolError, RemoteProtocolError
-from lab.protocols._base import Codec, Message, escape_bytes
-from lab.protocols._framing import MAX_LINE
+from lab.protocols._base import Message, escape_bytes
+from lab.protocols._framing import MAX_LINE, StreamBuffer
 
 __all__ = [
     "COMMANDS",
@@ -378,7 +378,7 @@ class Subnegotiation(Message):
 # -- the codec ------------------------------------------------------------------
 
 
-class TelnetCodec(Codec):
+class TelnetCodec(StreamBuffer):
     """Decodes one direction of a telnet stream; either role uses it.
 
     Text is handed out as soon as it arrives (a :class:`Text` for what has
@@ -391,37 +391,26 @@ class TelnetCodec(Codec):
     """
 
     def __init__(self, max_line: int = MAX_LINE, max_subnegotiation: int = MAX_SUBNEGOTIATION) -> None:
+        super().__init__()
         self.max_line = max_line
         self.max_subnegotiation = max_subnegotiation
-        self._buf = bytearray()
         self._i = 0  # parsed up to here
         self._line = 0  # data bytes of the current line handed out already
-        self._eof = False
         self._after_cr = False  # a line just ended with a CR that ended the data
-        self._error: RemoteProtocolError | None = None
 
     @property
     def buffered(self) -> int:
         return len(self._buf) - self._i
 
     def receive_data(self, data: bytes) -> None:
-        if self._error:
-            raise self._error
-        if not data:
-            self._eof = True
-            return
-        if self._eof:
-            self._fail("data after end of stream")
-        if self._i:
+        if self._i:  # drop what is parsed before taking more
             del self._buf[: self._i]
             self._i = 0
-        self._buf += data
+        super().receive_data(data)
 
-    def _fail(self, why: str) -> None:
-        self._buf.clear()
+    def _spend(self, why: str, hint: str | None = None) -> RemoteProtocolError:
         self._i = 0
-        self._error = RemoteProtocolError(why)
-        raise self._error
+        return super()._spend(why, hint)
 
     def _count(self, length: int) -> None:
         if self._line + length > self.max_line:
