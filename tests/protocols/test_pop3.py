@@ -86,6 +86,18 @@ def test_reply_of_stuffs_and_describes() -> None:
     assert {"info", "timestamp", "body"} <= Pop3Reply.volatile
 
 
+@settings(max_examples=300)
+@given(body=st.lists(st.sampled_from([b".", b"..", b"a", b"\r\n", b"\n", b"\r", b".\r\n", b"x.y"]), max_size=12)
+       .map(b"".join))
+def test_a_reply_body_reads_back_as_sent(body: bytes) -> None:
+    """Whatever the body (dots, bare LF, no final line end), what a client
+    decodes from the stuffed bytes is the reply's own `body`."""
+    reply = Pop3Reply.of(True, "body", body)
+    _greeting, decoded = client_codec(b"RETR 1\r\n").feed(b"+OK ready\r\n" + reply.raw)
+    assert isinstance(decoded, Pop3Reply) and decoded.body == reply.body
+    assert decoded.raw == reply.raw
+
+
 def client_codec(*sent: bytes) -> pop3.ClientCodec:
     codec = pop3.ClientCodec()
     for line in sent:

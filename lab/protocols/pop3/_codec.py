@@ -116,10 +116,22 @@ def parse_command(raw: bytes) -> Pop3Command:
 def stuff(body: bytes) -> bytes:
     """A multi-line body on the wire: CRLF line ends, leading dots doubled,
     the ``.CRLF`` end line (the mail store's canonical form, dot-stuffed)."""
-    text = re.sub(rb"\r?\n", b"\r\n", body)
+    return _stuff_lines(_crlf_lines(body))
+
+
+def _crlf_lines(body: bytes) -> bytes:
+    """``body`` with CRLF line ends and a final CRLF."""
+    # the store keeps CRLF already: skip the regex when no bare LF is left
+    text = body if body.count(b"\n") == body.count(b"\r\n") else re.sub(rb"\r?\n", b"\r\n", body)
     if text and not text.endswith(b"\r\n"):
         text += b"\r\n"
-    return re.sub(rb"(?m)^\.", b"..", text) + b".\r\n"
+    return text
+
+
+def _stuff_lines(text: bytes) -> bytes:
+    if text.startswith(b".") or b"\n." in text:
+        text = re.sub(rb"(?m)^\.", b"..", text)
+    return text + b".\r\n"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,8 +155,8 @@ class Pop3Reply(Message):
         status = ("+OK" if ok else "-ERR") + (f" {text}" if text else "")
         raw = status.encode("ascii") + b"\r\n"
         if body is not None:
-            raw += stuff(body)
-            body = _unstuff(stuff(body))
+            body = _crlf_lines(body)  # what the client gets back once it undoes the stuffing
+            raw += _stuff_lines(body)
         return cls(raw=raw, ok=ok, info=text, body=body, reply_to=reply_to)
 
     @property
@@ -190,9 +202,6 @@ class Pop3Reply(Message):
             out["body"] = self.body[:4096].decode("utf-8", "replace")
         return out
 
-
-def _unstuff(raw_body: bytes) -> bytes:
-    return re.sub(rb"(?m)^\.", b"", raw_body[:-3])
 
 
 # -- the server's codec ------------------------------------------------------

@@ -63,7 +63,6 @@ MAX_REPLY_LINES = 200
 DEFAULT_SIZE = 10 * 1024 * 1024
 
 _REPLY = re.compile(rb"([2-5][0-9][0-9])([ -]|\r?\n)")
-_STUFFED = re.compile(rb"(?:^|(?<=\r\n))\.")  # a dot opening a line; lines end in CRLF only
 _ENHANCED = re.compile(r"([245]\.\d{1,3}\.\d{1,3})(?: |$)")
 
 
@@ -189,7 +188,9 @@ def unstuff(raw: bytes) -> bytes:
     """The message inside a DATA block: the ``.`` line dropped, leading
     dots undoubled."""
     body = raw[:-3]  # ".\r\n"
-    return _STUFFED.sub(b"", body)
+    # lines end in CRLF only here, so a line-opening dot follows CRLF or opens the block
+    body = body.replace(b"\r\n.", b"\r\n")
+    return body[1:] if body.startswith(b".") else body
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
