@@ -202,6 +202,31 @@ def test_built_messages_parse_back(command: str, middles: list[str], last: str |
     again = parse_message(msg.raw)
     assert isinstance(again, IrcMessage)
     assert (again.prefix, again.command, again.params) == (prefix, command, tuple(params))
+    assert again == msg
+
+
+_any_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+
+
+@SETTINGS
+@given(
+    command=st.one_of(st.sampled_from(["privmsg", "NOTICE", "PING", "001"]), _any_text),
+    params=st.lists(st.one_of(_middle, _any_text, st.sampled_from(["\x01ACTION waves\x01", "\x01VERSION", ":)"])),
+                    max_size=16),
+    prefix=st.one_of(st.just(""), _any_text),
+    colon=st.booleans(),
+    truncate=st.booleans(),
+)
+def test_built_messages_equal_what_parses_from_their_bytes(command: str, params: list[str], prefix: str,
+                                                           colon: bool, truncate: bool) -> None:
+    """of() builds its fields without parsing its own line: they must be
+    exactly what the line parses to, CTCP included, or of() refuses."""
+    try:
+        msg = IrcMessage.of(command, *params, prefix=prefix, colon=colon, truncate=truncate)
+    except LocalProtocolError:
+        return
+    assert len(msg.raw) <= 512
+    assert parse_message(msg.raw) == msg
 
 
 @SETTINGS
