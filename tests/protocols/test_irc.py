@@ -1034,3 +1034,35 @@ def test_two_lab_servers_are_one_network(lab: Lab) -> None:
     heard = b.listen(timeout=20)
     assert (heard.prefix, heard.last) == ("alice!alice@127.0.0.1", "from the first server")
     assert first.behaviour.chat is second.behaviour.chat is lab.services.find(SERVICE_KEY)
+
+
+def test_lines_relayed_in_one_pass_leave_in_one_write(lab: Lab, chatting: tuple[Any, Any, Any]) -> None:
+    """Channel lines relayed to a member during one pass of the loop go out
+    in one write, while the log still shows each of them as a message."""
+    srv, a, b = chatting
+    with raw_client(srv.port) as reader, raw_client(srv.port) as sender:
+        for s, nick in ((reader, "rd"), (sender, "sd")):
+            s.sendall(f"NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN #lab\r\n".encode())
+            assert f" 366 {nick} #lab ".encode() in read_until(s, b" 366 ")
+        conn = next(c for c in srv.live_connections()
+                    if srv.behaviour.sessions[c.id].nick == "rd")  # type: ignore[attr-defined]
+        transport = conn._transport  # type: ignore[attr-defined]
+        writes: list[bytes] = []
+        real_write = transport.write
+
+        def counting_write(data: bytes) -> None:
+            writes.append(bytes(data))
+            real_write(data)
+
+        transport.write = counting_write
+        sender.sendall(b"PRIVMSG #lab :one\r\nPRIVMSG #lab :two\r\nPRIVMSG #lab :three\r\n")
+        got = read_until(reader, b":three\r\n")
+    assert got.count(b"PRIVMSG #lab") == 3
+    assert [w for w in writes if b"PRIVMSG" in w] == [
+        b":sd!sd@127.0.0.1 PRIVMSG #lab :one\r\n:sd!sd@127.0.0.1 PRIVMSG #lab :two\r\n"
+        b":sd!sd@127.0.0.1 PRIVMSG #lab :three\r\n"]
+    sent = [e.summary for e in lab.log.query(EventFilter(endpoint=srv.name, direction=Direction.OUT))
+            if e.conn == conn.id and "PRIVMSG" in e.summary]
+    assert sent == [":sd!sd@127.0.0.1 PRIVMSG #lab :one", ":sd!sd@127.0.0.1 PRIVMSG #lab :two",
+                    ":sd!sd@127.0.0.1 PRIVMSG #lab :three"]
+    assert [b.listen(timeout=20).last for _ in range(3)] == ["one", "two", "three"]

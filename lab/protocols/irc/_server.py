@@ -55,6 +55,8 @@ class IrcServer(ServerBehaviour):
     unknown commands get 421, commands before registration 451.
     """
 
+    coalesce_writes = True  # a channel message goes to every member in the same pass
+
     def __init__(self, options: Mapping[str, Any]) -> None:
         super().__init__(options)
         opt = self.options
