@@ -87,6 +87,9 @@ class Connection:
     """Common core of every connection; subclasses supply ``_write``."""
 
     transport_kind: Transport = Transport.TCP
+    # the last message summarised: a server relaying one message to many
+    # connections (an IRC channel) records it once per copy
+    _summarised: tuple[Message | None, str] = (None, "")
 
     def __init__(self, endpoint: Endpoint, conn_id: str, role: Role, codec: Codec) -> None:
         self.endpoint = endpoint
@@ -150,7 +153,11 @@ class Connection:
                 emit(EventKind.MESSAGE, name, cid, direction, proto, None, msg.raw, msg)
         else:
             for msg in msgs:
-                emit(EventKind.MESSAGE, name, cid, direction, proto, msg.summary())
+                last, summary = Connection._summarised
+                if msg is not last:
+                    summary = msg.summary()
+                    Connection._summarised = (msg, summary)
+                emit(EventKind.MESSAGE, name, cid, direction, proto, summary)
 
     # -- receiving -------------------------------------------------------
 

@@ -1039,7 +1039,7 @@ def test_two_lab_servers_are_one_network(lab: Lab) -> None:
 def test_lines_relayed_in_one_pass_leave_in_one_write(lab: Lab, chatting: tuple[Any, Any, Any]) -> None:
     """Channel lines relayed to a member during one pass of the loop go out
     in one write, while the log still shows each of them as a message."""
-    srv, a, b = chatting
+    srv, _a, b = chatting
     with raw_client(srv.port) as reader, raw_client(srv.port) as sender:
         for s, nick in ((reader, "rd"), (sender, "sd")):
             s.sendall(f"NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN #lab\r\n".encode())
