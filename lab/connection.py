@@ -87,6 +87,9 @@ class Connection:
     """Common core of every connection; subclasses supply ``_write``."""
 
     transport_kind: Transport = Transport.TCP
+    # the last message summarised: a server relaying one message to many
+    # connections (an IRC channel) records it once per copy
+    _summarised: tuple[Message | None, str] = (None, "")
 
     def __init__(self, endpoint: Endpoint, conn_id: str, role: Role, codec: Codec) -> None:
         self.endpoint = endpoint
@@ -150,7 +153,11 @@ class Connection:
                 emit(EventKind.MESSAGE, name, cid, direction, proto, None, msg.raw, msg)
         else:
             for msg in msgs:
-                emit(EventKind.MESSAGE, name, cid, direction, proto, msg.summary())
+                last, summary = Connection._summarised
+                if msg is not last:
+                    summary = msg.summary()
+                    Connection._summarised = (msg, summary)
+                emit(EventKind.MESSAGE, name, cid, direction, proto, summary)
 
     # -- receiving -------------------------------------------------------
 
@@ -438,6 +445,7 @@ class StreamConnection(Connection, asyncio.BufferedProtocol):
         self._idle_handle: asyncio.TimerHandle | None = None
         self._reading_paused = False
         self._rbuf: memoryview = endpoint.lab.read_buffer
+        self._pending: list[bytes] = []  # sent this loop pass, when coalescing
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
@@ -449,6 +457,8 @@ class StreamConnection(Connection, asyncio.BufferedProtocol):
         ends = (self.peer, self.local) if self.role is Role.SERVER else (self.local, self.peer)
         self._emit(EventKind.OPEN, text=" -> ".join(format_address(a) for a in ends))
         self._write = transport.write  # type: ignore[attr-defined,method-assign]
+        if self._behaviour is not None and self._behaviour.coalesce_writes:
+            self._write = self._write_later  # type: ignore[method-assign]
         if self._idle_timeout:
             self._idle_handle = self.endpoint.lab.loop.call_later(self._idle_timeout, self._check_idle)
         self.endpoint.opened(self)
@@ -505,13 +515,30 @@ class StreamConnection(Connection, asyncio.BufferedProtocol):
         assert self._transport is not None
         self._transport.write(data)
 
+    def _write_later(self, data: bytes) -> None:
+        # the flush runs before the loop next polls for input, so this
+        # saves system calls without adding a wait
+        if not self._pending:
+            self.endpoint.lab.loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
     def close(self) -> None:
         if self._transport is not None and self.state is ConnState.OPEN:
+            self._flush()
             self.state = ConnState.CLOSING
             self._transport.close()
 
     def abort(self, reason: str = "aborted") -> None:
         self.close_reason = self.close_reason or reason
+        self._pending.clear()
         if self._transport is not None and self.state is not ConnState.CLOSED:
             self.state = ConnState.CLOSING
             self._transport.abort()
@@ -530,6 +557,7 @@ class StreamConnection(Connection, asyncio.BufferedProtocol):
     def half_close(self) -> None:
         """Send EOF (TCP FIN) but keep reading."""
         if self._transport is not None and self._transport.can_write_eof():
+            self._flush()
             self._transport.write_eof()
 
 

@@ -227,6 +227,11 @@ class ServerBehaviour:
     ``__init__``.
     """
 
+    # True: what a TCP connection sends during one pass of the event loop
+    # leaves in one write at the end of the pass (a fan-out to many clients
+    # then costs one system call per client, not one per line)
+    coalesce_writes: ClassVar[bool] = False
+
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options = dict(options)
         self.services = Services()

@@ -202,6 +202,31 @@ def test_built_messages_parse_back(command: str, middles: list[str], last: str |
     again = parse_message(msg.raw)
     assert isinstance(again, IrcMessage)
     assert (again.prefix, again.command, again.params) == (prefix, command, tuple(params))
+    assert again == msg
+
+
+_any_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+
+
+@SETTINGS
+@given(
+    command=st.one_of(st.sampled_from(["privmsg", "NOTICE", "PING", "001"]), _any_text),
+    params=st.lists(st.one_of(_middle, _any_text, st.sampled_from(["\x01ACTION waves\x01", "\x01VERSION", ":)"])),
+                    max_size=16),
+    prefix=st.one_of(st.just(""), _any_text),
+    colon=st.booleans(),
+    truncate=st.booleans(),
+)
+def test_built_messages_equal_what_parses_from_their_bytes(command: str, params: list[str], prefix: str,
+                                                           colon: bool, truncate: bool) -> None:
+    """of() builds its fields without parsing its own line: they must be
+    exactly what the line parses to, CTCP included, or of() refuses."""
+    try:
+        msg = IrcMessage.of(command, *params, prefix=prefix, colon=colon, truncate=truncate)
+    except LocalProtocolError:
+        return
+    assert len(msg.raw) <= 512
+    assert parse_message(msg.raw) == msg
 
 
 @SETTINGS
@@ -1009,3 +1034,35 @@ def test_two_lab_servers_are_one_network(lab: Lab) -> None:
     heard = b.listen(timeout=20)
     assert (heard.prefix, heard.last) == ("alice!alice@127.0.0.1", "from the first server")
     assert first.behaviour.chat is second.behaviour.chat is lab.services.find(SERVICE_KEY)
+
+
+def test_lines_relayed_in_one_pass_leave_in_one_write(lab: Lab, chatting: tuple[Any, Any, Any]) -> None:
+    """Channel lines relayed to a member during one pass of the loop go out
+    in one write, while the log still shows each of them as a message."""
+    srv, _a, b = chatting
+    with raw_client(srv.port) as reader, raw_client(srv.port) as sender:
+        for s, nick in ((reader, "rd"), (sender, "sd")):
+            s.sendall(f"NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN #lab\r\n".encode())
+            assert f" 366 {nick} #lab ".encode() in read_until(s, b" 366 ")
+        conn = next(c for c in srv.live_connections()
+                    if srv.behaviour.sessions[c.id].nick == "rd")  # type: ignore[attr-defined]
+        transport = conn._transport  # type: ignore[attr-defined]
+        writes: list[bytes] = []
+        real_write = transport.write
+
+        def counting_write(data: bytes) -> None:
+            writes.append(bytes(data))
+            real_write(data)
+
+        transport.write = counting_write
+        sender.sendall(b"PRIVMSG #lab :one\r\nPRIVMSG #lab :two\r\nPRIVMSG #lab :three\r\n")
+        got = read_until(reader, b":three\r\n")
+    assert got.count(b"PRIVMSG #lab") == 3
+    assert [w for w in writes if b"PRIVMSG" in w] == [
+        b":sd!sd@127.0.0.1 PRIVMSG #lab :one\r\n:sd!sd@127.0.0.1 PRIVMSG #lab :two\r\n"
+        b":sd!sd@127.0.0.1 PRIVMSG #lab :three\r\n"]
+    sent = [e.summary for e in lab.log.query(EventFilter(endpoint=srv.name, direction=Direction.OUT))
+            if e.conn == conn.id and "PRIVMSG" in e.summary]
+    assert sent == [":sd!sd@127.0.0.1 PRIVMSG #lab :one", ":sd!sd@127.0.0.1 PRIVMSG #lab :two",
+                    ":sd!sd@127.0.0.1 PRIVMSG #lab :three"]
+    assert [b.listen(timeout=20).last for _ in range(3)] == ["one", "two", "three"]

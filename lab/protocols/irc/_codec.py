@@ -159,10 +159,12 @@ class IrcMessage(Message):
             keep = len(tail) - (len(raw) - MAX_MESSAGE)
             cut = tail[: max(keep, 0)].decode("utf-8", "ignore")
             return cls.of(command, *params[:-1], cut or " ", prefix=prefix, colon=colon)
-        msg = parse_message(raw)
-        if not isinstance(msg, IrcMessage):
-            raise LocalProtocolError(f"irc: cannot send {raw!r}: {msg.reason}")
-        return msg
+        # the checks above leave nothing parse_message would read differently,
+        # so the fields are the ones given (tests check they parse back alike)
+        ctcp, ctcp_args = (None, "")
+        if command in ("PRIVMSG", "NOTICE") and len(params) >= 2:
+            ctcp, ctcp_args = _split_ctcp(params[-1])
+        return cls(raw=raw, command=command, prefix=prefix, params=params, ctcp=ctcp, ctcp_args=ctcp_args)
 
     @classmethod
     def ctcp_request(cls, command: str, target: str, ctcp: str, args: str = "") -> IrcMessage:

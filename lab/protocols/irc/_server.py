@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lab.protocols._base import Message, Peer, ServerBehaviour
-from lab.protocols._chat import SERVICE_KEY, ChatRefused, ChatService, ChatUser, Room
+from lab.protocols._chat import SERVICE_KEY, ChatEvent, ChatRefused, ChatService, ChatUser, Room
 from lab.protocols.irc._codec import CODES, MAX_MESSAGE, IrcMalformed, IrcMessage
 from lab.protocols.irc._session import (
     CHANNELLEN,
@@ -34,6 +34,7 @@ from lab.protocols.irc._session import (
     Registration,
     glob_match,
     mask,
+    relay_message,
     valid_channel,
     valid_nick,
 )
@@ -53,6 +54,8 @@ class IrcServer(ServerBehaviour):
     The handlers are ``handle_<COMMAND>`` methods, found through one table;
     unknown commands get 421, commands before registration 451.
     """
+
+    coalesce_writes = True  # a channel message goes to every member in the same pass
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         super().__init__(options)
@@ -75,6 +78,8 @@ class IrcServer(ServerBehaviour):
         self.created = time.strftime("%a %b %d %Y at %H:%M:%S UTC", time.gmtime())
         self.sessions: dict[str, IrcSession] = {}
         self._chat: ChatService | None = None
+        # the last chat event relayed and its message, shared by every member
+        self._relayed: tuple[ChatEvent | None, IrcMessage | None] = (None, None)
         self.handlers: dict[str, Callable[[IrcSession, IrcMessage], None]] = {
             name[len("handle_"):]: getattr(self, name) for name in dir(self) if name.startswith("handle_")
         }
@@ -124,6 +129,16 @@ class IrcServer(ServerBehaviour):
         if session.user is not None:
             user, session.user = session.user, None
             self.chat.sign_off(user, why)
+
+    def relayed(self, event: ChatEvent) -> IrcMessage:
+        """The message reporting ``event``, built once for all its
+        recipients (the service hands one event object to each member in
+        turn); messages are frozen, so every session sends the same one."""
+        last, msg = self._relayed
+        if last is not event or msg is None:
+            msg = relay_message(event)
+            self._relayed = (event, msg)
+        return msg
 
     def writable(self, conn: Peer) -> None:
         session = self.sessions.get(conn.id)

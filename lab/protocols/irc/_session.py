@@ -45,6 +45,7 @@ __all__ = [
     "glob_match",
     "mask",
     "mode_words",
+    "relay_message",
     "valid_channel",
     "valid_nick",
 ]
@@ -220,30 +221,42 @@ class IrcSession:
 
     def deliver(self, event: ChatEvent) -> None:
         """Show a chat event as the IRC message that reports it."""
-        match event:
-            case Joined(room, user):
-                self.line("JOIN", room.name, prefix=mask(user))
-                if user is self.user:
-                    if room.topic:
-                        self.server.send_topic(self, room)
-                    self.server.send_names(self, room)
-            case Invited(name, by, user):
-                self.line("INVITE", user.nick, name, prefix=mask(by))
-            case Parted(room, user, reason):
-                self.line("PART", room.name, *([reason] if reason else []), prefix=mask(user))
-            case Kicked(room, by, user, reason):
-                self.line("KICK", room.name, user.nick, reason or by.nick, prefix=mask(by))
-            case Quit(user, reason):
-                self.line("QUIT", reason, prefix=mask(user))
-            case Said(source, target, text, notice):
-                name = target.name if isinstance(target, Room) else target.nick
-                self.line("NOTICE" if notice else "PRIVMSG", name, text, prefix=mask(source))
-            case Renamed(user, old):
-                self.line("NICK", user.nick, prefix=f"{old}!{user.username or old}@{user.host or 'chat'}")
-            case TopicSet(room, by):
-                self.line("TOPIC", room.name, room.topic, prefix=mask(by))
-            case ModeChanged(room, by, changes):
-                self.line("MODE", room.name, *mode_words(changes), prefix=mask(by))
+        self.send(self.server.relayed(event))
+        if isinstance(event, Joined) and event.user is self.user:
+            if event.room.topic:
+                self.server.send_topic(self, event.room)
+            self.server.send_names(self, event.room)
+
+
+def relay_message(event: ChatEvent) -> IrcMessage:
+    """The IRC message that reports a chat event; it is the same for every
+    recipient, so a server builds it once per event."""
+    match event:
+        case Joined(room, user):
+            return _relay("JOIN", room.name, prefix=mask(user))
+        case Invited(name, by, user):
+            return _relay("INVITE", user.nick, name, prefix=mask(by))
+        case Parted(room, user, reason):
+            return _relay("PART", room.name, *([reason] if reason else []), prefix=mask(user))
+        case Kicked(room, by, user, reason):
+            return _relay("KICK", room.name, user.nick, reason or by.nick, prefix=mask(by))
+        case Quit(user, reason):
+            return _relay("QUIT", reason, prefix=mask(user))
+        case Said(source, target, text, notice):
+            name = target.name if isinstance(target, Room) else target.nick
+            return _relay("NOTICE" if notice else "PRIVMSG", name, text, prefix=mask(source))
+        case Renamed(user, old):
+            return _relay("NICK", user.nick, prefix=f"{old}!{user.username or old}@{user.host or 'chat'}")
+        case TopicSet(room, by):
+            return _relay("TOPIC", room.name, room.topic, prefix=mask(by))
+        case ModeChanged(room, by, changes):
+            return _relay("MODE", room.name, *mode_words(changes), prefix=mask(by))
+    raise TypeError(f"not a chat event: {event!r}")
+
+
+def _relay(command: str, *params: str, prefix: str) -> IrcMessage:
+    return IrcMessage.of(command, *params, prefix=prefix, truncate=True,
+                         colon=len(params) > _TEXT_AT.get(command, len(params)))
 
 
 def mode_words(changes: tuple[tuple[str, str, str | None], ...]) -> list[str]:
