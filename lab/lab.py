@@ -16,7 +16,6 @@ Tests: tests/test_lab.py
 from __future__ import annotations
 
 import asyncio
-import inspect
 import itertools
 import logging
 import re
@@ -264,7 +263,6 @@ class Lab:
     async def _connect(self, protocol: str, target: Any, *, name: str | None = None,
                        transport: Transport | str | None = None,
                        capture: Capture | str | None = None, timeout: float = 10.0,
-                       setup: Callable[[Any], Any] | None = None,
                        options: Mapping[str, Any] | None = None) -> Client:
         self._check_open()
         spec = protocols.get(protocol)
@@ -273,11 +271,6 @@ class Lab:
         client = Client(self, self._name(name, "c"), spec, kind, _capture(capture, self.capture), addr)
         client.verbs.set_options(resolved)
         client.given_options = dict(options or {})
-        if setup is not None:
-            # before the socket opens: a server that speaks first meets the set-up client
-            done = setup(client.verbs)
-            if inspect.isawaitable(done):
-                await done
         self.endpoints[client.name] = client
         try:
             await client._open(timeout)
@@ -295,11 +288,10 @@ class Lab:
         server's name, ``"host:port"`` or a ``(host, port)`` tuple.
 
         Keywords: ``name`` (default ``c1``, ``c2``...), ``transport``,
-        ``capture``, ``timeout``, ``options`` (the protocol's client
-        options by name, e.g. telnet's ``{"terminal": "vt100"}``), and
-        ``setup``: a function (or coroutine
-        function) given the client's verbs object before the connection
-        opens, e.g. ``setup=lambda t: t.configure(terminal="vt100")``.
+        ``capture``, ``timeout``, and ``options``: the protocol's client
+        options by name (e.g. telnet's ``{"terminal": "vt100"}``), applied
+        before the connection opens, so a server that speaks first meets a
+        client already set up.
         """
         return await self._acall(self._connect(protocol, target, **kwargs))
 

@@ -206,19 +206,11 @@ def test_servers_of_one_lab_share_services(lab: Lab) -> None:
         assert other.services.find("test.store") is None
 
 
-def test_connect_setup_runs_before_the_connection_opens(lab: Lab) -> None:
-    """`setup` gets the verbs object before the client joins the lab and its
-    socket opens; plain functions and coroutine functions alike."""
+
+def test_connect_refuses_client_options_a_protocol_does_not_have(lab: Lab) -> None:
+    """An unknown client option is a ConfigError naming what exists; nothing connects."""
     srv = lab.serve("echo")
-    seen: list[tuple[str, bool, int]] = []
-
-    def plain(verbs: object) -> None:
-        seen.append((type(verbs).__name__, "a" in lab, srv.accepted))
-
-    async def coro(verbs: object) -> None:
-        seen.append((type(verbs).__name__, "b" in lab, srv.accepted))
-
-    lab.connect("echo", srv, name="a", setup=plain)
-    wait_until(lambda: srv.accepted == 1, timeout=30)
-    lab.connect("echo", srv, name="b", setup=coro)
-    assert seen == [("EchoClient", False, 0), ("EchoClient", False, 1)]
+    with pytest.raises(ConfigError, match="echo: unknown client option 'colour'") as info:
+        lab.connect("echo", srv, name="c", options={"colour": "red"})
+    assert "none" in (info.value.hint or "") and "c" not in lab
+    assert srv.accepted == 0

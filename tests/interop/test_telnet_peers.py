@@ -261,9 +261,8 @@ def test_our_client_against_inetutils_telnetd(lab: Lab, telnetd: int) -> None:
     """telnetd asks for much (TSPEED, XDISPLOC, NEW-ENVIRON, LINEMODE, TM,
     BINARY...): our client refuses what it does not do, gives TTYPE and
     NAWS, logs in, and a window resize reaches the pty."""
-    # set up before connecting: telnetd asks for the terminal type at once
-    c = lab.connect("telnet", f"127.0.0.1:{telnetd}",
-                    setup=lambda t: t.configure(terminal="vt100", width=100, height=30))
+    # client options, known before connecting: telnetd asks for the terminal type at once
+    c = lab.connect("telnet", f"127.0.0.1:{telnetd}", options={"terminal": "vt100", "width": 100, "height": 30})
     assert c.login("secret", user="alice", prompt="$ ", timeout=30).endswith("Welcome, alice (vt100)")
     assert c.run("hello", prompt="$ ") == "you said: hello; rows and columns: 30 100"
     c.configure(width=132, height=50)
