@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
-import platform
 import select
 import shutil
-import signal
 import socket
 import sys
 import tempfile
@@ -38,35 +35,19 @@ from dataclasses import dataclass
 from typing import Any
 
 try:
+    from bench import _harness as shared
     from bench import echo as harness
-    from bench import mail
 except ImportError:  # run as a script: bench/ itself is on sys.path
+    import _harness as shared  # type: ignore[import-not-found, no-redef]
     import echo as harness  # type: ignore[import-not-found, no-redef]
-    import mail  # type: ignore[import-not-found, no-redef]
 
 HOST = harness.HOST
 MAX_SPINS = harness.MAX_SPINS
 CHANNEL = b"#bench"
 MAX_LATENCIES = 5_000_000  # samples kept per window (memory bound)
 
-NETLAB_SERVER = r"""
-import asyncio, signal, sys
-from lab import Lab, Reactor
-
-reactor = Reactor()
-lab = Lab(reactor)
-
-async def main(port, capture):
-    # flood_burst=0: no token bucket, so senders are not throttled
-    await lab.aserve("irc", port=port, capture=capture, flood_burst=0, max_users=1000)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-
-reactor.run(main(int(sys.argv[1]), sys.argv[2]))
-"""
+# flood_burst=0: no token bucket, so senders are not throttled
+NETLAB_SERVER = shared.netlab_server('"irc", port=port, capture=capture, flood_burst=0, max_users=1000')
 
 NGIRCD_CONF = """\
 [Global]
@@ -136,17 +117,7 @@ class IrcServer(harness.Server):
     """A server subprocess on CPU 0, ready once it accepts a connection."""
 
     def wait_ready(self, timeout: float = harness.READY_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / 0.02) + 1):
-            self.check_alive()
-            try:
-                with socket.create_connection((HOST, self.port), timeout=2.0):
-                    return
-            except (ConnectionRefusedError, ConnectionResetError, TimeoutError):
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.02)  # between connect attempts, not a readiness guess
-        raise RuntimeError(f"{self.kind.key} did not accept on port {self.port} within {timeout} s")
+        shared.wait_accepting(self, lambda s: None, "accept", timeout)
 
 
 # -- the clients -----------------------------------------------------------------
@@ -373,7 +344,7 @@ KEYS = ("rate", "messages", "sent", "us", "user_us", "p50_ms", "p99_ms", "busy",
 
 
 def summarize(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict[str, float]]]:
-    return {name: {k: spread([r[k] for r in rows]) for k in KEYS} for name, rows in results.items()}
+    return shared.summarize(results, KEYS)
 
 
 def ratios(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -420,15 +391,8 @@ def report(summary: dict[str, Any], rats: list[dict[str, Any]], cfg: Config,
               _fmt(r["p99"], ".2f")] for r in rats],
         ),
     ]
-    for name, rows in results.items():
-        worst = max((r["other"] for r in rows), default=0.0)
-        if worst > cfg.other_limit:
-            parts.append(f"note: other processes took up to {worst:.0%} of a CPU during"
-                         f" {SERVERS[name].label}'s windows: treat its spread with care.")
-        idle = summary[name]["cpu0_idle"]["median"]
-        if idle > 0.1:
-            parts.append(f"note: CPU 0 sat {idle:.0%} idle under {SERVERS[name].label}: the clients"
-                         " (one Python process) set that throughput; compare its CPU per delivery.")
+    parts += shared.notes(summary, results, {n: k.label for n, k in SERVERS.items()}, cfg.other_limit,
+                          "the clients (one Python process) set that throughput; compare its CPU per delivery")
     return "\n".join(parts)
 
 
@@ -437,12 +401,7 @@ def report(summary: dict[str, Any], rats: list[dict[str, Any]], cfg: Config,
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="IRC channel fan-out: netlab vs ngIRCd vs miniircd.")
-    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 5; --quick 2)")
-    p.add_argument("--seconds", type=float, default=None,
-                   help="timed seconds per server per round (default 3; --quick 1)")
-    p.add_argument("--warmup", type=float, default=None,
-                   help="discarded seconds per server process (default 1; --quick 0.5)")
-    p.add_argument("--quick", action="store_true", help="2 rounds x 1 s: a smoke test")
+    shared.add_round_args(p, warmup=1)
     p.add_argument("--clients", type=int, default=50, help="members of the channel (default 50)")
     p.add_argument("--senders", type=int, default=5, help="members that send (default 5)")
     p.add_argument("--window", type=int, default=8, help="messages in flight per sender (default 8)")
@@ -450,18 +409,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="messages/s offered by all senders together, to compare latency at one load"
                         " (default 0: as fast as the window allows, which measures capacity)")
     p.add_argument("--size", type=int, default=80, help="bytes of PRIVMSG text, about (default 80)")
-    p.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
-                   help=f"comma-separated, from: {', '.join(SERVERS)} (default: all)")
-    p.add_argument("--retries", type=int, default=None,
-                   help="re-measure a server up to this many times while other processes load either CPU"
-                        " by more than 5%% (default 1; --quick 0)")
-    p.add_argument("--json", metavar="FILE", help="also write all figures to FILE")
-    p.add_argument("--profile", metavar="SERVER", choices=[k for k in SERVERS if k.startswith("netlab")],
-                   help="instead of the comparison, cProfile a netlab server under the same load")
+    shared.add_server_args(p, SERVERS, DEFAULT_SERVERS)
     args = p.parse_args(argv)
-    for name in args.servers.split(","):
-        if name not in SERVERS:
-            p.error(f"unknown server {name!r}; choose from {', '.join(SERVERS)}")
+    shared.check_servers(p, args, SERVERS)
     if not 1 <= args.senders < args.clients:
         p.error("--senders must be at least 1 and fewer than --clients (one member only listens)")
     if args.window < 1 or not 40 <= args.size <= 400:
@@ -481,10 +431,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         retries=args.retries if args.retries is not None else (0 if quick else 1),
     )
     names = list(dict.fromkeys(args.servers.split(",")))
-    for w in harness.pin_client():
-        print(w, file=sys.stderr)
-    old_term = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
+
+    def body() -> int:
         if args.profile:
             def drive(port: int) -> int:
                 load = FanOut(port, cfg.clients, cfg.senders, cfg.window, cfg.size, cfg.rate)
@@ -493,40 +441,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                 finally:
                     load.close()
 
-            print(mail.profile(IrcServer, SERVERS[args.profile], drive, "delivery"))
+            print(shared.profile(IrcServer, SERVERS[args.profile], drive, "delivery"))
             return 0
         est = cfg.burn_in + cfg.rounds * len(names) * (cfg.warmup + cfg.seconds + 2.5)
         print(f"IRC benchmark: {len(names)} servers x {cfg.rounds} rounds, about {est / 60:.1f} min;"
               f" servers on CPU {harness.SERVER_CPU}, clients on CPU {harness.CLIENT_CPU}", file=sys.stderr)
         harness.burn_in(cfg.burn_in)
-        results = mail.run_rounds(
-            names, cfg, lambda name: measure(SERVERS[name], cfg),  # type: ignore[arg-type]
+        results = shared.run_rounds(
+            names, cfg, lambda name: measure(SERVERS[name], cfg),
             lambda r: (f"{r['rate']:>9,.0f} deliveries/s {r['us']:6.2f} us/delivery"
                        f" p50 {r['p50_ms']:6.2f} ms p99 {r['p99_ms']:7.2f} ms {r['busy']:4.0%} busy"))
         summary = summarize(results)
         rats = ratios(results)
         print(report(summary, rats, cfg, results))
         if args.json:
-            doc = {
+            shared.write_json(args.json, {
                 "config": {**cfg.__dict__, "servers": names},
-                "environment": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                                "ngircd": _ngircd_version(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                "git": harness._git_state()},
+                "environment": shared.environment(ngircd=_ngircd_version()),
                 "rounds": results, "summary": summary, "ratios": rats,
-            }
-            with open(args.json, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh, indent=2, default=str)
+            })
         return 0
-    except (RuntimeError, OSError) as exc:
-        print(f"IRC benchmark failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        harness.stop_all()
-        signal.signal(signal.SIGTERM, old_term)
+
+    def cleanup() -> None:
         for d in _TEMP_DIRS:
             shutil.rmtree(d, ignore_errors=True)
         _TEMP_DIRS.clear()
 
+    return shared.run_main("IRC", body, cleanup)
 
 def _ngircd_version() -> str | None:
     import subprocess

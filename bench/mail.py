@@ -18,10 +18,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
-import os
-import platform
-import signal
 import smtplib
 import socket
 import sys
@@ -32,8 +28,10 @@ from dataclasses import dataclass
 from typing import Any
 
 try:
+    from bench import _harness as shared
     from bench import echo as harness
 except ImportError:  # run as a script: bench/ itself is on sys.path
+    import _harness as shared  # type: ignore[import-not-found, no-redef]
     import echo as harness  # type: ignore[import-not-found, no-redef]
 
 HOST = harness.HOST
@@ -44,23 +42,7 @@ DOMAIN = "lab.test"  # netlab's SMTP server takes mail for lab.test by default
 # Each program takes its port as argv[1], serves 127.0.0.1 only, keeps the
 # messages in a list in memory, prints nothing and exits on SIGTERM.
 
-NETLAB_SERVER = r"""
-import asyncio, signal, sys
-from lab import Lab, Reactor
-
-reactor = Reactor()
-lab = Lab(reactor)
-
-async def main(port, capture):
-    await lab.aserve("smtp", port=port, capture=capture)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-
-reactor.run(main(int(sys.argv[1]), sys.argv[2]))
-"""
+NETLAB_SERVER = shared.netlab_server('"smtp", port=port, capture=capture')
 
 # aiosmtpd's SMTP protocol on a plain asyncio server (its Controller adds a
 # thread); no command call limit, a fixed host name (no DNS lookup).
@@ -178,21 +160,13 @@ class SmtpServer(harness.Server):
     """A server subprocess on CPU 0, ready once it greets with 220."""
 
     def wait_ready(self, timeout: float = harness.READY_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / 0.02) + 1):
-            self.check_alive()
-            try:
-                with socket.create_connection((HOST, self.port), timeout=2.0) as s:
-                    greeting = s.recv(512)
-                    if not greeting.startswith(b"220"):
-                        raise RuntimeError(f"{self.kind.key}: bad greeting {greeting[:80]!r}")
-                    s.sendall(b"QUIT\r\n")
-                    return
-            except (ConnectionRefusedError, ConnectionResetError, TimeoutError):
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.02)  # between connect attempts, not a readiness guess
-        raise RuntimeError(f"{self.kind.key} did not greet on port {self.port} within {timeout} s")
+        def probe(s: socket.socket) -> None:
+            greeting = s.recv(512)
+            if not greeting.startswith(b"220"):
+                raise RuntimeError(f"{self.kind.key}: bad greeting {greeting[:80]!r}")
+            s.sendall(b"QUIT\r\n")
+
+        shared.wait_accepting(self, probe, "greet", timeout)
 
 
 def sanity_check(port: int) -> None:
@@ -394,7 +368,7 @@ KEYS = ("rate", "us", "user_us", "busy", "cpu0_idle", "rss_kb")
 
 
 def summarize(results: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, dict[str, float]]]:
-    return {name: {k: spread([r[k] for r in rows]) for k in KEYS} for name, rows in results.items()}
+    return shared.summarize(results, KEYS)
 
 
 def ratios(results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -436,53 +410,9 @@ def report(summary: dict[str, Any], rats: list[dict[str, Any]], cfg: Config,
             [[r["what"], _fmt(r["rate"], ".2f"), _fmt(r["cpu"], ".2f"), _fmt(r["user"], ".2f")] for r in rats],
         ),
     ]
-    for name, rows in results.items():
-        worst = max((r["other"] for r in rows), default=0.0)
-        if worst > 0.05:
-            parts.append(f"note: other processes took up to {worst:.0%} of a CPU during"
-                         f" {SERVERS[name].label}'s windows: treat its spread with care.")
-        idle = summary[name]["cpu0_idle"]["median"]
-        if idle > 0.1:
-            parts.append(f"note: CPU 0 sat {idle:.0%} idle under {SERVERS[name].label}: the load"
-                         " generator set that throughput; compare its CPU per message.")
+    parts += shared.notes(summary, results, {n: k.label for n, k in SERVERS.items()}, cfg.other_limit,
+                          "the load generator set that throughput; compare its CPU per message")
     return "\n".join(parts)
-
-
-# -- profile mode ----------------------------------------------------------------
-
-
-def profile(server_cls: type[harness.Server], kind: Any, drive: Callable[[int], int], unit: str,
-            top: int = 30) -> str:
-    """Run one netlab server under cProfile while ``drive(port)`` loads it
-    (returning how many ``unit``s it completed); the hottest functions, per
-    ``unit``."""
-    import pstats
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        out = os.path.join(tmp, "server.prof")
-        # [python, -c, CODE, PORT, ...] -> [python, -c, WRAPPER, CODE, OUT, PORT, ...]
-        server = server_cls(kind, lambda argv: [*argv[:2], harness.PROFILE_WRAPPER, argv[2], out, *argv[3:]])
-        try:
-            server.wait_ready()
-            done = drive(server.port)
-        finally:
-            server.stop()
-        if not os.path.exists(out):
-            raise RuntimeError(f"no profile written:\n{server.stderr_tail()}")
-        stats = pstats.Stats(out)
-    units = max(done, 1)
-    rows = []
-    entries = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
-    for (filename, line, func), (_cc, nc, tt, ct, _callers) in entries[:top]:
-        where = (os.path.relpath(filename, harness.ROOT) if filename.startswith(harness.ROOT)
-                 else os.path.basename(filename))
-        rows.append([f"{func} ({where}:{line})", f"{nc:,}", f"{nc / units:,.2f}",
-                     f"{tt / units * 1e6:,.2f}", f"{ct / units * 1e6:,.2f}"])
-    plural = unit[:-1] + "ies" if unit.endswith("y") else unit + "s"
-    head = (f"cProfile of {kind.label}: {done:,} {plural} over the server's life"
-            " (profiling inflates absolute times: compare rows)")
-    return head + "\n" + _table(["function", "calls", f"calls/{unit}", f"own us/{unit}", f"cum us/{unit}"], rows)
 
 
 def _drive_smtp(cfg: Config) -> Callable[[int], int]:
@@ -500,62 +430,17 @@ def _drive_smtp(cfg: Config) -> Callable[[int], int]:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="SMTP throughput: netlab vs aiosmtpd vs Twisted ESMTP.")
-    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 5; --quick 2)")
-    p.add_argument("--seconds", type=float, default=None,
-                   help="timed seconds per server per round (default 3; --quick 1)")
-    p.add_argument("--warmup", type=float, default=None,
-                   help="discarded seconds per server process (default 2; --quick 0.5)")
-    p.add_argument("--quick", action="store_true", help="2 rounds x 1 s: a smoke test")
+    shared.add_round_args(p, warmup=2)
     p.add_argument("--connections", type=int, default=10, help="connections at once (default 10)")
     p.add_argument("--per-connection", type=int, default=50,
                    help="messages per connection before QUIT and a new one (default 50)")
     p.add_argument("--size", type=int, default=1024, help="message size in bytes (default 1024)")
-    p.add_argument("--servers", default=",".join(DEFAULT_SERVERS),
-                   help=f"comma-separated, from: {', '.join(SERVERS)} (default: all)")
-    p.add_argument("--retries", type=int, default=None,
-                   help="re-measure a server up to this many times while other processes load either CPU"
-                        " by more than 5%% (default 1; --quick 0)")
-    p.add_argument("--json", metavar="FILE", help="also write all figures to FILE")
-    p.add_argument("--profile", metavar="SERVER", choices=[k for k in SERVERS if k.startswith("netlab")],
-                   help="instead of the comparison, cProfile a netlab server under the same load")
+    shared.add_server_args(p, SERVERS, DEFAULT_SERVERS)
     args = p.parse_args(argv)
-    for name in args.servers.split(","):
-        if name not in SERVERS:
-            p.error(f"unknown server {name!r}; choose from {', '.join(SERVERS)}")
+    shared.check_servers(p, args, SERVERS)
     if args.connections < 1 or args.per_connection < 1 or args.size < 200:
         p.error("--connections and --per-connection must be >= 1, --size >= 200")
     return args
-
-
-def least_disturbed(fn: Callable[[], dict[str, Any]], retries: int, limit: float) -> dict[str, Any]:
-    """``fn()``, repeated up to ``retries`` more times while other processes
-    took more than ``limit`` of either CPU; the least disturbed attempt."""
-    best: dict[str, Any] | None = None
-    for attempt in range(1, retries + 2):
-        r = fn()
-        r["attempts"] = attempt
-        if best is None or r["other"] < best["other"]:
-            best = r
-        if r["other"] <= limit:
-            break
-    assert best is not None
-    return best
-
-
-def run_rounds(names: list[str], cfg: Config,
-               measure_one: Callable[[str], dict[str, Any]], show: Callable[[dict[str, Any]], str]
-               ) -> dict[str, list[dict[str, Any]]]:
-    """Interleaved rounds (A B C, B C A, ...), progress on stderr."""
-    results: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
-    for rnd in range(cfg.rounds):
-        k = rnd % len(names)
-        for name in names[k:] + names[:k]:
-            r = least_disturbed(lambda n=name: measure_one(n), cfg.retries, cfg.other_limit)  # type: ignore[misc]
-            r["round"] = rnd
-            results[name].append(r)
-            print(f"  round {rnd + 1}/{cfg.rounds} {name:<15} {show(r)} | other load {r['other']:.0%}",
-                  file=sys.stderr, flush=True)
-    return results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -570,43 +455,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         retries=args.retries if args.retries is not None else (0 if quick else 1),
     )
     names = list(dict.fromkeys(args.servers.split(",")))
-    for w in harness.pin_client():
-        print(w, file=sys.stderr)
-    old_term = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
+
+    def body() -> int:
         if args.profile:
-            print(profile(SmtpServer, SERVERS[args.profile], _drive_smtp(cfg), "message"))
+            print(shared.profile(SmtpServer, SERVERS[args.profile], _drive_smtp(cfg), "message"))
             return 0
         est = cfg.burn_in + cfg.rounds * len(names) * (cfg.warmup + cfg.seconds + 1.5)
         print(f"SMTP benchmark: {len(names)} servers x {cfg.rounds} rounds, about {est / 60:.1f} min;"
               f" servers on CPU {harness.SERVER_CPU}, load generator on CPU {harness.CLIENT_CPU}",
               file=sys.stderr)
         harness.burn_in(cfg.burn_in)
-        results = run_rounds(
+        results = shared.run_rounds(
             names, cfg, lambda name: measure(SERVERS[name], cfg),
             lambda r: f"{r['rate']:>8,.0f} msg/s {r['us']:7.1f} us/msg {r['busy']:4.0%} busy")
         summary = summarize(results)
         rats = ratios(results)
         print(report(summary, rats, cfg, results))
         if args.json:
-            doc = {
+            shared.write_json(args.json, {
                 "config": {**cfg.__dict__, "servers": names,
                            "message_bytes": len(make_message(cfg.size))},
-                "environment": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                                "twisted": harness._version("twisted"), "aiosmtpd": harness._version("aiosmtpd"),
-                                "time": time.strftime("%Y-%m-%dT%H:%M:%S"), "git": harness._git_state()},
+                "environment": shared.environment(twisted=harness._version("twisted"),
+                                                  aiosmtpd=harness._version("aiosmtpd")),
                 "rounds": results, "summary": summary, "ratios": rats,
-            }
-            with open(args.json, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh, indent=2, default=str)
+            })
         return 0
-    except (RuntimeError, OSError) as exc:
-        print(f"SMTP benchmark failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        harness.stop_all()
-        signal.signal(signal.SIGTERM, old_term)
 
+    return shared.run_main("SMTP", body)
 
 if __name__ == "__main__":
     sys.exit(main())

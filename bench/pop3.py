@@ -31,32 +31,19 @@ from dataclasses import dataclass
 from typing import Any
 
 try:
+    from bench import _harness as shared
     from bench import echo as harness
     from bench import mail
 except ImportError:  # run as a script: bench/ itself is on sys.path
+    import _harness as shared  # type: ignore[import-not-found, no-redef]
     import echo as harness  # type: ignore[import-not-found, no-redef]
     import mail  # type: ignore[import-not-found, no-redef]
 
 HOST = harness.HOST
 PASSWORD = "bench"  # of every user, u0, u1, ...: netlab locks a maildrop per session (RFC 1939)
 
-NETLAB_SERVER = r"""
-import asyncio, signal, sys
-from lab import Lab, Reactor
-
-reactor = Reactor()
-lab = Lab(reactor)
-
-async def main(port, capture, maildir, users):
-    await lab.aserve("pop3", port=port, capture=capture, maildir=maildir, user=users.split(","))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-
-reactor.run(main(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]))
-"""
+NETLAB_SERVER = shared.netlab_server('"pop3", port=port, capture=capture, maildir=maildir, user=users.split(",")',
+                                     ("capture", "maildir", "users"))
 
 DOVECOT_CONF = """\
 protocols = pop3
@@ -114,20 +101,12 @@ class Pop3Server(harness.Server):
     its CPU time is summed over its process session."""
 
     def wait_ready(self, timeout: float = harness.READY_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        for _ in range(int(timeout / 0.02) + 1):
-            self.check_alive()
-            try:
-                with socket.create_connection((HOST, self.port), timeout=5.0) as s:
-                    if not s.recv(512).startswith(b"+OK"):
-                        raise RuntimeError(f"{self.kind.key}: no +OK greeting")
-                    s.sendall(b"QUIT\r\n")
-                    return
-            except (ConnectionRefusedError, ConnectionResetError, TimeoutError):
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.02)  # between connect attempts, not a readiness guess
-        raise RuntimeError(f"{self.kind.key} did not greet on port {self.port} within {timeout} s")
+        def probe(s: socket.socket) -> None:
+            if not s.recv(512).startswith(b"+OK"):
+                raise RuntimeError(f"{self.kind.key}: no +OK greeting")
+            s.sendall(b"QUIT\r\n")
+
+        shared.wait_accepting(self, probe, "greet", timeout, connect_timeout=5.0)
 
     def cpu_split(self) -> tuple[float, float]:
         user = system = 0
@@ -311,11 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         make_maildir(root, cfg.conns, cfg.messages, cfg.size)
         print(f"POP3 benchmark: {len(kinds)} servers x {cfg.rounds} rounds", file=sys.stderr)
         harness.burn_in(cfg.burn_in)
-        results = mail.run_rounds(list(kinds), cfg, lambda name: measure(kinds[name], cfg),  # type: ignore[arg-type]
-                                  lambda r: f"{r['rate']:>8,.0f} RETR/s {r['us']:7.1f} us/RETR {r['busy']:4.0%} busy")
+        results = shared.run_rounds(list(kinds), cfg, lambda name: measure(kinds[name], cfg),
+                                    lambda r: f"{r['rate']:>8,.0f} RETR/s {r['us']:7.1f} us/RETR {r['busy']:4.0%} busy")
         keys = ("rate", "us", "user_us", "busy", "cpu0_idle")
-        summary: dict[str, dict[str, dict[str, float]]] = {
-            n: {k: harness.spread([r[k] for r in rows]) for k in keys} for n, rows in results.items()}
+        summary = shared.summarize(results, keys)
         pairs = [("netlab-off", "dovecot", "netlab off / dovecot"), ("netlab-full", "dovecot", "netlab full / dovecot")]
         rats: list[dict[str, Any]] = [{"what": what,
                  "rate": harness.spread([c["rate"] / r["rate"] for c, r in zip(results[a], results[b], strict=True)]),
