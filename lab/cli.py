@@ -16,8 +16,11 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from lab.lab import Lab
 
 from lab import protocols
 from lab.errors import LabError
@@ -25,6 +28,8 @@ from lab.eventlog import Event, EventKind, format_event
 from lab.reactor import LOOPS, Reactor
 
 __all__ = ["main"]
+
+T = TypeVar("T")
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -89,6 +94,31 @@ def stop_on_signals() -> asyncio.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+def serve_in_foreground(reactor: Reactor, lab: Lab, printer: EventPrinter,
+                        start: Callable[[], Awaitable[T]],
+                        until: Callable[[asyncio.Event, T], Awaitable[None]] | None = None) -> T | None:
+    """Run ``start`` (it starts servers and says where they listen), then
+    serve until Ctrl-C or SIGTERM, or until ``until(stop, started)`` returns
+    if given.  Returns what ``start`` returned, or None after a LabError,
+    already reported."""
+
+    async def main() -> T:
+        stop = stop_on_signals()  # before "listening": a script may signal right after it
+        started = await start()
+        await (stop.wait() if until is None else until(stop, started))
+        return started
+
+    try:
+        started = reactor.run(main())
+    except LabError as exc:
+        printer.flush()
+        _say(str(exc))
+        return None
+    printer.flush()
+    lab.log.stop_spill()
+    return started
 
 
 # -- protocols -------------------------------------------------------------
@@ -166,23 +196,16 @@ def cmd_serve(argv: Sequence[str]) -> int:
     printer = EventPrinter(reactor.loop, show_bytes=args.bytes, as_json=args.json)
     lab.log.subscribe(printer)
 
-    async def main() -> Any:
-        stop = stop_on_signals()  # before "listening": a script may signal right after it
+    async def start() -> Any:
         server = await lab.aserve(args.protocol, **kwargs)
         _say(f"{server.spec.name} listening on {server.address}  (Ctrl-C to stop)")
         if not is_loopback(server.host):
             _say(f"warning: bound to {server.host}, reachable from other machines")
-        await stop.wait()
         return server
 
-    try:
-        server = reactor.run(main())
-    except LabError as exc:
-        printer.flush()
-        _say(str(exc))
+    server = serve_in_foreground(reactor, lab, printer, start)
+    if server is None:
         return EXIT_FAIL
-    printer.flush()
-    lab.log.stop_spill()
     _say(f"stopped {server.name}: {server.accepted} connections ({server.refused} refused), "
          f"{lab.log.total} events")
     return EXIT_OK

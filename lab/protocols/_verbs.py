@@ -7,11 +7,14 @@ Tests: tests/protocols/test_verbs.py
 from __future__ import annotations
 
 import asyncio
+from typing import Generic, TypeVar
 
 from lab.errors import ConnectionClosed, LabTimeout, RemoteProtocolError
-from lab.protocols._base import Channel, Message, Transport
+from lab.protocols._base import Channel, ClientVerbs, Message, Transport
 
-__all__ = ["Deadline", "ask", "read_until_closed", "request"]
+__all__ = ["Deadline", "GreetedClient", "ask", "read_until_closed", "request"]
+
+R = TypeVar("R", bound=Message)
 
 
 async def request(channel: Channel) -> None:
@@ -84,3 +87,35 @@ async def read_until_closed(
         size += len(msg.raw)
         if size > limit:
             raise RemoteProtocolError(f"{what} longer than {limit} bytes")
+
+
+_GREETING = "the server's greeting"
+
+
+class GreetedClient(ClientVerbs, Generic[R]):
+    """Verbs for a server that greets first (SMTP, POP3): the first verb
+    reads the greeting, unless it arrived before."""
+
+    reply_type: type[R]  # the protocol's reply message
+    reply_noun: str  # "an SMTP reply", for the error on anything else
+    greeting: R | None = None
+
+    def message_received(self, msg: Message) -> None:
+        """Note the greeting as it arrives: an ``expect`` may take it from
+        the inbox before the first verb runs, which must not then wait."""
+        if self.greeting is None and isinstance(msg, self.reply_type):
+            self.greeting = msg
+
+    async def _next_reply(self, deadline: Deadline, what: str) -> R:
+        while True:
+            msg = await deadline.receive(self.channel, what)
+            if msg is self.greeting and what != _GREETING:
+                continue  # still in the inbox when the first verb ran
+            if not isinstance(msg, self.reply_type):
+                raise RemoteProtocolError(f"expected {self.reply_noun}, got {msg.summary()}")
+            return msg
+
+    async def _greeted(self, deadline: Deadline) -> R:
+        if self.greeting is None:
+            self.greeting = await self._next_reply(deadline, _GREETING)
+        return self.greeting

@@ -262,7 +262,7 @@ def _printer_lab(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from lab.cli import stop_on_signals
+    from lab.cli import serve_in_foreground
     from lab.endpoints import is_loopback
     from lab.errors import LabError
 
@@ -274,8 +274,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     reactor, lab, printer = _printer_lab(args)
 
-    async def main() -> list[Any]:
-        stop = stop_on_signals()
+    async def start() -> list[Any]:
         servers = []
         for decl in scenario.servers:
             try:
@@ -287,17 +286,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             if not is_loopback(server.host):
                 _say(f"warning: {server.name} is reachable from other machines")
         _say(f"{scenario.name}: {len(servers)} servers up  (Ctrl-C to stop)")
-        await stop.wait()
         return servers
 
-    try:
-        servers = reactor.run(main())
-    except LabError as exc:
-        printer.flush()
-        _say(str(exc))
+    servers = serve_in_foreground(reactor, lab, printer, start)
+    if servers is None:
         return EXIT_FAIL
-    printer.flush()
-    lab.log.stop_spill()
     accepted = sum(s.accepted for s in servers)
     _say(f"stopped {len(servers)} servers: {accepted} connections, {lab.log.total} events")
     return EXIT_OK
@@ -307,7 +300,7 @@ def cmd_mock(args: argparse.Namespace) -> int:
     import asyncio
 
     from lab import protocols
-    from lab.cli import stop_on_signals
+    from lab.cli import serve_in_foreground
     from lab.errors import LabError
     from lab.protocols import Transport
     from lab.scenarios._mock import MockReport, build_scripts, mock_spec
@@ -330,12 +323,14 @@ def cmd_mock(args: argparse.Namespace) -> int:
     spec = mock_spec(protocols.get(protocol), scripts, report)
     reactor, lab, printer = _printer_lab(args)
 
-    async def main() -> None:
-        stop = stop_on_signals()
+    async def start() -> Any:
         server = await lab.aserve(spec, name=server_name, host=args.host, port=args.port,
                                   transport=decl.transport)
         _say(f"mock {server_name} ({protocol}, {len(scripts)} recorded clients) listening on {server.address}"
              "  (Ctrl-C to stop)")
+        return server
+
+    async def until(stop: asyncio.Event, server: Any) -> None:
         while not stop.is_set():
             # a UDP peer stays "open" until it idles out: only TCP connections hold the exit
             streams = [c for c in server.connections.values() if c.transport is Transport.TCP]
@@ -346,14 +341,8 @@ def cmd_mock(args: argparse.Namespace) -> int:
             except TimeoutError:
                 pass
 
-    try:
-        reactor.run(main())
-    except LabError as exc:
-        printer.flush()
-        _say(str(exc))
+    if serve_in_foreground(reactor, lab, printer, start, until) is None:
         return EXIT_FAIL
-    printer.flush()
-    lab.log.stop_spill()
     _say(f"mock served {report.connections} connections: {report.matched} requests matched,"
          f" {len(report.unmatched)} unmatched")
     for request in report.unmatched:

@@ -9,8 +9,7 @@ import builtins
 import hashlib
 
 from lab.errors import LabError, RemoteProtocolError
-from lab.protocols._base import ClientVerbs, Message
-from lab.protocols._verbs import Deadline
+from lab.protocols._verbs import Deadline, GreetedClient
 from lab.protocols.pop3._codec import Pop3Command, Pop3Reply
 
 __all__ = ["Pop3Client", "Pop3ReplyError"]
@@ -24,10 +23,7 @@ class Pop3ReplyError(LabError):
         self.reply = reply
 
 
-_GREETING = "the server's greeting"
-
-
-class Pop3Client(ClientVerbs):
+class Pop3Client(GreetedClient[Pop3Reply]):
     """Verbs for talking to a POP3 server.
 
     Each verb sends one command and returns the server's
@@ -36,33 +32,14 @@ class Pop3Client(ClientVerbs):
     any reply.  The greeting is read by the first verb.
     """
 
-    greeting: Pop3Reply | None = None
-
-    def message_received(self, msg: Message) -> None:
-        """Note the greeting as it arrives: an ``expect`` may take it from
-        the inbox before the first verb runs, which must not then wait."""
-        if self.greeting is None and isinstance(msg, Pop3Reply):
-            self.greeting = msg
-
-    async def _response(self, deadline: Deadline, what: str) -> Pop3Reply:
-        while True:
-            msg = await deadline.receive(self.channel, what)
-            if msg is self.greeting and what != _GREETING:
-                continue  # still in the inbox when the first verb ran
-            if not isinstance(msg, Pop3Reply):
-                raise RemoteProtocolError(f"expected a POP3 response, got {msg.summary()}")
-            return msg
-
-    async def _greeted(self, deadline: Deadline) -> Pop3Reply:
-        if self.greeting is None:
-            self.greeting = await self._response(deadline, _GREETING)
-        return self.greeting
+    reply_type = Pop3Reply
+    reply_noun = "a POP3 response"
 
     async def _ask(self, verb: str, *args: str | int, timeout: float, check: bool = True) -> Pop3Reply:
         deadline = Deadline(timeout)
         await self._greeted(deadline)
         await self.channel.send(Pop3Command.of(verb, *args))
-        reply = await self._response(deadline, f"the reply to {verb}")
+        reply = await self._next_reply(deadline, f"the reply to {verb}")
         if check and not reply.ok:
             raise Pop3ReplyError(f"{verb} refused", reply)
         return reply

@@ -9,9 +9,9 @@ import base64
 from collections.abc import Sequence
 from email.message import Message as EmailMessage
 
-from lab.errors import LabError, RemoteProtocolError
-from lab.protocols._base import Channel, ClientVerbs, Message
-from lab.protocols._verbs import Deadline
+from lab.errors import LabError
+from lab.protocols._base import Channel, Message
+from lab.protocols._verbs import Deadline, GreetedClient
 from lab.protocols.smtp._codec import AuthResponse, Command, MailData, Reply
 
 __all__ = ["SmtpClient", "SmtpReplyError"]
@@ -26,10 +26,7 @@ class SmtpReplyError(LabError):
         self.reply = reply
 
 
-_GREETING = "the server's greeting"
-
-
-class SmtpClient(ClientVerbs):
+class SmtpClient(GreetedClient[Reply]):
     """Verbs for talking to an SMTP server.
 
     Each command verb sends one command and returns the server's
@@ -38,7 +35,8 @@ class SmtpClient(ClientVerbs):
     refuses a step.  The greeting is read by the first verb.
     """
 
-    greeting: Reply | None = None
+    reply_type = Reply
+    reply_noun = "an SMTP reply"
     extensions: dict[str, str] | None = None  # from the last EHLO: keyword -> parameters
     refused: dict[str, Reply]  # recipients the last send_mail could not reach
 
@@ -46,30 +44,11 @@ class SmtpClient(ClientVerbs):
         super().__init__(channel)
         self.refused = {}
 
-    def message_received(self, msg: Message) -> None:
-        """Note the greeting as it arrives: an ``expect`` may take it from
-        the inbox before the first verb runs, which must not then wait."""
-        if self.greeting is None and isinstance(msg, Reply):
-            self.greeting = msg
-
-    async def _reply(self, deadline: Deadline, what: str) -> Reply:
-        while True:
-            msg = await deadline.receive(self.channel, what)
-            if msg is self.greeting and what != _GREETING:
-                continue  # still in the inbox when the first verb ran
-            if not isinstance(msg, Reply):
-                raise RemoteProtocolError(f"expected an SMTP reply, got {msg.summary()}")
-            return msg
-
-    async def _greeted(self, deadline: Deadline) -> None:
-        if self.greeting is None:
-            self.greeting = await self._reply(deadline, _GREETING)
-
     async def _ask(self, msg: Message, timeout: float, what: str) -> Reply:
         deadline = Deadline(timeout)
         await self._greeted(deadline)
         await self.channel.send(msg)
-        return await self._reply(deadline, what)
+        return await self._next_reply(deadline, what)
 
     async def command(self, line: str, *, timeout: float = 30.0) -> Reply:
         """Send any command line as it is (``"VRFY alice"``) and return the reply."""
@@ -78,9 +57,7 @@ class SmtpClient(ClientVerbs):
 
     async def wait_greeting(self, *, timeout: float = 30.0) -> Reply:
         """The server's 220 greeting (read once, then remembered)."""
-        await self._greeted(Deadline(timeout))
-        assert self.greeting is not None
-        return self.greeting
+        return await self._greeted(Deadline(timeout))
 
     async def helo(self, name: str = "client.lab.test", *, timeout: float = 30.0) -> Reply:
         return await self._ask(Command.of("HELO", name), timeout, "the reply to HELO")
@@ -112,7 +89,7 @@ class SmtpClient(ClientVerbs):
         if reply.code != 354:
             return reply
         await self.channel.send(MailData.of(message))
-        return await self._reply(deadline, "the reply to the message")
+        return await self._next_reply(deadline, "the reply to the message")
 
     async def rset(self, *, timeout: float = 30.0) -> Reply:
         return await self._ask(Command.of("RSET"), timeout, "the reply to RSET")
@@ -142,7 +119,7 @@ class SmtpClient(ClientVerbs):
             if reply.code != 334:
                 return reply
             await self.channel.send(AuthResponse.of(answer.encode()))
-            reply = await self._reply(deadline, "the reply to a SASL response")
+            reply = await self._next_reply(deadline, "the reply to a SASL response")
         return reply
 
     async def quit(self, *, timeout: float = 30.0) -> Reply:
@@ -193,14 +170,14 @@ class SmtpClient(ClientVerbs):
         for cmd in commands[:-1] if not pipelined else commands:  # RFC 2920: DATA ends a group
             await self.channel.send(cmd)
             if not pipelined:
-                replies.append(await self._reply(deadline, f"the reply to {cmd.verb}"))
+                replies.append(await self._next_reply(deadline, f"the reply to {cmd.verb}"))
                 if not replies[0].ok:
                     break
         if pipelined:
-            replies = [await self._reply(deadline, f"the reply to {c.verb}") for c in commands]
+            replies = [await self._next_reply(deadline, f"the reply to {c.verb}") for c in commands]
         elif replies[0].ok and any(r.ok for r in replies[1:]):
             await self.channel.send(commands[-1])
-            replies.append(await self._reply(deadline, "the reply to DATA"))
+            replies.append(await self._next_reply(deadline, "the reply to DATA"))
         self.refused = {r: rep for r, rep in zip(recipients, replies[1:len(commands) - 1], strict=False)
                         if not rep.ok}
         if len(replies) < len(commands) or replies[-1].code != 354:
@@ -211,10 +188,10 @@ class SmtpClient(ClientVerbs):
             raise SmtpReplyError(f"{cmd.verb} {cmd.arg}".strip() + " refused", reply)
         if not replies[0].ok or len(self.refused) == len(recipients):
             await self.channel.send(MailData.of(b""))  # the server opened DATA all the same
-            await self._reply(deadline, "the reply to the message")
+            await self._next_reply(deadline, "the reply to the message")
             raise SmtpReplyError("no recipient accepted", replies[0] if not replies[0].ok else replies[1])
         await self.channel.send(content)
-        reply = await self._reply(deadline, "the reply to the message")
+        reply = await self._next_reply(deadline, "the reply to the message")
         if not reply.ok:
             raise SmtpReplyError("message refused", reply)
         return reply
