@@ -1,7 +1,7 @@
 """The demo lab: a few servers and clients that keep talking, so a
 newcomer sees live, decoded traffic at once.
 
-Tests: tests/test_cli.py, tests/tui/test_demo.py
+Tests: tests/test_cli.py, tests/test_demo.py
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``call CLIENT VERB [ARG...] [NAME=VALUE...]``: run one of a client's
 protocol verbs (``call c query alice verbose=true``).
 
-Tests: tests/test_commands.py, tests/scenarios/test_commands_scenario.py
+Tests: tests/test_commands.py, tests/scenarios/test_up_save.py
 """
 
 from __future__ import annotations

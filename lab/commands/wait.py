@@ -1,6 +1,6 @@
 """``wait SECONDS`` or ``wait CLIENT --closed [--timeout S]``.
 
-Tests: tests/scenarios/test_commands_scenario.py
+Tests: tests/scenarios/test_up_save.py
 """
 
 from __future__ import annotations

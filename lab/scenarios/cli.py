@@ -1,6 +1,6 @@
 """``netlab run``, ``netlab up`` and ``netlab mock``.
 
-Tests: tests/scenarios/test_cli.py
+Tests: tests/scenarios/test_runner.py, test_up_save.py, test_replay.py
 """
 
 from __future__ import annotations

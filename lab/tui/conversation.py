@@ -1,7 +1,7 @@
 """The conversation screen: one connection's messages as a ladder
 diagram, exportable as Mermaid and SVG.
 
-Tests: tests/tui/test_app.py, tests/tui/test_ladder.py
+Tests: tests/tui/test_app.py, tests/tui/test_pieces.py
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Byte renderings for the message detail: a hex + ASCII dump, an
 escaped string and plain hex, for the screen and the clipboard.
 
-Tests: tests/tui/test_dump.py
+Tests: tests/tui/test_pieces.py
 """
 
 from __future__ import annotations

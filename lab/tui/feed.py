@@ -5,7 +5,7 @@ a Textual message (or ``call_from_thread``) per event cannot keep up and
 can block the reactor.  :class:`EventFeed` only appends to a bounded
 deque there; the UI drains it on a timer and draws one batch per tick.
 
-Tests: tests/tui/test_feed.py
+Tests: tests/tui/test_pieces.py
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ A filter is words, all of which must hold::
     hello           text anywhere in the summary, any case ("two words" quoted)
     -word  !word    the opposite of any of the above
 
-Tests: tests/tui/test_filtering.py
+Tests: tests/tui/test_pieces.py
 """
 
 from __future__ import annotations

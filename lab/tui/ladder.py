@@ -3,7 +3,7 @@ client on the left, server on the right, one rung per message, the way
 a textbook draws a protocol exchange.  Rendered as text for the screen,
 and exported as Mermaid and as SVG.
 
-Tests: tests/tui/test_ladder.py
+Tests: tests/tui/test_pieces.py
 """
 
 from __future__ import annotations

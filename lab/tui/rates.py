@@ -1,6 +1,6 @@
 """Events and bytes per second for each endpoint, over the last minute.
 
-Tests: tests/tui/test_rates.py
+Tests: tests/tui/test_pieces.py
 """
 
 from __future__ import annotations

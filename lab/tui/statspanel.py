@@ -1,6 +1,6 @@
 """Sparklines of events/s and bytes/s for each endpoint.
 
-Tests: tests/tui/test_app.py, tests/tui/test_rates.py
+Tests: tests/tui/test_app.py, tests/tui/test_pieces.py
 """
 
 from __future__ import annotations
