@@ -187,7 +187,6 @@ def test_endpoint_types_and_reprs(lab: Lab) -> None:
 
 def test_the_lab_runs_on_uvloop() -> None:
     """The same lab works on uvloop: TCP through the shared read buffer, and UDP."""
-    pytest.importorskip("uvloop", reason="uvloop is a test extra; .ci/setup installs it")
     with Lab.start(loop="uvloop") as lab:
         big = b"x" * 300_000
         assert lab.connect("echo", lab.serve("echo")).echo(big) == big

@@ -115,7 +115,6 @@ def test_leftover_tasks_are_cancelled_without_warnings() -> None:
 
 def test_uvloop_is_selectable() -> None:
     """--loop uvloop gives a uvloop loop behind the same API."""
-    pytest.importorskip("uvloop", reason="uvloop is a test extra; .ci/setup installs it")
     reactor = Reactor("uvloop").start()
 
     async def kind() -> str:
