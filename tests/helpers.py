@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable
 
@@ -131,7 +132,9 @@ def require(program: str) -> str:
 
     import pytest
 
-    path = shutil.which(program) or next(
+    # Python peers are scripts of the test environment, beside its interpreter
+    here = os.path.dirname(sys.executable)
+    path = shutil.which(program, path=here + os.pathsep + os.environ.get("PATH", "")) or next(
         (p for p in (f"/usr/sbin/{program}", f"/sbin/{program}") if os.path.exists(p)), None)
     if path is None:
         pytest.fail(f"peer program {program!r} is missing: run `bash .ci/setup` (as root)")

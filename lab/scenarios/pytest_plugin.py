@@ -27,8 +27,10 @@ DEFAULT_GLOBS = ["scenarios/**/*.yaml", "scenarios/**/*.yml"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addini("netlab_scenarios", type="linelist", default=DEFAULT_GLOBS,
-                  help="globs (relative to the rootdir) of scenario files to collect; ** spans folders")
+    # no default here: an empty value tells "not set" apart from the user's own globs
+    parser.addini("netlab_scenarios", type="linelist", default=[],
+                  help="globs (relative to the rootdir) of scenario files to collect; ** spans folders"
+                  f" (default: {' '.join(DEFAULT_GLOBS)})")
     parser.addoption("--netlab-safe", action="store_true", default=False,
                      help="refuse scenario steps that spawn programs or call Python")
 
@@ -68,9 +70,10 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     if file_path.suffix not in (".yaml", ".yml"):
         return None
     config = parent.config
-    if not wanted(file_path, config.rootpath, config.getini("netlab_scenarios")):
+    globs = config.getini("netlab_scenarios")
+    if not wanted(file_path, config.rootpath, globs or DEFAULT_GLOBS):
         return None
-    if "netlab_scenarios" not in config.inicfg and not _looks_like_a_scenario(file_path):
+    if not globs and not _looks_like_a_scenario(file_path):
         # installed plugins load in every project: with the default globs,
         # leave alone YAML that is not ours (a project's own scenarios/ folder)
         return None
