@@ -1,8 +1,13 @@
-"""Endpoints: the named things in a lab (servers and clients).
+"""Endpoints: the named things in a lab (servers, clients, proxies).
 
 Each endpoint lives on the reactor loop.  Its public methods come in
 pairs, ``stop()`` to block from any thread and ``astop()`` to await from
 any loop; both run the same coroutine on the reactor.
+
+What an endpoint can do is declared once, by its :class:`EndpointKind`
+and that kind's :class:`Can` flags, so the command language, the
+front-ends and recordings ask ``endpoint.can(Can.EXPECT)`` instead of
+testing classes.
 
 Tests: tests/test_lab.py
 """
@@ -20,33 +25,27 @@ import logging
 import socket
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
-from time import monotonic
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lab.connection import (
     Connection,
     DatagramClientConnection,
     DatagramPeer,
-    Pattern,
     StreamConnection,
     format_address,
     format_exception,
 )
 from lab.errors import ConfigError, LabError
 from lab.eventlog import Capture, EventKind
-from lab.protocols._base import (
-    ClientVerbs,
-    Message,
-    ProtocolSpec,
-    Role,
-    ServerBehaviour,
-    Transport,
-)
+from lab.protocols._base import Message, Pattern, Role, Transport
+from lab.protocols._options import Options
+from lab.protocols._session import ClientVerbs, ServerBehaviour
+from lab.protocols._spec import ProtocolSpec
 
 if TYPE_CHECKING:
     from lab.lab import Lab
 
-__all__ = ["Client", "Endpoint", "Hook", "Server", "ServerState"]
+__all__ = ["Can", "Client", "Endpoint", "EndpointKind", "Hook", "Server", "ServerState"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +55,33 @@ Hook = Callable[[Message, Connection], Any]
 
 DEFAULT_MAX_CONNECTIONS = 256
 UDP_PEER_LIMIT = 1024
+
+
+class Can(enum.Flag):
+    """What an endpoint can do."""
+
+    NONE = 0
+    LISTEN = enum.auto()  # has an address others connect to
+    CONNECT = enum.auto()  # opens connections to a target
+    SEND = enum.auto()  # send/expect/receive on its own connection
+    VERBS = enum.auto()  # the protocol's client verbs
+    HOOK = enum.auto()  # srv.on(kind, fn): hooks on received messages
+    RELAY = enum.auto()  # passes traffic between two legs
+
+
+class EndpointKind(enum.Enum):
+    """The kinds of endpoint, each with what it can do."""
+
+    SERVER = ("server", Can.LISTEN | Can.HOOK)
+    CLIENT = ("client", Can.CONNECT | Can.SEND | Can.VERBS)
+    PROXY = ("proxy", Can.LISTEN | Can.CONNECT | Can.HOOK | Can.RELAY)
+
+    def __init__(self, label: str, can: Can) -> None:
+        self.label = label
+        self.can = can
+
+    def __str__(self) -> str:
+        return self.label
 
 
 class ServerState(enum.Enum):
@@ -76,7 +102,7 @@ def is_loopback(host: str) -> bool:
 class Endpoint:
     """Something with a name, a protocol and a capture level."""
 
-    kind = "endpoint"
+    kind: EndpointKind
 
     def __init__(self, lab: Lab, name: str, spec: ProtocolSpec, transport: Transport,
                  capture: Capture) -> None:
@@ -95,7 +121,16 @@ class Endpoint:
     def capture(self, value: Capture | str) -> None:
         self._capture = Capture(value)
         for conn in self.live_connections():
-            conn._capture = self._capture
+            conn._set_capture(self._capture)
+
+    def can(self, what: Can) -> bool:
+        """Can this endpoint do ``what`` (all of it, for several flags)?"""
+        return what in self.kind.can
+
+    @property
+    def coalesce_writes(self) -> bool:
+        """Do its TCP connections gather one loop pass's writes into one?"""
+        return False
 
     def live_connections(self) -> list[Connection]:
         return []
@@ -111,16 +146,12 @@ class Endpoint:
         return await self.lab.reactor.run_async(coro)
 
     # hooks used by connections (reactor thread)
-    behaviour: ServerBehaviour | None = None
 
     def admit(self, conn: Connection) -> bool:
         return True
 
     def opened(self, conn: Connection) -> None:
         pass
-
-    def handle(self, conn: Connection, msg: Message) -> None:
-        """Act on a received message (servers rebind this per hooks)."""
 
     def connection_closed(self, conn: Connection) -> None:
         pass
@@ -135,17 +166,21 @@ class Endpoint:
             logger.debug("%s in %s raised", what, self.name, exc_info=True)
             return None
 
+    async def _shut(self) -> None:
+        """Stop serving or close, as this kind of endpoint does."""
+        raise NotImplementedError
+
     def status(self) -> dict[str, Any]:
         raise NotImplementedError
 
 
 class Server(Endpoint):
-    """A listening server running one protocol's behaviour."""
+    """A listening server: one behaviour, one session per connection."""
 
-    kind = "server"
+    kind = EndpointKind.SERVER
 
     def __init__(self, lab: Lab, name: str, spec: ProtocolSpec, *, host: str, port: int,
-                 transport: Transport, options: dict[str, Any], capture: Capture,
+                 transport: Transport, options: Options, capture: Capture,
                  max_connections: int, idle_timeout: float | None) -> None:
         super().__init__(lab, name, spec, transport, capture)
         self.host = host
@@ -154,8 +189,9 @@ class Server(Endpoint):
         self.given_options: dict[str, Any] = {}  # as the user wrote them, for saving the lab
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
-        self.behaviour: ServerBehaviour = spec.server(options)
+        self.behaviour: ServerBehaviour[Any] = spec.server(options)
         self.behaviour.services = lab.services
+        self.behaviour.clock = lab.clock
         self.state = ServerState.STARTING
         self.connections: dict[str, Connection] = OrderedDict()
         self.accepted = 0
@@ -167,7 +203,10 @@ class Server(Endpoint):
         self._udp_sock: socket.socket | None = None
         self._udp_reaper: asyncio.TimerHandle | None = None
         self._udp_peers: OrderedDict[tuple[Any, ...], DatagramPeer] = OrderedDict()
-        self._rebind()
+
+    @property
+    def coalesce_writes(self) -> bool:
+        return self.behaviour.coalesce_writes
 
     # -- life ------------------------------------------------------------
 
@@ -189,7 +228,7 @@ class Server(Endpoint):
                 self._udp, _ = await loop.create_datagram_endpoint(
                     lambda: _UdpServerProtocol(self), sock=sock
                 )
-                self._udp_reaper = loop.call_later(self._reap_interval, self._reap_udp_peers)
+                self._udp_reaper = self.lab.clock.call_later(self._reap_interval, self._reap_udp_peers)
         except OSError as exc:
             where = f"{self.transport.value} {format_address((self.host, self.port))}"
             hint = {
@@ -198,9 +237,24 @@ class Server(Endpoint):
             }.get(exc.errno or 0, "check the host address")
             raise ConfigError(f"cannot listen on {where}: {exc.strerror or exc}", hint=hint) from None
         self.port = sock.getsockname()[1]
+        try:
+            self.behaviour.started()
+        except BaseException:
+            await self._close_listener()
+            raise
         self.state = ServerState.LISTENING
         self.lab.log.emit(EventKind.LISTEN, endpoint=self.name, protocol=self.spec.name,
                           text=f"{self.spec.name} listening on {self.address}")
+
+    async def _close_listener(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+            await server.wait_closed()
+        if self._udp is not None:
+            self._udp.close()
+        if self._udp_reaper is not None:
+            self._udp_reaper.cancel()
 
     async def _stop(self, timeout: float = 2.0) -> None:
         if self.state is ServerState.STOPPED:
@@ -225,8 +279,16 @@ class Server(Endpoint):
             if not self.connections:
                 break
             await asyncio.sleep(0)
+        try:
+            self.behaviour.stopped()
+        except Exception as exc:
+            self.lab.log.emit(EventKind.ERROR, endpoint=self.name, protocol=self.spec.name,
+                              text=f"stopped raised {format_exception(exc)}")
         self.lab.log.emit(EventKind.STOP, endpoint=self.name, protocol=self.spec.name,
                           text=f"stopped after {self.accepted} connections ({self.refused} refused)")
+
+    async def _shut(self) -> None:
+        await self._stop()
 
     def stop(self) -> None:
         """Stop listening and close every connection."""
@@ -240,7 +302,7 @@ class Server(Endpoint):
     def _new_stream(self) -> StreamConnection:
         conn_id = f"{self.name}#{next(self._ids)}"
         return StreamConnection(self, conn_id, Role.SERVER,
-                                self.spec.codec(Role.SERVER, Transport.TCP), self.idle_timeout)
+                                self.spec.conversation(Role.SERVER, Transport.TCP), self.idle_timeout)
 
     def admit(self, conn: Connection) -> bool:
         if len(self.connections) >= self.max_connections:
@@ -256,20 +318,36 @@ class Server(Endpoint):
         return True
 
     def opened(self, conn: Connection) -> None:
-        self.guard(conn, "connection_made", self.behaviour.connection_made, conn)
+        session = self.guard(conn, "session", self.behaviour.session, conn)
+        if session is None:
+            conn.abort("no session")
+            return
+        conn.session = session
+        self._bind(conn)
+        self.guard(conn, "connection_made", session.connection_made)
 
     def connection_closed(self, conn: Connection) -> None:
         if isinstance(conn, DatagramPeer):
             self._udp_peers.pop(conn.peer, None)
-        if self.connections.pop(conn.id, None) is not None:
-            self.guard(conn, "connection_lost", self.behaviour.connection_lost, conn)
+        if self.connections.pop(conn.id, None) is not None and conn.session is not None:
+            self.guard(conn, "connection_lost", conn.session.connection_lost)
 
     def live_connections(self) -> list[Connection]:
         return list(self.connections.values())
 
+    def _bind(self, conn: Connection) -> None:
+        # the hot path calls the session directly unless hooks are set
+        session = conn.session
+        if session is None:
+            return
+        if self._hooks:
+            conn._handle = functools.partial(self._handle_hooked, conn)
+        else:
+            conn._handle = session.message_received
+
     def _rebind(self) -> None:
-        # the hot path calls the behaviour directly unless hooks are set
-        self.handle = self._handle_hooked if self._hooks else self.behaviour.message_received  # type: ignore[method-assign]
+        for conn in self.connections.values():
+            self._bind(conn)
 
     def _handle_hooked(self, conn: Connection, msg: Message) -> None:
         hooks = self._hooks
@@ -277,8 +355,8 @@ class Server(Endpoint):
         for fn, replace in hooks.get(msg.kind, []) + hooks.get("*", []):
             self.guard(conn, f"hook {getattr(fn, '__name__', 'hook')}", fn, msg, conn)
             replaced = replaced or replace
-        if not replaced:
-            self.behaviour.message_received(conn, msg)
+        if not replaced and conn.session is not None:
+            conn.session.message_received(msg)
 
     def on(self, kind: str, fn: Hook, *, replace: bool = True) -> Hook:
         """Run ``fn(msg, conn)`` for each received message of ``kind``
@@ -311,7 +389,7 @@ class Server(Endpoint):
                 # UDP has no close: forget the quietest peer to stay bounded
                 next(iter(self._udp_peers.values())).close()
             conn = DatagramPeer(self, f"{self.name}#{next(self._ids)}",
-                                self.spec.codec(Role.SERVER, Transport.UDP), self._udp, addr,
+                                self.spec.conversation(Role.SERVER, Transport.UDP), self._udp, addr,
                                 self._udp_sock)
             self._udp_peers[addr] = conn
             self.connections[conn.id] = conn
@@ -323,18 +401,18 @@ class Server(Endpoint):
         conn._received(data)
 
     def _reap_udp_peers(self) -> None:
-        now = monotonic()
+        now = self.lab.clock.time()
         limit = self.idle_timeout or 300.0
         for conn in list(self.connections.values()):
             if isinstance(conn, DatagramPeer) and now - conn.last_active >= limit:
                 conn.close()
-        self._udp_reaper = self.lab.loop.call_later(self._reap_interval, self._reap_udp_peers)
+        self._udp_reaper = self.lab.clock.call_later(self._reap_interval, self._reap_udp_peers)
 
     def status(self) -> dict[str, Any]:
         conns = list(self.connections.values())
         return {
             "name": self.name,
-            "kind": self.kind,
+            "kind": self.kind.label,
             "protocol": self.spec.name,
             "address": self.address,
             "state": self.state.value,
@@ -428,20 +506,20 @@ class Client(Endpoint):
     ``c.aquery(...)`` are awaitable from any loop.
     """
 
-    kind = "client"
+    kind = EndpointKind.CLIENT
 
     def __init__(self, lab: Lab, name: str, spec: ProtocolSpec, transport: Transport,
                  capture: Capture, target: tuple[str, int]) -> None:
         super().__init__(lab, name, spec, transport, capture)
         self.target = target
-        codec = spec.codec(Role.CLIENT, transport)
+        conversation = spec.conversation(Role.CLIENT, transport)
         self.conn: Connection = (
-            StreamConnection(self, name, Role.CLIENT, codec) if transport is Transport.TCP
-            else DatagramClientConnection(self, name, codec)
+            StreamConnection(self, name, Role.CLIENT, conversation) if transport is Transport.TCP
+            else DatagramClientConnection(self, name, conversation)
         )
         self.given_options: dict[str, Any] = {}  # as the user gave them, for recordings
-        self.verbs: ClientVerbs = spec.client(_Channel(self.conn))
-        if type(self.verbs).message_received is not ClientVerbs.message_received:
+        self.verbs: ClientVerbs[Any] = spec.client(_Channel(self.conn))
+        if self.verbs.watches():
             self.conn.observer = self.verbs.message_received
 
     @property
@@ -473,6 +551,9 @@ class Client(Endpoint):
                 hint="is a server listening there? `ls` shows the lab's servers",
             ) from None
 
+    async def _shut(self) -> None:
+        await self._close()
+
     async def _close(self) -> None:
         self.conn.close()
         try:
@@ -493,7 +574,7 @@ class Client(Endpoint):
         await self._acall(self._send(data))
 
     def expect(self, pattern: Pattern, timeout: float = 10.0) -> Message:
-        """Wait for a message matching ``pattern``; see :func:`lab.connection.match`."""
+        """Wait for a message matching ``pattern``; see :meth:`Message.matches`."""
         return self._call(self.conn.expect(pattern, timeout), timeout + 5.0)
 
     async def aexpect(self, pattern: Pattern, timeout: float = 10.0) -> Message:
@@ -557,7 +638,7 @@ class Client(Endpoint):
         c = self.conn
         return {
             "name": self.name,
-            "kind": self.kind,
+            "kind": self.kind.label,
             "protocol": self.spec.name,
             "address": self.address,
             "state": c.state.value,

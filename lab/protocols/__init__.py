@@ -18,37 +18,35 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from lab.errors import ConfigError
-from lab.protocols._base import (
-    Channel,
-    ClientVerbs,
-    Codec,
-    Message,
-    Option,
-    Peer,
-    ProtocolSpec,
-    Role,
-    ServerBehaviour,
-    Services,
-    Transport,
-    escape_bytes,
-)
+from lab.protocols._base import Clock, Message, Pattern, Role, Transport, escape_bytes
+from lab.protocols._conversation import Conversation, Decoder
+from lab.protocols._options import NoOptions, Option, Options, option
+from lab.protocols._session import AnswerServer, Channel, ClientVerbs, Peer, ServerBehaviour, Session
+from lab.protocols._spec import ProtocolSpec
 
 __all__ = [
+    "AnswerServer",
     "Channel",
     "ClientVerbs",
-    "Codec",
+    "Clock",
+    "Conversation",
+    "Decoder",
     "Message",
+    "NoOptions",
     "Option",
+    "Options",
+    "Pattern",
     "Peer",
     "ProtocolSpec",
     "Role",
     "ServerBehaviour",
-    "Services",
+    "Session",
     "Transport",
     "all_specs",
     "escape_bytes",
     "get",
     "names",
+    "option",
     "suggest",
 ]
 

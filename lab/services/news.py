@@ -2,7 +2,7 @@
 
 Protocol-neutral: NNTP serves it today; any later front door (a web
 archive, a mail gateway) can share it.  Several servers of one lab share a
-single store through ``services.get("news.store", ...)``, so what one NNTP
+single store through the :data:`NEWS_STORE` key, so what one NNTP
 server accepts, every other one lists.
 
 Each group numbers its articles 1, 2, 3, ... and never reuses a number; an
@@ -31,9 +31,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lab.errors import ConfigError, LabError
+from lab.services import ServiceKey
 
 __all__ = [
     "DEFAULT_GROUPS",
+    "NEWS_STORE",
     "MAX_STORE_BYTES",
     "OVERVIEW_FORMAT",
     "Article",
@@ -218,6 +220,32 @@ class NewsStore:
         self._serial = 0
         if self.directory is not None:
             self._load()
+
+    def attach(self, directory: str | os.PathLike[str]) -> None:
+        """Keep the store in ``directory`` from now on, loading what is
+        there; the same directory again does nothing, another one is a
+        :class:`ConfigError`, and so is attaching a store that already
+        took articles in memory (their numbers could clash)."""
+        root = Path(directory).expanduser().resolve()
+        if self.directory == root:
+            return
+        if self.directory is not None:
+            raise ConfigError(f"this lab's news store already lives in {self.directory}",
+                              hint="give every news server of a lab the same --store (or none)")
+        if self.by_id:
+            raise ConfigError("this lab's news store already holds articles in memory",
+                              hint="give the first news server of the lab the --store")
+        made = dict(self.groups)
+        self.groups = {}
+        self.directory = root
+        try:
+            self._load()
+        except ConfigError:
+            self.directory, self.groups = None, made
+            raise
+        for name, group in made.items():
+            self.groups.setdefault(name, group)
+        self._save_active()
 
     # -- groups -------------------------------------------------------------
 
@@ -423,3 +451,6 @@ class NewsStore:
             path.stat().st_mtime, UTC)
         self._serial = max(self._serial, serial)
         self._file(Article(message_id, content, headers, body, numbers, arrived, serial))
+
+
+NEWS_STORE: ServiceKey[NewsStore] = ServiceKey("news.store", NewsStore)
