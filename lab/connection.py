@@ -205,7 +205,7 @@ class Connection:
         try:
             while True:
                 if not client and (self.state is not ConnState.OPEN or self._closing_transport()):
-                    self._flush_chunk()  # hung up: the rest is only the raw bytes in the log
+                    self._log_after_hang_up(budget)
                     break
                 if self.write_paused and not client:
                     break  # resume_writing comes back here
@@ -241,6 +241,19 @@ class Connection:
                     self._log_sent(None)  # an answer may release what we sent
         finally:
             self._processing = False
+
+    def _log_after_hang_up(self, budget: int) -> None:
+        """The server hung up: what the peer sent after that is logged, up
+        to what is left of this pass's batch, and never handled."""
+        if self._capture is not Capture.OFF:
+            try:
+                while budget > 0 and (msg := self._conv.next_message()) is not None:
+                    budget -= 1
+                    self._record(Direction.IN, self._chunk, [msg])
+                    self._chunk = None
+            except ProtocolError:
+                pass
+        self._flush_chunk()
 
     def _caught_up(self) -> None:
         """No message is ready: read again, and pass on a pending EOF."""

@@ -37,7 +37,7 @@ from lab.connection import (
 )
 from lab.errors import ConfigError, LabError
 from lab.eventlog import Capture, EventKind
-from lab.protocols._base import Message, Pattern, Role, Transport
+from lab.protocols._base import Clock, Message, Pattern, Role, Timer, Transport
 from lab.protocols._options import Options
 from lab.protocols._session import ClientVerbs, ServerBehaviour
 from lab.protocols._spec import ProtocolSpec
@@ -136,6 +136,20 @@ class Endpoint:
         return []
 
     @property
+    def address(self) -> str:
+        """Where it listens, or what it talks to (``tcp://127.0.0.1:7007``)."""
+        raise NotImplementedError
+
+    def hooks(self) -> list[tuple[str, Hook, bool]]:
+        """The live hooks as (message kind, function, replaces the protocol's handling)."""
+        return []
+
+    @property
+    def listen_address(self) -> tuple[str, int] | None:
+        """The host and port clients connect to, for endpoints that listen."""
+        return None
+
+    @property
     def protocol(self) -> str:
         return self.spec.name
 
@@ -201,7 +215,7 @@ class Server(Endpoint):
         self._server: asyncio.AbstractServer | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._udp_sock: socket.socket | None = None
-        self._udp_reaper: asyncio.TimerHandle | None = None
+        self._udp_reaper: Timer | None = None
         self._udp_peers: OrderedDict[tuple[Any, ...], DatagramPeer] = OrderedDict()
 
     @property
@@ -214,6 +228,10 @@ class Server(Endpoint):
     def address(self) -> str:
         """``tcp://127.0.0.1:7007``"""
         return f"{self.transport.value}://{format_address((self.host, self.port))}"
+
+    @property
+    def listen_address(self) -> tuple[str, int]:
+        return self.host, self.port
 
     async def _start(self) -> None:
         loop = self.lab.loop
@@ -279,6 +297,8 @@ class Server(Endpoint):
             if not self.connections:
                 break
             await asyncio.sleep(0)
+        for conn in list(self.connections.values()):
+            conn._closed("server stopped")  # every session hears connection_lost before stopped()
         try:
             self.behaviour.stopped()
         except Exception as exc:
@@ -366,6 +386,9 @@ class Server(Endpoint):
         self._hooks.setdefault(kind, []).append((fn, replace))
         self._rebind()
         return fn
+
+    def hooks(self) -> list[tuple[str, Hook, bool]]:
+        return [(kind, fn, replace) for kind, fns in self._hooks.items() for fn, replace in fns]
 
     def off(self, kind: str | None = None) -> None:
         """Remove the hooks for ``kind``, or all hooks."""
@@ -478,6 +501,10 @@ class _Channel:
     @property
     def transport(self) -> Transport:
         return self._conn.transport_kind
+
+    @property
+    def clock(self) -> Clock:
+        return self._conn.endpoint.lab.clock
 
     async def send(self, msg: Message) -> None:
         self._conn.send(msg)

@@ -20,11 +20,11 @@ import itertools
 import logging
 import re
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from lab import protocols
 from lab.connection import READ_SIZE
-from lab.endpoints import DEFAULT_MAX_CONNECTIONS, Can, Client, Endpoint, EndpointKind, Server, is_loopback
+from lab.endpoints import DEFAULT_MAX_CONNECTIONS, Client, Endpoint, EndpointKind, Server, is_loopback
 from lab.errors import ConfigError
 from lab.eventlog import Capture, EventKind, EventLog
 from lab.protocols._base import LoopClock, Transport
@@ -190,11 +190,11 @@ class Lab:
 
     @property
     def servers(self) -> list[Server]:
-        return [e for e in self.endpoints.values() if isinstance(e, Server)]
+        return [cast(Server, e) for e in self.of_kind(EndpointKind.SERVER)]
 
     @property
     def clients(self) -> list[Client]:
-        return [e for e in self.endpoints.values() if isinstance(e, Client)]
+        return [cast(Client, e) for e in self.of_kind(EndpointKind.CLIENT)]
 
     def of_kind(self, kind: EndpointKind) -> list[Endpoint]:
         """The endpoints of one kind, in creation order."""
@@ -256,14 +256,15 @@ class Lab:
                         transport: Transport | str | None) -> tuple[tuple[str, int], Transport]:
         if isinstance(target, str) and target in self.endpoints:
             target = self.endpoints[target]
-        if isinstance(target, Endpoint) and not target.can(Can.LISTEN):
-            raise ConfigError(f"{target.name!r} is a {target.kind}", hint="connect to a server or host:port")
-        if isinstance(target, Server):
+        if isinstance(target, Endpoint):
+            listening = target.listen_address
+            if listening is None:
+                raise ConfigError(f"{target.name!r} is a {target.kind}", hint="connect to a server or host:port")
             if target.spec.name != spec.name:
                 logger.info("connecting %s client to %s server", spec.name, target.spec.name)
             kind = _transport(spec, transport or target.transport)
-            return (target.host if target.host not in ("0.0.0.0", "::", "") else "127.0.0.1",
-                    target.port), kind
+            host, port = listening
+            return (host if host not in ("0.0.0.0", "::", "") else "127.0.0.1", port), kind
         if isinstance(target, tuple):
             return (str(target[0]), int(target[1])), _transport(spec, transport)
         if isinstance(target, int):

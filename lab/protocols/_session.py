@@ -16,7 +16,7 @@ Tests: tests/protocols/test_session.py
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from lab.errors import ProtocolError
@@ -60,7 +60,7 @@ class Peer(Protocol):
 
 
 B = TypeVar("B", bound="ServerBehaviour[Any]")
-O = TypeVar("O")
+OptionsT = TypeVar("OptionsT")
 
 
 class Session(Generic[B]):
@@ -96,7 +96,7 @@ class Session(Generic[B]):
         self.conn.close()
 
 
-class ServerBehaviour(Generic[O]):
+class ServerBehaviour(Generic[OptionsT]):
     """How a server behaves: made once per listening server, it makes one
     :class:`Session` per connection (``session_type``).
 
@@ -113,7 +113,7 @@ class ServerBehaviour(Generic[O]):
     # then costs one system call per client, not one per line)
     coalesce_writes: ClassVar[bool] = False
 
-    def __init__(self, options: O) -> None:
+    def __init__(self, options: OptionsT) -> None:
         from lab.services import Services  # protocols import services, not the other way round
 
         self.options = options
@@ -150,7 +150,7 @@ class AnswerSession(Session["AnswerServer[Any]"]):
             self.conn.send(self.server.answer())
 
 
-class AnswerServer(ServerBehaviour[O]):
+class AnswerServer(ServerBehaviour[OptionsT]):
     """The shape of the speak-once services; subclasses give :meth:`answer`."""
 
     session_type = AnswerSession
@@ -166,6 +166,10 @@ class Channel(Protocol):
 
     @property
     def transport(self) -> Transport: ...
+    @property
+    def clock(self) -> Clock:
+        """The lab's clock, for verbs that time things (rate limits)."""
+        ...
 
     async def send(self, msg: Message) -> None: ...
     async def send_raw(self, data: bytes) -> None: ...
@@ -175,7 +179,7 @@ class Channel(Protocol):
     async def close(self) -> None: ...
 
 
-class ClientVerbs(Generic[O]):
+class ClientVerbs(Generic[OptionsT]):
     """Base for a protocol's client verbs: public coroutine methods.
 
     The Lab exposes each verb ``v`` on its client endpoint twice: ``v(...)``
@@ -186,9 +190,9 @@ class ClientVerbs(Generic[O]):
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
-        self.options: O | None = None
+        self.options: OptionsT | None = None
 
-    def set_options(self, options: O) -> None:
+    def set_options(self, options: OptionsT) -> None:
         """The client options, given before the connection opens; override
         to apply them."""
         self.options = options
@@ -211,12 +215,3 @@ class ClientVerbs(Generic[O]):
     def watches(cls) -> bool:
         """Does this class override :meth:`message_received`?"""
         return cls.message_received is not ClientVerbs.message_received
-
-
-def options_dict(options: Any) -> Mapping[str, Any]:
-    """An options object as a mapping (for display)."""
-    from dataclasses import asdict, is_dataclass
-
-    if is_dataclass(options) and not isinstance(options, type):
-        return asdict(options)
-    return dict(options or {})

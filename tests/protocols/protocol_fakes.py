@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from lab.errors import ConnectionClosed, LabTimeout, ProtocolError, RemoteProtocolError
-from lab.protocols._base import Message, Role, Transport
+from lab.protocols._base import LoopClock, Message, Role, Transport
 from lab.protocols._conversation import Conversation
 from lab.protocols._session import Session
 from lab.protocols._spec import ProtocolSpec
@@ -175,6 +175,9 @@ class Loopback:
         self.transcript: list[tuple[Role, bytes]] = []
         self.seen: dict[Role, list[Message]] = {Role.CLIENT: [], Role.SERVER: []}
         self.errors: list[BaseException] = []
+        # client verbs that watch each message as it arrives (as the lab calls them)
+        self.observer: Callable[[Message], None] | None = None
+        self.clock = LoopClock()
         self.client_error: ProtocolError | None = None
         self.closed = False
         self.server_lost = False
@@ -247,9 +250,17 @@ class Loopback:
         # what the server said may release what it held of ours
         asyncio.get_running_loop().call_soon(self._pump)
 
+    def watch(self, verbs: Any) -> Any:
+        """Let ``verbs`` see each message as it arrives (keep-alives); returns them."""
+        if verbs.watches():
+            self.observer = verbs.message_received
+        return verbs
+
     def _take(self, msgs: list[Message]) -> None:
         for msg in msgs:
             self.seen[Role.CLIENT].append(msg)
+            if self.observer is not None:
+                self._guard(self.observer, msg)
             self.inbox.append(msg)
             self._unread += len(msg.raw)
         self._arrived.set()
