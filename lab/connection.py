@@ -66,14 +66,12 @@ class ConnState(enum.Enum):
     CLOSED = "closed"
 
 
-class _Pause(enum.Flag):
-    """Why a connection is not reading (any reason is enough)."""
-
-    NONE = 0
-    BACKLOG = enum.auto()  # a batch ran out with input left: back next pass
-    PEER_SLOW = enum.auto()  # our replies do not drain: handle nothing more
-    INBOX = enum.auto()  # nobody takes a client's messages
-    PENDING = enum.auto()  # too much input held unhandled
+# Why a connection is not reading (any reason is enough): bits, not an
+# enum.Flag, because they are tested on every pass of every connection
+BACKLOG = 1  # a batch ran out with input left: back next pass
+PEER_SLOW = 2  # our replies do not drain: handle nothing more
+INBOX = 4  # nobody takes a client's messages
+PENDING = 8  # too much input held unhandled
 
 
 class Connection:
@@ -105,7 +103,8 @@ class Connection:
         self.msgs_in = self.msgs_out = 0
         self.close_reason = ""
         self.write_paused = False
-        self.last_active = self._clock.time()
+        self._now = self._clock.time
+        self.last_active = self._now()
         self._inbox: deque[Message] | None = deque() if role is Role.CLIENT else None
         self._inbox_bytes = 0
         # client verbs that watch every message as it arrives (keep-alives)
@@ -116,7 +115,7 @@ class Connection:
         self._chunk: bytes | None = None  # received, not yet in the log
         self._processing = False
         self._again: asyncio.Handle | None = None  # the next pass, when one is due
-        self._paused = _Pause.NONE
+        self._paused = 0
         self._eof_pending = False  # the peer finished sending; tell the session once caught up
         self._send_noted = False
 
@@ -174,7 +173,7 @@ class Connection:
     def _received(self, data: bytes) -> None:
         """Take bytes the peer sent (``b""``: it finished sending)."""
         # the hot path of every server: keep it free of needless calls
-        self.last_active = self._clock.time()
+        self.last_active = self._now()
         self.bytes_in += len(data)
         if self._chunk is not None:
             self._flush_chunk()
@@ -204,16 +203,16 @@ class Connection:
         client = self._inbox is not None
         try:
             while True:
-                if not client and (self.state is not ConnState.OPEN or self._closing_transport()):
+                if not client and self.state is not ConnState.OPEN:
                     self._log_after_hang_up(budget)
                     break
                 if self.write_paused and not client:
                     break  # resume_writing comes back here
                 if client and self._inbox_over():
-                    self._pause(_Pause.INBOX)
+                    self._pause(INBOX)
                     break
                 if budget == 0:
-                    self._pause(_Pause.BACKLOG)
+                    self._pause(BACKLOG)
                     self._again = self._loop.call_soon(self._process)
                     break
                 try:
@@ -258,11 +257,13 @@ class Connection:
     def _caught_up(self) -> None:
         """No message is ready: read again, and pass on a pending EOF."""
         self._flush_chunk()
-        pending = self._conv.buffered()
-        if pending > MAX_PENDING:
-            self._pause(_Pause.PENDING)  # held for an answer that has not come
-        else:
-            self._resume(_Pause.BACKLOG | _Pause.PENDING)
+        if self._paused:
+            if self._conv.buffered() > MAX_PENDING:
+                self._pause(PENDING)  # held for an answer that has not come
+            else:
+                self._resume(BACKLOG | PENDING)
+        elif self._conv.buffered() > MAX_PENDING:
+            self._pause(PENDING)
         if self._eof_pending and self.state is ConnState.OPEN:
             self._eof_pending = False
             self._peer_finished()
@@ -309,12 +310,12 @@ class Connection:
         else:
             self.abort(f"protocol error: {exc}")
 
-    def _pause(self, why: _Pause) -> None:
+    def _pause(self, why: int) -> None:
         if not self._paused:
             self._pause_reading()
         self._paused |= why
 
-    def _resume(self, why: _Pause) -> None:
+    def _resume(self, why: int) -> None:
         if self._paused & why:
             self._paused &= ~why
             if not self._paused:
@@ -326,14 +327,11 @@ class Connection:
     def _resume_reading(self) -> None:
         pass
 
-    def _closing_transport(self) -> bool:
-        return False
-
     def _taken(self, msg: Message) -> None:
         """receive/expect took ``msg`` from the inbox."""
         self._inbox_bytes -= len(msg.raw)
-        if self._paused & _Pause.INBOX and not self._inbox_over():
-            self._resume(_Pause.INBOX)
+        if self._paused & INBOX and not self._inbox_over():
+            self._resume(INBOX)
             if self._again is None and not self._processing:
                 self._again = self._loop.call_soon(self._process)
 
@@ -603,13 +601,13 @@ class StreamConnection(Connection, asyncio.BufferedProtocol):
         # handle none of its input (and read none) until our replies drain
         self.write_paused = True
         if self.role is Role.SERVER:
-            self._pause(_Pause.PEER_SLOW)
+            self._pause(PEER_SLOW)
 
     def resume_writing(self) -> None:
         self.write_paused = False
         if self.role is not Role.SERVER:
             return
-        self._resume(_Pause.PEER_SLOW)
+        self._resume(PEER_SLOW)
         if self.state is not ConnState.OPEN:
             return
         if self.session is not None:
@@ -626,10 +624,6 @@ class StreamConnection(Connection, asyncio.BufferedProtocol):
         transport = self._transport
         if transport is not None and not transport.is_closing() and self.state is ConnState.OPEN:
             transport.resume_reading()
-
-    def _closing_transport(self) -> bool:
-        transport = self._transport
-        return transport is not None and transport.is_closing() and self.state is ConnState.OPEN
 
     def _check_idle(self) -> None:
         assert self._idle_timeout is not None
@@ -648,7 +642,9 @@ class StreamConnection(Connection, asyncio.BufferedProtocol):
         transport = self._transport
         assert transport is not None
         if transport.is_closing():
-            # the socket failed (the peer reset it): connection_lost follows
+            # the socket failed (the peer reset it): handle nothing more, for
+            # connection_lost follows, and asyncio warns on every such write
+            self.state = ConnState.CLOSING
             raise ConnectionClosed(f"{self.id} is closed")
         transport.write(data)
 

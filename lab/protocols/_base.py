@@ -26,6 +26,7 @@ import enum
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from time import time as _wall_time
 from typing import Any, ClassVar, Protocol
 
 __all__ = [
@@ -191,6 +192,10 @@ class Clock(Protocol):
         """Seconds on a monotonic clock."""
         ...
 
+    def wall(self) -> float:
+        """Seconds since the epoch: the date and time protocols tell."""
+        ...
+
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Timer:
         """Run ``fn(*args)`` after ``delay`` seconds."""
         ...
@@ -206,13 +211,17 @@ class LoopClock:
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop
-
+        if loop is not None:
+            self.time = loop.time  # type: ignore[method-assign]  # asked on every read
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop or asyncio.get_running_loop()
 
     def time(self) -> float:
         return self.loop.time()
+
+    def wall(self) -> float:
+        return _wall_time()
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Timer:
         return self.loop.call_later(delay, fn, *args)

@@ -100,6 +100,9 @@ class Conversation:
             decoder = self.decoder(side)
             decoder.conversation = self
             self._decoders[side] = decoder
+        # the other side's decoder, looked up once: every received byte passes here
+        self._incoming: Decoder | None = None if role is None else self._decoders[role.peer]
+        self._incoming_side: Role | None = None if role is None else role.peer
         self._sent: list[Message] = []
         # set when what this side sends stopped decoding (raw bytes the
         # protocol forbids): they are still sent, no longer followed
@@ -141,17 +144,25 @@ class Conversation:
     def receive_data(self, data: bytes, sender: Role | None = None) -> None:
         """Bytes the other side sent (``b""``: it finished sending); an
         observer names the ``sender``."""
-        self._decoders[self._side(sender)].receive_data(data)
+        decoder = self._incoming if sender is None else None
+        if decoder is None:
+            decoder = self._decoders[self._side(sender)]
+        decoder.receive_data(data)
 
     def next_message(self, sender: Role | None = None) -> Message | None:
         """The next complete message from the other side (or ``sender``),
         or ``None``; :class:`RemoteProtocolError` if its bytes break the
         protocol."""
-        side = self._side(sender)
-        msg = self._decoders[side].next_message()
+        if sender is None and self._incoming is not None:
+            decoder, side = self._incoming, self._incoming_side
+            assert side is not None
+        else:
+            side = self._side(sender)
+            decoder = self._decoders[side]
+        msg = decoder.next_message()
         if msg is not None:
             self.track(side, msg)
-            if self.role is not None:
+            if self.follows_sends and self.role is not None:
                 self._drain_own()  # an answer may release what this side sent
         return msg
 
@@ -169,8 +180,9 @@ class Conversation:
 
     def buffered(self, sender: Role | None = None) -> int:
         """Bytes from the other side (or ``sender``) not yet a message."""
-        side = sender if sender is not None else self._side(None)
-        return self._decoders[side].buffered
+        if sender is None and self._incoming is not None:
+            return self._incoming.buffered
+        return self._decoders[sender if sender is not None else self._side(None)].buffered
 
     def observe(self, data: bytes, sender: Role) -> list[tuple[Role, Message]]:
         """As an observer: take bytes ``sender`` sent and return every

@@ -34,8 +34,8 @@ __all__ = [
     "NoOptions",
     "Option",
     "Options",
-    "integer",
     "format_size",
+    "integer",
     "name_value",
     "number",
     "option",
@@ -80,7 +80,9 @@ class Option:
     def help_text(self) -> str:
         """The help with the default, unless the help says it already."""
         shown = self.show_default
-        if shown is None and self.default not in (None, (), "", False) and "default" not in self.help:
+        empty = self.default is None or self.default is False or (isinstance(self.default, (str, tuple))
+                                                                   and not self.default)
+        if shown is None and not empty and "default" not in self.help:
             value = self.default
             shown = " ".join(_text(v) for v in value) if isinstance(value, tuple) else _text(value)
         return f"{self.help} (default {shown})" if shown else self.help
