@@ -92,23 +92,29 @@ class Option:
         example = self.example or self.metavar or "VALUE"
         return f"e.g. {self.option_string} {example}" if not self.flag else f"e.g. {self.option_string}"
 
-    def convert(self, value: Any, proto: str) -> Any:
+    @property
+    def client_hint(self) -> str:
+        """The hint as a client option is written (``connect ... -o NAME=VALUE``)."""
+        return f"e.g. -o {self.name}={self.example or self.metavar or 'VALUE'}"
+
+    def convert(self, value: Any, proto: str, *, client: bool = False) -> Any:
         """A given value as this option's value: strings and the scalars a
         lab file gives go through ``parse``; a mapping or a list where one
         value belongs is refused; other objects from Python pass as they
         are."""
         if isinstance(value, (bool, int, float)) and not isinstance(value, enum.Enum) and not self.flag:
             value = _text(value)
+        label, hint = (f"-o {self.name}", self.client_hint) if client else (self.option_string, self.hint)
         if isinstance(value, str):
             try:
                 return self.parse(value)
             except ConfigError:
                 raise
             except ValueError as exc:
-                raise ConfigError(f"{proto}: {self.option_string} {exc}", hint=self.hint) from None
+                raise ConfigError(f"{proto}: {label} {exc}", hint=hint) from None
         if value is None or isinstance(value, Mapping) or (isinstance(value, (list, tuple)) and not self.multiple):
             what = "nothing" if value is None else "a mapping" if isinstance(value, Mapping) else "a list"
-            raise ConfigError(f"{proto}: {self.option_string} wants one value, not {what}", hint=self.hint)
+            raise ConfigError(f"{proto}: {label} wants one value, not {what}", hint=hint)
         return value
 
 
@@ -161,9 +167,9 @@ class Options:
                 if isinstance(value, Mapping):  # a lab file's {alice: Alice Liddell}
                     value = [f"{k}={_text(v)}" for k, v in value.items()]
                 items = value if isinstance(value, (list, tuple)) else [value]
-                values[name] = tuple(opt.convert(v, proto) for v in items)
+                values[name] = tuple(opt.convert(v, proto, client=bool(what)) for v in items)
             else:
-                values[name] = opt.convert(value, proto)
+                values[name] = opt.convert(value, proto, client=bool(what))
         return cls(**values)
 
     def replace(self: T, **changes: Any) -> T:
