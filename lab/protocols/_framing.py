@@ -448,6 +448,15 @@ class DotReader:
         """Inside a block (some of it taken or handed out)."""
         return self._line > 0 or self._streaming
 
+    def resume(self, size: int) -> None:
+        """Go on with a block already under way: ``size`` bytes of its
+        content went by without being read here (sent whole as a message)."""
+        self._streaming = True
+        self._size = size
+
+    def _too_long(self, stream: StreamBuffer) -> RemoteProtocolError:
+        return stream._spend(f"line in a {self.what} longer than {self.max_line} {stream.unit}")
+
     def read(self, stream: StreamBuffer) -> DotPiece | None:
         """The next piece of the block, or None until more bytes come;
         :class:`RemoteProtocolError` when the stream ends inside it."""
@@ -455,15 +464,18 @@ class DotReader:
         while True:
             end = buf.find(b"\n", self._scan)
             if end < 0:
-                if len(buf) - self._line > self.max_line:
-                    raise stream._spend(f"line in a {self.what} longer than {self.max_line} {stream.unit}")
+                # the same verdict however the bytes are cut: a CR may still await its LF
+                waiting = len(buf) - self._line - (1 if buf.endswith(b"\r") else 0)
+                if waiting > self.max_line:
+                    raise self._too_long(stream)
                 if stream._eof:
                     raise stream._spend(f"the stream ended inside a {self.what}")
                 self._scan = max(self._line, len(buf) - 1)
                 return self._part(stream) if self._line > self.whole_up_to else None
             start, stop = self._line, end + 1
-            if stop - start > self.max_line + 2:
-                raise stream._spend(f"line in a {self.what} longer than {self.max_line} {stream.unit}")
+            ending = 2 if end > start and buf[end - 1] == 0x0D else 1
+            if stop - start - ending > self.max_line:  # the line without its CRLF or LF
+                raise self._too_long(stream)
             line = bytes(buf[start:stop])
             if line == b".\r\n" or (line == b".\n" and not self.crlf_only):
                 return self._finish(stream, stop)

@@ -23,11 +23,11 @@ import pytest
 
 from lab.errors import ConnectionClosed, LabTimeout, ProtocolError, RemoteProtocolError
 from lab.protocols._base import LoopClock, Message, Role, Transport
-from lab.protocols._conversation import Conversation
+from lab.protocols._conversation import Conversation, Decoder
 from lab.protocols._session import Session
 from lab.protocols._spec import ProtocolSpec
 
-__all__ = ["ConversationLaws", "FakePeer", "Loopback", "Runner", "split_at"]
+__all__ = ["ConversationLaws", "FakePeer", "Loopback", "Runner", "decoding", "open_session", "split_at"]
 
 Runner = Callable[[Any], Any]
 Factory = Callable[[Role | None, Transport], Conversation]
@@ -364,6 +364,19 @@ def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
     non-empty pieces; empty data gives no pieces."""
     points = sorted({c % len(data) for c in cuts} - {0}) if data else []
     return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True) if a < b]
+
+
+def decoding(make: Callable[[], Decoder]) -> Factory:
+    """A conversation whose two sides both decode with ``make()``: the laws
+    for one decoder on its own."""
+
+    class Both(Conversation):
+        follows_sends = False
+
+        def decoder(self, sender: Role) -> Decoder:
+            return make()
+
+    return Both
 
 
 class ConversationLaws:

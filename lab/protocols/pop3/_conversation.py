@@ -72,15 +72,6 @@ class Pop3CommandDecoder(StreamBuffer):
         return parse_command(raw)
 
 
-class _BodyReader(DotReader):
-    """A :class:`DotReader` that can also pick up a body already under way
-    (its first part was sent whole, without being decoded here)."""
-
-    def resume(self, size: int) -> None:
-        self._streaming = True
-        self._size = size
-
-
 class Pop3ReplyDecoder(StreamBuffer):
     """What a POP3 server sends: :class:`Pop3Reply` messages, a long body
     after its reply as :class:`Pop3BodyPart` messages and a
@@ -93,7 +84,7 @@ class Pop3ReplyDecoder(StreamBuffer):
 
     def __init__(self) -> None:
         super().__init__()
-        self._reader = _BodyReader(max_line=MAX_BODY_LINE, what="multi-line response")
+        self._reader = DotReader(max_line=MAX_BODY_LINE, what="multi-line response")
         self._head: tuple[bytes, str, str] | None = None  # status line, info, verb: awaiting its body
         self._next: Pop3BodyPart | None = None  # the first part, after its streamed reply
         self._verb = ""  # the verb a body in parts answers
