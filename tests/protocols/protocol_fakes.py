@@ -24,7 +24,6 @@ import pytest
 from lab.errors import ConnectionClosed, LabTimeout, ProtocolError, RemoteProtocolError
 from lab.protocols._base import LoopClock, Message, Role, Transport
 from lab.protocols._conversation import Conversation, Decoder
-from lab.protocols._session import Session
 from lab.protocols._spec import ProtocolSpec
 
 __all__ = ["ConversationLaws", "FakePeer", "Loopback", "Runner", "decoding", "open_session", "split_at"]
