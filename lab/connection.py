@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from lab.endpoints import Endpoint
     from lab.protocols._session import Session
 
-__all__ = ["ANSWERING", "BATCH", "ConnState", "Connection", "DatagramPeer", "StreamConnection"]
+__all__ = ["ANSWERING", "BATCH", "ConnState", "Connection", "DatagramPeer", "RecordedConnection",
+           "StreamConnection"]
 
 # True while a client's verbs react to what arrived (and in the tasks they
 # start then): what they send, like IRC's PONG to a PING, is the client's
@@ -481,7 +482,7 @@ class Connection:
             return
         if self._inbox is not None:
             self._drain_at_close()
-        elif self._conv.buffered():
+        elif self._conv.role is not None and self._conv.buffered():
             self.note(f"{self._conv.buffered()} bytes received were not handled: the connection closed")
         self.state = ConnState.CLOSED
         if self._again is not None:
@@ -758,6 +759,88 @@ class DatagramClientConnection(Connection, asyncio.DatagramProtocol):
         if self._transport is not None and self.state is not ConnState.CLOSED:
             self.state = ConnState.CLOSING
             self._transport.abort()
+
+
+class RecordedConnection(Connection):
+    """A connection whose socket a library owns (see
+    :mod:`lab.protocols._library`): it records what the library reports,
+    decoding raw bytes with an observer of the protocol's conversation,
+    and closes through the library."""
+
+    def __init__(self, endpoint: Endpoint, conn_id: str, role: Role, conversation: Conversation) -> None:
+        super().__init__(endpoint, conn_id, role, conversation)
+        self._inbox = None  # the library's verbs read what arrives, not expect()
+        self._close_fn: Callable[[], None] | None = None
+
+    def attach(self, peer: tuple[Any, ...], local: tuple[Any, ...], close: Callable[[], None] | None) -> None:
+        """The library opened the connection: where it runs, how to close it."""
+        self.peer, self.local = tuple(peer or ()), tuple(local or ())
+        self._close_fn = close
+        self.state = ConnState.OPEN
+
+    def announce(self) -> None:
+        """Record the opening (once the endpoint admitted the connection)."""
+        ends = (self.peer, self.local) if self.role is Role.SERVER else (self.local, self.peer)
+        self._emit(EventKind.OPEN, text=" -> ".join(format_address(a) if a else "?" for a in ends))
+
+    def received(self, data: bytes | Message) -> None:
+        self._report(data, self.role.peer)
+
+    def sent(self, data: bytes | Message) -> None:
+        self._report(data, self.role)
+
+    def _report(self, data: bytes | Message, sender: Role) -> None:
+        if self.state is not ConnState.OPEN:
+            return
+        incoming = sender is not self.role
+        raw = data.raw if isinstance(data, Message) else bytes(data)
+        self.last_active = self._now()
+        if incoming:
+            self.bytes_in += len(raw)
+        else:
+            self.bytes_out += len(raw)
+        if isinstance(data, Message):
+            found = [(sender, data)]
+        else:
+            try:
+                found = self._conv.observe(raw, sender)
+            except ProtocolError as exc:
+                found = [(side, m) for side, m in exc.decoded]
+                self.note(f"{'received' if incoming else 'sent'} bytes do not decode as {self._proto}: {exc}")
+        chunk: bytes | None = raw  # goes with the first message of its own direction
+        for side, msg in found:
+            inward = side is not self.role
+            if inward:
+                self.msgs_in += 1
+            else:
+                self.msgs_out += 1
+            self._record(Direction.IN if inward else Direction.OUT, chunk if side is sender else None, [msg])
+            if side is sender:
+                chunk = None
+        if chunk:
+            self._record(Direction.IN if incoming else Direction.OUT, chunk, [])
+
+    def closed(self, reason: str = "closed") -> None:
+        self._closed(reason)
+
+    def _write(self, data: bytes) -> None:
+        raise LabError(f"{self.id}: a library owns this socket", hint="use the protocol's verbs")
+
+    def close(self) -> None:
+        self.abort("closed")
+
+    def abort(self, reason: str = "aborted") -> None:
+        if self.state is ConnState.CLOSED:
+            return
+        self.close_reason = self.close_reason or reason
+        self.state = ConnState.CLOSING
+        close, self._close_fn = self._close_fn, None
+        if close is not None:
+            try:
+                close()
+            except Exception as exc:
+                self.error(f"closing raised {format_exception(exc)}")
+        self._closed(reason)
 
 
 def send_empty(conn: Connection, send: Callable[[], Any]) -> None:

@@ -25,12 +25,13 @@ import logging
 import socket
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from lab.connection import (
     Connection,
     DatagramClientConnection,
     DatagramPeer,
+    RecordedConnection,
     StreamConnection,
     format_address,
     format_exception,
@@ -38,6 +39,7 @@ from lab.connection import (
 from lab.errors import ConfigError, LabError
 from lab.eventlog import Capture, EventKind
 from lab.protocols._base import Clock, Message, Pattern, Role, Timer, Transport
+from lab.protocols._library import Dialing, Listener, Listening, TrafficRecord
 from lab.protocols._options import Options
 from lab.protocols._session import ClientVerbs, ServerBehaviour
 from lab.protocols._spec import ProtocolSpec
@@ -123,9 +125,15 @@ class Endpoint:
         for conn in self.live_connections():
             conn._set_capture(self._capture)
 
+    @property
+    def abilities(self) -> Can:
+        """What this endpoint can do: its kind's abilities, less what its
+        protocol cannot offer (no hooks where a library owns the socket)."""
+        return self.kind.can
+
     def can(self, what: Can) -> bool:
         """Can this endpoint do ``what`` (all of it, for several flags)?"""
-        return what in self.kind.can
+        return what in self.abilities
 
     @property
     def coalesce_writes(self) -> bool:
@@ -217,10 +225,15 @@ class Server(Endpoint):
         self._udp_sock: socket.socket | None = None
         self._udp_reaper: Timer | None = None
         self._udp_peers: OrderedDict[tuple[Any, ...], DatagramPeer] = OrderedDict()
+        self._listener: Listener | None = None  # a library's, when it owns the sockets
 
     @property
     def coalesce_writes(self) -> bool:
         return self.behaviour.coalesce_writes
+
+    @property
+    def abilities(self) -> Can:
+        return self.kind.can & ~Can.HOOK if self.spec.listen is not None else self.kind.can
 
     # -- life ------------------------------------------------------------
 
@@ -236,11 +249,13 @@ class Server(Endpoint):
     async def _start(self) -> None:
         loop = self.lab.loop
         try:
-            if self.transport is Transport.TCP:
+            if self.spec.listen is not None:
+                self._listener = await self.spec.listen(Listening(
+                    self.host, self.port, self.options, _Recorder(self), self.lab.services, self.lab.clock))
+            elif self.transport is Transport.TCP:
                 self._server = await loop.create_server(
                     self._new_stream, self.host, self.port, reuse_address=True, backlog=512
                 )
-                sock = self._server.sockets[0]
             else:
                 sock = self._udp_sock = udp_socket(self.host, self.port, bind=True)
                 self._udp, _ = await loop.create_datagram_endpoint(
@@ -254,7 +269,7 @@ class Server(Endpoint):
                 errno.EACCES: "ports below 1024 need root: pick a port above 1023",
             }.get(exc.errno or 0, "check the host address")
             raise ConfigError(f"cannot listen on {where}: {exc.strerror or exc}", hint=hint) from None
-        self.port = sock.getsockname()[1]
+        self.port = self._listener.port if self._listener is not None else self._bound_port()
         try:
             self.behaviour.started()
         except BaseException:
@@ -264,11 +279,21 @@ class Server(Endpoint):
         self.lab.log.emit(EventKind.LISTEN, endpoint=self.name, protocol=self.spec.name,
                           text=f"{self.spec.name} listening on {self.address}")
 
+    def _bound_port(self) -> int:
+        if self._server is not None:
+            return int(cast(asyncio.Server, self._server).sockets[0].getsockname()[1])
+        assert self._udp_sock is not None
+        return int(self._udp_sock.getsockname()[1])
+
     async def _close_listener(self) -> None:
         server, self._server = self._server, None
         if server is not None:
             server.close()
             await server.wait_closed()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+            await asyncio.wait_for(listener.wait_closed(), 5.0)
         if self._udp is not None:
             self._udp.close()
         if self._udp_reaper is not None:
@@ -283,10 +308,18 @@ class Server(Endpoint):
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
         for conn in list(self.connections.values()):
             conn.abort("server stopped")
         if self._udp is not None:
             self._udp.close()
+        if listener is not None:
+            try:
+                await asyncio.wait_for(listener.wait_closed(), timeout)
+            except TimeoutError:
+                logger.warning("server %s: its library did not close within %s s", self.name, timeout)
         if server is not None:
             try:
                 await asyncio.wait_for(server.wait_closed(), timeout)
@@ -461,6 +494,40 @@ class Server(Endpoint):
         return html_of(self)
 
 
+class _Recorder:
+    """The :class:`~lab.protocols._library.Recorder` of a library-owned
+    server: one recorded connection per connection the library opens."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def opened(self, peer: tuple[Any, ...], local: tuple[Any, ...], *,
+               close: Callable[[], None] | None = None) -> TrafficRecord:
+        server = self.server
+        conn = RecordedConnection(server, f"{server.name}#{next(server._ids)}", Role.SERVER,
+                                  server.spec.conversation(None, server.transport))
+        conn.attach(peer, local, close)
+        if server.admit(conn):
+            conn.announce()
+        return conn
+
+
+class _ClientRecorder:
+    """The :class:`~lab.protocols._library.Recorder` of a library-owned
+    client: its one connection."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def opened(self, peer: tuple[Any, ...], local: tuple[Any, ...], *,
+               close: Callable[[], None] | None = None) -> TrafficRecord:
+        conn = self.client.conn
+        assert isinstance(conn, RecordedConnection)
+        conn.attach(peer, local, close)
+        conn.announce()
+        return conn
+
+
 def udp_socket(host: str, port: int, *, bind: bool) -> socket.socket:
     """A non-blocking UDP socket bound (server) or connected (client) to
     ``host:port``.  We keep the socket itself because asyncio's transports
@@ -539,11 +606,14 @@ class Client(Endpoint):
                  capture: Capture, target: tuple[str, int]) -> None:
         super().__init__(lab, name, spec, transport, capture)
         self.target = target
-        conversation = spec.conversation(Role.CLIENT, transport)
-        self.conn: Connection = (
-            StreamConnection(self, name, Role.CLIENT, conversation) if transport is Transport.TCP
-            else DatagramClientConnection(self, name, conversation)
-        )
+        self.conn: Connection
+        if spec.dial is not None:
+            # the library does the I/O: the connection only records what it reports
+            self.conn = RecordedConnection(self, name, Role.CLIENT, spec.conversation(None, transport))
+        elif transport is Transport.TCP:
+            self.conn = StreamConnection(self, name, Role.CLIENT, spec.conversation(Role.CLIENT, transport))
+        else:
+            self.conn = DatagramClientConnection(self, name, spec.conversation(Role.CLIENT, transport))
         self.given_options: dict[str, Any] = {}  # as the user gave them, for recordings
         self.verbs: ClientVerbs[Any] = spec.client(_Channel(self.conn))
         if self.verbs.watches():
@@ -553,6 +623,10 @@ class Client(Endpoint):
     def address(self) -> str:
         return f"{self.transport.value}://{format_address(self.target)}"
 
+    @property
+    def abilities(self) -> Can:
+        return self.kind.can & ~Can.SEND if self.spec.dial is not None else self.kind.can
+
     def live_connections(self) -> list[Connection]:
         return [self.conn]
 
@@ -560,7 +634,10 @@ class Client(Endpoint):
         loop = self.lab.loop
         host, port = self.target
         try:
-            if self.transport is Transport.TCP:
+            if self.spec.dial is not None:
+                dialing = Dialing(host, port, self.verbs.options, _ClientRecorder(self), self.lab.clock, timeout)
+                self.verbs.link = await asyncio.wait_for(self.spec.dial(dialing), timeout)
+            elif self.transport is Transport.TCP:
                 conn = self.conn
                 assert isinstance(conn, StreamConnection)
                 await asyncio.wait_for(loop.create_connection(lambda: conn, host, port), timeout)
@@ -583,9 +660,12 @@ class Client(Endpoint):
 
     async def _close(self) -> None:
         self.conn.close()
+        link = self.verbs.link
         try:
+            if link is not None:
+                await asyncio.wait_for(link.wait_closed(), 2.0)
             await self.conn.wait_closed(2.0)
-        except LabError:
+        except (LabError, TimeoutError):
             self.conn.abort("close timed out")
 
     # -- plain I/O -------------------------------------------------------

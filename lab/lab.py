@@ -278,12 +278,12 @@ class Lab:
             return addr, _transport(spec, transport)
         raise ConfigError(f"cannot connect to {target!r}", hint="give a server, its name or host:port")
 
-    async def _connect(self, protocol: str, target: Any, *, name: str | None = None,
+    async def _connect(self, protocol: str | ProtocolSpec, target: Any, *, name: str | None = None,
                        transport: Transport | str | None = None,
                        capture: Capture | str | None = None, timeout: float = 10.0,
                        options: Mapping[str, Any] | None = None) -> Client:
         self._check_open()
-        spec = protocols.get(protocol)
+        spec = protocol if isinstance(protocol, ProtocolSpec) else protocols.get(protocol)
         resolved = spec.resolve_client_options(options or {})
         addr, kind = self._resolve_target(spec, target, transport)
         client = Client(self, self._name(name, "c"), spec, kind, _capture(capture, self.capture), addr)
@@ -297,11 +297,11 @@ class Lab:
             raise
         return client
 
-    def connect(self, protocol: str, target: Any, **kwargs: Any) -> Client:
+    def connect(self, protocol: str | ProtocolSpec, target: Any, **kwargs: Any) -> Client:
         """Connect a client; see :meth:`aconnect`."""
         return self._call(self._connect(protocol, target, **kwargs))
 
-    async def aconnect(self, protocol: str, target: Any, **kwargs: Any) -> Client:
+    async def aconnect(self, protocol: str | ProtocolSpec, target: Any, **kwargs: Any) -> Client:
         """Open a ``protocol`` client to ``target``: a :class:`Server`, a
         server's name, ``"host:port"`` or a ``(host, port)`` tuple.
 

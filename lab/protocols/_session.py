@@ -188,6 +188,10 @@ class ClientVerbs(Generic[OptionsT]):
     connection opens.
     """
 
+    # the library's client connection, for a protocol whose library owns
+    # the socket (``ProtocolSpec.dial``); None otherwise
+    link: Any = None
+
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.options: OptionsT | None = None

@@ -6,12 +6,13 @@ Tests: tests/protocols/test_base.py
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from lab.protocols._base import Role, Transport
 from lab.protocols._conversation import Conversation
+from lab.protocols._library import Dialing, Link, Listener, Listening
 from lab.protocols._options import NoOptions, Option, Options
 from lab.protocols._session import ClientVerbs, ServerBehaviour
 
@@ -22,7 +23,12 @@ __all__ = ["ProtocolSpec"]
 class ProtocolSpec:
     """One protocol: its name and description, its conversation (both
     sides decoded), its server behaviour and client verbs, and its option
-    dataclasses (server and client)."""
+    dataclasses (server and client).
+
+    A protocol whose library owns the socket also gives ``listen`` and/or
+    ``dial`` (see :mod:`lab.protocols._library`): the lab then lets the
+    library do the I/O and records what it reports.
+    """
 
     name: str
     summary: str
@@ -37,6 +43,8 @@ class ProtocolSpec:
     line_ending: bytes = b"\r\n"
     idle_timeout: float = 300.0
     keywords: tuple[str, ...] = field(default=())
+    listen: Callable[[Listening], Awaitable[Listener]] | None = None
+    dial: Callable[[Dialing], Awaitable[Link]] | None = None
 
     def option(self, name: str) -> Option:
         """A server option by name; :class:`ConfigError` if there is none."""
