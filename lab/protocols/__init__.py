@@ -1,5 +1,6 @@
-"""The protocol registry: built-in protocols plus the ``netlab.protocols``
-entry-point group, each loaded on first use.
+"""The protocol registry: built-in protocols (every public module or
+package under ``lab/protocols/``, so a new one needs no entry here) plus
+the ``netlab.protocols`` entry-point group, each loaded on first use.
 
 A third-party package adds a protocol with, in its ``pyproject.toml``::
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import logging
+import pkgutil
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -55,21 +57,9 @@ logger = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "netlab.protocols"
 
 _BUILTIN = {
-    name: f"lab.protocols.{name}"
-    for name in (
-        "chargen",
-        "daytime",
-        "discard",
-        "echo",
-        "finger",
-        "irc",
-        "nntp",
-        "pop3",
-        "qotd",
-        "smtp",
-        "telnet",
-        "time",
-    )
+    info.name: f"lab.protocols.{info.name}"
+    for info in pkgutil.iter_modules(__path__)
+    if not info.name.startswith("_")
 }
 
 _loaded: dict[str, ProtocolSpec] = {}
