@@ -13,7 +13,7 @@ synced, then renamed, so a crash never leaves half an article), then the
 ``active`` file of groups and high-water marks is rewritten the same way.
 On load the article files are the truth, so nothing accepted is lost.
 
-Tests: tests/protocols/test_nntp.py
+Tests: tests/protocols/test_nntp.py (the store's own part)
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from lab.services import ServiceKey
 
 __all__ = [
     "DEFAULT_GROUPS",
-    "NEWS_STORE",
     "MAX_STORE_BYTES",
+    "NEWS_STORE",
     "OVERVIEW_FORMAT",
     "Article",
     "ArticleRejected",
@@ -95,13 +95,14 @@ def wildmat(pattern: str, name: str) -> bool:
 
 
 def parse_group_spec(text: str) -> tuple[str, str]:
-    """``NAME[=DESCRIPTION]`` -> (name, description); :class:`ConfigError`
-    for a name RFC 3977 would not carry."""
+    """``NAME[=DESCRIPTION]`` -> (name, description); :class:`ValueError`
+    for a name RFC 3977 would not carry (an option parser: the message
+    follows the option's name)."""
     name, _, description = text.partition("=")
     name = name.strip()
     if not valid_group_name(name):
-        raise ConfigError(f"nntp: bad newsgroup name {name!r}",
-                          hint="use dot-separated parts of letters, digits, + - _, e.g. lab.test")
+        raise ValueError(f"wants NAME[=DESCRIPTION] with a newsgroup name of dot-separated parts"
+                         f" (letters, digits, + - _), got {text!r}")
     return name, description.strip()
 
 
@@ -212,20 +213,22 @@ class NewsStore:
 
     def __init__(self, directory: str | os.PathLike[str] | None = None, *,
                  max_bytes: int = MAX_STORE_BYTES) -> None:
-        self.directory = Path(directory).resolve() if directory is not None else None
+        self.directory: Path | None = None
         self.max_bytes = max_bytes
         self.groups: dict[str, Group] = {}
         self.by_id: dict[str, Article] = {}
         self.size = 0
         self._serial = 0
-        if self.directory is not None:
-            self._load()
+        if directory is not None:
+            self.attach(directory)
 
     def attach(self, directory: str | os.PathLike[str]) -> None:
         """Keep the store in ``directory`` from now on, loading what is
-        there; the same directory again does nothing, another one is a
-        :class:`ConfigError`, and so is attaching a store that already
-        took articles in memory (their numbers could clash)."""
+        there and writing the groups made so far; the same directory again
+        does nothing.  :class:`ConfigError` for another directory, for a
+        store that already took articles in memory (their numbers could
+        clash with those on disk), and for a directory that cannot be
+        read; the store is then as it was."""
         root = Path(directory).expanduser().resolve()
         if self.directory == root:
             return
@@ -235,16 +238,19 @@ class NewsStore:
         if self.by_id:
             raise ConfigError("this lab's news store already holds articles in memory",
                               hint="give the first news server of the lab the --store")
-        made = dict(self.groups)
-        self.groups = {}
-        self.directory = root
+        made, serial = self.groups, self._serial
+        self.groups, self.directory = {}, root
         try:
             self._load()
-        except ConfigError:
-            self.directory, self.groups = None, made
+        except BaseException:
+            # a bad file may come after good ones: forget what was loaded
+            self.groups, self.directory = made, None
+            self.by_id, self.size, self._serial = {}, 0, serial
             raise
         for name, group in made.items():
-            self.groups.setdefault(name, group)
+            kept = self.groups.setdefault(name, group)
+            if not kept.description:
+                kept.description = group.description
         self._save_active()
 
     # -- groups -------------------------------------------------------------
@@ -411,8 +417,10 @@ class NewsStore:
             (self.directory / "articles").mkdir(parents=True, exist_ok=True)
             active = self.directory / "active"
             text = active.read_text("utf-8") if active.exists() else ""
-        except OSError as exc:
-            raise ConfigError(f"cannot use news store directory {self.directory}: {exc.strerror or exc}",
+            paths = sorted((self.directory / "articles").iterdir())
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or exc
+            raise ConfigError(f"cannot use news store directory {self.directory}: {why}",
                               hint="give a writable directory") from None
         for lineno, line in enumerate(text.splitlines(), 1):
             parts = line.split(" ", 5)
@@ -424,7 +432,7 @@ class NewsStore:
                 raise ConfigError(f"{active}:{lineno}: not an active line: {line!r}",
                                   hint="each line is: name high low y|n created description") from None
             self.groups[name] = group
-        for path in sorted((self.directory / "articles").iterdir()):
+        for path in paths:
             if path.name.startswith(".tmp-"):
                 path.unlink(missing_ok=True)  # a write that never finished
                 continue
@@ -434,6 +442,7 @@ class NewsStore:
         try:
             serial = int(path.name)
             content = path.read_bytes()
+            mtime = path.stat().st_mtime
             headers, body = parse_headers(content)
         except (ValueError, OSError, ArticleRejected) as exc:
             raise ConfigError(f"news store: cannot read article {path}: {exc}") from None
@@ -447,8 +456,7 @@ class NewsStore:
             date: datetime | None = email.utils.parsedate_to_datetime(_header(headers, "Date") or "")
         except (TypeError, ValueError):
             date = None
-        arrived = date if date is not None and date.tzinfo else datetime.fromtimestamp(
-            path.stat().st_mtime, UTC)
+        arrived = date if date is not None and date.tzinfo else datetime.fromtimestamp(mtime, UTC)
         self._serial = max(self._serial, serial)
         self._file(Article(message_id, content, headers, body, numbers, arrived, serial))
 
