@@ -65,13 +65,24 @@ class RepeatFilter(logging.Filter):
 
 
 class _DroppingQueueHandler(logging.handlers.QueueHandler):
-    """Puts records on a bounded queue; a full queue drops, never waits."""
+    """Puts records on a bounded queue; a full queue drops, never waits.
+    The thread that writes them starts with the first record, so a
+    program that logs nothing runs no extra thread."""
 
-    def __init__(self, q: queue.Queue[logging.LogRecord]) -> None:
+    def __init__(self, q: queue.Queue[logging.LogRecord], listener: logging.handlers.QueueListener) -> None:
         super().__init__(q)
+        self.listener = listener
         self.dropped = 0
+        self._started = False
+        self._lock = threading.Lock()
 
     def enqueue(self, record: logging.LogRecord) -> None:
+        if not self._started:
+            with self._lock:
+                if not self._started:
+                    self._started = True
+                    self.listener.start()
+                    atexit.register(_stop)  # after whatever registered earlier: runs before it
         try:
             self.queue.put_nowait(record)
         except queue.Full:
@@ -92,13 +103,11 @@ def configure(verbose: bool = False, stream: IO[str] | None = None) -> None:
     q: queue.Queue[logging.LogRecord] = queue.Queue(QUEUE_SIZE)
     out = logging.StreamHandler(stream or sys.stderr)
     out.setFormatter(logging.Formatter(FORMAT))
-    handler = _DroppingQueueHandler(q)
-    handler.addFilter(RepeatFilter())
     listener = logging.handlers.QueueListener(q, out, respect_handler_level=False)
-    listener.start()
+    handler = _DroppingQueueHandler(q, listener)
+    handler.addFilter(RepeatFilter())
     root.addHandler(handler)
     _installed = (handler, listener)
-    atexit.register(_stop)
 
 
 def _stop() -> None:
@@ -110,6 +119,8 @@ def _stop() -> None:
     handler, listener = _installed
     _installed = None
     logging.getLogger().removeHandler(handler)
+    if not handler._started:
+        return
     done = threading.Thread(target=listener.stop, daemon=True)
     done.start()
     done.join(2.0)

@@ -186,20 +186,26 @@ class Conversation:
 
     def observe(self, data: bytes, sender: Role) -> list[tuple[Role, Message]]:
         """As an observer: take bytes ``sender`` sent and return every
-        message now complete on either side, in the order they follow
-        (an answer on one side may release what the other side sent)."""
+        message now complete on either side, in the order they follow.
+
+        An answer on one side may release what the other side sent before
+        it (the 354 after SMTP's ``DATA``), and those bytes come before
+        whatever the answering side said next: so after each message of
+        ``sender``, the other side decodes what it can first.
+        """
         if self.role is not None:
             raise ValueError("observe() is for observers; this side is the " + self.role.value)
         out: list[tuple[Role, Message]] = []
+        other = sender.peer
         try:
             self.receive_data(data, sender)
-            progress = True
-            while progress:
-                progress = False
-                for side in (sender, sender.peer):
-                    while (msg := self.next_message(side)) is not None:
-                        out.append((side, msg))
-                        progress = True
+            while True:
+                while (released := self.next_message(other)) is not None:
+                    out.append((other, released))
+                msg = self.next_message(sender)
+                if msg is None:
+                    break
+                out.append((sender, msg))
         except ProtocolError as exc:
             exc.decoded = out
             raise
@@ -226,7 +232,7 @@ class Conversation:
         state follows them and the log can show them as messages."""
         if self.role is None:
             raise LocalProtocolError("an observer sends nothing", hint="only the two sides send")
-        if data:  # b"" would read as the end of the stream
+        if data or self.transport is Transport.UDP:  # b"" ends a stream, but is a datagram
             self._feed_own(data)
 
     def send_eof(self) -> None:

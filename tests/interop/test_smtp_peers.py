@@ -18,8 +18,8 @@ from helpers import Proc, free_port, require, wait_for_port
 
 from lab import Lab
 from lab.eventlog import EventFilter, EventKind
-from lab.services.mail import MAIL_STORE, MailStore
 from lab.protocols.smtp import SmtpReplyError
+from lab.services.mail import MAIL_STORE, MailStore
 
 pytestmark = pytest.mark.interop
 

@@ -476,12 +476,6 @@ class _ClientDecoder(StreamBuffer):
         return not self._buf and not self._article.reading and not self._conv.post_waiting
 
     def next_message(self) -> Message | None:
-        msg = self._next()
-        if msg is None:
-            self._conv.client_released = False  # an observer's server side may go on
-        return msg
-
-    def _next(self) -> Message | None:
         self._check()
         conv = self._conv
         if conv.article_next or conv.article_open or self._article.reading:
@@ -527,8 +521,6 @@ class _ServerDecoder(StreamBuffer):
             # bytes after a streamed head or parts sent as messages: they carry on the block
             self._block.resume(conv.data_size)
         elif status is None and not self._block.reading:
-            if conv.client_released:
-                return None  # an observer decodes the client's released bytes first
             raw = self.next_line(MAX_STATUS, "status line")
             if raw is None:
                 if self._eof and self._buf:
@@ -567,9 +559,6 @@ class NntpConversation(Conversation):
     response's block is under way in parts, ``article_size`` and
     ``data_size`` how much of it went by: parts sent as messages pass
     without a decoder, and raw bytes after them carry on the block.
-    ``client_released`` is an observer's note that a POST's answer let
-    held client bytes go: they are decoded before the server's next
-    response, which may answer them.
     """
 
     def __init__(self, role: Role | None = None, transport: Transport = Transport.TCP) -> None:
@@ -578,7 +567,6 @@ class NntpConversation(Conversation):
         self.article_next = False
         self.article_open, self.article_size = False, 0
         self.data_open, self.data_size = False, 0
-        self.client_released = False
         super().__init__(role, transport)
 
     def decoder(self, sender: Role) -> Decoder:
@@ -632,5 +620,3 @@ class NntpConversation(Conversation):
         if verb in _SENDS_ARTICLE:
             self.post_waiting = False
             self.article_next = msg.code == _SENDS_ARTICLE[verb]
-            if self.observer:
-                self.client_released = True
