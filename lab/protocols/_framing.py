@@ -22,6 +22,7 @@ Tests: tests/protocols/test_framing.py
 
 from __future__ import annotations
 
+import re
 import struct
 from collections import deque
 from collections.abc import Callable
@@ -418,11 +419,16 @@ class DotReader:
     longer one comes in parts of whole lines about that size, then its
     closing dot line on its own.  Nothing here caps the total: whoever
     takes the parts decides what is too large (and can say so in the
-    protocol's own words).  ``line_problem`` judges each line (with its
-    terminator); the first verdict is kept.  ``max_line`` caps a line in
-    the buffer (a :class:`RemoteProtocolError` beyond it); with
-    ``crlf_only`` only ``.CRLF`` ends the block and lines are CRLF
-    ended (SMTP).
+    protocol's own words).  ``line_problem`` judges a run of whole lines
+    (terminators included) and names the first rule one of them breaks,
+    or says ""; the block keeps the first verdict.  ``max_line`` caps a
+    line, without its terminator (a :class:`RemoteProtocolError` beyond
+    it, however the bytes are cut); with ``crlf_only`` only ``.CRLF``
+    ends the block and only CRLF ends a line (SMTP), else LF alone does
+    too and is made CRLF in the content.
+
+    The work is done on whole runs of bytes, not line by line: a 900 KB
+    article is framed in a few C-speed passes.
     """
 
     def __init__(self, *, max_line: int, whole_up_to: int = STREAM_ABOVE, crlf_only: bool = False,
@@ -432,21 +438,21 @@ class DotReader:
         self.crlf_only = crlf_only
         self.line_problem = line_problem
         self.what = what
+        run = (rb"(?:[^\r]|\r(?!\n))" if crlf_only else rb"[^\n]")
+        self._long = re.compile(run + rb"{%d,}" % (max_line + 1))  # a line that may be too long
         self._reset()
 
     def _reset(self) -> None:
-        self._line = 0  # where the next unread line starts in the buffer
-        self._scan = 0
-        self._parts: list[bytes] = []  # content of the lines read, not yet handed out
+        self._checked = 0  # complete lines before this offset in the buffer are judged
+        self._searched = 0  # no dot line starts before this offset
         self._size = 0  # content handed out
-        self._pending = 0  # content in _parts
         self._streaming = False
         self._problem = ""
 
     @property
     def reading(self) -> bool:
-        """Inside a block (some of it taken or handed out)."""
-        return self._line > 0 or self._streaming
+        """Inside a block (some of it judged or handed out)."""
+        return self._checked > 0 or self._streaming
 
     def resume(self, size: int) -> None:
         """Go on with a block already under way: ``size`` bytes of its
@@ -457,73 +463,101 @@ class DotReader:
     def _too_long(self, stream: StreamBuffer) -> RemoteProtocolError:
         return stream._spend(f"line in a {self.what} longer than {self.max_line} {stream.unit}")
 
+    def _end(self, buf: bytearray) -> tuple[int, int] | None:
+        """Where the dot line starts and how long it is, if it has come
+        (searching on from where the last search stopped)."""
+        if buf.startswith(b".\r\n"):
+            return 0, 3
+        if buf.startswith(b".\n") and not self.crlf_only:
+            return 0, 2
+        start = max(0, self._searched - 4)
+        if self.crlf_only:
+            at = buf.find(b"\r\n.\r\n", start)
+            end = (at + 2, 3) if at >= 0 else None
+        else:
+            found = [(at + 1, n) for at, n in ((buf.find(b"\n.\r\n", start), 3), (buf.find(b"\n.\n", start), 2))
+                     if at >= 0]
+            end = min(found) if found else None
+        self._searched = end[0] if end is not None else len(buf)  # found: the next look finds it again
+        return end
+
+    def _lines_end(self, buf: bytearray, start: int = 0) -> int:
+        """Where the complete lines in ``buf`` end (from ``start`` on)."""
+        if self.crlf_only:
+            at = buf.rfind(b"\r\n", start)
+            return at + 2 if at >= 0 else start
+        return buf.rfind(b"\n", start) + 1 or start
+
+    def _judge(self, stream: StreamBuffer, upto: int) -> None:
+        """Check the complete lines not judged yet, up to ``upto``."""
+        if upto <= self._checked:
+            return
+        run = bytes(stream._buf[self._checked:upto])
+        if len(run) > self.max_line:
+            for m in self._long.finditer(run):
+                length = len(m.group())
+                if not self.crlf_only and m.group().endswith(b"\r") and m.end() < len(run):
+                    length -= 1  # the CR of its CRLF
+                if length > self.max_line:
+                    raise self._too_long(stream)
+        if self.line_problem is not None and not self._problem:
+            self._problem = self.line_problem(run)
+        self._checked = upto
+
+    def _content(self, raw: bytes) -> bytes:
+        """Whole lines as content: leading dots undoubled, lines CRLF ended."""
+        if not self.crlf_only and raw.count(b"\n") != raw.count(b"\r\n"):
+            raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        if raw.startswith(b"."):
+            raw = raw[1:]
+        return raw.replace(b"\r\n.", b"\r\n")
+
     def read(self, stream: StreamBuffer) -> DotPiece | None:
         """The next piece of the block, or None until more bytes come;
         :class:`RemoteProtocolError` when the stream ends inside it."""
         buf = stream._buf
-        while True:
-            end = buf.find(b"\n", self._scan)
-            if end < 0:
-                # the same verdict however the bytes are cut: a CR may still await its LF
-                waiting = len(buf) - self._line - (1 if buf.endswith(b"\r") else 0)
-                if waiting > self.max_line:
-                    raise self._too_long(stream)
-                if stream._eof:
-                    raise stream._spend(f"the stream ended inside a {self.what}")
-                self._scan = max(self._line, len(buf) - 1)
-                return self._part(stream) if self._line > self.whole_up_to else None
-            start, stop = self._line, end + 1
-            ending = 2 if end > start and buf[end - 1] == 0x0D else 1
-            if stop - start - ending > self.max_line:  # the line without its CRLF or LF
+        end = self._end(buf)
+        if end is None:
+            complete = self._lines_end(buf, self._checked)
+            self._judge(stream, complete)
+            # the same verdict however the bytes are cut: a CR may still await its LF
+            waiting = len(buf) - complete - (1 if buf.endswith(b"\r") else 0)
+            if waiting > self.max_line:
                 raise self._too_long(stream)
-            line = bytes(buf[start:stop])
-            if line == b".\r\n" or (line == b".\n" and not self.crlf_only):
-                return self._finish(stream, stop)
-            if self.crlf_only and not line.endswith(b"\r\n"):
-                # a bare LF inside the block is data, not a line end
-                self._scan = stop
-                continue
-            if self.line_problem is not None and not self._problem:
-                self._problem = self.line_problem(line)
-            content = line[1:] if line.startswith(b".") else line
-            if not self.crlf_only and not content.endswith(b"\r\n"):
-                content = content[:-1] + b"\r\n"  # LF alone: lines are CRLF in the content
-            self._parts.append(content)
-            self._pending += len(content)
-            self._line = self._scan = stop
-            if self._line > self.whole_up_to:
-                return self._part(stream)
-
-    def _part(self, stream: StreamBuffer) -> DotPiece | None:
-        if not self._parts:
+            if stream._eof:
+                raise stream._spend(f"the stream ended inside a {self.what}")
+        else:
+            complete = end[0]
+            self._judge(stream, complete)
+        if end is not None and end[0] <= self.whole_up_to:
+            if end[0] and self._streaming:
+                return self._piece(stream, end[0], first=False, last=False)  # the lines before the dot
+            return self._piece(stream, end[0] + end[1], first=not self._streaming, last=True, content_end=end[0])
+        # long: cut at the first line end past the threshold
+        if self.crlf_only:
+            at = buf.find(b"\r\n", self.whole_up_to - 1, complete)
+            cut = at + 2 if at >= 0 else 0
+        else:
+            at = buf.find(b"\n", self.whole_up_to, complete)
+            cut = at + 1 if at >= 0 else 0
+        if not cut:
             return None
-        raw = stream.take(self._line)
-        content = b"".join(self._parts)
-        first = not self._streaming
-        piece = DotPiece(raw=raw, content=content, first=first, last=False, offset=self._size,
-                         size=self._size + len(content), problem=self._problem)
-        self._size += len(content)
-        self._parts, self._pending = [], 0
-        self._streaming = True
-        self._line = self._scan = 0
-        return piece
+        return self._piece(stream, cut, first=not self._streaming, last=False)
 
-    def _finish(self, stream: StreamBuffer, stop: int) -> DotPiece:
-        if self._streaming and self._parts:
-            # the lines before the dot line go out first, as a part
-            dot_at = self._line
-            raw = stream.take(dot_at)
-            content = b"".join(self._parts)
-            piece = DotPiece(raw=raw, content=content, first=False, last=False, offset=self._size,
-                             size=self._size + len(content), problem=self._problem)
+    def _piece(self, stream: StreamBuffer, size: int, *, first: bool, last: bool,
+               content_end: int | None = None) -> DotPiece:
+        raw = stream.take(size)
+        self._checked = max(0, self._checked - size)
+        self._searched = max(0, self._searched - size)
+        if last and not first:
+            content = b""  # a long block's closing dot line
+        else:
+            content = self._content(raw[:content_end] if content_end is not None else raw)
+        piece = DotPiece(raw=raw, content=content, first=first, last=last, offset=self._size,
+                         size=self._size + len(content), problem=self._problem)
+        if last:
+            self._reset()
+        else:
             self._size += len(content)
-            self._parts, self._pending = [], 0
-            self._line = self._scan = 0
-            return piece
-        raw = stream.take(stop)
-        content = b"".join(self._parts)
-        piece = DotPiece(raw=raw, content=content if not self._streaming else b"",
-                         first=not self._streaming, last=True,
-                         offset=self._size, size=self._size + len(content), problem=self._problem)
-        self._reset()
+            self._streaming = True
         return piece

@@ -217,7 +217,10 @@ def test_auth_login_exchange() -> None:
 
 def test_message_problems() -> None:
     """A text line over 1000 octets or a NUL marks the message (the server refuses it)."""
-    for body, problem in ((b"x" * 1200 + b"\r\n.\r\n", "longer than 1000"), (b"a\x00b\r\n.\r\n", "NUL")):
+    long, nul = b"x" * 1200 + b"\r\n", b"a\x00b\r\n"
+    for body, problem in ((long + b".\r\n", "longer than 1000"), (nul + b".\r\n", "NUL"),
+                          (nul + long + b".\r\n", "NUL"), (long + nul + b".\r\n", "longer than 1000"),
+                          (b"\x00" + long + b".\r\n", "longer than 1000")):
         conv = server_conv()
         conv.feed(b"DATA\r\n")
         replies(conv, 354)
@@ -411,7 +414,7 @@ def recorded_session() -> Loopback:
     return lb
 
 
-@SETTINGS
+@settings(deadline=None, max_examples=40)  # each example replays a 70 KB session
 @given(cuts=st.lists(st.integers(0, 5000), max_size=6))
 def test_an_observer_sees_what_both_sides_saw(laws: ConversationLaws, cuts: list[int]) -> None:
     """A recorded session replayed to an observer, split anywhere: the same messages on both sides."""

@@ -99,14 +99,12 @@ def stuff(content: bytes) -> bytes:
     lines end in CRLF (a bare LF becomes CRLF)."""
     if not content:
         return b".\r\n"
-    lines = content.split(b"\n")
-    if lines[-1] == b"":
-        lines.pop()
-    out = []
-    for line in lines:
-        line = line[:-1] if line.endswith(b"\r") else line
-        out.append(b"." + line if line.startswith(b".") else line)
-    return b"\r\n".join(out) + b"\r\n.\r\n"
+    text = content if content.endswith(b"\n") else content + b"\n"
+    if text.count(b"\n") != text.count(b"\r\n"):  # whole runs, not line by line: articles are large
+        text = text.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if text.startswith(b"."):
+        text = b"." + text
+    return text.replace(b"\r\n.", b"\r\n..") + b".\r\n"
 
 
 def unstuff_line(line: bytes) -> bytes:
@@ -117,8 +115,12 @@ def unstuff_line(line: bytes) -> bytes:
 
 def _unstuff(block: bytes) -> bytes:
     """A whole block's content (its ``.`` line excluded)."""
-    lines = block.split(b"\n")[:-2]  # drop what follows the last LF and the "." line
-    return b"".join(unstuff_line(line + b"\n") for line in lines)
+    body = block[: block.rfind(b"\n", 0, len(block) - 1) + 1]  # without the "." line
+    if body.count(b"\n") != body.count(b"\r\n"):
+        body = body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if body.startswith(b"."):
+        body = body[1:]
+    return body.replace(b"\r\n.", b"\r\n")
 
 
 def _dot_pieces(block: bytes) -> Iterator[DotPiece]:

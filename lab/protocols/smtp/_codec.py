@@ -356,12 +356,23 @@ class ClientNext(enum.Enum):
     SASL = "a SASL response"
 
 
-def _text_problem(line: bytes) -> str:
-    if len(line) > MAX_TEXT_LINE:
+_LONG_TEXT_LINE = re.compile(rb"(?:[^\r]|\r(?!\n)){%d,}" % (MAX_TEXT_LINE - 1))
+
+
+def _text_problem(lines: bytes) -> str:
+    """The first rule a run of message lines breaks (RFC 5321 §4.5.3.1.6:
+    1000 octets with CRLF; no NUL), or ""."""
+    long = _LONG_TEXT_LINE.search(lines)
+    nul = lines.find(b"\x00")
+    if long is None and nul < 0:
+        return ""
+    if nul >= 0:
+        before = lines.rfind(b"\r\n", 0, nul)
+        nul_line = before + 2 if before >= 0 else 0
+    # the first offending line decides; a line both too long and with a NUL is "too long"
+    if long is not None and (nul < 0 or long.start() <= nul_line):
         return f"a line longer than {MAX_TEXT_LINE} octets"
-    if b"\x00" in line:
-        return "a NUL byte"
-    return ""
+    return "a NUL byte"
 
 
 class _ClientDecoder(StreamBuffer):
