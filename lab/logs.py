@@ -23,6 +23,7 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import IO
 
 __all__ = ["RepeatFilter", "configure"]
@@ -36,16 +37,18 @@ class RepeatFilter(logging.Filter):
     template through per ``window`` seconds; the first one after that
     says how many were held back."""
 
-    def __init__(self, burst: int = 5, window: float = 10.0) -> None:
+    def __init__(self, burst: int = 5, window: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self.burst = burst
         self.window = window
+        self.clock = clock
         self._seen: dict[tuple[str, str], list[float]] = {}  # key -> [window start, count, suppressed]
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
         key = (record.name, str(record.msg))
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             entry = self._seen.get(key)
             if entry is None or now - entry[0] >= self.window:
@@ -89,6 +92,19 @@ class _DroppingQueueHandler(logging.handlers.QueueHandler):
             self.dropped += 1
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (a test
+    runner swaps it), as logging's own last-resort handler does."""
+
+    @property
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: IO[str]) -> None:
+        pass
+
+
 _installed: tuple[_DroppingQueueHandler, logging.handlers.QueueListener] | None = None
 
 
@@ -101,7 +117,7 @@ def configure(verbose: bool = False, stream: IO[str] | None = None) -> None:
     if _installed is not None:
         return
     q: queue.Queue[logging.LogRecord] = queue.Queue(QUEUE_SIZE)
-    out = logging.StreamHandler(stream or sys.stderr)
+    out: logging.Handler = logging.StreamHandler(stream) if stream is not None else _Stderr()
     out.setFormatter(logging.Formatter(FORMAT))
     listener = logging.handlers.QueueListener(q, out, respect_handler_level=False)
     handler = _DroppingQueueHandler(q, listener)
