@@ -89,6 +89,10 @@ class Connection:
         self.role = role
         self.conversation = conversation
         self._conv = conversation
+        # stateless protocols (echo, IRC): straight to the decoder, on every read
+        decoder = conversation.stateless_decoder()
+        self._feed_in = decoder.receive_data if decoder is not None else conversation.receive_data
+        self._next_in = decoder.next_message if decoder is not None else conversation.next_message
         self._capture: Capture = endpoint.capture  # kept in step by Endpoint.capture
         self._follow_sends = conversation.follows_sends or self._capture is not Capture.OFF
         self._log = endpoint.lab.log
@@ -118,6 +122,7 @@ class Connection:
         self._again: asyncio.Handle | None = None  # the next pass, when one is due
         self._paused = 0
         self._eof_pending = False  # the peer finished sending; tell the session once caught up
+        self._unchecked = 0  # bytes received since the input held was last measured
         self._send_noted = False
 
     @property
@@ -176,10 +181,11 @@ class Connection:
         # the hot path of every server: keep it free of needless calls
         self.last_active = self._now()
         self.bytes_in += len(data)
+        self._unchecked += len(data)
         if self._chunk is not None:
             self._flush_chunk()
         try:
-            self._conv.receive_data(data)
+            self._feed_in(data)
         except ProtocolError as exc:
             self._chunk = data or None
             self._flush_chunk()
@@ -190,7 +196,18 @@ class Connection:
         elif self.transport_kind is Transport.TCP:
             self._eof_pending = True
         if not self._processing and self._again is None:
-            self._process()
+            # _process, inlined: this runs for every read of every connection
+            self._processing = True
+            try:
+                if self._inbox is None:
+                    self._serve_batch()
+                else:
+                    self._queue_batch()
+            except ProtocolError as exc:
+                self._flush_chunk()
+                self._protocol_error(exc)
+            finally:
+                self._processing = False
 
     def _process(self) -> None:
         """Handle messages from the peer: at most :data:`BATCH`, and none
@@ -199,90 +216,110 @@ class Connection:
         if self._processing:
             return
         self._processing = True
-        conv = self._conv
-        budget = BATCH
-        client = self._inbox is not None
         try:
-            while True:
-                if not client and self.state is not ConnState.OPEN:
-                    self._log_after_hang_up(budget)
-                    break
-                if self.write_paused and not client:
-                    break  # resume_writing comes back here
-                if client and self._inbox_over():
-                    self._pause(INBOX)
-                    break
-                if budget == 0:
-                    self._pause(BACKLOG)
-                    self._again = self._loop.call_soon(self._process)
-                    break
-                try:
-                    msg = conv.next_message()
-                except ProtocolError as exc:
-                    self._flush_chunk()
-                    self._protocol_error(exc)
-                    break
-                if msg is None:
-                    self._caught_up()
-                    break
-                budget -= 1
-                self.msgs_in += 1
-                chunk = self._chunk
-                if chunk is not None:
-                    self._chunk = None
-                    self._record(Direction.IN, chunk, [msg])
-                elif self._capture is not Capture.OFF:
-                    self._record(Direction.IN, None, [msg])
-                if client:
-                    self._queue(msg)
-                else:
-                    self._deliver(msg)
-                if conv.follows_sends:
-                    self._log_sent(None)  # an answer may release what we sent
+            if self._inbox is None:
+                self._serve_batch()
+            else:
+                self._queue_batch()
+        except ProtocolError as exc:
+            self._flush_chunk()
+            self._protocol_error(exc)
         finally:
             self._processing = False
 
-    def _log_after_hang_up(self, budget: int) -> None:
+    def _serve_batch(self) -> None:
+        """A server's pass: each message to its session, in order."""
+        next_message = self._next_in
+        follows = self._conv.follows_sends
+        for _ in range(BATCH):
+            if self.state is not ConnState.OPEN:
+                self._log_after_hang_up()
+                return
+            if self.write_paused:
+                return  # resume_writing comes back here
+            msg = next_message()
+            if msg is None:
+                self._caught_up()
+                return
+            self.msgs_in += 1
+            if self._capture is not Capture.OFF:
+                chunk, self._chunk = self._chunk, None
+                self._record(Direction.IN, chunk, [msg])
+            else:
+                self._chunk = None
+            handle = self._handle
+            if handle is not None:
+                try:
+                    handle(msg)
+                except ConnectionClosed:
+                    pass  # the connection went away under the handler; connection_lost follows
+                except Exception as exc:
+                    self.error(f"handling {msg.kind} raised {format_exception(exc)}")
+                    logger.debug("handler of %s raised", self.id, exc_info=True)
+            if follows:
+                self._log_sent(None)
+        self._more_later()
+
+    def _queue_batch(self) -> None:
+        """A client's pass: each message to the inbox (and the verbs' watcher)."""
+        next_message = self._next_in
+        follows = self._conv.follows_sends
+        for _ in range(BATCH):
+            if self._inbox_over():
+                self._pause(INBOX)
+                return
+            msg = next_message()
+            if msg is None:
+                self._caught_up()
+                return
+            self.msgs_in += 1
+            if self._capture is not Capture.OFF:
+                chunk, self._chunk = self._chunk, None
+                self._record(Direction.IN, chunk, [msg])
+            else:
+                self._chunk = None
+            self._queue(msg)
+            if follows:
+                self._log_sent(None)  # an answer may release what we sent
+        self._more_later()
+
+    def _more_later(self) -> None:
+        """The batch ran out: stop reading, come back on the next pass."""
+        self._pause(BACKLOG)
+        self._again = self._loop.call_soon(self._process)
+
+    def _log_after_hang_up(self) -> None:
         """The server hung up: what the peer sent after that is logged, up
-        to what is left of this pass's batch, and never handled."""
+        to a batch of it, and never handled."""
         if self._capture is not Capture.OFF:
             try:
-                while budget > 0 and (msg := self._conv.next_message()) is not None:
-                    budget -= 1
-                    self._record(Direction.IN, self._chunk, [msg])
-                    self._chunk = None
+                for _ in range(BATCH):
+                    msg = self._conv.next_message()
+                    if msg is None:
+                        break
+                    chunk, self._chunk = self._chunk, None
+                    self._record(Direction.IN, chunk, [msg])
             except ProtocolError:
                 pass
         self._flush_chunk()
 
     def _caught_up(self) -> None:
         """No message is ready: read again, and pass on a pending EOF."""
-        self._flush_chunk()
-        if self._paused:
+        if self._chunk is not None:
+            self._flush_chunk()
+        # what is held unhandled is looked at only once enough came to matter
+        if self._paused or self._unchecked > MAX_PENDING // 4:
+            self._unchecked = 0
             if self._conv.buffered() > MAX_PENDING:
                 self._pause(PENDING)  # held for an answer that has not come
             else:
                 self._resume(BACKLOG | PENDING)
-        elif self._conv.buffered() > MAX_PENDING:
-            self._pause(PENDING)
         if self._eof_pending and self.state is ConnState.OPEN:
             self._eof_pending = False
             self._peer_finished()
 
     def _peer_finished(self) -> None:
         """Every message before the peer's EOF has been handled."""
-
-    def _deliver(self, msg: Message) -> None:
-        handle = self._handle
-        if handle is None:
-            return
-        try:
-            handle(msg)
-        except ConnectionClosed:
-            pass  # the connection went away under the handler; connection_lost follows
-        except Exception as exc:
-            self.error(f"handling {msg.kind} raised {format_exception(exc)}")
-            logger.debug("handler of %s raised", self.id, exc_info=True)
 
     def _queue(self, msg: Message) -> None:
         if self.observer is not None:

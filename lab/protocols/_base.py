@@ -67,6 +67,7 @@ def _escape_table() -> dict[int, str]:
 
 
 _ESCAPE = _escape_table()
+_PRINTABLE = bytes(range(0x20, 0x7F))
 
 
 def escape_bytes(data: bytes, limit: int = 200) -> str:
@@ -74,8 +75,15 @@ def escape_bytes(data: bytes, limit: int = 200) -> str:
 
     Longer input is cut at ``limit`` bytes with a note of the full size.
     """
-    # latin-1 maps each byte to the code point of the same number
-    text = '"' + data[:limit].decode("latin-1").translate(_ESCAPE) + '"'
+    head = data[:limit]
+    # the usual case, text lines, in a few C-speed passes (summaries run per message)
+    plain = (head.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\r", b"\\r")
+             .replace(b"\n", b"\\n").replace(b"\t", b"\\t"))
+    if not plain.translate(None, _PRINTABLE):
+        text = '"' + plain.decode("ascii") + '"'
+    else:
+        # latin-1 maps each byte to the code point of the same number
+        text = '"' + head.decode("latin-1").translate(_ESCAPE) + '"'
     if len(data) > limit:
         text += f" … ({len(data)} bytes)"
     return text

@@ -102,7 +102,8 @@ class Conversation:
             self._decoders[side] = decoder
         # the other side's decoder, looked up once: every received byte passes here
         self._incoming: Decoder | None = None if role is None else self._decoders[role.peer]
-        self._incoming_side: Role | None = None if role is None else role.peer
+        self._incoming_side: Role = Role.SERVER if role is None else role.peer
+        self._tracks = type(self).track is not Conversation.track
         self._sent: list[Message] = []
         # set when what this side sends stopped decoding (raw bytes the
         # protocol forbids): they are still sent, no longer followed
@@ -153,14 +154,14 @@ class Conversation:
         """The next complete message from the other side (or ``sender``),
         or ``None``; :class:`RemoteProtocolError` if its bytes break the
         protocol."""
-        if sender is None and self._incoming is not None:
-            decoder, side = self._incoming, self._incoming_side
-            assert side is not None
+        decoder = self._incoming if sender is None else None
+        if decoder is not None:
+            side = self._incoming_side
         else:
             side = self._side(sender)
             decoder = self._decoders[side]
         msg = decoder.next_message()
-        if msg is not None:
+        if msg is not None and self._tracks:
             self.track(side, msg)
             if self.follows_sends and self.role is not None:
                 self._drain_own()  # an answer may release what this side sent
@@ -177,6 +178,13 @@ class Conversation:
             exc.decoded = out
             raise
         return out
+
+    def stateless_decoder(self) -> Decoder | None:
+        """The other side's decoder, when nothing here needs to see what it
+        decodes (no state table): a connection may then feed it directly."""
+        if self._tracks or self.follows_sends:
+            return None
+        return self._incoming
 
     def buffered(self, sender: Role | None = None) -> int:
         """Bytes from the other side (or ``sender``) not yet a message."""
