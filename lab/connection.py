@@ -34,7 +34,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from lab.errors import ConnectionClosed, LabError, LabTimeout, ProtocolError
+from lab.errors import ConnectionClosed, LabError, LabTimeout, ProtocolError, RemoteProtocolError
 from lab.eventlog import Capture, Direction, EventKind
 from lab.protocols._base import Message, Pattern, Role, Transport, describe_pattern
 from lab.protocols._conversation import Conversation
@@ -75,6 +75,9 @@ INBOX = 4  # nobody takes a client's messages
 PENDING = 8  # too much input held unhandled
 
 
+_OPEN = ConnState.OPEN  # a global, not an enum lookup, in the loops that run per message
+
+
 class Connection:
     """Common core of every connection; subclasses move the bytes."""
 
@@ -93,7 +96,9 @@ class Connection:
         decoder = conversation.stateless_decoder()
         self._feed_in = decoder.receive_data if decoder is not None else conversation.receive_data
         self._next_in = decoder.next_message if decoder is not None else conversation.next_message
+        self._own = conversation.stateless_decoder(role)  # what this side sends, the same way
         self._capture: Capture = endpoint.capture  # kept in step by Endpoint.capture
+        self._recording = self._capture is not Capture.OFF
         self._follow_sends = conversation.follows_sends or self._capture is not Capture.OFF
         self._log = endpoint.lab.log
         self._loop = endpoint.lab.loop
@@ -131,6 +136,7 @@ class Connection:
 
     def _set_capture(self, capture: Capture) -> None:
         self._capture = capture
+        self._recording = capture is not Capture.OFF
         self._follow_sends = self._conv.follows_sends or capture is not Capture.OFF
 
     # -- recording -------------------------------------------------------
@@ -180,8 +186,9 @@ class Connection:
         """Take bytes the peer sent (``b""``: it finished sending)."""
         # the hot path of every server: keep it free of needless calls
         self.last_active = self._now()
-        self.bytes_in += len(data)
-        self._unchecked += len(data)
+        size = len(data)
+        self.bytes_in += size
+        self._unchecked += size
         if self._chunk is not None:
             self._flush_chunk()
         try:
@@ -231,18 +238,22 @@ class Connection:
         """A server's pass: each message to its session, in order."""
         next_message = self._next_in
         follows = self._conv.follows_sends
-        for _ in range(BATCH):
-            if self.state is not ConnState.OPEN:
+        recording = self._recording
+        budget = BATCH
+        while budget:
+            budget -= 1
+            if self.state is not _OPEN:
                 self._log_after_hang_up()
                 return
             if self.write_paused:
                 return  # resume_writing comes back here
             msg = next_message()
             if msg is None:
-                self._caught_up()
+                if self._chunk is not None or self._paused or self._eof_pending or self._unchecked > MAX_PENDING // 4:
+                    self._caught_up()
                 return
             self.msgs_in += 1
-            if self._capture is not Capture.OFF:
+            if recording:
                 chunk, self._chunk = self._chunk, None
                 self._record(Direction.IN, chunk, [msg])
             else:
@@ -398,14 +409,33 @@ class Connection:
     def send_raw(self, data: bytes) -> None:
         """Send bytes as they are; the conversation follows them and the log
         shows them decoded."""
-        if self.state is not ConnState.OPEN:
+        if self.state is not _OPEN:
             self._check_open()
         self._write(data)
         self.bytes_out += len(data)
-        if self._follow_sends:
+        if not self._follow_sends:
+            return
+        own = self._own
+        if own is None:
             self._conv.send_data(data)
             self._log_sent(data)
             self._sent()
+            return
+        # stateless: only the log wants these, decoded straight away
+        msgs = []
+        try:
+            if data or self.transport_kind is Transport.UDP:
+                own.receive_data(data)
+            while (msg := own.next_message()) is not None:
+                msgs.append(msg)
+        except RemoteProtocolError as exc:
+            self._own = None  # as the conversation does: followed no further
+            self._conv.send_error = exc
+            self._log_sent(data)
+            return
+        self.msgs_out += len(msgs)
+        if self._capture is not Capture.OFF:
+            self._record(Direction.OUT, data, msgs)
 
     def _log_sent(self, raw: bytes | None) -> None:
         conv = self._conv

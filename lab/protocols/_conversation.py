@@ -179,12 +179,13 @@ class Conversation:
             raise
         return out
 
-    def stateless_decoder(self) -> Decoder | None:
-        """The other side's decoder, when nothing here needs to see what it
-        decodes (no state table): a connection may then feed it directly."""
-        if self._tracks or self.follows_sends:
+    def stateless_decoder(self, sender: Role | None = None) -> Decoder | None:
+        """The decoder of what ``sender`` (the other side) sends, when nothing
+        here needs to see what it decodes (no state table): a connection may
+        then use it directly, on its hottest path."""
+        if self._tracks or self.follows_sends or self.role is None:
             return None
-        return self._incoming
+        return self._decoders[sender or self.role.peer]
 
     def buffered(self, sender: Role | None = None) -> int:
         """Bytes from the other side (or ``sender``) not yet a message."""
