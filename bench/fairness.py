@@ -158,11 +158,15 @@ def measure(lab: kit.LabProcess, flood: str, args: argparse.Namespace) -> dict[s
                 time.sleep(args.seconds)  # a window to watch, not a readiness guess
         else:
             server, line, prelude = kit.FLOODS[flood]
+            window = time.monotonic() + args.seconds
             with kit.Flood(lab.ports[server], line, prelude=prelude, lines=args.lines,
                            seconds=args.seconds) as f:
                 f.wait()
+                closed = not f.connected
             result["lines_sent"] = f.sent_lines
-            result["ended"] = f.ended
+            result["ended"] = f.ended or ("the server closed it" if closed else "")
+            while time.monotonic() < window:  # watch the whole window, however the flood ended
+                time.sleep(0.05)
     result.update(probe.summary())
     result["probe_failures"] = probe.failures
     result["peak_rss_mb"] = rss.peak
@@ -188,6 +192,8 @@ def sigterm_under_load(args: argparse.Namespace) -> float:
 
 def _row(name: str, r: dict[str, Any]) -> str:
     alive = "" if r["alive"] else "  DIED"
+    if r.get("ended"):
+        alive += f"  (flood ended: {r['ended']}, {r.get('lines_sent', 0):,} lines sent)"
     fails = f"  {len(r['probe_failures'])} probe failures" if r["probe_failures"] else ""
     return (f"{name:<18} {r['count']:>6} {r['p50_ms']:>8.1f} {r['p99_ms']:>9.1f} {r['max_ms']:>9.1f}"
             f" {r['peak_rss_mb']:>9.0f}{alive}{fails}")

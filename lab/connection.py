@@ -10,8 +10,9 @@ same conversation, so the state follows both directions.
 
 The loop is shared by every endpoint of a lab, so a connection is fair:
 
-* it handles at most :data:`BATCH` messages per pass of the loop, then
-  stops reading and comes back on the next pass;
+* it handles at most :data:`BATCH` messages, or :data:`PASS_TIME` of
+  work, per pass of the loop, then stops reading and comes back on the
+  next pass;
 * while its peer does not read what it is sent (the write buffer is past
   the high-water mark) it stops *handling* input, not only reading it;
 * what it holds is bounded: input stops being read past
@@ -54,6 +55,8 @@ ANSWERING: contextvars.ContextVar[bool] = contextvars.ContextVar("netlab_answeri
 logger = logging.getLogger(__name__)
 
 BATCH = 64  # messages one connection handles per pass of the loop
+PASS_TIME = 0.002  # seconds of handling per pass, looked at every few messages
+_TIME_EVERY = 8
 MAX_PENDING = 2 * 1024 * 1024  # bytes received and not yet handled before reading stops
 INBOX_LIMIT = 10_000  # messages a client holds for receive/expect
 INBOX_BYTES = 16 * 1024 * 1024  # ... and their bytes
@@ -240,8 +243,11 @@ class Connection:
         follows = self._conv.follows_sends
         recording = self._recording
         budget = BATCH
+        deadline = self._now() + PASS_TIME
         while budget:
             budget -= 1
+            if not budget % _TIME_EVERY and self._now() > deadline:
+                break  # slow messages: the others' turn
             if self.state is not _OPEN:
                 self._log_after_hang_up()
                 return
@@ -275,7 +281,10 @@ class Connection:
         """A client's pass: each message to the inbox (and the verbs' watcher)."""
         next_message = self._next_in
         follows = self._conv.follows_sends
-        for _ in range(BATCH):
+        deadline = self._now() + PASS_TIME
+        for count in range(1, BATCH + 1):
+            if not count % _TIME_EVERY and self._now() > deadline:
+                break
             if self._inbox_over():
                 self._pause(INBOX)
                 return

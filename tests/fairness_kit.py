@@ -217,10 +217,12 @@ class Flood:
         what it was sent when the last line leaves) or the server stopped it."""
         deadline = time.monotonic() + self.seconds
         self._threads[0].join(self.seconds + 30)
-        while not self.ended and time.monotonic() < deadline and self._connected():
+        while not self.ended and time.monotonic() < deadline and self.connected:
             time.sleep(0.05)  # the watched window: nothing to wait on but time
 
-    def _connected(self) -> bool:
+    @property
+    def connected(self) -> bool:
+        """The server still talks to the flood (as far as a reader can tell)."""
         return not self.read or self._threads[1].is_alive()
 
     def __exit__(self, *exc: object) -> None:
