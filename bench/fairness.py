@@ -28,12 +28,9 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -114,25 +111,10 @@ reactor.run()
 """
 
 
-@contextmanager
-def peer_process(program: str) -> Iterator[kit.LabProcess]:
+def peer_process(program: str) -> AbstractContextManager[kit.LabProcess]:
     """A peer serving echo and four line responders, on CPU 0."""
-    ports = {name: kit.free_port() for name in kit.SERVERS}
-    with tempfile.TemporaryDirectory(prefix="netlab-fair-peer-") as tmp:
-        popen = subprocess.Popen(["taskset", "-c", str(SERVER_CPU), sys.executable, "-c", program,
-                                  *(str(ports[n]) for n in kit.SERVERS)],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-        proc = kit.LabProcess(ports, popen, Path(tmp))
-        try:
-            for port in ports.values():
-                kit.wait_for_port(port)
-            yield proc
-        finally:
-            if popen.poll() is None:
-                os.killpg(popen.pid, signal.SIGKILL)
-            popen.wait(30)
-            assert popen.stderr is not None
-            popen.stderr.close()
+    return kit.serving(lambda ports, _: [sys.executable, "-c", program, *(str(ports[n]) for n in kit.SERVERS)],
+                       SERVER_CPU)
 
 
 def servers(args: argparse.Namespace) -> dict[str, Any]:

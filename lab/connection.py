@@ -206,18 +206,7 @@ class Connection:
         elif self.transport_kind is Transport.TCP:
             self._eof_pending = True
         if not self._processing and self._again is None:
-            # _process, inlined: this runs for every read of every connection
-            self._processing = True
-            try:
-                if self._inbox is None:
-                    self._serve_batch()
-                else:
-                    self._queue_batch()
-            except ProtocolError as exc:
-                self._flush_chunk()
-                self._protocol_error(exc)
-            finally:
-                self._processing = False
+            self._process()
 
     def _process(self) -> None:
         """Handle messages from the peer: at most :data:`BATCH`, and none

@@ -21,8 +21,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,13 +81,12 @@ lab:
 
 
 @contextmanager
-def lab_process(capture: str = "full", *, loop: str = "asyncio", cpu: int | None = None) -> Iterator[LabProcess]:
-    """A running lab; killed at the end if it is still there."""
+def serving(command: Callable[[dict[str, int], Path], list[str]], cpu: int | None = None) -> Iterator[LabProcess]:
+    """``command(ports, directory)`` running until its ports accept; killed
+    at the end if it is still there."""
     ports = {name: free_port() for name in SERVERS}
     with tempfile.TemporaryDirectory(prefix="netlab-fair-") as tmp:
-        path = Path(tmp) / "lab.yaml"
-        path.write_text(LAB_FILE.format(capture=capture, **ports))
-        args = [sys.executable, "-m", "lab", "up", str(path), "--loop", loop]
+        args = command(ports, Path(tmp))
         if cpu is not None:
             args = ["taskset", "-c", str(cpu), *args]
         # stderr is a pipe nobody reads: a blocked log must not stop serving
@@ -104,6 +103,18 @@ def lab_process(capture: str = "full", *, loop: str = "asyncio", cpu: int | None
             popen.wait(30)
             assert popen.stderr is not None
             popen.stderr.close()
+
+
+def lab_process(capture: str = "full", *, loop: str = "asyncio",
+                cpu: int | None = None) -> AbstractContextManager[LabProcess]:
+    """A running lab (``netlab up``) of the five servers."""
+
+    def command(ports: dict[str, int], directory: Path) -> list[str]:
+        path = directory / "lab.yaml"
+        path.write_text(LAB_FILE.format(capture=capture, **ports))
+        return [sys.executable, "-m", "lab", "up", str(path), "--loop", loop]
+
+    return serving(command, cpu)
 
 
 @dataclass

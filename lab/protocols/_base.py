@@ -39,6 +39,7 @@ __all__ = [
     "Transport",
     "describe_pattern",
     "escape_bytes",
+    "matches_code",
 ]
 
 
@@ -175,6 +176,14 @@ class Message:
         if callable(pattern):
             return bool(pattern(self))
         raise TypeError(f"cannot match a message against {type(pattern).__name__}")
+
+
+def matches_code(msg: Message, code: int | None, pattern: Pattern) -> bool:
+    """``msg.matches`` for a message with a reply code: a code (``250``,
+    ``"250"``) is compared with ``code``, anything else matched as for
+    every message."""
+    wanted = code_pattern(pattern)
+    return code == wanted if wanted is not None else Message.matches(msg, pattern)
 
 
 def code_pattern(pattern: Pattern) -> int | None:

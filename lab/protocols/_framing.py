@@ -127,21 +127,11 @@ _new = object.__new__
 _set_raw = Message.__dict__["raw"].__set__
 
 
-class DataDecoder(Decoder):
-    """Each received chunk is one :class:`Data` message (a byte stream)."""
-
-    __slots__ = ("_pending",)
+class _WholeMessages(Decoder):
+    """A decoder whose every input is a whole message, queued as it came."""
 
     def __init__(self) -> None:
         self._pending: deque[Message] = deque()
-
-    def receive_data(self, data: bytes) -> None:
-        if data:
-            # Data(raw=data) without the frozen dataclass __init__: this is
-            # the per-chunk cost of every byte-stream server
-            msg = _new(Data)
-            _set_raw(msg, data if type(data) is bytes else bytes(data))
-            self._pending.append(msg)
 
     def next_message(self) -> Message | None:
         return self._pending.popleft() if self._pending else None
@@ -152,15 +142,27 @@ class DataDecoder(Decoder):
 
     @property
     def idle(self) -> bool:
-        return True  # every chunk is a whole message
+        return True
 
 
-class DatagramDecoder(Decoder):
+class DataDecoder(_WholeMessages):
+    """Each received chunk is one :class:`Data` message (a byte stream)."""
+
+    def receive_data(self, data: bytes) -> None:
+        if data:
+            # Data(raw=data) without the frozen dataclass __init__: this is
+            # the per-chunk cost of every byte-stream server
+            msg = _new(Data)
+            _set_raw(msg, data if type(data) is bytes else bytes(data))
+            self._pending.append(msg)
+
+
+class DatagramDecoder(_WholeMessages):
     """Each datagram, even an empty one, is one message of ``message_type``."""
 
     def __init__(self, message_type: type[Message] = Data) -> None:
+        super().__init__()
         self._type = message_type
-        self._pending: deque[Message] = deque()
         self._error: RemoteProtocolError | None = None
 
     def decode(self, data: bytes) -> Message:
@@ -175,17 +177,6 @@ class DatagramDecoder(Decoder):
         except RemoteProtocolError as exc:
             self._error = exc
             raise
-
-    def next_message(self) -> Message | None:
-        return self._pending.popleft() if self._pending else None
-
-    @property
-    def buffered(self) -> int:
-        return sum(len(m.raw) for m in self._pending)
-
-    @property
-    def idle(self) -> bool:
-        return True
 
 
 def bytes_decoder(transport: Transport) -> Decoder:

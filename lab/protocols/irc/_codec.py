@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lab.errors import LocalProtocolError
-from lab.protocols._base import Message, Pattern, Role, code_pattern, escape_bytes
+from lab.protocols._base import Message, Pattern, Role, escape_bytes, matches_code
 from lab.protocols._conversation import Conversation, Decoder
 from lab.protocols._framing import LineDecoder
 
@@ -128,10 +128,7 @@ class IrcMessage(Message):
     def matches(self, pattern: Pattern) -> bool:
         """A reply code (``433``, ``"001"``) matches the numeric of that
         code; anything else as for every message."""
-        code = code_pattern(pattern)
-        if code is not None:
-            return self.numeric == code
-        return Message.matches(self, pattern)  # super() fails in slotted dataclasses
+        return matches_code(self, self.numeric, pattern)
 
     @classmethod
     def of(cls, command: str, *params: str, prefix: str = "", truncate: bool = False,

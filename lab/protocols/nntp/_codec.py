@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lab.errors import LocalProtocolError, RemoteProtocolError
-from lab.protocols._base import Message, Pattern, Role, Transport, code_pattern, escape_bytes
+from lab.protocols._base import Message, Pattern, Role, Transport, escape_bytes, matches_code
 from lab.protocols._conversation import Conversation, Decoder
 from lab.protocols._framing import STREAM_ABOVE, BodyEnd, BodyPart, DotPiece, DotReader, StreamBuffer
 
@@ -364,12 +364,9 @@ class Response(Message):
         return self.code < 400
 
     def matches(self, pattern: Pattern) -> bool:
-        """A response code (``211``, ``"211"``) matches the code; anything
+        """A response code (``250``, ``"250"``) matches the code; anything
         else as for every message."""
-        code = code_pattern(pattern)
-        if code is not None:
-            return self.code == code
-        return Message.matches(self, pattern)
+        return matches_code(self, self.code, pattern)
 
     def summary(self) -> str:
         status = f"{self.code} {self.text}".rstrip()

@@ -37,7 +37,7 @@ from email.policy import SMTP
 from typing import Any, ClassVar
 
 from lab.errors import LocalProtocolError
-from lab.protocols._base import Message, Pattern, Role, Transport, code_pattern, escape_bytes
+from lab.protocols._base import Message, Pattern, Role, Transport, escape_bytes, matches_code
 from lab.protocols._conversation import Conversation, Decoder
 from lab.protocols._framing import BodyEnd, BodyPart, DotReader, StreamBuffer
 from lab.services.mail import header_fields
@@ -301,12 +301,9 @@ class Reply(Message):
         return self.code < 400
 
     def matches(self, pattern: Pattern) -> bool:
-        """A reply code (``250``, ``"354"``) matches the code; anything
+        """A reply code (``250``, ``"250"``) matches the code; anything
         else as for every message."""
-        code = code_pattern(pattern)
-        if code is not None:
-            return self.code == code
-        return Message.matches(self, pattern)
+        return matches_code(self, self.code, pattern)
 
     def summary(self) -> str:
         if len(self.lines) <= 1:
