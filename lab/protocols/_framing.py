@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, NoReturn
 
 from lab.errors import RemoteProtocolError
-from lab.protocols._base import Message, Transport, escape_bytes
-from lab.protocols._conversation import Decoder
+from lab.protocols._base import Message, Role, Transport, escape_bytes
+from lab.protocols._conversation import Conversation, Decoder
 
 __all__ = [
     "MAX_LINE",
@@ -46,6 +46,7 @@ __all__ = [
     "LengthPrefixDecoder",
     "Line",
     "LineDecoder",
+    "ServerSpeaks",
     "StreamBuffer",
     "bytes_decoder",
 ]
@@ -182,6 +183,25 @@ class DatagramDecoder(_WholeMessages):
 def bytes_decoder(transport: Transport) -> Decoder:
     """Uninterpreted bytes: chunks over TCP, datagrams over UDP."""
     return DatagramDecoder() if transport is Transport.UDP else DataDecoder()
+
+
+class ServerSpeaks(Conversation):
+    """The shape of the RFC 864-868 services: the server's output decoded
+    by :meth:`server_stream` (TCP) or :meth:`server_datagrams` (UDP); what
+    the client sends (nothing, or any datagram as a request) is bytes."""
+
+    follows_sends = False
+
+    def decoder(self, sender: Role) -> Decoder:
+        if sender is Role.CLIENT:
+            return bytes_decoder(self.transport)
+        return self.server_datagrams() if self.transport is Transport.UDP else self.server_stream()
+
+    def server_stream(self) -> Decoder:
+        raise NotImplementedError
+
+    def server_datagrams(self) -> Decoder:
+        raise NotImplementedError
 
 
 class StreamBuffer(Decoder):

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lab.errors import ConnectionClosed, LabTimeout
-from lab.protocols._base import Message, Role, Timer, Transport, escape_bytes
-from lab.protocols._conversation import Conversation, Decoder
-from lab.protocols._framing import DatagramDecoder, LineDecoder, bytes_decoder
+from lab.protocols._base import Message, Timer, Transport, escape_bytes
+from lab.protocols._conversation import Decoder
+from lab.protocols._framing import DatagramDecoder, LineDecoder, ServerSpeaks
 from lab.protocols._session import ClientVerbs, Peer, ServerBehaviour, Session
 from lab.protocols._spec import ProtocolSpec
 from lab.protocols._verbs import Deadline, request
@@ -76,16 +76,15 @@ class Characters(Message):
         return {"length": len(self.raw)}
 
 
-class ChargenConversation(Conversation):
+class ChargenConversation(ServerSpeaks):
     """The server's pattern as lines (TCP) or :class:`Characters` datagrams
     (UDP); the client's bytes or datagrams, which the server throws away."""
 
-    follows_sends = False
+    def server_stream(self) -> Decoder:
+        return LineDecoder()
 
-    def decoder(self, sender: Role) -> Decoder:
-        if sender is Role.CLIENT:
-            return bytes_decoder(self.transport)
-        return DatagramDecoder(Characters) if self.transport is Transport.UDP else LineDecoder()
+    def server_datagrams(self) -> Decoder:
+        return DatagramDecoder(Characters)
 
 
 class ChargenSession(Session["ChargenServer"]):

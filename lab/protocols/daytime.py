@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from lab.protocols._base import Message, Role, Transport
-from lab.protocols._conversation import Conversation, Decoder
-from lab.protocols._framing import DatagramDecoder, LineDecoder, bytes_decoder
+from lab.protocols._base import Message, Transport
+from lab.protocols._conversation import Decoder
+from lab.protocols._framing import DatagramDecoder, LineDecoder, ServerSpeaks
 from lab.protocols._options import Options, option
 from lab.protocols._session import AnswerServer, ClientVerbs
 from lab.protocols._spec import ProtocolSpec
@@ -79,16 +79,15 @@ class _DaytimeDatagrams(DatagramDecoder):
         return Daytime.decode(bytes(data))
 
 
-class DaytimeConversation(Conversation):
+class DaytimeConversation(ServerSpeaks):
     """The server's :class:`Daytime` lines (TCP) or datagrams (UDP); the
     client's bytes or datagrams, whose content does not matter."""
 
-    follows_sends = False
+    def server_stream(self) -> Decoder:
+        return _DaytimeLines()
 
-    def decoder(self, sender: Role) -> Decoder:
-        if sender is Role.CLIENT:
-            return bytes_decoder(self.transport)
-        return _DaytimeDatagrams() if self.transport is Transport.UDP else _DaytimeLines()
+    def server_datagrams(self) -> Decoder:
+        return _DaytimeDatagrams()
 
 
 def parse_format(text: str) -> str:

@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from lab.protocols._base import Message, Role, Transport, escape_bytes
-from lab.protocols._conversation import Conversation, Decoder
-from lab.protocols._framing import DatagramDecoder, LineDecoder, bytes_decoder
+from lab.protocols._base import Message, Transport, escape_bytes
+from lab.protocols._conversation import Decoder
+from lab.protocols._framing import DatagramDecoder, LineDecoder, ServerSpeaks
 from lab.protocols._options import Options, option
 from lab.protocols._session import AnswerServer, ClientVerbs
 from lab.protocols._spec import ProtocolSpec
@@ -91,16 +91,15 @@ class _QuoteDatagrams(DatagramDecoder):
         return Quote.decode(data)
 
 
-class QotdConversation(Conversation):
+class QotdConversation(ServerSpeaks):
     """The server's quote as lines (TCP) or one :class:`Quote` datagram
     (UDP); the client's bytes or datagrams, whose content does not matter."""
 
-    follows_sends = False
+    def server_stream(self) -> Decoder:
+        return LineDecoder()
 
-    def decoder(self, sender: Role) -> Decoder:
-        if sender is Role.CLIENT:
-            return bytes_decoder(self.transport)
-        return _QuoteDatagrams() if self.transport is Transport.UDP else LineDecoder()
+    def server_datagrams(self) -> Decoder:
+        return _QuoteDatagrams()
 
 
 def parse_quote(text: str) -> str:

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lab.errors import RemoteProtocolError
-from lab.protocols._base import Message, Role, Transport
-from lab.protocols._conversation import Conversation, Decoder
-from lab.protocols._framing import DatagramDecoder, StreamBuffer, bytes_decoder
+from lab.protocols._base import Message, Transport
+from lab.protocols._conversation import Decoder
+from lab.protocols._framing import DatagramDecoder, ServerSpeaks, StreamBuffer
 from lab.protocols._options import Options, option
 from lab.protocols._session import AnswerServer, ClientVerbs
 from lab.protocols._spec import ProtocolSpec
@@ -111,16 +111,15 @@ class _TimeDatagrams(DatagramDecoder):
         return TimeValue.decode(bytes(data))
 
 
-class TimeConversation(Conversation):
+class TimeConversation(ServerSpeaks):
     """The server's :class:`TimeValue` frames (TCP) or datagrams (UDP); the
     client's bytes or datagrams, whose content does not matter."""
 
-    follows_sends = False
+    def server_stream(self) -> Decoder:
+        return _TimeStream()
 
-    def decoder(self, sender: Role) -> Decoder:
-        if sender is Role.CLIENT:
-            return bytes_decoder(self.transport)
-        return _TimeDatagrams() if self.transport is Transport.UDP else _TimeStream()
+    def server_datagrams(self) -> Decoder:
+        return _TimeDatagrams()
 
 
 def parse_offset(text: str) -> int:
