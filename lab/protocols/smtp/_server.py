@@ -84,7 +84,7 @@ class SmtpOptions(Options):
     user: tuple[tuple[str, str], ...] = option(help="an account for AUTH PLAIN/LOGIN (offered only when given)",
                                                parse=parse_account, multiple=True, metavar="NAME=PASSWORD",
                                                example="alice=wonderland")
-    size: int = option(DEFAULT_SIZE, help="the largest message in bytes, K or M (held in memory until delivered)",
+    size: int = option(DEFAULT_SIZE, help="the largest message in bytes, K or M; it is held in memory until delivered",
                        parse=size(MAX_SIZE), metavar="BYTES", example="10M", show_default="10M")
     max_recipients: int = option(MAX_RECIPIENTS, help="recipients per message", parse=integer(1),
                                  metavar="N", example="100")
