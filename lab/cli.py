@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import importlib
 import json
-import logging
 import os
 import signal
 import sys
@@ -356,8 +355,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="netlab: %(levelname)s %(name)s: %(message)s")
+    from lab import logs
+
+    logs.configure(verbose)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,27 @@
-"""Connections: where bytes meet codecs, behaviours and the event log.
+"""Connections: where bytes meet conversations, sessions and the event log.
 
-A :class:`Connection` is one conversation: an accepted TCP socket, one UDP
-peer of a server, or a client's socket.  It feeds received bytes to the
-protocol's codec, records what its endpoint's capture level asks for, and
-hands each message to the server behaviour (or, for a client, queues it
-for ``receive``/``expect``).
+A :class:`Connection` is one conversation on the wire: an accepted TCP
+socket, one UDP peer of a server, or a client's socket.  Received bytes go
+into its protocol's :class:`~lab.protocols.Conversation`; the messages
+that come out are recorded as its endpoint's capture level asks and
+handed to the server's session (or, for a client, queued for
+``receive``/``expect``).  Everything this side sends goes through the
+same conversation, so the state follows both directions.
 
-Tests: tests/test_lab.py, tests/test_hostile.py
+The loop is shared by every endpoint of a lab, so a connection is fair:
+
+* it handles at most :data:`BATCH` messages, or :data:`PASS_TIME` of
+  work, per pass of the loop, then stops reading and comes back on the
+  next pass;
+* while its peer does not read what it is sent (the write buffer is past
+  the high-water mark) it stops *handling* input, not only reading it;
+* what it holds is bounded: input stops being read past
+  :data:`MAX_PENDING` bytes not yet handled, a client's inbox past
+  :data:`INBOX_LIMIT` messages or :data:`INBOX_BYTES`;
+* it never writes into a transport that is closing (asyncio warns on
+  every such write, and a flood of warnings can block the loop).
+
+Tests: tests/test_lab.py, tests/test_hostile.py, tests/test_fairness.py
 """
 
 from __future__ import annotations
@@ -15,21 +30,22 @@ import asyncio
 import contextvars
 import enum
 import logging
-import re
 import traceback
 from collections import deque
 from collections.abc import Callable
-from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from lab.errors import ConnectionClosed, LabError, LabTimeout, ProtocolError
+from lab.errors import ConnectionClosed, LabError, LabTimeout, ProtocolError, RemoteProtocolError
 from lab.eventlog import Capture, Direction, EventKind
-from lab.protocols._base import Codec, Message, Role, Transport, escape_bytes
+from lab.protocols._base import Message, Pattern, Role, Transport, describe_pattern
+from lab.protocols._conversation import Conversation
 
 if TYPE_CHECKING:
     from lab.endpoints import Endpoint
+    from lab.protocols._session import Session
 
-__all__ = ["ANSWERING", "ConnState", "Connection", "DatagramPeer", "Pattern", "StreamConnection", "match"]
+__all__ = ["ANSWERING", "BATCH", "ConnState", "Connection", "DatagramPeer", "RecordedConnection",
+           "StreamConnection"]
 
 # True while a client's verbs react to what arrived (and in the tasks they
 # start then): what they send, like IRC's PONG to a PING, is the client's
@@ -38,42 +54,13 @@ ANSWERING: contextvars.ContextVar[bool] = contextvars.ContextVar("netlab_answeri
 
 logger = logging.getLogger(__name__)
 
-INBOX_LIMIT = 10_000
+BATCH = 64  # messages one connection handles per pass of the loop
+PASS_TIME = 0.002  # seconds of handling per pass, looked at every few messages
+_TIME_EVERY = 8
+MAX_PENDING = 2 * 1024 * 1024  # bytes received and not yet handled before reading stops
+INBOX_LIMIT = 10_000  # messages a client holds for receive/expect
+INBOX_BYTES = 16 * 1024 * 1024  # ... and their bytes
 READ_SIZE = 256 * 1024
-
-Pattern = bytes | str | re.Pattern[Any] | int | Callable[[Message], bool]
-
-
-def match(pattern: Pattern, msg: Message) -> bool:
-    """Does ``msg`` satisfy ``pattern``?
-
-    bytes: contained in the raw bytes; str: contained in the text; a
-    compiled regex: searched in the text (str) or raw bytes (bytes); an
-    int: equals the message's ``code`` (reply codes); a callable: its
-    verdict.
-    """
-    if isinstance(pattern, bytes):
-        return pattern in msg.raw
-    if isinstance(pattern, str):
-        return pattern in msg.text
-    if isinstance(pattern, re.Pattern):
-        target = msg.raw if isinstance(pattern.pattern, bytes) else msg.text
-        return pattern.search(target) is not None
-    if isinstance(pattern, int) and not isinstance(pattern, bool):
-        return getattr(msg, "code", None) == pattern
-    if callable(pattern):
-        return bool(pattern(msg))
-    raise TypeError(f"cannot match a message against {type(pattern).__name__}")
-
-
-def describe(pattern: Pattern) -> str:
-    if isinstance(pattern, re.Pattern):
-        return f"/{pattern.pattern!s}/"
-    if isinstance(pattern, bytes):
-        return escape_bytes(pattern)
-    if callable(pattern) and not isinstance(pattern, (str, int)):
-        return getattr(pattern, "__name__", "predicate")
-    return repr(pattern)
 
 
 class ConnState(enum.Enum):
@@ -83,28 +70,45 @@ class ConnState(enum.Enum):
     CLOSED = "closed"
 
 
+# Why a connection is not reading (any reason is enough): bits, not an
+# enum.Flag, because they are tested on every pass of every connection
+BACKLOG = 1  # a batch ran out with input left: back next pass
+PEER_SLOW = 2  # our replies do not drain: handle nothing more
+INBOX = 4  # nobody takes a client's messages
+PENDING = 8  # too much input held unhandled
+
+
+_OPEN = ConnState.OPEN  # a global, not an enum lookup, in the loops that run per message
+
+
 class Connection:
-    """Common core of every connection; subclasses supply ``_write``."""
+    """Common core of every connection; subclasses move the bytes."""
 
     transport_kind: Transport = Transport.TCP
     # the last message summarised: a server relaying one message to many
     # connections (an IRC channel) records it once per copy
     _summarised: tuple[Message | None, str] = (None, "")
 
-    def __init__(self, endpoint: Endpoint, conn_id: str, role: Role, codec: Codec) -> None:
+    def __init__(self, endpoint: Endpoint, conn_id: str, role: Role, conversation: Conversation) -> None:
         self.endpoint = endpoint
         self.id = conn_id
         self.role = role
-        self.codec = codec
-        self._feed = codec.feed
-        # a codec that holds input until we answer (SMTP's DATA) says so
-        self._holds_input: bool = getattr(codec, "holds_input", False)
+        self.conversation = conversation
+        self._conv = conversation
+        # stateless protocols (echo, IRC): straight to the decoder, on every read
+        decoder = conversation.stateless_decoder()
+        self._feed_in = decoder.receive_data if decoder is not None else conversation.receive_data
+        self._next_in = decoder.next_message if decoder is not None else conversation.next_message
+        self._own = conversation.stateless_decoder(role)  # what this side sends, the same way
         self._capture: Capture = endpoint.capture  # kept in step by Endpoint.capture
+        self._recording = self._capture is not Capture.OFF
+        self._follow_sends = conversation.follows_sends or self._capture is not Capture.OFF
         self._log = endpoint.lab.log
+        self._loop = endpoint.lab.loop
+        self._clock = endpoint.lab.clock
         self._proto = endpoint.spec.name
-        self._behaviour = getattr(endpoint, "behaviour", None)
-        self._mirror: Codec | None = None
-        self._mirror_broken = False
+        self.session: Session[Any] | None = None
+        self._handle: Callable[[Message], Any] | None = None
         self.state = ConnState.OPENING
         self.peer: tuple[Any, ...] = ()
         self.local: tuple[Any, ...] = ()
@@ -112,17 +116,31 @@ class Connection:
         self.msgs_in = self.msgs_out = 0
         self.close_reason = ""
         self.write_paused = False
-        self.last_active = monotonic()
+        self._now = self._clock.time
+        self.last_active = self._now()
         self._inbox: deque[Message] | None = deque() if role is Role.CLIENT else None
+        self._inbox_bytes = 0
         # client verbs that watch every message as it arrives (keep-alives)
         self.observer: Callable[[Message], None] | None = None
         self._skipped: deque[Message] = deque(maxlen=5)
         self._wakeup: asyncio.Future[None] | None = None
-        self._closed_future: asyncio.Future[None] = endpoint.lab.loop.create_future()
+        self._closed_future: asyncio.Future[None] = self._loop.create_future()
+        self._chunk: bytes | None = None  # received, not yet in the log
+        self._processing = False
+        self._again: asyncio.Handle | None = None  # the next pass, when one is due
+        self._paused = 0
+        self._eof_pending = False  # the peer finished sending; tell the session once caught up
+        self._unchecked = 0  # bytes received since the input held was last measured
+        self._send_noted = False
 
     @property
     def transport(self) -> Transport:
         return self.transport_kind
+
+    def _set_capture(self, capture: Capture) -> None:
+        self._capture = capture
+        self._recording = capture is not Capture.OFF
+        self._follow_sends = self._conv.follows_sends or capture is not Capture.OFF
 
     # -- recording -------------------------------------------------------
 
@@ -159,101 +177,210 @@ class Connection:
                     Connection._summarised = (msg, summary)
                 emit(EventKind.MESSAGE, name, cid, direction, proto, summary)
 
+    def _flush_chunk(self) -> None:
+        """Record the raw chunk received, if no message has taken it."""
+        chunk, self._chunk = self._chunk, None
+        if chunk and self._capture is Capture.FULL:
+            self._log.emit(EventKind.DATA, self.endpoint.name, self.id, Direction.IN, self._proto, None, chunk)
+
     # -- receiving -------------------------------------------------------
 
     def _received(self, data: bytes) -> None:
-        """Decode, record and deliver received bytes (``b""``: end of stream)."""
+        """Take bytes the peer sent (``b""``: it finished sending)."""
         # the hot path of every server: keep it free of needless calls
-        self.last_active = monotonic()
-        self.bytes_in += len(data)
-        error = None
+        self.last_active = self._now()
+        size = len(data)
+        self.bytes_in += size
+        self._unchecked += size
+        if self._chunk is not None:
+            self._flush_chunk()
         try:
-            msgs = self._feed(data)
+            self._feed_in(data)
         except ProtocolError as exc:
-            msgs, error = exc.decoded, exc
-        self.msgs_in += len(msgs)
-        if self._capture is not Capture.OFF:
-            self._record(Direction.IN, data, msgs)
-        self._deliver(msgs)
-        if error is not None:
-            self._protocol_error(error)
-        elif msgs and self._holds_input:
-            self._release_held()
+            self._chunk = data or None
+            self._flush_chunk()
+            self._protocol_error(exc)
+            return
+        if data:
+            self._chunk = data
+        elif self.transport_kind is Transport.TCP:
+            self._eof_pending = True
+        if not self._processing and self._again is None:
+            self._process()
 
-    def _release_held(self) -> None:
-        """Deliver what the codec held back until we answered (after SMTP's
-        DATA the next bytes are a message only if we said 354)."""
-        while self.state is ConnState.OPEN or self.state is ConnState.OPENING:
-            try:
-                msg = self.codec.next_message()
-            except ProtocolError as exc:
-                self._protocol_error(exc)
+    def _process(self) -> None:
+        """Handle messages from the peer: at most :data:`BATCH`, and none
+        while the peer does not read our replies."""
+        self._again = None
+        if self._processing:
+            return
+        self._processing = True
+        try:
+            if self._inbox is None:
+                self._serve_batch()
+            else:
+                self._queue_batch()
+        except ProtocolError as exc:
+            self._flush_chunk()
+            self._protocol_error(exc)
+        finally:
+            self._processing = False
+
+    def _serve_batch(self) -> None:
+        """A server's pass: each message to its session, in order."""
+        next_message = self._next_in
+        follows = self._conv.follows_sends
+        recording = self._recording
+        budget = BATCH
+        deadline = self._now() + PASS_TIME
+        while budget:
+            budget -= 1
+            if not budget % _TIME_EVERY and self._now() > deadline:
+                break  # slow messages: the others' turn
+            if self.state is not _OPEN:
+                self._log_after_hang_up()
                 return
+            if self.write_paused:
+                return  # resume_writing comes back here
+            msg = next_message()
             if msg is None:
+                if self._chunk is not None or self._paused or self._eof_pending or self._unchecked > MAX_PENDING // 4:
+                    self._caught_up()
                 return
             self.msgs_in += 1
-            self._record(Direction.IN, None, [msg])
-            self._deliver([msg])
-
-    def _deliver(self, msgs: list[Message]) -> None:
-        """Hand messages to the behaviour (server) or the inbox (client)."""
-        if self._inbox is not None:
-            if self.observer is not None:
-                self._observe(msgs)
-            self._queue(msgs)
-            return
-        handle = self.endpoint.handle
-        for msg in msgs:
-            if self.state is not ConnState.OPEN:
-                break  # the server hung up: the rest of the chunk is only logged
-            try:
-                handle(self, msg)
-            except Exception as exc:
-                self.error(f"handling {msg.kind} raised {format_exception(exc)}")
-                logger.debug("handler of %s raised", self.id, exc_info=True)
-
-    def _observe(self, msgs: list[Message]) -> None:
-        observer = self.observer
-        assert observer is not None
-        token = ANSWERING.set(True)
-        try:
-            for msg in msgs:
+            if recording:
+                chunk, self._chunk = self._chunk, None
+                self._record(Direction.IN, chunk, [msg])
+            else:
+                self._chunk = None
+            handle = self._handle
+            if handle is not None:
                 try:
-                    observer(msg)
+                    handle(msg)
+                except ConnectionClosed:
+                    pass  # the connection went away under the handler; connection_lost follows
                 except Exception as exc:
-                    self.error(f"watching {msg.kind} raised {format_exception(exc)}")
-                    logger.debug("observer of %s raised", self.id, exc_info=True)
-        finally:
-            ANSWERING.reset(token)
+                    self.error(f"handling {msg.kind} raised {format_exception(exc)}")
+                    logger.debug("handler of %s raised", self.id, exc_info=True)
+            if follows:
+                self._log_sent(None)
+        self._more_later()
 
-    def _queue(self, msgs: list[Message]) -> None:
+    def _queue_batch(self) -> None:
+        """A client's pass: each message to the inbox (and the verbs' watcher)."""
+        next_message = self._next_in
+        follows = self._conv.follows_sends
+        deadline = self._now() + PASS_TIME
+        for count in range(1, BATCH + 1):
+            if not count % _TIME_EVERY and self._now() > deadline:
+                break
+            if self._inbox_over():
+                self._pause(INBOX)
+                return
+            msg = next_message()
+            if msg is None:
+                self._caught_up()
+                return
+            self.msgs_in += 1
+            if self._capture is not Capture.OFF:
+                chunk, self._chunk = self._chunk, None
+                self._record(Direction.IN, chunk, [msg])
+            else:
+                self._chunk = None
+            self._queue(msg)
+            if follows:
+                self._log_sent(None)  # an answer may release what we sent
+        self._more_later()
+
+    def _more_later(self) -> None:
+        """The batch ran out: stop reading, come back on the next pass."""
+        self._pause(BACKLOG)
+        self._again = self._loop.call_soon(self._process)
+
+    def _log_after_hang_up(self) -> None:
+        """The server hung up: what the peer sent after that is logged, up
+        to a batch of it, and never handled."""
+        if self._capture is not Capture.OFF:
+            try:
+                for _ in range(BATCH):
+                    msg = self._conv.next_message()
+                    if msg is None:
+                        break
+                    chunk, self._chunk = self._chunk, None
+                    self._record(Direction.IN, chunk, [msg])
+            except ProtocolError:
+                pass
+        self._flush_chunk()
+
+    def _caught_up(self) -> None:
+        """No message is ready: read again, and pass on a pending EOF."""
+        if self._chunk is not None:
+            self._flush_chunk()
+        # what is held unhandled is looked at only once enough came to matter
+        if self._paused or self._unchecked > MAX_PENDING // 4:
+            self._unchecked = 0
+            if self._conv.buffered() > MAX_PENDING:
+                self._pause(PENDING)  # held for an answer that has not come
+            else:
+                self._resume(BACKLOG | PENDING)
+        if self._eof_pending and self.state is ConnState.OPEN:
+            self._eof_pending = False
+            self._peer_finished()
+
+    def _peer_finished(self) -> None:
+        """Every message before the peer's EOF has been handled."""
+
+    def _queue(self, msg: Message) -> None:
+        if self.observer is not None:
+            token = ANSWERING.set(True)
+            try:
+                self.observer(msg)
+            except Exception as exc:
+                self.error(f"watching {msg.kind} raised {format_exception(exc)}")
+                logger.debug("observer of %s raised", self.id, exc_info=True)
+            finally:
+                ANSWERING.reset(token)
         inbox = self._inbox
         assert inbox is not None
-        inbox.extend(msgs)
-        if len(inbox) >= INBOX_LIMIT:
-            self._inbox_full()
-        if msgs:
-            self._wake()
+        inbox.append(msg)
+        self._inbox_bytes += len(msg.raw)
+        self._wake()
+
+    def _inbox_over(self) -> bool:
+        inbox = self._inbox
+        return inbox is not None and (len(inbox) >= INBOX_LIMIT or self._inbox_bytes >= INBOX_BYTES)
 
     def _protocol_error(self, exc: ProtocolError) -> None:
         self.error(f"protocol error from peer: {exc}")
-        if self._behaviour is not None:
-            self.endpoint.guard(self, "protocol_error", self._behaviour.protocol_error, self, exc)
+        if self.session is not None:
+            self.endpoint.guard(self, "protocol_error", self.session.protocol_error, exc)
         else:
             self.abort(f"protocol error: {exc}")
 
-    def _eof(self) -> None:
-        """The peer finished sending: let the codec flush a last message."""
-        self._received(b"")
+    def _pause(self, why: int) -> None:
+        if not self._paused:
+            self._pause_reading()
+        self._paused |= why
 
-    def _inbox_full(self) -> None:
-        """Nobody is consuming: stop reading (TCP) or forget the oldest (UDP)."""
-        assert self._inbox is not None
-        while len(self._inbox) >= INBOX_LIMIT:
-            self._inbox.popleft()
+    def _resume(self, why: int) -> None:
+        if self._paused & why:
+            self._paused &= ~why
+            if not self._paused:
+                self._resume_reading()
 
-    def _inbox_drained(self) -> None:
-        """Called when receive/expect take messages out of a full inbox."""
+    def _pause_reading(self) -> None:
+        """Stop reading from the socket (where there is one to stop)."""
+
+    def _resume_reading(self) -> None:
+        pass
+
+    def _taken(self, msg: Message) -> None:
+        """receive/expect took ``msg`` from the inbox."""
+        self._inbox_bytes -= len(msg.raw)
+        if self._paused & INBOX and not self._inbox_over():
+            self._resume(INBOX)
+            if self._again is None and not self._processing:
+                self._again = self._loop.call_soon(self._process)
 
     def _wake(self) -> None:
         waiter = self._wakeup
@@ -270,36 +397,60 @@ class Connection:
         if not isinstance(msg, Message):
             self.send_raw(msg.encode() if isinstance(msg, str) else msg)
             return
-        raw = self.codec.encode(msg)
         self._check_open()
-        self._write(raw)
-        self.bytes_out += len(raw)
-        self.msgs_out += 1
-        self._record(Direction.OUT, raw, [msg])
+        data = self._conv.send(msg)
+        self._write(data)
+        self.bytes_out += len(data)
+        self._log_sent(data)
+        self._sent()
 
     def send_raw(self, data: bytes) -> None:
-        """Send bytes as they are; the log still shows them decoded."""
-        if self.state is not ConnState.OPEN:
+        """Send bytes as they are; the conversation follows them and the log
+        shows them decoded."""
+        if self.state is not _OPEN:
             self._check_open()
         self._write(data)
-        self.codec.sent(data)
         self.bytes_out += len(data)
-        if self._capture is not Capture.OFF:
-            self._record(Direction.OUT, data, self._decode_outgoing(data))
-
-    def _decode_outgoing(self, data: bytes) -> list[Message]:
-        if self._mirror_broken:
-            return []
-        if self._mirror is None:
-            self._mirror = self.endpoint.spec.codec(self.role.peer, self.transport_kind)
+        if not self._follow_sends:
+            return
+        own = self._own
+        if own is None:
+            self._conv.send_data(data)
+            self._log_sent(data)
+            self._sent()
+            return
+        # stateless: only the log wants these, decoded straight away
+        msgs = []
         try:
-            msgs = self._mirror.feed(data)
-        except ProtocolError as exc:
-            self._mirror_broken = True
-            self.note(f"outgoing bytes do not decode as {self._proto}: {exc}")
-            return []
+            if data or self.transport_kind is Transport.UDP:
+                own.receive_data(data)
+            while (msg := own.next_message()) is not None:
+                msgs.append(msg)
+        except RemoteProtocolError as exc:
+            self._own = None  # as the conversation does: followed no further
+            self._conv.send_error = exc
+            self._log_sent(data)
+            return
         self.msgs_out += len(msgs)
-        return msgs
+        if self._capture is not Capture.OFF:
+            self._record(Direction.OUT, data, msgs)
+
+    def _log_sent(self, raw: bytes | None) -> None:
+        conv = self._conv
+        msgs = conv.take_sent()
+        if conv.send_error is not None and not self._send_noted:
+            self._send_noted = True
+            self.note(f"outgoing bytes do not decode as {self._proto}: {conv.send_error}")
+        self.msgs_out += len(msgs)
+        if msgs or raw:
+            self._record(Direction.OUT, raw, msgs)
+
+    def _sent(self) -> None:
+        """After a send: what we said may release input held for it (the
+        delayed 354 after SMTP's DATA), so look again on the next pass."""
+        if (self._conv.follows_sends and self._inbox is None and self._again is None
+                and not self._processing and self._conv.buffered()):
+            self._again = self._loop.call_soon(self._process)
 
     def _check_open(self) -> None:
         if self.state in (ConnState.CLOSING, ConnState.CLOSED):
@@ -308,7 +459,7 @@ class Connection:
     # -- waiting (client side) ------------------------------------------
 
     async def _wait_for_message(self, deadline: float | None) -> None:
-        loop = self.endpoint.lab.loop
+        loop = self._loop
         self._wakeup = loop.create_future()
         try:
             timeout = None if deadline is None else max(0.0, deadline - loop.time())
@@ -317,7 +468,7 @@ class Connection:
             self._wakeup = None
 
     def _deadline(self, timeout: float | None) -> float | None:
-        return None if timeout is None else self.endpoint.lab.loop.time() + timeout
+        return None if timeout is None else self._loop.time() + timeout
 
     async def receive(self, timeout: float | None = 10.0) -> Message:
         """The next message from the peer; :class:`ConnectionClosed` once
@@ -332,32 +483,32 @@ class Connection:
             except TimeoutError:
                 raise LabTimeout(f"{self.id}: nothing arrived within {timeout} s") from None
         msg = inbox.popleft()
-        self._inbox_drained()
+        self._taken(msg)
         return msg
 
     async def expect(self, pattern: Pattern, timeout: float | None = 10.0) -> Message:
-        """Skip messages until one matches ``pattern`` (see :func:`match`)
-        and return it; the failure says what arrived instead."""
+        """Skip messages until one matches ``pattern`` (see
+        :meth:`Message.matches`) and return it; the failure says what
+        arrived instead."""
         inbox = self._require_inbox()
         deadline = self._deadline(timeout)
         while True:
             while inbox:
                 msg = inbox.popleft()
-                if match(pattern, msg):
-                    self._inbox_drained()
+                self._taken(msg)
+                if msg.matches(pattern):
                     return msg
                 self._skipped.append(msg)
-            self._inbox_drained()
             if self.state is ConnState.CLOSED:
                 raise ConnectionClosed(
-                    f"{self.id} closed before {describe(pattern)} arrived"
+                    f"{self.id} closed before {describe_pattern(pattern)} arrived"
                     f" ({self.close_reason or 'by peer'}){self._arrived()}"
                 )
             try:
                 await self._wait_for_message(deadline)
             except TimeoutError:
                 raise LabTimeout(
-                    f"{self.id}: expected {describe(pattern)} within {timeout} s{self._arrived()}"
+                    f"{self.id}: expected {describe_pattern(pattern)} within {timeout} s{self._arrived()}"
                 ) from None
 
     def _arrived(self) -> str:
@@ -394,13 +545,37 @@ class Connection:
     def _closed(self, reason: str) -> None:
         if self.state is ConnState.CLOSED:
             return
+        if self._inbox is not None:
+            self._drain_at_close()
+        elif self._conv.role is not None and self._conv.buffered():
+            self.note(f"{self._conv.buffered()} bytes received were not handled: the connection closed")
         self.state = ConnState.CLOSED
+        if self._again is not None:
+            self._again.cancel()
+            self._again = None
         self.close_reason = self.close_reason or reason
         self._emit(EventKind.CLOSE, text=f"{self.close_reason}; in {self.bytes_in} B, out {self.bytes_out} B")
         if not self._closed_future.done():
             self._closed_future.set_result(None)
         self._wake()
         self.endpoint.connection_closed(self)
+
+    def _drain_at_close(self) -> None:
+        """A client keeps every message that arrived before the close."""
+        if self._processing:
+            return
+        self._processing = True
+        try:
+            while (msg := self._conv.next_message()) is not None:
+                self.msgs_in += 1
+                self._record(Direction.IN, self._chunk, [msg])
+                self._chunk = None
+                self._queue(msg)
+        except ProtocolError as exc:
+            self.error(f"protocol error from peer: {exc}")
+        finally:
+            self._processing = False
+            self._flush_chunk()
 
     def status(self) -> str:
         host_port = format_address(self.peer) if self.peer else "?"
@@ -437,13 +612,12 @@ class StreamConnection(Connection, asyncio.BufferedProtocol):
     their summaries: about twice the CPU per message when recording.
     """
 
-    def __init__(self, endpoint: Endpoint, conn_id: str, role: Role, codec: Codec,
+    def __init__(self, endpoint: Endpoint, conn_id: str, role: Role, conversation: Conversation,
                  idle_timeout: float | None = None) -> None:
-        super().__init__(endpoint, conn_id, role, codec)
+        super().__init__(endpoint, conn_id, role, conversation)
         self._transport: asyncio.Transport | None = None
         self._idle_timeout = idle_timeout
-        self._idle_handle: asyncio.TimerHandle | None = None
-        self._reading_paused = False
+        self._idle_handle: Any = None
         self._rbuf: memoryview = endpoint.lab.read_buffer
         self._pending: list[bytes] = []  # sent this loop pass, when coalescing
 
@@ -456,11 +630,11 @@ class StreamConnection(Connection, asyncio.BufferedProtocol):
             return
         ends = (self.peer, self.local) if self.role is Role.SERVER else (self.local, self.peer)
         self._emit(EventKind.OPEN, text=" -> ".join(format_address(a) for a in ends))
-        self._write = transport.write  # type: ignore[attr-defined,method-assign]
-        if self._behaviour is not None and self._behaviour.coalesce_writes:
+        self._write = self._write_now  # type: ignore[method-assign]
+        if self.endpoint.coalesce_writes:
             self._write = self._write_later  # type: ignore[method-assign]
         if self._idle_timeout:
-            self._idle_handle = self.endpoint.lab.loop.call_later(self._idle_timeout, self._check_idle)
+            self._idle_handle = self._clock.call_later(self._idle_timeout, self._check_idle)
         self.endpoint.opened(self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -475,11 +649,13 @@ class StreamConnection(Connection, asyncio.BufferedProtocol):
 
     def eof_received(self) -> bool:
         self.note("peer finished sending (EOF)")
-        self._eof()
-        if self._behaviour is not None and self.state is ConnState.OPEN:
-            self.endpoint.guard(self, "eof_received", self._behaviour.eof_received, self)
-            return True  # the behaviour decides when our side closes
-        return False
+        self._received(b"")
+        # a server's session decides when our side closes; a client closes
+        return self.session is not None and self.state is ConnState.OPEN
+
+    def _peer_finished(self) -> None:
+        if self.session is not None:
+            self.endpoint.guard(self, "eof_received", self.session.eof_received)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._idle_handle is not None:
@@ -488,38 +664,61 @@ class StreamConnection(Connection, asyncio.BufferedProtocol):
 
     def pause_writing(self) -> None:
         # a peer that sends but does not read must not grow our buffers:
-        # stop reading its requests until our replies drain
+        # handle none of its input (and read none) until our replies drain
         self.write_paused = True
-        if self._transport is not None and self.role is Role.SERVER:
-            self._transport.pause_reading()
+        if self.role is Role.SERVER:
+            self._pause(PEER_SLOW)
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        if self._transport is not None and self.role is Role.SERVER and self.state is ConnState.OPEN:
-            self._transport.resume_reading()
-        if self._behaviour is not None:
-            self.endpoint.guard(self, "writable", self._behaviour.writable, self)
+        if self.role is not Role.SERVER:
+            return
+        self._resume(PEER_SLOW)
+        if self.state is not ConnState.OPEN:
+            return
+        if self.session is not None:
+            self.endpoint.guard(self, "writable", self.session.writable)
+        if self._again is None and not self._processing and (self._conv.buffered() or self._eof_pending):
+            self._again = self._loop.call_soon(self._process)
+
+    def _pause_reading(self) -> None:
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        transport = self._transport
+        if transport is not None and not transport.is_closing() and self.state is ConnState.OPEN:
+            transport.resume_reading()
 
     def _check_idle(self) -> None:
-        loop = self.endpoint.lab.loop
         assert self._idle_timeout is not None
-        quiet = monotonic() - self.last_active
+        quiet = self._clock.time() - self.last_active
         if quiet >= self._idle_timeout:
             self._idle_handle = None
             self.error(f"idle for {self._idle_timeout:g} s: closing")
             self.abort(f"idle timeout ({self._idle_timeout:g} s)")
         else:
-            self._idle_handle = loop.call_later(self._idle_timeout - quiet, self._check_idle)
+            self._idle_handle = self._clock.call_later(self._idle_timeout - quiet, self._check_idle)
 
     def _write(self, data: bytes) -> None:
-        assert self._transport is not None
-        self._transport.write(data)
+        raise ConnectionClosed(f"{self.id} is not open")
+
+    def _write_now(self, data: bytes) -> None:
+        transport = self._transport
+        assert transport is not None
+        if transport.is_closing():
+            # the socket failed (the peer reset it): handle nothing more, for
+            # connection_lost follows, and asyncio warns on every such write
+            self.state = ConnState.CLOSING
+            raise ConnectionClosed(f"{self.id} is closed")
+        transport.write(data)
 
     def _write_later(self, data: bytes) -> None:
         # the flush runs before the loop next polls for input, so this
         # saves system calls without adding a wait
         if not self._pending:
-            self.endpoint.lab.loop.call_soon(self._flush)
+            self._loop.call_soon(self._flush)
         self._pending.append(data)
 
     def _flush(self) -> None:
@@ -533,6 +732,7 @@ class StreamConnection(Connection, asyncio.BufferedProtocol):
     def close(self) -> None:
         if self._transport is not None and self.state is ConnState.OPEN:
             self._flush()
+            self._conv.send_eof()
             self.state = ConnState.CLOSING
             self._transport.close()
 
@@ -543,21 +743,11 @@ class StreamConnection(Connection, asyncio.BufferedProtocol):
             self.state = ConnState.CLOSING
             self._transport.abort()
 
-    def _inbox_full(self) -> None:
-        if self._transport is not None and not self._reading_paused:
-            self._reading_paused = True
-            self._transport.pause_reading()
-
-    def _inbox_drained(self) -> None:
-        if self._reading_paused and self._inbox is not None and len(self._inbox) < INBOX_LIMIT // 2:
-            self._reading_paused = False
-            if self._transport is not None and self.state is ConnState.OPEN:
-                self._transport.resume_reading()
-
     def half_close(self) -> None:
         """Send EOF (TCP FIN) but keep reading."""
         if self._transport is not None and self._transport.can_write_eof():
             self._flush()
+            self._conv.send_eof()
             self._transport.write_eof()
 
 
@@ -566,16 +756,17 @@ class DatagramPeer(Connection):
 
     transport_kind = Transport.UDP
 
-    def __init__(self, endpoint: Endpoint, conn_id: str, codec: Codec,
+    def __init__(self, endpoint: Endpoint, conn_id: str, conversation: Conversation,
                  transport: asyncio.DatagramTransport, addr: tuple[Any, ...], sock: Any) -> None:
-        super().__init__(endpoint, conn_id, Role.SERVER, codec)
+        super().__init__(endpoint, conn_id, Role.SERVER, conversation)
         self._transport = transport
         self._sock = sock
         self.peer = addr
         self.local = tuple(transport.get_extra_info("sockname") or ())
         self.state = ConnState.OPEN
+        self._write = self._send_to  # type: ignore[method-assign]
 
-    def _write(self, data: bytes) -> None:
+    def _send_to(self, data: bytes) -> None:
         if data:
             self._transport.sendto(data, self.peer)
         else:
@@ -593,8 +784,8 @@ class DatagramClientConnection(Connection, asyncio.DatagramProtocol):
 
     transport_kind = Transport.UDP
 
-    def __init__(self, endpoint: Endpoint, conn_id: str, codec: Codec) -> None:
-        super().__init__(endpoint, conn_id, Role.CLIENT, codec)
+    def __init__(self, endpoint: Endpoint, conn_id: str, conversation: Conversation) -> None:
+        super().__init__(endpoint, conn_id, Role.CLIENT, conversation)
         self._transport: asyncio.DatagramTransport | None = None
         self.sock: Any = None  # the socket itself, for empty datagrams
 
@@ -633,6 +824,88 @@ class DatagramClientConnection(Connection, asyncio.DatagramProtocol):
         if self._transport is not None and self.state is not ConnState.CLOSED:
             self.state = ConnState.CLOSING
             self._transport.abort()
+
+
+class RecordedConnection(Connection):
+    """A connection whose socket a library owns (see
+    :mod:`lab.protocols._library`): it records what the library reports,
+    decoding raw bytes with an observer of the protocol's conversation,
+    and closes through the library."""
+
+    def __init__(self, endpoint: Endpoint, conn_id: str, role: Role, conversation: Conversation) -> None:
+        super().__init__(endpoint, conn_id, role, conversation)
+        self._inbox = None  # the library's verbs read what arrives, not expect()
+        self._close_fn: Callable[[], None] | None = None
+
+    def attach(self, peer: tuple[Any, ...], local: tuple[Any, ...], close: Callable[[], None] | None) -> None:
+        """The library opened the connection: where it runs, how to close it."""
+        self.peer, self.local = tuple(peer or ()), tuple(local or ())
+        self._close_fn = close
+        self.state = ConnState.OPEN
+
+    def announce(self) -> None:
+        """Record the opening (once the endpoint admitted the connection)."""
+        ends = (self.peer, self.local) if self.role is Role.SERVER else (self.local, self.peer)
+        self._emit(EventKind.OPEN, text=" -> ".join(format_address(a) if a else "?" for a in ends))
+
+    def received(self, data: bytes | Message) -> None:
+        self._report(data, self.role.peer)
+
+    def sent(self, data: bytes | Message) -> None:
+        self._report(data, self.role)
+
+    def _report(self, data: bytes | Message, sender: Role) -> None:
+        if self.state is not ConnState.OPEN:
+            return
+        incoming = sender is not self.role
+        raw = data.raw if isinstance(data, Message) else bytes(data)
+        self.last_active = self._now()
+        if incoming:
+            self.bytes_in += len(raw)
+        else:
+            self.bytes_out += len(raw)
+        if isinstance(data, Message):
+            found = [(sender, data)]
+        else:
+            try:
+                found = self._conv.observe(raw, sender)
+            except ProtocolError as exc:
+                found = [(side, m) for side, m in exc.decoded]
+                self.note(f"{'received' if incoming else 'sent'} bytes do not decode as {self._proto}: {exc}")
+        chunk: bytes | None = raw  # goes with the first message of its own direction
+        for side, msg in found:
+            inward = side is not self.role
+            if inward:
+                self.msgs_in += 1
+            else:
+                self.msgs_out += 1
+            self._record(Direction.IN if inward else Direction.OUT, chunk if side is sender else None, [msg])
+            if side is sender:
+                chunk = None
+        if chunk:
+            self._record(Direction.IN if incoming else Direction.OUT, chunk, [])
+
+    def closed(self, reason: str = "closed") -> None:
+        self._closed(reason)
+
+    def _write(self, data: bytes) -> None:
+        raise LabError(f"{self.id}: a library owns this socket", hint="use the protocol's verbs")
+
+    def close(self) -> None:
+        self.abort("closed")
+
+    def abort(self, reason: str = "aborted") -> None:
+        if self.state is ConnState.CLOSED:
+            return
+        self.close_reason = self.close_reason or reason
+        self.state = ConnState.CLOSING
+        close, self._close_fn = self._close_fn, None
+        if close is not None:
+            try:
+                close()
+            except Exception as exc:
+                self.error(f"closing raised {format_exception(exc)}")
+        self._closed(reason)
 
 
 def send_empty(conn: Connection, send: Callable[[], Any]) -> None:

@@ -1,8 +1,13 @@
-"""Endpoints: the named things in a lab (servers and clients).
+"""Endpoints: the named things in a lab (servers, clients, proxies).
 
 Each endpoint lives on the reactor loop.  Its public methods come in
 pairs, ``stop()`` to block from any thread and ``astop()`` to await from
 any loop; both run the same coroutine on the reactor.
+
+What an endpoint can do is declared once, by its :class:`EndpointKind`
+and that kind's :class:`Can` flags, so the command language, the
+front-ends and recordings ask ``endpoint.can(Can.EXPECT)`` instead of
+testing classes.
 
 Tests: tests/test_lab.py
 """
@@ -20,33 +25,29 @@ import logging
 import socket
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
-from time import monotonic
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from lab.connection import (
     Connection,
     DatagramClientConnection,
     DatagramPeer,
-    Pattern,
+    RecordedConnection,
     StreamConnection,
     format_address,
     format_exception,
 )
 from lab.errors import ConfigError, LabError
 from lab.eventlog import Capture, EventKind
-from lab.protocols._base import (
-    ClientVerbs,
-    Message,
-    ProtocolSpec,
-    Role,
-    ServerBehaviour,
-    Transport,
-)
+from lab.protocols._base import Clock, Message, Pattern, Role, Timer, Transport
+from lab.protocols._library import Dialing, Listener, Listening, TrafficRecord
+from lab.protocols._options import Options
+from lab.protocols._session import ClientVerbs, ServerBehaviour
+from lab.protocols._spec import ProtocolSpec
 
 if TYPE_CHECKING:
     from lab.lab import Lab
 
-__all__ = ["Client", "Endpoint", "Hook", "Server", "ServerState"]
+__all__ = ["Can", "Client", "Endpoint", "EndpointKind", "Hook", "Server", "ServerState"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,33 @@ Hook = Callable[[Message, Connection], Any]
 
 DEFAULT_MAX_CONNECTIONS = 256
 UDP_PEER_LIMIT = 1024
+
+
+class Can(enum.Flag):
+    """What an endpoint can do."""
+
+    NONE = 0
+    LISTEN = enum.auto()  # has an address others connect to
+    CONNECT = enum.auto()  # opens connections to a target
+    SEND = enum.auto()  # send/expect/receive on its own connection
+    VERBS = enum.auto()  # the protocol's client verbs
+    HOOK = enum.auto()  # srv.on(kind, fn): hooks on received messages
+    RELAY = enum.auto()  # passes traffic between two legs
+
+
+class EndpointKind(enum.Enum):
+    """The kinds of endpoint, each with what it can do."""
+
+    SERVER = ("server", Can.LISTEN | Can.HOOK)
+    CLIENT = ("client", Can.CONNECT | Can.SEND | Can.VERBS)
+    PROXY = ("proxy", Can.LISTEN | Can.CONNECT | Can.HOOK | Can.RELAY)
+
+    def __init__(self, label: str, can: Can) -> None:
+        self.label = label
+        self.can = can
+
+    def __str__(self) -> str:
+        return self.label
 
 
 class ServerState(enum.Enum):
@@ -76,7 +104,7 @@ def is_loopback(host: str) -> bool:
 class Endpoint:
     """Something with a name, a protocol and a capture level."""
 
-    kind = "endpoint"
+    kind: EndpointKind
 
     def __init__(self, lab: Lab, name: str, spec: ProtocolSpec, transport: Transport,
                  capture: Capture) -> None:
@@ -95,10 +123,39 @@ class Endpoint:
     def capture(self, value: Capture | str) -> None:
         self._capture = Capture(value)
         for conn in self.live_connections():
-            conn._capture = self._capture
+            conn._set_capture(self._capture)
+
+    @property
+    def abilities(self) -> Can:
+        """What this endpoint can do: its kind's abilities, less what its
+        protocol cannot offer (no hooks where a library owns the socket)."""
+        return self.kind.can
+
+    def can(self, what: Can) -> bool:
+        """Can this endpoint do ``what`` (all of it, for several flags)?"""
+        return what in self.abilities
+
+    @property
+    def coalesce_writes(self) -> bool:
+        """Do its TCP connections gather one loop pass's writes into one?"""
+        return False
 
     def live_connections(self) -> list[Connection]:
         return []
+
+    @property
+    def address(self) -> str:
+        """Where it listens, or what it talks to (``tcp://127.0.0.1:7007``)."""
+        raise NotImplementedError
+
+    def hooks(self) -> list[tuple[str, Hook, bool]]:
+        """The live hooks as (message kind, function, replaces the protocol's handling)."""
+        return []
+
+    @property
+    def listen_address(self) -> tuple[str, int] | None:
+        """The host and port clients connect to, for endpoints that listen."""
+        return None
 
     @property
     def protocol(self) -> str:
@@ -111,16 +168,12 @@ class Endpoint:
         return await self.lab.reactor.run_async(coro)
 
     # hooks used by connections (reactor thread)
-    behaviour: ServerBehaviour | None = None
 
     def admit(self, conn: Connection) -> bool:
         return True
 
     def opened(self, conn: Connection) -> None:
         pass
-
-    def handle(self, conn: Connection, msg: Message) -> None:
-        """Act on a received message (servers rebind this per hooks)."""
 
     def connection_closed(self, conn: Connection) -> None:
         pass
@@ -135,17 +188,21 @@ class Endpoint:
             logger.debug("%s in %s raised", what, self.name, exc_info=True)
             return None
 
+    async def _shut(self) -> None:
+        """Stop serving or close, as this kind of endpoint does."""
+        raise NotImplementedError
+
     def status(self) -> dict[str, Any]:
         raise NotImplementedError
 
 
 class Server(Endpoint):
-    """A listening server running one protocol's behaviour."""
+    """A listening server: one behaviour, one session per connection."""
 
-    kind = "server"
+    kind = EndpointKind.SERVER
 
     def __init__(self, lab: Lab, name: str, spec: ProtocolSpec, *, host: str, port: int,
-                 transport: Transport, options: dict[str, Any], capture: Capture,
+                 transport: Transport, options: Options, capture: Capture,
                  max_connections: int, idle_timeout: float | None) -> None:
         super().__init__(lab, name, spec, transport, capture)
         self.host = host
@@ -154,8 +211,9 @@ class Server(Endpoint):
         self.given_options: dict[str, Any] = {}  # as the user wrote them, for saving the lab
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
-        self.behaviour: ServerBehaviour = spec.server(options)
+        self.behaviour: ServerBehaviour[Any] = spec.server(options)
         self.behaviour.services = lab.services
+        self.behaviour.clock = lab.clock
         self.state = ServerState.STARTING
         self.connections: dict[str, Connection] = OrderedDict()
         self.accepted = 0
@@ -165,9 +223,17 @@ class Server(Endpoint):
         self._server: asyncio.AbstractServer | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._udp_sock: socket.socket | None = None
-        self._udp_reaper: asyncio.TimerHandle | None = None
+        self._udp_reaper: Timer | None = None
         self._udp_peers: OrderedDict[tuple[Any, ...], DatagramPeer] = OrderedDict()
-        self._rebind()
+        self._listener: Listener | None = None  # a library's, when it owns the sockets
+
+    @property
+    def coalesce_writes(self) -> bool:
+        return self.behaviour.coalesce_writes
+
+    @property
+    def abilities(self) -> Can:
+        return self.kind.can & ~Can.HOOK if self.spec.listen is not None else self.kind.can
 
     # -- life ------------------------------------------------------------
 
@@ -176,20 +242,26 @@ class Server(Endpoint):
         """``tcp://127.0.0.1:7007``"""
         return f"{self.transport.value}://{format_address((self.host, self.port))}"
 
+    @property
+    def listen_address(self) -> tuple[str, int]:
+        return self.host, self.port
+
     async def _start(self) -> None:
         loop = self.lab.loop
         try:
-            if self.transport is Transport.TCP:
+            if self.spec.listen is not None:
+                self._listener = await self.spec.listen(Listening(
+                    self.host, self.port, self.options, _Recorder(self), self.lab.services, self.lab.clock))
+            elif self.transport is Transport.TCP:
                 self._server = await loop.create_server(
                     self._new_stream, self.host, self.port, reuse_address=True, backlog=512
                 )
-                sock = self._server.sockets[0]
             else:
                 sock = self._udp_sock = udp_socket(self.host, self.port, bind=True)
                 self._udp, _ = await loop.create_datagram_endpoint(
                     lambda: _UdpServerProtocol(self), sock=sock
                 )
-                self._udp_reaper = loop.call_later(self._reap_interval, self._reap_udp_peers)
+                self._udp_reaper = self.lab.clock.call_later(self._reap_interval, self._reap_udp_peers)
         except OSError as exc:
             where = f"{self.transport.value} {format_address((self.host, self.port))}"
             hint = {
@@ -197,10 +269,35 @@ class Server(Endpoint):
                 errno.EACCES: "ports below 1024 need root: pick a port above 1023",
             }.get(exc.errno or 0, "check the host address")
             raise ConfigError(f"cannot listen on {where}: {exc.strerror or exc}", hint=hint) from None
-        self.port = sock.getsockname()[1]
+        self.port = self._listener.port if self._listener is not None else self._bound_port()
+        try:
+            self.behaviour.started()
+        except BaseException:
+            await self._close_listener()
+            raise
         self.state = ServerState.LISTENING
         self.lab.log.emit(EventKind.LISTEN, endpoint=self.name, protocol=self.spec.name,
                           text=f"{self.spec.name} listening on {self.address}")
+
+    def _bound_port(self) -> int:
+        if self._server is not None:
+            return int(cast(asyncio.Server, self._server).sockets[0].getsockname()[1])
+        assert self._udp_sock is not None
+        return int(self._udp_sock.getsockname()[1])
+
+    async def _close_listener(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+            await server.wait_closed()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+            await asyncio.wait_for(listener.wait_closed(), 5.0)
+        if self._udp is not None:
+            self._udp.close()
+        if self._udp_reaper is not None:
+            self._udp_reaper.cancel()
 
     async def _stop(self, timeout: float = 2.0) -> None:
         if self.state is ServerState.STOPPED:
@@ -211,10 +308,18 @@ class Server(Endpoint):
         server, self._server = self._server, None
         if server is not None:
             server.close()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
         for conn in list(self.connections.values()):
             conn.abort("server stopped")
         if self._udp is not None:
             self._udp.close()
+        if listener is not None:
+            try:
+                await asyncio.wait_for(listener.wait_closed(), timeout)
+            except TimeoutError:
+                logger.warning("server %s: its library did not close within %s s", self.name, timeout)
         if server is not None:
             try:
                 await asyncio.wait_for(server.wait_closed(), timeout)
@@ -225,8 +330,18 @@ class Server(Endpoint):
             if not self.connections:
                 break
             await asyncio.sleep(0)
+        for conn in list(self.connections.values()):
+            conn._closed("server stopped")  # every session hears connection_lost before stopped()
+        try:
+            self.behaviour.stopped()
+        except Exception as exc:
+            self.lab.log.emit(EventKind.ERROR, endpoint=self.name, protocol=self.spec.name,
+                              text=f"stopped raised {format_exception(exc)}")
         self.lab.log.emit(EventKind.STOP, endpoint=self.name, protocol=self.spec.name,
                           text=f"stopped after {self.accepted} connections ({self.refused} refused)")
+
+    async def _shut(self) -> None:
+        await self._stop()
 
     def stop(self) -> None:
         """Stop listening and close every connection."""
@@ -240,7 +355,7 @@ class Server(Endpoint):
     def _new_stream(self) -> StreamConnection:
         conn_id = f"{self.name}#{next(self._ids)}"
         return StreamConnection(self, conn_id, Role.SERVER,
-                                self.spec.codec(Role.SERVER, Transport.TCP), self.idle_timeout)
+                                self.spec.conversation(Role.SERVER, Transport.TCP), self.idle_timeout)
 
     def admit(self, conn: Connection) -> bool:
         if len(self.connections) >= self.max_connections:
@@ -256,20 +371,36 @@ class Server(Endpoint):
         return True
 
     def opened(self, conn: Connection) -> None:
-        self.guard(conn, "connection_made", self.behaviour.connection_made, conn)
+        session = self.guard(conn, "session", self.behaviour.session, conn)
+        if session is None:
+            conn.abort("no session")
+            return
+        conn.session = session
+        self._bind(conn)
+        self.guard(conn, "connection_made", session.connection_made)
 
     def connection_closed(self, conn: Connection) -> None:
         if isinstance(conn, DatagramPeer):
             self._udp_peers.pop(conn.peer, None)
-        if self.connections.pop(conn.id, None) is not None:
-            self.guard(conn, "connection_lost", self.behaviour.connection_lost, conn)
+        if self.connections.pop(conn.id, None) is not None and conn.session is not None:
+            self.guard(conn, "connection_lost", conn.session.connection_lost)
 
     def live_connections(self) -> list[Connection]:
         return list(self.connections.values())
 
+    def _bind(self, conn: Connection) -> None:
+        # the hot path calls the session directly unless hooks are set
+        session = conn.session
+        if session is None:
+            return
+        if self._hooks:
+            conn._handle = functools.partial(self._handle_hooked, conn)
+        else:
+            conn._handle = session.message_received
+
     def _rebind(self) -> None:
-        # the hot path calls the behaviour directly unless hooks are set
-        self.handle = self._handle_hooked if self._hooks else self.behaviour.message_received  # type: ignore[method-assign]
+        for conn in self.connections.values():
+            self._bind(conn)
 
     def _handle_hooked(self, conn: Connection, msg: Message) -> None:
         hooks = self._hooks
@@ -277,8 +408,8 @@ class Server(Endpoint):
         for fn, replace in hooks.get(msg.kind, []) + hooks.get("*", []):
             self.guard(conn, f"hook {getattr(fn, '__name__', 'hook')}", fn, msg, conn)
             replaced = replaced or replace
-        if not replaced:
-            self.behaviour.message_received(conn, msg)
+        if not replaced and conn.session is not None:
+            conn.session.message_received(msg)
 
     def on(self, kind: str, fn: Hook, *, replace: bool = True) -> Hook:
         """Run ``fn(msg, conn)`` for each received message of ``kind``
@@ -288,6 +419,9 @@ class Server(Endpoint):
         self._hooks.setdefault(kind, []).append((fn, replace))
         self._rebind()
         return fn
+
+    def hooks(self) -> list[tuple[str, Hook, bool]]:
+        return [(kind, fn, replace) for kind, fns in self._hooks.items() for fn, replace in fns]
 
     def off(self, kind: str | None = None) -> None:
         """Remove the hooks for ``kind``, or all hooks."""
@@ -311,7 +445,7 @@ class Server(Endpoint):
                 # UDP has no close: forget the quietest peer to stay bounded
                 next(iter(self._udp_peers.values())).close()
             conn = DatagramPeer(self, f"{self.name}#{next(self._ids)}",
-                                self.spec.codec(Role.SERVER, Transport.UDP), self._udp, addr,
+                                self.spec.conversation(Role.SERVER, Transport.UDP), self._udp, addr,
                                 self._udp_sock)
             self._udp_peers[addr] = conn
             self.connections[conn.id] = conn
@@ -323,18 +457,18 @@ class Server(Endpoint):
         conn._received(data)
 
     def _reap_udp_peers(self) -> None:
-        now = monotonic()
+        now = self.lab.clock.time()
         limit = self.idle_timeout or 300.0
         for conn in list(self.connections.values()):
             if isinstance(conn, DatagramPeer) and now - conn.last_active >= limit:
                 conn.close()
-        self._udp_reaper = self.lab.loop.call_later(self._reap_interval, self._reap_udp_peers)
+        self._udp_reaper = self.lab.clock.call_later(self._reap_interval, self._reap_udp_peers)
 
     def status(self) -> dict[str, Any]:
         conns = list(self.connections.values())
         return {
             "name": self.name,
-            "kind": self.kind,
+            "kind": self.kind.label,
             "protocol": self.spec.name,
             "address": self.address,
             "state": self.state.value,
@@ -358,6 +492,40 @@ class Server(Endpoint):
         from lab.reprs import html_of
 
         return html_of(self)
+
+
+class _Recorder:
+    """The :class:`~lab.protocols._library.Recorder` of a library-owned
+    server: one recorded connection per connection the library opens."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def opened(self, peer: tuple[Any, ...], local: tuple[Any, ...], *,
+               close: Callable[[], None] | None = None) -> TrafficRecord:
+        server = self.server
+        conn = RecordedConnection(server, f"{server.name}#{next(server._ids)}", Role.SERVER,
+                                  server.spec.conversation(None, server.transport))
+        conn.attach(peer, local, close)
+        if server.admit(conn):
+            conn.announce()
+        return conn
+
+
+class _ClientRecorder:
+    """The :class:`~lab.protocols._library.Recorder` of a library-owned
+    client: its one connection."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def opened(self, peer: tuple[Any, ...], local: tuple[Any, ...], *,
+               close: Callable[[], None] | None = None) -> TrafficRecord:
+        conn = self.client.conn
+        assert isinstance(conn, RecordedConnection)
+        conn.attach(peer, local, close)
+        conn.announce()
+        return conn
 
 
 def udp_socket(host: str, port: int, *, bind: bool) -> socket.socket:
@@ -401,6 +569,10 @@ class _Channel:
     def transport(self) -> Transport:
         return self._conn.transport_kind
 
+    @property
+    def clock(self) -> Clock:
+        return self._conn.endpoint.lab.clock
+
     async def send(self, msg: Message) -> None:
         self._conn.send(msg)
 
@@ -428,25 +600,32 @@ class Client(Endpoint):
     ``c.aquery(...)`` are awaitable from any loop.
     """
 
-    kind = "client"
+    kind = EndpointKind.CLIENT
 
     def __init__(self, lab: Lab, name: str, spec: ProtocolSpec, transport: Transport,
                  capture: Capture, target: tuple[str, int]) -> None:
         super().__init__(lab, name, spec, transport, capture)
         self.target = target
-        codec = spec.codec(Role.CLIENT, transport)
-        self.conn: Connection = (
-            StreamConnection(self, name, Role.CLIENT, codec) if transport is Transport.TCP
-            else DatagramClientConnection(self, name, codec)
-        )
+        self.conn: Connection
+        if spec.dial is not None:
+            # the library does the I/O: the connection only records what it reports
+            self.conn = RecordedConnection(self, name, Role.CLIENT, spec.conversation(None, transport))
+        elif transport is Transport.TCP:
+            self.conn = StreamConnection(self, name, Role.CLIENT, spec.conversation(Role.CLIENT, transport))
+        else:
+            self.conn = DatagramClientConnection(self, name, spec.conversation(Role.CLIENT, transport))
         self.given_options: dict[str, Any] = {}  # as the user gave them, for recordings
-        self.verbs: ClientVerbs = spec.client(_Channel(self.conn))
-        if type(self.verbs).message_received is not ClientVerbs.message_received:
+        self.verbs: ClientVerbs[Any] = spec.client(_Channel(self.conn))
+        if self.verbs.watches():
             self.conn.observer = self.verbs.message_received
 
     @property
     def address(self) -> str:
         return f"{self.transport.value}://{format_address(self.target)}"
+
+    @property
+    def abilities(self) -> Can:
+        return self.kind.can & ~Can.SEND if self.spec.dial is not None else self.kind.can
 
     def live_connections(self) -> list[Connection]:
         return [self.conn]
@@ -455,7 +634,10 @@ class Client(Endpoint):
         loop = self.lab.loop
         host, port = self.target
         try:
-            if self.transport is Transport.TCP:
+            if self.spec.dial is not None:
+                dialing = Dialing(host, port, self.verbs.options, _ClientRecorder(self), self.lab.clock, timeout)
+                self.verbs.link = await asyncio.wait_for(self.spec.dial(dialing), timeout)
+            elif self.transport is Transport.TCP:
                 conn = self.conn
                 assert isinstance(conn, StreamConnection)
                 await asyncio.wait_for(loop.create_connection(lambda: conn, host, port), timeout)
@@ -473,11 +655,17 @@ class Client(Endpoint):
                 hint="is a server listening there? `ls` shows the lab's servers",
             ) from None
 
+    async def _shut(self) -> None:
+        await self._close()
+
     async def _close(self) -> None:
         self.conn.close()
+        link = self.verbs.link
         try:
+            if link is not None:
+                await asyncio.wait_for(link.wait_closed(), 2.0)
             await self.conn.wait_closed(2.0)
-        except LabError:
+        except (LabError, TimeoutError):
             self.conn.abort("close timed out")
 
     # -- plain I/O -------------------------------------------------------
@@ -493,7 +681,7 @@ class Client(Endpoint):
         await self._acall(self._send(data))
 
     def expect(self, pattern: Pattern, timeout: float = 10.0) -> Message:
-        """Wait for a message matching ``pattern``; see :func:`lab.connection.match`."""
+        """Wait for a message matching ``pattern``; see :meth:`Message.matches`."""
         return self._call(self.conn.expect(pattern, timeout), timeout + 5.0)
 
     async def aexpect(self, pattern: Pattern, timeout: float = 10.0) -> Message:
@@ -557,7 +745,7 @@ class Client(Endpoint):
         c = self.conn
         return {
             "name": self.name,
-            "kind": self.kind,
+            "kind": self.kind.label,
             "protocol": self.spec.name,
             "address": self.address,
             "state": c.state.value,

@@ -19,17 +19,18 @@ import asyncio
 import itertools
 import logging
 import re
-import types
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from lab import protocols
 from lab.connection import READ_SIZE
-from lab.endpoints import DEFAULT_MAX_CONNECTIONS, Client, Endpoint, Server, is_loopback
+from lab.endpoints import DEFAULT_MAX_CONNECTIONS, Client, Endpoint, EndpointKind, Server, is_loopback
 from lab.errors import ConfigError
 from lab.eventlog import Capture, EventKind, EventLog
-from lab.protocols._base import ProtocolSpec, Services, Transport
+from lab.protocols._base import LoopClock, Transport
+from lab.protocols._spec import ProtocolSpec
 from lab.reactor import Reactor
+from lab.services import CONSOLE, Console, Services
 
 __all__ = ["Lab"]
 
@@ -91,10 +92,12 @@ class Lab:
         self.log.bind(self._soon)
         self.capture = _capture(capture, Capture.FULL)
         self.endpoints: dict[str, Endpoint] = {}
+        # every protocol timer asks this clock
+        self.clock = LoopClock(self.reactor.loop)
         # state shared by this lab's servers (mail store, chat rooms)
         self.services = Services()
         # the command language for consoles that servers offer (telnet)
-        self.services.set("lab.console", self._console)
+        self.services.set(CONSOLE, self._console())
         # one read buffer for every TCP connection of this lab's loop
         self.read_buffer = memoryview(bytearray(READ_SIZE))
         self._counters: dict[str, itertools.count[int]] = {}
@@ -108,18 +111,30 @@ class Lab:
         else:
             loop.call_soon(fn)
 
-    def _console(self) -> Any:
-        """The command language for a console a server offers: ``await
-        run(text)`` on the reactor loop gives the printable results (or
-        raises :class:`LabError`), ``complete(line)`` the completions."""
-        from lab.commands import Interpreter  # commands import the Lab, not the other way round
+    def _console(self) -> Console:
+        """The command language for a console a server offers (see
+        :class:`lab.services.Console`)."""
+        lab = self
 
-        interpreter = Interpreter(self)
+        class _LabConsole:
+            def __init__(self) -> None:
+                self._interpreter: Any = None
 
-        async def run(text: str) -> str:
-            return "\n".join(r.text for r in await interpreter.aexecute(text) if r.text)
+            @property
+            def interpreter(self) -> Any:
+                if self._interpreter is None:
+                    from lab.commands import Interpreter  # commands import the Lab, not the reverse
 
-        return types.SimpleNamespace(run=run, complete=interpreter.complete)
+                    self._interpreter = Interpreter(lab)
+                return self._interpreter
+
+            async def run(self, text: str) -> str:
+                return "\n".join(r.text for r in await self.interpreter.aexecute(text) if r.text)
+
+            def complete(self, line: str) -> list[str]:
+                return list(self.interpreter.complete(line))
+
+        return _LabConsole()
 
     @classmethod
     def start(cls, **kwargs: Any) -> Lab:
@@ -175,11 +190,15 @@ class Lab:
 
     @property
     def servers(self) -> list[Server]:
-        return [e for e in self.endpoints.values() if isinstance(e, Server)]
+        return [cast(Server, e) for e in self.of_kind(EndpointKind.SERVER)]
 
     @property
     def clients(self) -> list[Client]:
-        return [e for e in self.endpoints.values() if isinstance(e, Client)]
+        return [cast(Client, e) for e in self.of_kind(EndpointKind.CLIENT)]
+
+    def of_kind(self, kind: EndpointKind) -> list[Endpoint]:
+        """The endpoints of one kind, in creation order."""
+        return [e for e in self.endpoints.values() if e.kind is kind]
 
     # -- serve -----------------------------------------------------------
 
@@ -204,9 +223,7 @@ class Lab:
             max_connections=max_connections,
             idle_timeout=spec.idle_timeout if idle_timeout is None else (idle_timeout or None),
         )
-        check_bind = getattr(server.behaviour, "check_bind", None)
-        if check_bind is not None:
-            check_bind(host)  # a behaviour may refuse an address (a console beyond loopback)
+        server.behaviour.check_bind(host)  # a behaviour may refuse an address (a console beyond loopback)
         server.given_options = dict(options)
         self.endpoints[server.name] = server
         try:
@@ -239,14 +256,15 @@ class Lab:
                         transport: Transport | str | None) -> tuple[tuple[str, int], Transport]:
         if isinstance(target, str) and target in self.endpoints:
             target = self.endpoints[target]
-        if isinstance(target, Server):
+        if isinstance(target, Endpoint):
+            listening = target.listen_address
+            if listening is None:
+                raise ConfigError(f"{target.name!r} is a {target.kind}", hint="connect to a server or host:port")
             if target.spec.name != spec.name:
                 logger.info("connecting %s client to %s server", spec.name, target.spec.name)
             kind = _transport(spec, transport or target.transport)
-            return (target.host if target.host not in ("0.0.0.0", "::", "") else "127.0.0.1",
-                    target.port), kind
-        if isinstance(target, Client):
-            raise ConfigError(f"{target.name!r} is a client", hint="connect to a server or host:port")
+            host, port = listening
+            return (host if host not in ("0.0.0.0", "::", "") else "127.0.0.1", port), kind
         if isinstance(target, tuple):
             return (str(target[0]), int(target[1])), _transport(spec, transport)
         if isinstance(target, int):
@@ -260,12 +278,12 @@ class Lab:
             return addr, _transport(spec, transport)
         raise ConfigError(f"cannot connect to {target!r}", hint="give a server, its name or host:port")
 
-    async def _connect(self, protocol: str, target: Any, *, name: str | None = None,
+    async def _connect(self, protocol: str | ProtocolSpec, target: Any, *, name: str | None = None,
                        transport: Transport | str | None = None,
                        capture: Capture | str | None = None, timeout: float = 10.0,
                        options: Mapping[str, Any] | None = None) -> Client:
         self._check_open()
-        spec = protocols.get(protocol)
+        spec = protocol if isinstance(protocol, ProtocolSpec) else protocols.get(protocol)
         resolved = spec.resolve_client_options(options or {})
         addr, kind = self._resolve_target(spec, target, transport)
         client = Client(self, self._name(name, "c"), spec, kind, _capture(capture, self.capture), addr)
@@ -279,11 +297,11 @@ class Lab:
             raise
         return client
 
-    def connect(self, protocol: str, target: Any, **kwargs: Any) -> Client:
+    def connect(self, protocol: str | ProtocolSpec, target: Any, **kwargs: Any) -> Client:
         """Connect a client; see :meth:`aconnect`."""
         return self._call(self._connect(protocol, target, **kwargs))
 
-    async def aconnect(self, protocol: str, target: Any, **kwargs: Any) -> Client:
+    async def aconnect(self, protocol: str | ProtocolSpec, target: Any, **kwargs: Any) -> Client:
         """Open a ``protocol`` client to ``target``: a :class:`Server`, a
         server's name, ``"host:port"`` or a ``(host, port)`` tuple.
 
@@ -304,10 +322,7 @@ class Lab:
                 await self._stop(name)
             return names
         endpoint = target if isinstance(target, Endpoint) else self.get(target)
-        if isinstance(endpoint, Server):
-            await endpoint._stop()
-        elif isinstance(endpoint, Client):
-            await endpoint._close()
+        await endpoint._shut()
         self.endpoints.pop(endpoint.name, None)
         return [endpoint.name]
 

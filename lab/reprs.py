@@ -19,7 +19,7 @@ from lab.text import human_bytes, table
 
 if TYPE_CHECKING:
     from lab.connection import Connection
-    from lab.endpoints import Client, Endpoint, Server
+    from lab.endpoints import Endpoint
     from lab.lab import Lab
 
 __all__ = ["html_of", "pretty", "text_of"]
@@ -48,9 +48,9 @@ def _endpoint_rows(endpoints: Iterable[Endpoint]) -> list[dict[str, Any]]:
     return rows
 
 
-def _hooks(server: Server) -> list[str]:
+def _hooks(endpoint: Endpoint) -> list[str]:
     return [f"{kind}: {getattr(fn, '__name__', 'hook')}{'' if replace else ' (observes)'}"
-            for kind, fns in server._hooks.items() for fn, replace in fns]
+            for kind, fn, replace in endpoint.hooks()]
 
 
 def _clock(event: Event) -> str:
@@ -70,15 +70,13 @@ def _what(event: Event) -> str:
 def text_of(obj: Any) -> str:
     """A multi-line plain-text description of a lab object."""
     from lab.connection import Connection
-    from lab.endpoints import Client, Server
+    from lab.endpoints import Endpoint
     from lab.lab import Lab
 
     if isinstance(obj, Lab):
         return _lab_text(obj)
-    if isinstance(obj, Server):
-        return _server_text(obj)
-    if isinstance(obj, Client):
-        return _client_text(obj)
+    if isinstance(obj, Endpoint):
+        return _endpoint_text(obj)
     if isinstance(obj, Connection):
         return repr(obj)
     if isinstance(obj, EventSlice):
@@ -94,19 +92,21 @@ def _lab_text(lab: Lab) -> str:
     return head + "\n" + table(rows, ENDPOINT_COLUMNS)
 
 
-def _server_text(server: Server) -> str:
-    lines = [repr(server), f"  {server.accepted} accepted, {server.refused} refused"]
-    lines += [f"  {conn.status()}" for conn in list(server.connections.values())[:MAX_ROWS]]
-    hooks = _hooks(server)
+def _endpoint_text(endpoint: Endpoint) -> str:
+    from lab.endpoints import Can
+
+    lines = [repr(endpoint)]
+    if endpoint.can(Can.LISTEN):
+        status = endpoint.status()
+        lines.append(f"  {status['accepted']} accepted, {status.get('refused', 0)} refused")
+    conns = endpoint.live_connections()
+    lines += [f"  {conn.status()}" for conn in conns[:MAX_ROWS]]
+    pending = sum(conn.pending for conn in conns)
+    if pending and endpoint.can(Can.SEND):
+        lines.append(f"  {pending} messages not yet read (c.receive() / c.expect(...))")
+    hooks = _hooks(endpoint)
     if hooks:
         lines.append("  hooks: " + ", ".join(hooks))
-    return "\n".join(lines)
-
-
-def _client_text(client: Client) -> str:
-    lines = [repr(client), f"  {client.conn.status()}"]
-    if client.conn.pending:
-        lines.append(f"  {client.conn.pending} messages not yet read (c.receive() / c.expect(...))")
     return "\n".join(lines)
 
 
@@ -135,23 +135,21 @@ def _html_table(headings: Sequence[str], rows: Iterable[Sequence[Any]], caption:
 def html_of(obj: Any) -> str:
     """An HTML rendering (a captioned table) of a lab object."""
     from lab.connection import Connection
-    from lab.endpoints import Client, Server
+    from lab.endpoints import Endpoint
     from lab.lab import Lab
 
     if isinstance(obj, Lab):
         rows = _endpoint_rows(list(obj.endpoints.values()))
         return _html_table([h for _, h in ENDPOINT_COLUMNS],
                            ([r[k] for k, _ in ENDPOINT_COLUMNS] for r in rows), repr(obj))
-    if isinstance(obj, Server):
-        conns = list(obj.connections.values())[:MAX_ROWS]
+    if isinstance(obj, Endpoint):
+        conns = obj.live_connections()[:MAX_ROWS]
         body = _html_table(["connection", "state", "peer", "in", "out"],
                            (_conn_row(c) for c in conns), repr(obj))
         hooks = _hooks(obj)
         if hooks:
             body += f"<p>hooks: {html.escape(', '.join(hooks))}</p>"
         return body
-    if isinstance(obj, Client):
-        return _html_table(["connection", "state", "peer", "in", "out"], [_conn_row(obj.conn)], repr(obj))
     if isinstance(obj, Connection):
         return _html_table(["connection", "state", "peer", "in", "out"], [_conn_row(obj)], obj.id)
     if isinstance(obj, EventSlice):

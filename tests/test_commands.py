@@ -78,7 +78,7 @@ def test_ls_log_help_render_text(interp: Interpreter) -> None:
 def test_serve_takes_protocol_options(interp: Interpreter) -> None:
     """Protocol options after the protocol name reach the server."""
     (r,) = interp.execute('serve finger --user "alice=Alice Liddell" as f')
-    assert r.value.options["user"]
+    assert r.value.options.user
 
 
 @pytest.mark.parametrize(
@@ -141,7 +141,7 @@ def test_every_command_has_help_and_summary() -> None:
 def test_options_before_the_protocol(interp: Interpreter) -> None:
     """`serve --port 0 finger --user ...`: an option value is not taken for the protocol."""
     (r,) = interp.execute('serve --port 0 finger --user "bob=Bob" as f')
-    assert r.value.spec.name == "finger" and r.value.options["user"]
+    assert r.value.spec.name == "finger" and r.value.options.user
 
 
 def test_connect_client_options(interp: Interpreter) -> None:

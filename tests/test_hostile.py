@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import tracemalloc
+from typing import Any
 
 import pytest
 from helpers import wait_until
@@ -14,8 +15,8 @@ from helpers import wait_until
 from lab import Lab
 from lab.endpoints import Server
 from lab.eventlog import EventFilter, EventKind
-from lab.protocols import Message, Peer, ProtocolSpec, ServerBehaviour, Transport
-from lab.protocols._framing import LineCodec
+from lab.protocols import Conversation, Decoder, Message, ProtocolSpec, Role, ServerBehaviour, Session, Transport
+from lab.protocols._framing import LineDecoder
 
 USERS = ["alice=Alice Liddell"]
 
@@ -177,15 +178,25 @@ def wait_until_blocked(s: socket.socket, block: bytes) -> bool:
     return not writable
 
 
-class _AnswerOnceThenHangUp(ServerBehaviour):
-    def message_received(self, conn: Peer, msg: Message) -> None:
-        conn.send_raw(b"bye\r\n")  # raises if called again after the hang-up
-        conn.close()
+class _Lines(Conversation):
+    follows_sends = False
+
+    def decoder(self, sender: Role) -> Decoder:
+        return LineDecoder()
+
+
+class _HangUpSession(Session[Any]):
+    def message_received(self, msg: Message) -> None:
+        self.conn.send_raw(b"bye\r\n")  # raises if called again after the hang-up
+        self.conn.close()
+
+
+class _AnswerOnceThenHangUp(ServerBehaviour[Any]):
+    session_type = _HangUpSession
 
 
 HANG_UP = ProtocolSpec(name="hangup", summary="answers one line and hangs up", rfc="-", default_port=0,
-                       transports=(Transport.TCP,), codec=lambda role, transport: LineCodec(),
-                       server=_AnswerOnceThenHangUp)
+                       transports=(Transport.TCP,), conversation=_Lines, server=_AnswerOnceThenHangUp)
 
 
 def test_lines_after_a_hang_up_are_logged_not_handled(lab: Lab) -> None:

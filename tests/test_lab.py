@@ -13,6 +13,7 @@ from lab import ConfigError, ConnectionClosed, Lab, LabError, LabTimeout
 from lab.endpoints import Client, Server
 from lab.eventlog import EventFilter, EventKind
 from lab.protocols._base import Message
+from lab.services import ServiceKey
 
 
 def test_serve_connect_send_expect_over_tcp(lab: Lab) -> None:
@@ -198,11 +199,12 @@ def test_servers_of_one_lab_share_services(lab: Lab) -> None:
     a = lab.serve("echo")
     b = lab.serve("discard")
     assert a.behaviour.services is b.behaviour.services is lab.services
-    store = lab.services.get("test.store", dict)
-    assert b.behaviour.services.get("test.store", list) is store
-    assert "test.store" in lab.services and lab.services.keys() == ["lab.console", "test.store"]
+    key: ServiceKey[dict[str, int]] = ServiceKey("test.store", dict)
+    store = lab.services.get(key)
+    assert b.behaviour.services.get(key) is store
+    assert key in lab.services and lab.services.names() == ["lab.console", "test.store"]
     with Lab() as other:
-        assert other.services.find("test.store") is None
+        assert other.services.find(key) is None
 
 
 

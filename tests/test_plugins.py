@@ -13,13 +13,24 @@ import pytest
 PLUGIN = textwrap.dedent(
     '''
     """A protocol that nobody in netlab wrote: it answers each line reversed."""
-    from lab.protocols import ProtocolSpec, ServerBehaviour, Transport
-    from lab.protocols._framing import Line, LineCodec
+    from lab.protocols import Conversation, ProtocolSpec, ServerBehaviour, Session, Transport
+    from lab.protocols._framing import Line, LineDecoder
+
+
+    class Lines(Conversation):
+        follows_sends = False
+
+        def decoder(self, sender):
+            return LineDecoder()
+
+
+    class ReverseSession(Session):
+        def message_received(self, msg):
+            self.conn.send(Line.of(msg.line[::-1]))
 
 
     class Reverser(ServerBehaviour):
-        def message_received(self, conn, msg):
-            conn.send(Line.of(msg.line[::-1]))
+        session_type = ReverseSession
 
 
     SPEC = ProtocolSpec(
@@ -28,7 +39,7 @@ PLUGIN = textwrap.dedent(
         rfc="none",
         default_port=7777,
         transports=(Transport.TCP,),
-        codec=lambda role, transport: LineCodec(),
+        conversation=Lines,
         server=Reverser,
     )
     '''

@@ -26,6 +26,7 @@ from lab.commands._base import (
 )
 from lab.errors import CommandError, LabError
 from lab.protocols import suggest
+from lab.services import ServiceKey
 
 if TYPE_CHECKING:
     from lab.lab import Lab
@@ -52,7 +53,6 @@ _MODULES += ("call", "wait", "record", "save")
 logger = logging.getLogger(__name__)
 
 # key in ``lab.services`` of the list of observers told about each command
-OBSERVERS = "commands.observers"
 
 _registry: dict[str, Command] | None = None
 
@@ -90,10 +90,13 @@ class CommandObserver(Protocol):
     def finished(self, stmt: Statement, args: Any, result: Result) -> None: ...
 
 
+# the lab's command observers (a recorder is one), shared by its interpreters
+OBSERVERS: ServiceKey[list[CommandObserver]] = ServiceKey("commands.observers", list)
+
+
 def observers(lab: Lab) -> list[CommandObserver]:
     """The lab's command observers; add to or remove from the list."""
-    found: list[CommandObserver] = lab.services.get(OBSERVERS, list)
-    return found
+    return lab.services.get(OBSERVERS)
 
 
 def _notify(lab: Lab, method: str, *args: Any) -> None:

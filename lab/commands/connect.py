@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from lab import protocols
 from lab.commands._base import Command, CommandParser, Result
-from lab.endpoints import Server
+from lab.endpoints import Can
 from lab.errors import CommandError
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class ConnectCommand(Command):
         if len(args.words) == 1:
             target = args.words[0]
             server = lab.endpoints.get(target)
-            if not isinstance(server, Server):
+            if server is None or not server.can(Can.LISTEN):
                 raise CommandError(f"{target!r} is not a lab server",
                                    hint="name the protocol too: `connect PROTO HOST:PORT`")
             proto = server.spec.name
@@ -75,13 +75,14 @@ class ConnectCommand(Command):
 def _client_options(proto: str, items: Sequence[str]) -> dict[str, object]:
     """``NAME=VALUE`` words as options; a repeated name gathers a list."""
     spec = protocols.get(proto)
-    multiple = {opt.name for opt in spec.client_options if opt.multiple}
+    declared = spec.client_options.declared()
+    multiple = {opt.name for opt in declared if opt.multiple}
     out: dict[str, object] = {}
     for item in items:
         name, sep, value = item.partition("=")
         name = name.strip().replace("-", "_")
         if not sep or not name:
-            names = ", ".join(opt.name for opt in spec.client_options) or "none"
+            names = ", ".join(opt.name for opt in declared) or "none"
             raise CommandError(f"-o wants NAME=VALUE, not {item!r}", hint=f"client options of {proto}: {names}")
         if name in multiple:
             listed = out.setdefault(name, [])
@@ -109,14 +110,14 @@ def _option_names(lab: Lab, words: Sequence[str]) -> Iterator[str]:
     spec = None
     for word in _positional(words)[:2]:
         server = lab.endpoints.get(word)
-        if isinstance(server, Server):
+        if server is not None and server.can(Can.LISTEN):
             spec = server.spec
             break
         if word in protocols.names():
             spec = protocols.get(word)
             break
     if spec is not None:
-        yield from (f"{opt.name}=" for opt in spec.client_options)
+        yield from (f"{opt.name}=" for opt in spec.client_options.declared())
 
 
 COMMAND = ConnectCommand()

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from lab.commands._base import Command, CommandParser, Result, unescape
-from lab.endpoints import Client
+from lab.endpoints import Can, Client
 from lab.errors import CommandError
 from lab.protocols._base import Transport, escape_bytes
 
@@ -20,10 +20,10 @@ if TYPE_CHECKING:
 
 def client_named(lab: Lab, name: str) -> Client:
     endpoint = lab.get(name)
-    if not isinstance(endpoint, Client):
-        raise CommandError(f"{name!r} is a server, not a client",
+    if not endpoint.can(Can.SEND):
+        raise CommandError(f"{name!r} is a {endpoint.kind}, not a client",
                            hint=f"`connect {name}` opens a client to it")
-    return endpoint
+    return cast(Client, endpoint)
 
 
 def client_names(lab: Lab) -> list[str]:

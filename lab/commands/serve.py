@@ -13,7 +13,7 @@ from lab import protocols
 from lab.commands._base import Command, CommandParser, Result
 from lab.endpoints import DEFAULT_MAX_CONNECTIONS
 from lab.errors import CommandError
-from lab.protocols._base import ProtocolSpec
+from lab.protocols._spec import ProtocolSpec
 
 if TYPE_CHECKING:
     from lab.lab import Lab
@@ -38,16 +38,17 @@ def add_server_arguments(parser: argparse.ArgumentParser, spec: ProtocolSpec | N
                         help=f"refuse connections beyond this many (default {DEFAULT_MAX_CONNECTIONS})")
     parser.add_argument("--idle-timeout", type=float, default=None,
                         help="close connections silent this long, in seconds (0 = never)")
-    if spec is None or not spec.options:
+    declared = spec.options.declared() if spec is not None else ()
+    if spec is None or not declared:
         return
     group = parser.add_argument_group(f"{spec.name} options")
-    for opt in spec.options:
-        if getattr(opt, "flag", False):
+    for opt in declared:
+        if opt.flag:
             group.add_argument(opt.option_string, dest=opt.name, action="store_true",
-                               default=None, help=opt.help)
+                               default=None, help=opt.help_text)
         else:
             group.add_argument(opt.option_string, dest=opt.name, metavar=opt.metavar,
-                               action="append" if opt.multiple else "store", help=opt.help)
+                               action="append" if opt.multiple else "store", help=opt.help_text)
 
 
 def find_protocol(words: Sequence[str],

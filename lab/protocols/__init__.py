@@ -1,5 +1,6 @@
-"""The protocol registry: built-in protocols plus the ``netlab.protocols``
-entry-point group, each loaded on first use.
+"""The protocol registry: built-in protocols (every public module or
+package under ``lab/protocols/``, so a new one needs no entry here) plus
+the ``netlab.protocols`` entry-point group, each loaded on first use.
 
 A third-party package adds a protocol with, in its ``pyproject.toml``::
 
@@ -14,41 +15,40 @@ from __future__ import annotations
 import difflib
 import importlib
 import logging
+import pkgutil
 from importlib.metadata import entry_points
 from typing import Any
 
 from lab.errors import ConfigError
-from lab.protocols._base import (
-    Channel,
-    ClientVerbs,
-    Codec,
-    Message,
-    Option,
-    Peer,
-    ProtocolSpec,
-    Role,
-    ServerBehaviour,
-    Services,
-    Transport,
-    escape_bytes,
-)
+from lab.protocols._base import Clock, Message, Pattern, Role, Transport, escape_bytes
+from lab.protocols._conversation import Conversation, Decoder
+from lab.protocols._options import NoOptions, Option, Options, option
+from lab.protocols._session import AnswerServer, Channel, ClientVerbs, Peer, ServerBehaviour, Session
+from lab.protocols._spec import ProtocolSpec
 
 __all__ = [
+    "AnswerServer",
     "Channel",
     "ClientVerbs",
-    "Codec",
+    "Clock",
+    "Conversation",
+    "Decoder",
     "Message",
+    "NoOptions",
     "Option",
+    "Options",
+    "Pattern",
     "Peer",
     "ProtocolSpec",
     "Role",
     "ServerBehaviour",
-    "Services",
+    "Session",
     "Transport",
     "all_specs",
     "escape_bytes",
     "get",
     "names",
+    "option",
     "suggest",
 ]
 
@@ -57,21 +57,9 @@ logger = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "netlab.protocols"
 
 _BUILTIN = {
-    name: f"lab.protocols.{name}"
-    for name in (
-        "chargen",
-        "daytime",
-        "discard",
-        "echo",
-        "finger",
-        "irc",
-        "nntp",
-        "pop3",
-        "qotd",
-        "smtp",
-        "telnet",
-        "time",
-    )
+    info.name: f"lab.protocols.{info.name}"
+    for info in pkgutil.iter_modules(__path__)
+    if not info.name.startswith("_")
 }
 
 _loaded: dict[str, ProtocolSpec] = {}

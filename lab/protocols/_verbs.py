@@ -7,10 +7,11 @@ Tests: tests/protocols/test_verbs.py
 from __future__ import annotations
 
 import asyncio
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from lab.errors import ConnectionClosed, LabTimeout, RemoteProtocolError
-from lab.protocols._base import Channel, ClientVerbs, Message, Transport
+from lab.protocols._base import Message, Transport
+from lab.protocols._session import Channel, ClientVerbs
 
 __all__ = ["Deadline", "GreetedClient", "ask", "read_until_closed", "request"]
 
@@ -92,7 +93,7 @@ async def read_until_closed(
 _GREETING = "the server's greeting"
 
 
-class GreetedClient(ClientVerbs, Generic[R]):
+class GreetedClient(ClientVerbs[Any], Generic[R]):
     """Verbs for a server that greets first (SMTP, POP3): the first verb
     reads the greeting, unless it arrived before."""
 

@@ -12,25 +12,16 @@ Tests: tests/protocols/test_chargen.py
 
 from __future__ import annotations
 
-import asyncio
 import random
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lab.errors import ConnectionClosed, LabTimeout
-from lab.protocols._base import (
-    ClientVerbs,
-    Codec,
-    Message,
-    Peer,
-    ProtocolSpec,
-    Role,
-    ServerBehaviour,
-    Transport,
-    escape_bytes,
-)
-from lab.protocols._framing import DatagramCodec, LineCodec, bytes_codec
+from lab.protocols._base import Message, Timer, Transport, escape_bytes
+from lab.protocols._conversation import Decoder
+from lab.protocols._framing import DatagramDecoder, LineDecoder, ServerSpeaks
+from lab.protocols._session import ClientVerbs, Peer, ServerBehaviour, Session
+from lab.protocols._spec import ProtocolSpec
 from lab.protocols._verbs import Deadline, request
 
 __all__ = [
@@ -40,7 +31,9 @@ __all__ = [
     "SPEC",
     "Characters",
     "ChargenClient",
+    "ChargenConversation",
     "ChargenServer",
+    "ChargenSession",
     "pattern",
 ]
 
@@ -73,8 +66,8 @@ class Characters(Message):
     """A run of the chargen pattern: one UDP datagram, or one TCP batch
     as the server sent it."""
 
-    kind: ClassVar[str] = "chargen"
-    volatile: ClassVar[frozenset[str]] = frozenset({"length"})  # UDP lengths are random
+    KIND: ClassVar[str] = "chargen"
+    VOLATILE: ClassVar[frozenset[str]] = frozenset({"length"})  # UDP lengths are random
 
     def summary(self) -> str:
         return f"{len(self.raw)} characters {escape_bytes(self.raw, 40)}"
@@ -83,82 +76,93 @@ class Characters(Message):
         return {"length": len(self.raw)}
 
 
-def make_codec(role: Role, transport: Transport) -> Codec:
-    """Client: lines (TCP) or :class:`Characters` datagrams (UDP).
-    Server: raw chunks or datagrams, which it throws away."""
-    if role is Role.CLIENT:
-        return DatagramCodec(Characters) if transport is Transport.UDP else LineCodec()
-    return bytes_codec(role, transport)
+class ChargenConversation(ServerSpeaks):
+    """The server's pattern as lines (TCP) or :class:`Characters` datagrams
+    (UDP); the client's bytes or datagrams, which the server throws away."""
+
+    def server_stream(self) -> Decoder:
+        return LineDecoder()
+
+    def server_datagrams(self) -> Decoder:
+        return DatagramDecoder(Characters)
 
 
-@dataclass(slots=True)
-class _Stream:
-    """Where one TCP connection is in the pattern."""
+class ChargenSession(Session["ChargenServer"]):
+    """One client: over TCP, where it is in the pattern and the pump that
+    feeds it; over UDP, an answer per datagram."""
 
-    next_line: int = 0
-    scheduled: bool = False  # a call_soon for the next batch is pending
+    def __init__(self, server: ChargenServer, conn: Peer) -> None:
+        super().__init__(server, conn)
+        self.next_line = 0
+        self._next_batch: Timer | None = None  # the pump's pending call
+        self._streaming = False
 
+    def connection_made(self) -> None:
+        if self.conn.transport is Transport.TCP:
+            self._streaming = True
+            self._pump()
 
-class ChargenServer(ServerBehaviour):
-    """Streams the pattern to TCP clients as fast as they read it; answers
-    UDP datagrams with a random-length run of it."""
+    def message_received(self, msg: Message) -> None:
+        if self.conn.transport is Transport.UDP:
+            self.conn.send(self.server.datagram())
+        # RFC 864: data from a TCP client is thrown away
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
-        super().__init__(options)
-        self._streams: dict[str, _Stream] = {}
-        self._next_datagram_line = 0
-        self.rng = random.Random()  # replace with a seeded one for repeatable lengths
+    def writable(self) -> None:
+        if self._streaming and self._next_batch is None:
+            self._pump()
 
-    def connection_made(self, conn: Peer) -> None:
-        if conn.transport is Transport.TCP:
-            self._streams[conn.id] = _Stream()
-            self._pump(conn)
+    def connection_lost(self) -> None:
+        self._stop()
 
-    def message_received(self, conn: Peer, msg: Message) -> None:
-        if conn.transport is not Transport.UDP:
-            return  # RFC 864: data from a TCP client is thrown away
-        length = self.rng.randint(0, MAX_DATAGRAM)
-        first = self._next_datagram_line
-        self._next_datagram_line = (first + 1) % len(_LINES)
-        conn.send(Characters(raw=pattern(first, length)))
+    def _stop(self) -> None:
+        self._streaming = False
+        if self._next_batch is not None:
+            self._next_batch.cancel()
+            self._next_batch = None
 
-    def writable(self, conn: Peer) -> None:
-        stream = self._streams.get(conn.id)
-        if stream is not None and not stream.scheduled:
-            self._pump(conn)
-
-    def connection_lost(self, conn: Peer) -> None:
-        self._streams.pop(conn.id, None)
-
-    def _pump(self, conn: Peer) -> None:
+    def _pump(self) -> None:
         """Send one batch, then come back on the next loop turn, unless the
         transport asked us to pause: then :meth:`writable` resumes.
 
         Pausing on ``write_paused`` is what keeps the server's buffer
         bounded however slowly the client reads.
         """
-        stream = self._streams.get(conn.id)
-        if stream is None:
-            return  # the connection went away while this call was pending
-        stream.scheduled = False
-        if conn.write_paused:
+        self._next_batch = None
+        if not self._streaming or self.conn.write_paused:
             return
-        batch = pattern(stream.next_line, BATCH_LINES * _LINE_SIZE)
+        batch = pattern(self.next_line, BATCH_LINES * _LINE_SIZE)
         try:
-            conn.send(Characters(raw=batch))
+            self.conn.send(Characters(raw=batch))
         except ConnectionClosed:
-            # closing already (idle timeout, `stop`): connection_lost follows
-            self._streams.pop(conn.id, None)
+            self._stop()  # closing already (idle timeout, `stop`): connection_lost follows
             return
-        stream.next_line = (stream.next_line + BATCH_LINES) % len(_LINES)
-        if not conn.write_paused:
-            stream.scheduled = True
-            # a behaviour has no timer: the loop turn lets reads and other
-            # connections run between batches
-            asyncio.get_running_loop().call_soon(self._pump, conn)
+        self.next_line = (self.next_line + BATCH_LINES) % len(_LINES)
+        if not self.conn.write_paused:
+            # the loop turn lets reads and other connections run between batches
+            self._next_batch = self.server.clock.call_soon(self._pump)
 
 
-class ChargenClient(ClientVerbs):
+class ChargenServer(ServerBehaviour[Any]):
+    """Streams the pattern to TCP clients as fast as they read it; answers
+    UDP datagrams with a random-length run of it."""
+
+    session_type = ChargenSession
+
+    def __init__(self, options: Any) -> None:
+        super().__init__(options)
+        # UDP answers go on through the pattern whoever asks, as inetd's do
+        self._next_datagram_line = 0
+        self.rng = random.Random()  # replace with a seeded one for repeatable lengths
+
+    def datagram(self) -> Characters:
+        """The next UDP answer: 0 to 512 characters, one line further on."""
+        length = self.rng.randint(0, MAX_DATAGRAM)
+        first = self._next_datagram_line
+        self._next_datagram_line = (first + 1) % len(_LINES)
+        return Characters(raw=pattern(first, length))
+
+
+class ChargenClient(ClientVerbs[Any]):
     """Verbs for talking to a chargen server."""
 
     async def read(self, lines: int = 1, timeout: float = 5.0) -> list[str]:
@@ -202,7 +206,7 @@ SPEC = ProtocolSpec(
     rfc="RFC 864",
     default_port=19,
     transports=(Transport.TCP, Transport.UDP),
-    codec=make_codec,
+    conversation=ChargenConversation,
     server=ChargenServer,
     client=ChargenClient,
     keywords=("generator", "flood", "load"),

@@ -11,25 +11,27 @@ Tests: tests/protocols/test_daytime.py
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from lab.errors import ConfigError
-from lab.protocols._base import (
-    AnswerServer,
-    ClientVerbs,
-    Codec,
-    Message,
-    Option,
-    ProtocolSpec,
-    Role,
-    Transport,
-)
-from lab.protocols._framing import DataCodec, DatagramCodec, LineCodec
+from lab.protocols._base import Message, Transport
+from lab.protocols._conversation import Decoder
+from lab.protocols._framing import DatagramDecoder, LineDecoder, ServerSpeaks
+from lab.protocols._options import Options, option
+from lab.protocols._session import AnswerServer, ClientVerbs
+from lab.protocols._spec import ProtocolSpec
 from lab.protocols._verbs import Deadline, ask
 
-__all__ = ["SPEC", "Daytime", "DaytimeClient", "DaytimeServer", "parse_format"]
+__all__ = [
+    "SPEC",
+    "Daytime",
+    "DaytimeClient",
+    "DaytimeConversation",
+    "DaytimeOptions",
+    "DaytimeServer",
+    "parse_format",
+]
 
 
 def _printable(text: str) -> str:
@@ -44,8 +46,8 @@ class Daytime(Message):
     # field() because a bare annotation would take the inherited
     # Message.text property as this field's default
     text: str = field()
-    kind: ClassVar[str] = "daytime"
-    volatile: ClassVar[frozenset[str]] = frozenset({"text"})
+    KIND: ClassVar[str] = "daytime"
+    VOLATILE: ClassVar[frozenset[str]] = frozenset({"text"})
 
     @classmethod
     def at(cls, when: float, fmt: str | None = None) -> Daytime:
@@ -67,53 +69,62 @@ class Daytime(Message):
         return {"text": self.text}
 
 
-class _DaytimeLines(LineCodec):
+class _DaytimeLines(LineDecoder):
     def decode_line(self, raw: bytes) -> Message:
         return Daytime.decode(raw)
 
 
-class _DaytimeDatagrams(DatagramCodec):
+class _DaytimeDatagrams(DatagramDecoder):
     def decode(self, data: bytes) -> Message:
         return Daytime.decode(bytes(data))
 
 
-def make_codec(role: Role, transport: Transport) -> Codec:
-    """Client: :class:`Daytime` lines or datagrams. Server: raw chunks or
-    datagrams, whose content does not matter."""
-    if role is Role.CLIENT:
-        return _DaytimeDatagrams() if transport is Transport.UDP else _DaytimeLines()
-    return DatagramCodec() if transport is Transport.UDP else DataCodec()
+class DaytimeConversation(ServerSpeaks):
+    """The server's :class:`Daytime` lines (TCP) or datagrams (UDP); the
+    client's bytes or datagrams, whose content does not matter."""
+
+    def server_stream(self) -> Decoder:
+        return _DaytimeLines()
+
+    def server_datagrams(self) -> Decoder:
+        return _DaytimeDatagrams()
 
 
 def parse_format(text: str) -> str:
-    """Check a ``--format`` strftime string; :class:`ConfigError` if it
-    cannot make one line."""
+    """A ``--format`` strftime string that makes one line; :class:`ValueError`
+    if it cannot."""
     if "\r" in text or "\n" in text:
-        raise ConfigError("daytime: --format must stay on one line", hint="drop the line break")
+        raise ValueError(f"wants a format on one line, got {text!r}")
     try:
         time.strftime(text)
     except ValueError as exc:
-        raise ConfigError(
-            f"daytime: bad --format {text!r}: {exc}", hint="use strftime codes such as %H:%M:%S"
-        ) from None
+        raise ValueError(f"wants strftime codes such as %H:%M:%S, got {text!r} ({exc})") from None
     return text
 
 
-class DaytimeServer(AnswerServer):
+@dataclass(frozen=True, kw_only=True)
+class DaytimeOptions(Options):
+    """How a daytime server writes its line."""
+
+    format: str | None = option(
+        help="strftime format of the date line", parse=parse_format, metavar="STRFTIME",
+        show_default="ctime style, local time")
+
+
+class DaytimeServer(AnswerServer[DaytimeOptions]):
     """Sends the current date line: on connect over TCP (then closes), in
     answer to each datagram over UDP."""
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    def __init__(self, options: DaytimeOptions) -> None:
         super().__init__(options)
-        fmt = self.options.get("format")
-        self.format: str | None = None if fmt is None else parse_format(str(fmt))
-        self.clock: Callable[[], float] = time.time  # tests set a fixed clock
+        # the date told, not a timer: wall time, which tests fix
+        self.wall_clock: Callable[[], float] = time.time
 
     def answer(self) -> Message:
-        return Daytime.at(self.clock(), self.format)
+        return Daytime.at(self.wall_clock(), self.options.format)
 
 
-class DaytimeClient(ClientVerbs):
+class DaytimeClient(ClientVerbs[Any]):
     """Verbs for talking to a daytime server."""
 
     async def get(self, timeout: float = 5.0) -> str:
@@ -129,16 +140,9 @@ SPEC = ProtocolSpec(
     rfc="RFC 867",
     default_port=13,
     transports=(Transport.TCP, Transport.UDP),
-    codec=make_codec,
+    conversation=DaytimeConversation,
     server=DaytimeServer,
     client=DaytimeClient,
-    options=(
-        Option(
-            name="format",
-            help="strftime format of the date line (default: ctime style, local time)",
-            parse=parse_format,
-            metavar="STRFTIME",
-        ),
-    ),
+    options=DaytimeOptions,
     keywords=("clock", "date"),
 )

@@ -9,34 +9,34 @@ Tests: tests/protocols/test_discard.py
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from lab.protocols._base import (
-    ClientVerbs,
-    Message,
-    Peer,
-    ProtocolSpec,
-    ServerBehaviour,
-    Transport,
-)
-from lab.protocols._framing import bytes_codec
+from lab.protocols._base import Message, Transport
+from lab.protocols._session import ClientVerbs, ServerBehaviour, Session
+from lab.protocols._spec import ProtocolSpec
+from lab.protocols.echo import EchoConversation
 
-__all__ = ["SPEC", "DiscardClient", "DiscardServer"]
+__all__ = ["SPEC", "DiscardClient", "DiscardServer", "DiscardSession"]
 
 
-class DiscardServer(ServerBehaviour):
+class DiscardSession(Session["DiscardServer"]):
+    """Drops every message, counting its bytes on the server."""
+
+    def message_received(self, msg: Message) -> None:
+        self.server.discarded += len(msg.raw)
+
+
+class DiscardServer(ServerBehaviour[Any]):
     """Drops every message and counts the bytes it dropped."""
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    session_type = DiscardSession
+
+    def __init__(self, options: Any) -> None:
         super().__init__(options)
         self.discarded = 0  # bytes dropped since the server started, for `ls`/inspection
 
-    def message_received(self, conn: Peer, msg: Message) -> None:
-        self.discarded += len(msg.raw)
 
-
-class DiscardClient(ClientVerbs):
+class DiscardClient(ClientVerbs[Any]):
     """Verbs for talking to a discard server."""
 
     async def discard(self, data: bytes | str) -> int:
@@ -53,7 +53,7 @@ SPEC = ProtocolSpec(
     rfc="RFC 863",
     default_port=9,
     transports=(Transport.TCP, Transport.UDP),
-    codec=bytes_codec,
+    conversation=EchoConversation,  # bytes both ways, as for echo
     server=DiscardServer,
     client=DiscardClient,
     keywords=("sink",),

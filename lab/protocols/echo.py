@@ -8,28 +8,41 @@ Tests: tests/protocols/test_echo.py
 
 from __future__ import annotations
 
+from typing import Any
+
 from lab.errors import LabTimeout
-from lab.protocols._base import (
-    ClientVerbs,
-    Message,
-    Peer,
-    ProtocolSpec,
-    ServerBehaviour,
-    Transport,
-)
-from lab.protocols._framing import bytes_codec
+from lab.protocols._base import Message, Role, Transport
+from lab.protocols._conversation import Conversation, Decoder
+from lab.protocols._framing import bytes_decoder
+from lab.protocols._session import ClientVerbs, ServerBehaviour, Session
+from lab.protocols._spec import ProtocolSpec
 
-__all__ = ["SPEC", "EchoClient", "EchoServer"]
+__all__ = ["SPEC", "EchoClient", "EchoConversation", "EchoServer", "EchoSession"]
 
 
-class EchoServer(ServerBehaviour):
+class EchoConversation(Conversation):
+    """Uninterpreted bytes both ways: chunks over TCP, datagrams over UDP."""
+
+    follows_sends = False
+
+    def decoder(self, sender: Role) -> Decoder:
+        return bytes_decoder(self.transport)
+
+
+class EchoSession(Session["EchoServer"]):
     """Sends every received message straight back."""
 
-    def message_received(self, conn: Peer, msg: Message) -> None:
-        conn.send_raw(msg.raw)
+    def message_received(self, msg: Message) -> None:
+        self.conn.send_raw(msg.raw)
 
 
-class EchoClient(ClientVerbs):
+class EchoServer(ServerBehaviour[Any]):
+    """An echo server: a session per connection that repeats everything."""
+
+    session_type = EchoSession
+
+
+class EchoClient(ClientVerbs[Any]):
     """Verbs for talking to an echo server."""
 
     async def echo(self, data: bytes | str, timeout: float = 5.0) -> bytes:
@@ -55,7 +68,7 @@ SPEC = ProtocolSpec(
     rfc="RFC 862",
     default_port=7,
     transports=(Transport.TCP, Transport.UDP),
-    codec=bytes_codec,
+    conversation=EchoConversation,
     server=EchoServer,
     client=EchoClient,
 )

@@ -28,23 +28,17 @@ Tests: tests/protocols/test_finger.py
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from lab.errors import ConfigError, LocalProtocolError, RemoteProtocolError
-from lab.protocols._base import (
-    ClientVerbs,
-    Codec,
-    Message,
-    Option,
-    Peer,
-    ProtocolSpec,
-    Role,
-    ServerBehaviour,
-    Transport,
-)
-from lab.protocols._framing import Line, LineCodec
+from lab.errors import ConfigError, LocalProtocolError, ProtocolError, RemoteProtocolError
+from lab.protocols._base import Message, Role, Transport
+from lab.protocols._conversation import Conversation, Decoder
+from lab.protocols._framing import Line, LineDecoder
+from lab.protocols._options import Options, option
+from lab.protocols._session import ClientVerbs, ServerBehaviour, Session
+from lab.protocols._spec import ProtocolSpec
 from lab.protocols._verbs import Deadline, read_until_closed
 
 __all__ = [
@@ -53,8 +47,11 @@ __all__ = [
     "MAX_QUERY",
     "SPEC",
     "FingerClient",
+    "FingerConversation",
+    "FingerOptions",
     "FingerQuery",
     "FingerServer",
+    "FingerSession",
     "FingerUser",
     "clean",
     "parse_plan",
@@ -92,7 +89,7 @@ class FingerQuery(Message):
     verbose: bool = False
     user: str = ""
     hosts: tuple[str, ...] = ()
-    kind: ClassVar[str] = "query"
+    KIND: ClassVar[str] = "query"
 
     @classmethod
     def of(cls, user: str = "", *, verbose: bool = False, hosts: Sequence[str] = ()) -> FingerQuery:
@@ -143,8 +140,8 @@ def parse_query(raw: bytes) -> FingerQuery:
     return FingerQuery(raw=bytes(raw), verbose=verbose, user=user, hosts=tuple(hosts))
 
 
-class _QueryLines(LineCodec):
-    """The server's codec: query lines of at most :data:`MAX_QUERY` bytes."""
+class _QueryLines(LineDecoder):
+    """What a client sends: query lines of at most :data:`MAX_QUERY` bytes."""
 
     def __init__(self) -> None:
         # partial_at_eof: `printf alice | nc host 79` sends no newline
@@ -154,15 +151,17 @@ class _QueryLines(LineCodec):
         try:
             return parse_query(raw)
         except RemoteProtocolError as exc:
-            self._fail(exc.message)  # spends the codec, as the contract asks
-            raise
+            self._fail(exc.message)  # spends the decoder, as the contract asks
 
 
-def make_codec(role: Role, transport: Transport) -> Codec:
-    """Server: :class:`FingerQuery` lines. Client: the reply's lines."""
-    if role is Role.SERVER:
-        return _QueryLines()
-    return LineCodec(partial_at_eof=True)
+class FingerConversation(Conversation):
+    """The client's :class:`FingerQuery` lines; the server's reply lines,
+    the last one possibly unterminated when it closes."""
+
+    follows_sends = False
+
+    def decoder(self, sender: Role) -> Decoder:
+        return _QueryLines() if sender is Role.CLIENT else LineDecoder(partial_at_eof=True)
 
 
 # -- the accounts ---------------------------------------------------------
@@ -187,99 +186,115 @@ class FingerUser:
         return ", ".join(d for d in details if d)
 
 
-def _split_pair(option: str, text: str, example: str) -> tuple[str, str]:
+def _login_and(text: str, form: str) -> tuple[str, str]:
     login, sep, value = text.partition("=")
     login = login.strip()
     if not sep or not login:
-        raise ConfigError(
-            f"finger: --{option} wants NAME=..., got {text!r}", hint=f"e.g. --{option} {example}"
-        )
+        raise ValueError(f"wants {form}, got {text!r}")
     if not _LOGIN.fullmatch(login) or "@" in login or login.startswith("/"):
-        raise ConfigError(
-            f"finger: bad login name {login!r} in --{option}",
-            hint="use printing ASCII without spaces, '@' or a leading '/'",
-        )
+        raise ValueError(f"wants a login of printing ASCII without spaces, '@' or a leading '/', got {login!r}")
     return login, value
 
 
 def parse_user(text: str) -> tuple[str, str]:
     """``--user NAME=FULL NAME[,OFFICE...]`` as ``(login, info)``."""
-    return _split_pair("user", text, "alice='Alice Liddell,Rabbit Hole'")
+    return _login_and(text, "NAME=FULL NAME[,OFFICE...]")
 
 
 def parse_plan(text: str) -> tuple[str, str]:
     """``--plan NAME=TEXT`` as ``(login, plan)``."""
-    return _split_pair("plan", text, "alice='Down the rabbit hole.'")
+    return _login_and(text, "NAME=TEXT")
 
 
-def _pairs(
-    values: Iterable[Any], parse: Callable[[str], tuple[str, str]], option: str
-) -> list[tuple[str, str]]:
-    # resolve_options parses only strings; a scenario may give pairs
-    out = []
-    for value in values:
-        if isinstance(value, str):
-            out.append(parse(value))
-        elif isinstance(value, (tuple, list)) and len(value) == 2:
-            out.append(parse(f"{value[0]}={value[1]}"))
-        else:
-            raise ConfigError(f"finger: --{option} wants NAME=TEXT, got {value!r}")
-    return out
+@dataclass(frozen=True, kw_only=True)
+class FingerOptions(Options):
+    """A finger server's accounts and their plans.
+
+    Pairs given from Python or a scenario's lists (``("bob", "Bob")``)
+    are checked like the strings of the command line; a plan for a login
+    without an account is a :class:`ConfigError`.
+    """
+
+    user: tuple[tuple[str, str], ...] = option(
+        help="an account: login=full name[,office...]", parse=parse_user, multiple=True,
+        metavar="NAME=INFO", example="alice='Alice Liddell,Rabbit Hole'",
+        show_default="the demo users alice and dodo")
+    plan: tuple[tuple[str, str], ...] = option(
+        help="the .plan shown by /W queries for that login", parse=parse_plan, multiple=True,
+        metavar="NAME=TEXT", example="alice='Down the rabbit hole.'")
+
+    def __post_init__(self) -> None:
+        # resolve() passes values that are not strings as they are
+        for name in ("user", "plan"):
+            object.__setattr__(self, name, tuple(self._pair(name, v) for v in getattr(self, name)))
+        logins = {login for login, _ in self.user or DEMO_USERS}
+        unknown = sorted({login for login, _ in self.plan} - logins)
+        if unknown:
+            raise ConfigError(f"finger: --plan for {unknown[0]!r}, who has no account",
+                              hint=f"add --user {unknown[0]}=NAME")
+
+    def _pair(self, name: str, value: Any) -> tuple[str, str]:
+        opt = self.get(name)
+        if isinstance(value, (tuple, list)) and len(value) == 2:
+            value = f"{value[0]}={value[1]}"
+        if not isinstance(value, str):
+            raise ConfigError(f"finger: {opt.option_string} wants {opt.metavar}, got {value!r}", hint=opt.hint)
+        pair: tuple[str, str] = opt.convert(value, "finger")
+        return pair
 
 
 # -- the server -----------------------------------------------------------
 
 
-class FingerServer(ServerBehaviour):
-    """Answers one query per connection from its accounts, then closes.
+class FingerSession(Session["FingerServer"]):
+    """One connection: one query, one answer, then the server closes."""
 
-    Without ``--user`` it serves the demo accounts (alice, dodo); a
-    ``--plan`` for someone who has no account is a :class:`ConfigError`.
-    """
+    answered = False
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
-        super().__init__(options)
-        users = _pairs(self.options.get("user") or (), parse_user, "user")
-        plans = _pairs(self.options.get("plan") or (), parse_plan, "plan")
-        if not users:
-            users, plans = list(DEMO_USERS), [*DEMO_PLANS, *plans]
-        infos = dict(users)
-        plan_of = dict(plans)
-        unknown = sorted(set(plan_of) - set(infos))
-        if unknown:
-            raise ConfigError(
-                f"finger: --plan for {unknown[0]!r}, who has no account",
-                hint=f"add --user {unknown[0]}=NAME",
-            )
-        self.users: dict[str, FingerUser] = {
-            login: FingerUser(login, info, plan_of.get(login)) for login, info in infos.items()
-        }
-        self._answered: set[str] = set()
-
-    def message_received(self, conn: Peer, msg: Message) -> None:
-        if conn.id in self._answered or not isinstance(msg, FingerQuery):
+    def message_received(self, msg: Message) -> None:
+        if self.answered or not isinstance(msg, FingerQuery):
             return  # one query per connection; more lines may share the packet
         if msg.hosts:
-            conn.note(f"refused to forward to {', '.join(msg.hosts)}: forwarding is not offered")
-            lines = ["finger: forwarding service denied"]
-        elif msg.user:
-            lines = self._describe(msg.user, msg.verbose)
-        else:
-            lines = self._list(msg.verbose)
-        self._reply(conn, lines)
+            self.conn.note(f"refused to forward to {', '.join(msg.hosts)}: forwarding is not offered")
+        self._reply(self.server.answer(msg))
 
-    def protocol_error(self, conn: Peer, exc: Exception) -> None:
-        if conn.id not in self._answered:
-            self._reply(conn, [f"finger: bad query: {getattr(exc, 'message', exc)}"])
+    def protocol_error(self, exc: ProtocolError) -> None:
+        if not self.answered:
+            self._reply([f"finger: bad query: {exc.message}"])
 
-    def connection_lost(self, conn: Peer) -> None:
-        self._answered.discard(conn.id)
-
-    def _reply(self, conn: Peer, lines: list[str]) -> None:
-        self._answered.add(conn.id)
+    def _reply(self, lines: list[str]) -> None:
+        self.answered = True
         for line in lines:
-            conn.send(Line.of(clean(line).encode("ascii")))
-        conn.close()
+            self.conn.send(Line.of(clean(line).encode("ascii")))
+        self.conn.close()
+
+
+class FingerServer(ServerBehaviour[FingerOptions]):
+    """Answers one query per connection from its accounts, then closes.
+
+    Without ``--user`` it serves the demo accounts (alice, dodo), whose
+    plans ``--plan`` may change.
+    """
+
+    session_type = FingerSession
+
+    def __init__(self, options: FingerOptions) -> None:
+        super().__init__(options)
+        users, plans = options.user, options.plan
+        if not users:
+            users, plans = DEMO_USERS, (*DEMO_PLANS, *plans)
+        plan_of = dict(plans)
+        self.users: dict[str, FingerUser] = {
+            login: FingerUser(login, info, plan_of.get(login)) for login, info in users
+        }
+
+    def answer(self, query: FingerQuery) -> list[str]:
+        """The reply's lines, before filtering."""
+        if query.hosts:
+            return ["finger: forwarding service denied"]
+        if query.user:
+            return self._describe(query.user, query.verbose)
+        return self._list(query.verbose)
 
     def _list(self, verbose: bool) -> list[str]:
         if verbose:
@@ -311,7 +326,7 @@ class FingerServer(ServerBehaviour):
 # -- the client -----------------------------------------------------------
 
 
-class FingerClient(ClientVerbs):
+class FingerClient(ClientVerbs[Any]):
     """Verbs for talking to a finger server."""
 
     async def query(
@@ -347,24 +362,9 @@ SPEC = ProtocolSpec(
     rfc="RFC 1288",
     default_port=79,
     transports=(Transport.TCP,),
-    codec=make_codec,
+    conversation=FingerConversation,
     server=FingerServer,
     client=FingerClient,
-    options=(
-        Option(
-            name="user",
-            help="an account: login=full name[,office...] (default: demo users alice and dodo)",
-            parse=parse_user,
-            multiple=True,
-            metavar="NAME=INFO",
-        ),
-        Option(
-            name="plan",
-            help="the .plan shown by /W queries for that login",
-            parse=parse_plan,
-            multiple=True,
-            metavar="NAME=TEXT",
-        ),
-    ),
+    options=FingerOptions,
     keywords=("users", "plan", "whois"),
 )

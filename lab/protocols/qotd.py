@@ -12,26 +12,28 @@ Tests: tests/protocols/test_qotd.py
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from lab.errors import ConfigError
-from lab.protocols._base import (
-    AnswerServer,
-    ClientVerbs,
-    Codec,
-    Message,
-    Option,
-    ProtocolSpec,
-    Role,
-    Transport,
-    escape_bytes,
-)
-from lab.protocols._framing import DataCodec, DatagramCodec, LineCodec
+from lab.protocols._base import Message, Transport, escape_bytes
+from lab.protocols._conversation import Decoder
+from lab.protocols._framing import DatagramDecoder, LineDecoder, ServerSpeaks
+from lab.protocols._options import Options, option
+from lab.protocols._session import AnswerServer, ClientVerbs
+from lab.protocols._spec import ProtocolSpec
 from lab.protocols._verbs import Deadline, ask, read_until_closed
 
-__all__ = ["DEFAULT_QUOTES", "MAX_QUOTE", "SPEC", "QotdClient", "QotdServer", "Quote", "parse_quote"]
+__all__ = [
+    "DEFAULT_QUOTES",
+    "MAX_QUOTE",
+    "SPEC",
+    "QotdClient",
+    "QotdConversation",
+    "QotdOptions",
+    "QotdServer",
+    "Quote",
+    "parse_quote",
+]
 
 MAX_QUOTE = 511  # RFC 865: "less than 512 characters", counted on the wire
 _CLIENT_LIMIT = 64 * 1024  # a client still reads a longer quote, up to this
@@ -64,7 +66,7 @@ class Quote(Message):
     breaks and no final one."""
 
     quote: str
-    kind: ClassVar[str] = "quote"
+    KIND: ClassVar[str] = "quote"
 
     @classmethod
     def of(cls, quote: str) -> Quote:
@@ -84,45 +86,52 @@ class Quote(Message):
         return f"quote ({lines} line{'s' if lines != 1 else ''}) {escape_bytes(self.raw, 60)}"
 
 
-class _QuoteDatagrams(DatagramCodec):
+class _QuoteDatagrams(DatagramDecoder):
     def decode(self, data: bytes) -> Message:
         return Quote.decode(data)
 
 
-def make_codec(role: Role, transport: Transport) -> Codec:
-    """Client: the quote's lines (TCP) or one :class:`Quote` datagram (UDP).
-    Server: raw chunks or datagrams, whose content does not matter."""
-    if role is Role.CLIENT:
-        return _QuoteDatagrams() if transport is Transport.UDP else LineCodec()
-    return DatagramCodec() if transport is Transport.UDP else DataCodec()
+class QotdConversation(ServerSpeaks):
+    """The server's quote as lines (TCP) or one :class:`Quote` datagram
+    (UDP); the client's bytes or datagrams, whose content does not matter."""
+
+    def server_stream(self) -> Decoder:
+        return LineDecoder()
+
+    def server_datagrams(self) -> Decoder:
+        return _QuoteDatagrams()
 
 
 def parse_quote(text: str) -> str:
-    """Check one ``--quote``: :class:`ConfigError` unless it is printing
+    """Check one ``--quote``: :class:`ValueError` unless it is printing
     ASCII and line breaks, under 512 bytes once sent."""
     if not _ALLOWED.fullmatch(text):
         bad = next(c for c in text if not _ALLOWED.fullmatch(c))
-        raise ConfigError(
-            f"qotd: a quote may not contain {bad!r}",
-            hint="RFC 865 allows printing ASCII characters, spaces and line breaks",
-        )
+        raise ValueError(f"may not contain {bad!r}: RFC 865 allows printing ASCII, spaces and line breaks")
     size = len(Quote.of(text).raw)
     if size > MAX_QUOTE:
-        raise ConfigError(
-            f"qotd: quote is {size} bytes on the wire, RFC 865 allows {MAX_QUOTE}",
-            hint="shorten it, or split it into several --quote options",
-        )
+        raise ValueError(f"is {size} bytes on the wire, RFC 865 allows {MAX_QUOTE}: shorten it, "
+                         "or split it into several quotes")
     return text
 
 
-class QotdServer(AnswerServer):
-    """Sends the quotes in turn: one per TCP connection (then closes), one
-    per UDP datagram."""
+@dataclass(frozen=True, kw_only=True)
+class QotdOptions(Options):
+    """The quotes a qotd server hands out."""
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    quote: tuple[str, ...] = option(
+        help="a quote to serve, in turn with the others", parse=parse_quote, multiple=True,
+        metavar="TEXT", example="'Rough consensus and running code.'",
+        show_default="a few networking classics")
+
+
+class QotdServer(AnswerServer[QotdOptions]):
+    """Sends the quotes in turn, across all clients: one per TCP connection
+    (then closes), one per UDP datagram."""
+
+    def __init__(self, options: QotdOptions) -> None:
         super().__init__(options)
-        given = [parse_quote(str(q)) for q in self.options.get("quote") or ()]
-        self.quotes: list[str] = given or list(DEFAULT_QUOTES)
+        self.quotes: tuple[str, ...] = options.quote or DEFAULT_QUOTES
         self._turn = 0
 
     def next_quote(self) -> Quote:
@@ -135,7 +144,7 @@ class QotdServer(AnswerServer):
         return self.next_quote()
 
 
-class QotdClient(ClientVerbs):
+class QotdClient(ClientVerbs[Any]):
     """Verbs for talking to a qotd server."""
 
     async def get(self, timeout: float = 5.0) -> str:
@@ -156,17 +165,9 @@ SPEC = ProtocolSpec(
     rfc="RFC 865",
     default_port=17,
     transports=(Transport.TCP, Transport.UDP),
-    codec=make_codec,
+    conversation=QotdConversation,
     server=QotdServer,
     client=QotdClient,
-    options=(
-        Option(
-            name="quote",
-            help="a quote to serve, in turn with the others (default: a few networking classics)",
-            parse=parse_quote,
-            multiple=True,
-            metavar="TEXT",
-        ),
-    ),
+    options=QotdOptions,
     keywords=("quote", "fortune"),
 )

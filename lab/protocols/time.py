@@ -14,25 +14,29 @@ from __future__ import annotations
 import datetime as dt
 import struct
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from lab.errors import ConfigError, RemoteProtocolError
-from lab.protocols._base import (
-    AnswerServer,
-    ClientVerbs,
-    Codec,
-    Message,
-    Option,
-    ProtocolSpec,
-    Role,
-    Transport,
-)
-from lab.protocols._framing import DataCodec, DatagramCodec, StreamBuffer
+from lab.errors import RemoteProtocolError
+from lab.protocols._base import Message, Transport
+from lab.protocols._conversation import Decoder
+from lab.protocols._framing import DatagramDecoder, ServerSpeaks, StreamBuffer
+from lab.protocols._options import Options, option
+from lab.protocols._session import AnswerServer, ClientVerbs
+from lab.protocols._spec import ProtocolSpec
 from lab.protocols._verbs import Deadline, ask
 
-__all__ = ["EPOCH_OFFSET", "SPEC", "TimeClient", "TimeServer", "TimeValue", "parse_offset"]
+__all__ = [
+    "EPOCH_OFFSET",
+    "SPEC",
+    "TimeClient",
+    "TimeConversation",
+    "TimeOptions",
+    "TimeServer",
+    "TimeValue",
+    "parse_offset",
+]
 
 EPOCH_OFFSET = 2_208_988_800  # seconds from 1900-01-01 to 1970-01-01, both UTC
 _WRAP = 2**32
@@ -44,8 +48,8 @@ class TimeValue(Message):
     """One 4-byte time: ``seconds`` since 1900 as sent, modulo 2**32."""
 
     seconds: int
-    kind: ClassVar[str] = "time"
-    volatile: ClassVar[frozenset[str]] = frozenset({"seconds", "utc"})
+    KIND: ClassVar[str] = "time"
+    VOLATILE: ClassVar[frozenset[str]] = frozenset({"seconds", "utc"})
 
     @classmethod
     def at(cls, unix_time: float) -> TimeValue:
@@ -71,9 +75,7 @@ class TimeValue(Message):
     @property
     def datetime(self) -> dt.datetime:
         """The time as an aware UTC datetime (see :meth:`unix_time`)."""
-        return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(
-            seconds=self.unix_time()
-        )
+        return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=self.unix_time())
 
     def summary(self) -> str:
         return f"time {self.seconds} = {self.datetime.strftime('%Y-%m-%d %H:%M:%S')} UTC"
@@ -89,71 +91,72 @@ class _TimeStream(StreamBuffer):
     """
 
     def next_message(self) -> Message | None:
-        if self._error:
-            raise self._error
+        self._check()
         if len(self._buf) >= _FRAME.size:
-            raw = bytes(self._buf[: _FRAME.size])
-            del self._buf[: _FRAME.size]
-            return TimeValue.decode(raw)
+            return TimeValue.decode(self.take(_FRAME.size))
         if self._eof and self._buf:
             self._fail(f"stream ended after {len(self._buf)} of the 4 bytes of a time")
         return None
 
 
-class _TimeDatagrams(DatagramCodec):
+class _TimeDatagrams(DatagramDecoder):
     """Each datagram must be exactly one 4-byte time."""
 
     def __init__(self) -> None:
         super().__init__(TimeValue)
-        self._error: RemoteProtocolError | None = None
 
     def decode(self, data: bytes) -> Message:
-        if self._error:
-            raise self._error
         if len(data) != _FRAME.size:
-            self._error = RemoteProtocolError(
-                f"a time datagram holds 4 bytes, this one {len(data)}"
-            )
-            raise self._error
+            raise RemoteProtocolError(f"a time datagram holds 4 bytes, this one {len(data)}")
         return TimeValue.decode(bytes(data))
 
 
-def make_codec(role: Role, transport: Transport) -> Codec:
-    """Client: :class:`TimeValue` frames or datagrams. Server: raw chunks
-    or datagrams, whose content does not matter."""
-    if role is Role.CLIENT:
-        return _TimeDatagrams() if transport is Transport.UDP else _TimeStream()
-    return DatagramCodec() if transport is Transport.UDP else DataCodec()
+class TimeConversation(ServerSpeaks):
+    """The server's :class:`TimeValue` frames (TCP) or datagrams (UDP); the
+    client's bytes or datagrams, whose content does not matter."""
+
+    def server_stream(self) -> Decoder:
+        return _TimeStream()
+
+    def server_datagrams(self) -> Decoder:
+        return _TimeDatagrams()
 
 
 def parse_offset(text: str) -> int:
-    """``--offset``: whole seconds, may be negative."""
+    """``--offset``: whole seconds, negative allowed, within one turn of the
+    32-bit counter (a larger offset would read as a smaller one)."""
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
-        raise ConfigError(
-            f"time: --offset must be whole seconds, not {text!r}", hint="e.g. --offset -3600"
-        ) from None
+        raise ValueError(f"wants whole seconds, got {text!r}") from None
+    if abs(value) > _WRAP:
+        raise ValueError(f"wants at most {_WRAP} seconds either way (the counter wraps), got {text!r}")
+    return value
 
 
-class TimeServer(AnswerServer):
+@dataclass(frozen=True, kw_only=True)
+class TimeOptions(Options):
+    """How wrong a time server's clock is."""
+
+    offset: int = option(
+        0, help="serve a clock this many seconds ahead (negative: behind)", parse=parse_offset,
+        metavar="SECONDS", example="-3600")
+
+
+class TimeServer(AnswerServer[TimeOptions]):
     """Sends the current time, moved by ``offset`` seconds: on connect over
     TCP (then closes), in answer to each datagram over UDP."""
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    def __init__(self, options: TimeOptions) -> None:
         super().__init__(options)
-        offset = self.options.get("offset") or 0
-        self.offset = parse_offset(offset) if isinstance(offset, str) else int(offset)
-        self.clock: Callable[[], float] = time.time  # tests set a fixed clock
-
-    def _now(self) -> TimeValue:
-        return TimeValue.at(self.clock() + self.offset)
+        # the time told, not a timer: wall time, which tests fix
+        self.wall_clock: Callable[[], float] = time.time
 
     def answer(self) -> Message:
-        return self._now()
+        return TimeValue.at(self.wall_clock() + self.options.offset)
 
 
-class TimeClient(ClientVerbs):
+class TimeClient(ClientVerbs[Any]):
     """Verbs for talking to a time server."""
 
     async def get(self, timeout: float = 5.0) -> dt.datetime:
@@ -171,17 +174,9 @@ SPEC = ProtocolSpec(
     rfc="RFC 868",
     default_port=37,
     transports=(Transport.TCP, Transport.UDP),
-    codec=make_codec,
+    conversation=TimeConversation,
     server=TimeServer,
     client=TimeClient,
-    options=(
-        Option(
-            name="offset",
-            help="serve a clock this many seconds ahead (negative: behind)",
-            default=0,
-            parse=parse_offset,
-            metavar="SECONDS",
-        ),
-    ),
+    options=TimeOptions,
     keywords=("clock", "rdate"),
 )

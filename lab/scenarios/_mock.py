@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from lab import protocols
 from lab.commands._base import unescape
 from lab.errors import ScenarioError
-from lab.protocols._base import Peer, ProtocolSpec, ServerBehaviour, Transport
+from lab.protocols._base import Message, Transport
+from lab.protocols._options import NoOptions
+from lab.protocols._session import Peer, ServerBehaviour, Session
+from lab.protocols._spec import ProtocolSpec
 from lab.scenarios._model import Scenario
 
-__all__ = ["Exchange", "MockBehaviour", "MockReport", "Script", "build_scripts", "mock_spec"]
+__all__ = ["Exchange", "MockBehaviour", "MockReport", "MockSession", "Script", "build_scripts", "mock_spec"]
 
 MAX_BUFFER = 64 * 1024
 CLOSE_ENOUGH = 0.8
@@ -126,57 +128,77 @@ def build_scripts(scenario: Scenario, server: str | None = None) -> tuple[str, l
     return server, list(scripts.values()), warnings
 
 
-class MockBehaviour(ServerBehaviour):
-    """Plays the recorded scripts: connections take them in turn."""
+class MockSession(Session["MockBehaviour"]):
+    """One client's replay: the script it plays, where it is, what it sent
+    of a request so far."""
 
-    def __init__(self, options: Mapping[str, Any], scripts: list[Script], report: MockReport) -> None:
-        super().__init__(options)
-        self.scripts = scripts
-        self.report = report
-        self._next = 0
-        self._state: dict[str, tuple[Script, int, bytearray]] = {}
+    def __init__(self, server: MockBehaviour, conn: Peer) -> None:
+        super().__init__(server, conn)
+        self.script = Script("none", [Exchange(None)])
+        self.pos = 1
+        self.buf = bytearray()
 
-    def connection_made(self, conn: Peer) -> None:
-        self.report.connections += 1
-        script = self.scripts[self._next % len(self.scripts)] if self.scripts else Script("none", [Exchange(None)])
-        self._next += 1
-        self._state[conn.id] = (script, 1, bytearray())
-        conn.note(f"mock plays the recording of {script.client}")
-        self._answer(conn, script.exchanges[0])
+    def connection_made(self) -> None:
+        server = self.server
+        server.report.connections += 1
+        if server.scripts:
+            self.script = server.scripts[server.next_script % len(server.scripts)]
+        server.next_script += 1
+        self.conn.note(f"mock plays the recording of {self.script.client}")
+        self._answer(self.script.exchanges[0])
 
-    def _answer(self, conn: Peer, exchange: Exchange) -> None:
+    def _answer(self, exchange: Exchange) -> None:
         for reply in exchange.replies:
-            conn.send_raw(reply)
+            self.conn.send_raw(reply)
         if exchange.close:
-            conn.close()
+            self.conn.close()
 
-    def message_received(self, conn: Peer, msg: Any) -> None:
-        script, pos, buf = self._state[conn.id]
+    def message_received(self, msg: Message) -> None:
+        buf = self.buf
         buf += msg.raw
         # the exact recorded bytes answer at once (binary requests have no
         # line end); anything else waits for its line end, then matches loosely
-        found = self._find(script, pos, bytes(buf), fuzzy=False)
-        complete = conn.transport is Transport.UDP or buf.endswith(b"\n") or len(buf) >= MAX_BUFFER
+        found = self.server.find(self.script, self.pos, bytes(buf), fuzzy=False)
+        complete = self.conn.transport is Transport.UDP or buf.endswith(b"\n") or len(buf) >= MAX_BUFFER
         if found is None and not complete:
             return
         request = bytes(buf)
         buf.clear()
         if found is None:
-            found = self._find(script, pos, request, fuzzy=True)
+            found = self.server.find(self.script, self.pos, request, fuzzy=True)
         if found is None:
-            self._unmatched(conn, request)
+            self._unmatched(request)
             return
-        script, index = found
-        self.report.matched += 1
-        self._state[conn.id] = (script, index + 1, buf)
-        self._answer(conn, script.exchanges[index])
+        self.script, index = found
+        self.server.report.matched += 1
+        self.pos = index + 1
+        self._answer(self.script.exchanges[index])
 
-    def _unmatched(self, conn: Peer, request: bytes) -> None:
+    def _unmatched(self, request: bytes) -> None:
         shown = request.decode("latin-1").rstrip("\r\n")
-        self.report.unmatched.append(shown)
-        conn.note(f"unmatched request {shown!r}: nothing in the recording answers it")
+        self.server.report.unmatched.append(shown)
+        self.conn.note(f"unmatched request {shown!r}: nothing in the recording answers it")
 
-    def _find(self, script: Script, pos: int, request: bytes, *, fuzzy: bool) -> tuple[Script, int] | None:
+    def connection_lost(self) -> None:
+        if self.buf:
+            self._unmatched(bytes(self.buf))  # a last request that never ended
+            self.buf.clear()
+
+
+class MockBehaviour(ServerBehaviour[Any]):
+    """Plays the recorded scripts: connections take them in turn."""
+
+    session_type = MockSession
+
+    def __init__(self, options: Any, scripts: list[Script], report: MockReport) -> None:
+        super().__init__(options)
+        self.scripts = scripts
+        self.report = report
+        self.next_script = 0
+
+    def find(self, script: Script, pos: int, request: bytes, *, fuzzy: bool) -> tuple[Script, int] | None:
+        """The exchange that answers ``request``: next in this script first,
+        then anywhere; exactly, or (``fuzzy``) loosely."""
         want = _normal(request)
         ordered = [(script, i) for i in range(pos, len(script.exchanges))]
         ordered += [(script, i) for i in range(1, pos)]
@@ -196,14 +218,10 @@ class MockBehaviour(ServerBehaviour):
                 best, score = (s, i), ratio
         return best
 
-    def connection_lost(self, conn: Peer) -> None:
-        state = self._state.pop(conn.id, None)
-        if state is not None and state[2]:
-            self._unmatched(conn, bytes(state[2]))  # a last request that never ended
-
 
 def mock_spec(spec: ProtocolSpec, scripts: list[Script], report: MockReport) -> ProtocolSpec:
-    """``spec`` with the mock as its server behaviour (its codecs unchanged)."""
-    return dataclasses.replace(spec, server=lambda options: MockBehaviour(options, scripts, report), options=())
+    """``spec`` with the mock as its server behaviour (its conversation unchanged)."""
+    return dataclasses.replace(spec, server=lambda options: MockBehaviour(options, scripts, report),
+                               options=NoOptions)
 
 

@@ -284,7 +284,7 @@ def _protocol(ctx: _Context, name: str, mark: Mark) -> protocols.ProtocolSpec:
 
 def _check_options(ctx: _Context, spec: protocols.ProtocolSpec, options: LDict, *,
                    client: bool = False) -> dict[str, Any]:
-    declared = spec.client_options if client else spec.options
+    declared = (spec.client_options if client else spec.options).declared()
     what = "client option" if client else "option"
     resolve = spec.resolve_client_options if client else spec.resolve_options
     known = [opt.name for opt in declared]

@@ -18,16 +18,17 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
 from lab.commands import Result, Statement, observers
 from lab.connection import ANSWERING
-from lab.endpoints import Client, Server
+from lab.endpoints import Can, Client, Server
 from lab.errors import CommandError
 from lab.eventlog import Direction, Event, EventKind
 from lab.protocols._base import Message
+from lab.services import ServiceKey
 
 if TYPE_CHECKING:
     from lab.lab import Lab
@@ -36,7 +37,8 @@ __all__ = ["RECORDER", "Recorder", "expectation", "server_entry"]
 
 logger = logging.getLogger(__name__)
 
-RECORDER = "scenarios.recorder"  # key in lab.services
+# the recorder writing a lab's session, if one is
+RECORDER: ServiceKey[Recorder | None] = ServiceKey("scenarios.recorder", lambda: None)
 QUIET_GRACE = 0.2  # seconds a replay waits before checking a silent client stayed silent
 MAX_TRAFFIC = 200  # messages of one verb call kept for server replay
 MAX_PER_TURN = 50  # replies recorded per client between two commands (chargen never stops)
@@ -299,12 +301,13 @@ class Recorder:
 
     def _connect_step(self, client: Client, target: str | None = None) -> None:
         step: dict[str, Any] = {}
-        server = self.lab.endpoints.get(target) if target else None
-        if not isinstance(server, Server):
+        found = self.lab.endpoints.get(target) if target else None
+        server = cast(Server, found) if found is not None and found.can(Can.LISTEN) else None
+        if server is None:
             # an address: name the lab server that listens there, if one does
             port = client.target[1]
             server = next((s for s in self.lab.servers if s.port == port and s.transport is client.transport), None)
-        if isinstance(server, Server):
+        if server is not None:
             if server.name not in self._declared:  # started from Python while recording
                 self._serve_step(server)
             step["to"] = server.name
@@ -313,7 +316,7 @@ class Recorder:
         else:
             step["to"] = f"{client.target[0]}:{client.target[1]}"
             step["protocol"] = client.spec.name
-        if client.transport.value != _DEFAULT_TRANSPORT and (not isinstance(server, Server)
+        if client.transport.value != _DEFAULT_TRANSPORT and (server is None
                                                             or server.transport is not client.transport):
             step["transport"] = client.transport.value
         if client.given_options:
@@ -364,10 +367,10 @@ class Recorder:
     # -- traffic -------------------------------------------------------------
 
     def _on_event(self, event: Event) -> None:
-        client = self.lab.endpoints.get(event.endpoint)
-        if not isinstance(client, Client):
+        endpoint = self.lab.endpoints.get(event.endpoint)
+        if endpoint is None or not endpoint.can(Can.SEND):
             return
-        name = client.name
+        name = endpoint.name
         if event.kind is EventKind.OPEN or event.direction is Direction.OUT:
             self._last_active[name] = event.mono
         if name in self._busy:  # a verb's messages are the verb's business
@@ -381,7 +384,7 @@ class Recorder:
                 self._pending.append(event)
             return
         if name not in self._quiet:
-            self._connect_step(client)  # made from Python, not the command language
+            self._connect_step(cast(Client, endpoint))  # made from Python, not the command language
         if event.kind is EventKind.MESSAGE and event.direction is Direction.OUT:
             if ANSWERING.get():
                 self._write(f"# {name} answered by itself: {_comment(event.summary)}\n")

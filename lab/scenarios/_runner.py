@@ -20,11 +20,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from lab.commands import Interpreter
 from lab.connection import format_exception
-from lab.endpoints import Client, Server
+from lab.endpoints import Can, Client
 from lab.errors import ConnectionClosed, LabError, LabTimeout, ScenarioError
 from lab.eventlog import Direction, EventFilter, EventKind, format_event
 from lab.lab import Lab, parse_address
@@ -189,10 +189,8 @@ def matches(data: dict[str, Any], msg: Message) -> bool:
         return False
     if "regex" in data and re.search(data["regex"], _wire_text(msg)) is None:
         return False
-    if "code" in data:
-        code = getattr(msg, "code", None)
-        if (code is None and str(data["code"]) not in _wire_text(msg)) or (code is not None and code != data["code"]):
-            return False
+    if "code" in data and not msg.matches(str(data["code"])):
+        return False  # the protocol knows its codes (250, NXDOMAIN); others look in the text
     if "hex" in data and msg.raw != bytes.fromhex(data["hex"]):
         return False
     if "kind" in data and msg.kind != data["kind"]:
@@ -272,10 +270,8 @@ class _Variables:
             raise StepFailed(f"{{{ref}}}: {head!r} is not running here", expected=f"an endpoint named {head}")
         if attr == "protocol":
             return endpoint.spec.name
-        if isinstance(endpoint, Server) and attr in ("host", "port"):
-            return str(getattr(endpoint, attr))
-        if isinstance(endpoint, Client) and attr == "port":
-            return str(endpoint.target[1])
+        if attr == "port" and endpoint.can(Can.CONNECT) and not endpoint.can(Can.LISTEN):
+            return str(cast(Client, endpoint).target[1])  # a client's port is the one it talks to
         return str(getattr(endpoint, attr))
 
     def fill(self, value: Any) -> Any:
@@ -455,10 +451,14 @@ class Runner:
             raise StepFailed(exc.message, expected=f"{data['closed']} closed by the server",
                              client=data["closed"]) from None
 
+    def _client(self, name: str) -> Client:
+        endpoint = self.lab.endpoints.get(name)
+        if endpoint is None or not endpoint.can(Can.SEND):
+            raise StepFailed(f"{name!r} is not a client here")
+        return cast(Client, endpoint)
+
     def _step_call(self, data: dict[str, Any], timeout: float) -> None:
-        client = self.lab.endpoints.get(data["client"])
-        if not isinstance(client, Client):
-            raise StepFailed(f"{data['client']!r} is not a client here")
+        client = self._client(data["client"])
         kwargs = dict(data["kwargs"])
         verb = type(client.verbs).verbs().get(data["verb"])
         if data.get("timeout") and verb is not None and "timeout" in inspect.signature(verb).parameters:
@@ -512,9 +512,7 @@ class Runner:
         if data["client"] in self.processes:
             self._expect_process(data, timeout)
             return
-        client = self.lab.endpoints.get(data["client"])
-        if not isinstance(client, Client):
-            raise StepFailed(f"{data['client']!r} is not a client here")
+        client = self._client(data["client"])
         wait = data.get("timeout") or timeout
 
         def predicate(msg: Message) -> bool:
@@ -618,8 +616,8 @@ class Runner:
                               {k.value for k in EventKind} else None, text=ev.get("grep"))
             count = len(self.lab.log.query(flt))
             if (count == data["count"]) == negate:
-                client = ev.get("endpoint") if isinstance(self.lab.endpoints.get(ev.get("endpoint", "")), Client) \
-                    else None
+                found = self.lab.endpoints.get(ev.get("endpoint", ""))
+                client = ev.get("endpoint") if found is not None and found.can(Can.SEND) else None
                 raise StepFailed(f"expected {'not ' if negate else ''}{data['count']} events, found {count}",
                                  expected=f"{data['count']} events", got=str(count), client=client)
 

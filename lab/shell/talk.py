@@ -40,7 +40,8 @@ from lab.endpoints import Client
 from lab.errors import ConnectionClosed, LabError
 from lab.eventlog import Event, EventKind
 from lab.lab import Lab, parse_address
-from lab.protocols._base import Message, ProtocolSpec, Transport, escape_bytes
+from lab.protocols._base import Message, Transport, escape_bytes
+from lab.protocols._spec import ProtocolSpec
 from lab.shell._settle import settled, unwrap
 from lab.shell.console import open_history
 

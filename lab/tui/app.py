@@ -32,7 +32,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, RichLog, Static
 
 from lab.commands import Interpreter
-from lab.endpoints import Client, Endpoint, Server
+from lab.endpoints import Can, Endpoint, EndpointKind
 from lab.errors import LabError
 from lab.eventlog import Event, EventKind
 from lab.lab import Lab
@@ -246,13 +246,13 @@ class NetlabApp(App[int]):
         stats = self.stats
         for endpoint in self.endpoints_now():
             stats.protocols.setdefault(endpoint.name, endpoint.protocol)
-        stats.redraw([e.name for e in self.endpoints_now() if isinstance(e, Server)])
+        stats.redraw([e.name for e in self.endpoints_now() if e.can(Can.LISTEN)])
 
     def refresh_status(self) -> None:
         lab, view = self.lab, self.traffic
         endpoints = self.endpoints_now()
-        servers = sum(isinstance(e, Server) for e in endpoints)
-        clients = sum(isinstance(e, Client) for e in endpoints)
+        servers = sum(e.kind is EndpointKind.SERVER for e in endpoints)
+        clients = sum(e.kind is EndpointKind.CLIENT for e in endpoints)
         title = Text.assemble(
             (f" {self.title} ", "bold reverse"),
             f"  {servers} servers · {clients} clients · {lab.log.total:,} events",
@@ -377,8 +377,8 @@ class NetlabApp(App[int]):
             if scope.conn and scope.endpoint:
                 return scope.endpoint, scope.conn
             endpoint = self.lab.endpoints.get(scope.endpoint or "")
-            if isinstance(endpoint, Client):
-                return endpoint.name, endpoint.conn.id
+            if endpoint is not None and endpoint.can(Can.SEND):
+                return endpoint.name, endpoint.live_connections()[0].id
         event = self.selected_event()
         if event is not None and event.conn:
             return event.endpoint, event.conn
@@ -416,10 +416,11 @@ class NetlabApp(App[int]):
         if event is not None:
             candidates.append(event.endpoint)
         for name in candidates:
-            if isinstance(self.lab.endpoints.get(name), Client):
+            found = self.lab.endpoints.get(name)
+            if found is not None and found.can(Can.SEND):
                 self._talk(name)
                 return
-        clients = [(c.name, c.address) for c in self.endpoints_now() if isinstance(c, Client)]
+        clients = [(c.name, c.address) for c in self.endpoints_now() if c.can(Can.SEND)]
         if not clients:
             self.commandbar.show_error("no client to talk through — connect one first, e.g. `connect echo as c`")
             self.commandbar.input.focus()

@@ -9,7 +9,7 @@ Tests: tests/tui/test_app.py
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from rich.text import Text
 from textual import work
@@ -21,7 +21,7 @@ from textual.suggester import Suggester
 from textual.widgets import Input, Label, Static
 
 from lab.commands import Interpreter, Result, unescape
-from lab.endpoints import Client
+from lab.endpoints import Can, Client
 from lab.errors import LabError
 from lab.protocols._base import Transport, escape_bytes
 
@@ -229,9 +229,10 @@ class CommandBar(Vertical):
     @work(exclusive=False, group="talk")
     async def _say(self, name: str, line: str) -> None:
         try:
-            client = self.lab.get(name)
-            if not isinstance(client, Client):
-                raise LabError(f"{name!r} is not a client")
+            found = self.lab.get(name)
+            if not found.can(Can.SEND):
+                raise LabError(f"{name!r} is a {found.kind}, not a client")
+            client = cast(Client, found)
             data = unescape(line)
             if client.transport is Transport.TCP and not data.endswith(b"\n"):
                 data += client.spec.line_ending

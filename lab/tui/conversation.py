@@ -17,6 +17,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from lab.endpoints import Can
 from lab.eventlog import Event, EventFilter
 from lab.tui.ladder import Ladder, build_ladder
 
@@ -29,7 +30,7 @@ __all__ = ["ConversationScreen"]
 def _is_server_side(lab: Lab, endpoint: str, conn: str) -> bool:
     found = lab.endpoints.get(endpoint)
     if found is not None:
-        return found.kind != "client"
+        return found.can(Can.LISTEN)  # the side that accepted the connection
     return "#" in conn  # server connections are named SERVER#N
 
 

@@ -14,6 +14,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from lab.connection import Connection, format_address
+from lab.endpoints import Can
 from lab.text import human_bytes
 from lab.tui.traffic import Scope, protocol_colour
 
@@ -91,16 +92,17 @@ class EndpointsTree(Tree[Scope]):
         reads a snapshot of the lab's endpoints)."""
         wanted: dict[tuple[str, ...], tuple[tuple[str, ...] | None, Text, Scope, bool]] = {}
         for endpoint in list(self.lab.endpoints.values()):
-            group = (_plural(endpoint.kind),)
+            group = (_plural(endpoint.kind.label),)
             wanted.setdefault(group, (None, Text(group[0], "bold"), Scope(), True))
             try:
                 status = endpoint.status()
             except Exception:  # an endpoint mid-construction or mid-teardown
                 continue
             key: tuple[str, ...] = (group[0], endpoint.name)
-            has_conns = endpoint.kind == "server"
+            # a listener's connections are its children; a client is its one connection
+            has_conns = endpoint.can(Can.LISTEN)
             wanted[key] = (group, endpoint_label(status), Scope(endpoint=endpoint.name), has_conns)
-            if endpoint.kind == "server":
+            if has_conns:
                 for conn in endpoint.live_connections():
                     wanted[(key[0], key[1], conn.id)] = (key, connection_label(conn),
                                                Scope(endpoint=endpoint.name, conn=conn.id), False)

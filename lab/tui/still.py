@@ -96,7 +96,7 @@ def _connect(lab: Lab, wire: _Wire, name: str, server: Server, client_port: int)
     lab.endpoints[name] = client
     here, there = ("127.0.0.1", client_port), (server.host, server.port)
     conn = StreamConnection(server, f"{server.name}#{next(server._ids)}", Role.SERVER,
-                            server.spec.codec(Role.SERVER, Transport.TCP))
+                            server.spec.conversation(Role.SERVER, Transport.TCP))
     client_end, server_end = _Pipe(wire, here, there), _Pipe(wire, there, here)
     client_end.own, client_end.peer_conn = client.conn, conn  # type: ignore[assignment]
     server_end.own, server_end.peer_conn = conn, client.conn  # type: ignore[assignment]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ("echo", "mail", "irc", "pop3")
+SCRIPTS = ("echo", "mail", "irc", "pop3", "fairness")
 
 
 @pytest.mark.parametrize("name", SCRIPTS)

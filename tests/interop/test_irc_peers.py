@@ -199,7 +199,7 @@ def test_foreign_clients_answer_our_pings_and_the_silent_are_dropped(lab: Lab) -
             tw.wait_for(r"^PING\t")
         # each printed PING before its PONG reached us
         wait_until(lambda: len(received(lab, srv.name, "PONG")) >= 4, 20, "four PONGs")
-        wait_until(lambda: {s.user.nick for s in list(srv.behaviour.sessions.values()) if s.user}
+        wait_until(lambda: {s.user.nick for s in list(srv.behaviour.sessions) if s.user}
                    == {"libby", "twisty"}, 20, "only the silent client to be dropped")
 
 

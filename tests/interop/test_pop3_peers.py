@@ -22,8 +22,8 @@ from helpers import Proc, free_port, require, wait_for_port
 
 from lab import Lab
 from lab.eventlog import EventFilter, EventKind
-from lab.protocols._mailstore import SERVICE, MailStore
 from lab.protocols.pop3 import Pop3ReplyError
+from lab.services.mail import MAIL_STORE, MailStore
 
 pytestmark = pytest.mark.interop
 
@@ -36,7 +36,7 @@ def run(args: list[str], timeout: float = 30) -> subprocess.CompletedProcess[byt
 
 
 def filled(lab: Lab) -> MailStore:
-    store: MailStore = lab.services.get(SERVICE, MailStore)
+    store = lab.services.get(MAIL_STORE)
     store.deliver(["alice"], MSG1)
     store.deliver(["alice"], MSG2)
     return store
@@ -254,7 +254,7 @@ def test_mail_lesson_with_our_own_clients(lab: Lab) -> None:
     assert reader.retr(1).endswith(b"Subject: hi\r\n\r\nfrom our client\r\n")
     reader.dele(1)
     reader.quit()
-    assert lab.services.get(SERVICE, MailStore).messages("alice") == []
+    assert lab.services.get(MAIL_STORE).messages("alice") == []
 
 
 def test_netlab_serve_processes_share_a_maildir(tmp_path: Path) -> None:

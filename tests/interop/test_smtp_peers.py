@@ -18,8 +18,8 @@ from helpers import Proc, free_port, require, wait_for_port
 
 from lab import Lab
 from lab.eventlog import EventFilter, EventKind
-from lab.protocols._mailstore import SERVICE, MailStore
 from lab.protocols.smtp import SmtpReplyError
+from lab.services.mail import MAIL_STORE, MailStore
 
 pytestmark = pytest.mark.interop
 
@@ -32,7 +32,7 @@ def run(args: list[str], stdin: bytes = b"", timeout: float = 30) -> subprocess.
 
 
 def store(lab: Lab) -> MailStore:
-    found = lab.services.find(SERVICE)
+    found = lab.services.find(MAIL_STORE)
     assert isinstance(found, MailStore), "nothing was delivered"
     return found
 
@@ -125,7 +125,7 @@ def test_curl_refused_recipient(lab: Lab) -> None:
     out = run([require("curl"), "-sS", f"smtp://127.0.0.1:{srv.port}", "--mail-from", "bob@far.test",
                "--mail-rcpt", "carol@elsewhere.test", "-T", "-"], MESSAGE)
     assert out.returncode != 0 and b"550" in out.stderr
-    assert lab.services.find(SERVICE) is None or store(lab).names() == []
+    assert lab.services.find(MAIL_STORE) is None or store(lab).names() == []
 
 
 # -- foreign server, our client ------------------------------------------------------

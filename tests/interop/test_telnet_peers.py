@@ -108,7 +108,7 @@ def test_debian_telnet_logs_into_the_console(lab: Lab, terminals: list[pexpect.s
     term.expect("netlab> ")
     listing = term.before
     assert "viatelnet  server  echo" in listing and "console    server  telnet" in listing
-    assert lab["viatelnet"].kind == "server" and getattr(lab["viatelnet"], "port", None) == port
+    assert lab["viatelnet"].kind.label == "server" and getattr(lab["viatelnet"], "port", None) == port
     assert lab.connect("echo", "viatelnet").echo("same lab") == b"same lab"
     term.send("nonsense\r")
     term.expect(r"error: `nonsense`: unknown command 'nonsense' [^\r\n]*\r\nnetlab> ")

@@ -11,24 +11,24 @@ import asyncio
 from typing import Any
 
 import pytest
-from protocol_fakes import CodecLaws, FakePeer, Loopback, Runner
+from protocol_fakes import ConversationLaws, FakePeer, Loopback, Runner
 
 
 @pytest.fixture(scope="session")
-def codec_laws() -> CodecLaws:
-    """The codec property checks."""
-    return CodecLaws()
+def laws() -> ConversationLaws:
+    """The conversation property checks."""
+    return ConversationLaws()
 
 
 @pytest.fixture(scope="session")
 def make_peer() -> type[FakePeer]:
-    """``make_peer(transport, conn_id=..., window=...)``: a FakePeer."""
+    """``make_peer(transport, conn_id=..., spec=..., window=...)``: a FakePeer."""
     return FakePeer
 
 
 @pytest.fixture
 def peer() -> FakePeer:
-    """A TCP peer."""
+    """A TCP peer without a conversation (messages are sent as their raw bytes)."""
     return FakePeer()
 
 

@@ -1,11 +1,15 @@
 """In-memory stand-ins for protocol tests (fixtures in conftest.py).
 
-* :class:`FakePeer`: a :class:`Peer` that records what a server behaviour does.
-* :class:`Loopback`: client verbs wired to a server behaviour through both
-  codecs, with flow control, no sockets.
-* :class:`CodecLaws`: the properties every codec must keep, for hypothesis
-  tests: bytes split anywhere decode the same, raise nothing but
-  :class:`RemoteProtocolError`, and re-encode to exactly what was consumed.
+* :class:`FakePeer`: a :class:`Peer` that records what a session does.
+* :class:`Loopback`: client verbs wired to a server behaviour through the
+  two sides' conversations, with flow control, no sockets; it keeps the
+  transcript (who sent which bytes, in order) and what each side decoded.
+* :class:`ConversationLaws`: the properties every conversation keeps, for
+  hypothesis tests: bytes split anywhere decode the same, raise nothing
+  but :class:`RemoteProtocolError`, and add up to exactly what was
+  consumed, whether the conversation receives them, sends them or
+  observes them; and an observer replaying a transcript sees what the
+  two sides saw.
 """
 
 from __future__ import annotations
@@ -18,19 +22,24 @@ from typing import Any
 import pytest
 
 from lab.errors import ConnectionClosed, LabTimeout, ProtocolError, RemoteProtocolError
-from lab.protocols._base import Codec, Message, ProtocolSpec, Role, Transport
+from lab.protocols._base import LoopClock, Message, Role, Transport
+from lab.protocols._conversation import Conversation, Decoder
+from lab.protocols._spec import ProtocolSpec
 
-__all__ = ["CodecLaws", "FakePeer", "Loopback", "Runner", "split_at"]
+__all__ = ["ConversationLaws", "FakePeer", "Loopback", "Runner", "decoding", "open_session", "split_at"]
 
 Runner = Callable[[Any], Any]
+Factory = Callable[[Role | None, Transport], Conversation]
 
 
 class FakePeer:
     """Records sends, notes and closing instead of doing I/O.
 
     Like the lab's connections, writing after :meth:`close` raises
-    :class:`ConnectionClosed`. With ``window`` set, ``write_paused`` turns
-    true once that many bytes were written since the last :meth:`resume`.
+    :class:`ConnectionClosed`, and a message goes through the
+    ``conversation`` (a server-side one by default, when a ``spec`` is
+    given).  With ``window`` set, ``write_paused`` turns true once that
+    many bytes were written since the last :meth:`resume`.
     """
 
     def __init__(
@@ -38,7 +47,8 @@ class FakePeer:
         transport: Transport = Transport.TCP,
         *,
         conn_id: str = "srv-1",
-        codec: Codec | None = None,
+        spec: ProtocolSpec | None = None,
+        conversation: Conversation | None = None,
         window: int | None = None,
         on_write: Callable[[bytes], None] | None = None,
         on_close: Callable[[], None] | None = None,
@@ -46,7 +56,9 @@ class FakePeer:
         self.id = conn_id
         self.peer: tuple[Any, ...] = ("127.0.0.1", 40000)
         self.transport = transport
-        self.codec = codec
+        if conversation is None and spec is not None:
+            conversation = spec.conversation(Role.SERVER, transport)
+        self._conversation = conversation
         self.window = window
         self.sent: list[Message] = []  # messages given to send()
         self.writes: list[bytes] = []  # every write, from send() or send_raw()
@@ -58,6 +70,12 @@ class FakePeer:
         self._on_close = on_close
 
     @property
+    def conversation(self) -> Conversation:
+        if self._conversation is None:
+            raise AttributeError("this FakePeer has no conversation: give it spec= or conversation=")
+        return self._conversation
+
+    @property
     def write_paused(self) -> bool:
         return self.paused
 
@@ -67,16 +85,20 @@ class FakePeer:
         return b"".join(self.writes)
 
     def send(self, msg: Message) -> None:
-        data = self.codec.encode(msg) if self.codec is not None else msg.raw
+        if self.closed:
+            raise ConnectionClosed(f"{self.id} is closed")
+        data = self._conversation.send(msg) if self._conversation is not None else msg.raw
         self._write(data)
         self.sent.append(msg)
 
     def send_raw(self, data: bytes) -> None:
+        if self.closed:
+            raise ConnectionClosed(f"{self.id} is closed")
+        if self._conversation is not None:
+            self._conversation.send_data(bytes(data))
         self._write(bytes(data))
 
     def _write(self, data: bytes) -> None:
-        if self.closed:
-            raise ConnectionClosed(f"{self.id} is closed")
         self.writes.append(data)
         if self.window is not None:
             self._since_resume += len(data)
@@ -99,19 +121,32 @@ class FakePeer:
         self._since_resume = 0
 
 
+def open_session(behaviour: Any, peer: FakePeer) -> Any:
+    """A session of ``behaviour`` on ``peer``, told it is connected."""
+    session = behaviour.session(peer)
+    session.connection_made()
+    return session
+
+
 class Loopback:
-    """One client and one server behaviour joined in memory.
+    """One client and one server session joined in memory.
 
     It is the client's :class:`Channel` (give it to the verbs class) and
-    owns the server side's :class:`FakePeer` (``peer``). Bytes go through
-    the real codecs of both roles. Like ``lab.connection``: ``receive``
-    raises :class:`ConnectionClosed` once the server closed and nothing is
-    left, :class:`LabTimeout` when nothing comes in time; behaviour
-    exceptions are caught and listed in ``errors`` (the lab logs them).
-    With ``window``, the server's peer pauses while that many bytes wait
-    unread by the client, and resumes when the client has read half.
-    Build it inside a running loop: TCP servers start on construction,
-    after ``prepare(behaviour)`` if given (to set a clock, a seed).
+    owns the server side's :class:`FakePeer` (``peer``) and
+    :class:`Session` (``session``).  Bytes go through the real
+    conversations of both sides.  Like ``lab.connection``: ``receive``
+    raises :class:`ConnectionClosed` once the server closed and nothing
+    is left, :class:`LabTimeout` when nothing comes in time; session
+    exceptions are caught and listed in ``errors`` (the lab logs them);
+    the server looks for messages again after each of its sends (an
+    answer may release input it held).  With ``window``, the server's
+    peer pauses while that many bytes wait unread by the client, and
+    resumes when the client has read half.  Build it inside a running
+    loop: TCP sessions start on construction, after ``prepare(behaviour)``
+    if given (to set a clock, a seed).
+
+    ``transcript`` is every chunk in wire order as ``(sender, bytes)``;
+    ``seen`` what each side's conversation decoded from the other.
     """
 
     def __init__(
@@ -127,23 +162,31 @@ class Loopback:
         self.transport = transport
         # Any: tests reach into the protocol's own behaviour class
         self.behaviour: Any = spec.server(spec.resolve_options(options or {}))
-        self.server_codec = spec.codec(Role.SERVER, transport)
-        self.client_codec = spec.codec(Role.CLIENT, transport)
+        self.server_conv = spec.conversation(Role.SERVER, transport)
+        self.client_conv = spec.conversation(Role.CLIENT, transport)
         self.peer = FakePeer(
-            transport, codec=self.server_codec, on_write=self._to_client, on_close=self._server_closed
+            transport, conversation=self.server_conv, on_write=self._to_client, on_close=self._server_closed
         )
+        self.session: Any = None
         self.window = window
         self.inbox: deque[Message] = deque()
         self.client_writes: list[bytes] = []
+        self.transcript: list[tuple[Role, bytes]] = []
+        self.seen: dict[Role, list[Message]] = {Role.CLIENT: [], Role.SERVER: []}
         self.errors: list[BaseException] = []
+        # client verbs that watch each message as it arrives (as the lab calls them)
+        self.observer: Callable[[Message], None] | None = None
+        self.clock = LoopClock()
         self.client_error: ProtocolError | None = None
         self.closed = False
         self.server_lost = False
         self._unread = 0
         self._arrived = asyncio.Event()
         self._connected = False
+        self._pumping = False
         if prepare is not None:
             prepare(self.behaviour)
+        self.behaviour.started()
         if transport is Transport.TCP:
             self._connect()
 
@@ -157,37 +200,68 @@ class Loopback:
 
     def _connect(self) -> None:
         self._connected = True
-        self._guard(self.behaviour.connection_made, self.peer)
+        self.session = self.behaviour.session(self.peer)
+        self._guard(self.session.connection_made)
 
     def _dispatch(self, data: bytes) -> None:
-        # as the lab does: messages decoded before an error are handed over
-        # first, and none once the server has hung up
-        error = None
+        self.transcript.append((Role.CLIENT, data))
         try:
-            msgs = self.server_codec.feed(data)
+            self.server_conv.receive_data(data)
         except ProtocolError as exc:
-            msgs, error = exc.decoded, exc
-        for msg in msgs:
-            if self.peer.closed:
-                return
-            self._guard(self.behaviour.message_received, self.peer, msg)
-        if error is not None and not self.peer.closed:
-            self._guard(self.behaviour.protocol_error, self.peer, error)
+            if not self.peer.closed:
+                self._guard(self.session.protocol_error, exc)
+            return
+        self._pump()
+
+    def _pump(self) -> None:
+        """Hand the session every message ready, as the lab does: one at a
+        time, none once the server has hung up."""
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            while not self.peer.closed:
+                try:
+                    msg = self.server_conv.next_message()
+                except ProtocolError as exc:
+                    self._guard(self.session.protocol_error, exc)
+                    return
+                if msg is None:
+                    return
+                self.seen[Role.SERVER].append(msg)
+                self._guard(self.session.message_received, msg)
+        finally:
+            self._pumping = False
 
     def _to_client(self, data: bytes) -> None:
         if self.transport is Transport.TCP and not data:
             return  # transport.write(b"") sends nothing
+        self.transcript.append((Role.SERVER, data))
         try:
-            msgs = self.client_codec.feed(data)
+            msgs = self.client_conv.feed(data)
         except ProtocolError as exc:
             self.client_error = exc  # the lab aborts the client connection
             self._client_gone()
             return
-        for msg in msgs:
-            self.inbox.append(msg)
-            self._unread += len(msg.raw)
+        self._take(msgs)
         if self.window is not None and self._unread >= self.window:
             self.peer.paused = True
+        # what the server said may release what it held of ours
+        asyncio.get_running_loop().call_soon(self._pump)
+
+    def watch(self, verbs: Any) -> Any:
+        """Let ``verbs`` see each message as it arrives (keep-alives); returns them."""
+        if verbs.watches():
+            self.observer = verbs.message_received
+        return verbs
+
+    def _take(self, msgs: list[Message]) -> None:
+        for msg in msgs:
+            self.seen[Role.CLIENT].append(msg)
+            if self.observer is not None:
+                self._guard(self.observer, msg)
+            self.inbox.append(msg)
+            self._unread += len(msg.raw)
         self._arrived.set()
 
     def _server_closed(self) -> None:
@@ -195,7 +269,7 @@ class Loopback:
             self._lose_server()  # a datagram peer is merely forgotten
             return
         try:
-            self.inbox.extend(self.client_codec.feed(b""))
+            self._take(self.client_conv.feed(b""))
         except ProtocolError as exc:
             self.client_error = exc
         self._client_gone()
@@ -209,29 +283,38 @@ class Loopback:
         if not self.server_lost:
             self.server_lost = True
             self.peer.closed = True
-            self._guard(self.behaviour.connection_lost, self.peer)
+            if self.session is not None:
+                self._guard(self.session.connection_lost)
 
     # -- the Channel ---------------------------------------------------------
 
     async def send(self, msg: Message) -> None:
-        await self.send_raw(self.client_codec.encode(msg))
+        if self.closed:
+            raise ConnectionClosed("client is closed")
+        self._deliver(self.client_conv.send(msg))
 
     async def send_raw(self, data: bytes) -> None:
         if self.closed:
             raise ConnectionClosed("client is closed")
-        self.client_writes.append(bytes(data))
+        self.client_conv.send_data(bytes(data))
+        self._deliver(bytes(data))
+
+    def _deliver(self, data: bytes) -> None:
+        self.client_writes.append(data)
         if self.transport is Transport.UDP:
             if not self._connected:
                 self._connect()
-            self._dispatch(bytes(data))
+            self._dispatch(data)
         elif data:
-            self._dispatch(bytes(data))
+            self._dispatch(data)
 
     def half_close(self) -> None:
-        """The client sends EOF: the server codec flushes, then eof_received."""
+        """The client sends EOF: the server decodes what is left, then
+        the session hears eof_received."""
+        self.client_conv.send_eof()
         self._dispatch(b"")
         if not self.peer.closed:
-            self._guard(self.behaviour.eof_received, self.peer)
+            self._guard(self.session.eof_received)
 
     async def receive(self, timeout: float | None = 10.0) -> Message:
         while not self.inbox:
@@ -247,13 +330,13 @@ class Loopback:
         if self.peer.paused and self.window is not None and self._unread <= self.window // 2:
             self.peer.resume()
             # the transport reports "drained" from the loop, not from inside a read
-            asyncio.get_running_loop().call_soon(self._guard, self.behaviour.writable, self.peer)
+            asyncio.get_running_loop().call_soon(self._guard, self.session.writable)
         return msg
 
     async def expect(self, pattern: Any, timeout: float | None = 10.0) -> Message:
         while True:
             msg = await self.receive(timeout)
-            if pattern(msg) if callable(pattern) else pattern in msg.raw:
+            if msg.matches(pattern):
                 return msg
 
     async def wait_closed(self, timeout: float | None = 10.0) -> None:
@@ -272,7 +355,7 @@ class Loopback:
         self._lose_server()
 
 
-# -- codec laws ------------------------------------------------------------------
+# -- conversation laws -----------------------------------------------------------
 
 
 def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
@@ -282,67 +365,120 @@ def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
     return [data[a:b] for a, b in zip([0, *points], [*points, len(data)], strict=True) if a < b]
 
 
-class CodecLaws:
-    """The properties every codec keeps; each check returns the messages."""
+def decoding(make: Callable[[], Decoder]) -> Factory:
+    """A conversation whose two sides both decode with ``make()``: the laws
+    for one decoder on its own."""
+
+    class Both(Conversation):
+        follows_sends = False
+
+        def decoder(self, sender: Role) -> Decoder:
+            return make()
+
+    return Both
+
+
+class ConversationLaws:
+    """The properties every conversation keeps; each check returns the
+    messages decoded."""
 
     @staticmethod
-    def _spent(codec: Codec) -> None:
-        # after an error the codec is spent: it keeps raising
-        with pytest.raises(ProtocolError):
-            codec.feed(b"more")
+    def _feed(conv: Conversation, sender: Role, pieces: list[bytes], eof: bool,
+              as_sender: bool) -> tuple[list[Message], ProtocolError | None]:
+        msgs: list[Message] = []
+        for piece in [*pieces, b""] if eof else pieces:
+            if as_sender:
+                if piece:
+                    conv.send_data(piece)
+                else:
+                    conv.send_eof()
+                msgs += conv.take_sent()
+                if conv.send_error is not None:
+                    return msgs, conv.send_error
+                continue
+            try:
+                conv.receive_data(piece, sender if conv.role is None else None)
+                while (msg := conv.next_message(sender if conv.role is None else None)) is not None:
+                    msgs.append(msg)
+            except RemoteProtocolError as exc:
+                return msgs, exc
+        return msgs, None
 
     def stream(
         self,
-        make: Callable[[], Codec],
+        factory: Factory,
+        sender: Role,
         data: bytes,
         cuts: list[int],
         *,
         eof: bool = True,
         framed: bool = True,
+        parts: tuple[Role | None, ...] | None = None,
     ) -> list[Message]:
-        """Feed a stream codec ``data`` in pieces (then EOF) and check that
-        only :class:`RemoteProtocolError` escapes, that the messages
-        re-encode to exactly the bytes consumed, and, for ``framed`` codecs
-        (not raw chunks), that splitting changes no message."""
-        msgs, error, codec = self._feed_stream(make(), split_at(data, cuts), eof)
-        wire = b"".join(codec.encode(m) for m in msgs)
-        assert data.startswith(wire)
-        whole_msgs, whole_error, _ = self._feed_stream(make(), [data] if data else [], eof)
-        assert (error is None) == (whole_error is None)
-        if error is not None:
-            self._spent(codec)
-            return msgs
-        assert len(wire) + codec.buffered == len(data)
-        if eof:
-            assert wire == data
+        """Give ``data`` from ``sender`` in pieces (then EOF) to a
+        conversation that receives it (the other side), one that sends it
+        (``sender`` itself, through ``send_data``) and an observer, and
+        check for each: only :class:`RemoteProtocolError` escapes (a
+        sender's own errors land on ``send_error``), the messages and what
+        is still buffered add up to exactly the bytes given, and, for
+        ``framed`` conversations (not raw chunks), splitting changes no
+        message.  All three decode the same messages."""
+        results: list[list[Message]] = []
+        for part in parts if parts is not None else (sender.peer, sender, None):
+            as_sender = part is sender
+            pieces = split_at(data, cuts)
+            conv = factory(part, Transport.TCP)
+            msgs, error = self._feed(conv, sender, pieces, eof, as_sender)
+            whole_msgs, whole_error = self._feed(factory(part, Transport.TCP), sender,
+                                                 [data] if data else [], eof, as_sender)
+            assert (error is None) == (whole_error is None), (part, error, whole_error)
+            wire = b"".join(m.raw for m in msgs)
+            assert data.startswith(wire), (part, wire[:80], data[:80])
+            if error is None:
+                # nothing lost: what is not a message yet is still held (waiting,
+                # say, for an answer the other side never gave)
+                assert len(wire) + conv._decoders[sender].buffered == len(data), part
+                if framed:
+                    assert msgs == whole_msgs, part
+            elif not as_sender:
+                with pytest.raises(ProtocolError):  # spent: it keeps raising
+                    conv.receive_data(b"more", sender if conv.role is None else None)
+                    conv.next_message(sender if conv.role is None else None)
+            results.append(msgs)
         if framed:
-            assert msgs == whole_msgs
-        return msgs
+            for other in results[1:]:
+                assert other == results[0]
+        return results[0]
 
-    @staticmethod
-    def _feed_stream(
-        codec: Codec, pieces: list[bytes], eof: bool
-    ) -> tuple[list[Message], RemoteProtocolError | None, Codec]:
-        msgs: list[Message] = []
-        for piece in [*pieces, b""] if eof else pieces:
-            try:
-                msgs += codec.feed(piece)
-            except RemoteProtocolError as exc:
-                return msgs, exc, codec
-        return msgs, None, codec
-
-    def datagrams(self, make: Callable[[], Codec], datagrams: list[bytes]) -> list[Message]:
-        """Feed a datagram codec: one message per datagram, re-encoding to
-        that datagram, or a :class:`RemoteProtocolError` that spends it."""
-        codec = make()
+    def datagrams(self, factory: Factory, sender: Role, datagrams: list[bytes]) -> list[Message]:
+        """Datagrams from ``sender``: one message per datagram, its raw
+        bytes the datagram, or a :class:`RemoteProtocolError` that spends
+        the conversation's side."""
+        conv = factory(sender.peer, Transport.UDP)
         msgs: list[Message] = []
         for datagram in datagrams:
             try:
-                got = codec.feed(datagram)
+                got = conv.feed(datagram)
             except RemoteProtocolError:
-                self._spent(codec)
+                with pytest.raises(ProtocolError):
+                    conv.feed(b"x")
                 break
             assert len(got) == 1
-            assert codec.encode(got[0]) == datagram
+            assert got[0].raw == datagram
             msgs += got
         return msgs
+
+    def observer_replays(self, factory: Factory, lb: Loopback, cuts: list[int]) -> dict[Role, list[Message]]:
+        """Feed a loopback's transcript, each chunk split at ``cuts``, to an
+        observer: it decodes the same messages, on each side, as the two
+        sides did."""
+        conv = factory(None, lb.transport)
+        seen: dict[Role, list[Message]] = {Role.CLIENT: [], Role.SERVER: []}
+        for sender, chunk in lb.transcript:
+            pieces = split_at(chunk, cuts) if lb.transport is Transport.TCP else [chunk]
+            for piece in pieces:
+                for side, msg in conv.observe(piece, sender):
+                    seen[side.peer].append(msg)  # keyed by who received it, as lb.seen is
+        assert seen[Role.SERVER] == lb.seen[Role.SERVER]
+        assert seen[Role.CLIENT] == lb.seen[Role.CLIENT]
+        return seen

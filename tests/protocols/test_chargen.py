@@ -1,21 +1,23 @@
-"""Tests for lab/protocols/chargen.py: the pattern, flow control, codecs and
-verbs, in memory."""
+"""Tests for lab/protocols/chargen.py: the pattern, sessions and their flow
+control, the conversation and verbs, in memory."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-from functools import partial
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from protocol_fakes import CodecLaws, FakePeer, Loopback, Runner
+from protocol_fakes import ConversationLaws, FakePeer, Loopback, Runner, open_session
 
 from lab.errors import LabTimeout
 from lab.protocols import chargen
 from lab.protocols._base import Role, Transport
-from lab.protocols._framing import Data, DataCodec, DatagramCodec, Line, LineCodec
+from lab.protocols._framing import Data, DataDecoder, DatagramDecoder, Line, LineDecoder
+from lab.protocols._session import Session
 
 SETTINGS = settings(deadline=None, max_examples=200)
 BATCH = chargen.BATCH_LINES * 74
@@ -70,20 +72,25 @@ def test_pattern_is_a_window_on_one_stream(first: int, length: int) -> None:
 # -- TCP server ----------------------------------------------------------------------
 
 
+def tcp_session(peer: FakePeer) -> chargen.ChargenSession:
+    session = open_session(chargen.SPEC.server(chargen.SPEC.resolve_options({})), peer)
+    assert isinstance(session, chargen.ChargenSession)
+    return session
+
+
 def test_tcp_server_streams_until_paused(make_peer: type[FakePeer], arun: Runner) -> None:
     """It writes batches while the transport takes them, stops when paused,
     and what it wrote is the pattern from the start."""
 
     async def main() -> None:
-        peer = make_peer(window=3 * BATCH)
-        server = chargen.SPEC.server({})
-        server.connection_made(peer)
+        peer = make_peer(window=3 * BATCH, spec=chargen.SPEC)
+        session = tcp_session(peer)
         await turns(20)
         assert peer.paused
         assert len(peer.data) == 3 * BATCH  # nothing written once paused
         assert peer.data == chargen.pattern(0, 3 * BATCH)
         assert all(isinstance(m, chargen.Characters) for m in peer.sent)
-        server.connection_lost(peer)
+        session.connection_lost()
 
     arun(main())
 
@@ -93,29 +100,28 @@ def test_tcp_server_resumes_when_writable(make_peer: type[FakePeer], arun: Runne
 
     async def main() -> None:
         peer = make_peer(window=BATCH)
-        server = chargen.SPEC.server({})
-        server.connection_made(peer)
+        session = tcp_session(peer)
         await turns()
         assert len(peer.data) == BATCH
         peer.resume()
-        server.writable(peer)
+        session.writable()
         await turns()
         assert len(peer.data) == 2 * BATCH
         assert peer.data == chargen.pattern(0, 2 * BATCH)
-        server.connection_lost(peer)
+        session.connection_lost()
 
     arun(main())
 
 
 def test_tcp_server_stops_after_connection_lost(make_peer: type[FakePeer], arun: Runner) -> None:
     """Once the connection is gone no batch is sent, even one already
-    scheduled."""
+    scheduled, and writable() starts nothing."""
 
     async def main() -> None:
         peer = make_peer()
-        server = chargen.SPEC.server({})
-        server.connection_made(peer)
-        server.connection_lost(peer)
+        session = tcp_session(peer)
+        session.connection_lost()
+        session.writable()
         written = len(peer.writes)
         await turns()
         assert len(peer.writes) == written == 1
@@ -128,8 +134,7 @@ def test_tcp_server_stops_quietly_when_closing(make_peer: type[FakePeer], arun: 
 
     async def main() -> None:
         peer = make_peer()
-        server = chargen.SPEC.server({})
-        server.connection_made(peer)
+        tcp_session(peer)
         peer.closed = True  # closing: sends raise ConnectionClosed
         await turns()
         assert len(peer.writes) == 1
@@ -142,14 +147,13 @@ def test_tcp_server_never_runs_two_pumps(make_peer: type[FakePeer], arun: Runner
 
     async def main() -> None:
         peer = make_peer()
-        server = chargen.SPEC.server({})
-        server.connection_made(peer)
-        server.writable(peer)
-        server.writable(peer)
+        session = tcp_session(peer)
+        session.writable()
+        session.writable()
         assert len(peer.writes) == 1
         await asyncio.sleep(0)
         assert len(peer.writes) == 2
-        server.connection_lost(peer)
+        session.connection_lost()
 
     arun(main())
 
@@ -159,14 +163,62 @@ def test_tcp_server_discards_client_data(make_peer: type[FakePeer], arun: Runner
 
     async def main() -> None:
         peer = make_peer(window=BATCH)
-        server = chargen.SPEC.server({})
-        server.connection_made(peer)
-        server.message_received(peer, Data(raw=b"stop!\r\n"))
+        session = tcp_session(peer)
+        session.message_received(Data(raw=b"stop!\r\n"))
         await turns()
         assert peer.data == chargen.pattern(0, BATCH)
-        server.connection_lost(peer)
+        session.connection_lost()
 
     arun(main())
+
+
+def test_tcp_sessions_keep_their_own_place(make_peer: type[FakePeer], arun: Runner) -> None:
+    """Two connections to one server each get the pattern from the start."""
+
+    async def main() -> None:
+        server = chargen.SPEC.server(chargen.SPEC.resolve_options({}))
+        peers = [make_peer(conn_id=f"c{n}", window=2 * BATCH) for n in range(2)]
+        sessions = [open_session(server, peer) for peer in peers]
+        await turns()
+        assert [p.data for p in peers] == [chargen.pattern(0, 2 * BATCH)] * 2
+        for session in sessions:
+            session.connection_lost()
+
+    arun(main())
+
+
+def test_tcp_batches_follow_the_server_clock(make_peer: type[FakePeer]) -> None:
+    """The next batch is scheduled on the behaviour's clock, not on a loop
+    the session finds by itself."""
+
+    class Pending:
+        def cancel(self) -> None:
+            pass
+
+    class Manual:
+        """A clock that runs nothing until told."""
+
+        def __init__(self) -> None:
+            self.due: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+
+        def time(self) -> float:
+            return 0.0
+
+        def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Pending:
+            raise AssertionError("chargen has no timers")
+
+        def call_soon(self, fn: Callable[..., Any], *args: Any) -> Pending:
+            self.due.append((fn, args))
+            return Pending()
+
+    server = chargen.SPEC.server(chargen.SPEC.resolve_options({}))
+    clock = server.clock = Manual()
+    peer = make_peer()
+    open_session(server, peer)
+    assert len(peer.writes) == 1 and len(clock.due) == 1
+    fn, args = clock.due.pop()
+    fn(*args)
+    assert peer.data == chargen.pattern(0, 2 * BATCH)
 
 
 # -- UDP server ------------------------------------------------------------------------
@@ -175,13 +227,13 @@ def test_tcp_server_discards_client_data(make_peer: type[FakePeer], arun: Runner
 def test_udp_server_answers_each_datagram_with_a_random_run(make_peer: type[FakePeer]) -> None:
     """One datagram of 0..512 pattern bytes per datagram received, each
     starting one line later."""
-    peer = make_peer(Transport.UDP)
-    server = chargen.ChargenServer({})
+    peer = make_peer(Transport.UDP, spec=chargen.SPEC)
+    server = chargen.ChargenServer(chargen.SPEC.resolve_options({}))
     server.rng = random.Random(1)
-    server.connection_made(peer)
+    session = open_session(server, peer)
     assert peer.writes == []
     for _ in range(50):
-        server.message_received(peer, Data(raw=b""))
+        session.message_received(Data(raw=b""))
     assert len(peer.writes) == 50
     lengths = {len(w) for w in peer.writes}
     assert max(lengths) <= 512 and len(lengths) > 10
@@ -193,7 +245,7 @@ def test_udp_server_answers_each_datagram_with_a_random_run(make_peer: type[Fake
 def test_udp_lengths_reach_both_bounds(make_peer: type[FakePeer]) -> None:
     """Lengths are drawn from 0 to 512 inclusive."""
     peer = make_peer(Transport.UDP)
-    server = chargen.ChargenServer({})
+    server = chargen.ChargenServer(chargen.SPEC.resolve_options({}))
 
     class Edges(random.Random):
         values = iter([0, 512])
@@ -203,12 +255,13 @@ def test_udp_lengths_reach_both_bounds(make_peer: type[FakePeer]) -> None:
             return next(self.values)
 
     server.rng = Edges()
-    server.message_received(peer, Data(raw=b"x"))
-    server.message_received(peer, Data(raw=b"x"))
+    session = open_session(server, peer)
+    session.message_received(Data(raw=b"x"))
+    session.message_received(Data(raw=b"x"))
     assert [len(w) for w in peer.writes] == [0, 512]
 
 
-# -- messages and codecs -------------------------------------------------------------------
+# -- messages and the conversation ---------------------------------------------------------
 
 
 def test_characters_message_describes_itself() -> None:
@@ -220,39 +273,59 @@ def test_characters_message_describes_itself() -> None:
     assert msg.summary().startswith("74 characters ")
 
 
-def test_codecs() -> None:
-    """Client: lines or Characters datagrams; server: raw input."""
-    assert type(chargen.SPEC.codec(Role.CLIENT, Transport.TCP)) is LineCodec
-    assert isinstance(chargen.SPEC.codec(Role.SERVER, Transport.TCP), DataCodec)
-    udp_client = chargen.SPEC.codec(Role.CLIENT, Transport.UDP)
-    assert udp_client.feed(b"ab") == [chargen.Characters(raw=b"ab")]
-    assert isinstance(chargen.SPEC.codec(Role.SERVER, Transport.UDP), DatagramCodec)
+@pytest.mark.parametrize("role", [*Role, None])
+def test_decoders(role: Role | None) -> None:
+    """Server: lines or Characters datagrams; client: raw input."""
+    tcp = chargen.SPEC.conversation(role, Transport.TCP)._decoders
+    udp = chargen.SPEC.conversation(role, Transport.UDP)._decoders
+    assert type(tcp[Role.SERVER]) is LineDecoder
+    assert isinstance(tcp[Role.CLIENT], DataDecoder)
+    assert isinstance(udp[Role.SERVER], DatagramDecoder) and isinstance(udp[Role.CLIENT], DatagramDecoder)
+    assert chargen.SPEC.conversation(Role.CLIENT, Transport.UDP).feed(b"ab") == [chargen.Characters(raw=b"ab")]
 
 
-def test_client_codec_reads_the_stream_as_lines() -> None:
+def test_client_reads_the_stream_as_lines() -> None:
     """The TCP stream, split anywhere, decodes into the pattern's lines."""
-    codec = chargen.SPEC.codec(Role.CLIENT, Transport.TCP)
+    conv = chargen.SPEC.conversation(Role.CLIENT, Transport.TCP)
     data = chargen.pattern(0, 10 * 74)
-    lines = codec.feed(data[:100]) + codec.feed(data[100:])
+    lines = conv.feed(data[:100]) + conv.feed(data[100:])
     assert lines == [Line(raw=chargen.pattern(k, 74)) for k in range(10)]
 
 
 @SETTINGS
 @given(data=st.binary(max_size=300), cuts=st.lists(st.integers(0, 400), max_size=10))
-def test_stream_codec_laws(codec_laws: CodecLaws, data: bytes, cuts: list[int]) -> None:
-    """Client lines and server chunks: only protocol errors, exact re-encoding."""
-    codec_laws.stream(lambda: chargen.SPEC.codec(Role.CLIENT, Transport.TCP), data, cuts)
-    codec_laws.stream(
-        lambda: chargen.SPEC.codec(Role.SERVER, Transport.TCP), data, cuts, framed=False
-    )
+def test_stream_laws(laws: ConversationLaws, data: bytes, cuts: list[int]) -> None:
+    """Server lines and client chunks, split anywhere: only protocol errors,
+    messages that add up exactly, received, sent or observed."""
+    laws.stream(chargen.SPEC.conversation, Role.SERVER, data, cuts)
+    laws.stream(chargen.SPEC.conversation, Role.CLIENT, data, cuts, framed=False)
 
 
 @SETTINGS
 @given(datagrams=st.lists(st.binary(max_size=600), max_size=8))
-def test_datagram_codec_laws(codec_laws: CodecLaws, datagrams: list[bytes]) -> None:
-    """Any datagrams decode one-to-one and re-encode exactly."""
-    for role in Role:
-        codec_laws.datagrams(partial(chargen.SPEC.codec, role, Transport.UDP), datagrams)
+def test_datagram_laws(laws: ConversationLaws, datagrams: list[bytes]) -> None:
+    """Any datagrams from either side decode one-to-one, each its own bytes."""
+    for sender in Role:
+        assert len(laws.datagrams(chargen.SPEC.conversation, sender, datagrams)) == len(datagrams)
+
+
+@SETTINGS
+@given(lines=st.integers(1, 200), cuts=st.lists(st.integers(0, 5000), max_size=6))
+def test_an_observer_sees_what_both_sides_saw(laws: ConversationLaws, arun: Runner,
+                                              lines: int, cuts: list[int]) -> None:
+    """A recorded TCP stream, batches joined and split anywhere, replays to
+    an observer as the client's lines."""
+
+    async def main() -> Loopback:
+        lb = Loopback(chargen.SPEC, window=2 * BATCH)
+        await chargen.ChargenClient(lb).read(lines)
+        await lb.close()
+        return lb
+
+    lb = arun(main())
+    seen = laws.observer_replays(chargen.SPEC.conversation, lb, cuts)
+    assert len(seen[Role.CLIENT]) >= lines
+    assert seen[Role.CLIENT][:lines] == [Line(raw=chargen.pattern(k, 74)) for k in range(lines)]
 
 
 # -- verbs -------------------------------------------------------------------------------------
@@ -316,7 +389,7 @@ def test_verb_read_times_out_with_a_count(loopback: type[Loopback], arun: Runner
 
     async def main() -> None:
         lb = loopback(chargen.SPEC, Transport.UDP)
-        lb.behaviour.message_received = lambda conn, msg: None
+        lb.behaviour.session_type = Session  # hears, never answers
         await chargen.ChargenClient(lb).read(2, timeout=0.01)
 
     with pytest.raises(LabTimeout, match=r"0 of 2 lines arrived within 0\.01 s"):

@@ -1,20 +1,19 @@
-"""Tests for lab/protocols/daytime.py: the date line, options, codecs and
-verbs, in memory."""
+"""Tests for lab/protocols/daytime.py: the date line, options, sessions,
+the conversation and verbs, in memory."""
 
 from __future__ import annotations
 
 import time
-from functools import partial
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from protocol_fakes import CodecLaws, FakePeer, Loopback, Runner
+from protocol_fakes import ConversationLaws, FakePeer, Loopback, Runner, open_session
 
 from lab.errors import ConfigError, ConnectionClosed
 from lab.protocols import daytime
 from lab.protocols._base import Role, Transport
-from lab.protocols._framing import Data, DataCodec, DatagramCodec
+from lab.protocols._framing import Data, DataDecoder, DatagramDecoder
 
 SETTINGS = settings(deadline=None, max_examples=200)
 WHEN = 1_795_525_782.0  # a fixed instant; lines are checked against local-time ctime
@@ -23,12 +22,12 @@ WHEN = 1_795_525_782.0  # a fixed instant; lines are checked against local-time 
 def fixed_server(**options: str) -> daytime.DaytimeServer:
     server = daytime.SPEC.server(daytime.SPEC.resolve_options(options))
     assert isinstance(server, daytime.DaytimeServer)
-    server.clock = lambda: WHEN
+    set_clock(server)
     return server
 
 
 def set_clock(server: daytime.DaytimeServer) -> None:
-    server.clock = lambda: WHEN
+    server.wall_clock = lambda: WHEN
 
 
 # -- the message ---------------------------------------------------------------
@@ -76,14 +75,15 @@ def test_daytime_text_is_required() -> None:
 
 def test_format_option_is_checked() -> None:
     """A format with a line break is refused with a hint."""
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ConfigError, match="daytime: --format wants a format on one line") as info:
         daytime.SPEC.resolve_options({"format": "%H\n%M"})
     assert info.value.hint
 
 
 def test_format_option_default_is_ctime() -> None:
     """No --format means ctime."""
-    assert daytime.SPEC.resolve_options({}) == {"format": None}
+    assert daytime.SPEC.resolve_options({}) == daytime.DaytimeOptions(format=None)
+    assert daytime.SPEC.resolve_options({"format": "%H"}) == daytime.DaytimeOptions(format="%H")
 
 
 def test_unknown_option_is_refused() -> None:
@@ -95,76 +95,99 @@ def test_unknown_option_is_refused() -> None:
 # -- server --------------------------------------------------------------------------
 
 
-def test_tcp_server_sends_the_date_and_closes(peer: FakePeer) -> None:
+def test_tcp_server_sends_the_date_and_closes(make_peer: type[FakePeer]) -> None:
     """On connect: one date line, then close."""
-    server = fixed_server()
-    server.connection_made(peer)
+    peer = make_peer(spec=daytime.SPEC)
+    open_session(fixed_server(), peer)
     assert peer.data == time.ctime(WHEN).encode() + b"\r\n"
+    assert peer.sent == [daytime.Daytime.at(WHEN)]
     assert peer.closed
 
 
-def test_tcp_server_with_format(peer: FakePeer) -> None:
+def test_tcp_server_with_format(make_peer: type[FakePeer]) -> None:
     """--format shapes the line."""
-    server = fixed_server(format="%H:%M:%S")
-    server.connection_made(peer)
+    peer = make_peer(spec=daytime.SPEC)
+    open_session(fixed_server(format="%H:%M:%S"), peer)
     assert peer.data == time.strftime("%H:%M:%S", time.localtime(WHEN)).encode() + b"\r\n"
 
 
 def test_udp_server_answers_every_datagram(make_peer: type[FakePeer]) -> None:
     """Each datagram, empty or not, gets one date datagram; nothing is
     closed."""
-    peer = make_peer(Transport.UDP)
-    server = fixed_server()
-    server.connection_made(peer)
-    server.message_received(peer, Data(raw=b""))
-    server.message_received(peer, Data(raw=b"what time is it?"))
+    peer = make_peer(Transport.UDP, spec=daytime.SPEC)
+    session = open_session(fixed_server(), peer)
+    session.message_received(Data(raw=b""))
+    session.message_received(Data(raw=b"what time is it?"))
     assert peer.writes == [time.ctime(WHEN).encode() + b"\r\n"] * 2
     assert not peer.closed
 
 
 def test_tcp_server_ignores_client_data(peer: FakePeer) -> None:
     """Data from a TCP client makes no second answer."""
-    server = fixed_server()
-    server.message_received(peer, Data(raw=b"hello\r\n"))
+    session = fixed_server().session(peer)
+    session.message_received(Data(raw=b"hello\r\n"))
     assert peer.writes == []
 
 
-# -- codecs ---------------------------------------------------------------------------
+# -- the conversation ------------------------------------------------------------------
 
 
-def test_codecs() -> None:
-    """Server codecs take raw input; client codecs make Daytime messages."""
-    assert isinstance(daytime.SPEC.codec(Role.SERVER, Transport.TCP), DataCodec)
-    assert isinstance(daytime.SPEC.codec(Role.SERVER, Transport.UDP), DatagramCodec)
-    tcp = daytime.SPEC.codec(Role.CLIENT, Transport.TCP)
+@pytest.mark.parametrize("role", [*Role, None])
+def test_decoders(role: Role | None) -> None:
+    """The client's bytes are raw chunks or datagrams; the server's are
+    Daytime lines or datagrams, for either side and an observer."""
+    for transport, kind in ((Transport.TCP, DataDecoder), (Transport.UDP, DatagramDecoder)):
+        assert isinstance(daytime.SPEC.conversation(role, transport)._decoders[Role.CLIENT], kind)
+    assert not daytime.SPEC.conversation(role, Transport.TCP).follows_sends
+
+
+def test_client_decodes_the_date_line() -> None:
+    """A line split anywhere is one Daytime message; a datagram is one too."""
+    tcp = daytime.SPEC.conversation(Role.CLIENT, Transport.TCP)
     assert tcp.feed(b"Mon Jan  1 00:00:00 2024\r") == []
     assert tcp.feed(b"\n") == [daytime.Daytime.decode(b"Mon Jan  1 00:00:00 2024\r\n")]
-    udp = daytime.SPEC.codec(Role.CLIENT, Transport.UDP)
+    udp = daytime.SPEC.conversation(Role.CLIENT, Transport.UDP)
     assert [m.text for m in udp.feed(b"now\r\n")] == ["now"]
 
 
-def test_client_codec_takes_an_unterminated_line_at_eof() -> None:
+def test_client_takes_an_unterminated_line_at_eof() -> None:
     """A server that closes without CRLF still gave a date."""
-    codec = daytime.SPEC.codec(Role.CLIENT, Transport.TCP)
-    assert [m.text for m in codec.feed(b"12:00") + codec.feed(b"")] == ["12:00"]
+    conv = daytime.SPEC.conversation(Role.CLIENT, Transport.TCP)
+    assert [m.text for m in conv.feed(b"12:00") + conv.feed(b"")] == ["12:00"]
 
 
 @SETTINGS
 @given(data=st.binary(max_size=300), cuts=st.lists(st.integers(0, 400), max_size=10))
-def test_stream_codec_laws(codec_laws: CodecLaws, data: bytes, cuts: list[int]) -> None:
-    """Any bytes split anywhere: only protocol errors, exact re-encoding."""
-    codec_laws.stream(lambda: daytime.SPEC.codec(Role.CLIENT, Transport.TCP), data, cuts)
-    codec_laws.stream(
-        lambda: daytime.SPEC.codec(Role.SERVER, Transport.TCP), data, cuts, framed=False
-    )
+def test_stream_laws(laws: ConversationLaws, data: bytes, cuts: list[int]) -> None:
+    """Any bytes from either side, split anywhere: only protocol errors, and
+    messages that add up exactly, received, sent or observed."""
+    laws.stream(daytime.SPEC.conversation, Role.SERVER, data, cuts)
+    laws.stream(daytime.SPEC.conversation, Role.CLIENT, data, cuts, framed=False)
 
 
 @SETTINGS
 @given(datagrams=st.lists(st.binary(max_size=100), max_size=8))
-def test_datagram_codec_laws(codec_laws: CodecLaws, datagrams: list[bytes]) -> None:
-    """Any datagrams decode one-to-one and re-encode exactly."""
-    for role in Role:
-        codec_laws.datagrams(partial(daytime.SPEC.codec, role, Transport.UDP), datagrams)
+def test_datagram_laws(laws: ConversationLaws, datagrams: list[bytes]) -> None:
+    """Any datagrams from either side decode one-to-one, each its own bytes."""
+    for sender in Role:
+        assert len(laws.datagrams(daytime.SPEC.conversation, sender, datagrams)) == len(datagrams)
+
+
+@SETTINGS
+@given(fmt=st.sampled_from([None, "%Y-%m-%d", "%H:%M:%S", "no codes"]),
+       cuts=st.lists(st.integers(0, 60), max_size=6))
+def test_an_observer_sees_what_both_sides_saw(laws: ConversationLaws, arun: Runner,
+                                              fmt: str | None, cuts: list[int]) -> None:
+    """A recorded TCP exchange replays to an observer, split anywhere."""
+
+    async def main() -> Loopback:
+        lb = Loopback(daytime.SPEC, options={"format": fmt} if fmt else {}, prepare=set_clock)
+        await daytime.DaytimeClient(lb).get()
+        return lb
+
+    lb = arun(main())
+    seen = laws.observer_replays(daytime.SPEC.conversation, lb, cuts)
+    assert [m.text for m in seen[Role.CLIENT]] == [daytime.Daytime.at(WHEN, fmt).text]
 
 
 # -- verbs ----------------------------------------------------------------------------------

@@ -1,19 +1,20 @@
 """Tests for lab/protocols/finger.py: the RFC 1288 query grammar, replies,
-options, codecs and verbs, in memory."""
+options, the conversation, sessions and verbs, in memory."""
 
 from __future__ import annotations
 
-from functools import partial
+from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from protocol_fakes import CodecLaws, FakePeer, Loopback, Runner
+from protocol_fakes import ConversationLaws, FakePeer, Loopback, Runner, open_session
 
 from lab.errors import ConfigError, LocalProtocolError, RemoteProtocolError
 from lab.protocols import finger
-from lab.protocols._base import Role, Transport
-from lab.protocols._framing import Line, LineCodec
+from lab.protocols._base import Message, Role, Transport
+from lab.protocols._conversation import Conversation
+from lab.protocols._framing import Line, LineDecoder
 
 SETTINGS = settings(deadline=None, max_examples=200)
 FingerQuery = finger.FingerQuery
@@ -31,12 +32,21 @@ def server_with(**options: object) -> finger.FingerServer:
     return server
 
 
+def session_on(server: finger.FingerServer, peer: FakePeer) -> finger.FingerSession:
+    session = open_session(server, peer)
+    assert isinstance(session, finger.FingerSession)
+    return session
+
+
 def ask(server: finger.FingerServer, peer: FakePeer, raw: bytes) -> str:
     """Send one query line to the server, return its reply as text."""
-    server.connection_made(peer)
-    server.message_received(peer, finger.parse_query(raw))
+    session_on(server, peer).message_received(finger.parse_query(raw))
     assert peer.closed
     return peer.data.decode("ascii")
+
+
+def server_conv() -> Conversation:
+    return finger.SPEC.conversation(Role.SERVER, Transport.TCP)
 
 
 # -- the query grammar -------------------------------------------------------------------
@@ -162,44 +172,53 @@ def test_query_describes_itself() -> None:
     assert finger.parse_query(b"@h\r\n").summary() == "query list users @h"
 
 
-# -- codecs ------------------------------------------------------------------------------------
+# -- the conversation ---------------------------------------------------------------------------
 
 
-def test_server_codec_decodes_queries() -> None:
-    """The server's codec turns lines into FingerQuery messages."""
-    codec = finger.SPEC.codec(Role.SERVER, Transport.TCP)
-    assert codec.feed(b"/W ali") == []
-    assert codec.feed(b"ce\r\n") == [finger.parse_query(b"/W alice\r\n")]
+def test_server_decodes_queries() -> None:
+    """What the client sends is FingerQuery lines."""
+    conv = server_conv()
+    assert conv.feed(b"/W ali") == []
+    assert conv.feed(b"ce\r\n") == [finger.parse_query(b"/W alice\r\n")]
 
 
-def test_server_codec_takes_a_query_without_newline_at_eof() -> None:
+def test_server_takes_a_query_without_newline_at_eof() -> None:
     """`printf alice | nc host 79` still gets an answer."""
-    codec = finger.SPEC.codec(Role.SERVER, Transport.TCP)
-    assert codec.feed(b"alice") + codec.feed(b"") == [finger.parse_query(b"alice")]
+    conv = server_conv()
+    assert conv.feed(b"alice") + conv.feed(b"") == [finger.parse_query(b"alice")]
 
 
-def test_server_codec_caps_the_query_length() -> None:
+def test_server_caps_the_query_length() -> None:
     """More than MAX_QUERY bytes without a newline is refused at once."""
-    codec = finger.SPEC.codec(Role.SERVER, Transport.TCP)
-    codec.feed(b"a" * finger.MAX_QUERY)
+    conv = server_conv()
+    conv.feed(b"a" * finger.MAX_QUERY)
     with pytest.raises(RemoteProtocolError, match="longer than 1024"):
-        codec.feed(b"a")
+        conv.feed(b"a")
 
 
-def test_server_codec_is_spent_after_a_bad_query() -> None:
-    """After a malformed query the codec keeps raising."""
-    codec = finger.SPEC.codec(Role.SERVER, Transport.TCP)
+def test_server_side_is_spent_after_a_bad_query() -> None:
+    """After a malformed query the client's decoder keeps raising."""
+    conv = server_conv()
     with pytest.raises(RemoteProtocolError):
-        codec.feed(b"a b\r\n")
+        conv.feed(b"a b\r\n")
     with pytest.raises(RemoteProtocolError):
-        codec.feed(b"alice\r\n")
+        conv.feed(b"alice\r\n")
 
 
-def test_client_codec_reads_lines_to_the_end() -> None:
+def test_client_reads_lines_to_the_end() -> None:
     """The reply is lines; an unterminated last line still counts."""
-    codec = finger.SPEC.codec(Role.CLIENT, Transport.TCP)
-    assert type(codec) is LineCodec
-    assert codec.feed(b"a\r\nb") + codec.feed(b"") == [Line(raw=b"a\r\n"), Line(raw=b"b")]
+    conv = finger.SPEC.conversation(Role.CLIENT, Transport.TCP)
+    assert type(conv._decoders[Role.SERVER]) is LineDecoder
+    assert conv.feed(b"a\r\nb") + conv.feed(b"") == [Line(raw=b"a\r\n"), Line(raw=b"b")]
+
+
+def test_a_client_sending_a_query_follows_it() -> None:
+    """The client's own query, sent whole or as raw bytes, decodes as one."""
+    conv = finger.SPEC.conversation(Role.CLIENT, Transport.TCP)
+    assert conv.send(FingerQuery.of("alice")) == b"alice\r\n"
+    conv.send_data(b"/W do")
+    conv.send_data(b"do\r\n")
+    assert conv.take_sent() == [FingerQuery.of("alice"), FingerQuery.of("dodo", verbose=True)]
 
 
 def test_tcp_only() -> None:
@@ -210,11 +229,12 @@ def test_tcp_only() -> None:
 
 @SETTINGS
 @given(data=st.binary(max_size=300), cuts=st.lists(st.integers(0, 400), max_size=10))
-def test_codec_laws(codec_laws: CodecLaws, data: bytes, cuts: list[int]) -> None:
-    """Any bytes split anywhere: only protocol errors, exact re-encoding."""
-    for role in Role:
-        codec_laws.stream(partial(finger.SPEC.codec, role, Transport.TCP), data, cuts)
-        codec_laws.stream(partial(finger.SPEC.codec, role, Transport.TCP), data, cuts, eof=False)
+def test_stream_laws(laws: ConversationLaws, data: bytes, cuts: list[int]) -> None:
+    """Any bytes from either side split anywhere: only protocol errors, and
+    messages that add up exactly, received, sent or observed."""
+    for sender in Role:
+        laws.stream(finger.SPEC.conversation, sender, data, cuts)
+        laws.stream(finger.SPEC.conversation, sender, data, cuts, eof=False)
 
 
 @SETTINGS
@@ -225,9 +245,38 @@ def test_codec_laws(codec_laws: CodecLaws, data: bytes, cuts: list[int]) -> None
     ).map(b"".join),
     cuts=st.lists(st.integers(0, 200), max_size=10),
 )
-def test_server_codec_laws_on_query_like_bytes(codec_laws: CodecLaws, data: bytes, cuts: list[int]) -> None:
-    """Bytes close to real queries hit every branch of the parser."""
-    codec_laws.stream(lambda: finger.SPEC.codec(Role.SERVER, Transport.TCP), data, cuts)
+def test_stream_laws_on_query_like_bytes(laws: ConversationLaws, data: bytes, cuts: list[int]) -> None:
+    """Client bytes close to real queries hit every branch of the parser."""
+    laws.stream(finger.SPEC.conversation, Role.CLIENT, data, cuts)
+
+
+_QUERIES = st.sampled_from([
+    {"user": ""},
+    {"user": "", "verbose": True},
+    {"user": "alice"},
+    {"user": "alice", "verbose": True},
+    {"user": "dodo", "verbose": True},
+    {"user": "mallory"},
+    {"user": "alice", "hosts": ["far.example"]},
+])
+
+
+@SETTINGS
+@given(query=_QUERIES, cuts=st.lists(st.integers(0, 200), max_size=8))
+def test_an_observer_sees_what_both_sides_saw(laws: ConversationLaws, arun: Runner,
+                                              query: dict[str, Any], cuts: list[int]) -> None:
+    """A recorded query and its multi-line answer replay to an observer,
+    split anywhere."""
+
+    async def main() -> tuple[Loopback, str]:
+        lb = Loopback(finger.SPEC, options={"plan": ["alice=Tea at six.\nThen croquet."]})
+        return lb, await finger.FingerClient(lb).query(**query)
+
+    lb, reply = arun(main())
+    seen = laws.observer_replays(finger.SPEC.conversation, lb, cuts)
+    assert seen[Role.SERVER] == [FingerQuery.of(**query)]
+    text = b"".join(m.raw for m in seen[Role.CLIENT]).decode("ascii")
+    assert text.replace("\r\n", "\n") == reply
 
 
 # -- options ------------------------------------------------------------------------------------
@@ -249,10 +298,22 @@ def test_user_option_refuses_bad_forms(bad: str) -> None:
 
 def test_plan_option_parses() -> None:
     """--plan NAME=TEXT becomes a (login, plan) pair."""
-    assert finger.SPEC.resolve_options({"plan": "alice=Tea at six."}) == {
-        "user": [],
-        "plan": [("alice", "Tea at six.")],
-    }
+    assert finger.SPEC.resolve_options({"plan": "alice=Tea at six."}) == finger.FingerOptions(
+        user=(), plan=(("alice", "Tea at six."),)
+    )
+
+
+def test_options_may_come_as_a_mapping() -> None:
+    """A lab file's {login: info} mapping gives the same pairs."""
+    options = finger.SPEC.resolve_options({"user": {"bob": "Bob, Room 1"}, "plan": {"bob": "Lunch."}})
+    assert options == finger.FingerOptions(user=(("bob", "Bob, Room 1"),), plan=(("bob", "Lunch."),))
+
+
+def test_bad_option_names_the_option() -> None:
+    """The error says which option and gives an example."""
+    with pytest.raises(ConfigError, match=r"finger: --plan wants NAME=TEXT, got 'alice'") as info:
+        finger.SPEC.resolve_options({"plan": ["alice"]})
+    assert info.value.hint == "e.g. --plan alice='Down the rabbit hole.'"
 
 
 def test_plan_for_someone_without_an_account_is_refused() -> None:
@@ -280,9 +341,14 @@ def test_given_users_replace_the_demo_accounts() -> None:
 
 
 def test_options_may_come_as_pairs() -> None:
-    """A scenario may give (login, info) pairs instead of strings."""
+    """A scenario may give (login, info) pairs instead of strings, checked
+    the same way."""
     server = server_with(user=[("bob", "Bob Bobson")], plan=[["bob", "Lunch."]])
     assert server.users["bob"] == finger.FingerUser("bob", "Bob Bobson", "Lunch.")
+    with pytest.raises(ConfigError, match="--user wants a login"):
+        server_with(user=[("two words", "X")])
+    with pytest.raises(ConfigError, match="--plan wants NAME=TEXT"):
+        server_with(plan=[42])
 
 
 def test_gecos_style_info() -> None:
@@ -359,37 +425,45 @@ def test_reply_filters_control_characters(peer: FakePeer) -> None:
 def test_one_answer_per_connection(peer: FakePeer) -> None:
     """A second query in the same packet is ignored: the first answer
     closed the connection."""
-    server = server_with()
-    server.message_received(peer, finger.parse_query(b"alice\r\n"))
-    server.message_received(peer, finger.parse_query(b"dodo\r\n"))
+    session = session_on(server_with(), peer)
+    session.message_received(finger.parse_query(b"alice\r\n"))
+    session.message_received(finger.parse_query(b"dodo\r\n"))
     assert peer.data.decode().count("Login:") == 1
 
 
-def test_bad_query_gets_a_one_line_error(peer: FakePeer) -> None:
+def test_bad_query_gets_a_one_line_error(make_peer: type[FakePeer]) -> None:
     """protocol_error answers 'finger: bad query: ...' and closes."""
-    server = server_with()
-    server.protocol_error(peer, RemoteProtocolError("byte 0x01 is not printing ASCII"))
+    peer = make_peer(spec=finger.SPEC)
+    session_on(server_with(), peer).protocol_error(RemoteProtocolError("byte 0x01 is not printing ASCII"))
     assert peer.data == b"finger: bad query: byte 0x01 is not printing ASCII\r\n"
+    assert peer.sent == [Line(raw=b"finger: bad query: byte 0x01 is not printing ASCII\r\n")]
     assert peer.closed
 
 
 def test_protocol_error_after_the_answer_sends_nothing(peer: FakePeer) -> None:
     """An error after the reply was sent does not write to a closed peer."""
-    server = server_with()
-    server.message_received(peer, finger.parse_query(b"alice\r\n"))
-    server.protocol_error(peer, RemoteProtocolError("late"))
+    session = session_on(server_with(), peer)
+    session.message_received(finger.parse_query(b"alice\r\n"))
+    session.protocol_error(RemoteProtocolError("late"))
     assert b"bad query" not in peer.data
 
 
-def test_connection_lost_forgets_the_connection(make_peer: type[FakePeer]) -> None:
-    """A new connection with a reused id gets its answer."""
+def test_each_connection_has_its_own_session(make_peer: type[FakePeer]) -> None:
+    """One connection's answer does not silence the next, even with a
+    reused id."""
     server = server_with()
     first = make_peer(conn_id="c")
-    server.message_received(first, finger.parse_query(b"alice\r\n"))
-    server.connection_lost(first)
+    session_on(server, first).message_received(finger.parse_query(b"alice\r\n"))
     second = make_peer(conn_id="c")
-    server.message_received(second, finger.parse_query(b"dodo\r\n"))
+    session_on(server, second).message_received(finger.parse_query(b"dodo\r\n"))
     assert b"dodo" in second.data
+
+
+def test_a_session_sends_through_the_conversation(make_peer: type[FakePeer]) -> None:
+    """The reply leaves as Line messages the server's conversation follows."""
+    peer = make_peer(spec=finger.SPEC)
+    ask(server_with(user=["bob=Bob"]), peer, b"/W bob\r\n")
+    assert peer.sent == [Line(raw=b"Login: bob\t\t\tName: Bob\r\n"), Line(raw=b"No Plan.\r\n")]
 
 
 @SETTINGS
@@ -488,12 +562,13 @@ def test_verb_query_refuses_a_bad_user(loopback: type[Loopback], arun: Runner) -
 def test_verb_query_filters_what_a_server_sends(loopback: type[Loopback], arun: Runner) -> None:
     """The client also filters control characters (RFC 1288 §3.3)."""
 
-    def prepare(server: finger.FingerServer) -> None:
-        def rude(conn: object, msg: object) -> None:
-            conn.send_raw(b"hi\x1b[2J\x07\r\nthere\xff")  # type: ignore[attr-defined]
-            conn.close()  # type: ignore[attr-defined]
+    class Rude(finger.FingerSession):
+        def message_received(self, msg: Message) -> None:
+            self.conn.send_raw(b"hi\x1b[2J\x07\r\nthere\xff")
+            self.conn.close()
 
-        server.message_received = rude  # type: ignore[method-assign]
+    def prepare(server: Any) -> None:
+        server.session_type = Rude
 
     async def main() -> str:
         return await finger.FingerClient(loopback(finger.SPEC, prepare=prepare)).query()

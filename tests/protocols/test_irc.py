@@ -1,33 +1,36 @@
-"""Tests for lab/protocols/irc: the RFC 1459/2812 message codec, the server
-driven in memory, its timers and flood limits on a loop, the client verbs
-through a loopback, and hostile input on real sockets."""
+"""Tests for lab/protocols/irc: the RFC 1459/2812 messages and conversation,
+the server driven in memory on a clock the tests move, the client verbs
+through a loopback, an observer replaying what both sides saw, and
+hostile input on real sockets."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from helpers import wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from protocol_fakes import CodecLaws, FakePeer, Loopback, Runner
+from protocol_fakes import ConversationLaws, FakePeer, Loopback, Runner, open_session
 
 from lab import Lab
-from lab.errors import LocalProtocolError, RemoteProtocolError
+from lab.errors import ConfigError, LocalProtocolError, RemoteProtocolError
 from lab.eventlog import Direction, EventFilter, EventKind
 from lab.protocols import irc
 from lab.protocols._base import Role, Transport
-from lab.protocols._chat import SERVICE_KEY, ChatService
-from lab.protocols.irc import IrcMalformed, IrcMessage, parse_message
+from lab.protocols.irc import IrcMalformed, IrcMessage, IrcSession, parse_message
+from lab.services import Services
+from lab.services.chat import CHAT, ChatService
 
 SETTINGS = settings(deadline=None, max_examples=200)
 
 
-# -- the codec -------------------------------------------------------------------------
+# -- messages and the conversation ----------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -140,23 +143,65 @@ def test_relayed_messages_are_cut_to_512_bytes() -> None:
     assert set(msg.last) == {"é"}
 
 
-def test_codec_frames_both_roles_alike() -> None:
-    """Lines split anywhere decode the same; a line past MAX_LINE is an error."""
+def test_numerics_match_reply_code_patterns() -> None:
+    """expect 433 / "001" compares the numeric; other patterns as for any message."""
+    taken = parse_message(b":irc.lab.test 433 * alice :Nickname is already in use\r\n")
+    assert isinstance(taken, IrcMessage)
+    assert taken.matches(433) and taken.matches("433") and not taken.matches(43) and not taken.matches("001")
+    assert taken.matches("already in use") and taken.matches(b"433 *") and taken.matches(lambda m: m.kind == "433")
+    said = IrcMessage.of("PRIVMSG", "#lab", "433 is a number")
+    assert not said.matches(433) and said.matches("433 is")  # a code pattern wants the numeric
+    welcome = parse_message(b":s 001 a :hi\r\n")
+    assert welcome.matches("001") and welcome.matches(1)
+
+
+def test_only_ping_is_a_keepalive() -> None:
+    """A PING comes on the server's clock; recordings note it, not expect it."""
+    assert IrcMessage.of("PING", "irc.lab.test").keepalive
+    assert not IrcMessage.of("PONG", "irc.lab.test").keepalive
+    assert not parse_message(b"\r\n").keepalive
+
+
+@pytest.mark.parametrize("role", [*Role, None])
+def test_conversation_frames_both_sides_alike(role: Role | None) -> None:
+    """Either side's lines, split anywhere, decode the same for a client,
+    a server and an observer; a line past MAX_LINE is an error."""
     data = b":s 001 a :hi\r\nPING :x\nPRIVMSG #a :\x01ACTION y\x01\r\n"
-    for role in Role:
-        codec = irc.make_codec(role, Transport.TCP)
-        got = [m for i in range(len(data)) for m in codec.feed(data[i:i + 1])]
-        assert [m.raw for m in got] == [b":s 001 a :hi\r\n", b"PING :x\n", b"PRIVMSG #a :\x01ACTION y\x01\r\n"]
-    codec = irc.make_codec(Role.SERVER, Transport.TCP)
-    with pytest.raises(RemoteProtocolError, match="longer than"):
-        codec.feed(b"x" * (irc.MAX_LINE + 10))
+    want = [b":s 001 a :hi\r\n", b"PING :x\n", b"PRIVMSG #a :\x01ACTION y\x01\r\n"]
+    for sender in Role:
+        if sender is role:
+            continue
+        conv = irc.SPEC.conversation(role, Transport.TCP)
+        assert isinstance(conv, irc.IrcConversation) and not conv.follows_sends
+        got = [m for i in range(len(data)) for m in conv.feed(data[i:i + 1], sender if role is None else None)]
+        assert [m.raw for m in got] == want
+        with pytest.raises(RemoteProtocolError, match="longer than"):
+            conv.feed(b"x" * (irc.MAX_LINE + 10), sender if role is None else None)
 
 
-def test_codec_refuses_to_send_over_512_bytes() -> None:
-    """Encoding a decoded long line (which a server may have received) fails."""
+def test_conversation_refuses_to_send_over_512_bytes() -> None:
+    """Sending a decoded long line (which a server may have received) fails."""
     long = parse_message(b"PRIVMSG #a :" + b"x" * 600 + b"\r\n")
-    with pytest.raises(LocalProtocolError):
-        irc.IrcCodec().encode(long)
+    for role in Role:
+        with pytest.raises(LocalProtocolError, match="512-byte limit"):
+            irc.SPEC.conversation(role, Transport.TCP).send(long)
+
+
+def test_options_are_typed_with_defaults() -> None:
+    """One dataclass: defaults filled in, values parsed, bad ones named."""
+    defaults = irc.SPEC.resolve_options({})
+    assert isinstance(defaults, irc.IrcOptions)
+    assert (defaults.server_name, defaults.ping_interval, defaults.flood_burst, defaults.password) == (
+        "irc.lab.test", 90.0, 20, None)
+    given_options = irc.SPEC.resolve_options({"flood_rate": "2.5", "max_users": 3, "motd": ""})
+    assert isinstance(given_options, irc.IrcOptions)
+    assert (given_options.flood_rate, given_options.max_users, given_options.motd) == (2.5, 3, "")
+    with pytest.raises(ConfigError, match=r"irc: --server-name wants a host name with a dot, got 'nodot'") as exc:
+        irc.SPEC.resolve_options({"server_name": "nodot"})
+    assert exc.value.hint == "e.g. --server-name irc.lab.test"
+    with pytest.raises(ConfigError, match="irc: --flood-burst wants a number of at least 0"):
+        irc.SPEC.resolve_options({"flood_burst": "-1"})
+    assert irc.IrcOptions.get("ping_interval").help_text.endswith("(default 90)")
 
 
 _middle = st.text(st.characters(blacklist_characters="\x00\r\n :", blacklist_categories=("Cs",)),
@@ -166,11 +211,11 @@ _trailing = st.text(st.characters(blacklist_characters="\x00\r\n", blacklist_cat
 
 @SETTINGS
 @given(data=st.binary(max_size=400), cuts=st.lists(st.integers(0, 400), max_size=8), eof=st.booleans())
-def test_codec_laws_on_any_bytes(codec_laws: CodecLaws, data: bytes, cuts: list[int], eof: bool) -> None:
-    """Any bytes split anywhere: the same messages, exact re-encoding,
-    only RemoteProtocolError."""
-    for role in Role:
-        codec_laws.stream(lambda r=role: irc.make_codec(r, Transport.TCP), data, cuts, eof=eof)
+def test_conversation_laws_on_any_bytes(laws: ConversationLaws, data: bytes, cuts: list[int], eof: bool) -> None:
+    """Any bytes from either side, split anywhere: the same messages,
+    received, sent or observed, adding up exactly; only RemoteProtocolError."""
+    for sender in Role:
+        laws.stream(irc.SPEC.conversation, sender, data, cuts, eof=eof)
 
 
 @SETTINGS
@@ -178,10 +223,11 @@ def test_codec_laws_on_any_bytes(codec_laws: CodecLaws, data: bytes, cuts: list[
     lines=st.lists(st.binary(max_size=60).map(lambda b: b.replace(b"\n", b"") + b"\r\n"), max_size=6),
     cuts=st.lists(st.integers(0, 400), max_size=8),
 )
-def test_codec_laws_on_lines(codec_laws: CodecLaws, lines: list[bytes], cuts: list[int]) -> None:
-    """Whole lines of arbitrary bytes each decode to one message."""
-    msgs = codec_laws.stream(lambda: irc.make_codec(Role.CLIENT, Transport.TCP), b"".join(lines), cuts)
-    assert [m.raw for m in msgs] == lines
+def test_conversation_laws_on_lines(laws: ConversationLaws, lines: list[bytes], cuts: list[int]) -> None:
+    """Whole lines of arbitrary bytes from either side each decode to one message."""
+    for sender in Role:
+        msgs = laws.stream(irc.SPEC.conversation, sender, b"".join(lines), cuts)
+        assert [m.raw for m in msgs] == lines
 
 
 @SETTINGS
@@ -250,39 +296,86 @@ def test_glob_match_agrees_with_fnmatch(pattern: str, text: str) -> None:
 # -- the server, in memory ---------------------------------------------------------------
 
 
+class ManualClock:
+    """A clock the test moves: ``advance`` runs the timers it passes, in
+    order, each at its own time."""
+
+    class Timer:
+        def __init__(self, when: float, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+            self.when, self.fn, self.args = when, fn, args
+            self.cancelled = False
+
+        def cancel(self) -> None:
+            self.cancelled = True
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+        self.timers: list[ManualClock.Timer] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> ManualClock.Timer:
+        timer = ManualClock.Timer(self.now + delay, fn, args)
+        self.timers.append(timer)
+        return timer
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> ManualClock.Timer:
+        return self.call_later(0.0, fn, *args)
+
+    def advance(self, seconds: float) -> None:
+        end = self.now + seconds
+        while due := [t for t in self.timers if not t.cancelled and t.when <= end]:
+            timer = min(due, key=lambda t: t.when)  # min keeps the first of equals: scheduling order
+            self.timers.remove(timer)
+            self.now = max(self.now, timer.when)
+            timer.fn(*timer.args)
+        self.now = end
+
+    @property
+    def pending(self) -> int:
+        """Timers still to run."""
+        return sum(1 for t in self.timers if not t.cancelled)
+
+
 class Net:
-    """One or more IRC server behaviours sharing a chat service, with
-    fake connections; lines go through the real codec."""
+    """One or more IRC server behaviours sharing a chat service and a
+    manual clock, with fake connections; lines go through the real
+    conversation of each connection."""
 
     def __init__(self, **options: Any) -> None:
-        options.setdefault("flood_burst", 0)  # no timers without a loop
-        self.services = None
+        options.setdefault("flood_burst", 0)  # lines are handled at once; the bucket has its own tests
+        self.clock = ManualClock()
+        self.services = Services()
+        self.sessions: dict[FakePeer, IrcSession] = {}
         self.server = self.add_server(**options)
         self._ids = 0
 
     def add_server(self, **options: Any) -> irc.IrcServer:
         server = irc.SPEC.server(irc.SPEC.resolve_options(options))
         assert isinstance(server, irc.IrcServer)
-        if self.services is None:
-            self.services = server.services
         server.services = self.services
+        server.clock = self.clock
+        server.started()
         return server
 
-    def connect(self, server: irc.IrcServer | None = None) -> FakePeer:
+    def connect(self, server: irc.IrcServer | None = None, peer: FakePeer | None = None) -> FakePeer:
         self._ids += 1
-        peer = FakePeer(conn_id=f"irc#{self._ids}", codec=irc.IrcCodec())
-        (server or self.server).connection_made(peer)
-        peer.server = server or self.server  # type: ignore[attr-defined]
+        peer = peer or FakePeer(conn_id=f"irc#{self._ids}", spec=irc.SPEC)
+        self.sessions[peer] = open_session(server or self.server, peer)
         return peer
+
+    def session(self, peer: FakePeer) -> IrcSession:
+        return self.sessions[peer]
 
     def send(self, peer: FakePeer, *lines: str | bytes) -> list[str]:
         """Send lines; return what the server wrote back to this peer."""
         start = len(peer.sent)
-        codec = irc.IrcCodec()
+        session = self.sessions[peer]
         for line in lines:
             data = line.encode() if isinstance(line, str) else line
-            for msg in codec.feed(data if data.endswith(b"\n") else data + b"\r\n"):
-                peer.server.message_received(peer, msg)  # type: ignore[attr-defined]
+            for msg in peer.conversation.feed(data if data.endswith(b"\n") else data + b"\r\n"):
+                session.message_received(msg)
         return [m.text for m in peer.sent[start:]]
 
     def register(self, nick: str, server: irc.IrcServer | None = None) -> FakePeer:
@@ -585,10 +678,9 @@ def test_input_past_512_bytes_is_417_and_malformed_lines_are_noted(net: Net) -> 
 def test_ipv6_hosts_stay_one_parameter() -> None:
     """A client on ::1 shows as 0::1, so its host never starts with ':'."""
     net = Net()
-    peer = FakePeer(conn_id="v6", codec=irc.IrcCodec())
+    peer = FakePeer(conn_id="v6", spec=irc.SPEC)
     peer.peer = ("::1", 5000, 0, 0)
-    net.server.connection_made(peer)
-    peer.server = net.server  # type: ignore[attr-defined]
+    net.connect(peer=peer)
     replies = net.send(peer, "NICK six", "USER six 0 * :six", "WHOIS six")
     assert "six!six@0::1" in replies[0]
     assert ":irc.lab.test 311 six six six 0::1 * :six" in replies
@@ -606,7 +698,8 @@ def test_two_servers_share_the_rooms() -> None:
     net.send(alice, "PRIVMSG #lab :across")
     assert net.seen(bob) == [":alice!alice@127.0.0.1 PRIVMSG #lab :across"]
     assert ":irc.lab.test 312 alice bob irc2.lab.test :netlab chat" in net.send(alice, "WHOIS bob")
-    assert isinstance(net.services.get(SERVICE_KEY, dict), ChatService)  # type: ignore[union-attr]
+    assert isinstance(net.services.get(CHAT), ChatService)
+    assert net.server.chat is other.chat is net.services.get(CHAT)
 
 
 def test_abrupt_disconnect_is_a_quit(net: Net) -> None:
@@ -616,7 +709,7 @@ def test_abrupt_disconnect_is_a_quit(net: Net) -> None:
     net.send(bob, "JOIN #lab")
     net.seen(alice)
     bob.closed = True
-    net.server.connection_lost(bob)
+    net.session(bob).connection_lost()
     assert net.seen(alice) == [":bob!bob@127.0.0.1 QUIT :Connection closed"]
     assert net.server.chat.user("bob") is None
 
@@ -652,7 +745,7 @@ def test_any_command_sequence_keeps_the_server_consistent(script: list[tuple[int
         assert room.operators <= set(room.members) and room.voiced <= set(room.members)
     for peer in peers:
         assert all(len(m.raw) <= irc.MAX_MESSAGE for m in peer.sent)
-        assert peer.closed == (peer.id not in net.server.sessions)
+        assert peer.closed == (net.session(peer) not in net.server.sessions)
 
 
 @SETTINGS
@@ -675,74 +768,78 @@ def test_any_bytes_from_a_client_get_valid_replies(lines: list[bytes]) -> None:
 # -- timers and flood control on a loop -----------------------------------------------------
 
 
-def test_quiet_clients_are_pinged_and_dropped(arun: Runner) -> None:
+def test_quiet_clients_are_pinged_and_dropped() -> None:
     """A quiet client gets PING; one that answers stays; one that does not
     is dropped with ERROR (Ping timeout) and its peers see it quit."""
-
-    async def scenario() -> None:
-        net = Net(ping_interval=0.05, ping_timeout=0.2)
-        alive, silent = net.register("alive"), net.register("silent")
-        net.send(alive, "JOIN #lab")
-        net.send(silent, "JOIN #lab")
-        heard = []
-        for _ in range(200):
-            await asyncio.sleep(0.01)
-            if any(m.command == "PING" for m in alive.sent):
-                net.send(alive, "PONG :irc.lab.test")
-            heard += net.seen(alive)
-            if silent.closed:
-                break
-        assert silent.closed and not alive.closed
-        assert silent.sent[-1].text.startswith("ERROR :Closing Link: 127.0.0.1 (Ping timeout: ")
-        assert any(line.startswith(":silent!silent@127.0.0.1 QUIT :Ping timeout: ") for line in heard)
-        assert sum(line == "PING irc.lab.test" for line in heard) >= 2  # pinged again after answering
-
-    arun(scenario())
+    net = Net(ping_interval=30, ping_timeout=60)
+    alive, silent = net.register("alive"), net.register("silent")
+    net.send(alive, "JOIN #lab")
+    net.send(silent, "JOIN #lab")
+    heard: list[str] = []
+    for _ in range(100):
+        net.clock.advance(7)  # not a divisor of the intervals: answers come after the PING
+        if any(m.command == "PING" for m in alive.sent):
+            net.send(alive, "PONG :irc.lab.test")
+        heard += net.seen(alive)
+        if silent.closed:
+            break
+    assert silent.closed and not alive.closed
+    assert silent.sent[-1].text.startswith("ERROR :Closing Link: 127.0.0.1 (Ping timeout: ")
+    assert any(line.startswith(":silent!silent@127.0.0.1 QUIT :Ping timeout: ") for line in heard)
+    assert sum(line == "PING irc.lab.test" for line in heard) >= 2  # pinged again after answering
+    assert net.clock.now - 1000.0 < 30 + 60 + 7  # dropped on time
 
 
-def test_unregistered_clients_time_out(arun: Runner) -> None:
+def test_unregistered_clients_time_out() -> None:
     """A connection that never registers is closed after register_timeout."""
+    net = Net(register_timeout=30, ping_interval=600)
+    peer = net.connect()
+    net.send(peer, "NICK lurker")
+    net.clock.advance(29)
+    assert not peer.closed
+    net.clock.advance(2)
+    assert peer.closed and peer.sent[-1].text.endswith("(Registration timed out)")
+    assert net.server.chat.user("lurker") is None
+    assert net.clock.pending == 0
 
-    async def scenario() -> None:
-        net = Net(register_timeout=0.1, ping_interval=10)
-        peer = net.connect()
-        net.send(peer, "NICK lurker")
-        for _ in range(300):
-            if peer.closed:
-                break
-            await asyncio.sleep(0.01)
-        assert peer.closed and peer.sent[-1].text.endswith("(Registration timed out)")
-        assert net.server.chat.user("lurker") is None
 
-    arun(scenario())
+def test_timers_end_with_the_connection_and_the_server() -> None:
+    """connection_lost and stopped() cancel every timer of a session."""
+    net = Net(flood_burst=2, flood_rate=1)
+    gone, kept = net.register("gone"), net.register("kept")
+    net.send(gone, "PING :a", "PING :b", "PING :c")  # past the burst: a drain is due
+    assert net.clock.pending == 3  # two keep-alive ticks and the drain
+    gone.closed = True
+    net.session(gone).connection_lost()
+    assert net.clock.pending == 1
+    net.server.stopped()
+    assert net.clock.pending == 0 and not net.server.sessions
+    assert net.server.chat.user("kept") is None
+    net.clock.advance(3600)
+    assert not kept.sent
 
 
 def test_flood_lines_wait_then_excess_flood_disconnects() -> None:
     """Past the burst, lines wait their turn (RFC 1459 §8.10) and come out
     in order as tokens return; a client that keeps flooding is
     disconnected with ERROR (Excess Flood).  The clock is ours to move."""
-    now = [1000.0]
     net = Net(flood_burst=3, flood_rate=2, flood_queue=20)
-    net.server.clock = lambda: now[0]
     peer = net.connect()
     net.send(peer, "NICK fast", "USER fast 0 * :f")
-    now[0] += 10  # the bucket is full again
+    net.clock.advance(10)  # the bucket is full again
     net.seen(peer)
     net.send(peer, *[f"PING :{i}" for i in range(10)])
     assert len(peer.sent) == 3  # the burst
-    session = net.server.sessions[peer.id]
-    now[0] += 1.0  # two more tokens
-    net.server._drain(session)
+    net.clock.advance(1.0)  # two more tokens, each spent as it comes
     assert len(peer.sent) == 5
-    now[0] += 60  # the bucket holds at most the burst
-    net.server._drain(session)
-    assert len(peer.sent) == 8
-    now[0] += 1.0
-    net.server._drain(session)
+    net.clock.advance(60)
     assert [m.last for m in peer.sent] == [str(i) for i in range(10)]  # in order, none lost
+    net.seen(peer)
+    net.send(peer, *[f"PING :{i}" for i in range(10)])
+    assert len(peer.sent) == 3  # a quiet minute refills the bucket to the burst, no more
     net.send(peer, *[f"PING :{i}" for i in range(40)])
     assert peer.closed and peer.sent[-1].text.endswith("(Excess Flood)")
-    assert peer.id not in net.server.sessions
+    assert net.session(peer) not in net.server.sessions
 
     # a few huge lines are as much of a flood as many short ones
     other = net.connect()
@@ -768,8 +865,30 @@ class WatchedLoopback(Loopback):
                 self.verbs.message_received(msg)
 
 
+class Bystander:
+    """Another connection to a loopback's server, driven by hand."""
+
+    def __init__(self, server: irc.IrcServer, conn_id: str) -> None:
+        self.peer = FakePeer(conn_id=conn_id, spec=irc.SPEC)
+        self.session: IrcSession = open_session(server, self.peer)
+
+    def send(self, data: bytes) -> None:
+        for msg in self.peer.conversation.feed(data):
+            self.session.message_received(msg)
+
+    @property
+    def sent(self) -> list[Any]:
+        return self.peer.sent
+
+
+async def settle(turns: int = 10) -> None:
+    """Let the loop run what is due now (the client answers as tasks)."""
+    for _ in range(turns):
+        await asyncio.sleep(0)
+
+
 def test_client_verbs_against_our_server(arun: Runner) -> None:
-    """nick, join, say, act, topic, part, quit and CTCP through both codecs."""
+    """nick, join, say, act, topic, part, quit and CTCP through both conversations."""
 
     async def scenario() -> None:
         link = WatchedLoopback(irc.SPEC, options={"flood_burst": 0})
@@ -806,24 +925,15 @@ def test_client_answers_ping_and_ctcp(arun: Runner) -> None:
         link = WatchedLoopback(irc.SPEC, options={"flood_burst": 0})
         client = link.verbs = irc.IrcClient(link)
         await client.nick("alice")
-        server = link.behaviour
-        bob = FakePeer(conn_id="bob", codec=irc.IrcCodec())
-        server.connection_made(bob)
-        for line in (b"NICK bob\r\n", b"USER bob 0 * :b\r\n", b"PRIVMSG alice :\x01VERSION\x01\r\n",
-                     b"PRIVMSG alice :\x01PING 42\x01\r\n"):
-            for msg in irc.IrcCodec().feed(line):
-                server.message_received(bob, msg)
+        bob = Bystander(link.behaviour, "bob")
+        bob.send(b"NICK bob\r\nUSER bob 0 * :b\r\nPRIVMSG alice :\x01VERSION\x01\r\n"
+                 b"PRIVMSG alice :\x01PING 42\x01\r\n")
         link.peer.send(IrcMessage.of("PING", "are-you-there"))
-        for _ in range(100):
-            await asyncio.sleep(0.01)
-            if any(m.command == "NOTICE" and m.ctcp == "PING" for m in bob.sent):
-                break
+        await settle()
         answers = [m for m in bob.sent if m.command == "NOTICE" and m.ctcp]
         assert [(m.ctcp, m.ctcp_args) for m in answers] == [("VERSION", irc._session.VERSION), ("PING", "42")]
-        for msg in irc.IrcCodec().feed(b"PRIVMSG alice :\x01PING x\x01\r\n" * 10):
-            server.message_received(bob, msg)
-        for _ in range(5):  # the answers go out as tasks on the next turns of the loop
-            await asyncio.sleep(0)
+        bob.send(b"PRIVMSG alice :\x01PING x\x01\r\n" * 10)
+        await settle()  # the answers go out as tasks on the next turns of the loop
         assert sum(1 for m in bob.sent if m.command == "NOTICE" and m.ctcp) == 4  # a burst gets a few answers
         assert b"PONG :are-you-there\r\n" in link.client_writes or b"PONG are-you-there\r\n" in link.client_writes
 
@@ -848,11 +958,7 @@ def test_a_refused_nick_can_be_retried(arun: Runner) -> None:
 
     async def scenario() -> None:
         link = WatchedLoopback(irc.SPEC, options={"flood_burst": 0})
-        server = link.behaviour
-        taken = FakePeer(conn_id="taken", codec=irc.IrcCodec())
-        server.connection_made(taken)
-        for msg in irc.IrcCodec().feed(b"NICK alice\r\nUSER a 0 * :a\r\n"):
-            server.message_received(taken, msg)
+        Bystander(link.behaviour, "taken").send(b"NICK alice\r\nUSER a 0 * :a\r\n")
         client = link.verbs = irc.IrcClient(link)
         with pytest.raises(irc.IrcError, match="433"):
             await client.nick("alice")
@@ -862,6 +968,54 @@ def test_a_refused_nick_can_be_retried(arun: Runner) -> None:
             await client.join("#a,#b")
 
     arun(scenario())
+
+
+@functools.cache
+def recorded_chat() -> WatchedLoopback:
+    """One IRC conversation through the loopback, recorded once: a
+    registration burst, JOIN and NAMES, channel messages both ways, the
+    server's PING and the client's PONG, the client's PING, and QUIT."""
+
+    async def scenario() -> WatchedLoopback:
+        clock = ManualClock()
+        link = WatchedLoopback(irc.SPEC, options={"ping_interval": 90},
+                               prepare=lambda server: setattr(server, "clock", clock))
+        client = link.verbs = irc.IrcClient(link)
+        await client.nick("alice")
+        bob = Bystander(link.behaviour, "bob")
+        bob.send(b"NICK bob\r\nUSER bob 0 * :b\r\n")
+        await client.join("#lab")
+        bob.send(b"JOIN #lab\r\n")
+        await client.say("#lab", "hello, bob")
+        bob.send(b"PRIVMSG #lab :hello, alice\r\n")
+        await client.listen()
+        clock.advance(95)  # the server PINGs; the client PONGs by itself
+        await settle()
+        await client.raw("PING :are-you-there")
+        await link.expect(lambda m: getattr(m, "command", "") == "PONG")
+        await client.quit("bye")
+        return link
+
+    link: WatchedLoopback = asyncio.run(scenario())
+    return link
+
+
+def test_the_recorded_chat_holds_each_exchange() -> None:
+    """The recording covers what the observer test relies on."""
+    lb = recorded_chat()
+    by_client = [m.kind for m in lb.seen[Role.SERVER]]
+    by_server = [m.kind for m in lb.seen[Role.CLIENT]]
+    assert by_client == ["NICK", "USER", "JOIN", "PRIVMSG", "PONG", "PING", "QUIT"]
+    assert {"001", "005", "376", "JOIN", "353", "366", "PRIVMSG", "PING", "PONG", "ERROR"} <= set(by_server)
+    assert not lb.errors and lb.client_error is None
+
+
+@settings(deadline=None, max_examples=100)
+@given(cuts=st.lists(st.integers(0, 600), max_size=12))
+def test_an_observer_sees_what_both_sides_saw(laws: ConversationLaws, cuts: list[int]) -> None:
+    """The recorded chat replays to an observer, every chunk split
+    anywhere: it decodes each side's messages exactly as the other side did."""
+    laws.observer_replays(irc.SPEC.conversation, recorded_chat(), cuts)
 
 
 # -- hostile input on real sockets ---------------------------------------------------------
@@ -1033,7 +1187,7 @@ def test_two_lab_servers_are_one_network(lab: Lab) -> None:
     a.say("#shared", "from the first server")
     heard = b.listen(timeout=20)
     assert (heard.prefix, heard.last) == ("alice!alice@127.0.0.1", "from the first server")
-    assert first.behaviour.chat is second.behaviour.chat is lab.services.find(SERVICE_KEY)
+    assert first.behaviour.chat is second.behaviour.chat is lab.services.find(CHAT)
 
 
 def test_lines_relayed_in_one_pass_leave_in_one_write(lab: Lab, chatting: tuple[Any, Any, Any]) -> None:
@@ -1044,8 +1198,7 @@ def test_lines_relayed_in_one_pass_leave_in_one_write(lab: Lab, chatting: tuple[
         for s, nick in ((reader, "rd"), (sender, "sd")):
             s.sendall(f"NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\nJOIN #lab\r\n".encode())
             assert f" 366 {nick} #lab ".encode() in read_until(s, b" 366 ")
-        conn = next(c for c in srv.live_connections()
-                    if srv.behaviour.sessions[c.id].nick == "rd")  # type: ignore[attr-defined]
+        conn = next(c for c in srv.live_connections() if c.session.nick == "rd")
         transport = conn._transport  # type: ignore[attr-defined]
         writes: list[bytes] = []
         real_write = transport.write

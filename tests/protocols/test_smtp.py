@@ -1,32 +1,32 @@
-"""Tests for lab/protocols/smtp: the codecs in memory, the server's replies
+"""Tests for lab/protocols/smtp: the conversation in memory, the server's replies
 to every command in every state, the client verbs against our server, and
 hostile input on real sockets."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import functools
 import socket
-from functools import partial
+from typing import Any
 
 import pytest
 from helpers import wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from protocol_fakes import CodecLaws, FakePeer, Loopback, Runner
+from protocol_fakes import ConversationLaws, FakePeer, Loopback, Runner, open_session
 
 from lab import Lab
 from lab.errors import ConfigError, LocalProtocolError, RemoteProtocolError
 from lab.eventlog import EventFilter, EventKind
 from lab.protocols import smtp
-from lab.protocols._base import Role, Services, Transport
-from lab.protocols._mailstore import SERVICE, MailStore
-from lab.protocols.smtp import AuthResponse, Command, MailData, Reply
+from lab.protocols._base import Message, Role, Transport
+from lab.protocols._framing import STREAM_ABOVE
+from lab.protocols.smtp import AuthResponse, Command, MailData, MailEnd, MailPart, Reply
+from lab.services import Services
+from lab.services.mail import MAIL_STORE, MailStore
 
 SETTINGS = settings(deadline=None, max_examples=150)
-
-
-def server_codec() -> smtp.ServerCodec:
-    return smtp.ServerCodec()
 
 
 # -- messages -------------------------------------------------------------------------------
@@ -96,7 +96,7 @@ def test_reply_of_and_summary() -> None:
     assert reply.summary() == "250 lab.test greets x / PIPELINING / SIZE 100"
     assert Reply.of(221).raw == b"221\r\n"
     assert Reply.of(550, "5.7.1 relaying denied").enhanced == "5.7.1"
-    assert "lines" in Reply.volatile
+    assert "lines" in reply.volatile
     with pytest.raises(LocalProtocolError):
         Reply.of(250, "two\r\nlines")
     with pytest.raises(LocalProtocolError):
@@ -118,175 +118,179 @@ def test_mail_data_describes_the_message() -> None:
     assert data.summary() == 'message, 72 bytes, Subject "café"'
     fields = data.fields()
     assert (fields["subject"], fields["from"]) == ("café", "a@b")
-    assert {"date", "message_id"} <= MailData.volatile
+    assert {"date", "message_id"} <= data.volatile
 
 
-# -- the server's codec --------------------------------------------------------------------
+# -- the conversation ------------------------------------------------------------------------
 
 
-def replies(codec: smtp.ServerCodec, *codes: int) -> None:
+def server_conv() -> smtp.SmtpConversation:
+    """A server-side conversation that has greeted."""
+    conv = smtp.SmtpConversation(Role.SERVER)
+    conv.send(Reply.of(220, "hi"))
+    return conv
+
+
+def replies(conv: smtp.SmtpConversation, *codes: int) -> None:
     for code in codes:
-        codec.encode(Reply.of(code, "x"))
+        conv.send(Reply.of(code, "x"))
 
 
-def test_server_codec_holds_after_data_until_354() -> None:
-    """After DATA the next bytes wait for the server's answer: 354 makes them a message."""
-    codec = server_codec()
-    replies(codec, 220)
-    msgs = codec.feed(b"DATA\r\nSubject: hi\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+def pull(conv: smtp.SmtpConversation) -> list[Message]:
+    out = []
+    while (msg := conv.next_message()) is not None:
+        out.append(msg)
+    return out
+
+
+def test_data_holds_the_client_until_354() -> None:
+    """After DATA the client's next bytes wait for the server's answer: 354 makes them a message."""
+    conv = server_conv()
+    msgs = conv.feed(b"DATA\r\nSubject: hi\r\n\r\nbody\r\n.\r\nQUIT\r\n")
     assert [m.summary() for m in msgs] == ["DATA"]
-    assert codec.buffered > 0
-    replies(codec, 354)
-    rest = []
-    while (m := codec.next_message()) is not None:
-        rest.append(m)
+    assert conv.client_next is smtp.ClientNext.WAIT_DATA and conv.buffered() > 0
+    replies(conv, 354)
+    rest = pull(conv)
     assert isinstance(rest[0], MailData) and rest[0].content == b"Subject: hi\r\n\r\nbody\r\n"
     assert isinstance(rest[1], Command) and rest[1].verb == "QUIT"
 
 
-def test_server_codec_refused_data_keeps_reading_commands() -> None:
+def test_refused_data_keeps_reading_commands() -> None:
     """A 503 to DATA means the next line is a command again."""
-    codec = server_codec()
-    replies(codec, 220)
-    assert [m.summary() for m in codec.feed(b"DATA\r\nQUIT\r\n")] == ["DATA"]
-    replies(codec, 503)
-    msg = codec.next_message()
+    conv = server_conv()
+    assert [m.summary() for m in conv.feed(b"DATA\r\nQUIT\r\n")] == ["DATA"]
+    replies(conv, 503)
+    (msg,) = pull(conv)
     assert isinstance(msg, Command) and msg.verb == "QUIT"
 
 
-def test_server_codec_follows_pipelined_replies() -> None:
-    """MAIL, RCPT, DATA in one packet: only the third reply decides the mode."""
-    codec = server_codec()
-    replies(codec, 220)
-    assert len(codec.feed(b"MAIL FROM:<>\r\nRCPT TO:<a@lab.test>\r\nDATA\r\n.\r\n")) == 3
-    replies(codec, 250)
-    assert codec.mode == "held for the server's reply"
-    replies(codec, 250, 354)
-    msg = codec.next_message()
+def test_pipelined_replies_are_followed() -> None:
+    """MAIL, RCPT, DATA in one packet: only the third reply decides what follows."""
+    conv = server_conv()
+    assert len(conv.feed(b"MAIL FROM:<>\r\nRCPT TO:<a@lab.test>\r\nDATA\r\n.\r\n")) == 3
+    replies(conv, 250)
+    assert conv.client_next is smtp.ClientNext.WAIT_DATA
+    replies(conv, 250, 354)
+    (msg,) = pull(conv)
     assert isinstance(msg, MailData) and msg.content == b""
 
 
-def test_server_codec_follows_raw_replies() -> None:
-    """Replies sent with send_raw count too."""
-    codec = server_codec()
-    codec.sent(b"220 hi\r\n")
-    codec.feed(b"DATA\r\n")
-    codec.sent(b"354 go\r\n")
-    assert codec.mode == "message"
+def test_raw_replies_are_followed() -> None:
+    """Replies sent as raw bytes are decoded too, so the state follows them."""
+    conv = smtp.SmtpConversation(Role.SERVER)
+    conv.send_data(b"220 hi\r\n")
+    conv.feed(b"DATA\r\n")
+    conv.send_data(b"35")
+    conv.send_data(b"")  # an empty raw send is not the end of the replies
+    assert conv.client_next is smtp.ClientNext.WAIT_DATA
+    conv.send_data(b"4 go\r\n")
+    assert conv.client_next is smtp.ClientNext.MESSAGE
+    assert [m.summary() for m in conv.take_sent()] == ["220 hi", "354 go"]
 
 
-def test_server_codec_ignores_empty_raw_sends() -> None:
-    """An empty raw send is not the end of the server's replies."""
-    codec = server_codec()
-    codec.sent(b"220 hi\r\n")
-    codec.sent(b"")
-    codec.feed(b"DATA\r\n")
-    codec.sent(b"354 go\r\n")
-    assert codec.mode == "message"
+def test_an_observer_waits_for_the_real_answer() -> None:
+    """An observer holds the client's bytes after DATA until it sees the server's reply."""
+    conv = smtp.SmtpConversation(None)
+    conv.observe(b"220 hi\r\n", Role.SERVER)
+    got = conv.observe(b"DATA\r\nhello\r\n.\r\n", Role.CLIENT)
+    assert [m.summary() for _, m in got] == ["DATA"]
+    got = conv.observe(b"354 go\r\n", Role.SERVER)
+    assert [(side, m.kind) for side, m in got] == [(Role.SERVER, "reply"), (Role.CLIENT, "data")]
+    refused = smtp.SmtpConversation(None)
+    refused.observe(b"220 hi\r\n", Role.SERVER)
+    refused.observe(b"DATA\r\nQUIT\r\n", Role.CLIENT)
+    got = refused.observe(b"554 no\r\n", Role.SERVER)
+    assert [m.summary() for _, m in got] == ["554 no", "QUIT"]
 
 
-def test_server_codec_without_replies_assumes_354() -> None:
-    """Decoding what a client sends (no server replies): more bytes after DATA are the message."""
-    codec = server_codec()
-    codec.feed(b"DATA\r\n")
-    msgs = codec.feed(b"hello\r\n.\r\n")
-    assert isinstance(msgs[0], MailData)
-
-
-def test_server_codec_auth_login_exchange() -> None:
+def test_auth_login_exchange() -> None:
     """334 makes the next line a SASL response; 235 ends the exchange."""
-    codec = server_codec()
-    replies(codec, 220)
-    assert codec.feed(b"AUTH LOGIN\r\n")[0].summary() == "AUTH LOGIN"
-    replies(codec, 334)
-    assert isinstance(codec.feed(b"dXNlcg==\r\n")[0], AuthResponse)
-    replies(codec, 334)
-    assert isinstance(codec.feed(b"cGFzcw==\r\n")[0], AuthResponse)
-    replies(codec, 235)
-    assert isinstance(codec.feed(b"NOOP\r\n")[0], Command)
+    conv = server_conv()
+    assert conv.feed(b"AUTH LOGIN\r\n")[0].summary() == "AUTH LOGIN"
+    replies(conv, 334)
+    assert isinstance(conv.feed(b"dXNlcg==\r\n")[0], AuthResponse)
+    replies(conv, 334)
+    assert isinstance(conv.feed(b"cGFzcw==\r\n")[0], AuthResponse)
+    replies(conv, 235)
+    assert isinstance(conv.feed(b"NOOP\r\n")[0], Command)
 
 
-def test_server_codec_data_limits() -> None:
-    """A text line over 1000 octets or a NUL marks the message; over SIZE spends the codec."""
-    codec = server_codec()
-    codec.feed(b"DATA\r\n")
-    msg = codec.feed(b"x" * 1200 + b"\r\n.\r\n")[0]
-    assert isinstance(msg, MailData) and "longer than 1000" in msg.problem
-    codec = server_codec()
-    codec.feed(b"DATA\r\n")
-    msg = codec.feed(b"a\x00b\r\n.\r\n")[0]
-    assert isinstance(msg, MailData) and "NUL" in msg.problem
-    codec = smtp.ServerCodec(size_limit=100)
-    codec.feed(b"DATA\r\n")
-    with pytest.raises(RemoteProtocolError, match="larger than 100"):
-        codec.feed(b"y" * 60 + b"\r\n" + b"z" * 60 + b"\r\n")
+def test_message_problems() -> None:
+    """A text line over 1000 octets or a NUL marks the message (the server refuses it)."""
+    long, nul = b"x" * 1200 + b"\r\n", b"a\x00b\r\n"
+    for body, problem in ((long + b".\r\n", "longer than 1000"), (nul + b".\r\n", "NUL"),
+                          (nul + long + b".\r\n", "NUL"), (long + nul + b".\r\n", "longer than 1000"),
+                          (b"\x00" + long + b".\r\n", "longer than 1000")):
+        conv = server_conv()
+        conv.feed(b"DATA\r\n")
+        replies(conv, 354)
+        (msg,) = conv.feed(body)
+        assert isinstance(msg, MailData) and problem in msg.problem
 
 
-def test_server_codec_learns_the_size_it_advertised() -> None:
-    """The SIZE in the server's EHLO reply becomes the codec's cap."""
-    codec = server_codec()
-    codec.encode(Reply.of(220, "hi"))
-    codec.feed(b"EHLO x\r\n")
-    codec.encode(Reply.of(250, "hi", "SIZE 1000"))
-    assert codec.size_limit == 1000
+def test_a_large_message_arrives_in_parts() -> None:
+    """Over 64 KiB a message is parts and an end, never one object; the content adds up."""
+    content = b"Subject: big\r\n\r\n" + b"".join(b"line %06d .x\r\n" % i for i in range(20_000))
+    data = MailData.of(content)
+    conv = server_conv()
+    conv.feed(b"DATA\r\n")
+    replies(conv, 354)
+    msgs = conv.feed(data.raw)
+    assert isinstance(msgs[0], MailPart) and isinstance(msgs[-1], MailEnd)
+    assert all(len(m.raw) <= STREAM_ABOVE + 1000 for m in msgs)
+    assert b"".join(m.content for m in msgs if isinstance(m, MailPart)) == data.content
+    assert b"".join(m.raw for m in msgs) == data.raw
+    assert msgs[-1].size == data.size
+    assert msgs[0].summary().startswith('message (in parts), first') and 'Subject "big"' in msgs[0].summary()
+    assert conv.client_next is smtp.ClientNext.COMMAND
 
 
-def test_server_codec_takes_the_limit_from_its_greeting() -> None:
-    """The server's greeting tells its codec the SIZE limit, for HELO clients too."""
-    codec = server_codec()
-    codec.encode(smtp.Greeting.of_server("lab.test ready", 50))
-    assert codec.size_limit == 50
-    codec.feed(b"HELO x\r\n")
-    codec.encode(Reply.of(250, "hi"))
-    codec.feed(b"DATA\r\n")
-    codec.encode(Reply.of(354))
-    with pytest.raises(RemoteProtocolError, match="larger than 50"):
-        codec.feed(b"x" * 60 + b"\r\n")
-
-
-def test_size_above_the_default_works_after_helo(lab: Lab) -> None:
-    """--size 12M: a HELO client's 11 MB message is delivered, not cut at 10 MB."""
-    srv = lab.serve("smtp", size="12M")
-    c = lab.connect("smtp", srv)
-    assert c.helo("x").code == 250
-    assert c.mail("a@b.test").code == 250 and c.rcpt("big@lab.test").code == 250
-    assert c.data(b"Subject: big\r\n\r\n" + (b"y" * 98 + b"\r\n") * 110_000, timeout=60).code == 250
-    assert c.quit().code == 221
-
-
-def test_server_codec_command_line_hard_cap() -> None:
-    """More than 12288 octets without a line end spends the codec at once."""
-    codec = server_codec()
+def test_command_line_hard_cap() -> None:
+    """More than 12288 octets without a line end spends the conversation's client side at once."""
+    conv = server_conv()
     with pytest.raises(RemoteProtocolError, match="longer than 12288"):
-        codec.feed(b"A" * 13000)
+        conv.feed(b"A" * 13000)
     with pytest.raises(RemoteProtocolError):
-        codec.feed(b"QUIT\r\n")
+        conv.feed(b"QUIT\r\n")
 
 
-def test_server_codec_end_of_stream_in_data_is_an_error() -> None:
+def test_end_of_stream_in_data_is_an_error() -> None:
     """A client that closes inside the message has sent no message."""
-    codec = server_codec()
-    codec.feed(b"DATA\r\n")
-    assert codec.feed(b"partial\r\n") == []
-    with pytest.raises(RemoteProtocolError, match="middle of a message"):
-        codec.feed(b"")
+    conv = server_conv()
+    conv.feed(b"DATA\r\n")
+    replies(conv, 354)
+    assert conv.feed(b"partial\r\n") == []
+    with pytest.raises(RemoteProtocolError, match="ended inside a message"):
+        conv.feed(b"")
 
 
 def test_a_dot_after_a_bare_lf_is_not_unstuffed() -> None:
     """Lines end in CRLF: a dot after a bare LF is text, kept as sent."""
-    codec = server_codec()
-    codec.feed(b"DATA\r\n")
-    msg = codec.feed(b"a\n.b\r\n..c\r\n.\r\n")[0]
+    conv = server_conv()
+    conv.feed(b"DATA\r\n")
+    replies(conv, 354)
+    (msg,) = conv.feed(b"a\n.b\r\n..c\r\n.\r\n")
     assert isinstance(msg, MailData) and msg.content == b"a\n.b\r\n.c\r\n" and msg.size == len(msg.content)
 
 
 def test_data_end_needs_crlf_dot_crlf() -> None:
     """A bare-LF dot line does not end the message (no SMTP smuggling)."""
-    codec = server_codec()
-    codec.feed(b"DATA\r\n")
-    assert codec.feed(b"a\n.\nMAIL FROM:<x@y>\r\n") == []
-    msg = codec.feed(b".\r\n")[0]
+    conv = server_conv()
+    conv.feed(b"DATA\r\n")
+    replies(conv, 354)
+    assert conv.feed(b"a\n.\nMAIL FROM:<x@y>\r\n") == []
+    (msg,) = conv.feed(b".\r\n")
     assert isinstance(msg, MailData) and b"MAIL FROM" in msg.content
+
+
+def test_each_side_sends_only_its_own_messages() -> None:
+    """A server cannot send a command, a client cannot send a reply."""
+    with pytest.raises(LocalProtocolError):
+        smtp.SmtpConversation(Role.SERVER).send(Command.of("NOOP"))
+    with pytest.raises(LocalProtocolError):
+        smtp.SmtpConversation(Role.CLIENT).send(Reply.of(250))
+    with pytest.raises(LocalProtocolError):
+        smtp.SmtpConversation(None).send(Reply.of(250))
 
 
 _SMTP_BITS = [b"EHLO x\r\n", b"DATA\r\n", b"AUTH LOGIN\r\n", b"MAIL FROM:<a@b>\r\n", b"hi\r\n", b".\r\n",
@@ -296,40 +300,44 @@ _SMTP_BITS = [b"EHLO x\r\n", b"DATA\r\n", b"AUTH LOGIN\r\n", b"MAIL FROM:<a@b>\r
 @SETTINGS
 @given(data=st.lists(st.sampled_from(_SMTP_BITS) | st.binary(max_size=20), max_size=25).map(b"".join),
        cuts=st.lists(st.integers(0, 2000), max_size=8))
-def test_server_codec_laws(codec_laws: CodecLaws, data: bytes, cuts: list[int]) -> None:
-    """Any bytes split anywhere: only protocol errors, exact re-encoding, same messages."""
-    codec_laws.stream(server_codec, data, cuts)
+def test_client_side_laws(laws: ConversationLaws, data: bytes, cuts: list[int]) -> None:
+    """What a client sends, split anywhere: only protocol errors, exact bytes, the same messages
+    for the server receiving it, the client sending it and an observer (all held after DATA)."""
+    laws.stream(smtp.SPEC.conversation, Role.CLIENT, data, cuts)
+
+
+class Answering(smtp.SmtpConversation):
+    """A server side that answers each client message at once: 354 to DATA,
+    334 to AUTH and to every other SASL line, 250 to the rest."""
+
+    sasl = 0
+
+    def track(self, sender: Role, msg: Message) -> None:
+        super().track(sender, msg)
+        if sender is not Role.CLIENT or isinstance(msg, MailPart):
+            return
+        code = 250
+        if isinstance(msg, Command) and msg.verb in ("DATA", "AUTH") and not msg.problem:
+            code = 354 if msg.verb == "DATA" else 334
+        elif isinstance(msg, AuthResponse):
+            self.sasl += 1
+            code = 334 if self.sasl % 2 else 235
+        self.send(Reply.of(code))
+
+
+def answering(role: Role | None, transport: Transport) -> smtp.SmtpConversation:
+    conv = Answering(role, transport)
+    conv.send(Reply.of(220))
+    return conv
 
 
 @SETTINGS
 @given(data=st.lists(st.sampled_from(_SMTP_BITS) | st.binary(max_size=20), max_size=25).map(b"".join),
        cuts=st.lists(st.integers(0, 2000), max_size=8))
-def test_server_codec_laws_with_replies(codec_laws: CodecLaws, data: bytes, cuts: list[int]) -> None:
-    """The same with a server that answers each message at once: 354 to DATA,
-    334 to AUTH and to the first SASL line, 250 to the rest."""
-
-    class Answering(smtp.ServerCodec):
-        sasl = 0
-
-        def next_message(self) -> smtp.Command | None:  # type: ignore[override]
-            msg = super().next_message()
-            code = 250
-            if isinstance(msg, Command) and msg.verb in ("DATA", "AUTH") and not msg.problem:
-                code = 354 if msg.verb == "DATA" else 334
-            elif isinstance(msg, AuthResponse):
-                self.sasl += 1
-                code = 334 if self.sasl % 2 else 235
-            if msg is not None:
-                self.encode(Reply.of(code))
-            return msg  # type: ignore[return-value]
-
-    def make() -> smtp.ServerCodec:
-        codec = Answering()
-        codec.encode(Reply.of(220))
-        return codec
-
-    codec_laws.stream(make, data, cuts)
-    codec_laws.stream(make, data, cuts, eof=False)
+def test_client_side_laws_with_replies(laws: ConversationLaws, data: bytes, cuts: list[int]) -> None:
+    """The same with a server that answers each message as it comes."""
+    laws.stream(answering, Role.CLIENT, data, cuts, parts=(Role.SERVER,))
+    laws.stream(answering, Role.CLIENT, data, cuts, eof=False, parts=(Role.SERVER,))
 
 
 _REPLY_BITS = [b"250 ok\r\n", b"250-a\r\n", b"250 b\r\n", b"354\r\n", b"550-x\n", b"220 ", b"\r\n", b"999 x\r\n",
@@ -339,70 +347,100 @@ _REPLY_BITS = [b"250 ok\r\n", b"250-a\r\n", b"250 b\r\n", b"354\r\n", b"550-x\n"
 @SETTINGS
 @given(data=st.lists(st.sampled_from(_REPLY_BITS) | st.binary(max_size=10), max_size=20).map(b"".join),
        cuts=st.lists(st.integers(0, 500), max_size=8))
-def test_client_codec_laws(codec_laws: CodecLaws, data: bytes, cuts: list[int]) -> None:
+def test_server_side_laws(laws: ConversationLaws, data: bytes, cuts: list[int]) -> None:
     """Replies split anywhere decode the same; garbage is a protocol error."""
-    codec_laws.stream(smtp.ClientCodec, data, cuts)
-    codec_laws.stream(smtp.ClientCodec, data, cuts, eof=False)
+    laws.stream(smtp.SPEC.conversation, Role.SERVER, data, cuts)
+    laws.stream(smtp.SPEC.conversation, Role.SERVER, data, cuts, eof=False)
 
 
 @SETTINGS
 @given(code=st.integers(200, 599), lines=st.lists(st.text(st.characters(min_codepoint=32, max_codepoint=126),
                                                              max_size=30), max_size=5))
 def test_reply_round_trip(code: int, lines: list[str]) -> None:
-    """Reply.of encodes what the client codec decodes back."""
+    """Reply.of encodes what a client decodes back."""
     reply = Reply.of(code, *lines)
-    decoded = smtp.ClientCodec().feed(reply.raw)
-    assert len(decoded) == 1 and isinstance(decoded[0], Reply)
-    assert decoded[0] == reply
+    decoded = smtp.SmtpConversation(Role.CLIENT).feed(reply.raw)
+    assert decoded == [reply]
 
 
 @SETTINGS
 @given(content=st.binary(max_size=300))
-def test_dot_stuffing_survives_the_server_codec(content: bytes) -> None:
-    """Whatever the message, the server codec gives back its CRLF-normalised content."""
-    codec = server_codec()
-    codec.feed(b"DATA\r\n")
+def test_dot_stuffing_survives_the_server(content: bytes) -> None:
+    """Whatever the message, the server gets back its CRLF-normalised content."""
+    conv = server_conv()
+    conv.feed(b"DATA\r\n")
+    replies(conv, 354)
     data = MailData.of(content)
-    msgs = codec.feed(data.raw)
+    msgs = conv.feed(data.raw)
     assert len(msgs) == 1 and isinstance(msgs[0], MailData)
     assert msgs[0].content == data.content
     assert msgs[0].size == len(data.content)
 
 
-def test_client_codec_multi_line_and_errors() -> None:
+def test_replies_multi_line_and_errors() -> None:
     """Multi-line replies group; a changed code or a non-reply is an error."""
-    codec = smtp.ClientCodec()
-    msgs = codec.feed(b"250-a\r\n250-b\r\n250 c\r\n220 x\n")
-    assert [(m.code, m.lines) for m in msgs] == [(250, ("a", "b", "c")), (220, ("x",))]  # type: ignore[attr-defined]
+    msgs = smtp.SmtpConversation(Role.CLIENT).feed(b"250-a\r\n250-b\r\n250 c\r\n220 x\n")
+    assert [(m.code, m.lines) for m in msgs if isinstance(m, Reply)] == [(250, ("a", "b", "c")), (220, ("x",))]
     with pytest.raises(RemoteProtocolError, match="code changed"):
-        smtp.ClientCodec().feed(b"250-a\r\n251 b\r\n")
+        smtp.SmtpConversation(Role.CLIENT).feed(b"250-a\r\n251 b\r\n")
     with pytest.raises(RemoteProtocolError, match="not an SMTP reply"):
-        smtp.ClientCodec().feed(b"hello\r\n")
+        smtp.SmtpConversation(Role.CLIENT).feed(b"hello\r\n")
+
+
+def test_replies_match_their_code() -> None:
+    """expect 250 / "250" compares the code; other patterns as for any message."""
+    reply = Reply.of(250, "2.1.0 sender <a@b> ok")
+    assert reply.matches(250) and reply.matches("250") and not reply.matches(354)
+    assert reply.matches("sender") and reply.matches(b"<a@b>") and not Reply.of(354, "250").matches("250")
+
+
+@functools.cache
+def recorded_session() -> Loopback:
+    """A pipelined transaction, AUTH LOGIN, a refused DATA, a large message and QUIT."""
+
+    async def main() -> Loopback:
+        lb = Loopback(smtp.SPEC, options={"user": ["alice=pw"]})
+        client = smtp.SmtpClient(lb)
+        await client.send_mail("a@far.test", ["b@lab.test", "c@far.test"], "Subject: one\n\nhi\n")
+        assert (await client.auth("alice", "pw", mechanism="LOGIN")).code == 235
+        await client.rset()
+        assert (await client.data("refused")).code == 503
+        await client.send_mail("a@far.test", "b@lab.test", b"Subject: big\r\n\r\n" + (b"y" * 70 + b"\r\n") * 1000)
+        await client.quit()
+        return lb
+
+    lb: Loopback = asyncio.run(main())
+    assert any(isinstance(m, MailPart) for m in lb.seen[Role.SERVER])
+    return lb
+
+
+@settings(deadline=None, max_examples=40)  # each example replays a 70 KB session
+@given(cuts=st.lists(st.integers(0, 5000), max_size=6))
+def test_an_observer_sees_what_both_sides_saw(laws: ConversationLaws, cuts: list[int]) -> None:
+    """A recorded session replayed to an observer, split anywhere: the same messages on both sides."""
+    laws.observer_replays(smtp.SPEC.conversation, recorded_session(), cuts)
 
 
 # -- the server, in memory ---------------------------------------------------------------------
 
 
-class Session:
-    """One SMTP conversation with a server behaviour through its codec."""
+class Dialogue:
+    """One SMTP session with a server behaviour through a server-side conversation."""
 
     def __init__(self, server: smtp.SmtpServer | None = None, **options: object) -> None:
         self.server = server or make_server(**options)
-        self.codec = smtp.ServerCodec()
-        self.peer = FakePeer(codec=self.codec)
-        self.server.connection_made(self.peer)
+        self.conv = smtp.SmtpConversation(Role.SERVER)
+        self.peer = FakePeer(conversation=self.conv)
+        self.session = open_session(self.server, self.peer)
 
     def send(self, data: bytes) -> list[Reply]:
         start = len(self.peer.sent)
         try:
-            msgs = self.codec.feed(data)
+            self.conv.receive_data(data)
+            while not self.peer.closed and (msg := self.conv.next_message()) is not None:
+                self.session.message_received(msg)  # one at a time: an answer may release more
         except RemoteProtocolError as exc:
-            self.server.protocol_error(self.peer, exc)
-            return [m for m in self.peer.sent[start:] if isinstance(m, Reply)]
-        for msg in msgs:
-            self.server.message_received(self.peer, msg)
-            while (more := self.codec.next_message()) is not None:  # what the lab does after a reply
-                self.server.message_received(self.peer, more)
+            self.session.protocol_error(exc)
         return [m for m in self.peer.sent[start:] if isinstance(m, Reply)]
 
     def codes(self, data: bytes) -> list[int]:
@@ -421,19 +459,19 @@ def store_of(server: smtp.SmtpServer) -> MailStore:
 
 def test_greeting_and_ehlo_extensions() -> None:
     """220 greeting; EHLO lists PIPELINING, SIZE, 8BITMIME, ENHANCEDSTATUSCODES; AUTH only with users."""
-    s = Session()
+    s = Dialogue()
     assert s.peer.sent[0].raw == b"220 lab.test ESMTP netlab ready\r\n"
     reply = s.send(b"EHLO me.test\r\n")[0]
     assert reply.code == 250 and reply.lines[0] == "lab.test greets me.test"
     assert {"PIPELINING", f"SIZE {smtp.DEFAULT_SIZE}", "8BITMIME", "ENHANCEDSTATUSCODES"} <= set(reply.lines)
     assert not any(x.startswith("AUTH") for x in reply.lines)
-    with_users = Session(user=["alice=pw"]).send(b"EHLO me\r\n")[0]
+    with_users = Dialogue(user=["alice=pw"]).send(b"EHLO me\r\n")[0]
     assert "AUTH PLAIN LOGIN" in with_users.lines
 
 
 def test_a_whole_transaction_delivers_with_trace_headers() -> None:
     """MAIL, RCPT, DATA deliver once per mailbox, with Return-Path and Received first."""
-    s = Session()
+    s = Dialogue()
     assert s.codes(b"HELO me\r\nMAIL FROM:<bob@far.test>\r\nRCPT TO:<Alice@LAB.test>\r\n"
                    b"RCPT TO:<postmaster>\r\nRCPT TO:<alice@localhost>\r\nDATA\r\n") == [250, 250, 250, 250, 250, 354]
     assert s.codes(b"Subject: hi\r\n\r\n..dot\r\n.\r\n") == [250]
@@ -480,18 +518,18 @@ def test_a_whole_transaction_delivers_with_trace_headers() -> None:
 )
 def test_reply_codes(script: bytes, codes: list[int]) -> None:
     """Each mistake gets the reply code RFC 5321 gives it."""
-    assert Session().codes(script) == codes
+    assert Dialogue().codes(script) == codes
 
 
 def test_rset_forgets_the_transaction() -> None:
     """After RSET, RCPT needs a new MAIL."""
-    s = Session()
+    s = Dialogue()
     assert s.codes(b"HELO x\r\nMAIL FROM:<>\r\nRSET\r\nRCPT TO:<a@lab.test>\r\n") == [250, 250, 250, 503]
 
 
 def test_refused_messages_are_not_delivered() -> None:
     """Long lines (500) and NUL bytes (554) refuse the message; nothing lands."""
-    s = Session()
+    s = Dialogue()
     s.codes(b"HELO x\r\nMAIL FROM:<>\r\nRCPT TO:<a@lab.test>\r\nDATA\r\n")
     assert s.codes(b"x" * 1200 + b"\r\n.\r\n") == [500]
     s.codes(b"MAIL FROM:<>\r\nRCPT TO:<a@lab.test>\r\nDATA\r\n")
@@ -501,42 +539,56 @@ def test_refused_messages_are_not_delivered() -> None:
 
 
 def test_size_option_and_oversized_data() -> None:
-    """--size is advertised; a message over it gets 552 and the connection closes."""
-    s = Session(size="1K")
+    """--size is advertised; a message over it gets 552 at its end and the session goes on
+    (RFC 1870 §6), for HELO clients too."""
+    s = Dialogue(size="1K")
     assert "SIZE 1024" in s.send(b"EHLO x\r\n")[0].lines
     s.codes(b"MAIL FROM:<>\r\nRCPT TO:<a@lab.test>\r\nDATA\r\n")
-    assert s.codes(b"x" * 900 + b"\r\n" + b"y" * 900 + b"\r\n") == [552]
-    assert s.peer.closed
-    assert store_of(s.server).messages("a") == []
+    assert s.codes(b"x" * 900 + b"\r\n" + b"y" * 900 + b"\r\n") == []
+    assert s.codes(b".\r\n") == [552]
+    assert not s.peer.closed and store_of(s.server).messages("a") == []
+    assert s.codes(b"MAIL FROM:<>\r\nRCPT TO:<a@lab.test>\r\nDATA\r\nsmall\r\n.\r\n") == [250, 250, 354, 250]
+    helo = Dialogue(size="100")
+    assert helo.codes(b"HELO x\r\nMAIL FROM:<>\r\nRCPT TO:<a@lab.test>\r\nDATA\r\n"
+                      + b"z" * 200 + b"\r\n.\r\n") == [250, 250, 250, 354, 552]
+
+
+def test_a_message_larger_than_the_stream_threshold_is_delivered_whole() -> None:
+    """A 1 MB message arrives in parts and lands in the store complete."""
+    s = Dialogue()
+    content = b"Subject: big\r\n\r\n" + b"0123456789abcdef\r\n" * 60_000
+    s.codes(b"HELO x\r\nMAIL FROM:<>\r\nRCPT TO:<a@lab.test>\r\nDATA\r\n")
+    assert s.codes(MailData.of(content).raw) == [250]
+    assert store_of(s.server).messages("a")[0].data.endswith(content)
 
 
 def test_recipient_limit() -> None:
     """More recipients than --max-recipients: 452 (RFC 5321 §4.5.3.1.10)."""
-    s = Session(max_recipients="2")
+    s = Dialogue(max_recipients="2")
     assert s.codes(b"HELO x\r\nMAIL FROM:<>\r\n" + b"RCPT TO:<a@lab.test>\r\n" * 3) == [250, 250, 250, 250, 452]
 
 
 def test_domain_option() -> None:
     """--domain replaces the default domains; postmaster always works."""
-    s = Session(domain=["example.test"])
+    s = Dialogue(domain=["example.test"])
     assert s.codes(b"HELO x\r\nMAIL FROM:<>\r\nRCPT TO:<a@example.test>\r\nRCPT TO:<a@lab.test>\r\n"
                    b"RCPT TO:<postmaster>\r\n") == [250, 250, 250, 550, 250]
 
 
 def test_too_many_errors_hang_up() -> None:
     """Twenty bad commands: 421 and the connection closes."""
-    s = Session()
+    s = Dialogue()
     codes = s.codes(b"BAD\r\n" * 25)
     assert codes[-1] == 421 and len(codes) == 20 and s.peer.closed
 
 
 def test_auth_plain_and_login() -> None:
     """AUTH PLAIN with an initial response and AUTH LOGIN's two challenges."""
-    s = Session(user=["alice=wonderland"])
+    s = Dialogue(user=["alice=wonderland"])
     token = base64.b64encode(b"\x00alice\x00wonderland")
     assert s.codes(b"EHLO x\r\nAUTH PLAIN " + token + b"\r\n") == [250, 235]
     assert s.codes(b"AUTH PLAIN " + token + b"\r\n") == [503]  # already
-    s = Session(user=["alice=wonderland"])
+    s = Dialogue(user=["alice=wonderland"])
     s.codes(b"EHLO x\r\n")
     first = s.send(b"AUTH LOGIN\r\n")[0]
     assert (first.code, base64.b64decode(first.lines[0])) == (334, b"Username:")
@@ -551,7 +603,7 @@ def test_auth_plain_and_login() -> None:
 
 def test_authenticated_mail_says_esmtpa() -> None:
     """The Received line records an authenticated submission."""
-    s = Session(user=["alice=wonderland"])
+    s = Dialogue(user=["alice=wonderland"])
     token = base64.b64encode(b"\x00alice\x00wonderland")
     s.codes(b"EHLO x\r\nAUTH PLAIN " + token + b"\r\nMAIL FROM:<alice@lab.test>\r\nRCPT TO:<bob@lab.test>\r\n"
             b"DATA\r\nhi\r\n.\r\n")
@@ -564,8 +616,8 @@ def test_servers_of_one_lab_share_the_store() -> None:
     first, second = make_server(), make_server()
     first.services = second.services = services
     for server in (first, second):
-        Session(server).codes(b"HELO x\r\nMAIL FROM:<>\r\nRCPT TO:<a@lab.test>\r\nDATA\r\nhi\r\n.\r\n")
-    store = services.find(SERVICE)
+        Dialogue(server).codes(b"HELO x\r\nMAIL FROM:<>\r\nRCPT TO:<a@lab.test>\r\nDATA\r\nhi\r\n.\r\n")
+    store = services.find(MAIL_STORE)
     assert isinstance(store, MailStore) and len(store.messages("a")) == 2
 
 
@@ -688,7 +740,7 @@ def sent_by(lab: Lab, endpoint: str) -> list[str]:
 
 
 def deliveries(lab: Lab) -> int:
-    store = lab.services.find(SERVICE)
+    store = lab.services.find(MAIL_STORE)
     return 0 if store is None else sum(len(store.messages(n)) for n in store.names())
 
 
@@ -761,13 +813,27 @@ def test_pipelined_session_in_one_write(lab: Lab) -> None:
     assert deliveries(lab) == 1
 
 
-def test_codec_is_chosen_per_role() -> None:
-    """Server: commands; client: replies; TCP only, port 25."""
-    assert isinstance(smtp.SPEC.codec(Role.SERVER, Transport.TCP), smtp.ServerCodec)
-    assert isinstance(smtp.SPEC.codec(Role.CLIENT, Transport.TCP), smtp.ClientCodec)
+def test_spec() -> None:
+    """One conversation for both sides; TCP only, port 25."""
+    assert smtp.SPEC.conversation is smtp.SmtpConversation
     assert smtp.SPEC.transports == (Transport.TCP,) and smtp.SPEC.default_port == 25
-    laws = CodecLaws()
-    laws.stream(partial(smtp.SPEC.codec, Role.CLIENT, Transport.TCP), b"220 hi\r\n", [3])
+
+
+def test_a_delayed_354_gets_the_message_sent_with_data(lab: Lab) -> None:
+    """A server that answers DATA a moment later (as a relay does) still reads the
+    message the client sent in the same write as DATA."""
+    srv = lab.serve("smtp")
+
+    def later(msg: Command, conn: Any) -> None:
+        lab.clock.call_later(0.2, conn.session.handle_data, msg.arg)
+
+    srv.on("DATA", later)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(b"HELO x\r\nMAIL FROM:<>\r\nRCPT TO:<a@lab.test>\r\nDATA\r\nSubject: late\r\n\r\nhi\r\n.\r\n")
+        assert [f.readline()[:3] for _ in range(5)] == [b"250", b"250", b"250", b"354", b"250"]
+    assert deliveries(lab) == 1
 
 
 def test_hooks_select_commands_by_verb(lab: Lab) -> None:

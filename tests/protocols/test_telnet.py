@@ -1,22 +1,23 @@
-"""Tests for lab/protocols/telnet: the codec (RFC 854/855 framing, IAC
-escaping, NVT line ends, NAWS and TTYPE decoding), the RFC 1143 Q method,
-the echo and console server behaviours and the client verbs, in memory;
-then hostile input on real sockets."""
+"""Tests for lab/protocols/telnet: the wire format (RFC 854/855 framing,
+IAC escaping, NVT line ends, NAWS and TTYPE decoding) and the
+conversation of both sides, the RFC 1143 Q method, the echo and console
+sessions and the client verbs, in memory; then hostile input on real
+sockets."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import tracemalloc
-from collections.abc import Awaitable, Callable
-from types import SimpleNamespace
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
 from helpers import wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from protocol_fakes import CodecLaws, FakePeer, Loopback, Runner, split_at
+from protocol_fakes import ConversationLaws, FakePeer, Loopback, Runner, open_session, split_at
 
 from lab import Lab
 from lab.errors import ConfigError, ConnectionClosed, LabError, LabTimeout, LocalProtocolError, RemoteProtocolError
@@ -32,10 +33,12 @@ from lab.protocols.telnet import (
     Side,
     Stage,
     Subnegotiation,
-    TelnetCodec,
+    TelnetDecoder,
     TelnetServer,
+    TelnetSession,
     Text,
 )
+from lab.services import CONSOLE
 
 SETTINGS = settings(deadline=None, max_examples=200)
 IAC, SB, SE = b"\xff", b"\xff\xfa", b"\xff\xf0"
@@ -43,16 +46,16 @@ DO, DONT, WILL, WONT = b"\xff\xfd", b"\xff\xfe", b"\xff\xfb", b"\xff\xfc"
 ECHO, SGA, TTYPE, NAWS = b"\x01", b"\x03", b"\x18", b"\x1f"
 
 
-def summaries(msgs: list[Message]) -> list[str]:
+def summaries(msgs: Sequence[Message]) -> list[str]:
     return [m.summary() for m in msgs]
 
 
 def decode(data: bytes, *, eof: bool = False) -> list[Message]:
-    codec = TelnetCodec()
-    return codec.feed(data) + (codec.feed(b"") if eof else [])
+    decoder = TelnetDecoder()
+    return decoder.feed(data) + (decoder.feed(b"") if eof else [])
 
 
-def stream(msgs: list[Message]) -> tuple[bytes, list[str]]:
+def stream(msgs: Sequence[Message]) -> tuple[bytes, list[str]]:
     """What a split does not change: the text bytes (line ends included)
     and the other messages in order."""
     text = b"".join(m.data + (m.ending if isinstance(m, Line) else b"") for m in msgs
@@ -61,7 +64,7 @@ def stream(msgs: list[Message]) -> tuple[bytes, list[str]]:
     return text, others
 
 
-# -- the codec -----------------------------------------------------------------------
+# -- the wire format ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -101,13 +104,14 @@ def test_lines_and_text() -> None:
 def test_bare_cr_at_end_of_data_ends_the_line() -> None:
     """A client in character mode may send Enter as a bare CR: the line
     ends at once, and a late LF or NUL is the rest of it."""
-    codec = TelnetCodec()
-    first = codec.feed(b"ls\r")
+    decoder = TelnetDecoder()
+    first = decoder.feed(b"ls\r")
     assert [(type(m), m.data) for m in first] == [(Line, b"ls")]
-    assert codec.buffered == 0
-    rest = codec.feed(b"\nnext\r")
+    assert decoder.buffered == 0 and not decoder.idle  # a LF or NUL may still complete that CR
+    rest = decoder.feed(b"\nnext\r")
     assert [(type(m), m.raw) for m in rest] == [(Text, b"\n"), (Line, b"next\r")]
-    assert [(type(m), m.raw) for m in codec.feed(b"\x00")] == [(Text, b"\x00")]
+    assert [(type(m), m.raw) for m in decoder.feed(b"\x00")] == [(Text, b"\x00")]
+    assert decoder.idle
     # within one chunk CR LF and CR NUL stay one line end; CR + other is a CR line end
     assert [m.raw for m in decode(b"a\r\nb\r\x00c\rd")] == [b"a\r\n", b"b\r\x00", b"c\r", b"d"]
 
@@ -128,14 +132,14 @@ def test_iac_escaping_both_ways() -> None:
 
 def test_iac_split_across_chunks_is_held_back() -> None:
     """An IAC at the end of the data waits for the byte that says what it is."""
-    codec = TelnetCodec()
-    assert summaries(codec.feed(b"ab\xff")) == ['"ab"']
-    assert codec.buffered == 1
-    assert summaries(codec.feed(b"\xff")) == ['"\\xff"']
-    assert codec.feed(b"\xff\xfd") == [] and codec.buffered == 2
-    assert summaries(codec.feed(b"\x1f")) == ["DO NAWS"]
-    assert codec.feed(SB + NAWS + b"\x00") == []
-    assert summaries(codec.feed(b"\x50\x00\x18" + SE)) == ["SB NAWS 80x24"]
+    decoder = TelnetDecoder()
+    assert summaries(decoder.feed(b"ab\xff")) == ['"ab"']
+    assert decoder.buffered == 1
+    assert summaries(decoder.feed(b"\xff")) == ['"\\xff"']
+    assert decoder.feed(b"\xff\xfd") == [] and decoder.buffered == 2
+    assert summaries(decoder.feed(b"\x1f")) == ["DO NAWS"]
+    assert decoder.feed(SB + NAWS + b"\x00") == []
+    assert summaries(decoder.feed(b"\x50\x00\x18" + SE)) == ["SB NAWS 80x24"]
 
 
 def test_subnegotiation_cut_short_by_a_command() -> None:
@@ -160,10 +164,14 @@ def test_unknown_commands_are_kept() -> None:
     assert isinstance(msgs[0], Command) and not msgs[0].known
 
 
-def test_fields_and_volatile() -> None:
+def test_fields_kinds_and_volatile() -> None:
+    """Decoded fields, the kind each message reports, and NAWS sizes as
+    volatile (they differ from terminal to terminal)."""
     (naws,) = decode(SB + NAWS + b"\x00\x78\x00\x28" + SE)
     assert naws.fields()["width"] == 120 and naws.fields()["height"] == 40
-    assert {"width", "height"} <= Subnegotiation.volatile
+    assert {"width", "height"} <= naws.volatile == Subnegotiation.VOLATILE
+    assert [m.kind for m in decode(b"a\r\nb\xff\xf1\xff\xfd\x01")] == ["line", "text", "command", "negotiation"]
+    assert naws.kind == "subnegotiation"
     (neg,) = decode(DO + TTYPE)
     assert neg.fields() == {"verb": "DO", "option": "TTYPE", "code": 24}
     assert Command.of("AYT").fields()["meaning"] == "are you there"
@@ -182,39 +190,39 @@ def test_fields_and_volatile() -> None:
 def test_caps(wire: bytes, why: str) -> None:
     """Oversized lines and subnegotiations are refused however they arrive."""
     for pieces in ([wire], [wire[i : i + 7] for i in range(0, len(wire), 7)]):
-        codec = TelnetCodec()
+        decoder = TelnetDecoder()
         with pytest.raises(RemoteProtocolError, match=why):
             for piece in pieces:
-                codec.feed(piece)
+                decoder.feed(piece)
         with pytest.raises(RemoteProtocolError):
-            codec.feed(b"more")  # spent
+            decoder.feed(b"more")  # spent
 
 
 def test_line_cap_counts_text_across_commands_and_chunks() -> None:
-    codec = TelnetCodec(max_line=10)
-    codec.feed(b"12345")
-    codec.feed(b"\xff\xf1" + b"678")
+    decoder = TelnetDecoder(max_line=10)
+    decoder.feed(b"12345")
+    decoder.feed(b"\xff\xf1" + b"678")
     with pytest.raises(RemoteProtocolError, match="longer than 10"):
-        codec.feed(b"901")
-    fine = TelnetCodec(max_line=10)
+        decoder.feed(b"901")
+    fine = TelnetDecoder(max_line=10)
     assert fine.feed(b"1234567890\r\n" + b"1234567890\r\n")
 
 
 @pytest.mark.parametrize("tail", [IAC, DO, SB, SB + NAWS, SB + NAWS + b"\x00\x50", SB + NAWS + b"\xff"])
 def test_stream_ending_inside_a_command(tail: bytes) -> None:
     """A truncated IAC sequence at the end of the stream is an error."""
-    codec = TelnetCodec()
+    decoder = TelnetDecoder()
     with pytest.raises(RemoteProtocolError, match="stream ended inside a command") as err:
-        codec.feed(b"ok\r\n" + tail)
-        codec.feed(b"")
+        decoder.feed(b"ok\r\n" + tail)
+        decoder.feed(b"")
     assert not err.value.decoded or summaries(err.value.decoded) == ['"ok\\r\\n"']
 
 
 def test_data_after_eof() -> None:
-    codec = TelnetCodec()
-    codec.feed(b"")
+    decoder = TelnetDecoder()
+    decoder.feed(b"")
     with pytest.raises(RemoteProtocolError, match="after end of stream"):
-        codec.feed(b"x")
+        decoder.feed(b"x")
 
 
 def test_constructors_refuse_what_cannot_be_sent() -> None:
@@ -237,16 +245,53 @@ def test_constructors_refuse_what_cannot_be_sent() -> None:
     assert telnet.option_code("ttype") == 24
 
 
-def test_spec_codecs_and_registry() -> None:
+def test_spec_and_registry() -> None:
     from lab import protocols
 
     spec = protocols.get("telnet")
     assert spec is telnet.SPEC
-    assert spec.codec(Role.SERVER, Transport.TCP).max_line == telnet.MAX_LINE  # type: ignore[attr-defined]
-    assert spec.codec(Role.CLIENT, Transport.TCP).max_line == telnet.MAX_CLIENT_LINE  # type: ignore[attr-defined]
+    assert spec.options is telnet.TelnetOptions and spec.client_options is telnet.TelnetClientOptions
+    assert spec.transports == (Transport.TCP,) and spec.default_port == 23
 
 
-# -- codec properties ------------------------------------------------------------------
+# -- the conversation ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", [*Role, None])
+def test_line_caps_per_sender(role: Role | None) -> None:
+    """Whoever decodes: what a client types is capped at MAX_LINE, what a
+    server prints at MAX_SERVER_LINE."""
+    conv = telnet.SPEC.conversation(role, Transport.TCP)
+    decoders = conv._decoders
+    assert all(isinstance(d, TelnetDecoder) for d in decoders.values())
+    caps = {sender: getattr(decoder, "max_line", None) for sender, decoder in decoders.items()}
+    assert caps == {Role.CLIENT: telnet.MAX_LINE, Role.SERVER: telnet.MAX_SERVER_LINE}
+
+
+def test_a_long_line_is_fine_from_a_server_not_from_a_client() -> None:
+    long_line = b"x" * 100_000 + b"\r\n"
+    client_side = telnet.SPEC.conversation(Role.CLIENT, Transport.TCP)
+    assert [m.raw for m in client_side.feed(long_line)] == [long_line]
+    server_side = telnet.SPEC.conversation(Role.SERVER, Transport.TCP)
+    with pytest.raises(RemoteProtocolError, match="line longer than 8192 bytes"):
+        server_side.feed(long_line)
+
+
+def test_what_a_side_sends_is_decoded_for_the_log() -> None:
+    """Messages sent whole pass as they are; raw bytes are decoded, and a
+    message sent after a raw CR is decoded in order with it."""
+    conv = telnet.SPEC.conversation(Role.SERVER, Transport.TCP)
+    assert not conv.follows_sends  # decoding depends on no history
+    greeting = Line.of("hello")
+    assert conv.send(greeting) == b"hello\r\n"
+    assert conv.take_sent() == [greeting]
+    conv.send_data(DO + NAWS + b"ls\r")
+    assert summaries(conv.take_sent()) == ["DO NAWS", '"ls\\r"']
+    assert conv.send(Text.of(b"\0")) == b"\0"  # the rest of a CR NUL
+    assert [(type(m), m.raw) for m in conv.take_sent()] == [(Text, b"\0")]
+
+
+# -- properties of the conversation ---------------------------------------------------
 
 TELNETISH = st.lists(
     st.one_of(
@@ -262,27 +307,29 @@ TELNETISH = st.lists(
 
 @SETTINGS
 @given(data=st.binary(max_size=400), cuts=st.lists(st.integers(0, 400), max_size=12))
-def test_any_bytes_split_anywhere(codec_laws: CodecLaws, data: bytes, cuts: list[int]) -> None:
-    """Any bytes: only RemoteProtocolError, and messages re-encode to
-    exactly the bytes consumed."""
-    for role in Role:
-        codec_laws.stream(lambda role=role: telnet.make_codec(role, Transport.TCP), data, cuts, framed=False)
+def test_any_bytes_split_anywhere(laws: ConversationLaws, data: bytes, cuts: list[int]) -> None:
+    """Any bytes from either side, received, sent or observed: only
+    RemoteProtocolError, and messages add up to exactly the bytes consumed."""
+    for sender in Role:
+        laws.stream(telnet.SPEC.conversation, sender, data, cuts, framed=False)
 
 
 @SETTINGS
 @given(data=TELNETISH, cuts=st.lists(st.integers(0, 400), max_size=12), eof=st.booleans())
 def test_splitting_changes_no_command_and_no_text(
-    codec_laws: CodecLaws, data: bytes, cuts: list[int], eof: bool
+    laws: ConversationLaws, data: bytes, cuts: list[int], eof: bool
 ) -> None:
-    """However TCP splits a telnet stream, the commands, their order and the
-    text bytes decode the same (only the Text/Line pieces differ)."""
-    split = codec_laws.stream(TelnetCodec, data, cuts, eof=eof, framed=False)
-    whole = TelnetCodec()
-    try:
-        msgs = whole.feed(data) + (whole.feed(b"") if eof else [])
-    except RemoteProtocolError:
-        return
-    assert stream(split) == stream(msgs)
+    """However TCP splits a telnet stream, from either side, the commands,
+    their order and the text bytes decode the same (only the Text/Line
+    pieces differ)."""
+    for sender in Role:
+        split = laws.stream(telnet.SPEC.conversation, sender, data, cuts, eof=eof, framed=False)
+        whole = telnet.SPEC.conversation(sender.peer, Transport.TCP)
+        try:
+            msgs = whole.feed(data) + (whole.feed(b"") if eof else [])
+        except RemoteProtocolError:
+            continue
+        assert stream(split) == stream(msgs)
 
 
 @st.composite
@@ -307,11 +354,11 @@ def test_encoded_messages_decode_back(msgs: list[Message], cuts: list[int]) -> N
     """Whatever we build and send, a peer decodes the same commands and
     text, with IAC escaped in data and in subnegotiations."""
     wire = b"".join(m.raw for m in msgs)
-    codec = TelnetCodec(max_line=10**6)
+    decoder = TelnetDecoder(max_line=10**6)
     got: list[Message] = []
     for piece in split_at(wire, cuts):
-        got += codec.feed(piece)
-    got += codec.feed(b"")
+        got += decoder.feed(piece)
+    got += decoder.feed(b"")
     assert stream(got) == stream(msgs)
 
 
@@ -435,48 +482,117 @@ def test_two_q_method_peers_never_loop_and_agree(
 # -- the server, in memory ----------------------------------------------------------
 
 
+class FakeTimer:
+    def __init__(self, when: float, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.when, self.fn, self.args = when, fn, args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class FakeClock:
+    """A clock that moves only when told to, so timer tests are exact."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.timers: list[FakeTimer] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> FakeTimer:
+        timer = FakeTimer(self.now + delay, fn, args)
+        self.timers.append(timer)
+        return timer
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> FakeTimer:
+        return self.call_later(0.0, fn, *args)
+
+    @property
+    def pending(self) -> list[FakeTimer]:
+        return [t for t in self.timers if not t.cancelled]
+
+    def advance(self, seconds: float) -> None:
+        """Move on ``seconds``, running every timer due meanwhile in order."""
+        end = self.now + seconds
+        while due := [t for t in self.pending if t.when <= end]:
+            timer = min(due, key=lambda t: t.when)
+            self.timers.remove(timer)
+            self.now = max(self.now, timer.when)
+            timer.fn(*timer.args)
+        self.now = end
+
+
 def server(**options: Any) -> TelnetServer:
+    """A server behaviour on a :class:`FakeClock`."""
     behaviour = telnet.SPEC.server(telnet.SPEC.resolve_options(options))
     assert isinstance(behaviour, TelnetServer)
+    behaviour.clock = FakeClock()
     return behaviour
 
 
-class Wire:
-    """A server behaviour and one FakePeer, fed client bytes through the
-    server codec; what the server sent is decoded by a client codec."""
+def clock_of(behaviour: TelnetServer) -> FakeClock:
+    assert isinstance(behaviour.clock, FakeClock)
+    return behaviour.clock
 
-    def __init__(self, behaviour: TelnetServer, peer: FakePeer | None = None) -> None:
+
+class StrictPeer(FakePeer):
+    """A FakePeer on the server side of the telnet conversation that fails
+    the test on any write after the session closed it."""
+
+    def __init__(self, peer: tuple[Any, ...] = ("127.0.0.1", 40000)) -> None:
+        super().__init__(spec=telnet.SPEC)
+        self.peer = peer
+
+    def send(self, msg: Message) -> None:
+        assert not self.closed, f"sent {msg.summary()} after closing"
+        super().send(msg)
+
+    def send_raw(self, data: bytes) -> None:
+        assert not self.closed, f"sent {data!r} after closing"
+        super().send_raw(data)
+
+
+class Wire:
+    """A session of a server behaviour on a :class:`StrictPeer`, fed client
+    bytes through the peer's conversation as the lab feeds them; what the
+    server sent is decoded by a lenient decoder."""
+
+    def __init__(self, behaviour: TelnetServer, peer: StrictPeer | None = None) -> None:
         self.server = behaviour
-        self.peer = peer or FakePeer()
-        self.codec = TelnetCodec()
+        self.peer = peer or StrictPeer()
         self.seen = 0
-        self.server.connection_made(self.peer)
+        self.session: TelnetSession = open_session(behaviour, self.peer)
+
+    @property
+    def clock(self) -> FakeClock:
+        return clock_of(self.server)
 
     def send(self, data: bytes) -> None:
+        """Bytes from the client (``b""``: it finished sending)."""
+        conv = self.peer.conversation
         try:
-            msgs = self.codec.feed(data)
+            conv.receive_data(data)
+            while not self.peer.closed and (msg := conv.next_message()) is not None:
+                self.session.message_received(msg)
         except RemoteProtocolError as exc:
-            for msg in exc.decoded:
-                self.server.message_received(self.peer, msg)
-            self.server.protocol_error(self.peer, exc)
+            if not self.peer.closed:
+                self.session.protocol_error(exc)
             return
-        for msg in msgs:
-            self.server.message_received(self.peer, msg)
+        if not data and not self.peer.closed:
+            self.session.eof_received()
 
     def out(self) -> list[str]:
         """Summaries of what the server sent since the last call."""
         new = self.peer.data[self.seen :]
         self.seen = len(self.peer.data)
-        return summaries(TelnetCodec(max_line=10**6).feed(new))
+        return summaries(TelnetDecoder(max_line=10**6).feed(new))
 
     def text(self) -> str:
-        msgs = TelnetCodec(max_line=10**6).feed(self.peer.data[self.seen :])
+        msgs = TelnetDecoder(max_line=10**6).feed(self.peer.data[self.seen :])
         self.seen = len(self.peer.data)
         return "".join(m.text for m in msgs if isinstance(m, (Text, Line)))
-
-    @property
-    def session(self) -> Any:
-        return self.server.sessions.get(self.peer.id)
 
 
 TERMINAL_ANSWERS = DO + ECHO + DO + SGA + WILL + NAWS + SB + NAWS + b"\x00\x78\x00\x28" + SE + WILL + TTYPE
@@ -493,37 +609,33 @@ def test_opening_offers_echo_and_sga_and_asks_naws_and_ttype() -> None:
     assert "every line you type comes back" in greeting
     assert wire.session.window == (120, 40) and wire.session.terminal == "XTERM"
     assert "window 120x40" in wire.peer.notes and "terminal XTERM" in wire.peer.notes
+    assert wire.clock.pending == []  # the greeting wait is over
 
 
-def test_greeting_waits_for_a_client_that_answers_nothing(arun: Runner) -> None:
-    async def main() -> str:
-        behaviour = server()
-        behaviour.greeting_wait = 0.05
-        wire = Wire(behaviour)
-        wire.out()
-        await asyncio.sleep(0.2)
-        return wire.text()
-
-    greeting = arun(main())
+def test_greeting_waits_for_a_client_that_answers_nothing() -> None:
+    """The server's clock, not the client, ends the wait."""
+    wire = Wire(server())
+    wire.out()
+    wire.clock.advance(0.99)
+    assert wire.text() == ""
+    wire.clock.advance(0.01)
+    greeting = wire.text()
     assert "comes back" in greeting and "options: we none; you none" in greeting
+    assert wire.session.stage is Stage.ECHOING
 
 
-def test_greeting_wait_is_an_option(arun: Runner) -> None:
+def test_greeting_wait_is_an_option() -> None:
     """--greeting-wait sets how long the server waits for answers (a slow
     client, a lesson on a loaded machine); nonsense is refused."""
-    assert server().greeting_wait == 1.0
-    assert server(greeting_wait="30").greeting_wait == 30.0
+    assert server().options.greeting_wait == 1.0
+    assert server(greeting_wait="30").options.greeting_wait == 30.0
     for bad in ("0", "-1", "soon", "301"):
         with pytest.raises(ConfigError, match="greeting-wait"):
             server(greeting_wait=bad)
-
-    async def main() -> str:
-        wire = Wire(server(greeting_wait="0.05"))
-        wire.out()
-        await asyncio.sleep(0.2)
-        return wire.text()
-
-    assert "options: we none; you none" in arun(main())
+    wire = Wire(server(greeting_wait="0.05"))
+    wire.out()
+    wire.clock.advance(0.05)
+    assert "options: we none; you none" in wire.text()
 
 
 def test_refusing_client_gets_greeted_and_ga_after_each_turn() -> None:
@@ -577,7 +689,7 @@ def test_echo_session_ends_on_ctrl_d_ctrl_c_ip_eof(ending: bytes) -> None:
     wire = echo_session()
     wire.send(ending)
     assert "Goodbye." in wire.text()
-    assert wire.peer.closed
+    assert wire.peer.closed and wire.session.stage is Stage.CLOSED
 
 
 def test_are_you_there_and_other_commands() -> None:
@@ -606,6 +718,18 @@ def test_window_resizes_are_noted() -> None:
     assert wire.peer.notes[-1] == "window 200x50"
 
 
+def test_sessions_keep_their_own_state() -> None:
+    """Two connections to one server: each session has its own options,
+    window and stage."""
+    behaviour = server()
+    first, second = Wire(behaviour), Wire(behaviour, StrictPeer())
+    first.send(TERMINAL_ANSWERS + SB + TTYPE + b"\x00xterm" + SE)
+    second.send(DONT + ECHO)
+    assert (first.session.window, first.session.stage) == ((120, 40), Stage.ECHOING)
+    assert (second.session.window, second.session.stage) == (None, Stage.NEGOTIATING)
+    assert first.session.negotiator.here(1) and not second.session.negotiator.here(1)
+
+
 def test_negotiation_loop_from_a_hostile_client_is_bounded() -> None:
     """A client flipping an option forever gets a bounded number of answers."""
     wire = echo_session()
@@ -621,6 +745,16 @@ def test_protocol_error_says_why_and_closes() -> None:
     wire.send(b"A" * 10_000)
     assert "netlab: line longer than 8192 bytes; closing" in wire.text()
     assert wire.peer.closed
+
+
+def test_connection_lost_cancels_the_greeting_wait() -> None:
+    """A client gone before the greeting leaves no timer behind."""
+    wire = Wire(server())
+    assert len(wire.clock.pending) == 1
+    wire.peer.closed = True
+    wire.session.connection_lost()
+    assert wire.clock.pending == [] and wire.session.stage is Stage.CLOSED
+    wire.clock.advance(5)  # and nothing is written
 
 
 @SETTINGS
@@ -647,43 +781,48 @@ def test_line_editor_keeps_printable_text_as_typed(text: str) -> None:
 @SETTINGS
 @given(data=TELNETISH, mode=st.sampled_from(["echo", "console"]))
 def test_servers_survive_any_client_bytes(data: bytes, mode: str) -> None:
-    """Any telnet-ish input: the behaviour never raises and never writes
-    after it closed (FakePeer raises if it does)."""
+    """Any telnet-ish input: the session never raises and never writes
+    after it closed (StrictPeer fails the test if it does)."""
     # a password no example will type: statements need a running loop
     behaviour = server(mode=mode, password="no example types this") if mode == "console" else server()
-    behaviour.services.set(telnet.CONSOLE_SERVICE, FakeConsole())
+    behaviour.services.set(CONSOLE, FakeConsole())
     wire = Wire(behaviour)
     for piece in (data[: len(data) // 2], data[len(data) // 2 :], b""):
         if wire.peer.closed:
             break  # a closed connection delivers nothing more
         wire.send(piece)
+        wire.clock.advance(1.0)
 
 
 # -- the console, in memory ---------------------------------------------------------
 
 
 class FakeConsole:
-    """Stands in for the lab's ``lab.console`` service."""
+    """Stands in for the lab's CONSOLE service; a statement takes
+    ``turns`` passes of the loop."""
 
-    def __init__(self, answers: dict[str, str] | None = None, delay: float = 0.0) -> None:
+    def __init__(self, answers: dict[str, str] | None = None, turns: int = 0) -> None:
         self.answers = answers or {}
-        self.delay = delay
+        self.turns = turns
         self.ran: list[str] = []
 
-    def __call__(self) -> SimpleNamespace:
-        async def run(text: str) -> str:
-            self.ran.append(text)
-            if self.delay:
-                await asyncio.sleep(self.delay)
-            if text not in self.answers:
-                raise LabError(f"`{text}`: unknown command", hint="`help`\nlists the commands")
-            return self.answers[text]
+    async def run(self, text: str) -> str:
+        self.ran.append(text)
+        for _ in range(self.turns):
+            await asyncio.sleep(0)
+        if text not in self.answers:
+            raise LabError(f"`{text}`: unknown command", hint="`help`\nlists the commands")
+        return self.answers[text]
 
-        def complete(line: str) -> list[str]:
-            word = "" if not line or line[-1].isspace() else line.split()[-1]
-            return sorted(w for w in self.answers if w.startswith(word))
+    def complete(self, line: str) -> list[str]:
+        word = "" if not line or line[-1].isspace() else line.split()[-1]
+        return sorted(w for w in self.answers if w.startswith(word))
 
-        return SimpleNamespace(run=run, complete=complete)
+
+async def turns(count: int = 20) -> None:
+    """Let the loop run statement tasks for a few passes."""
+    for _ in range(count):
+        await asyncio.sleep(0)
 
 
 CONSOLE_TYPING = st.lists(
@@ -694,35 +833,36 @@ CONSOLE_TYPING = st.lists(
 
 
 @settings(deadline=None, max_examples=100)
-@given(pieces=CONSOLE_TYPING)
-def test_console_survives_any_typing(arun: Runner, pieces: list[bytes]) -> None:
+@given(pieces=CONSOLE_TYPING, pauses=st.lists(st.integers(0, 3), min_size=12, max_size=12))
+def test_console_survives_any_typing(arun: Runner, pieces: list[bytes], pauses: list[int]) -> None:
     """Logged in or not, running a statement or not: any input leaves the
-    console consistent and never writes after it closed."""
+    console consistent, never writes after it closed, and a closed session
+    leaves no timer or typed-ahead line behind."""
 
     async def main() -> None:
         behaviour = server(mode="console", password="s3cret")
-        behaviour.failure_delay = 0.001
-        behaviour.services.set(telnet.CONSOLE_SERVICE, FakeConsole({"ls": "e1", "slow": "done"}, delay=0.002))
+        behaviour.services.set(CONSOLE, FakeConsole({"ls": "e1", "slow": "done"}, turns=2))
         wire = Wire(behaviour)
         wire.send(TERMINAL_ANSWERS + SB + TTYPE + b"\x00xterm" + SE)
-        for piece in pieces:
+        for piece, pause in zip(pieces, pauses, strict=False):
             if wire.peer.closed:
                 break
             wire.send(piece)
-            await asyncio.sleep(0.001)
-        await asyncio.sleep(0.01)
+            await turns(pause)
+            wire.clock.advance(pause / 2)  # sometimes the wrong password's delay runs out
+        await turns()
         if wire.peer.closed:
-            behaviour.connection_lost(wire.peer)
-            assert not behaviour.sessions
-        await asyncio.sleep(0.01)
+            wire.session.connection_lost()
+            assert wire.session.stage is Stage.CLOSED
+            assert not wire.clock.pending and not wire.session.queue
+        await turns()
 
     arun(main())
 
 
 def console(fake: FakeConsole | None = None, **options: Any) -> TelnetServer:
     behaviour = server(mode="console", password="s3cret", **options)
-    behaviour.failure_delay = 0.01
-    behaviour.services.set(telnet.CONSOLE_SERVICE, fake or FakeConsole())
+    behaviour.services.set(CONSOLE, fake or FakeConsole())
     return behaviour
 
 
@@ -736,17 +876,37 @@ def test_console_password_file(tmp_path: Any) -> None:
     secret = tmp_path / "pw"
     secret.write_text("from-a-file\n")
     assert server(mode="console", password_file=str(secret)).password == "from-a-file"
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match="--password-file cannot read"):
         server(mode="console", password_file=str(tmp_path / "missing"))
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ConfigError, match="password on its first line"):
+        server(mode="console", password_file=str(tmp_path / "empty"))
 
 
 def test_console_options_are_checked() -> None:
-    with pytest.raises(ConfigError, match="unknown mode"):
+    """Bad values are refused with the option's name and an example."""
+    with pytest.raises(ConfigError, match="telnet: --mode wants echo or console, got 'shell'") as err:
         server(mode="shell")
+    assert err.value.hint == "e.g. --mode console"
     with pytest.raises(ConfigError, match="login-attempts"):
         server(mode="console", password="x", login_attempts="0")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="--password wants"):
         server(mode="console", password=" padded ")
+    options = telnet.SPEC.resolve_options({"mode": "CONSOLE", "password": "x", "allow_remote": "yes",
+                                           "login_attempts": 5})
+    assert options == telnet.TelnetOptions(mode=telnet.Mode.CONSOLE, password="x", allow_remote=True,
+                                           login_attempts=5)
+    assert telnet.TelnetOptions.get("allow_remote").flag  # a switch on the command line
+
+
+def test_client_options_are_typed_and_checked() -> None:
+    options = telnet.SPEC.resolve_client_options({"terminal": "vt100", "width": 100, "negotiate": "manual"})
+    assert options == telnet.TelnetClientOptions(terminal=("vt100",), width=100, height=24,
+                                                 negotiate=telnet.Negotiate.MANUAL)
+    for bad, why in (({"width": "0"}, "1-65535"), ({"terminal": "has space"}, "printing ASCII"),
+                     ({"negotiate": "maybe"}, "auto or manual")):
+        with pytest.raises(ConfigError, match=why):
+            telnet.SPEC.resolve_client_options(bad)
 
 
 def test_console_refuses_a_non_loopback_bind_unless_allowed() -> None:
@@ -761,18 +921,13 @@ def test_console_refuses_a_non_loopback_bind_unless_allowed() -> None:
 
 
 def test_console_refuses_remote_peers_unless_allowed() -> None:
-    remote = FakePeer()
-    remote.peer = ("192.0.2.7", 5000)
-    Wire(console(), remote)
-    assert remote.closed and "loopback connections only" in remote.data.decode()
-    mapped = FakePeer()
-    mapped.peer = ("::ffff:127.0.0.1", 5000, 0, 0)
-    Wire(console(), mapped)
-    assert not mapped.closed
-    allowed = FakePeer()
-    allowed.peer = ("192.0.2.7", 5000)
-    Wire(console(allow_remote=True), allowed)
-    assert not allowed.closed
+    remote = Wire(console(), StrictPeer(("192.0.2.7", 5000)))
+    assert remote.peer.closed and "loopback connections only" in remote.text()
+    assert not remote.clock.pending
+    mapped = Wire(console(), StrictPeer(("::ffff:127.0.0.1", 5000, 0, 0)))
+    assert not mapped.peer.closed
+    allowed = Wire(console(allow_remote=True), StrictPeer(("192.0.2.7", 5000)))
+    assert not allowed.peer.closed
 
 
 def test_console_without_a_lab_says_so() -> None:
@@ -793,16 +948,16 @@ def console_session(arun: Runner, script: Callable[[Wire], Awaitable[Any]],
     return arun(main())
 
 
-async def settle(wire: Wire, until: str, timeout: float = 5.0) -> str:
-    """What the server says until ``until`` shows up (statements run as tasks)."""
-    seen = ""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while until not in seen:
-        assert loop.time() < deadline, f"{until!r} never came; got {seen!r}"
-        await asyncio.sleep(0.005)
+async def settle(wire: Wire, until: str, passes: int = 200) -> str:
+    """What the server says until ``until`` shows up (statements run as
+    tasks, so the loop gets a few passes)."""
+    seen = wire.text()
+    for _ in range(passes):
+        if until in seen:
+            return seen
+        await asyncio.sleep(0)
         seen += wire.text()
-    return seen
+    raise AssertionError(f"{until!r} never came; got {seen!r}")
 
 
 def test_console_password_is_not_echoed_and_statements_run(arun: Runner) -> None:
@@ -856,6 +1011,8 @@ def test_console_completes_with_tab_in_character_mode(arun: Runner) -> None:
 
 
 def test_console_limits_login_attempts(arun: Runner) -> None:
+    """A wrong password is answered only when the server's clock says the
+    delay is over; typing meanwhile is dropped; the third failure hangs up."""
     fake = FakeConsole()
 
     async def script(wire: Wire) -> None:
@@ -863,31 +1020,37 @@ def test_console_limits_login_attempts(arun: Runner) -> None:
         wire.send(b"guess1\r\n")
         assert wire.session.stage is Stage.LOCKED
         wire.send(b"typed-ahead\r\n")  # dropped while locked
+        wire.clock.advance(0.99)
+        assert "Login incorrect" not in wire.text()
+        wire.clock.advance(0.01)
         said = await settle(wire, "Password: ")
         assert "Login incorrect." in said
         wire.send(b"guess2\r\n")
+        wire.clock.advance(1.0)
         await settle(wire, "Password: ")
         wire.send(b"s3cret-not\r\n")
         said = await settle(wire, "goodbye")
         assert "Too many failures" in said and wire.peer.closed
         assert wire.peer.notes[-1] == "console login failed (3 of 3)"
+        assert not wire.clock.pending
 
     console_session(arun, script, fake)
     assert fake.ran == []
 
 
 def test_console_queues_typed_ahead_lines_and_interrupts(arun: Runner) -> None:
-    fake = FakeConsole({"slow": "done", "fast": "quick"}, delay=0.05)
+    fake = FakeConsole({"slow": "done", "fast": "quick"}, turns=5)
 
     async def script(wire: Wire) -> None:
         await settle(wire, "Password: ")
         wire.send(b"s3cret\r\n")
         await settle(wire, "netlab> ")
         wire.send(b"slow\r\nfast\r\n")
+        assert list(wire.session.queue) == ["fast"]
         said = await settle(wire, "quick\r\nnetlab> ")
         assert said.index("done") < said.index("quick")
         wire.send(b"slow\r\n")
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # the statement starts
         wire.send(b"\xff\xf4")  # IAC IP
         said = await settle(wire, "netlab> ")
         assert "interrupted" in said and "done" not in said
@@ -898,10 +1061,12 @@ def test_console_queues_typed_ahead_lines_and_interrupts(arun: Runner) -> None:
         assert "quick" in await settle(wire, "netlab> ")
 
     console_session(arun, script, fake)
+    assert fake.ran == ["slow", "fast", "slow", "fast"]
 
 
 def test_console_client_leaving_mid_statement(arun: Runner) -> None:
-    fake = FakeConsole({"slow": "done"}, delay=0.05)
+    """The statement runs to its end; nobody is told, nothing is written."""
+    fake = FakeConsole({"slow": "done"}, turns=5)
 
     async def script(wire: Wire) -> None:
         await settle(wire, "Password: ")
@@ -909,8 +1074,9 @@ def test_console_client_leaving_mid_statement(arun: Runner) -> None:
         await settle(wire, "netlab> ")
         wire.send(b"slow\r\n")
         wire.peer.closed = True
-        wire.server.connection_lost(wire.peer)
-        await asyncio.sleep(0.1)  # the statement finishes; nobody to tell
+        wire.session.connection_lost()
+        await turns()
+        assert not wire.server.tasks  # finished and forgotten
 
     console_session(arun, script, fake)
     assert fake.ran == ["slow"]
@@ -940,7 +1106,7 @@ def watched(**options: Any) -> tuple[WatchedLoopback, telnet.TelnetClient]:
 
 
 def sent_by_client(link: Loopback) -> list[str]:
-    return summaries(TelnetCodec().feed(b"".join(link.client_writes)))
+    return summaries(TelnetDecoder().feed(b"".join(link.client_writes)))
 
 
 def test_client_negotiates_and_reads(arun: Runner) -> None:
@@ -954,7 +1120,7 @@ def test_client_negotiates_and_reads(arun: Runner) -> None:
         await client.send_line("hello")
         assert await client.read_line() == "hello"
         await client.configure(width=132)
-        assert link.behaviour.sessions[link.peer.id].window == (132, 30)
+        assert link.session.window == (132, 30)
         assert await client.request("DO", "ECHO") == ["DO ECHO"]
         await client.send_line("twice")
         assert await client.read_line() == "twice"  # the server echoes as we type
@@ -976,8 +1142,7 @@ def test_client_answers_as_messages_arrive_with_no_verb_reading(arun: Runner) ->
         assert sent_by_client(link) == ["DONT ECHO", "DO SGA", "WILL NAWS", "SB NAWS 80x24", "WILL TTYPE",
                                         "SB TTYPE IS dumb"]
         assert (await client.negotiated())["we"] == ["TTYPE", "NAWS"]
-        session = link.behaviour.sessions[link.peer.id]
-        assert (session.window, session.terminal) == ((80, 24), "dumb")
+        assert (link.session.window, link.session.terminal) == ((80, 24), "dumb")
         await client.negotiate(quiet=0.05)  # a verb reading now answers nothing again
         assert len(link.client_writes) == 6
 
@@ -1038,13 +1203,13 @@ def test_client_cycles_terminal_types_per_rfc_1091(arun: Runner) -> None:
     async def main() -> list[str]:
         link, client = watched()
         await client.configure(terminal=["A", "B"])
-        await client.negotiate(quiet=0.05)  # the server's own SEND gets "A"
+        await client.read_until("ends the session.\n")  # the server's own SEND got "A"
         sent = []
         for _ in range(4):
             client.message_received(Subnegotiation.ttype_send())
         await asyncio.sleep(0)  # the answers go out from the loop
         for data in link.client_writes:
-            sent += [m.terminal for m in TelnetCodec().feed(data) if isinstance(m, Subnegotiation)]
+            sent += [m.terminal for m in TelnetDecoder().feed(data) if isinstance(m, Subnegotiation)]
         return [t for t in sent if t]
 
     assert arun(main()) == ["A", "B", "B", "A", "B"]
@@ -1056,10 +1221,10 @@ def test_client_text_survives_tcp_splits(arun: Runner, loopback: type[Loopback])
 
     async def main() -> list[str]:
         client = telnet.TelnetClient(loopback(telnet.SPEC))
-        codec = TelnetCodec()
+        decoder = TelnetDecoder()
         for piece in (b"one\r", b"\ntw", b"o\x00\r\n", "żó".encode()[:3], "żó".encode()[3:] + b"\r\n",
                       b"50%\r\x00100%\r\n"):
-            for msg in codec.feed(piece):
+            for msg in decoder.feed(piece):
                 client._take(msg)
         return [await client.read_line() for _ in range(4)]
 
@@ -1071,8 +1236,8 @@ def test_client_login_and_run(arun: Runner) -> None:
 
     async def main() -> None:
         def prepare(behaviour: TelnetServer) -> None:
-            behaviour.services.set(telnet.CONSOLE_SERVICE, fake)
-            behaviour.failure_delay = 0.01
+            behaviour.services.set(CONSOLE, fake)
+            behaviour.failure_delay = 0  # "Login incorrect" on the next pass of the loop
 
         link = WatchedLoopback({"mode": "console", "password": "pw"}, prepare=prepare)
         client = link.verbs
@@ -1098,6 +1263,107 @@ def test_client_raw_sends(arun: Runner) -> None:
         assert "Goodbye." in await client.read_all()
 
     arun(main())
+
+
+def test_client_options_set_what_it_reports() -> None:
+    """Client options, typed, become the terminal types, window and
+    negotiation policy of the verbs."""
+    client = telnet.TelnetClient(SentChannel())  # type: ignore[arg-type]
+    assert (client.terminals, client.window, client.manual) == (["dumb"], (80, 24), False)
+    client.set_options(telnet.TelnetClientOptions.resolve(
+        {"terminal": ["VT220", "VT100"], "width": "132", "negotiate": "manual"}, proto="telnet"))
+    assert (client.terminals, client.window, client.manual) == (["VT220", "VT100"], (132, 24), True)
+    client.message_received(Negotiation.of("DO", "NAWS"))  # manual: nothing is answered
+    assert not client._outbox and client._flusher is None
+
+
+# -- an observer of whole conversations -------------------------------------------------
+
+
+async def console_conversation() -> Loopback:
+    """Negotiation both ways, NAWS and TTYPE, a failed and a good console
+    login, statements, commands and raw typing, then quit."""
+
+    def prepare(behaviour: TelnetServer) -> None:
+        behaviour.services.set(CONSOLE, FakeConsole({"ls": "e1 server", "help": "commands: ls"}))
+        behaviour.failure_delay = 0
+
+    link = WatchedLoopback({"mode": "console", "password": "pw"}, prepare=prepare)
+    client = link.verbs
+    await client.configure(terminal=["xterm-256color", "xterm"], width=100, height=30)
+    with pytest.raises(LabError, match="login refused"):
+        await client.login("wrong")
+    await client.login("pw")
+    assert await client.run("ls") == "e1 server"
+    await client.configure(width=132)  # NAWS once in force
+    assert await client.request("WILL", "BINARY") == ["WILL BINARY"]  # refused by the server
+    assert await client.request("DO", "ECHO") == ["DO ECHO"]  # now the server echoes
+    await client.send_command("AYT")
+    await client.read_until("still here]\n")
+    assert "commands: ls" in await client.run("help")
+    await client.send_text("hel\xff")
+    await client.send_raw(b"\x7fp\r\x00")  # DEL, then Enter as CR NUL
+    await client.read_until("netlab> ")
+    await client.send_line("quit")
+    assert "Goodbye." in await client.read_all()
+    return link
+
+
+async def echo_conversation() -> Loopback:
+    """A character-mode echo session: keys one at a time, a bare CR,
+    line editing commands, SB from a client that was not asked, ^D."""
+    link, client = watched(greeting_wait="30")
+    await client.read_until("ends the session.\n")
+    for key in (b"h", b"i", b"\r", b"\x00", b"x\xff\xf7", b"ok\r\n"):
+        await client.send_raw(key)
+    await client.send_raw(SB + b"\x27\x00\x01" + SE + b"\xff\x41")  # NEW-ENVIRON not agreed, unknown command
+    await client.send_line("last")
+    await client.read_until("last\n")
+    await client.send_raw(b"\x04")
+    await client.read_all()
+    return link
+
+
+CONVERSATIONS = {"console": console_conversation, "echo": echo_conversation}
+
+
+@functools.cache
+def recorded(name: str) -> Loopback:
+    """One recorded conversation per name, made once for every example."""
+    link: Loopback = asyncio.run(CONVERSATIONS[name]())
+    assert not link.errors and link.client_error is None
+    return link
+
+
+@pytest.mark.parametrize("name", CONVERSATIONS)
+def test_an_observer_sees_what_both_sides_saw(laws: ConversationLaws, name: str) -> None:
+    """Replayed chunk by chunk as it crossed the wire, a recorded
+    conversation decodes to an observer exactly as each side decoded it."""
+    seen = laws.observer_replays(telnet.SPEC.conversation, recorded(name), [])
+    assert any(isinstance(m, Subnegotiation) and m.window for m in seen[Role.SERVER])
+    assert any(isinstance(m, Negotiation) for m in seen[Role.CLIENT])
+
+
+@SETTINGS
+@given(name=st.sampled_from(list(CONVERSATIONS)), cuts=st.lists(st.integers(0, 300), max_size=8))
+def test_an_observer_split_anywhere_sees_the_same_commands_and_text(
+    name: str, cuts: list[int]
+) -> None:
+    """Split anywhere, a recorded conversation gives an observer the same
+    commands in the same order and the same text, on each side, as the
+    two sides saw (only where text breaks into Text pieces may differ:
+    telnet hands out what has come of a line at once)."""
+    link = recorded(name)
+    conv = telnet.SPEC.conversation(None, Transport.TCP)
+    seen: dict[Role, list[Message]] = {Role.CLIENT: [], Role.SERVER: []}
+    for sender, chunk in link.transcript:
+        for piece in split_at(chunk, cuts):
+            for side, msg in conv.observe(piece, sender):
+                seen[side.peer].append(msg)  # keyed by who received it
+    for receiver in Role:
+        assert stream(seen[receiver]) == stream(link.seen[receiver])
+        wire = b"".join(chunk for sender, chunk in link.transcript if sender is receiver.peer)
+        assert b"".join(m.raw for m in seen[receiver]) == wire
 
 
 # -- hostile input on real sockets ------------------------------------------------------
@@ -1215,7 +1481,7 @@ def test_console_statements_act_on_the_same_lab(lab: Lab) -> None:
     k = lab.connect("telnet", con)
     k.login("pw")
     assert "e1: echo listening on tcp://127.0.0.1:" in k.run("serve echo as e1")
-    assert "e1" in lab and lab["e1"].kind == "server"
+    assert "e1" in lab and lab["e1"].kind.label == "server"
     said = k.run("connect e1 as c9; send c9 ping; expect c9 ping")
     assert 'c9 <- "ping\\r\\n"' in said
     assert "error: `stop nothing`: no endpoint named 'nothing'" in k.run("stop nothing")
@@ -1225,6 +1491,11 @@ def test_console_statements_act_on_the_same_lab(lab: Lab) -> None:
 # -- negotiation answered on real sockets, with or without a verb reading ---------------
 
 OUR_SERVER_ANSWERS = ["DONT ECHO", "DO SGA", "WILL NAWS", "SB NAWS 80x24", "WILL TTYPE", "SB TTYPE IS dumb"]
+
+
+def windows(srv: Any) -> list[tuple[int, int] | None]:
+    """The window each live session of a lab server knows."""
+    return [conn.session.window for conn in srv.live_connections() if isinstance(conn.session, TelnetSession)]
 
 
 def negotiation_sent(lab: Lab, endpoint: str) -> list[str]:
@@ -1258,10 +1529,7 @@ def test_verbs_reading_answer_nothing_twice(lab: Lab) -> None:
     c.send_line("after")
     assert c.read_line(timeout=20) == "after"
     assert negotiation_sent(lab, c.name) == [*OUR_SERVER_ANSWERS, "SB NAWS 100x24"]
-    behaviour = srv.behaviour
-    assert isinstance(behaviour, TelnetServer)
-    wait_until(lambda: [s.window for s in behaviour.sessions.values()] == [(100, 24)],
-               what="the server to learn the new window")
+    wait_until(lambda: windows(srv) == [(100, 24)], what="the server to learn the new window")
 
 
 def test_command_language_client_negotiates(lab: Lab) -> None:
@@ -1314,7 +1582,8 @@ def test_serve_command_takes_the_telnet_options(lab: Lab) -> None:
         "serve telnet --mode console --password pw --allow-remote --login-attempts 5 as tc")
     behaviour = lab["tc"].behaviour
     assert isinstance(behaviour, TelnetServer)
-    assert (behaviour.mode, behaviour.allow_remote, behaviour.login_attempts) == (telnet.Mode.CONSOLE, True, 5)
+    options = behaviour.options
+    assert (options.mode, options.allow_remote, options.login_attempts) == (telnet.Mode.CONSOLE, True, 5)
     with pytest.raises(LabError, match="needs a password"):
         Interpreter(lab).execute("serve telnet --mode console")
 
@@ -1336,8 +1605,5 @@ def test_manual_negotiation_leaves_every_question_unanswered(lab: Lab) -> None:
     c.expect("every line you type", timeout=20)
     assert negotiation_sent(lab, c.name) == []
     c.send(b"\xff\xfb\x1f\xff\xfa\x1f\x00\x50\x00\x19\xff\xf0")  # WILL NAWS, SB NAWS 80x25
-    behaviour = srv.behaviour
-    assert isinstance(behaviour, TelnetServer)
-    wait_until(lambda: [s.window for s in behaviour.sessions.values()] == [(80, 25)],
-               what="the server to learn the hand-made window")
+    wait_until(lambda: windows(srv) == [(80, 25)], what="the server to learn the hand-made window")
     assert negotiation_sent(lab, c.name) == ["WILL NAWS", "SB NAWS 80x25"]

@@ -1,20 +1,22 @@
-"""Tests for lab/protocols/time.py: the 32-bit value, the 2036 wrap, codecs,
-offset option and verbs, in memory."""
+"""Tests for lab/protocols/time.py: the 32-bit value, the 2036 wrap, the
+conversation, the offset option, sessions and verbs, in memory."""
 
 from __future__ import annotations
 
 import datetime as dt
 import struct
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from protocol_fakes import CodecLaws, FakePeer, Loopback, Runner
+from protocol_fakes import ConversationLaws, FakePeer, Loopback, Runner, open_session
 
 from lab.errors import ConfigError, ConnectionClosed, RemoteProtocolError
 from lab.protocols import time as time_proto
 from lab.protocols._base import Message, Role, Transport
-from lab.protocols._framing import Data, DataCodec, DatagramCodec
+from lab.protocols._conversation import Conversation
+from lab.protocols._framing import Data, DataDecoder, DatagramDecoder
 
 SETTINGS = settings(deadline=None, max_examples=200)
 TimeValue = time_proto.TimeValue
@@ -87,79 +89,98 @@ def test_value_describes_itself() -> None:
     assert value.summary() == "time 2208988800 = 1970-01-01 00:00:00 UTC"
 
 
-# -- codecs ----------------------------------------------------------------------------
+# -- the conversation ------------------------------------------------------------------
 
 
-def test_stream_codec_reassembles_split_frames() -> None:
-    """TCP may split a frame or join two: the codec buffers."""
-    codec = time_proto.SPEC.codec(Role.CLIENT, Transport.TCP)
+def client(transport: Transport = Transport.TCP) -> Conversation:
+    return time_proto.SPEC.conversation(Role.CLIENT, transport)
+
+
+def test_stream_decoder_reassembles_split_frames() -> None:
+    """TCP may split a frame or join two: the decoder buffers."""
+    conv = client()
     data = frame(1) + frame(2)
-    assert codec.feed(data[:3]) == []
-    assert codec.buffered == 3
-    assert seconds(codec.feed(data[3:])) == [1, 2]
-    assert codec.feed(b"") == []
+    assert conv.feed(data[:3]) == []
+    assert conv.buffered() == 3
+    assert seconds(conv.feed(data[3:])) == [1, 2]
+    assert conv.feed(b"") == []
 
 
-def test_stream_codec_refuses_a_partial_frame_at_eof() -> None:
+def test_stream_decoder_refuses_a_partial_frame_at_eof() -> None:
     """Bytes left over when the stream ends are a protocol error, and the
-    codec stays spent."""
-    codec = time_proto.SPEC.codec(Role.CLIENT, Transport.TCP)
-    assert seconds(codec.feed(frame(7) + b"\x00\x01")) == [7]
+    decoder stays spent."""
+    conv = client()
+    assert seconds(conv.feed(frame(7) + b"\x00\x01")) == [7]
     with pytest.raises(RemoteProtocolError, match="2 of the 4 bytes"):
-        codec.feed(b"")
+        conv.feed(b"")
     with pytest.raises(RemoteProtocolError):
-        codec.feed(frame(1))
+        conv.feed(frame(1))
 
 
-def test_stream_codec_refuses_data_after_eof() -> None:
+def test_stream_decoder_refuses_data_after_eof() -> None:
     """Nothing may follow the end of the stream."""
-    codec = time_proto.SPEC.codec(Role.CLIENT, Transport.TCP)
-    codec.feed(b"")
+    conv = client()
+    conv.feed(b"")
     with pytest.raises(RemoteProtocolError, match="after end of stream"):
-        codec.feed(frame(1))
+        conv.feed(frame(1))
 
 
-def test_datagram_codec_wants_exactly_four_bytes() -> None:
+def test_datagram_decoder_wants_exactly_four_bytes() -> None:
     """A UDP answer is one 4-byte value; anything else is an error."""
-    codec = time_proto.SPEC.codec(Role.CLIENT, Transport.UDP)
-    assert seconds(codec.feed(frame(9))) == [9]
+    conv = client(Transport.UDP)
+    assert seconds(conv.feed(frame(9))) == [9]
     with pytest.raises(RemoteProtocolError, match="holds 4 bytes, this one 5"):
-        codec.feed(frame(9) + b"x")
+        conv.feed(frame(9) + b"x")
     with pytest.raises(RemoteProtocolError):
-        codec.feed(frame(9))
+        conv.feed(frame(9))
 
 
-def test_server_codecs_take_anything() -> None:
+@pytest.mark.parametrize("role", [*Role, None])
+def test_client_bytes_are_anything(role: Role | None) -> None:
     """What a client sends is never an error: the server ignores it."""
-    assert isinstance(time_proto.SPEC.codec(Role.SERVER, Transport.TCP), DataCodec)
-    assert isinstance(time_proto.SPEC.codec(Role.SERVER, Transport.UDP), DatagramCodec)
+    assert isinstance(time_proto.SPEC.conversation(role, Transport.TCP)._decoders[Role.CLIENT], DataDecoder)
+    assert isinstance(time_proto.SPEC.conversation(role, Transport.UDP)._decoders[Role.CLIENT], DatagramDecoder)
 
 
 @SETTINGS
 @given(data=st.binary(max_size=64), cuts=st.lists(st.integers(0, 100), max_size=10))
-def test_stream_codec_laws(codec_laws: CodecLaws, data: bytes, cuts: list[int]) -> None:
-    """Any bytes split anywhere: 4-byte frames that re-encode exactly, and
-    an error exactly when the stream ends inside a frame."""
-    msgs = codec_laws.stream(lambda: time_proto.SPEC.codec(Role.CLIENT, Transport.TCP), data, cuts)
+def test_stream_laws(laws: ConversationLaws, data: bytes, cuts: list[int]) -> None:
+    """Any bytes split anywhere: 4-byte frames that add up exactly, and an
+    error exactly when the stream ends inside a frame; any client bytes."""
+    msgs = laws.stream(time_proto.SPEC.conversation, Role.SERVER, data, cuts)
     assert len(msgs) == len(data) // 4
-    codec_laws.stream(lambda: time_proto.SPEC.codec(Role.CLIENT, Transport.TCP), data, cuts, eof=False)
-    codec_laws.stream(
-        lambda: time_proto.SPEC.codec(Role.SERVER, Transport.TCP), data, cuts, framed=False
-    )
+    laws.stream(time_proto.SPEC.conversation, Role.SERVER, data, cuts, eof=False)
+    laws.stream(time_proto.SPEC.conversation, Role.CLIENT, data, cuts, framed=False)
 
 
 @SETTINGS
 @given(datagrams=st.lists(st.binary(max_size=8), max_size=8))
-def test_datagram_codec_laws(codec_laws: CodecLaws, datagrams: list[bytes]) -> None:
-    """Any datagrams: one value each until one is not 4 bytes long."""
-    msgs = codec_laws.datagrams(lambda: time_proto.SPEC.codec(Role.CLIENT, Transport.UDP), datagrams)
+def test_datagram_laws(laws: ConversationLaws, datagrams: list[bytes]) -> None:
+    """Any datagrams: one value each until one is not 4 bytes long; the
+    client may send anything."""
+    msgs = laws.datagrams(time_proto.SPEC.conversation, Role.SERVER, datagrams)
     good = 0
     for datagram in datagrams:
         if len(datagram) != 4:
             break
         good += 1
     assert len(msgs) == good
-    codec_laws.datagrams(lambda: time_proto.SPEC.codec(Role.SERVER, Transport.UDP), datagrams)
+    assert len(laws.datagrams(time_proto.SPEC.conversation, Role.CLIENT, datagrams)) == len(datagrams)
+
+
+@SETTINGS
+@given(unix=st.integers(0, 2**33), cuts=st.lists(st.integers(0, 8), max_size=4))
+def test_an_observer_sees_what_both_sides_saw(laws: ConversationLaws, arun: Runner,
+                                              unix: int, cuts: list[int]) -> None:
+    """A recorded TCP exchange replays to an observer, split anywhere."""
+
+    async def main() -> Loopback:
+        lb = Loopback(time_proto.SPEC, prepare=lambda server: setattr(server, "wall_clock", lambda: unix))
+        await time_proto.TimeClient(lb).get()
+        return lb
+
+    seen = laws.observer_replays(time_proto.SPEC.conversation, arun(main()), cuts)
+    assert seconds(seen[Role.CLIENT]) == [TimeValue.at(unix).seconds]
 
 
 # -- options and server ----------------------------------------------------------------------
@@ -168,43 +189,47 @@ def test_datagram_codec_laws(codec_laws: CodecLaws, datagrams: list[bytes]) -> N
 def server_at(unix: float, **options: str) -> time_proto.TimeServer:
     server = time_proto.SPEC.server(time_proto.SPEC.resolve_options(options))
     assert isinstance(server, time_proto.TimeServer)
-    server.clock = lambda: unix
+    server.wall_clock = lambda: unix
     return server
 
 
 def test_offset_option_parses_whole_seconds() -> None:
     """--offset takes an integer, negative allowed; default 0."""
-    assert time_proto.SPEC.resolve_options({}) == {"offset": 0}
-    assert time_proto.SPEC.resolve_options({"offset": "-3600"}) == {"offset": -3600}
+    assert time_proto.SPEC.resolve_options({}) == time_proto.TimeOptions(offset=0)
+    assert time_proto.SPEC.resolve_options({"offset": "-3600"}) == time_proto.TimeOptions(offset=-3600)
+    assert time_proto.SPEC.resolve_options({"offset": 86400}) == time_proto.TimeOptions(offset=86400)
 
 
-def test_offset_option_refuses_non_integers() -> None:
-    """A bad --offset is a ConfigError with a hint."""
-    with pytest.raises(ConfigError, match="whole seconds") as info:
-        time_proto.SPEC.resolve_options({"offset": "1.5"})
-    assert info.value.hint
+@pytest.mark.parametrize(("given", "why"), [("1.5", "whole seconds"), ("soon", "whole seconds"),
+                                            (str(2**32 + 1), "the counter wraps")])
+def test_offset_option_refuses_non_integers(given: str, why: str) -> None:
+    """A bad --offset is a ConfigError naming the option, with a hint."""
+    with pytest.raises(ConfigError, match=f"time: --offset wants .*{why}") as info:
+        time_proto.SPEC.resolve_options({"offset": given})
+    assert info.value.hint == "e.g. --offset -3600"
 
 
-def test_tcp_server_sends_four_bytes_and_closes(peer: FakePeer) -> None:
+def test_tcp_server_sends_four_bytes_and_closes(make_peer: type[FakePeer]) -> None:
     """On connect: the 4-byte time, then close."""
-    server_at(0).connection_made(peer)
+    peer = make_peer(spec=time_proto.SPEC)
+    open_session(server_at(0), peer)
     assert peer.data == frame(2_208_988_800)
+    assert peer.sent == [TimeValue.at(0)]
     assert peer.closed
 
 
 def test_server_applies_the_offset(peer: FakePeer) -> None:
     """--offset skews the clock served."""
-    server_at(0, offset="3600").connection_made(peer)
+    open_session(server_at(0, offset="3600"), peer)
     assert peer.data == frame(2_208_988_800 + 3600)
 
 
 def test_udp_server_answers_each_datagram(make_peer: type[FakePeer]) -> None:
     """Every datagram gets the time back; nothing is closed."""
-    peer = make_peer(Transport.UDP)
-    server = server_at(10)
-    server.connection_made(peer)
-    server.message_received(peer, Data(raw=b""))
-    server.message_received(peer, Data(raw=b"junk"))
+    peer = make_peer(Transport.UDP, spec=time_proto.SPEC)
+    session = open_session(server_at(10), peer)
+    session.message_received(Data(raw=b""))
+    session.message_received(Data(raw=b"junk"))
     assert peer.writes == [frame(2_208_988_810)] * 2
     assert not peer.closed
 
@@ -217,7 +242,7 @@ def test_verb_get(loopback: type[Loopback], arun: Runner, transport: Transport) 
     """get() returns the server's time as an aware UTC datetime."""
 
     def prepare(server: time_proto.TimeServer) -> None:
-        server.clock = lambda: NOW
+        server.wall_clock = lambda: NOW
 
     async def main() -> dt.datetime:
         lb = loopback(time_proto.SPEC, transport, prepare=prepare)
@@ -230,8 +255,8 @@ def test_verb_get_sees_a_broken_answer(loopback: type[Loopback], arun: Runner) -
     """A malformed answer aborts the client: get() reports the closed
     connection."""
 
-    def prepare(server: time_proto.TimeServer) -> None:
-        server.message_received = lambda conn, msg: conn.send_raw(b"abc")  # type: ignore[method-assign]
+    def prepare(server: Any) -> None:
+        server.answer = lambda: Data(raw=b"abc")  # 3 bytes where 4 belong
 
     async def main() -> None:
         lb = loopback(time_proto.SPEC, Transport.UDP, prepare=prepare)

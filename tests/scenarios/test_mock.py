@@ -7,7 +7,7 @@ from typing import Any
 from lab.protocols._base import Transport
 from lab.protocols._framing import Data
 from lab.scenarios import load_text
-from lab.scenarios._mock import MockBehaviour, MockReport, build_scripts
+from lab.scenarios._mock import MockBehaviour, MockReport, MockSession, build_scripts
 
 RECORDING = """
 lab:
@@ -49,43 +49,45 @@ class FakePeer:
         self.notes.append(text)
 
 
-def mock() -> tuple[MockBehaviour, FakePeer, MockReport]:
+def mock() -> tuple[MockSession, FakePeer, MockReport]:
     (scenario,) = load_text(RECORDING, "rec.yaml")
     server, scripts, warnings = build_scripts(scenario)
     assert (server, warnings) == ("s", [])
     report = MockReport()
-    behaviour = MockBehaviour({}, scripts, report)
+    behaviour = MockBehaviour(None, scripts, report)
     peer = FakePeer()
-    behaviour.connection_made(peer)  # type: ignore[arg-type]
-    return behaviour, peer, report
+    session = behaviour.session(peer)  # type: ignore[arg-type]
+    assert isinstance(session, MockSession)
+    session.connection_made()
+    return session, peer, report
 
 
 def test_greeting_binary_request_and_loose_line_then_close() -> None:
     """Greets on connect; exact binary bytes answer at once; a line differing
     in case and line ending still matches; the recorded close closes."""
-    behaviour, peer, report = mock()
+    session, peer, report = mock()
     assert peer.sent == [b"welcome\r\n"]
-    behaviour.message_received(peer, Data(raw=b"\x00\x01\xff"))  # type: ignore[arg-type]
+    session.message_received(Data(raw=b"\x00\x01\xff"))
     assert peer.sent[-1] == b"\xff\x01\x00"
-    behaviour.message_received(peer, Data(raw=b"helo  LAB.test"))  # type: ignore[arg-type]
+    session.message_received(Data(raw=b"helo  LAB.test"))
     assert peer.sent[-1] == b"\xff\x01\x00"  # not a whole line yet
-    behaviour.message_received(peer, Data(raw=b"\n"))  # type: ignore[arg-type]
+    session.message_received(Data(raw=b"\n"))
     assert peer.sent[-1] == b"250 hello\r\n" and peer.closed
     assert (report.matched, report.unmatched) == (2, [])
 
 
 def test_unmatched_lines_and_unfinished_requests_are_reported() -> None:
     """A line nothing resembles, and bytes left when the client goes, are unmatched."""
-    behaviour, peer, report = mock()
-    behaviour.message_received(peer, Data(raw=b"QUIT\r\n"))  # type: ignore[arg-type]
-    behaviour.message_received(peer, Data(raw=b"partial"))  # type: ignore[arg-type]
-    behaviour.connection_lost(peer)  # type: ignore[arg-type]
+    session, peer, report = mock()
+    session.message_received(Data(raw=b"QUIT\r\n"))
+    session.message_received(Data(raw=b"partial"))
+    session.connection_lost()
     assert report.unmatched == ["QUIT", "partial"]
     assert any("unmatched request 'QUIT'" in note for note in peer.notes)
 
 
 def test_close_enough_lines_match() -> None:
     """A typo-level difference still finds the recorded request."""
-    behaviour, peer, report = mock()
-    behaviour.message_received(peer, Data(raw=b"HELO lab.tset\r\n"))  # type: ignore[arg-type]
+    session, peer, report = mock()
+    session.message_received(Data(raw=b"HELO lab.tset\r\n"))
     assert peer.sent[-1] == b"250 hello\r\n" and report.matched == 1

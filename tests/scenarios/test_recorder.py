@@ -196,13 +196,13 @@ def test_volatile_parts_the_fields_do_not_show_make_a_kind_match() -> None:
     """An NNTP article's block holds the server's Message-ID and Date: a
     regex over the status text alone would keep them; the step matches the
     response's code and the command it answers instead."""
-    from lab.protocols.nntp import Response
-    from lab.protocols.nntp._codec import ClientCodec
+    from lab.protocols import Role
+    from lab.protocols.nntp import NntpConversation, Response
 
-    codec = ClientCodec()
-    codec.feed(b"200 ready\r\n")
-    codec.sent(b"ARTICLE 1\r\n")
-    (article,) = codec.feed(b"220 1 <x.1@h>\r\nMessage-ID: <x.1@h>\r\nDate: Tue, 24 Nov 2026 13:09:42 +0000\r\n"
+    conv = NntpConversation(Role.CLIENT)
+    conv.feed(b"200 ready\r\n")
+    conv.send_data(b"ARTICLE 1\r\n")
+    (article,) = conv.feed(b"220 1 <x.1@h>\r\nMessage-ID: <x.1@h>\r\nDate: Tue, 24 Nov 2026 13:09:42 +0000\r\n"
                             b"\r\nHi.\r\n.\r\n")
     assert isinstance(article, Response)
     step = expectation("c", article)

@@ -143,10 +143,10 @@ def test_typed_option_values_go_through_the_option_parser() -> None:
     from lab import protocols
 
     spec = protocols.get("time")
-    assert spec.resolve_options({"offset": 3600})["offset"] == 3600
+    assert spec.resolve_options({"offset": 3600}).offset == 3600  # type: ignore[attr-defined]
     finger = protocols.get("finger")
     resolved = finger.resolve_options({"user": {"alice": "Alice Liddell"}})
-    assert resolved["user"] == [("alice", "Alice Liddell")]
+    assert resolved.user == (("alice", "Alice Liddell"),)  # type: ignore[attr-defined]
     with pytest.raises(Exception, match="wants one value, not a mapping"):
         protocols.get("daytime").resolve_options({"format": {"a": 1}})
 

@@ -1,5 +1,5 @@
 """`netlab talk PROTO HOST:PORT` on a real pty, against lab servers, socat,
-and a protocol added by a plugin (its codec decodes, its verbs complete)."""
+and a protocol added by a plugin (its conversation decodes, its verbs complete)."""
 
 from __future__ import annotations
 
@@ -32,34 +32,33 @@ PLUGIN = textwrap.dedent(
     from typing import ClassVar
 
     from lab.errors import RemoteProtocolError
-    from lab.protocols import ClientVerbs, Codec, Message, ProtocolSpec, Role, ServerBehaviour, Transport
-    from lab.protocols._framing import LineCodec
+    from lab.protocols import ClientVerbs, Conversation, Message, ProtocolSpec, Role, ServerBehaviour, Transport
+    from lab.protocols._framing import LineDecoder
 
 
     @dataclass(frozen=True, slots=True, kw_only=True)
     class Reply(Message):
         code: int
         text: str
-        kind: ClassVar[str] = "reply"
+        KIND: ClassVar[str] = "reply"
 
         def summary(self):
             return f"reply {self.code}: {self.text}"
 
 
-    class ReplyCodec(Codec):
-        def __init__(self):
-            self.lines = LineCodec()
+    class ReplyDecoder(LineDecoder):
+        def decode_line(self, raw):
+            text = raw.rstrip(b"\\r\\n").decode("utf-8", "replace")
+            if not text[:3].isdigit():
+                raise RemoteProtocolError(f"no reply code in {text!r}")
+            return Reply(raw=raw, code=int(text[:3]), text=text[4:])
 
-        def receive_data(self, data):
-            self.lines.receive_data(data)
 
-        def next_message(self):
-            line = self.lines.next_message()
-            if line is None:
-                return None
-            if not line.line[:3].isdigit():
-                raise RemoteProtocolError(f"no reply code in {line.line!r}")
-            return Reply(raw=line.raw, code=int(line.line[:3]), text=line.line[4:])
+    class MailLike(Conversation):
+        follows_sends = False
+
+        def decoder(self, sender):
+            return ReplyDecoder() if sender is Role.SERVER else LineDecoder()
 
 
     class Client(ClientVerbs):
@@ -71,8 +70,7 @@ PLUGIN = textwrap.dedent(
 
     SPEC = ProtocolSpec(
         name="maillike", summary="replies with codes", rfc="none", default_port=2525,
-        transports=(Transport.TCP,),
-        codec=lambda role, transport: ReplyCodec() if role is Role.CLIENT else LineCodec(),
+        transports=(Transport.TCP,), conversation=MailLike,
         server=ServerBehaviour, client=Client, line_ending=b"\\n",
     )
     '''
@@ -232,7 +230,7 @@ class _CodeServer(socketserver.StreamRequestHandler):
 
 @pytest.mark.interop
 def test_interop_talk_speaks_a_plugin_protocol(plugin_env: dict[str, str]) -> None:
-    """A protocol added later works unchanged: its codec decodes replies, its
+    """A protocol added later works unchanged: its conversation decodes replies, its
     client's verbs complete as wire words, and a reply it refuses is reported."""
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _CodeServer)
     server.daemon_threads = True
@@ -248,7 +246,7 @@ def test_interop_talk_speaks_a_plugin_protocol(plugin_env: dict[str, str]) -> No
             assert _CodeServer.received[-1] == b"HELO lab.test\n"  # the spec's own line ending
             term.send("\t")
             term.wait_for(r"^\s+HELO\s*$\n^\s+MAIL\s*$\n^\s+QUIT\s*$")
-            # a reply the codec refuses: an error line, the connection closed, talk still up
+            # a reply the conversation refuses: an error line, the connection closed, talk still up
             term.send("\x15BOGUS\r")
             # (not anchored: a line printed while the next prompt is being set up may share its row)
             term.wait_for(r"!! protocol error from peer: no reply code in 'no code here'$")

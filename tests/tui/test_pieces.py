@@ -37,7 +37,7 @@ def sample_log() -> EventLog:
     log.emit(EventKind.LISTEN, "echo", protocol="echo", text="echo listening on tcp://127.0.0.1:7")
     log.emit(EventKind.OPEN, "echo", "echo#1", protocol="echo", text="127.0.0.1:5 -> 127.0.0.1:7")
     for direction, raw in ((Direction.IN, b"Hello\r\n"), (Direction.OUT, b"Hello\r\n"), (Direction.IN, b"bye\r\n")):
-        msg = ECHO.codec(Role.SERVER, Transport.TCP).feed(raw)[0]
+        msg = ECHO.conversation(Role.SERVER, Transport.TCP).feed(raw)[0]
         log.emit(EventKind.MESSAGE, "echo", "echo#1", direction, "echo", raw=raw, message=msg)
     log.emit(EventKind.MESSAGE, "c1", "c1", Direction.OUT, "finger", raw=b"alice\r\n")
     log.emit(EventKind.CLOSE, "echo", "echo#1", protocol="echo", text="closed")

@@ -14,11 +14,12 @@ import asyncio
 from typing import Any
 
 from lab.errors import ConnectionClosed, LabError, LocalProtocolError
-from lab.protocols._base import Channel, ClientVerbs, Message
-from lab.protocols._chat import rfc1459_fold
+from lab.protocols._base import Message
+from lab.protocols._session import Channel, ClientVerbs
 from lab.protocols._verbs import Deadline
 from lab.protocols.irc._codec import MAX_MESSAGE, NUMERICS, IrcMessage
 from lab.protocols.irc._session import VERSION
+from lab.services.chat import rfc1459_fold
 
 __all__ = ["IrcClient", "IrcError", "split_text"]
 
@@ -64,7 +65,7 @@ def split_text(text: str, budget: int) -> list[str]:
     return [line for line in out if line] or [""]
 
 
-class IrcClient(ClientVerbs):
+class IrcClient(ClientVerbs[Any]):
     """Verbs for talking to an IRC server (RFC 1459/2812)."""
 
     def __init__(self, channel: Channel) -> None:

@@ -1,5 +1,5 @@
-"""IRC messages (RFC 1459 §2.3, RFC 2812 §2.3): the grammar, CTCP and the
-numeric replies, sans-IO.
+"""IRC messages (RFC 1459 §2.3, RFC 2812 §2.3): the grammar, CTCP, the
+numeric replies and the conversation, sans-IO.
 
 ::
 
@@ -9,9 +9,11 @@ numeric replies, sans-IO.
     params   = *14( SPACE middle ) [ SPACE ":" trailing ]
              =/ 14( SPACE middle ) [ SPACE [ ":" ] trailing ]
 
-Both roles frame the same way.  A message is at most 512 bytes with its
-CRLF; we accept longer lines up to :data:`MAX_LINE` (servers answer them
-with 417) and refuse to send longer ones.  Like most servers we also take
+Both sides frame the same way, and decoding never depends on what was
+said before, so :class:`IrcConversation` has no state table.  A message
+is at most 512 bytes with its CRLF; we accept longer lines up to
+:data:`MAX_LINE` (servers answer them with 417) and refuse to send
+longer ones.  Like most servers we also take
 a bare LF, runs of spaces, and IRCv3 ``@tags``.  A line that breaks the
 grammar (NUL, no command) decodes as :class:`IrcMalformed`, so one bad
 line never ends a conversation; only a line past :data:`MAX_LINE` is a
@@ -27,17 +29,18 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lab.errors import LocalProtocolError
-from lab.protocols._base import Codec, Message, Role, Transport, escape_bytes
-from lab.protocols._framing import LineCodec
+from lab.protocols._base import Message, Pattern, Role, escape_bytes, matches_code
+from lab.protocols._conversation import Conversation, Decoder
+from lab.protocols._framing import LineDecoder
 
 __all__ = [
     "MAX_LINE",
     "MAX_MESSAGE",
     "NUMERICS",
-    "IrcCodec",
+    "IrcConversation",
+    "IrcDecoder",
     "IrcMalformed",
     "IrcMessage",
-    "make_codec",
     "parse_message",
 ]
 
@@ -105,12 +108,12 @@ class IrcMessage(Message):
     ctcp_args: str = ""
 
     @property
-    def kind(self) -> str:  # type: ignore[override]
+    def kind(self) -> str:
         """The command, so hooks and filters can name ``PRIVMSG`` or ``001``."""
         return self.command
 
     @property
-    def volatile(self) -> frozenset[str]:  # type: ignore[override]
+    def volatile(self) -> frozenset[str]:
         """Server timestamps, PING tokens and client hosts vary by run."""
         out = {"params"} if self.command in _VOLATILE_PARAMS else set()
         if "@" in self.prefix:
@@ -118,9 +121,14 @@ class IrcMessage(Message):
         return frozenset(out)
 
     @property
-    def keepalive(self) -> bool:  # type: ignore[override]
+    def keepalive(self) -> bool:
         """A PING comes when the server finds us quiet, not in answer to anything."""
         return self.command == "PING"
+
+    def matches(self, pattern: Pattern) -> bool:
+        """A reply code (``433``, ``"001"``) matches the numeric of that
+        code; anything else as for every message."""
+        return matches_code(self, self.numeric, pattern)
 
     @classmethod
     def of(cls, command: str, *params: str, prefix: str = "", truncate: bool = False,
@@ -247,7 +255,7 @@ class IrcMalformed(Message):
     An empty line (which RFC 2812 says to ignore silently) is one too."""
 
     reason: str
-    kind: ClassVar[str] = "malformed"
+    KIND: ClassVar[str] = "malformed"
 
     def summary(self) -> str:
         return f"malformed ({self.reason}): {escape_bytes(self.raw, 80)}"
@@ -305,8 +313,8 @@ def parse_message(raw: bytes) -> IrcMessage | IrcMalformed:
                       ctcp=ctcp, ctcp_args=ctcp_args)
 
 
-class IrcCodec(LineCodec):
-    """IRC lines for either role; see the module docstring."""
+class IrcDecoder(LineDecoder):
+    """IRC lines from either side, up to :data:`MAX_LINE` bytes each."""
 
     def __init__(self) -> None:
         super().__init__(MAX_LINE, partial_at_eof=True)
@@ -314,12 +322,19 @@ class IrcCodec(LineCodec):
     def decode_line(self, raw: bytes) -> Message:
         return parse_message(raw)
 
+
+class IrcConversation(Conversation):
+    """Both sides of an IRC connection: the same line grammar each way
+    (RFC 2812 §2.3) and no state, so sends need not be decoded again."""
+
+    follows_sends = False
+
+    def decoder(self, sender: Role) -> Decoder:
+        return IrcDecoder()
+
     def encode(self, msg: Message) -> bytes:
+        """The message's bytes; :class:`LocalProtocolError` past 512 bytes
+        (a long line received and sent on as it is)."""
         if isinstance(msg, IrcMessage) and len(msg.raw) > MAX_MESSAGE:
             raise LocalProtocolError(f"irc: {len(msg.raw)} bytes is over the {MAX_MESSAGE}-byte limit")
         return msg.raw
-
-
-def make_codec(role: Role, transport: Transport) -> Codec:
-    """The same framing for both roles (RFC 2812 §2.3)."""
-    return IrcCodec()

@@ -3,8 +3,9 @@
 Each connection is an :class:`~lab.protocols.irc._session.IrcSession`
 that registers with NICK and USER (and PASS when the server has a
 password), then joins rooms of the shared
-:class:`~lab.protocols._chat.ChatService`, whose events the session
-turns into IRC messages.  Limits, all options: a token bucket per
+:class:`~lab.services.chat.ChatService`, whose events the session turns
+into IRC messages; the commands themselves are handled here, one method
+each.  Limits, all options (:class:`IrcOptions`): a token bucket per
 connection (RFC 1459 §8.10: excess lines wait, a flood that keeps coming
 is disconnected), PINGs to quiet clients and a disconnect when no answer
 comes, a registration deadline, caps on channels per user, users per
@@ -15,15 +16,14 @@ Tests: tests/protocols/test_irc.py, tests/interop/test_irc_peers.py
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
-from lab.protocols._base import Message, Peer, ServerBehaviour
-from lab.protocols._chat import SERVICE_KEY, ChatEvent, ChatRefused, ChatService, ChatUser, Room
+from lab.protocols._base import Message
+from lab.protocols._session import ServerBehaviour
 from lab.protocols.irc._codec import CODES, MAX_MESSAGE, IrcMalformed, IrcMessage
+from lab.protocols.irc._options import IrcOptions
 from lab.protocols.irc._session import (
     CHANNELLEN,
     FLAG_MODES,
@@ -38,6 +38,7 @@ from lab.protocols.irc._session import (
     valid_channel,
     valid_nick,
 )
+from lab.services.chat import CHAT, ChatEvent, ChatRefused, ChatService, ChatUser, Room
 
 __all__ = ["IrcServer"]
 
@@ -48,87 +49,46 @@ _USERNAME_JUNK = re.compile(r"[^A-Za-z0-9._-]")
 _PRE_REGISTRATION = frozenset({"PASS", "NICK", "USER", "QUIT", "PING", "PONG"})
 
 
-class IrcServer(ServerBehaviour):
+class IrcServer(ServerBehaviour[IrcOptions]):
     """An RFC 1459/2812 client-protocol server in front of the chat service.
 
     The handlers are ``handle_<COMMAND>`` methods, found through one table;
-    unknown commands get 421, commands before registration 451.
+    unknown commands get 421, commands before registration 451.  Each
+    connection is an :class:`IrcSession`; ``sessions`` are the live ones
+    (for the user counts, and to end their timers when the server stops).
     """
 
+    session_type = IrcSession
     coalesce_writes = True  # a channel message goes to every member in the same pass
+    chat: ChatService  # the lab's chat service, from started() on
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    def __init__(self, options: IrcOptions) -> None:
         super().__init__(options)
-        opt = self.options
-        self.name: str = opt.get("server_name") or "irc.lab.test"
-        self.network: str = opt.get("network") or "netlab"
-        self.password: str | None = opt.get("password")
-        motd = opt.get("motd")
-        self.motd: list[str] = ("Welcome to the netlab IRC server." if motd is None else motd).splitlines()
-        self.ping_interval: float = opt.get("ping_interval") or 90.0
-        self.ping_timeout: float = opt.get("ping_timeout") or 60.0
-        self.register_timeout: float = opt.get("register_timeout") or 60.0
-        burst = opt.get("flood_burst")
-        self.flood_burst: int = 20 if burst is None else burst
-        self.flood_rate: float = opt.get("flood_rate") or 5.0
-        self.flood_queue: int = opt.get("flood_queue") or 200
-        self.max_channels: int = opt.get("max_channels") or 20
-        self.max_users: int = opt.get("max_users") or 200
-        self.clock: Callable[[], float] = time.monotonic
+        self.name = options.server_name
+        self.network = options.network
+        self.motd: list[str] = options.motd.splitlines()
         self.created = time.strftime("%a %b %d %Y at %H:%M:%S UTC", time.gmtime())
-        self.sessions: dict[str, IrcSession] = {}
-        self._chat: ChatService | None = None
+        self.sessions: set[IrcSession] = set()
         # the last chat event relayed and its message, shared by every member
         self._relayed: tuple[ChatEvent | None, IrcMessage | None] = (None, None)
         self.handlers: dict[str, Callable[[IrcSession, IrcMessage], None]] = {
             name[len("handle_"):]: getattr(self, name) for name in dir(self) if name.startswith("handle_")
         }
 
-    @property
-    def chat(self) -> ChatService:
-        """The lab's chat service, shared with its other chat servers."""
-        if self._chat is None:
-            self._chat = self.services.get(SERVICE_KEY, ChatService)
-        return self._chat
+    # -- life ----------------------------------------------------------------
 
-    # -- connections -------------------------------------------------------
+    def started(self) -> None:
+        """Join the lab's chat service, shared with its other chat servers."""
+        self.chat = self.services.get(CHAT)
 
-    def connection_made(self, conn: Peer) -> None:
-        session = self.sessions[conn.id] = IrcSession(self, conn)
-        self._schedule_tick(session, min(self.ping_interval, self.register_timeout))
-
-    def connection_lost(self, conn: Peer) -> None:
-        session = self.sessions.get(conn.id)
-        if session is not None:
-            session.state = Registration.CLOSED
-            self.forget(session, "Connection closed")
-
-    def eof_received(self, conn: Peer) -> None:
-        session = self.sessions.get(conn.id)
-        if session is not None and session.state is not Registration.CLOSED:
-            session.state = Registration.CLOSED
-            self.forget(session, "Connection closed")
-        conn.close()
-
-    def protocol_error(self, conn: Peer, exc: Exception) -> None:
-        session = self.sessions.get(conn.id)
-        if session is not None:
-            session.close(f"Input line too long: {getattr(exc, 'message', exc)}")
-        else:
-            conn.close()
-
-    def forget(self, session: IrcSession, why: str) -> None:
-        """Drop a session's timers and sign its user off the chat."""
-        self.sessions.pop(session.conn.id, None)
-        for handle in (session.timer, session.drain):
-            if handle is not None:
-                handle.cancel()
-        session.timer = session.drain = None
-        session.queue.clear()
-        session.queued_bytes = 0
-        if session.user is not None:
-            user, session.user = session.user, None
-            self.chat.sign_off(user, why)
+    def stopped(self) -> None:
+        """End what is left of the sessions' timers and users (the lab has
+        normally closed every connection already)."""
+        sessions = list(self.sessions)
+        for session in sessions:
+            session.state = Registration.CLOSED  # all first: the quits must not reach a closing one
+        for session in sessions:
+            session.forget("Server stopped")
 
     def relayed(self, event: ChatEvent) -> IrcMessage:
         """The message reporting ``event``, built once for all its
@@ -140,98 +100,12 @@ class IrcServer(ServerBehaviour):
             self._relayed = (event, msg)
         return msg
 
-    def writable(self, conn: Peer) -> None:
-        session = self.sessions.get(conn.id)
-        if session is not None:
-            session.unread = 0
-
-    # -- timers ------------------------------------------------------------
-
-    @staticmethod
-    def _later(delay: float, fn: Callable[..., None], *args: Any) -> asyncio.TimerHandle | None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return None  # driven by hand without a loop: no timers
-        return loop.call_later(max(delay, 0.001), fn, *args)
-
-    def _schedule_tick(self, session: IrcSession, delay: float) -> None:
-        session.timer = self._later(delay, self._tick, session)
-
-    def _tick(self, session: IrcSession) -> None:
-        """Registration deadline and keep-alive (RFC 2812 §3.7.2)."""
-        session.timer = None
-        if session.state is Registration.CLOSED:
-            return
-        now = self.clock()
-        if session.state is Registration.NEW and now - session.connected_at >= self.register_timeout:
-            session.close("Registration timed out")
-            return
-        if session.ping_sent is not None and session.last_heard > session.ping_sent:
-            session.ping_sent = None
-        if session.ping_sent is not None:
-            waited = now - session.ping_sent
-            if waited >= self.ping_timeout:
-                session.close(f"Ping timeout: {int(now - session.last_heard)} seconds")
-                return
-            delay = self.ping_timeout - waited
-        else:
-            quiet = now - session.last_heard
-            if quiet >= self.ping_interval:
-                session.line("PING", self.name, prefix="")
-                session.ping_sent = now
-                delay = self.ping_timeout
-            else:
-                delay = self.ping_interval - quiet
-        if session.state is Registration.NEW:
-            delay = min(delay, self.register_timeout - (now - session.connected_at))
-        self._schedule_tick(session, delay)
+    @property
+    def registered(self) -> int:
+        """Users registered through this server."""
+        return sum(1 for s in self.sessions if s.user is not None)
 
     # -- input -------------------------------------------------------------
-
-    def message_received(self, conn: Peer, msg: Message) -> None:
-        session = self.sessions.get(conn.id)
-        if session is None or session.state is Registration.CLOSED:
-            return
-        session.last_heard = self.clock()
-        if isinstance(msg, IrcMalformed) and msg.reason == "empty message":
-            return  # RFC 2812 §2.3.1: silently ignored
-        if self.flood_burst and not self._admit(session, msg):
-            return
-        self.process(session, msg)
-
-    def _refill(self, session: IrcSession) -> None:
-        now = self.clock()
-        session.tokens = min(float(self.flood_burst), session.tokens + (now - session.refilled) * self.flood_rate)
-        session.refilled = now
-
-    def _admit(self, session: IrcSession, msg: Message) -> bool:
-        """The token bucket: True to handle ``msg`` now; otherwise it waits
-        its turn, and a queue past ``flood_queue`` lines (or as many
-        512-byte lines' worth of bytes) is an Excess Flood."""
-        self._refill(session)
-        if not session.queue and session.tokens >= 1:
-            session.tokens -= 1
-            return True
-        session.queue.append(msg)
-        session.queued_bytes += len(msg.raw)
-        if len(session.queue) > self.flood_queue or session.queued_bytes > self.flood_queue * MAX_MESSAGE:
-            session.conn.note(f"flood: more than {self.flood_queue} lines waiting: disconnecting")
-            session.close("Excess Flood")
-        elif session.drain is None:
-            session.drain = self._later((1 - session.tokens) / self.flood_rate, self._drain, session)
-        return False
-
-    def _drain(self, session: IrcSession) -> None:
-        session.drain = None
-        self._refill(session)
-        while session.queue and session.tokens >= 1 and session.state is not Registration.CLOSED:
-            session.tokens -= 1
-            msg = session.queue.popleft()
-            session.queued_bytes -= len(msg.raw)
-            self.process(session, msg)
-        if session.queue and session.state is not Registration.CLOSED:
-            session.drain = self._later((1 - session.tokens) / self.flood_rate, self._drain, session)
 
     def process(self, session: IrcSession, msg: Message) -> None:
         """Handle one line (past the flood bucket)."""
@@ -299,13 +173,13 @@ class IrcServer(ServerBehaviour):
     def _try_register(self, session: IrcSession) -> None:
         if not (session.nick and session.username):
             return
-        if self.password is not None and session.password != self.password:
+        password = self.options.password
+        if password is not None and session.password != password:
             session.reply("ERR_PASSWDMISMATCH", "Password incorrect")
             session.close("Bad password")
             return
-        registered = sum(1 for s in self.sessions.values() if s.user is not None)
-        if registered >= self.max_users:
-            session.close(f"Server full: {self.max_users} users")
+        if self.registered >= self.options.max_users:
+            session.close(f"Server full: {self.options.max_users} users")
             return
         try:
             session.user = self.chat.sign_on(
@@ -326,7 +200,7 @@ class IrcServer(ServerBehaviour):
         session.line(CODES["RPL_MYINFO"], session.target, self.name, VERSION, "i", "iklmnotv", "klov")
         session.reply(
             "RPL_ISUPPORT", f"NETWORK={self.network}", "CASEMAPPING=rfc1459", "CHANTYPES=#&",
-            "PREFIX=(ov)@+", "CHANMODES=,k,l,imnt", f"CHANLIMIT=#&:{self.max_channels}",
+            "PREFIX=(ov)@+", "CHANMODES=,k,l,imnt", f"CHANLIMIT=#&:{self.options.max_channels}",
             f"NICKLEN={NICKLEN}", f"CHANNELLEN={CHANNELLEN}", f"TOPICLEN={TOPICLEN}",
             f"KICKLEN={TOPICLEN}", f"MODES={MAX_MODES}", f"MAXTARGETS={MAX_TARGETS}", f"KEYLEN={KEYLEN}",
             "are supported by this server")
@@ -362,7 +236,7 @@ class IrcServer(ServerBehaviour):
                 session.reply("ERR_NOSUCHCHANNEL", name[:CHANNELLEN * 2] or "*", "No such channel")
                 continue
             try:
-                self.chat.join(user, name, keys[i] if i < len(keys) else None, max_rooms=self.max_channels)
+                self.chat.join(user, name, keys[i] if i < len(keys) else None, max_rooms=self.options.max_channels)
             except ChatRefused as exc:
                 session.refuse(exc, name)
 
@@ -673,7 +547,7 @@ class IrcServer(ServerBehaviour):
     def handle_LUSERS(self, session: IrcSession, msg: IrcMessage) -> None:
         users = len(self.chat.users)
         invisible = sum(1 for u in self.chat.users.values() if u.invisible)
-        mine = sum(1 for s in self.sessions.values() if s.user is not None)
+        mine = self.registered
         session.reply("RPL_LUSERCLIENT", f"There are {users - invisible} users and {invisible} invisible on 1 servers")
         session.reply("RPL_LUSERCHANNELS", str(len(self.chat.rooms)), "channels formed")
         session.reply("RPL_LUSERME", f"I have {mine} clients and 0 servers")

@@ -1,20 +1,21 @@
 """One IRC connection as the server sees it: registration state, flood
-bucket, keep-alive bookkeeping, and how chat events look in IRC.
+bucket, keep-alive timers, and how chat events look in IRC.
 
 Tests: tests/protocols/test_irc.py
 """
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import re
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from lab.errors import ConnectionClosed
-from lab.protocols._base import Message, Peer
-from lab.protocols._chat import (
+from lab.errors import ConnectionClosed, ProtocolError
+from lab.protocols._base import Message, Timer
+from lab.protocols._session import Peer, Session
+from lab.protocols.irc._codec import CODES, MAX_MESSAGE, IrcMalformed, IrcMessage
+from lab.services.chat import (
     ChatEvent,
     ChatRefused,
     ChatUser,
@@ -30,7 +31,6 @@ from lab.protocols._chat import (
     Said,
     TopicSet,
 )
-from lab.protocols.irc._codec import CODES, IrcMessage
 
 if TYPE_CHECKING:
     from lab.protocols.irc._server import IrcServer
@@ -136,15 +136,18 @@ class Registration(enum.Enum):
     CLOSED = "closed"
 
 
-class IrcSession:
+class IrcSession(Session["IrcServer"]):
     """One client connection: its registration, flood bucket, keep-alive
     and how chat events look to it.  It is the user's
-    :class:`~lab.protocols._chat.ChatSession`."""
+    :class:`~lab.services.chat.ChatSession`.
+
+    Its lines pass the flood bucket, then go to the server's command
+    table (:meth:`IrcServer.process`); its timers run on the server's
+    clock and end with the connection.
+    """
 
     def __init__(self, server: IrcServer, conn: Peer) -> None:
-        now = server.clock()
-        self.server = server
-        self.conn = conn
+        super().__init__(server, conn)
         self.state = Registration.NEW
         self.nick = ""
         self.username = ""
@@ -152,14 +155,141 @@ class IrcSession:
         self.password: str | None = None
         self.host = _irc_host(conn.peer)
         self.user: ChatUser | None = None
-        self.connected_at = self.last_heard = self.refilled = now
-        self.tokens = float(server.flood_burst)
+        self.connected_at = self.last_heard = self.refilled = 0.0
+        self.tokens = float(server.options.flood_burst)
         self.queue: deque[Message] = deque()
         self.queued_bytes = 0
-        self.drain: asyncio.TimerHandle | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        self.drain: Timer | None = None
+        self.timer: Timer | None = None
         self.ping_sent: float | None = None
         self.unread = 0
+
+    # -- the connection ------------------------------------------------------
+
+    def connection_made(self) -> None:
+        server = self.server
+        now = server.clock.time()
+        self.connected_at = self.last_heard = self.refilled = now
+        server.sessions.add(self)
+        options = server.options
+        self._schedule_tick(min(options.ping_interval, options.register_timeout))
+
+    def message_received(self, msg: Message) -> None:
+        if self.state is Registration.CLOSED:
+            return
+        self.last_heard = self.server.clock.time()
+        if isinstance(msg, IrcMalformed) and msg.reason == "empty message":
+            return  # RFC 2812 §2.3.1: silently ignored
+        if self.server.options.flood_burst and not self._admit(msg):
+            return
+        self.server.process(self, msg)
+
+    def eof_received(self) -> None:
+        if self.state is not Registration.CLOSED:
+            self.state = Registration.CLOSED
+            self.forget("Connection closed")
+        self.conn.close()
+
+    def writable(self) -> None:
+        self.unread = 0
+
+    def connection_lost(self) -> None:
+        self.state = Registration.CLOSED
+        self.forget("Connection closed")
+
+    def protocol_error(self, exc: ProtocolError) -> None:
+        self.close(f"Input line too long: {exc.message}")
+
+    def forget(self, why: str) -> None:
+        """Drop the timers and the queue, and sign the user off the chat."""
+        self.server.sessions.discard(self)
+        for handle in (self.timer, self.drain):
+            if handle is not None:
+                handle.cancel()
+        self.timer = self.drain = None
+        self.queue.clear()
+        self.queued_bytes = 0
+        if self.user is not None:
+            user, self.user = self.user, None
+            self.server.chat.sign_off(user, why)
+
+    # -- keep-alive (RFC 2812 §3.7.2) and the registration deadline ----------
+
+    def _schedule_tick(self, delay: float) -> None:
+        self.timer = self.server.clock.call_later(max(delay, 0.001), self._tick)
+
+    def _tick(self) -> None:
+        self.timer = None
+        if self.state is Registration.CLOSED:
+            return
+        options = self.server.options
+        now = self.server.clock.time()
+        if self.state is Registration.NEW and now - self.connected_at >= options.register_timeout:
+            self.close("Registration timed out")
+            return
+        if self.ping_sent is not None and self.last_heard > self.ping_sent:
+            self.ping_sent = None
+        if self.ping_sent is not None:
+            waited = now - self.ping_sent
+            if waited >= options.ping_timeout:
+                self.close(f"Ping timeout: {int(now - self.last_heard)} seconds")
+                return
+            delay = options.ping_timeout - waited
+        else:
+            quiet = now - self.last_heard
+            if quiet >= options.ping_interval:
+                self.line("PING", self.server.name, prefix="")
+                self.ping_sent = now
+                delay = options.ping_timeout
+            else:
+                delay = options.ping_interval - quiet
+        if self.state is Registration.NEW:
+            delay = min(delay, options.register_timeout - (now - self.connected_at))
+        self._schedule_tick(delay)
+
+    # -- the flood bucket (RFC 1459 §8.10) ------------------------------------
+
+    def _refill(self) -> None:
+        options = self.server.options
+        now = self.server.clock.time()
+        self.tokens = min(float(options.flood_burst), self.tokens + (now - self.refilled) * options.flood_rate)
+        self.refilled = now
+
+    def _admit(self, msg: Message) -> bool:
+        """True to handle ``msg`` now; otherwise it waits its turn, and a
+        queue past ``flood_queue`` lines (or as many 512-byte lines' worth
+        of bytes) is an Excess Flood."""
+        self._refill()
+        if not self.queue and self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        limit = self.server.options.flood_queue
+        self.queue.append(msg)
+        self.queued_bytes += len(msg.raw)
+        if len(self.queue) > limit or self.queued_bytes > limit * MAX_MESSAGE:
+            self.conn.note(f"flood: more than {limit} lines waiting: disconnecting")
+            self.close("Excess Flood")
+        elif self.drain is None:
+            self._schedule_drain()
+        return False
+
+    def _schedule_drain(self) -> None:
+        wait = (1 - self.tokens) / self.server.options.flood_rate
+        self.drain = self.server.clock.call_later(max(wait, 0.001), self._drain)
+
+    def _drain(self) -> None:
+        """Handle the waiting lines the bucket has tokens for, in order."""
+        self.drain = None
+        self._refill()
+        while self.queue and self.tokens >= 1 and self.state is not Registration.CLOSED:
+            self.tokens -= 1
+            msg = self.queue.popleft()
+            self.queued_bytes -= len(msg.raw)
+            self.server.process(self, msg)
+        if self.queue and self.state is not Registration.CLOSED:
+            self._schedule_drain()
+
+    # -- what goes out ----------------------------------------------------------
 
     @property
     def target(self) -> str:
@@ -214,7 +344,7 @@ class IrcSession:
             self.conn.send(IrcMessage.of("ERROR", f"Closing Link: {self.host} ({why})", truncate=True, colon=True))
         except ConnectionClosed:
             pass
-        self.server.forget(self, why)
+        self.forget(why)
         self.conn.close()
 
     # -- chat events -------------------------------------------------------

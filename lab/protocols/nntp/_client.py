@@ -1,9 +1,11 @@
 """NNTP client verbs: ``c.group("lab.test")``, ``c.post(...)``, ``c.over()``.
 
-Each verb sends one command and reads its answer through the client codec,
-which knows which answers carry a block.  An error answer (4xx/5xx) raises
-:class:`NntpReplyError` holding the response; ``command("...")`` sends any
-line and returns the response whatever its code.
+Each verb sends one command and reads its answer, which the conversation
+frames by the command it answers.  A long block arrives in parts: the
+verb gathers them, up to :attr:`NntpClient.max_block` bytes.  An error
+answer (4xx/5xx) raises :class:`NntpReplyError` holding the response;
+``command("...")`` sends any line and returns the response whatever its
+code.
 
 Tests: tests/protocols/test_nntp.py, tests/interop/test_nntp_peers.py
 """
@@ -11,14 +13,16 @@ Tests: tests/protocols/test_nntp.py, tests/interop/test_nntp_peers.py
 from __future__ import annotations
 
 import builtins
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from lab.errors import LabError, RemoteProtocolError
-from lab.newsstore import OVERVIEW_FORMAT
-from lab.protocols._base import ClientVerbs
+from lab.protocols._session import ClientVerbs
 from lab.protocols._verbs import Deadline
-from lab.protocols.nntp._codec import GREETING, ArticleBlock, Command, Response
+from lab.protocols.nntp._codec import GREETING, MAX_BLOCK, ArticleBlock, Command, DataEnd, DataPart, Response
+from lab.services.news import OVERVIEW_FORMAT
 
 __all__ = ["GroupInfo", "NntpClient", "NntpReplyError", "Overview"]
 
@@ -81,20 +85,41 @@ def _build_article(newsgroups: str | list[str], subject: str, body: str, sender:
     return text.encode("utf-8") + (b"" if text.endswith("\r\n") else b"\r\n")
 
 
-class NntpClient(ClientVerbs):
+class NntpClient(ClientVerbs[Any]):
     """Verbs for an NNTP reader (RFC 3977)."""
 
     greeting_response: Response | None = None
+    max_block = MAX_BLOCK  # the most a verb gathers of one answer's block
 
     async def _answer(self, deadline: Deadline, what: str) -> Response:
         while True:
             msg = await deadline.receive(self.channel, what)
             if not isinstance(msg, Response):
-                continue
+                continue  # the rest of a block nobody read
             if msg.answers == GREETING:
                 self.greeting_response = msg
                 continue
-            return msg
+            return await self._gather(msg, deadline, what) if msg.streamed else msg
+
+    async def _gather(self, head: Response, deadline: Deadline, what: str) -> Response:
+        """The whole of a response that came in parts, unless it is larger
+        than :attr:`max_block` (read to its end all the same, so that the
+        connection goes on)."""
+        content = [head.data or b""]
+        size = len(content[0])
+        while True:
+            msg = await deadline.receive(self.channel, f"the rest of {what}")
+            if isinstance(msg, DataEnd):
+                break
+            if not isinstance(msg, DataPart):
+                raise RemoteProtocolError(f"expected the rest of the {head.code} block, got {msg.summary()}")
+            size += len(msg.content)
+            if size <= self.max_block:
+                content.append(msg.content)
+        if size > self.max_block:
+            raise LabError(f"nntp: {what} holds {size} bytes, more than the {self.max_block} a verb gathers",
+                           hint="send the command and take its parts with receive()")
+        return dataclasses.replace(head, data=b"".join(content))
 
     async def _ask(self, verb: str, *args: str | int, timeout: float, ok: tuple[int, ...] = ()) -> Response:
         deadline = Deadline(timeout)
@@ -217,7 +242,8 @@ class NntpClient(ClientVerbs):
         block = ArticleBlock.of(article)
         deadline = Deadline(timeout)
         await self._ask("POST", timeout=timeout, ok=(340,))
-        await self.channel.send(block)
+        for piece in block.pieces():  # a long article goes in parts, as it decodes
+            await self.channel.send(piece)
         response = await self._answer(deadline, "the answer to the article")
         if response.code != 240:
             raise NntpReplyError(response, "posting the article")

@@ -7,8 +7,9 @@ server here reads the lab's mail store, the one its SMTP servers deliver
 into, and locks a mailbox while a session has it.  CAPA and response
 codes come from RFC 2449.
 
-* ``_codec``: commands and responses, sans-IO;
-* ``_server``: :class:`Pop3Server`;
+* ``_messages``: commands, SASL responses, replies and body parts;
+* ``_conversation``: :class:`Pop3Conversation`, both sides sans-IO;
+* ``_server``: :class:`Pop3Server`, :class:`Pop3Session`, :class:`Pop3Options`;
 * ``_client``: :class:`Pop3Client`.
 
 Tests: tests/protocols/test_pop3.py, tests/interop/test_pop3_peers.py
@@ -16,37 +17,54 @@ Tests: tests/protocols/test_pop3.py, tests/interop/test_pop3_peers.py
 
 from __future__ import annotations
 
-from lab.protocols._base import Option, ProtocolSpec, Transport
-from lab.protocols.pop3._client import Pop3Client, Pop3ReplyError
-from lab.protocols.pop3._codec import (
-    MAX_COMMAND_LINE,
+from lab.protocols._base import Transport
+from lab.protocols._spec import ProtocolSpec
+from lab.protocols.pop3._client import MAX_BODY, Pop3Client, Pop3ReplyError
+from lab.protocols.pop3._conversation import (
+    MAX_BODY_LINE,
     MAX_LINE,
-    ClientCodec,
+    MAX_RESPONSE_LINE,
+    Pop3CommandDecoder,
+    Pop3Conversation,
+    Pop3ReplyDecoder,
+)
+from lab.protocols.pop3._messages import (
+    MAX_COMMAND_LINE,
+    Pop3BodyEnd,
+    Pop3BodyPart,
     Pop3Command,
     Pop3Reply,
-    ServerCodec,
-    make_codec,
+    Pop3SaslResponse,
     parse_command,
+    reply_in_parts,
     wants_body,
 )
-from lab.protocols.pop3._server import DEMO_USERS, Pop3Server, Pop3State, parse_credentials
+from lab.protocols.pop3._server import DEMO_USERS, Pop3Options, Pop3Server, Pop3Session, Pop3State
 
 __all__ = [
     "DEMO_USERS",
+    "MAX_BODY",
+    "MAX_BODY_LINE",
     "MAX_COMMAND_LINE",
     "MAX_LINE",
+    "MAX_RESPONSE_LINE",
     "SPEC",
-    "ClientCodec",
+    "Pop3BodyEnd",
+    "Pop3BodyPart",
     "Pop3Client",
     "Pop3Command",
+    "Pop3CommandDecoder",
+    "Pop3Conversation",
+    "Pop3Options",
     "Pop3Reply",
+    "Pop3ReplyDecoder",
     "Pop3ReplyError",
+    "Pop3SaslResponse",
     "Pop3Server",
+    "Pop3Session",
     "Pop3State",
-    "ServerCodec",
-    "make_codec",
     "parse_command",
-    "parse_credentials",
+    "reply_in_parts",
     "wants_body",
 ]
 
@@ -56,16 +74,10 @@ SPEC = ProtocolSpec(
     rfc="RFC 1939",
     default_port=110,
     transports=(Transport.TCP,),
-    codec=make_codec,
+    conversation=Pop3Conversation,
     server=Pop3Server,
     client=Pop3Client,
-    options=(
-        Option(name="user", help="an account (default: demo accounts alice=wonderland, bob=builder)",
-               parse=parse_credentials, multiple=True, metavar="NAME=PASSWORD"),
-        Option(name="hostname", help="the host name in the APOP timestamp (default lab.test)", metavar="NAME"),
-        Option(name="maildir", help="keep the lab's mail in Maildir directories under DIR (survives restarts)",
-               metavar="DIR"),
-    ),
+    options=Pop3Options,
     idle_timeout=600.0,  # RFC 1939 §3: an autologout timer of at least 10 minutes
     keywords=("mail", "email", "pop", "fetch", "mailbox"),
 )

@@ -1,18 +1,25 @@
 """POP3 client verbs: one per command, plus ``login`` and ``fetch_all``.
 
+A long body arrives after its reply in parts; the verbs gather them, up
+to :attr:`Pop3Client.max_body` octets.
+
 Tests: tests/protocols/test_pop3.py, tests/interop/test_pop3_peers.py
 """
 
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import hashlib
 
 from lab.errors import LabError, RemoteProtocolError
+from lab.protocols._framing import BodyEnd, BodyPart
 from lab.protocols._verbs import Deadline, GreetedClient
-from lab.protocols.pop3._codec import Pop3Command, Pop3Reply
+from lab.protocols.pop3._messages import Pop3Command, Pop3Reply
 
-__all__ = ["Pop3Client", "Pop3ReplyError"]
+__all__ = ["MAX_BODY", "Pop3Client", "Pop3ReplyError"]
+
+MAX_BODY = 64 * 1024 * 1024  # a client stops keeping a multi-line body beyond this
 
 
 class Pop3ReplyError(LabError):
@@ -35,14 +42,60 @@ class Pop3Client(GreetedClient[Pop3Reply]):
     reply_type = Pop3Reply
     reply_noun = "a POP3 response"
 
-    async def _ask(self, verb: str, *args: str | int, timeout: float, check: bool = True) -> Pop3Reply:
+    max_body: int = MAX_BODY  # octets of a body kept; a longer one is read to its end and refused
+
+    async def _exchange(self, verb: str, *args: str | int, timeout: float,
+                        check: bool = True) -> tuple[Pop3Reply, Deadline]:
         deadline = Deadline(timeout)
         await self._greeted(deadline)
         await self.channel.send(Pop3Command.of(verb, *args))
         reply = await self._next_reply(deadline, f"the reply to {verb}")
         if check and not reply.ok:
             raise Pop3ReplyError(f"{verb} refused", reply)
-        return reply
+        return reply, deadline
+
+    async def _ask(self, verb: str, *args: str | int, timeout: float, check: bool = True) -> Pop3Reply:
+        """The reply to a command, whole (a body in parts gathered into it)."""
+        reply, deadline = await self._exchange(verb, *args, timeout=timeout, check=check)
+        if not reply.streamed:
+            return reply
+        raw: builtins.list[bytes] = [reply.raw]
+        body = await self._body(reply, deadline, raw)
+        return dataclasses.replace(reply, raw=b"".join(raw), body=body, streamed=False)
+
+    async def _fetch(self, verb: str, *args: str | int, timeout: float) -> bytes:
+        """The body of the reply to a command (RETR, TOP)."""
+        reply, deadline = await self._exchange(verb, *args, timeout=timeout)
+        return await self._body(reply, deadline)
+
+    async def _body(self, reply: Pop3Reply, deadline: Deadline, raw: builtins.list[bytes] | None = None) -> bytes:
+        """The body of ``reply``: its own, or the parts that follow it up to
+        the end; ``raw`` collects their wire bytes.  A body over
+        :attr:`max_body` is read to its end, so the next reply is in step,
+        and refused."""
+        if not reply.streamed:
+            return reply.body or b""
+        what = f"the rest of the reply to {reply.reply_to or 'the command'}"
+        kept: builtins.list[bytes] = []
+        size = 0
+        while True:
+            msg = await deadline.receive(self.channel, what)
+            if not isinstance(msg, (BodyPart, BodyEnd)):
+                raise RemoteProtocolError(f"expected {what}, got {msg.summary()}")
+            if raw is not None and size <= self.max_body:
+                raw.append(msg.raw)
+            if isinstance(msg, BodyEnd):
+                break
+            size += len(msg.content)
+            if size <= self.max_body:
+                kept.append(msg.content)
+            elif kept:
+                kept.clear()  # too large: count the rest, keep none of it
+        if size > self.max_body:
+            raise RemoteProtocolError(
+                f"pop3: the reply to {reply.reply_to or 'the command'} has a body of {size} octets, "
+                f"more than {self.max_body}", hint="raise Pop3Client.max_body to read it")
+        return b"".join(kept)
 
     async def command(self, line: str, *, timeout: float = 30.0) -> Pop3Reply:
         """Send any command line (``"LIST 1"``) and return the reply, +OK or -ERR."""
@@ -101,13 +154,11 @@ class Pop3Client(GreetedClient[Pop3Reply]):
 
     async def retr(self, msg: int, *, timeout: float = 60.0) -> bytes:
         """RETR: the message's bytes (CRLF line ends)."""
-        reply = await self._ask("RETR", msg, timeout=timeout)
-        return reply.body or b""
+        return await self._fetch("RETR", msg, timeout=timeout)
 
     async def top(self, msg: int, lines: int = 0, *, timeout: float = 30.0) -> bytes:
         """TOP: the header and the first ``lines`` lines of the body."""
-        reply = await self._ask("TOP", msg, lines, timeout=timeout)
-        return reply.body or b""
+        return await self._fetch("TOP", msg, lines, timeout=timeout)
 
     async def dele(self, msg: int, *, timeout: float = 30.0) -> Pop3Reply:
         """DELE: mark for deletion (done at QUIT)."""

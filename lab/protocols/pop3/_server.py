@@ -16,16 +16,19 @@ import hashlib
 import os
 import secrets
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import ClassVar
 
-from lab.errors import LabError
-from lab.protocols._base import Message, Peer, ServerBehaviour
-from lab.protocols._mailstore import SERVICE, MailStore, StoredMessage, parse_credentials
-from lab.protocols.pop3._codec import Pop3Command, Pop3Reply
+from lab.errors import ConnectionClosed, LabError, ProtocolError
+from lab.protocols._base import Message
+from lab.protocols._options import Options, option
+from lab.protocols._session import Peer, ServerBehaviour, Session
+from lab.protocols.pop3._messages import Pop3Command, Pop3Reply, reply_in_parts
+from lab.services.mail import MAIL_STORE, MailStore, StoredMessage, parse_account
 
-__all__ = ["DEMO_USERS", "Pop3Server", "Pop3State", "parse_credentials"]
+__all__ = ["DEMO_USERS", "Pop3Options", "Pop3Server", "Pop3Session", "Pop3State"]
 
 DEMO_USERS = (("alice", "wonderland"), ("bob", "builder"))
 MAX_ERRORS = 20  # bad commands before we hang up
@@ -43,6 +46,18 @@ def _uidl(uid: str) -> str:
     return hashlib.md5(uid.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+@dataclass(frozen=True, kw_only=True)
+class Pop3Options(Options):
+    """How a POP3 server is set up."""
+
+    user: tuple[tuple[str, str], ...] = option(
+        help="an account (without any: the demo accounts alice=wonderland and bob=builder)",
+        parse=parse_account, multiple=True, metavar="NAME=PASSWORD", example="alice=wonderland")
+    hostname: str = option("lab.test", help="the host name in the APOP timestamp", metavar="NAME")
+    maildir: str | None = option(
+        None, help="keep the lab's mail in Maildir directories under DIR (survives restarts)", metavar="DIR")
+
+
 class Pop3State(enum.Enum):
     """The three states of RFC 1939 §3."""
 
@@ -51,277 +66,325 @@ class Pop3State(enum.Enum):
     UPDATE = "update"
 
 
-@dataclass
-class _Session:
-    state: Pop3State = Pop3State.AUTHORIZATION
-    timestamp: str = ""
-    user: str | None = None  # named by USER, not yet proven
-    mailbox: str | None = None  # locked, once in TRANSACTION
-    messages: list[StoredMessage] = field(default_factory=list)  # the maildrop as it was at login
-    deleted: set[int] = field(default_factory=set)
-    errors: int = 0
-    verb: str = ""  # the command being answered
+Handler = Callable[["Pop3Session", tuple[str, ...]], None]
 
 
-class Pop3Server(ServerBehaviour):
-    """Serves the mailboxes of the lab's mail store to their owners.
+class Pop3Session(Session["Pop3Server"]):
+    """One client's POP3 session: its state, its maildrop (a snapshot
+    taken at login, its mailbox locked meanwhile) and its marks.
 
-    Options: ``user`` (NAME=PASSWORD; without any, the demo accounts
-    alice/wonderland and bob/builder), ``hostname`` (in the APOP
-    timestamp) and ``maildir``.
+    A long body goes out in parts while the client reads; commands that
+    arrive meanwhile wait their turn.
     """
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
-        super().__init__(options)
-        given = [parse_credentials(u) if isinstance(u, str) else tuple(u) for u in self.options.get("user") or ()]
-        self.users: dict[str, str] = dict(given or DEMO_USERS)
-        self.hostname: str = self.options.get("hostname") or "lab.test"
-        self.maildir: str | None = self.options.get("maildir")
-        self.sessions: dict[str, _Session] = {}
-        self._any_state: dict[str, Callable[[Peer, _Session, tuple[str, ...]], None]] = {
-            "CAPA": self.handle_capa,
-            "QUIT": self.handle_quit,
-        }
-        self._by_state: dict[Pop3State, dict[str, Callable[[Peer, _Session, tuple[str, ...]], None]]] = {
-            Pop3State.AUTHORIZATION: {
-                "USER": self.handle_user,
-                "PASS": self.handle_pass,
-                "APOP": self.handle_apop,
-            },
-            Pop3State.TRANSACTION: {
-                "STAT": self.handle_stat,
-                "LIST": self.handle_list,
-                "RETR": self.handle_retr,
-                "DELE": self.handle_dele,
-                "NOOP": self.handle_noop,
-                "RSET": self.handle_rset,
-                "TOP": self.handle_top,
-                "UIDL": self.handle_uidl,
-            },
-        }
-        self._known = {v for table in self._by_state.values() for v in table} | set(self._any_state)
+    def __init__(self, server: Pop3Server, conn: Peer) -> None:
+        super().__init__(server, conn)
+        self.state = Pop3State.AUTHORIZATION
+        self.timestamp = ""
+        self.user: str | None = None  # named by USER, not yet proven
+        self.mailbox: str | None = None  # locked, once in TRANSACTION
+        self.messages: list[StoredMessage] = []  # the maildrop as it was at login
+        self.deleted: set[int] = set()
+        self.errors = 0
+        self.verb = ""  # the command being answered
+        self._outgoing: Iterator[Message] | None = None  # the rest of a long reply
+        self._waiting: deque[Message] = deque()  # commands that came while it was sent
+        self._eof = False
+        self._done = False  # QUIT answered, or hung up: nothing more is handled
 
     @property
     def store(self) -> MailStore:
-        """The lab's mail store (shared with its SMTP servers)."""
-        store: MailStore = self.services.get(SERVICE, MailStore)
-        if self.maildir:
-            store.attach(self.maildir)
-        return store
+        return self.server.store
 
     # -- the connection ---------------------------------------------------
 
-    def connection_made(self, conn: Peer) -> None:
-        try:
-            self.store  # noqa: B018 -- attach the Maildir now: a conflict is refused at once
-        except LabError as exc:
-            conn.note(f"mail store unusable: {exc}")
-            conn.send(Pop3Reply.of(False, "[SYS/TEMP] mail store unavailable"))
-            conn.close()
-            return
-        session = self.sessions[conn.id] = _Session()
-        session.timestamp = f"<{os.getpid()}.{time.time_ns() // 1000}.{secrets.token_hex(3)}@{self.hostname}>"
-        conn.send(Pop3Reply.of(True, f"netlab POP3 server ready {session.timestamp}"))
+    def connection_made(self) -> None:
+        host = self.server.options.hostname
+        self.timestamp = f"<{os.getpid()}.{time.time_ns() // 1000}.{secrets.token_hex(3)}@{host}>"
+        self.conn.send(Pop3Reply.of(True, f"netlab POP3 server ready {self.timestamp}"))
 
-    def connection_lost(self, conn: Peer) -> None:
-        session = self.sessions.pop(conn.id, None)
-        if session is not None and session.mailbox is not None:
-            self.store.unlock(session.mailbox, conn.id)
-            if session.deleted and session.state is Pop3State.TRANSACTION:
-                conn.note(f"client left without QUIT: {len(session.deleted)} message(s) marked "
-                          "for deletion are kept")
+    def connection_lost(self) -> None:
+        self._outgoing = None
+        self._waiting.clear()
+        if self.mailbox is not None:
+            self.store.unlock(self.mailbox, self.conn.id)
+            if self.deleted and self.state is Pop3State.TRANSACTION:
+                self.conn.note(f"client left without QUIT: {len(self.deleted)} message(s) marked "
+                               "for deletion are kept")
+            self.mailbox = None
 
-    def protocol_error(self, conn: Peer, exc: Exception) -> None:
+    def protocol_error(self, exc: ProtocolError) -> None:
         try:
-            conn.send(Pop3Reply.of(False, f"{getattr(exc, 'message', exc)}; closing"))
+            self.conn.send(Pop3Reply.of(False, f"{exc.message}; closing"))
         except LabError:
             pass  # already gone
-        conn.close()
+        self._drop()
 
-    def message_received(self, conn: Peer, msg: Message) -> None:
-        session = self.sessions.get(conn.id)
-        if session is None or not isinstance(msg, Pop3Command) or session.state is Pop3State.UPDATE:
+    def eof_received(self) -> None:
+        self._eof = True  # close once every reply has gone out
+        if self._outgoing is None:
+            self.conn.close()
+
+    def message_received(self, msg: Message) -> None:
+        if self._outgoing is not None or self._waiting:
+            self._waiting.append(msg)  # the connection reads no more while the client does not
             return
-        session.verb = msg.verb
+        self._handle(msg)
+
+    def writable(self) -> None:
+        self._send_more()
+
+    def _handle(self, msg: Message) -> None:
+        if not isinstance(msg, Pop3Command) or self._done:
+            return
+        self.verb = msg.verb
         if msg.problem:
-            self._error(conn, session, msg.problem)
+            self._error(msg.problem)
             return
-        handler = self._any_state.get(msg.verb) or self._by_state[session.state].get(msg.verb)
+        handler = self._ANY_STATE.get(msg.verb) or self._BY_STATE[self.state].get(msg.verb)
         if handler is not None:
-            handler(conn, session, msg.args)
-        elif msg.verb in self._known:
-            hint = "log in with USER and PASS first" if session.state is Pop3State.AUTHORIZATION else \
+            handler(self, msg.args)
+        elif msg.verb in self._KNOWN:
+            hint = "log in with USER and PASS first" if self.state is Pop3State.AUTHORIZATION else \
                 "you are logged in already"
-            self._error(conn, session, f"{msg.verb} is not valid in the {session.state.value} state ({hint})")
+            self._error(f"{msg.verb} is not valid in the {self.state.value} state ({hint})")
         else:
-            self._error(conn, session, f"unknown command {msg.verb[:8] or '(empty)'}")
+            self._error(f"unknown command {msg.verb[:8] or '(empty)'}")
 
-    def _ok(self, conn: Peer, text: str, body: bytes | None = None) -> None:
-        session = self.sessions.get(conn.id)
-        conn.send(Pop3Reply.of(True, text, body, reply_to=session.verb if session else ""))
+    # -- answering ----------------------------------------------------------
 
-    def _error(self, conn: Peer, session: _Session, text: str) -> None:
-        session.errors += 1
-        if session.errors >= MAX_ERRORS:
-            conn.send(Pop3Reply.of(False, "too many errors, closing", reply_to=session.verb))
-            self._drop(conn, session)
+    def _ok(self, text: str, body: bytes | None = None) -> None:
+        if body is None:
+            self.conn.send(Pop3Reply.of(True, text, reply_to=self.verb))
             return
-        conn.send(Pop3Reply.of(False, text, reply_to=session.verb))
+        self._outgoing = reply_in_parts(text, body, reply_to=self.verb)
+        self._send_more()
 
-    def _drop(self, conn: Peer, session: _Session) -> None:
-        if session.mailbox is not None:
-            self.store.unlock(session.mailbox, conn.id)
-        self.sessions.pop(conn.id, None)
-        conn.close()
+    def _send_more(self) -> None:
+        """Send what is left of a long reply while the client reads; then
+        the commands that waited."""
+        while self._outgoing is not None:
+            if self.conn.write_paused:
+                return  # writable() comes back here
+            msg = next(self._outgoing, None)
+            if msg is None:
+                self._outgoing = None
+                break
+            try:
+                self.conn.send(msg)
+            except ConnectionClosed:
+                self._outgoing = None
+                return
+        while self._waiting and self._outgoing is None:
+            self._handle(self._waiting.popleft())
+        if self._eof and self._outgoing is None:
+            self.conn.close()
+
+    def _error(self, text: str) -> None:
+        self.errors += 1
+        if self.errors >= MAX_ERRORS:
+            self.conn.send(Pop3Reply.of(False, "too many errors, closing", reply_to=self.verb))
+            self._drop()
+            return
+        self.conn.send(Pop3Reply.of(False, text, reply_to=self.verb))
+
+    def _drop(self) -> None:
+        self._done = True
+        if self.mailbox is not None:
+            self.store.unlock(self.mailbox, self.conn.id)
+            self.mailbox = None
+        self._waiting.clear()
+        self.conn.close()
 
     # -- any state ------------------------------------------------------------
 
-    def handle_capa(self, conn: Peer, session: _Session, args: tuple[str, ...]) -> None:
+    def handle_capa(self, args: tuple[str, ...]) -> None:
         """CAPA (RFC 2449): what this server offers."""
         capabilities = ["TOP", "USER", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING",
                         "EXPIRE NEVER", "IMPLEMENTATION netlab"]
-        self._ok(conn, "capability list follows", "\r\n".join(capabilities).encode())
+        self._ok("capability list follows", "\r\n".join(capabilities).encode())
 
-    def handle_quit(self, conn: Peer, session: _Session, args: tuple[str, ...]) -> None:
+    def handle_quit(self, args: tuple[str, ...]) -> None:
         """QUIT: in TRANSACTION, enter UPDATE and remove what DELE marked."""
-        if session.state is Pop3State.TRANSACTION and session.mailbox is not None:
-            session.state = Pop3State.UPDATE
-            uids = [session.messages[i - 1].uid for i in sorted(session.deleted)]
+        if self.state is Pop3State.TRANSACTION and self.mailbox is not None:
+            self.state = Pop3State.UPDATE
+            uids = [self.messages[i - 1].uid for i in sorted(self.deleted)]
             try:
-                removed = self.store.delete(session.mailbox, uids)
+                removed = self.store.delete(self.mailbox, uids)
             except OSError as exc:
-                conn.note(f"deleting failed: {exc}")
-                conn.send(Pop3Reply.of(False, "[SYS/TEMP] some deleted messages not removed"))
-                self._drop(conn, session)
+                self.conn.note(f"deleting failed: {exc}")
+                self.conn.send(Pop3Reply.of(False, "[SYS/TEMP] some deleted messages not removed",
+                                            reply_to=self.verb))
+                self._drop()
                 return
-            left = len(session.messages) - len(session.deleted)
+            left = len(self.messages) - len(self.deleted)
             if removed:
-                conn.note(f"deleted {removed} message(s) from {session.mailbox}")
-            self._ok(conn, f"netlab POP3 server signing off ({_count(left)} left)")
+                self.conn.note(f"deleted {removed} message(s) from {self.mailbox}")
+            self._ok(f"netlab POP3 server signing off ({_count(left)} left)")
         else:
-            self._ok(conn, "netlab POP3 server signing off")
-        self._drop(conn, session)
+            self._ok("netlab POP3 server signing off")
+        self._drop()
 
     # -- AUTHORIZATION ----------------------------------------------------
 
-    def handle_user(self, conn: Peer, session: _Session, args: tuple[str, ...]) -> None:
+    def handle_user(self, args: tuple[str, ...]) -> None:
         if len(args) != 1:
-            self._error(conn, session, "syntax: USER name")
+            self._error("syntax: USER name")
             return
-        session.user = args[0]
-        self._ok(conn, f"send PASS for {args[0]}")  # the same answer for every name: no guessing
+        self.user = args[0]
+        self._ok(f"send PASS for {args[0]}")  # the same answer for every name: no guessing
 
-    def handle_pass(self, conn: Peer, session: _Session, args: tuple[str, ...]) -> None:
-        if session.user is None:
-            self._error(conn, session, "USER first")
+    def handle_pass(self, args: tuple[str, ...]) -> None:
+        if self.user is None:
+            self._error("USER first")
             return
-        user, session.user = session.user, None
-        password = self.users.get(user.lower())
+        user, self.user = self.user, None
+        password = self.server.users.get(user.lower())
         if not args or password is None or not secrets.compare_digest(password.encode(), args[0].encode()):
-            conn.note(f"login failed for {user!r}")
-            self._error(conn, session, "[AUTH] invalid user name or password")
+            self.conn.note(f"login failed for {user!r}")
+            self._error("[AUTH] invalid user name or password")
             return
-        self._login(conn, session, user.lower())
+        self._login(user.lower())
 
-    def handle_apop(self, conn: Peer, session: _Session, args: tuple[str, ...]) -> None:
+    def handle_apop(self, args: tuple[str, ...]) -> None:
         """APOP name digest: MD5 of the greeting's timestamp and the password."""
         if len(args) != 2:
-            self._error(conn, session, "syntax: APOP name digest")
+            self._error("syntax: APOP name digest")
             return
         user, digest = args[0].lower(), args[1].lower()
-        password = self.users.get(user)
-        expected = hashlib.md5((session.timestamp + (password or "")).encode()).hexdigest()
+        password = self.server.users.get(user)
+        expected = hashlib.md5((self.timestamp + (password or "")).encode()).hexdigest()
         if password is None or not secrets.compare_digest(expected, digest):
-            conn.note(f"APOP failed for {args[0]!r}")
-            self._error(conn, session, "[AUTH] invalid user name or digest")
+            self.conn.note(f"APOP failed for {args[0]!r}")
+            self._error("[AUTH] invalid user name or digest")
             return
-        self._login(conn, session, user)
+        self._login(user)
 
-    def _login(self, conn: Peer, session: _Session, user: str) -> None:
-        if not self.store.lock(user, conn.id):
-            self._error(conn, session, f"[IN-USE] mailbox {user} is locked by another session")
+    def _login(self, user: str) -> None:
+        if not self.store.lock(user, self.conn.id):
+            self._error(f"[IN-USE] mailbox {user} is locked by another session")
             return
-        session.mailbox, session.state = user, Pop3State.TRANSACTION
-        session.messages = self.store.messages(user)
-        size = sum(m.size for m in session.messages)
-        conn.note(f"{user} logged in; mailbox locked")
-        self._ok(conn, f"{user} has {_count(len(session.messages))} ({size} octets)")
+        self.mailbox, self.state = user, Pop3State.TRANSACTION
+        self.messages = self.store.messages(user)
+        size = sum(m.size for m in self.messages)
+        self.conn.note(f"{user} logged in; mailbox locked")
+        self._ok(f"{user} has {_count(len(self.messages))} ({size} octets)")
 
     # -- TRANSACTION --------------------------------------------------------
 
-    def _number(self, conn: Peer, session: _Session, arg: str) -> int | None:
+    def _number(self, arg: str) -> int | None:
         """A message number that exists and is not deleted, or None after an error reply."""
-        if not arg.isdigit() or not 1 <= int(arg) <= len(session.messages):
-            self._error(conn, session, f"no such message: {arg[:10]}")
+        if not arg.isdigit() or not 1 <= int(arg) <= len(self.messages):
+            self._error(f"no such message: {arg[:10]}")
             return None
-        if int(arg) in session.deleted:
-            self._error(conn, session, f"message {int(arg)} already deleted")
+        if int(arg) in self.deleted:
+            self._error(f"message {int(arg)} already deleted")
             return None
         return int(arg)
 
-    def _live(self, session: _Session) -> list[tuple[int, StoredMessage]]:
-        return [(i, m) for i, m in enumerate(session.messages, 1) if i not in session.deleted]
+    def _live(self) -> list[tuple[int, StoredMessage]]:
+        return [(i, m) for i, m in enumerate(self.messages, 1) if i not in self.deleted]
 
-    def handle_stat(self, conn: Peer, session: _Session, args: tuple[str, ...]) -> None:
-        live = self._live(session)
-        self._ok(conn, f"{len(live)} {sum(m.size for _, m in live)}")
+    def handle_stat(self, args: tuple[str, ...]) -> None:
+        live = self._live()
+        self._ok(f"{len(live)} {sum(m.size for _, m in live)}")
 
-    def handle_list(self, conn: Peer, session: _Session, args: tuple[str, ...]) -> None:
+    def handle_list(self, args: tuple[str, ...]) -> None:
         if args:
-            n = self._number(conn, session, args[0])
+            n = self._number(args[0])
             if n is not None:
-                self._ok(conn, f"{n} {session.messages[n - 1].size}")
+                self._ok(f"{n} {self.messages[n - 1].size}")
             return
-        live = self._live(session)
-        self._ok(conn, f"{_count(len(live))} ({sum(m.size for _, m in live)} octets)",
+        live = self._live()
+        self._ok(f"{_count(len(live))} ({sum(m.size for _, m in live)} octets)",
                  "".join(f"{i} {m.size}\r\n" for i, m in live).encode())
 
-    def handle_uidl(self, conn: Peer, session: _Session, args: tuple[str, ...]) -> None:
+    def handle_uidl(self, args: tuple[str, ...]) -> None:
         if args:
-            n = self._number(conn, session, args[0])
+            n = self._number(args[0])
             if n is not None:
-                self._ok(conn, f"{n} {_uidl(session.messages[n - 1].uid)}")
+                self._ok(f"{n} {_uidl(self.messages[n - 1].uid)}")
             return
-        self._ok(conn, "unique-id listing follows",
-                 "".join(f"{i} {_uidl(m.uid)}\r\n" for i, m in self._live(session)).encode())
+        self._ok("unique-id listing follows",
+                 "".join(f"{i} {_uidl(m.uid)}\r\n" for i, m in self._live()).encode())
 
-    def handle_retr(self, conn: Peer, session: _Session, args: tuple[str, ...]) -> None:
+    def handle_retr(self, args: tuple[str, ...]) -> None:
         if len(args) != 1:
-            self._error(conn, session, "syntax: RETR msg")
+            self._error("syntax: RETR msg")
             return
-        n = self._number(conn, session, args[0])
+        n = self._number(args[0])
         if n is not None:
-            msg = session.messages[n - 1]
-            self._ok(conn, f"{msg.size} octets", msg.data)
+            msg = self.messages[n - 1]
+            self._ok(f"{msg.size} octets", msg.data)
 
-    def handle_top(self, conn: Peer, session: _Session, args: tuple[str, ...]) -> None:
+    def handle_top(self, args: tuple[str, ...]) -> None:
         if len(args) != 2 or not args[1].isdigit():
-            self._error(conn, session, "syntax: TOP msg lines")
+            self._error("syntax: TOP msg lines")
             return
-        n = self._number(conn, session, args[0])
+        n = self._number(args[0])
         if n is None:
             return
-        data = session.messages[n - 1].data
+        data = self.messages[n - 1].data
         head, sep, body = data.partition(b"\r\n\r\n")
-        lines = body.split(b"\r\n") if sep else []
-        if lines and lines[-1] == b"":
+        lines = body.split(b"\r\n", int(args[1])) if sep else []
+        if len(lines) > int(args[1]):
+            lines.pop()  # the rest of the body, unsplit
+        elif lines and lines[-1] == b"":
             lines.pop()  # the CRLF ending the last line
-        lines = lines[: int(args[1])]
-        self._ok(conn, "top of message follows", head + sep + b"".join(x + b"\r\n" for x in lines))
+        self._ok("top of message follows", head + sep + b"".join(x + b"\r\n" for x in lines))
 
-    def handle_dele(self, conn: Peer, session: _Session, args: tuple[str, ...]) -> None:
+    def handle_dele(self, args: tuple[str, ...]) -> None:
         if len(args) != 1:
-            self._error(conn, session, "syntax: DELE msg")
+            self._error("syntax: DELE msg")
             return
-        n = self._number(conn, session, args[0])
+        n = self._number(args[0])
         if n is not None:
-            session.deleted.add(n)
-            self._ok(conn, f"message {n} deleted (at QUIT)")
+            self.deleted.add(n)
+            self._ok(f"message {n} deleted (at QUIT)")
 
-    def handle_noop(self, conn: Peer, session: _Session, args: tuple[str, ...]) -> None:
-        self._ok(conn, "")
+    def handle_noop(self, args: tuple[str, ...]) -> None:
+        self._ok("")
 
-    def handle_rset(self, conn: Peer, session: _Session, args: tuple[str, ...]) -> None:
-        session.deleted.clear()
-        live = self._live(session)
-        self._ok(conn, f"maildrop has {_count(len(live))} ({sum(m.size for _, m in live)} octets)")
+    def handle_rset(self, args: tuple[str, ...]) -> None:
+        self.deleted.clear()
+        live = self._live()
+        self._ok(f"maildrop has {_count(len(live))} ({sum(m.size for _, m in live)} octets)")
+
+    _ANY_STATE: ClassVar[dict[str, Handler]] = {"CAPA": handle_capa, "QUIT": handle_quit}
+    _BY_STATE: ClassVar[dict[Pop3State, dict[str, Handler]]] = {
+        Pop3State.AUTHORIZATION: {"USER": handle_user, "PASS": handle_pass, "APOP": handle_apop},
+        Pop3State.TRANSACTION: {
+            "STAT": handle_stat, "LIST": handle_list, "RETR": handle_retr, "DELE": handle_dele,
+            "NOOP": handle_noop, "RSET": handle_rset, "TOP": handle_top, "UIDL": handle_uidl,
+        },
+        Pop3State.UPDATE: {},
+    }
+    _KNOWN: ClassVar[frozenset[str]] = frozenset(
+        {verb for table in _BY_STATE.values() for verb in table} | set(_ANY_STATE))
+
+
+class Pop3Server(ServerBehaviour[Pop3Options]):
+    """Serves the mailboxes of the lab's mail store to their owners: one
+    :class:`Pop3Session` per connection.
+
+    Options (:class:`Pop3Options`): ``user`` (NAME=PASSWORD; without any,
+    the demo accounts alice/wonderland and bob/builder), ``hostname`` (in
+    the APOP timestamp) and ``maildir``.
+    """
+
+    session_type = Pop3Session
+
+    def __init__(self, options: Pop3Options) -> None:
+        super().__init__(options)
+        self.users: dict[str, str] = dict(options.user or DEMO_USERS)
+        self._store: MailStore | None = None
+
+    @property
+    def store(self) -> MailStore:
+        """The lab's mail store (shared with its SMTP servers), attached in :meth:`started`."""
+        if self._store is None:
+            raise LabError("pop3: the server has not started: its mail store is not attached")
+        return self._store
+
+    def started(self) -> None:
+        self._store = self.services.attach(MAIL_STORE, self.options.maildir)

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from email.message import Message as EmailMessage
 
 from lab.errors import LabError
-from lab.protocols._base import Channel, Message
+from lab.protocols._base import Message
+from lab.protocols._session import Channel
 from lab.protocols._verbs import Deadline, GreetedClient
 from lab.protocols.smtp._codec import AuthResponse, Command, MailData, Reply
 

@@ -1,21 +1,25 @@
 """SMTP on the wire (RFC 5321): commands, replies and the DATA block.
 
-The server's codec reads command lines, a client's SASL responses (RFC
-4954) and the dot-stuffed message after ``DATA``.  Which of these the next
-line is depends on the server's answer (``354`` opens the message, ``334``
-asks for a SASL response), so after ``DATA`` or ``AUTH`` the codec holds
-the following bytes until the server's reply passes through
-:meth:`ServerCodec.encode` (or ``sent``).  Without a reply (a codec
-decoding what a client sends) it assumes the server said yes as soon as
-more bytes come.
+One :class:`SmtpConversation` holds both sides.  The client sends command
+lines, SASL responses (RFC 4954) and, after ``DATA``, the dot-stuffed
+message; the server sends replies, single or multi-line (``250-...``).
+Which of its kinds the client's next line is depends on the server's
+answer (``354`` opens the message, ``334`` asks for a SASL response), so
+after ``DATA`` or ``AUTH`` the client's bytes are held until the
+server's reply has been seen: sent, when this side is the server;
+received, when it is the client; on the other leg, for an observer.
 
-The client's codec reads replies, single or multi-line (``250-...``).
+A message up to 64 KiB decodes as one :class:`MailData`; a longer one as
+:class:`MailPart` pieces and a closing :class:`MailEnd`, so a large
+message is never one object here (the server decides what is too big,
+and says 552).
 
 Limits (RFC 5321 §4.5.3.1): command lines 512 octets with CRLF (longer
 ones decode with a ``problem`` the server answers with 500), AUTH lines
 12288 (RFC 4954 §4, and the hard cap on any command line: beyond it the
-codec fails), text lines in a message 1000, the message itself the SIZE
-limit (beyond it the codec fails: the message cannot be kept).
+conversation fails), text lines in a message 1000 (a ``problem`` the
+server refuses), a line in a message 1 MiB (beyond it the conversation
+fails).
 
 Tests: tests/protocols/test_smtp.py
 """
@@ -32,32 +36,36 @@ from email.message import Message as EmailMessage
 from email.policy import SMTP
 from typing import Any, ClassVar
 
-from lab.errors import LocalProtocolError, RemoteProtocolError
-from lab.protocols._base import Codec, Message, Role, Transport, escape_bytes
-from lab.protocols._framing import LineBuffer
-from lab.protocols._mailstore import header_fields
+from lab.errors import LocalProtocolError
+from lab.protocols._base import Message, Pattern, Role, Transport, escape_bytes, matches_code
+from lab.protocols._conversation import Conversation, Decoder
+from lab.protocols._framing import BodyEnd, BodyPart, DotReader, StreamBuffer
+from lab.services.mail import header_fields
 
 __all__ = [
     "DEFAULT_SIZE",
     "MAX_AUTH_LINE",
     "MAX_COMMAND_LINE",
+    "MAX_DATA_LINE",
     "MAX_REPLY_LINES",
     "MAX_TEXT_LINE",
     "AuthResponse",
-    "ClientCodec",
+    "ClientNext",
     "Command",
-    "Greeting",
     "MailData",
+    "MailEnd",
+    "MailPart",
     "Reply",
-    "ServerCodec",
+    "SmtpConversation",
     "dot_stuff",
     "header_fields",
-    "make_codec",
+    "parse_command",
 ]
 
 MAX_COMMAND_LINE = 512  # RFC 5321 §4.5.3.1.4, CRLF included
 MAX_AUTH_LINE = 12288  # RFC 4954 §4
 MAX_TEXT_LINE = 1000  # RFC 5321 §4.5.3.1.6, CRLF included
+MAX_DATA_LINE = 1024 * 1024  # a line in a message we can still frame (then: a problem)
 MAX_REPLY_LINE = 4096  # §4.5.3.1.5 says 512; be lenient with what servers send
 MAX_REPLY_LINES = 200
 DEFAULT_SIZE = 10 * 1024 * 1024
@@ -92,7 +100,7 @@ class Command(Message):
     problem: str = ""
 
     @property
-    def kind(self) -> str:  # type: ignore[override]  # hooks select a verb: srv.on("HELO", fn)
+    def kind(self) -> str:  # hooks select a verb: srv.on("HELO", fn)
         return self.verb or "command"
 
     @classmethod
@@ -154,7 +162,7 @@ def parse_command(raw: bytes) -> Command:
 class AuthResponse(Message):
     """A client's line in a SASL exchange (base64, or ``*`` to cancel)."""
 
-    kind: ClassVar[str] = "auth-response"
+    KIND: ClassVar[str] = "auth-response"
 
     @property
     def value(self) -> str:
@@ -201,8 +209,8 @@ class MailData(Message):
     refuses such a message."""
 
     problem: str = ""
-    kind: ClassVar[str] = "data"
-    volatile: ClassVar[frozenset[str]] = frozenset({"date", "message_id"})
+    KIND: ClassVar[str] = "data"
+    VOLATILE: ClassVar[frozenset[str]] = frozenset({"date", "message_id"})
 
     @classmethod
     def of(cls, content: bytes | str | EmailMessage) -> MailData:
@@ -266,8 +274,8 @@ class Reply(Message):
 
     code: int
     lines: tuple[str, ...] = ()
-    kind: ClassVar[str] = "reply"
-    volatile: ClassVar[frozenset[str]] = frozenset({"lines"})
+    KIND: ClassVar[str] = "reply"
+    VOLATILE: ClassVar[frozenset[str]] = frozenset({"lines"})
 
     @classmethod
     def of(cls, code: int, *lines: str) -> Reply:
@@ -292,6 +300,11 @@ class Reply(Message):
     def ok(self) -> bool:
         return self.code < 400
 
+    def matches(self, pattern: Pattern) -> bool:
+        """A reply code (``250``, ``"250"``) matches the code; anything
+        else as for every message."""
+        return matches_code(self, self.code, pattern)
+
     def summary(self) -> str:
         if len(self.lines) <= 1:
             return f"{self.code} {self.lines[0] if self.lines else ''}".rstrip()
@@ -301,199 +314,109 @@ class Reply(Message):
         return {"code": self.code, "enhanced": self.enhanced, "lines": list(self.lines)}
 
 
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Greeting(Reply):
-    """The server's opening reply.  ``size_limit`` is not sent: it tells
-    the server's own codec how large a message it may gather, since a
-    client that says HELO never hears the SIZE an EHLO reply offers."""
+class MailPart(BodyPart):
+    """A piece of a message too large to be one :class:`MailData`; the
+    first names the message by its headers."""
 
-    size_limit: int = DEFAULT_SIZE
+    KIND: ClassVar[str] = "data"
 
-    @classmethod
-    def of_server(cls, text: str, size_limit: int) -> Greeting:
-        reply = Reply.of(220, text)
-        return cls(raw=reply.raw, code=220, lines=reply.lines, size_limit=size_limit)
-
-    def fields(self) -> dict[str, Any]:
-        return Reply.fields(self)
+    def summary(self) -> str:
+        if self.offset == 0:
+            subject = next((v for k, v in header_fields(self.content) if k.lower() == "subject"), None)
+            return (f"message (in parts), first {len(self.content)} bytes"
+                    + (f', Subject "{subject[:60]}"' if subject is not None else ""))
+        return f"message part, {len(self.content)} bytes from {self.offset}"
 
 
-# -- the server's codec ------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MailEnd(BodyEnd):
+    """The ``.`` line that ends a message sent in parts."""
+
+    KIND: ClassVar[str] = "data-end"
+
+    def summary(self) -> str:
+        return f"end of message, {self.size} bytes" + (f" ({self.problem})" if self.problem else "")
 
 
-class _Mode(enum.Enum):
-    COMMAND = "command"
-    HELD = "held for the server's reply"
-    DATA = "message"
-    AUTH = "SASL response"
+# -- the conversation --------------------------------------------------------------
 
 
-class ServerCodec(LineBuffer):
-    """What an SMTP server receives: :class:`Command`, :class:`AuthResponse`
-    and :class:`MailData` messages; it encodes :class:`Reply` messages
-    and follows them to know what the client's next line is."""
+class ClientNext(enum.Enum):
+    """What the client's next bytes are, as the replies so far decide."""
 
-    holds_input = True  # after DATA and AUTH, until the reply: the connection asks again
+    COMMAND = "a command"
+    WAIT_DATA = "held until the reply to DATA"
+    MESSAGE = "the message"
+    WAIT_AUTH = "held until the reply to AUTH"
+    SASL = "a SASL response"
+
+
+_LONG_TEXT_LINE = re.compile(rb"(?:[^\r]|\r(?!\n)){%d,}" % (MAX_TEXT_LINE - 1))
+
+
+def _text_problem(lines: bytes) -> str:
+    """The first rule a run of message lines breaks (RFC 5321 §4.5.3.1.6:
+    1000 octets with CRLF; no NUL), or ""."""
+    long = _LONG_TEXT_LINE.search(lines)
+    nul = lines.find(b"\x00")
+    if long is None and nul < 0:
+        return ""
+    if nul >= 0:
+        before = lines.rfind(b"\r\n", 0, nul)
+        nul_line = before + 2 if before >= 0 else 0
+    # the first offending line decides; a line both too long and with a NUL is "too long"
+    if long is not None and (nul < 0 or long.start() <= nul_line):
+        return f"a line longer than {MAX_TEXT_LINE} octets"
+    return "a NUL byte"
+
+
+class _ClientDecoder(StreamBuffer):
+    """What an SMTP client sends: commands, SASL responses, the message."""
+
     counts_terminator = True
     unit = "octets"
 
-    def __init__(self, size_limit: int = DEFAULT_SIZE) -> None:
+    def __init__(self, conversation: SmtpConversation) -> None:
         super().__init__()
-        self.size_limit = size_limit
-        self._mode = _Mode.COMMAND
-        self._held_for = ""  # "DATA" or "AUTH": which reply ends the hold
-        self._assume = _Mode.COMMAND
-        self._unanswered: collections.deque[str] = collections.deque(maxlen=10_000)  # bounded when nobody answers
-        self._greeted = False
-        self._line = 0  # in DATA: where the current line starts
-        self._size = 0  # in DATA: message octets so far
-        self._problem = ""
-        self._replies: ClientCodec | None = None
+        self._conv = conversation
+        self._data = DotReader(max_line=MAX_DATA_LINE, crlf_only=True, line_problem=_text_problem,
+                               what="message")
 
     @property
-    def mode(self) -> str:
-        return self._mode.value
-
-    def receive_data(self, data: bytes) -> None:
-        if self._mode is _Mode.HELD and not self._error:
-            self._assume_yes()  # nobody answered (we decode what a client sends): guess the usual
-        super().receive_data(data)
-
-    # -- following the server's replies --------------------------------
-
-    def encode(self, msg: Message) -> bytes:
-        if isinstance(msg, Reply):
-            self._replied(msg)
-        return msg.raw
-
-    def sent(self, data: bytes) -> None:
-        """The server sent bytes without :meth:`encode`: follow its replies."""
-        if not data:
-            return  # nothing sent (b"" would read as the end of the stream)
-        if self._replies is None:
-            self._replies = ClientCodec()
-        try:
-            for reply in self._replies.feed(data):
-                assert isinstance(reply, Reply)
-                self._replied(reply)
-        except RemoteProtocolError:
-            self._replies = None  # not replies; forget them
-
-    def _replied(self, reply: Reply) -> None:
-        code = reply.code
-        if isinstance(reply, Greeting):
-            self.size_limit = reply.size_limit
-        if code == 250 and len(reply.lines) > 1:  # an EHLO reply: the SIZE it offers is our cap
-            for line in reply.lines[1:]:
-                word, _, value = line.partition(" ")
-                if word.upper() == "SIZE" and value.strip().isdigit() and int(value) > 0:
-                    self.size_limit = int(value)
-        if not self._greeted:
-            self._greeted = True
-            return
-        if not self._unanswered:
-            return  # unsolicited, e.g. 421 before closing
-        what = self._unanswered.popleft()
-        if self._mode is _Mode.HELD and not self._unanswered and what == self._held_for:
-            if what == "DATA" and code == 354:
-                self._enter_data()
-            elif what == "AUTH" and code == 334:
-                self._mode = _Mode.AUTH
-            else:
-                self._mode = _Mode.COMMAND
-
-    def _assume_yes(self) -> None:
-        if self._assume is _Mode.DATA:
-            self._enter_data()
-        else:
-            self._mode = self._assume
-        self._unanswered.clear()
-
-    def _enter_data(self) -> None:
-        self._mode = _Mode.DATA
-        self._line = self._scan = 0
-        self._size = 0
-        self._problem = ""
-
-    def _hold(self, what: str, assume: _Mode) -> None:
-        self._held_for = what
-        self._assume = assume  # the mode if no reply comes
-        self._mode = _Mode.HELD
-
-    # -- decoding ---------------------------------------------------------
+    def idle(self) -> bool:
+        return not self._buf and not self._data.reading
 
     def next_message(self) -> Message | None:
-        if self._error:
-            raise self._error
-        mode = self._mode
-        if mode is _Mode.HELD:
-            if self._eof and self._buf:
-                self._assume_yes()
-                return self.next_message()
-            return None
-        if mode is _Mode.DATA:
-            return self._next_data()
-        return self._next_line(mode)
-
-    def _next_line(self, mode: _Mode) -> Message | None:
-        what = "command line" if mode is _Mode.COMMAND else "SASL response"
+        self._check()
+        conv = self._conv
+        step = conv.client_next
+        if step is ClientNext.WAIT_DATA or step is ClientNext.WAIT_AUTH:
+            return None  # the server's reply decides what these bytes are
+        if step is ClientNext.MESSAGE:
+            piece = self._data.read(self)
+            if piece is None:
+                return None
+            if piece.first and piece.last:
+                return MailData(raw=piece.raw, problem=piece.problem)
+            if piece.last:
+                return MailEnd(raw=piece.raw, size=piece.size, problem=piece.problem)
+            return MailPart(raw=piece.raw, content=piece.content, offset=piece.offset)
+        what = "command line" if step is ClientNext.COMMAND else "SASL response"
         raw = self.next_line(MAX_AUTH_LINE, what, partial_at_eof=True)
         if raw is None:
             return None
-        if mode is _Mode.AUTH:
-            self._unanswered.append("AUTH")
-            self._hold("AUTH", _Mode.AUTH)
+        if step is ClientNext.SASL:
             return AuthResponse(raw=raw)
-        cmd = parse_command(raw)
-        self._unanswered.append(cmd.verb if not cmd.problem else "?")
-        if not cmd.problem and cmd.verb == "DATA":
-            self._hold("DATA", _Mode.DATA)
-        elif not cmd.problem and cmd.verb == "AUTH":
-            # with an initial response (AUTH PLAIN xyz) the usual answer is final
-            self._hold("AUTH", _Mode.COMMAND if " " in cmd.arg else _Mode.AUTH)
-        return cmd
-
-    def _next_data(self) -> Message | None:
-        buf = self._buf
-        while True:
-            end = buf.find(b"\r\n", self._scan)
-            if end < 0:
-                partial = len(buf) - self._line
-                if self._size + partial > self.size_limit + 2:
-                    raise self._spend(f"message larger than {self.size_limit} octets")
-                if self._eof:
-                    raise self._spend("connection closed in the middle of a message (no <CRLF>.<CRLF>)")
-                self._scan = max(self._line, len(buf) - 1)  # a CR may await its LF
-                return None
-            start, stop = self._line, end + 2
-            if stop - start == 3 and buf[start] == 0x2E:  # ".\r\n": the end
-                raw = bytes(buf[:stop])
-                del buf[:stop]
-                self._mode = _Mode.COMMAND
-                self._scan = 0
-                self._unanswered.append("message")
-                return MailData(raw=raw, problem=self._problem)
-            line = buf[start:stop]
-            self._size += stop - start - (1 if line[:1] == b"." else 0)
-            if self._size > self.size_limit:
-                raise self._spend(f"message larger than {self.size_limit} octets")
-            if not self._problem:
-                if stop - start > MAX_TEXT_LINE:
-                    self._problem = f"a line longer than {MAX_TEXT_LINE} octets"
-                elif b"\x00" in line:
-                    self._problem = "a NUL byte"
-            self._line = self._scan = stop
+        return parse_command(raw)
 
 
-# -- the client's codec -------------------------------------------------------
-
-
-class ClientCodec(LineBuffer):
-    """What an SMTP client receives: :class:`Reply` messages."""
+class _ServerDecoder(StreamBuffer):
+    """What an SMTP server sends: replies, single or multi-line."""
 
     def next_message(self) -> Message | None:
-        if self._error:
-            raise self._error
+        self._check()
         buf = self._buf
         pos = 0
         code = None
@@ -502,32 +425,80 @@ class ClientCodec(LineBuffer):
             end = buf.find(b"\n", pos)
             if end < 0:
                 if len(buf) - pos > MAX_REPLY_LINE:
-                    raise self._spend(f"reply line longer than {MAX_REPLY_LINE} octets")
+                    self._fail(f"reply line longer than {MAX_REPLY_LINE} octets")
                 if self._eof and buf:
-                    raise self._spend(f"server closed inside a reply: {escape_bytes(bytes(buf), 60)}")
+                    self._fail(f"server closed inside a reply: {escape_bytes(bytes(buf), 60)}")
                 return None
             line = bytes(buf[pos : end + 1])
             if len(line) > MAX_REPLY_LINE:
-                raise self._spend(f"reply line longer than {MAX_REPLY_LINE} octets")
+                self._fail(f"reply line longer than {MAX_REPLY_LINE} octets")
             m = _REPLY.match(line)
             if m is None:
-                raise self._spend(f"not an SMTP reply line: {escape_bytes(line, 60)}")
+                self._fail(f"not an SMTP reply line: {escape_bytes(line, 60)}")
             if code is not None and int(m.group(1)) != code:
-                raise self._spend(f"reply code changed inside a multi-line reply: {escape_bytes(line, 60)}")
+                self._fail(f"reply code changed inside a multi-line reply: {escape_bytes(line, 60)}")
             code = int(m.group(1))
             text = line[4:].rstrip(b"\r\n") if m.group(2) in (b" ", b"-") else b""
             lines.append(text.decode("utf-8", "replace"))
             pos = end + 1
             if m.group(2) != b"-":
-                raw = bytes(buf[:pos])
-                del buf[:pos]
-                if lines == [""]:
-                    lines = []
-                return Reply(raw=raw, code=code, lines=tuple(lines))
+                raw = self.take(pos)
+                return Reply(raw=raw, code=code, lines=tuple(lines) if lines != [""] else ())
             if len(lines) >= MAX_REPLY_LINES:
-                raise self._spend(f"multi-line reply longer than {MAX_REPLY_LINES} lines")
+                self._fail(f"multi-line reply longer than {MAX_REPLY_LINES} lines")
 
 
-def make_codec(role: Role, transport: Transport) -> Codec:
-    """Server: commands, SASL responses, messages.  Client: replies."""
-    return ServerCodec() if role is Role.SERVER else ClientCodec()
+class SmtpConversation(Conversation):
+    """Both sides of an SMTP session and the one state they share: which
+    client commands await replies, and what the client's next bytes are.
+
+    ``client_next`` is the table's state: after ``DATA`` the client's
+    bytes wait for the reply (354: the message; else commands), after
+    ``AUTH`` or a SASL response likewise (334: another SASL response).
+    """
+
+    def __init__(self, role: Role | None = None, transport: Transport = Transport.TCP) -> None:
+        self.client_next = ClientNext.COMMAND
+        self.greeted = False
+        # what each reply answers, oldest first (bounded when nobody answers)
+        self.unanswered: collections.deque[str] = collections.deque(maxlen=10_000)
+        super().__init__(role, transport)
+
+    def decoder(self, sender: Role) -> Decoder:
+        return _ClientDecoder(self) if sender is Role.CLIENT else _ServerDecoder()
+
+    def encode(self, msg: Message) -> bytes:
+        side = self.role
+        if side is Role.SERVER and not isinstance(msg, Reply):
+            raise LocalProtocolError(f"smtp: a server sends replies, not {type(msg).__name__}")
+        if side is Role.CLIENT and isinstance(msg, Reply):
+            raise LocalProtocolError("smtp: a client sends commands, not replies")
+        return msg.raw
+
+    def track(self, sender: Role, msg: Message) -> None:
+        if sender is Role.CLIENT:
+            if isinstance(msg, Command):
+                self.unanswered.append(msg.verb if not msg.problem else "?")
+                if not msg.problem and msg.verb == "DATA":
+                    self.client_next = ClientNext.WAIT_DATA
+                elif not msg.problem and msg.verb == "AUTH":
+                    self.client_next = ClientNext.WAIT_AUTH
+            elif isinstance(msg, AuthResponse):
+                self.unanswered.append("AUTH")
+                self.client_next = ClientNext.WAIT_AUTH
+            elif isinstance(msg, (MailData, MailEnd)):
+                self.unanswered.append("message")
+                self.client_next = ClientNext.COMMAND
+            return
+        if not isinstance(msg, Reply):
+            return
+        if not self.greeted:
+            self.greeted = True  # the greeting answers nothing
+            return
+        if not self.unanswered:
+            return  # unsolicited, e.g. 421 before closing
+        what = self.unanswered.popleft()
+        if what == "DATA" and self.client_next is ClientNext.WAIT_DATA:
+            self.client_next = ClientNext.MESSAGE if msg.code == 354 else ClientNext.COMMAND
+        elif what == "AUTH" and self.client_next is ClientNext.WAIT_AUTH:
+            self.client_next = ClientNext.SASL if msg.code == 334 else ClientNext.COMMAND

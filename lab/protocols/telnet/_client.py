@@ -17,11 +17,12 @@ import asyncio
 import codecs
 import re
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from lab.errors import ConnectionClosed, LabError, LabTimeout, RemoteProtocolError
-from lab.protocols._base import Channel, ClientVerbs, Message
+from lab.protocols._base import Message
+from lab.protocols._session import Channel, ClientVerbs
 from lab.protocols._verbs import Deadline
 from lab.protocols.telnet._codec import (
     ECHO,
@@ -35,7 +36,8 @@ from lab.protocols.telnet._codec import (
     Text,
     option_code,
 )
-from lab.protocols.telnet._options import Change, Negotiator, Side
+from lab.protocols.telnet._negotiation import Change, Negotiator, Side
+from lab.protocols.telnet._options import Negotiate, TelnetClientOptions
 from lab.protocols.telnet._server import PROMPT
 
 __all__ = ["MAX_BUFFER", "TelnetClient"]
@@ -54,7 +56,7 @@ def _describe(pattern: str | re.Pattern[str]) -> str:
     return f"/{pattern.pattern}/" if isinstance(pattern, re.Pattern) else repr(pattern)
 
 
-class TelnetClient(ClientVerbs):
+class TelnetClient(ClientVerbs[TelnetClientOptions]):
     """Verbs for talking to a telnet server.
 
     Text the server sends collects in a buffer that :meth:`read_until`,
@@ -74,14 +76,14 @@ class TelnetClient(ClientVerbs):
         self._flusher: asyncio.Task[None] | None = None
         self.manual = False  # the negotiate=manual client option
 
-    def set_options(self, options: Mapping[str, Any]) -> None:
+    def set_options(self, options: TelnetClientOptions) -> None:
         """``terminal`` (types in order), ``width``/``height`` and
-        ``negotiate`` (True: manual, nothing is answered for the user)."""
+        ``negotiate`` (manual: nothing is answered for the user)."""
         super().set_options(options)
-        if options.get("terminal"):
-            self.terminals = list(options["terminal"])
-        self.window = (options.get("width") or self.window[0], options.get("height") or self.window[1])
-        self.manual = bool(options.get("negotiate"))
+        if options.terminal:
+            self.terminals = list(options.terminal)
+        self.window = (options.width, options.height)
+        self.manual = options.negotiate is Negotiate.MANUAL
 
     # -- what arrives, as it arrives -----------------------------------------
 
@@ -106,7 +108,7 @@ class TelnetClient(ClientVerbs):
             return
         self._outbox.extend(msgs)
         if self._flusher is None:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+            self._flusher = asyncio.create_task(self._flush())
 
     async def _flush(self) -> None:
         try:

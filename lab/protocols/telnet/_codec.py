@@ -1,5 +1,6 @@
 """The telnet wire format (RFC 854/855): NVT text, commands, option
-negotiation and subnegotiation, decoded sans-IO.
+negotiation and subnegotiation, decoded sans-IO by one
+:class:`TelnetDecoder` per sender inside a :class:`TelnetConversation`.
 
 The byte 255 (IAC, "interpret as command") starts every command; a data
 byte 255 is sent doubled (IAC IAC).  Text is split into :class:`Line`
@@ -23,6 +24,13 @@ SE) ends there, as BSD telnetd does.  What cannot be honoured raises
 subnegotiation longer than ``max_subnegotiation`` bytes, a stream that
 ends inside a command.
 
+The wire format is the same both ways; only the line cap depends on the
+sender: what a client types is capped at :data:`MAX_LINE`, what a server
+prints at :data:`MAX_SERVER_LINE`.  Decoding never depends on what was
+said before: the state of each option lives with whoever negotiates it
+(the RFC 1143 tables of a session or a client), so nothing is tracked
+here.
+
 Tests: tests/protocols/test_telnet.py
 """
 
@@ -33,20 +41,22 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lab.errors import LocalProtocolError, RemoteProtocolError
-from lab.protocols._base import Message, escape_bytes
+from lab.protocols._base import Message, Role, escape_bytes
+from lab.protocols._conversation import Conversation
 from lab.protocols._framing import MAX_LINE, StreamBuffer
 
 __all__ = [
     "COMMANDS",
-    "MAX_CLIENT_LINE",
     "MAX_LINE",
+    "MAX_SERVER_LINE",
     "MAX_SUBNEGOTIATION",
     "OPTIONS",
     "Command",
     "Line",
     "Negotiation",
     "Subnegotiation",
-    "TelnetCodec",
+    "TelnetConversation",
+    "TelnetDecoder",
     "Text",
     "command_code",
     "command_name",
@@ -100,7 +110,7 @@ _OPTION_CODES.update({"TERMINAL-TYPE": TTYPE, "WINDOW-SIZE": NAWS, "SUPPRESS-GO-
 TTYPE_IS, TTYPE_SEND = 0, 1
 
 MAX_SUBNEGOTIATION = 4096  # NAWS is 4 bytes, a terminal type at most 40
-MAX_CLIENT_LINE = 1024 * 1024  # a server may send long unbroken output
+MAX_SERVER_LINE = 1024 * 1024  # a server may print long unbroken output; a client types less
 
 _SPECIAL = re.compile(rb"[\r\n\xff]")
 
@@ -166,7 +176,7 @@ class Text(Message):
     start of a line split by a command or by TCP.  ``data`` is unescaped."""
 
     data: bytes = b""
-    kind: ClassVar[str] = "text"
+    KIND: ClassVar[str] = "text"
 
     @classmethod
     def of(cls, text: str | bytes) -> Text:
@@ -200,7 +210,7 @@ class Line(Message):
 
     data: bytes = b""
     ending: bytes = b"\r\n"
-    kind: ClassVar[str] = "line"
+    KIND: ClassVar[str] = "line"
 
     @classmethod
     def of(cls, text: str | bytes, ending: bytes = b"\r\n") -> Line:
@@ -235,7 +245,7 @@ class Command(Message):
     DM, ... (``command`` is the second byte; an unknown one is kept as is)."""
 
     command: int = NOP
-    kind: ClassVar[str] = "command"
+    KIND: ClassVar[str] = "command"
 
     @classmethod
     def of(cls, name: str | int) -> Command:
@@ -269,7 +279,7 @@ class Negotiation(Message):
 
     verb: int = DO
     option: int = ECHO
-    kind: ClassVar[str] = "negotiation"
+    KIND: ClassVar[str] = "negotiation"
 
     @classmethod
     def of(cls, verb: str | int, option: str | int) -> Negotiation:
@@ -303,8 +313,8 @@ class Subnegotiation(Message):
     option: int = NAWS
     payload: bytes = b""
     complete: bool = True
-    kind: ClassVar[str] = "subnegotiation"
-    volatile: ClassVar[frozenset[str]] = frozenset({"width", "height"})
+    KIND: ClassVar[str] = "subnegotiation"
+    VOLATILE: ClassVar[frozenset[str]] = frozenset({"width", "height"})
 
     @classmethod
     def of(cls, option: str | int, payload: bytes) -> Subnegotiation:
@@ -375,11 +385,11 @@ class Subnegotiation(Message):
         return out
 
 
-# -- the codec ------------------------------------------------------------------
+# -- decoding ---------------------------------------------------------------------
 
 
-class TelnetCodec(StreamBuffer):
-    """Decodes one direction of a telnet stream; either role uses it.
+class TelnetDecoder(StreamBuffer):
+    """Decodes what one side of a telnet connection sends.
 
     Text is handed out as soon as it arrives (a :class:`Text` for what has
     come of a line, a :class:`Line` at its end), so messages depend on how
@@ -401,6 +411,11 @@ class TelnetCodec(StreamBuffer):
     @property
     def buffered(self) -> int:
         return len(self._buf) - self._i
+
+    @property
+    def idle(self) -> bool:
+        # after a CR that ended the data, the next byte may still belong to it
+        return self.buffered == 0 and not self._after_cr
 
     def receive_data(self, data: bytes) -> None:
         if self._i:  # drop what is parsed before taking more
@@ -511,3 +526,14 @@ class TelnetCodec(StreamBuffer):
             self._i = stop
             return Subnegotiation(raw=bytes(buf[i:stop]), option=buf[i + 2],
                                   payload=bytes(payload), complete=complete)
+
+
+class TelnetConversation(Conversation):
+    """Both directions of a telnet connection: the same wire format each
+    way, a client's typing capped at :data:`MAX_LINE` and a server's
+    output at :data:`MAX_SERVER_LINE`; no shared state."""
+
+    follows_sends = False
+
+    def decoder(self, sender: Role) -> TelnetDecoder:
+        return TelnetDecoder(MAX_LINE if sender is Role.CLIENT else MAX_SERVER_LINE)

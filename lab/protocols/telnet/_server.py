@@ -1,5 +1,5 @@
 """The telnet server: a line echo service, or the lab console behind a
-password.
+password; one :class:`TelnetSession` per connection.
 
 Both modes open the same way: the server offers WILL ECHO and WILL SGA
 (it echoes what is typed, so a client may send each key as it is pressed)
@@ -12,11 +12,12 @@ Typed input is edited as a terminal in cooked mode would: backspace/DEL
 and IAC EC erase a character, ^U and IAC EL the line, ^C, IAC IP or IAC
 BRK interrupt, ^D on an empty line ends the session, IAC AYT is answered.
 
-``--mode console`` serves the lab's command language (the ``lab.console``
-service the Lab installs): statements act on the lab this server runs in.
-It needs a password, takes loopback peers only unless ``--allow-remote``,
-does not echo the password, and hangs up after ``--login-attempts``
-failures, each answered only after a delay.
+``--mode console`` serves the lab's command language (the
+:data:`~lab.services.CONSOLE` service the Lab installs): statements act
+on the lab this server runs in.  It needs a password, takes loopback
+peers only unless ``--allow-remote``, does not echo the password, and
+hangs up after ``--login-attempts`` failures, each answered only after
+a delay.
 
 Tests: tests/protocols/test_telnet.py
 """
@@ -29,12 +30,11 @@ import hmac
 import ipaddress
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
-from lab.errors import ConfigError, ConnectionClosed, LabError
-from lab.protocols._base import Message, Peer, ServerBehaviour
+from lab.errors import ConfigError, ConnectionClosed, LabError, ProtocolError
+from lab.protocols._base import Message, Timer
+from lab.protocols._session import Peer, ServerBehaviour, Session
 from lab.protocols.telnet._codec import (
     ABORT,
     AO,
@@ -57,35 +57,18 @@ from lab.protocols.telnet._codec import (
     Text,
     option_name,
 )
-from lab.protocols.telnet._options import Negotiator, Side
+from lab.protocols.telnet._negotiation import Negotiator, Side
+from lab.protocols.telnet._options import Mode, TelnetOptions
+from lab.services import CONSOLE, Console
 
-__all__ = ["CONSOLE_SERVICE", "Console", "LineEditor", "Mode", "Stage", "TelnetServer", "is_loopback"]
+__all__ = ["LineEditor", "Stage", "TelnetServer", "TelnetSession", "is_loopback"]
 
 logger = logging.getLogger(__name__)
 
-CONSOLE_SERVICE = "lab.console"
 PROMPT = "netlab> "
 PASSWORD_PROMPT = "Password: "
 MAX_QUEUED = 8  # console lines typed ahead while a statement runs
 _QUIT = frozenset({"quit", "exit", "logout"})
-
-
-
-class Console(Protocol):
-    """What the ``lab.console`` service makes for each session."""
-
-    async def run(self, text: str) -> str:
-        """Run command-language text; the printable results, or LabError."""
-        ...
-
-    def complete(self, line: str) -> list[str]:
-        """Completions for the last word of ``line``."""
-        ...
-
-
-class Mode(enum.Enum):
-    ECHO = "echo"
-    CONSOLE = "console"
 
 
 class Stage(enum.Enum):
@@ -192,31 +175,6 @@ class LineEditor:
         return line
 
 
-# -- the server -----------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class Session:
-    """One client of the server."""
-
-    conn: Peer
-    options: Negotiator
-    editor: LineEditor
-    stage: Stage = Stage.NEGOTIATING
-    window: tuple[int, int] | None = None
-    terminal: str | None = None
-    attempts: int = 0
-    console: Console | None = None
-    queue: deque[str] = field(default_factory=deque)
-    task: asyncio.Task[str] | None = None
-    timer: asyncio.TimerHandle | None = None
-
-    @property
-    def echoing(self) -> bool:
-        """Do we echo what is typed (the client agreed to DO ECHO)?"""
-        return self.options.here(ECHO) and self.stage not in (Stage.PASSWORD, Stage.LOCKED)
-
-
 def _common_prefix(words: list[str]) -> str:
     if not words:
         return ""
@@ -227,353 +185,337 @@ def _common_prefix(words: list[str]) -> str:
     return first[:end]
 
 
-def _call_later(delay: float, fn: Callable[[], None]) -> asyncio.TimerHandle | None:
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return None  # driven without a loop (unit tests): no timers
-    return loop.call_later(delay, fn)
+# -- the server -----------------------------------------------------------------
 
 
-class TelnetServer(ServerBehaviour):
-    """The telnet server behaviour; see the module docstring."""
+class TelnetSession(Session["TelnetServer"]):
+    """One client of a :class:`TelnetServer`: its option states, line
+    editor, stage, what it told of itself, and its console statement."""
 
-    greeting_wait = 1.0  # seconds to wait for option answers before greeting
-    failure_delay = 1.0  # seconds before "Login incorrect" is said
+    def __init__(self, server: TelnetServer, conn: Peer) -> None:
+        super().__init__(server, conn)
+        self.negotiator = Negotiator(local={ECHO, SGA}, remote={NAWS, TTYPE, SGA})
+        self.editor = LineEditor()
+        self.stage = Stage.NEGOTIATING
+        self.window: tuple[int, int] | None = None
+        self.terminal: str | None = None
+        self.attempts = 0
+        self.console: Console | None = None
+        self.queue: deque[str] = deque()  # console lines typed ahead
+        self.task: asyncio.Task[str] | None = None
+        self.timer: Timer | None = None  # the greeting wait, or the delay after a wrong password
 
-    def __init__(self, options: Mapping[str, Any]) -> None:
-        super().__init__(options)
-        self.mode = Mode(self.options.get("mode") or Mode.ECHO)
-        self.password: str | None = self.options.get("password") or self.options.get("password_file")
-        self.allow_remote = bool(self.options.get("allow_remote"))
-        self.login_attempts: int = self.options.get("login_attempts") or 3
-        self.greeting_wait = self.options.get("greeting_wait") or type(self).greeting_wait
-        if self.mode is Mode.CONSOLE and not self.password:
-            raise ConfigError(
-                "telnet: the console needs a password: it runs lab commands for whoever connects",
-                hint="add --password SECRET or --password-file FILE",
-            )
-        self.sessions: dict[str, Session] = {}
-        self._tasks: set[asyncio.Task[str]] = set()  # running statements, kept alive
-        self._handlers: dict[str, Callable[[Session, Any], None]] = {
-            "negotiation": self._negotiation,
-            "subnegotiation": self._subnegotiation,
-            "command": self._command,
-            "text": self._text,
-            "line": self._line,
-        }
+    @property
+    def echoing(self) -> bool:
+        """Do we echo what is typed (the client agreed to DO ECHO)?"""
+        return self.negotiator.here(ECHO) and self.stage not in (Stage.PASSWORD, Stage.LOCKED)
 
-    def check_bind(self, host: str) -> None:
-        """Refuse to serve the console beyond loopback unless allowed."""
-        if self.mode is Mode.CONSOLE and not self.allow_remote and not is_loopback(host):
-            raise ConfigError(
-                f"telnet: the console would be reachable from other machines on {host}",
-                hint="bind 127.0.0.1 or ::1, or add --allow-remote if you mean it",
-            )
+    # -- the connection ----------------------------------------------------
 
-    # -- connections -------------------------------------------------------
-
-    def connection_made(self, conn: Peer) -> None:
-        host = str(conn.peer[0]) if conn.peer else ""
-        if self.mode is Mode.CONSOLE and not self.allow_remote and not is_loopback(host):
-            conn.note(f"refused {host}: the console takes loopback connections only")
-            conn.send(Line.of("netlab: the console takes loopback connections only"))
-            conn.close()
+    def connection_made(self) -> None:
+        host = str(self.conn.peer[0]) if self.conn.peer else ""
+        if self.server.console_only_loopback and not is_loopback(host):
+            self.conn.note(f"refused {host}: the console takes loopback connections only")
+            self._write(Line.of("netlab: the console takes loopback connections only"))
+            self._close()
             return
-        session = Session(conn, Negotiator(local={ECHO, SGA}, remote={NAWS, TTYPE, SGA}), LineEditor())
-        self.sessions[conn.id] = session
         for side, option in ((Side.US, ECHO), (Side.US, SGA), (Side.HIM, NAWS), (Side.HIM, TTYPE)):
-            for msg in session.options.request(side, option):
-                conn.send(msg)
-        session.timer = _call_later(self.greeting_wait, lambda: self._greet(session))
+            self._write(*self.negotiator.request(side, option))
+        self.timer = self.server.clock.call_later(self.server.options.greeting_wait, self._greet)
 
-    def connection_lost(self, conn: Peer) -> None:
-        session = self.sessions.pop(conn.id, None)
-        if session is not None:
-            self._end(session)
+    def eof_received(self) -> None:
+        self._close()  # and no greeting or "Login incorrect" comes after
 
-    def protocol_error(self, conn: Peer, exc: Exception) -> None:
-        session = self.sessions.get(conn.id)
-        if session is not None and session.stage is not Stage.CLOSED:
-            self._write(session, Line.of(f"netlab: {getattr(exc, 'message', exc)}; closing"))
-            self._close(session)
+    def connection_lost(self) -> None:
+        self._end()
+
+    def protocol_error(self, exc: ProtocolError) -> None:
+        if self.stage is not Stage.CLOSED:
+            self._write(Line.of(f"netlab: {exc.message}; closing"))
+            self._close()
         else:
-            conn.close()
+            self.conn.close()
 
-    def message_received(self, conn: Peer, msg: Message) -> None:
-        session = self.sessions.get(conn.id)
-        if session is None or session.stage is Stage.CLOSED:
+    def message_received(self, msg: Message) -> None:
+        if self.stage is Stage.CLOSED:
             return
-        handler = self._handlers.get(msg.kind)
-        if handler is not None:
-            handler(session, msg)
+        match msg:
+            case Text():
+                self._typed(msg.data)
+            case Line():
+                self._line(msg)
+            case Negotiation():
+                self._negotiation(msg)
+            case Subnegotiation():
+                self._subnegotiation(msg)
+            case Command():
+                self._command(msg)
 
     # -- writing -----------------------------------------------------------
 
-    def _write(self, session: Session, *msgs: Message) -> None:
-        if session.stage is Stage.CLOSED:
+    def _write(self, *msgs: Message) -> None:
+        if self.stage is Stage.CLOSED:
             return
         try:
             for msg in msgs:
-                session.conn.send(msg)
+                self.conn.send(msg)
         except ConnectionClosed:
-            self._end(session)
+            # the client vanished: connection_lost follows, and a line it
+            # finished typing before still runs
+            pass
 
-    def _say(self, session: Session, text: str) -> None:
+    def _say(self, text: str) -> None:
         """Lines of text, each as a :class:`Line`."""
-        self._write(session, *(Line.of(line) for line in text.splitlines()))
+        self._write(*(Line.of(line) for line in text.splitlines()))
 
-    def _prompt(self, session: Session, prompt: str = PROMPT) -> None:
-        self._write(session, Text.of(prompt))
-        self._go_ahead(session)
+    def _prompt(self, prompt: str = PROMPT) -> None:
+        self._write(Text.of(prompt))
+        self._go_ahead()
 
-    def _go_ahead(self, session: Session) -> None:
+    def _go_ahead(self) -> None:
         # RFC 858: without SGA in force, GA hands the turn to the client
-        if not session.options.here(SGA):
-            self._write(session, Command.of("GA"))
+        if not self.negotiator.here(SGA):
+            self._write(Command.of("GA"))
 
-    def _close(self, session: Session) -> None:
-        self._end(session)
-        session.conn.close()
+    def _close(self) -> None:
+        self._end()
+        self.conn.close()
 
-    def _end(self, session: Session) -> None:
-        session.stage = Stage.CLOSED
-        session.queue.clear()
-        if session.timer is not None:
-            session.timer.cancel()
-            session.timer = None
+    def _end(self) -> None:
+        self.stage = Stage.CLOSED
+        self.queue.clear()
+        self._cancel_timer()
+
+    def _cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
     # -- option negotiation -------------------------------------------------
 
-    def _negotiation(self, session: Session, msg: Negotiation) -> None:
-        outcome = session.options.receive(msg)
-        self._write(session, *outcome.replies)
+    def _negotiation(self, msg: Negotiation) -> None:
+        outcome = self.negotiator.receive(msg)
+        self._write(*outcome.replies)
         if outcome.problem:
-            session.conn.note(outcome.problem)
+            self.conn.note(outcome.problem)
         change = outcome.change
         if change is not None and change.side is Side.HIM and change.option == TTYPE and change.enabled:
-            self._write(session, Subnegotiation.ttype_send())
-        self._settled(session)
+            self._write(Subnegotiation.ttype_send())
+        self._settled()
 
-    def _subnegotiation(self, session: Session, msg: Subnegotiation) -> None:
+    def _subnegotiation(self, msg: Subnegotiation) -> None:
         if not msg.complete:
-            session.conn.note(f"SB {option_name(msg.option)} ended without IAC SE")
-        if not session.options.there(msg.option):
+            self.conn.note(f"SB {option_name(msg.option)} ended without IAC SE")
+        if not self.negotiator.there(msg.option):
             # RFC 855: subnegotiation only for an option in force
-            session.conn.note(f"ignored SB {option_name(msg.option)}: the client does not perform it")
+            self.conn.note(f"ignored SB {option_name(msg.option)}: the client does not perform it")
             return
         if msg.option == NAWS:
             if msg.window is None:
-                session.conn.note(f"ignored malformed NAWS of {len(msg.payload)} bytes")
+                self.conn.note(f"ignored malformed NAWS of {len(msg.payload)} bytes")
                 return
-            session.window = msg.window
-            session.conn.note(f"window {msg.window[0]}x{msg.window[1]}")
+            self.window = msg.window
+            self.conn.note(f"window {msg.window[0]}x{msg.window[1]}")
         elif msg.option == TTYPE and msg.terminal is not None:
-            session.terminal = msg.terminal
-            session.conn.note(f"terminal {msg.terminal}")
-        self._settled(session)
+            self.terminal = msg.terminal
+            self.conn.note(f"terminal {msg.terminal}")
+        self._settled()
 
-    def _settled(self, session: Session) -> None:
+    def _settled(self) -> None:
         """Greet once our questions are answered."""
-        if session.stage is not Stage.NEGOTIATING or session.options.pending:
+        if self.stage is not Stage.NEGOTIATING or self.negotiator.pending:
             return
-        if session.options.there(TTYPE) and session.terminal is None:
+        if self.negotiator.there(TTYPE) and self.terminal is None:
             return
-        if session.options.there(NAWS) and session.window is None:
+        if self.negotiator.there(NAWS) and self.window is None:
             return
-        self._greet(session)
+        self._greet()
 
-    def _greet(self, session: Session) -> None:
-        if session.stage is not Stage.NEGOTIATING:
+    def _greet(self) -> None:
+        if self.stage is not Stage.NEGOTIATING:
             return
-        if session.timer is not None:
-            session.timer.cancel()
-            session.timer = None
+        self._cancel_timer()
         told = []
-        if session.terminal:
-            told.append(f"terminal {session.terminal}")
-        if session.window:
-            told.append(f"window {session.window[0]}x{session.window[1]}")
-        options = session.options.summary()
+        if self.terminal:
+            told.append(f"terminal {self.terminal}")
+        if self.window:
+            told.append(f"window {self.window[0]}x{self.window[1]}")
+        options = self.negotiator.summary()
         told.append(f"options: we {', '.join(options['us']) or 'none'};"
                     f" you {', '.join(options['him']) or 'none'}"
-                    + (" (some questions unanswered)" if session.options.pending else ""))
+                    + (" (some questions unanswered)" if self.negotiator.pending else ""))
         about = "; ".join(told)
-        if self.mode is Mode.ECHO:
-            session.stage = Stage.ECHOING
-            self._say(session, "netlab telnet echo service: every line you type comes back.\n"
-                               f"{about}\nCtrl-D on an empty line or Ctrl-C ends the session.")
-            self._go_ahead(session)
+        if self.server.options.mode is Mode.ECHO:
+            self.stage = Stage.ECHOING
+            self._say("netlab telnet echo service: every line you type comes back.\n"
+                      f"{about}\nCtrl-D on an empty line or Ctrl-C ends the session.")
+            self._go_ahead()
             return
-        service = self.services.find(CONSOLE_SERVICE)
-        if service is None:
-            self._say(session, "netlab: no lab console here (this server does not run in a lab)")
-            self._close(session)
+        try:
+            self.console = self.server.services.get(CONSOLE)
+        except LabError:
+            self._say("netlab: no lab console here (this server does not run in a lab)")
+            self._close()
             return
-        session.console = service()
-        session.stage = Stage.PASSWORD
-        self._say(session, f"netlab console: the lab's command language.\n{about}")
-        self._prompt(session, PASSWORD_PROMPT)
+        self.stage = Stage.PASSWORD
+        self._say(f"netlab console: the lab's command language.\n{about}")
+        self._prompt(PASSWORD_PROMPT)
 
     # -- commands -----------------------------------------------------------
 
-    def _command(self, session: Session, msg: Command) -> None:
+    def _command(self, msg: Command) -> None:
         code = msg.command
         if code == AYT:
-            self._write(session, Line.of("[netlab: yes, still here]"))
+            self._write(Line.of("[netlab: yes, still here]"))
         elif code == EC:
-            self._echo(session, session.editor.erase_char())
+            self._echo(self.editor.erase_char())
         elif code == EL:
-            self._echo(session, session.editor.erase_line())
+            self._echo(self.editor.erase_line())
         elif code in (IP, BRK, ABORT):
-            session.editor.take()
-            self._interrupt(session)
+            self.editor.take()
+            self._interrupt()
         elif code == EOF_CMD:
-            if not session.editor.buffer:
-                self._bye(session)
+            if not self.editor.buffer:
+                self._bye()
         elif code == AO:
-            session.conn.note("AO: output is never held back here, nothing to discard")
+            self.conn.note("AO: output is never held back here, nothing to discard")
         elif code == SE:
-            session.conn.note("ignored SE without SB")
+            self.conn.note("ignored SE without SB")
         elif not msg.known:
-            session.conn.note(f"ignored {msg.summary()}")
+            self.conn.note(f"ignored {msg.summary()}")
         # NOP, DM, GA, EOR, SUSP: nothing to do
 
     # -- typed input --------------------------------------------------------
 
-    def _echo(self, session: Session, data: bytes | bytearray) -> None:
-        if data and session.echoing:
-            self._write(session, Text.of(bytes(data)))
+    def _echo(self, data: bytes | bytearray) -> None:
+        if data and self.echoing:
+            self._write(Text.of(bytes(data)))
 
-    def _text(self, session: Session, msg: Text) -> None:
-        self._typed(session, msg.data)
+    def _line(self, msg: Line) -> None:
+        if self._typed(msg.data) and self.stage is not Stage.CLOSED:
+            if self.echoing:
+                self._write(Line.of(""))
+            self._entered(self.editor.take())
 
-    def _line(self, session: Session, msg: Line) -> None:
-        if self._typed(session, msg.data) and session.stage is not Stage.CLOSED:
-            if session.echoing:
-                self._write(session, Line.of(""))
-            self._entered(session, session.editor.take())
-
-    def _typed(self, session: Session, data: bytes) -> bool:
+    def _typed(self, data: bytes) -> bool:
         """Edit typed bytes in; false when they ended the session."""
-        if session.stage is Stage.NEGOTIATING:
-            self._greet(session)  # the client types: stop waiting for answers
+        if self.stage is Stage.NEGOTIATING:
+            self._greet()  # the client types: stop waiting for answers
         if not data:
             return True
-        if b"\t" in data and session.stage is Stage.READY and session.echoing:
+        if b"\t" in data and self.stage is Stage.READY and self.echoing:
             # character mode at the prompt: TAB completes instead of typing
             first, _, rest = data.partition(b"\t")
-            if not self._typed(session, first):
+            if not self._typed(first):
                 return False
-            self._complete(session)
-            return self._typed(session, rest)
-        edit = session.editor.feed(data)
-        self._echo(session, edit.echo)
+            self._complete()
+            return self._typed(rest)
+        edit = self.editor.feed(data)
+        self._echo(edit.echo)
         if edit.interrupt:
-            self._interrupt(session)
+            self._interrupt()
         if edit.eof:
-            self._bye(session)
+            self._bye()
             return False
         return True
 
-    def _complete(self, session: Session) -> None:
-        assert session.console is not None
-        line = session.editor.buffer.decode("utf-8", "replace")
+    def _complete(self) -> None:
+        assert self.console is not None
+        line = self.editor.buffer.decode("utf-8", "replace")
         word = "" if not line or line[-1].isspace() else line.split()[-1]
         try:
-            candidates = session.console.complete(line)
+            candidates = self.console.complete(line)
         except Exception:
             logger.exception("completing %r failed", line)
             candidates = []
         common = _common_prefix(candidates)
         if len(common) > len(word):
-            self._typed(session, (common[len(word) :] + (" " if len(candidates) == 1 else "")).encode())
+            self._typed((common[len(word) :] + (" " if len(candidates) == 1 else "")).encode())
         elif len(candidates) > 1:
-            self._say(session, "\n" + "  ".join(candidates))
-            self._prompt(session)
-            self._echo(session, session.editor.buffer)
+            self._say("\n" + "  ".join(candidates))
+            self._prompt()
+            self._echo(self.editor.buffer)
         else:
-            self._echo(session, b"\a")  # nothing to complete: ring the bell
+            self._echo(b"\a")  # nothing to complete: ring the bell
 
-    def _interrupt(self, session: Session) -> None:
-        if self.mode is Mode.ECHO:
-            self._bye(session)
-        elif session.stage is Stage.RUNNING and session.task is not None:
-            session.queue.clear()
-            session.task.cancel()
-        elif session.stage in (Stage.READY, Stage.PASSWORD):
-            self._write(session, Line.of(""))
-            self._prompt(session, PROMPT if session.stage is Stage.READY else PASSWORD_PROMPT)
+    def _interrupt(self) -> None:
+        if self.server.options.mode is Mode.ECHO:
+            self._bye()
+        elif self.stage is Stage.RUNNING and self.task is not None:
+            self.queue.clear()
+            self.task.cancel()
+        elif self.stage in (Stage.READY, Stage.PASSWORD):
+            self._write(Line.of(""))
+            self._prompt(PROMPT if self.stage is Stage.READY else PASSWORD_PROMPT)
 
-    def _bye(self, session: Session) -> None:
-        self._write(session, Line.of(""), Line.of("Goodbye."))
-        self._close(session)
+    def _bye(self) -> None:
+        self._write(Line.of(""), Line.of("Goodbye."))
+        self._close()
 
-    def _entered(self, session: Session, line: bytes) -> None:
-        if session.stage is Stage.ECHOING:
-            self._write(session, Line.of(line))
-            self._go_ahead(session)
-        elif session.stage is Stage.PASSWORD:
-            self._check_password(session, line)
-        elif session.stage is Stage.READY:
-            self._statement(session, line.decode("utf-8", "replace").strip())
-        elif session.stage is Stage.RUNNING:
-            if len(session.queue) >= MAX_QUEUED:
-                self._say(session, f"netlab: busy, {MAX_QUEUED} lines already wait: line dropped")
+    def _entered(self, line: bytes) -> None:
+        if self.stage is Stage.ECHOING:
+            self._write(Line.of(line))
+            self._go_ahead()
+        elif self.stage is Stage.PASSWORD:
+            self._check_password(line)
+        elif self.stage is Stage.READY:
+            self._statement(line.decode("utf-8", "replace").strip())
+        elif self.stage is Stage.RUNNING:
+            if len(self.queue) >= MAX_QUEUED:
+                self._say(f"netlab: busy, {MAX_QUEUED} lines already wait: line dropped")
             else:
-                session.queue.append(line.decode("utf-8", "replace").strip())
+                self.queue.append(line.decode("utf-8", "replace").strip())
         # LOCKED: typed ahead of "Login incorrect", dropped
 
     # -- the console --------------------------------------------------------
 
-    def _check_password(self, session: Session, line: bytes) -> None:
-        assert self.password is not None
-        if session.options.here(ECHO):
-            self._write(session, Line.of(""))  # the Enter that was not echoed
-        if hmac.compare_digest(line, self.password.encode("utf-8")):
-            session.conn.note("console login")
-            session.stage = Stage.READY
-            self._say(session, "Logged in: statements act on this lab. `help` lists commands, `quit` leaves.")
-            self._prompt(session)
+    def _check_password(self, line: bytes) -> None:
+        server = self.server
+        assert server.password is not None
+        if self.negotiator.here(ECHO):
+            self._write(Line.of(""))  # the Enter that was not echoed
+        if hmac.compare_digest(line, server.password.encode("utf-8")):
+            self.conn.note("console login")
+            self.stage = Stage.READY
+            self._say("Logged in: statements act on this lab. `help` lists commands, `quit` leaves.")
+            self._prompt()
             return
-        session.attempts += 1
-        session.conn.note(f"console login failed ({session.attempts} of {self.login_attempts})")
-        if session.attempts >= self.login_attempts:
-            self._say(session, "Login incorrect. Too many failures: goodbye.")
-            self._close(session)
+        self.attempts += 1
+        limit = server.options.login_attempts
+        self.conn.note(f"console login failed ({self.attempts} of {limit})")
+        if self.attempts >= limit:
+            self._say("Login incorrect. Too many failures: goodbye.")
+            self._close()
             return
-        session.stage = Stage.LOCKED
+        self.stage = Stage.LOCKED
+        self.timer = server.clock.call_later(server.failure_delay, self._unlock)
 
-        def unlock() -> None:
-            session.timer = None
-            if session.stage is Stage.LOCKED:
-                session.stage = Stage.PASSWORD
-                self._say(session, "Login incorrect.")
-                self._prompt(session, PASSWORD_PROMPT)
+    def _unlock(self) -> None:
+        self.timer = None
+        if self.stage is Stage.LOCKED:
+            self.stage = Stage.PASSWORD
+            self._say("Login incorrect.")
+            self._prompt(PASSWORD_PROMPT)
 
-        session.timer = _call_later(self.failure_delay, unlock)
-        if session.timer is None:
-            unlock()
-
-    def _statement(self, session: Session, text: str) -> None:
+    def _statement(self, text: str) -> None:
         if not text:
-            self._prompt(session)
+            self._prompt()
         elif text.lower() in _QUIT:
-            self._bye(session)
+            self._bye()
         else:
-            session.conn.note(f"console runs: {text}")
-            session.stage = Stage.RUNNING
-            session.task = task = asyncio.get_running_loop().create_task(self._run(session, text))
-            self._tasks.add(task)
+            self.conn.note(f"console runs: {text}")
+            self.stage = Stage.RUNNING
+            self.task = task = asyncio.create_task(self._run(text))
+            self.server.tasks.add(task)
             # a callback, not code after the await: a task cancelled before
             # it started never runs its own body
-            task.add_done_callback(lambda done: self._finished(session, done))
+            task.add_done_callback(self._finished)
 
-    async def _run(self, session: Session, text: str) -> str:
+    async def _run(self, text: str) -> str:
         """The statement's printable outcome; errors as one line."""
-        assert session.console is not None
+        assert self.console is not None
         try:
-            output = await session.console.run(text)
+            output = await self.console.run(text)
         except LabError as exc:
             return "error: " + " ".join(str(exc).split())  # one line, whatever it holds
         except Exception as exc:
@@ -583,16 +525,49 @@ class TelnetServer(ServerBehaviour):
             output += "\n  quit     leave the console (also exit, logout, Ctrl-D)"
         return output
 
-    def _finished(self, session: Session, task: asyncio.Task[str]) -> None:
-        self._tasks.discard(task)
-        session.task = None
+    def _finished(self, task: asyncio.Task[str]) -> None:
+        self.server.tasks.discard(task)
+        self.task = None
         output = "interrupted" if task.cancelled() else task.result()
-        if session.stage is not Stage.RUNNING:
+        if self.stage is not Stage.RUNNING:
             return  # the client left (or was sent away) meanwhile
         if output:
-            self._say(session, output)
-        session.stage = Stage.READY
-        if session.queue:
-            self._statement(session, session.queue.popleft())  # typed ahead
+            self._say(output)
+        self.stage = Stage.READY
+        if self.queue:
+            self._statement(self.queue.popleft())  # typed ahead
         else:
-            self._prompt(session)
+            self._prompt()
+
+
+class TelnetServer(ServerBehaviour[TelnetOptions]):
+    """The telnet server behaviour; see the module docstring.  What one
+    connection needs lives on its :class:`TelnetSession`."""
+
+    session_type = TelnetSession
+    failure_delay = 1.0  # seconds before "Login incorrect" is said
+
+    def __init__(self, options: TelnetOptions) -> None:
+        super().__init__(options)
+        self.password: str | None = options.password or options.password_file
+        if options.mode is Mode.CONSOLE and not self.password:
+            raise ConfigError(
+                "telnet: the console needs a password: it runs lab commands for whoever connects",
+                hint="add --password SECRET or --password-file FILE",
+            )
+        # running statements (the loop keeps only weak references to tasks);
+        # stopping leaves them be: one of them may be the `stop` of this server
+        self.tasks: set[asyncio.Task[str]] = set()
+
+    @property
+    def console_only_loopback(self) -> bool:
+        """A console without ``--allow-remote``: loopback binds and peers only."""
+        return self.options.mode is Mode.CONSOLE and not self.options.allow_remote
+
+    def check_bind(self, host: str) -> None:
+        """Refuse to serve the console beyond loopback unless allowed."""
+        if self.console_only_loopback and not is_loopback(host):
+            raise ConfigError(
+                f"telnet: the console would be reachable from other machines on {host}",
+                hint="bind 127.0.0.1 or ::1, or add --allow-remote if you mean it",
+            )

@@ -2,7 +2,7 @@
 
 Protocol-neutral: NNTP serves it today; any later front door (a web
 archive, a mail gateway) can share it.  Several servers of one lab share a
-single store through ``services.get("news.store", ...)``, so what one NNTP
+single store through the :data:`NEWS_STORE` key, so what one NNTP
 server accepts, every other one lists.
 
 Each group numbers its articles 1, 2, 3, ... and never reuses a number; an
@@ -13,7 +13,7 @@ synced, then renamed, so a crash never leaves half an article), then the
 ``active`` file of groups and high-water marks is rewritten the same way.
 On load the article files are the truth, so nothing accepted is lost.
 
-Tests: tests/protocols/test_nntp.py
+Tests: tests/protocols/test_nntp.py (the store's own part)
 """
 
 from __future__ import annotations
@@ -31,10 +31,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lab.errors import ConfigError, LabError
+from lab.services import ServiceKey
 
 __all__ = [
     "DEFAULT_GROUPS",
     "MAX_STORE_BYTES",
+    "NEWS_STORE",
     "OVERVIEW_FORMAT",
     "Article",
     "ArticleRejected",
@@ -93,13 +95,14 @@ def wildmat(pattern: str, name: str) -> bool:
 
 
 def parse_group_spec(text: str) -> tuple[str, str]:
-    """``NAME[=DESCRIPTION]`` -> (name, description); :class:`ConfigError`
-    for a name RFC 3977 would not carry."""
+    """``NAME[=DESCRIPTION]`` -> (name, description); :class:`ValueError`
+    for a name RFC 3977 would not carry (an option parser: the message
+    follows the option's name)."""
     name, _, description = text.partition("=")
     name = name.strip()
     if not valid_group_name(name):
-        raise ConfigError(f"nntp: bad newsgroup name {name!r}",
-                          hint="use dot-separated parts of letters, digits, + - _, e.g. lab.test")
+        raise ValueError(f"wants NAME[=DESCRIPTION] with a newsgroup name of dot-separated parts"
+                         f" (letters, digits, + - _), got {text!r}")
     return name, description.strip()
 
 
@@ -210,14 +213,45 @@ class NewsStore:
 
     def __init__(self, directory: str | os.PathLike[str] | None = None, *,
                  max_bytes: int = MAX_STORE_BYTES) -> None:
-        self.directory = Path(directory).resolve() if directory is not None else None
+        self.directory: Path | None = None
         self.max_bytes = max_bytes
         self.groups: dict[str, Group] = {}
         self.by_id: dict[str, Article] = {}
         self.size = 0
         self._serial = 0
+        if directory is not None:
+            self.attach(directory)
+
+    def attach(self, directory: str | os.PathLike[str]) -> None:
+        """Keep the store in ``directory`` from now on, loading what is
+        there and writing the groups made so far; the same directory again
+        does nothing.  :class:`ConfigError` for another directory, for a
+        store that already took articles in memory (their numbers could
+        clash with those on disk), and for a directory that cannot be
+        read; the store is then as it was."""
+        root = Path(directory).expanduser().resolve()
+        if self.directory == root:
+            return
         if self.directory is not None:
+            raise ConfigError(f"this lab's news store already lives in {self.directory}",
+                              hint="give every news server of a lab the same --store (or none)")
+        if self.by_id:
+            raise ConfigError("this lab's news store already holds articles in memory",
+                              hint="give the first news server of the lab the --store")
+        made, serial = self.groups, self._serial
+        self.groups, self.directory = {}, root
+        try:
             self._load()
+        except BaseException:
+            # a bad file may come after good ones: forget what was loaded
+            self.groups, self.directory = made, None
+            self.by_id, self.size, self._serial = {}, 0, serial
+            raise
+        for name, group in made.items():
+            kept = self.groups.setdefault(name, group)
+            if not kept.description:
+                kept.description = group.description
+        self._save_active()
 
     # -- groups -------------------------------------------------------------
 
@@ -383,8 +417,10 @@ class NewsStore:
             (self.directory / "articles").mkdir(parents=True, exist_ok=True)
             active = self.directory / "active"
             text = active.read_text("utf-8") if active.exists() else ""
-        except OSError as exc:
-            raise ConfigError(f"cannot use news store directory {self.directory}: {exc.strerror or exc}",
+            paths = sorted((self.directory / "articles").iterdir())
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or exc
+            raise ConfigError(f"cannot use news store directory {self.directory}: {why}",
                               hint="give a writable directory") from None
         for lineno, line in enumerate(text.splitlines(), 1):
             parts = line.split(" ", 5)
@@ -396,7 +432,7 @@ class NewsStore:
                 raise ConfigError(f"{active}:{lineno}: not an active line: {line!r}",
                                   hint="each line is: name high low y|n created description") from None
             self.groups[name] = group
-        for path in sorted((self.directory / "articles").iterdir()):
+        for path in paths:
             if path.name.startswith(".tmp-"):
                 path.unlink(missing_ok=True)  # a write that never finished
                 continue
@@ -406,6 +442,7 @@ class NewsStore:
         try:
             serial = int(path.name)
             content = path.read_bytes()
+            mtime = path.stat().st_mtime
             headers, body = parse_headers(content)
         except (ValueError, OSError, ArticleRejected) as exc:
             raise ConfigError(f"news store: cannot read article {path}: {exc}") from None
@@ -419,7 +456,9 @@ class NewsStore:
             date: datetime | None = email.utils.parsedate_to_datetime(_header(headers, "Date") or "")
         except (TypeError, ValueError):
             date = None
-        arrived = date if date is not None and date.tzinfo else datetime.fromtimestamp(
-            path.stat().st_mtime, UTC)
+        arrived = date if date is not None and date.tzinfo else datetime.fromtimestamp(mtime, UTC)
         self._serial = max(self._serial, serial)
         self._file(Article(message_id, content, headers, body, numbers, arrived, serial))
+
+
+NEWS_STORE: ServiceKey[NewsStore] = ServiceKey("news.store", NewsStore)

@@ -5,7 +5,7 @@ users here and join them to rooms; the service keeps the state and the
 rules (who may speak, set the topic, change modes, kick) and delivers
 every event to each member's :class:`ChatSession`, which turns it into
 its own protocol's messages.  Several servers of one lab share one
-service (``services.get(SERVICE_KEY, ChatService)``), so they form one
+service (the :data:`CHAT` key), so they form one
 network of rooms.
 
 Names are compared case-insensitively with the RFC 1459 case mapping
@@ -14,7 +14,7 @@ other rules can replace through ``fold``.  Refusals raise
 :class:`ChatRefused` with a :class:`Refusal` that each front door maps
 to its own error replies.
 
-Tests: tests/protocols/test_chat.py
+Tests: tests/services/test_chat.py
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from lab.errors import LabError
+from lab.services import ServiceKey
 
 __all__ = [
-    "SERVICE_KEY",
+    "CHAT",
     "ChatEvent",
     "ChatRefused",
     "ChatService",
@@ -51,7 +52,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SERVICE_KEY = "chat.service"
 
 _FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ[]\\~", "abcdefghijklmnopqrstuvwxyz{}|^")
 
@@ -458,3 +458,6 @@ class ChatService:
         for other in self.users.values():
             if not other.invisible or other is viewer or self.shares_room(viewer, other):
                 yield other
+
+
+CHAT: ServiceKey[ChatService] = ServiceKey("chat.service", ChatService)

@@ -2,7 +2,7 @@
 POP3 serves, optionally kept in Maildir directories.
 
 It knows nothing of either protocol.  Servers of one lab share one store
-through ``services.get(SERVICE, MailStore)``.  Delivery is atomic: a
+through the :data:`MAIL_STORE` key.  Delivery is atomic: a
 message is either in every recipient's mailbox, complete, or in none (in
 a Maildir it is written under ``tmp/`` and renamed into ``new/``, so a
 crash leaves no partial message where a reader looks).  A mailbox may be
@@ -16,7 +16,7 @@ Messages are kept with CRLF line ends, as the mail protocols carry them;
 Maildir files have LF line ends, as mail tools on Unix expect, so a bare
 CR or LF inside a line does not survive a trip through the disk.
 
-Tests: tests/protocols/test_mailstore.py
+Tests: tests/services/test_mail.py
 """
 
 from __future__ import annotations
@@ -34,12 +34,10 @@ from email.header import decode_header, make_header
 from pathlib import Path
 
 from lab.errors import ConfigError
-from lab.protocols._options import name_value
+from lab.services import ServiceKey
 
-__all__ = ["SERVICE", "MailStore", "Mailbox", "StoredMessage", "canonical", "header_fields", "mailbox_name",
-           "parse_credentials"]
-
-SERVICE = "mail.store"
+__all__ = ["MAIL_STORE", "MailStore", "Mailbox", "StoredMessage", "canonical", "header_fields", "mailbox_name",
+           "parse_account"]
 _NAME = re.compile(r"[a-z0-9!#$%&'*+\-/=?^_`{|}~.]{1,64}")
 _counter = itertools.count(1)
 _CRLF = re.compile(rb"\r?\n")
@@ -87,13 +85,17 @@ def mailbox_name(local_part: str) -> str:
     return name
 
 
-def parse_credentials(text: str) -> tuple[str, str]:
-    """``--user NAME=PASSWORD`` (a mail account) as ``(mailbox, password)``."""
-    name, password = name_value(text, "--user", "NAME=PASSWORD", hint="e.g. --user alice=wonderland")
+def parse_account(text: str) -> tuple[str, str]:
+    """``NAME=PASSWORD`` (a mail account, as ``--user`` gives it) as
+    ``(mailbox, password)``; :class:`ValueError` saying what is wrong."""
+    name, sep, password = text.partition("=")
+    name = name.strip()
+    if not sep or not name or not password or any(c.isspace() for c in name):
+        raise ValueError(f"wants NAME=PASSWORD, got {text!r}")
     try:
         return mailbox_name(name), password
     except ConfigError as exc:
-        raise ConfigError(f"--user: {exc.message}", hint=exc.hint) from None
+        raise ValueError(f"{exc.message} ({exc.hint})") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,3 +334,6 @@ class MailStore:
     def __repr__(self) -> str:
         where = f" in {self.maildir}" if self.maildir else ""
         return f"<MailStore {len(self._boxes)} mailboxes{where}>"
+
+
+MAIL_STORE: ServiceKey[MailStore] = ServiceKey("mail.store", MailStore)

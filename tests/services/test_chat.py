@@ -1,13 +1,13 @@
-"""Tests for lab/protocols/_chat.py: the protocol-neutral chat service
+"""Tests for lab/services/chat.py: the protocol-neutral chat service
 (users, rooms, rules, event delivery), without any front door."""
 
 from __future__ import annotations
 
 import pytest
 
-from lab.protocols._base import Services
-from lab.protocols._chat import (
-    SERVICE_KEY,
+from lab.services import Services
+from lab.services.chat import (
+    CHAT,
     ChatEvent,
     ChatRefused,
     ChatService,
@@ -234,4 +234,6 @@ def test_a_broken_session_does_not_stop_delivery() -> None:
 def test_one_service_per_lab() -> None:
     """Servers of one lab get the same service from their Services."""
     services = Services()
-    assert services.get(SERVICE_KEY, ChatService) is services.get(SERVICE_KEY, ChatService)
+    chat = services.get(CHAT)
+    assert isinstance(chat, ChatService) and services.get(CHAT) is chat
+    assert services.attach(CHAT, None) is chat  # nothing to keep on disk, nothing to attach
