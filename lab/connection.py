@@ -76,6 +76,7 @@ BACKLOG = 1  # a batch ran out with input left: back next pass
 PEER_SLOW = 2  # our replies do not drain: handle nothing more
 INBOX = 4  # nobody takes a client's messages
 PENDING = 8  # too much input held unhandled
+HELD = 16  # an intercept holds a message: what follows it waits
 
 
 _OPEN = ConnState.OPEN  # a global, not an enum lookup, in the loops that run per message
@@ -131,6 +132,7 @@ class Connection:
         self._paused = 0
         self._eof_pending = False  # the peer finished sending; tell the session once caught up
         self._unchecked = 0  # bytes received since the input held was last measured
+        self._held: Any = None  # the message an intercept holds here, if one does
         self._send_noted = False
 
     @property
@@ -240,8 +242,8 @@ class Connection:
             if self.state is not _OPEN:
                 self._log_after_hang_up()
                 return
-            if self.write_paused:
-                return  # resume_writing comes back here
+            if self.write_paused or self._held is not None:
+                return  # resume_writing (or the release) comes back here
             msg = next_message()
             if msg is None:
                 if self._chunk is not None or self._paused or self._eof_pending or self._unchecked > MAX_PENDING // 4:
@@ -253,6 +255,8 @@ class Connection:
                 self._record(Direction.IN, chunk, [msg])
             else:
                 self._chunk = None
+            if self.endpoint.breakpoints and self._hold(msg):
+                return
             handle = self._handle
             if handle is not None:
                 try:
@@ -274,6 +278,8 @@ class Connection:
         for count in range(1, BATCH + 1):
             if not count % _TIME_EVERY and self._now() > deadline:
                 break
+            if self._held is not None:
+                return
             if self._inbox_over():
                 self._pause(INBOX)
                 return
@@ -287,10 +293,43 @@ class Connection:
                 self._record(Direction.IN, chunk, [msg])
             else:
                 self._chunk = None
+            if self.endpoint.breakpoints and self._hold(msg):
+                return
             self._queue(msg)
             if follows:
                 self._log_sent(None)  # an answer may release what we sent
         self._more_later()
+
+    def _hold(self, msg: Message) -> bool:
+        """Does an intercept hold ``msg``?  If so this connection stops
+        here (reading too) until the message is released or dropped."""
+        endpoint = self.endpoint
+        intercepts = endpoint.lab.intercepts
+        rule = intercepts.match(endpoint.name, self.id, Direction.IN, self._proto, msg, endpoint.breakpoints)
+        if rule is None:
+            return False
+        self._held = intercepts.hold(rule, self.id, Direction.IN, self.role.peer, msg, self._go_on)
+        self._pause(HELD)
+        return True
+
+    def _go_on(self, msg: Message | None) -> None:
+        """The held message was released (perhaps edited) or dropped."""
+        self._held = None
+        if msg is not None and self.state is not ConnState.CLOSED:
+            if self._inbox is not None:
+                self._queue(msg)
+            elif self._handle is not None and self.state is _OPEN:
+                try:
+                    self._handle(msg)
+                except ConnectionClosed:
+                    pass
+                except Exception as exc:
+                    self.error(f"handling {msg.kind} raised {format_exception(exc)}")
+                if self._conv.follows_sends:
+                    self._log_sent(None)
+        self._resume(HELD)
+        if self._again is None and not self._processing and self.state is not ConnState.CLOSED:
+            self._again = self._loop.call_soon(self._process)
 
     def _more_later(self) -> None:
         """The batch ran out: stop reading, come back on the next pass."""
@@ -550,6 +589,9 @@ class Connection:
         elif self._conv.role is not None and self._conv.buffered():
             self.note(f"{self._conv.buffered()} bytes received were not handled: the connection closed")
         self.state = ConnState.CLOSED
+        if self._held is not None:
+            self._held = None
+            self.endpoint.lab.intercepts.forget(self.id)
         if self._again is not None:
             self._again.cancel()
             self._again = None

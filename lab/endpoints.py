@@ -45,6 +45,7 @@ from lab.protocols._session import ClientVerbs, ServerBehaviour
 from lab.protocols._spec import ProtocolSpec
 
 if TYPE_CHECKING:
+    from lab.intercept import Breakpoint
     from lab.lab import Lab
 
 __all__ = ["Can", "Client", "Endpoint", "EndpointKind", "Hook", "Server", "ServerState"]
@@ -105,6 +106,8 @@ class Endpoint:
     """Something with a name, a protocol and a capture level."""
 
     kind: EndpointKind
+    # what an intercept holds here (lab.intercept): empty, the usual case, costs nothing
+    breakpoints: tuple[Breakpoint, ...] = ()
 
     def __init__(self, lab: Lab, name: str, spec: ProtocolSpec, transport: Transport,
                  capture: Capture) -> None:

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from time import time as _wall_time
 from typing import Any, ClassVar, Protocol
 
+from lab.errors import LocalProtocolError
+
 __all__ = [
     "Clock",
     "LoopClock",
@@ -154,6 +156,20 @@ class Message:
     def text(self) -> str:
         """The raw bytes decoded leniently as text."""
         return self.raw.decode("utf-8", "replace")
+
+    def edited(self, **fields: Any) -> Message:
+        """This message with some decoded fields changed and its raw bytes
+        made anew by the protocol (an intercept's edit);
+        :class:`LocalProtocolError` where the protocol cannot."""
+        raise LocalProtocolError(f"a {type(self).__name__} cannot be edited by its fields",
+                                 hint="edit its raw bytes instead")
+
+    def _editable(self, fields: dict[str, Any], *names: str) -> None:
+        """Refuse fields other than ``names`` (for :meth:`edited`)."""
+        unknown = sorted(set(fields) - set(names))
+        if unknown:
+            raise LocalProtocolError(f"a {type(self).__name__} has no field {unknown[0]!r} to edit",
+                                     hint=f"fields: {', '.join(names)}")
 
     def matches(self, pattern: Pattern) -> bool:
         """Does this message satisfy an ``expect`` pattern?

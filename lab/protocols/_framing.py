@@ -83,6 +83,11 @@ class Line(Message):
         """The text without its terminator."""
         return self.raw.rstrip(b"\r\n").decode("utf-8", "replace")
 
+    def edited(self, **fields: Any) -> Line:
+        self._editable(fields, "line")
+        ending = self.raw[len(self.raw.rstrip(b"\r\n")):] or b"\r\n"
+        return type(self).of(str(fields["line"]), ending)
+
     def fields(self) -> dict[str, Any]:
         return {"line": self.line, "terminator": escape_bytes(self.raw[len(self.raw.rstrip(b"\r\n")):])}
 

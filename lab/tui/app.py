@@ -35,6 +35,7 @@ from lab.commands import Interpreter
 from lab.endpoints import Can, Endpoint, EndpointKind
 from lab.errors import LabError
 from lab.eventlog import Event, EventKind
+from lab.filtering import FILTER_HELP, parse_filter
 from lab.lab import Lab
 from lab.scenarios import Recorder, Scenario, load_file
 from lab.scenarios._recorder import RECORDER
@@ -44,7 +45,6 @@ from lab.tui.detail import MessageDetail
 from lab.tui.dump import as_escaped, as_hex
 from lab.tui.endpoints import EndpointsTree
 from lab.tui.feed import EventFeed
-from lab.tui.filtering import FILTER_HELP, parse_filter
 from lab.tui.help import HelpScreen
 from lab.tui.palette import LabCommands
 from lab.tui.picker import ClientPicker

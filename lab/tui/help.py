@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from lab.commands import commands
-from lab.tui.filtering import __doc__ as FILTER_DOC
+from lab.filtering import __doc__ as FILTER_DOC
 
 __all__ = ["KEYS", "HelpScreen"]
 

@@ -130,6 +130,15 @@ class IrcMessage(Message):
         code; anything else as for every message."""
         return matches_code(self, self.numeric, pattern)
 
+    def edited(self, **fields: Any) -> IrcMessage:
+        self._editable(fields, "command", "params", "prefix")
+        params = fields.get("params", self.params)
+        if isinstance(params, str):  # as typed: words, the last after " :" may hold spaces
+            head, _, trailing = params.partition(" :")
+            params = [*head.split(), *([trailing] if _ else [])]
+        return IrcMessage.of(str(fields.get("command", self.command)), *params,
+                             prefix=str(fields.get("prefix", self.prefix)))
+
     @classmethod
     def of(cls, command: str, *params: str, prefix: str = "", truncate: bool = False,
            colon: bool = False) -> IrcMessage:

@@ -71,6 +71,11 @@ class Pop3Command(Message):
             raise LocalProtocolError(f"pop3: cannot send command {line!r}")
         return parse_command(line.encode("ascii") + b"\r\n")
 
+    def edited(self, **fields: Any) -> Pop3Command:
+        self._editable(fields, "verb", "args")
+        args = fields.get("args", self.args)
+        return Pop3Command.of(str(fields.get("verb", self.verb)), *(args.split() if isinstance(args, str) else args))
+
     def summary(self) -> str:
         if self.problem:
             return f"bad command line ({self.problem}): {escape_bytes(self.raw, 60)}"

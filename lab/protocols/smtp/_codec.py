@@ -116,6 +116,10 @@ class Command(Message):
                                      hint="only ASCII: this client does not speak SMTPUTF8")
         return parse_command(line.encode("ascii") + b"\r\n")
 
+    def edited(self, **fields: Any) -> Command:
+        self._editable(fields, "verb", "arg")
+        return Command.of(str(fields.get("verb", self.verb)), str(fields.get("arg", self.arg)))
+
     def summary(self) -> str:
         if self.problem:
             return f"bad command line ({self.problem}): {escape_bytes(self.raw, 60)}"
@@ -289,6 +293,11 @@ class Reply(Message):
         parts = [f"{code}-{t}" for t in texts[:-1]] + [f"{code} {texts[-1]}" if texts[-1] else str(code)]
         raw = "".join(p + "\r\n" for p in parts).encode("ascii")
         return cls(raw=raw, code=code, lines=tuple(lines) if len(lines) != 1 or lines[0] else ())
+
+    def edited(self, **fields: Any) -> Reply:
+        self._editable(fields, "code", "lines")
+        lines = fields.get("lines", self.lines)
+        return Reply.of(int(fields.get("code", self.code)), *([lines] if isinstance(lines, str) else lines))
 
     @property
     def enhanced(self) -> str | None:

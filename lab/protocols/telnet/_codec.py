@@ -223,6 +223,10 @@ class Line(Message):
             raise LocalProtocolError(f"telnet: {escape_bytes(ending)} is not a line end")
         return cls(raw=_escape_iac(data) + ending, data=data, ending=ending)
 
+    def edited(self, **fields: Any) -> Line:
+        self._editable(fields, "line")
+        return Line.of(str(fields["line"]), self.ending)
+
     @property
     def line(self) -> str:
         """The line's text without its end."""
