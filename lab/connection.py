@@ -474,6 +474,14 @@ class Connection:
         if self._capture is not Capture.OFF:
             self._record(Direction.OUT, data, msgs)
 
+    def inject(self, data: bytes, to: Role) -> None:
+        """Send ``data`` to the side at the other end (the only one this
+        connection reaches: a proxied connection reaches both)."""
+        if to is not self.role.peer:
+            raise LabError(f"{self.id} talks to its {self.role.peer.value} only",
+                           hint=f"inject {self.id} --to {self.role.peer.value} ...")
+        self.send_raw(data)
+
     def _log_sent(self, raw: bytes | None) -> None:
         conv = self._conv
         msgs = conv.take_sent()

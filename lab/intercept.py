@@ -19,6 +19,7 @@ Tests: tests/test_intercept.py
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import itertools
 from collections.abc import Callable
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from time import monotonic, time
 from typing import TYPE_CHECKING, Any
 
-from lab.errors import CommandError, ConfigError, LocalProtocolError, ProtocolError
+from lab.errors import CommandError, ConfigError, LabTimeout, LocalProtocolError, ProtocolError
 from lab.eventlog import Direction, Event, EventKind
 from lab.filtering import TrafficFilter, parse_filter
 from lab.protocols._base import Message, Role, Timer, escape_bytes
@@ -110,6 +111,7 @@ class Intercepts:
         self._rules: dict[str, list[Breakpoint]] = {}
         self._held: dict[str, Held] = {}
         self._ids = itertools.count(1)
+        self._waiters: list[asyncio.Future[None]] = []
 
     # -- breakpoints -----------------------------------------------------
 
@@ -165,7 +167,34 @@ class Intercepts:
         held._timer = self.lab.clock.call_later(rule.timeout, self._timed_out, held.id)
         self._held[held.id] = held
         self._note(rule.endpoint, f"held {held.id}: {msg.summary()} ({rule.text or 'everything'})", conn)
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
         return held
+
+    async def wait(self, count: int = 1, timeout: float = 10.0, endpoint: str | None = None) -> list[Held]:
+        """Wait until ``count`` messages are held (on ``endpoint``, if
+        given); returns them, oldest first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+
+        def matching() -> list[Held]:
+            return [h for h in self._held.values() if endpoint is None or h.endpoint == endpoint]
+
+        while len(found := matching()) < count:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                where = f" on {endpoint}" if endpoint else ""
+                raise LabTimeout(f"{len(found)} of {count} message(s) held{where} after {timeout:g} s",
+                                 hint="check the breakpoints with `intercept`, and the log")
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, remaining)
+            except TimeoutError:
+                pass
+        return found
 
     def held(self) -> list[Held]:
         return list(self._held.values())

@@ -380,6 +380,10 @@ class Lab:
         """What the intercepts hold now, oldest first."""
         return self._call(self._on_loop(self.intercepts.held))
 
+    def wait_held(self, count: int = 1, timeout: float = 10.0, endpoint: str | None = None) -> list[Held]:
+        """Wait until ``count`` messages are held (on ``endpoint``, if given)."""
+        return self._call(self.intercepts.wait(count, timeout, endpoint), timeout + 5)
+
     def release(self, held_id: str) -> Held:
         """Let a held message go on as it is."""
         return self._call(self._on_loop(self.intercepts.release, held_id))

@@ -19,12 +19,12 @@ from lab.commands import Interpreter
 from lab.endpoints import Server
 from lab.errors import CommandError, LabError
 from lab.eventlog import Direction, EventKind, EventLog
+from lab.filtering import parse_filter
 from lab.protocols._base import Role, Transport
 from lab.protocols.echo import SPEC as ECHO
 from lab.tui.cli import lab_starter, read_lab_file
 from lab.tui.dump import as_escaped, as_hex, hexdump
 from lab.tui.feed import EventFeed
-from lab.tui.filtering import parse_filter
 from lab.tui.ladder import Way, build_ladder
 from lab.tui.prompt import complete_path
 from lab.tui.rates import Rates, sparkline

@@ -1,0 +1,71 @@
+"""``inject CONN [--to client|server] TEXT... [-n] [--hex]``
+
+Tests: tests/test_intercept.py
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from lab.commands._base import Command, CommandParser, Result, unescape
+from lab.errors import CommandError
+from lab.protocols._base import Role, Transport, escape_bytes
+
+if TYPE_CHECKING:
+    from lab.connection import Connection
+    from lab.lab import Lab
+
+
+def connection_named(lab: Lab, conn_id: str) -> Connection:
+    """A live connection by its id (``px#1``)."""
+    for endpoint in list(lab.endpoints.values()):
+        for conn in endpoint.live_connections():
+            if conn.id == conn_id:
+                return conn
+    known = [c.id for e in lab.endpoints.values() for c in e.live_connections()]
+    raise CommandError(f"no open connection {conn_id!r}", hint=f"open: {', '.join(known[:10]) or 'none'}")
+
+
+class InjectCommand(Command):
+    name = "inject"
+    summary = "send bytes into a connection: to one side of a proxied one, or a server's client"
+    examples = (
+        'inject px#1 --to client "421 going down"',
+        "inject px#1 --to server --hex 51554954 0d0a",
+        'inject mx#2 "250 surprise"',
+    )
+
+    def configure(self, parser: CommandParser, words: Sequence[str]) -> None:
+        parser.add_argument("conn", help="a connection id (`ls` and the log show them)")
+        parser.add_argument("text", nargs="*", help="words joined by spaces; escapes like \\r \\n \\xHH work")
+        parser.add_argument("--to", choices=("client", "server"), default="client",
+                            help="which side of a proxied connection (default client)")
+        parser.add_argument("-n", "--no-newline", action="store_true",
+                            help="do not add the protocol's line ending (added over TCP by default)")
+        parser.add_argument("--hex", action="store_true", help="TEXT is hex digits")
+
+    async def run(self, lab: Lab, args: argparse.Namespace) -> Result:
+        conn = connection_named(lab, args.conn)
+        text = " ".join(args.text)
+        if args.hex:
+            try:
+                data = bytes.fromhex(text)
+            except ValueError:
+                raise CommandError("--hex needs pairs of hex digits", hint="e.g. --hex 0d0a") from None
+        else:
+            data = unescape(text)
+            if not args.no_newline and conn.transport is Transport.TCP and not data.endswith(b"\n"):
+                data += conn.endpoint.spec.line_ending
+        conn.inject(data, Role(args.to))
+        return Result(self.name, len(data), f"{conn.id} -> {args.to}: {escape_bytes(data)}")
+
+    def complete(self, lab: Lab, words: Sequence[str], prefix: str) -> Iterator[str]:
+        if not words:
+            yield from (c.id for e in lab.endpoints.values() for c in e.live_connections())
+        else:
+            yield from ("--to", "client", "server", "--hex", "-n")
+
+
+COMMAND = InjectCommand()
