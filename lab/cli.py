@@ -46,6 +46,7 @@ examples:
   netlab exec "serve echo; connect echo1 as c; send c hi; expect c hi; log"
   netlab shell                        IPython with %netlab and a running `lab`
   netlab talk smtp 127.0.0.1:2525     type SMTP by hand, replies decoded
+  netlab proxy smtp --listen 2526 --to 127.0.0.1:2525   watch a real client and server, decoded
   netlab run scenarios/               every lesson, as tests; `netlab <command> --help` for more
 """
 
@@ -210,6 +211,75 @@ def cmd_serve(argv: Sequence[str]) -> int:
     return EXIT_OK
 
 
+# -- proxy -----------------------------------------------------------------
+
+
+def _add_proxy_parser(sub: Any) -> None:
+    from lab.endpoints import DEFAULT_MAX_CONNECTIONS
+
+    p = sub.add_parser(
+        "proxy", help="relay a protocol between a real client and a real server, printing both ways decoded",
+        description="Listen for clients, relay each to the server given by --to, and print what both\n"
+        "sides say, decoded.  The bytes pass through unchanged.  To hold and edit messages\n"
+        "in flight, use a proxy in the shell or the TUI (`proxy`, then `intercept`).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  netlab proxy smtp --listen 2526 --to 127.0.0.1:25\n"
+        "  netlab proxy pop3 --listen [::1]:1110 --to 127.0.0.1:110 --json\n"
+        "  netlab proxy echo --udp --listen 7007 --to 127.0.0.1:7\n"
+        "Ctrl-C stops the proxy and prints a summary.")
+    p.add_argument("protocol", metavar="PROTO", help="protocol to decode (`netlab protocols` lists them)")
+    p.add_argument("--to", required=True, metavar="HOST:PORT", help="the server to relay to")
+    p.add_argument("--listen", default="0", metavar="[HOST:]PORT",
+                   help="where clients connect (default 127.0.0.1 and any free port, printed at start)")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--udp", dest="transport", action="store_const", const="udp", help="relay UDP")
+    kind.add_argument("--tcp", dest="transport", action="store_const", const="tcp",
+                      help="relay TCP (the default where both exist)")
+    p.add_argument("--capture", choices=("full", "summary", "off"), default="full",
+                   help="what to record: raw bytes and messages, summaries, or counters only (default full)")
+    p.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
+                   help=f"refuse clients beyond this many (default {DEFAULT_MAX_CONNECTIONS})")
+    p.add_argument("--idle-timeout", type=float, default=None,
+                   help="close connections silent this long, in seconds (0 = never)")
+    _cli_serve_arguments(p)
+    p.set_defaults(handler=cmd_proxy)
+
+
+def cmd_proxy(args: argparse.Namespace) -> int:
+    from lab.commands.proxy import parse_listen
+    from lab.endpoints import is_loopback
+    from lab.lab import Lab
+
+    try:
+        host, port = parse_listen(args.listen)
+        protocols.get(args.protocol)
+    except LabError as exc:
+        _say(str(exc))
+        return EXIT_USAGE
+    reactor = Reactor(args.loop)
+    lab = Lab(reactor)
+    if args.log_file:
+        lab.log.spill_to(args.log_file)
+    printer = EventPrinter(reactor.loop, show_bytes=args.bytes, as_json=args.json)
+    lab.log.subscribe(printer)
+
+    async def start() -> Any:
+        proxy = await lab.aproxy(args.protocol, args.to, host=host, port=port, name=args.name,
+                                 transport=args.transport, capture=args.capture,
+                                 max_connections=args.max_connections, idle_timeout=args.idle_timeout)
+        _say(f"{proxy.spec.name} proxy on {proxy.address}  (Ctrl-C to stop)")
+        if not is_loopback(proxy.host):
+            _say(f"warning: bound to {proxy.host}, reachable from other machines")
+        return proxy
+
+    proxy = serve_in_foreground(reactor, lab, printer, start)
+    if proxy is None:
+        return EXIT_FAIL
+    _say(f"stopped {proxy.name}: {proxy.accepted} connections ({proxy.refused} refused), {lab.log.total} events")
+    return EXIT_OK
+
+
 # -- exec ------------------------------------------------------------------
 
 
@@ -307,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("serve", help="run one server in the foreground, printing its traffic",
                    add_help=False)
+
+    _add_proxy_parser(sub)
 
     p = sub.add_parser("exec", help="run command-language statements in a fresh lab",
                        description="Run statements (separated by ; or newlines) in a fresh lab, "
