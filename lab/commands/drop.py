@@ -19,10 +19,11 @@ if TYPE_CHECKING:
 class DropCommand(ReleaseCommand):
     name = "drop"
     summary = "let held messages go nowhere"
-    examples = ("drop h1", "drop all")
+    examples = ("drop h1", "drop all", "drop --on px")
 
     async def run(self, lab: Lab, args: argparse.Namespace) -> Result:
-        done = [lab.intercepts.drop(held_id) for held_id in held_ids(lab, args.ids)]
+        ids = await held_ids(lab, args.ids, args.on, args.wait)
+        done = [lab.intercepts.drop(held_id) for held_id in ids]
         return Result(self.name, done, "dropped " + (", ".join(h.id for h in done) or "nothing"))
 
 

@@ -1,4 +1,4 @@
-"""``inject CONN [--to client|server] TEXT... [-n] [--hex]``
+"""``inject CONN|ENDPOINT [--to client|server] TEXT... [-n] [--hex]``
 
 Tests: tests/test_intercept.py
 """
@@ -19,7 +19,13 @@ if TYPE_CHECKING:
 
 
 def connection_named(lab: Lab, conn_id: str) -> Connection:
-    """A live connection by its id (``px#1``)."""
+    """A live connection by its id (``px#1``), or an endpoint's newest one."""
+    endpoint = lab.endpoints.get(conn_id)
+    if endpoint is not None:
+        live = endpoint.live_connections()
+        if not live:
+            raise CommandError(f"{conn_id} has no open connection", hint="wait for a client to connect")
+        return live[-1]
     for endpoint in list(lab.endpoints.values()):
         for conn in endpoint.live_connections():
             if conn.id == conn_id:
@@ -38,10 +44,11 @@ class InjectCommand(Command):
     )
 
     def configure(self, parser: CommandParser, words: Sequence[str]) -> None:
-        parser.add_argument("conn", help="a connection id (`ls` and the log show them)")
+        parser.add_argument("conn", help="a connection id (`ls` and the log show them), or an endpoint:"
+                                         " its newest connection")
         parser.add_argument("text", nargs="*", help="words joined by spaces; escapes like \\r \\n \\xHH work")
-        parser.add_argument("--to", choices=("client", "server"), default="client",
-                            help="which side of a proxied connection (default client)")
+        parser.add_argument("--to", choices=("client", "server"),
+                            help="which side of a proxied connection (default client; elsewhere the peer)")
         parser.add_argument("-n", "--no-newline", action="store_true",
                             help="do not add the protocol's line ending (added over TCP by default)")
         parser.add_argument("--hex", action="store_true", help="TEXT is hex digits")
@@ -58,8 +65,9 @@ class InjectCommand(Command):
             data = unescape(text)
             if not args.no_newline and conn.transport is Transport.TCP and not data.endswith(b"\n"):
                 data += conn.endpoint.spec.line_ending
-        conn.inject(data, Role(args.to))
-        return Result(self.name, len(data), f"{conn.id} -> {args.to}: {escape_bytes(data)}")
+        to = Role(args.to) if args.to else conn.role.peer
+        conn.inject(data, to)
+        return Result(self.name, len(data), f"{conn.id} -> {to.value}: {escape_bytes(data)}")
 
     def complete(self, lab: Lab, words: Sequence[str], prefix: str) -> Iterator[str]:
         if not words:

@@ -6,11 +6,13 @@ Tests: tests/test_intercept.py
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from lab.commands._base import Command, CommandParser, Result
 from lab.endpoints import Can
+from lab.errors import CommandError
 from lab.filtering import FILTER_HELP
 from lab.intercept import DEFAULT_TIMEOUT
 
@@ -61,11 +63,36 @@ class InterceptCommand(Command):
             yield from ("--off", "--timeout", "--then", "in", "out", "m:", "k:msg", "c:")
 
 
-def held_ids(lab: Lab, given: Sequence[str]) -> list[str]:
-    if list(given) == ["all"]:
-        return [h.id for h in lab.intercepts.held()]
+HELD_ID = re.compile(r"h\d+", re.IGNORECASE)
+
+
+def add_choice_arguments(parser: CommandParser) -> None:
+    """``--on`` and ``--wait``, shared by release, drop and edit."""
+    parser.add_argument("--on", metavar="ENDPOINT", help="with no ID: the oldest message this endpoint holds")
+    parser.add_argument("--wait", type=float, default=0.0, metavar="S",
+                        help="wait up to S seconds for a message to be held (default: not at all)")
+
+
+async def held_ids(lab: Lab, given: Sequence[str], on: str | None = None, wait: float = 0.0) -> list[str]:
+    """The held ids a release, drop or edit acts on: those given, every
+    one (``all``), or else the oldest (on ``on``), waiting up to ``wait``
+    seconds for one to be held."""
+    intercepts = lab.intercepts
+    if on is not None:
+        lab.get(on)
+    if wait > 0:
+        await intercepts.wait(1, wait, on)
+    held = [h for h in intercepts.held() if on in (None, h.endpoint)]
+    if [g.lower() for g in given] == ["all"]:
+        return [h.id for h in held]
+    if not given:
+        if not held:
+            where = f" on {on}" if on else ""
+            raise CommandError(f"nothing is held{where}",
+                               hint="`intercept ENDPOINT FILTER` sets a breakpoint; --wait S waits for a message")
+        return [held[0].id]
     for held_id in given:
-        lab.intercepts.get(held_id)  # every id checked before any is acted on
+        intercepts.get(held_id)  # every id checked before any is acted on
     return list(given)
 
 
