@@ -112,6 +112,7 @@ class Intercepts:
         self._held: dict[str, Held] = {}
         self._ids = itertools.count(1)
         self._waiters: list[asyncio.Future[None]] = []
+        self.last_taken: Held | None = None  # the last one released, dropped or edited
 
     # -- breakpoints -----------------------------------------------------
 
@@ -260,6 +261,7 @@ class Intercepts:
     def _take(self, held_id: str) -> Held:
         held = self.get(held_id)
         del self._held[held.id]
+        self.last_taken = held
         if held._timer is not None:
             held._timer.cancel()
         return held

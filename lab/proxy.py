@@ -139,6 +139,7 @@ class ProxyConnection(Connection):
         self._again_decode: asyncio.Handle | None = None
         self._reading_paused: dict[Role, set[str]] = {Role.CLIENT: set(), Role.SERVER: set()}
         self._eof_seen: set[Role] = set()
+        self.ended_by: Role | None = None  # the side that finished or closed first
         self._eof_passed: set[Role] = set()
         # bytes of a side already relayed as they came, ahead of the
         # messages they will decode into (after the side finished sending)
@@ -240,6 +241,7 @@ class ProxyConnection(Connection):
 
     def _eof(self, sender: Role) -> None:
         self._eof_seen.add(sender)
+        self.ended_by = self.ended_by or sender
         self.note(f"the {sender.value} finished sending (EOF)")
         if sender not in self._broken and self._watching(sender):
             try:
@@ -270,6 +272,7 @@ class ProxyConnection(Connection):
     def _lost(self, side: Role, exc: Exception | None) -> None:
         if self.state is ConnState.CLOSED:
             return
+        self.ended_by = self.ended_by or side
         other = self.legs.get(side.peer)
         if side is Role.SERVER and self.state is ConnState.OPEN:
             self.note(f"the server closed{f': {exc}' if exc else ''}")

@@ -127,6 +127,7 @@ class Message:
     KIND: ClassVar[str] = "data"
     VOLATILE: ClassVar[frozenset[str]] = frozenset()
     KEEPALIVE: ClassVar[bool] = False
+    EDITABLE: ClassVar[tuple[str, ...]] = ()  # fields edited() re-encodes
 
     @property
     def kind(self) -> str:
@@ -164,8 +165,9 @@ class Message:
         raise LocalProtocolError(f"a {type(self).__name__} cannot be edited by its fields",
                                  hint="edit its raw bytes instead")
 
-    def _editable(self, fields: dict[str, Any], *names: str) -> None:
-        """Refuse fields other than ``names`` (for :meth:`edited`)."""
+    def _editable(self, fields: dict[str, Any]) -> None:
+        """Refuse fields other than ``EDITABLE`` (for :meth:`edited`)."""
+        names = self.EDITABLE
         unknown = sorted(set(fields) - set(names))
         if unknown:
             raise LocalProtocolError(f"a {type(self).__name__} has no field {unknown[0]!r} to edit",

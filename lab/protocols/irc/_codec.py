@@ -99,6 +99,7 @@ class IrcMessage(Message):
     (``ACTION``, ``VERSION``, ``PING``) and ``ctcp_args`` the rest.
     ``tags`` holds IRCv3 message tags if a server sent any.
     """
+    EDITABLE = ("command", "params", "prefix")
 
     command: str
     prefix: str = ""
@@ -131,7 +132,7 @@ class IrcMessage(Message):
         return matches_code(self, self.numeric, pattern)
 
     def edited(self, **fields: Any) -> IrcMessage:
-        self._editable(fields, "command", "params", "prefix")
+        self._editable(fields)
         params = fields.get("params", self.params)
         if isinstance(params, str):  # as typed: words, the last after " :" may hold spaces
             head, _, trailing = params.partition(" :")

@@ -147,6 +147,7 @@ def _lines_of(data: bytes | None) -> list[str]:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Command(Message):
     """A command line: ``verb`` in upper case, then its arguments."""
+    EDITABLE = ("verb", "args")
 
     verb: str
     args: tuple[str, ...] = ()
@@ -171,7 +172,7 @@ class Command(Message):
         return cls(raw=raw, verb=words[0], args=tuple(words[1:]))
 
     def edited(self, **fields: Any) -> Command:
-        self._editable(fields, "verb", "args")
+        self._editable(fields)
         args = fields.get("args", self.args)
         return Command.of(str(fields.get("verb", self.verb)), *(args.split() if isinstance(args, str) else args))
 

@@ -94,6 +94,7 @@ class Command(Message):
     """One command line: ``verb`` upper-cased, ``arg`` the rest.  A line
     that breaks a rule (too long, NUL, 8-bit) still decodes, with
     ``problem`` saying which rule: the server answers it with 500."""
+    EDITABLE = ("verb", "arg")
 
     verb: str
     arg: str = ""
@@ -117,7 +118,7 @@ class Command(Message):
         return parse_command(line.encode("ascii") + b"\r\n")
 
     def edited(self, **fields: Any) -> Command:
-        self._editable(fields, "verb", "arg")
+        self._editable(fields)
         return Command.of(str(fields.get("verb", self.verb)), str(fields.get("arg", self.arg)))
 
     def summary(self) -> str:
@@ -275,6 +276,7 @@ class Reply(Message):
     """A server reply: a three-digit ``code`` and its text ``lines`` (one
     per line of a multi-line reply).  Reply text is for people (RFC 5321
     §4.2), so it is volatile; the code is not."""
+    EDITABLE = ("code", "lines")
 
     code: int
     lines: tuple[str, ...] = ()
@@ -295,7 +297,7 @@ class Reply(Message):
         return cls(raw=raw, code=code, lines=tuple(lines) if len(lines) != 1 or lines[0] else ())
 
     def edited(self, **fields: Any) -> Reply:
-        self._editable(fields, "code", "lines")
+        self._editable(fields)
         lines = fields.get("lines", self.lines)
         return Reply.of(int(fields.get("code", self.code)), *([lines] if isinstance(lines, str) else lines))
 

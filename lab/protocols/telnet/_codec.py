@@ -207,6 +207,7 @@ class Line(Message):
     the line may have come in :class:`Text` messages before) and ``ending``,
     the line end as sent: CR LF, CR NUL (what many clients send for Enter),
     or a bare LF or CR from lenient peers."""
+    EDITABLE = ("line",)
 
     data: bytes = b""
     ending: bytes = b"\r\n"
@@ -224,7 +225,7 @@ class Line(Message):
         return cls(raw=_escape_iac(data) + ending, data=data, ending=ending)
 
     def edited(self, **fields: Any) -> Line:
-        self._editable(fields, "line")
+        self._editable(fields)
         return Line.of(str(fields["line"]), self.ending)
 
     @property
