@@ -597,6 +597,10 @@ class Proxy(Endpoint):
         except OSError as exc:
             raise ConfigError(f"cannot listen on {self.transport.value} {format_address((self.host, self.port))}:"
                               f" {exc.strerror or exc}", hint="pick another port (0 = any free port)") from None
+        if self.target[1] == self.port and self.target[0] in (self.host, "127.0.0.1", "::1", "localhost"):
+            await self._shut()
+            raise ConfigError(f"{self.name} would relay to itself ({format_address(self.target)})",
+                              hint="--to names the server; --listen is where clients connect")
         self.state = ServerState.LISTENING
         self.lab.log.emit(EventKind.LISTEN, endpoint=self.name, protocol=self.spec.name,
                           text=f"{self.spec.name} proxy listening on {self.address}")
