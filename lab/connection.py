@@ -58,6 +58,7 @@ BATCH = 64  # messages one connection handles per pass of the loop
 PASS_TIME = 0.002  # seconds of handling per pass, looked at every few messages
 _TIME_EVERY = 8
 MAX_PENDING = 2 * 1024 * 1024  # bytes received and not yet handled before reading stops
+HOLD_READ_AHEAD = 256 * 1024  # bytes read behind a held message before reading stops
 INBOX_LIMIT = 10_000  # messages a client holds for receive/expect
 INBOX_BYTES = 16 * 1024 * 1024  # ... and their bytes
 READ_SIZE = 256 * 1024
@@ -242,8 +243,11 @@ class Connection:
             if self.state is not _OPEN:
                 self._log_after_hang_up()
                 return
-            if self.write_paused or self._held is not None:
-                return  # resume_writing (or the release) comes back here
+            if self.write_paused:
+                return  # resume_writing comes back here
+            if self._held is not None:
+                self._read_while_held()
+                return  # the release comes back here
             msg = next_message()
             if msg is None:
                 if self._chunk is not None or self._paused or self._eof_pending or self._unchecked > MAX_PENDING // 4:
@@ -279,6 +283,7 @@ class Connection:
             if not count % _TIME_EVERY and self._now() > deadline:
                 break
             if self._held is not None:
+                self._read_while_held()
                 return
             if self._inbox_over():
                 self._pause(INBOX)
@@ -309,8 +314,14 @@ class Connection:
         if rule is None:
             return False
         self._held = intercepts.hold(rule, self.id, Direction.IN, self.role.peer, msg, self._go_on)
-        self._pause(HELD)
+        self._read_while_held()
         return True
+
+    def _read_while_held(self) -> None:
+        """Go on reading behind a held message, up to a bound, so a peer
+        that resets the connection is noticed."""
+        if self._conv.buffered() > HOLD_READ_AHEAD:
+            self._pause(HELD)
 
     def _go_on(self, msg: Message | None) -> None:
         """The held message was released (perhaps edited) or dropped."""

@@ -28,7 +28,7 @@ import socket
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any, cast
 
-from lab.connection import MAX_PENDING, PASS_TIME, Connection, ConnState, format_address
+from lab.connection import HOLD_READ_AHEAD, MAX_PENDING, PASS_TIME, Connection, ConnState, format_address
 from lab.endpoints import Endpoint, EndpointKind, Hook, ServerState, udp_socket
 from lab.errors import ConfigError, LabError, ProtocolError
 from lab.eventlog import Capture, Direction, EventKind
@@ -224,6 +224,8 @@ class ProxyConnection(Connection):
             return
         if by_message:
             self._waiting[sender] += data
+            if self._holding[sender] is not None:
+                self._read_behind_held(sender)
         chunk = self._chunks[sender]
         if chunk is not None and self._capture is Capture.FULL:
             self._emit_data(sender, chunk)
@@ -249,13 +251,14 @@ class ProxyConnection(Connection):
             except ProtocolError as exc:
                 self._undecodable(sender, exc)
         self._decode_soon()
-        if not self._waiting[sender] and not self._queued[sender]:
-            self._pass_eof(sender)
+        self._pass_eof(sender)
 
     def _pass_eof(self, sender: Role) -> None:
         """Half-close toward the other side, once everything before went."""
         if sender in self._eof_passed or (sender is Role.CLIENT and Role.SERVER not in self.legs):
             return  # done already, or after the dial
+        if self._waiting[sender] or self._queued[sender] or self._holding[sender] is not None:
+            return  # after what is still to go
         if self.transport_kind is Transport.UDP:
             return
         self._eof_passed.add(sender)
@@ -435,11 +438,17 @@ class ProxyConnection(Connection):
                     go_on = functools.partial(self._go_on_with, sender, original=original)
                     self._holding[sender] = proxy.lab.intercepts.hold(
                         rule, self.id, _DIRECTION[sender], sender, msg, go_on)
-                    self._pause_side(sender, "held")
+                    self._read_behind_held(sender)
                     return
             self._write_to(sender.peer, original)
         if not queued and sender in self._eof_seen and not waiting:
             self._pass_eof(sender)
+
+    def _read_behind_held(self, sender: Role) -> None:
+        """Go on reading behind a held message, up to a bound, so a side
+        that resets the connection is noticed."""
+        if len(self._waiting[sender]) > HOLD_READ_AHEAD:
+            self._pause_side(sender, "held")
 
     def _go_on_with(self, sender: Role, new: Message | None, *, original: bytes) -> None:
         held = self._holding[sender]

@@ -69,13 +69,14 @@ class Result:
 def split_statements(script: str) -> list[Statement]:
     """Split a script on newlines and ``;`` into statements of words.
 
-    Words follow shell quoting; ``#`` starts a comment.
+    Words follow shell quoting; ``#`` at the start of a word starts a
+    comment (so ``px#1`` is a word, as in a shell).
     """
     out: list[Statement] = []
     for lineno, line in enumerate(script.splitlines() or [script], 1):
-        lexer = shlex.shlex(line, posix=True, punctuation_chars=";")
+        lexer = shlex.shlex(_without_comment(line), posix=True, punctuation_chars=";")
         lexer.whitespace_split = True
-        lexer.commenters = "#"
+        lexer.commenters = ""
         words: list[str] = []
         try:
             for token in lexer:
@@ -90,6 +91,25 @@ def split_statements(script: str) -> list[Statement]:
         if words:
             out.append(Statement(tuple(words), shlex.join(words), lineno))
     return out
+
+
+def _without_comment(line: str) -> str:
+    """``line`` up to a ``#`` that begins a word outside quotes."""
+    quote = ""
+    escaped = False
+    for i, char in enumerate(line):
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1] in " \t;"):
+            return line[:i]
+    return line
 
 
 _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|[\\rnt0\"'e]|.)", re.DOTALL)
