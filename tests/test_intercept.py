@@ -406,6 +406,17 @@ def test_held_objects_work_from_another_thread(mail: tuple[Lab, Proxy]) -> None:
     wire.close()
 
 
+def test_the_worked_example_of_the_proxy_docs_runs() -> None:
+    """docs/proxy.md's Python example is real: run it as it is written."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "proxy.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", text[text.index("## A worked example"):], re.DOTALL)
+    assert code is not None
+    exec(compile(code.group(1), "docs/proxy.md", "exec"), {})
+
+
 # -- edits re-encode what the protocol decodes -------------------------------------------------
 
 _TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=60)
