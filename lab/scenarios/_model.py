@@ -346,6 +346,7 @@ def _server(ctx: _Context, name: str, body: Any, mark: Mark) -> ServerDecl:
     if max_conns is not None and max_conns < 1:
         raise ctx.error(f.mark("max_connections"), "max_connections must be at least 1")
     options = f.get("options", dict, None)
+    safe_address(ctx, f.text("host", "127.0.0.1"), f.mark("host") if f.has("host") else mark)
     to = f.text("to")
     if to is not None:
         if options:
@@ -358,10 +359,23 @@ def _server(ctx: _Context, name: str, body: Any, mark: Mark) -> ServerDecl:
                       idle_timeout=f.get("idle_timeout", float), options=checked, to=to)
 
 
+def safe_address(ctx: _Context, address: str, mark: Mark) -> None:
+    """With ``safe``, a file reaches and listens on loopback only."""
+    from lab.endpoints import is_loopback
+
+    if not ctx.safe or address in ctx.servers or list(references(address.rpartition(":")[0])):
+        return
+    host = address.rpartition(":")[0] if ":" in address else address
+    if not is_loopback(host.strip("[]")):
+        raise ctx.error(mark, f"{address!r} is not a loopback address, which safe mode refuses",
+                        "safe mode keeps a file to 127.0.0.1 and ::1; run without --safe if you trust it")
+
+
 def proxy_target(ctx: _Context, to: str, mark: Mark) -> None:
     """A proxy relays to a server declared before it, or to HOST:PORT."""
     if to in ctx.servers or ":" in to or list(references(to)):
         _check_references(ctx, to, mark)
+        safe_address(ctx, to, mark)
         return
     raise ctx.error(mark, f"no server named {to!r} to relay to",
                     _did_you_mean(to, sorted(ctx.servers), "name a server declared before the proxy, or give"

@@ -28,6 +28,7 @@ from lab.scenarios._model import (
     _type_name,
     proxy_target,
     references,
+    safe_address,
 )
 
 __all__ = ["MATCHERS", "STEP_KINDS"]
@@ -104,6 +105,7 @@ def check_serve(ctx: _Context, value: Any, mark: Mark, *, proxy: bool = False) -
             spec.resolve_options(kwargs)
         except LabError as exc:
             raise ctx.error(mark, exc.message, exc.hint) from None
+        safe_address(ctx, general.get("host", "127.0.0.1"), mark)
         decl = ServerDecl(name=name, protocol=spec.name, mark=mark, port=general.get("port", 0),
                           host=general.get("host", "127.0.0.1"), transport=general.get("transport"),
                           capture=general.get("capture"), idle_timeout=general.get("idle_timeout"),
@@ -145,6 +147,7 @@ def check_connect(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
     if name is None:
         raise ctx.error(mark, "connect needs 'as': the client's name", "e.g. `connect: {to: e, as: c}`")
     _check_references(ctx, target, target_mark)
+    safe_address(ctx, target, target_mark)
     checked = _check_options(ctx, protocols.get(proto), options, client=True) if options else {}
     _new_name(ctx, name, mark)
     ctx.clients[name] = proto
@@ -579,6 +582,7 @@ def check_proxy(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
     if args.transport is not None and args.transport not in spec.iter_transports():
         raise ctx.error(mark, f"{spec.name} does not run over {args.transport!r}")
     proxy_target(ctx, args.to, mark)
+    safe_address(ctx, host, mark)
     decl = ServerDecl(name=args.name, protocol=spec.name, mark=mark, port=port, host=host,
                       transport=args.transport, capture=args.capture, max_connections=args.max_connections,
                       idle_timeout=args.idle_timeout, to=args.to)
