@@ -11,11 +11,10 @@ import smtplib
 import socket
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import Proc, free_port, wait_for_port, wait_until
+from helpers import Proc, wait_until
 
 from lab import Lab
 from lab.commands import Interpreter
@@ -24,20 +23,6 @@ from lab.scenarios._runner import run_scenario
 
 NETLAB = [sys.executable, "-m", "lab"]
 MESSAGE = "From: carol@lab.test\r\nSubject: through\r\n\r\nHello.\r\n.A dotted line.\r\n"
-
-
-@pytest.fixture
-def aiosmtpd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    """aiosmtpd's Mailbox handler: every message into a Maildir."""
-    port = free_port()
-    maildir = tmp_path / "aiosmtpd"
-    proc = Proc([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
-                 "-c", "aiosmtpd.handlers.Mailbox", str(maildir)])
-    try:
-        wait_for_port(port, timeout=30)
-        yield port, maildir
-    finally:
-        proc.stop(15)
 
 
 def send_mail(port: int, sender: str = "carol@lab.test") -> None:
