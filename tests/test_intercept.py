@@ -22,7 +22,7 @@ from lab.commands import Interpreter
 from lab.errors import CommandError, ConfigError, LabError, LabTimeout
 from lab.eventlog import Direction, EventFilter, EventKind
 from lab.protocols import smtp
-from lab.protocols._base import Role
+from lab.protocols._base import Message, Role, Transport
 from lab.protocols._framing import Line
 from lab.proxy import Proxy
 
@@ -437,3 +437,45 @@ def test_an_edited_line_keeps_its_ending(line: str) -> None:
     original = Line.of("old", b"\r\n")
     new = original.edited(line=line)
     assert new.raw == line.encode() + b"\r\n"
+
+
+_WORD = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7e, blacklist_characters=":"), min_size=1,
+                max_size=12)
+_SPACED = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=40)
+
+
+def _decoded(protocol: str, raw: bytes, sender: Role) -> Message:
+    """``raw`` as a fresh observer of ``protocol`` reads it: one message."""
+    from lab import protocols as registry
+
+    msgs = registry.get(protocol).conversation(None, Transport.TCP).feed(raw, sender)
+    assert len(msgs) == 1 and msgs[0].raw == raw, msgs
+    return msgs[0]
+
+
+@given(code=st.integers(200, 599), lines=st.lists(_SPACED.map(str.strip), min_size=1, max_size=4))
+def test_an_edited_smtp_reply_decodes_to_its_code_and_lines(code: int, lines: list[str]) -> None:
+    """Property: a reply edited by code and lines reads back the same."""
+    new = smtp.Reply.of(250, "ok").edited(code=code, lines=lines)
+    again = _decoded("smtp", new.raw, Role.SERVER)
+    assert (again.code, list(again.lines)) == (code, [] if lines == [""] else lines)  # type: ignore[attr-defined]
+
+
+@given(pick=st.sampled_from([("pop3", "USER"), ("pop3", "TOP"), ("pop3", "LIST"), ("nntp", "GROUP"),
+                             ("nntp", "LISTGROUP"), ("nntp", "HEAD")]), args=st.lists(_WORD, max_size=3))
+def test_edited_pop3_and_nntp_commands_decode_to_their_fields(pick: tuple[str, str], args: list[str]) -> None:
+    """Property: verb and args edited into a command read back the same."""
+    protocol, verb = pick
+    start = _decoded(protocol, b"NOOP\r\n" if protocol == "nntp" else b"STAT\r\n", Role.CLIENT)
+    again = _decoded(protocol, start.edited(verb=verb, args=args).raw, Role.CLIENT)
+    assert (again.verb, list(again.args)) == (verb, args)  # type: ignore[attr-defined]
+
+
+@given(command=st.sampled_from(["PRIVMSG", "NOTICE", "JOIN", "TOPIC"]), middle=st.lists(_WORD, max_size=3),
+       trailing=_SPACED)
+def test_an_edited_irc_message_decodes_to_its_fields(command: str, middle: list[str], trailing: str) -> None:
+    """Property: command and params (the last may hold spaces) read back the same."""
+    start = _decoded("irc", b"PING x\r\n", Role.CLIENT)
+    params = [m.lstrip("#") or "x" for m in middle] + [trailing]
+    again = _decoded("irc", start.edited(command=command, params=params).raw, Role.CLIENT)
+    assert (again.command, list(again.params)) == (command, params)  # type: ignore[attr-defined]
