@@ -65,6 +65,8 @@ READ_SIZE = 256 * 1024
 
 
 class ConnState(enum.Enum):
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is a Python call on hot paths
+
     OPENING = "opening"
     OPEN = "open"
     CLOSING = "closing"

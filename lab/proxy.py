@@ -45,9 +45,10 @@ logger = logging.getLogger(__name__)
 
 BATCH = 64
 _DIRECTION = {Role.CLIENT: Direction.IN, Role.SERVER: Direction.OUT}
+_SIDES = (Role.CLIENT, Role.SERVER)  # iterating the Enum itself costs more on hot paths
 
 
-class _Leg(asyncio.BufferedProtocol):
+class _Leg(asyncio.Protocol):
     """One socket of a proxied connection: the client's (accepted, ``side``
     CLIENT: the client is at its far end) or the server's (dialled)."""
 
@@ -57,16 +58,29 @@ class _Leg(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self.eof = False  # the far end finished sending
         self.closed = False
+        self.other: _Leg | None = None  # the opposite socket, once both are made
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.pair._leg_made(self)
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self.pair._rbuf
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.pair._from(self.side, self.pair._rbuf[:nbytes].tobytes())
+    # a plain Protocol, not a BufferedProtocol: the bytes are kept (relayed,
+    # queued, logged), and asyncio's own bytes object saves copying them out
+    def data_received(self, data: bytes) -> None:
+        pair = self.pair
+        other = self.other
+        if other is None or pair._recording or pair.proxy.breakpoints or pair.proxy._hooks:
+            pair._from(self.side, data)
+            return
+        # nobody looks at these bytes: straight across, the hot path at capture off
+        pair.last_active = pair._now()
+        if self.side is Role.CLIENT:
+            pair.bytes_in += len(data)
+        else:
+            pair.bytes_out += len(data)
+        transport = other.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
 
     def eof_received(self) -> bool:
         self.eof = True
@@ -127,7 +141,6 @@ class ProxyConnection(Connection):
     def __init__(self, proxy: Proxy, conn_id: str) -> None:
         super().__init__(proxy, conn_id, Role.SERVER, proxy.spec.conversation(None, proxy.transport))
         self.proxy = proxy
-        self._rbuf = proxy.lab.read_buffer
         self.legs: dict[Role, Any] = {}
         self._early: list[bytes] = []  # the client's bytes before the server answered the dial
         self._broken: set[Role] = set()  # sides whose bytes no longer decode
@@ -155,6 +168,9 @@ class ProxyConnection(Connection):
             transport.close()  # dialled too late: the client is gone
             return
         self.legs[leg.side] = leg
+        other = self.legs.get(leg.side.peer)
+        if isinstance(other, _Leg):
+            leg.other, other.other = other, leg
         if leg.side is Role.CLIENT:
             self.peer = tuple(transport.get_extra_info("peername") or ())
             self.local = tuple(transport.get_extra_info("sockname") or ())
@@ -217,12 +233,15 @@ class ProxyConnection(Connection):
         self._relay(sender, data)
 
     def _relay(self, sender: Role, data: bytes) -> None:
-        by_message = self.proxy._by_message and sender not in self._broken
+        if sender in self._broken:
+            self._write_to(sender.peer, data)
+            return
+        by_message = self.proxy._by_message
         if not by_message:
             self._write_to(sender.peer, data)
-        if not self._watching(sender):
-            return
-        if by_message:
+            if not self._recording:
+                return
+        else:
             self._waiting[sender] += data
             if self._holding[sender] is not None:
                 self._read_behind_held(sender)
@@ -359,24 +378,28 @@ class ProxyConnection(Connection):
         budget = BATCH
         deadline = self._now() + PASS_TIME
         try:
-            progress = True
-            while progress and budget > 0:
-                progress = False
-                for sender in (Role.CLIENT, Role.SERVER):
-                    while budget > 0 and sender not in self._broken:
-                        try:
-                            msg = self._conv.next_message(sender)
-                        except ProtocolError as exc:
-                            self._undecodable(sender, exc)
-                            break
-                        if msg is None:
-                            break
-                        budget -= 1
-                        progress = True
-                        self._decoded(sender, msg)
-                        if not budget % 8 and self._now() > deadline:
-                            budget = 0
-            for sender in (Role.CLIENT, Role.SERVER):
+            # the sides in turn, each until it has nothing, until neither
+            # has: a message on one side may release the other's
+            quiet = turn = 0
+            while quiet < 2 and budget > 0:
+                sender = _SIDES[turn]
+                turn ^= 1
+                got = False
+                while budget > 0 and sender not in self._broken:
+                    try:
+                        msg = self._conv.next_message(sender)
+                    except ProtocolError as exc:
+                        self._undecodable(sender, exc)
+                        break
+                    if msg is None:
+                        break
+                    budget -= 1
+                    got = True
+                    self._decoded(sender, msg)
+                    if not budget % 8 and self._now() > deadline:
+                        budget = 0
+                quiet = 1 if got else quiet + 1
+            for sender in _SIDES:
                 if not budget:
                     break
                 chunk = self._chunks[sender]
@@ -386,17 +409,20 @@ class ProxyConnection(Connection):
         finally:
             self._decoding = False
         if budget <= 0:
-            for side in Role:
+            for side in _SIDES:
                 self._pause_side(side, "backlog")
             self._again_decode = self._loop.call_soon(self._decode)
-        else:
-            for side in Role:
+            return
+        for side in _SIDES:
+            over = self._conv.buffered(side) > MAX_PENDING
+            if over or self._reading_paused[side]:
                 self._unpause_side(side, "backlog")
-                if self._conv.buffered(side) > MAX_PENDING:
+                if over:
                     self._pause_side(side, "pending")
                 else:
                     self._unpause_side(side, "pending")
-            for sender in Role:
+        if self._eof_seen:
+            for sender in _SIDES:
                 if sender in self._eof_seen and not self._queued[sender] and self._holding[sender] is None:
                     # nothing more will come: what never became a message goes as it is
                     self._flush_waiting(sender)

@@ -48,6 +48,8 @@ __all__ = [
 class Role(enum.Enum):
     """Which side of a conversation someone plays."""
 
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is a Python call on hot paths
+
     CLIENT = "client"
     SERVER = "server"
 
@@ -58,6 +60,8 @@ class Role(enum.Enum):
 
 class Transport(enum.Enum):
     """The socket kind a protocol runs over."""
+
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is a Python call on hot paths
 
     TCP = "tcp"
     UDP = "udp"
