@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    from lab.endpoints import ListeningEndpoint
     from lab.lab import Lab
 
 from lab import protocols
@@ -171,8 +172,6 @@ def _serve_parser(proto: str | None) -> argparse.ArgumentParser:
 
 def cmd_serve(argv: Sequence[str]) -> int:
     from lab.commands.serve import find_protocol, server_kwargs
-    from lab.endpoints import is_loopback
-    from lab.lab import Lab
 
     proto = find_protocol(argv, _cli_serve_arguments)
     if proto is None and not {"-h", "--help"} & set(argv):
@@ -189,6 +188,15 @@ def cmd_serve(argv: Sequence[str]) -> int:
     for extra in ("json", "bytes", "log_file", "loop"):
         kwargs.pop(extra, None)
 
+    return _in_foreground(args, lambda lab: lab.aserve(args.protocol, **kwargs), "listening on")
+
+
+def _in_foreground(args: argparse.Namespace, make: Callable[[Lab], Awaitable[ListeningEndpoint]],
+                   doing: str) -> int:
+    """Run the endpoint ``make`` starts, printing events, until Ctrl-C."""
+    from lab.endpoints import is_loopback
+    from lab.lab import Lab
+
     reactor = Reactor(args.loop)
     lab = Lab(reactor)
     if args.log_file:
@@ -197,16 +205,16 @@ def cmd_serve(argv: Sequence[str]) -> int:
     lab.log.subscribe(printer)
 
     async def start() -> Any:
-        server = await lab.aserve(args.protocol, **kwargs)
-        _say(f"{server.spec.name} listening on {server.address}  (Ctrl-C to stop)")
-        if not is_loopback(server.host):
-            _say(f"warning: bound to {server.host}, reachable from other machines")
-        return server
+        endpoint = await make(lab)
+        _say(f"{endpoint.spec.name} {doing} {endpoint.address}  (Ctrl-C to stop)")
+        if not is_loopback(endpoint.host):
+            _say(f"warning: bound to {endpoint.host}, reachable from other machines")
+        return endpoint
 
-    server = serve_in_foreground(reactor, lab, printer, start)
-    if server is None:
+    endpoint = serve_in_foreground(reactor, lab, printer, start)
+    if endpoint is None:
         return EXIT_FAIL
-    _say(f"stopped {server.name}: {server.accepted} connections ({server.refused} refused), "
+    _say(f"stopped {endpoint.name}: {endpoint.accepted} connections ({endpoint.refused} refused), "
          f"{lab.log.total} events")
     return EXIT_OK
 
@@ -215,7 +223,7 @@ def cmd_serve(argv: Sequence[str]) -> int:
 
 
 def _add_proxy_parser(sub: Any) -> None:
-    from lab.endpoints import DEFAULT_MAX_CONNECTIONS
+    from lab.commands.proxy import add_relay_args
 
     p = sub.add_parser(
         "proxy", help="relay a protocol between a real client and a real server, printing both ways decoded",
@@ -230,26 +238,13 @@ def _add_proxy_parser(sub: Any) -> None:
         "Ctrl-C stops the proxy and prints a summary.")
     p.add_argument("protocol", metavar="PROTO", help="protocol to decode (`netlab protocols` lists them)")
     p.add_argument("--to", required=True, metavar="HOST:PORT", help="the server to relay to")
-    p.add_argument("--listen", default="0", metavar="[HOST:]PORT",
-                   help="where clients connect (default 127.0.0.1 and any free port, printed at start)")
-    kind = p.add_mutually_exclusive_group()
-    kind.add_argument("--udp", dest="transport", action="store_const", const="udp", help="relay UDP")
-    kind.add_argument("--tcp", dest="transport", action="store_const", const="tcp",
-                      help="relay TCP (the default where both exist)")
-    p.add_argument("--capture", choices=("full", "summary", "off"), default="full",
-                   help="what to record: raw bytes and messages, summaries, or counters only (default full)")
-    p.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
-                   help=f"refuse clients beyond this many (default {DEFAULT_MAX_CONNECTIONS})")
-    p.add_argument("--idle-timeout", type=float, default=None,
-                   help="close connections silent this long, in seconds (0 = never)")
+    add_relay_args(p, capture_default="full")
     _cli_serve_arguments(p)
     p.set_defaults(handler=cmd_proxy)
 
 
 def cmd_proxy(args: argparse.Namespace) -> int:
     from lab.commands.proxy import parse_listen
-    from lab.endpoints import is_loopback
-    from lab.lab import Lab
 
     try:
         host, port = parse_listen(args.listen)
@@ -257,27 +252,9 @@ def cmd_proxy(args: argparse.Namespace) -> int:
     except LabError as exc:
         _say(str(exc))
         return EXIT_USAGE
-    reactor = Reactor(args.loop)
-    lab = Lab(reactor)
-    if args.log_file:
-        lab.log.spill_to(args.log_file)
-    printer = EventPrinter(reactor.loop, show_bytes=args.bytes, as_json=args.json)
-    lab.log.subscribe(printer)
-
-    async def start() -> Any:
-        proxy = await lab.aproxy(args.protocol, args.to, host=host, port=port, name=args.name,
-                                 transport=args.transport, capture=args.capture,
-                                 max_connections=args.max_connections, idle_timeout=args.idle_timeout)
-        _say(f"{proxy.spec.name} proxy on {proxy.address}  (Ctrl-C to stop)")
-        if not is_loopback(proxy.host):
-            _say(f"warning: bound to {proxy.host}, reachable from other machines")
-        return proxy
-
-    proxy = serve_in_foreground(reactor, lab, printer, start)
-    if proxy is None:
-        return EXIT_FAIL
-    _say(f"stopped {proxy.name}: {proxy.accepted} connections ({proxy.refused} refused), {lab.log.total} events")
-    return EXIT_OK
+    return _in_foreground(args, lambda lab: lab.aproxy(
+        args.protocol, args.to, host=host, port=port, name=args.name, transport=args.transport,
+        capture=args.capture, max_connections=args.max_connections, idle_timeout=args.idle_timeout), "proxy on")
 
 
 # -- exec ------------------------------------------------------------------

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import logging
 import socket
 from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any, cast
 
 from lab.connection import HOLD_READ_AHEAD, MAX_PENDING, PASS_TIME, Connection, ConnState, format_address
-from lab.endpoints import Endpoint, EndpointKind, Hook, ServerState, udp_socket
+from lab.endpoints import EndpointKind, Hook, ListeningEndpoint, ServerState, udp_socket
 from lab.errors import ConfigError, LabError, ProtocolError
 from lab.eventlog import Capture, Direction, EventKind
 from lab.protocols._base import Message, Role, Transport
@@ -570,7 +569,7 @@ class ProxyConnection(Connection):
         super()._closed(reason)
 
 
-class Proxy(Endpoint):
+class Proxy(ListeningEndpoint):
     """A decoding relay: listens like a server, dials ``target`` for every
     client, and relays both ways."""
 
@@ -579,22 +578,11 @@ class Proxy(Endpoint):
     def __init__(self, lab: Lab, name: str, spec: ProtocolSpec, *, host: str, port: int, transport: Transport,
                  target: tuple[str, int], capture: Capture, max_connections: int, idle_timeout: float | None,
                  connect_timeout: float = 10.0) -> None:
-        super().__init__(lab, name, spec, transport, capture)
-        self.host = host
-        self.port = port
+        super().__init__(lab, name, spec, host=host, port=port, transport=transport, capture=capture,
+                         max_connections=max_connections, idle_timeout=idle_timeout)
+        self.connections: dict[str, ProxyConnection] = OrderedDict()  # type: ignore[assignment]
         self.target = target
-        self.max_connections = max_connections
-        self.idle_timeout = idle_timeout
         self.connect_timeout = connect_timeout
-        self.state = ServerState.STARTING
-        self.connections: dict[str, ProxyConnection] = OrderedDict()
-        self.accepted = 0
-        self.refused = 0
-        self._ids = itertools.count(1)
-        self._hooks: dict[str, list[tuple[Hook, bool]]] = {}
-        self._server: asyncio.AbstractServer | None = None
-        self._udp: asyncio.DatagramTransport | None = None
-        self._udp_sock: socket.socket | None = None
         self._udp_pairs: OrderedDict[tuple[Any, ...], ProxyConnection] = OrderedDict()
 
     # -- what it is -------------------------------------------------------
@@ -603,10 +591,6 @@ class Proxy(Endpoint):
     def address(self) -> str:
         return (f"{self.transport.value}://{format_address((self.host, self.port))}"
                 f" -> {format_address(self.target)}")
-
-    @property
-    def listen_address(self) -> tuple[str, int]:
-        return self.host, self.port
 
     def live_connections(self) -> list[Connection]:
         return list(self.connections.values())
@@ -670,19 +654,6 @@ class Proxy(Endpoint):
         pair = ProxyConnection(self, f"{self.name}#{next(self._ids)}")
         return _Leg(pair, Role.CLIENT)
 
-    def admit(self, conn: Connection) -> bool:
-        if len(self.connections) >= self.max_connections:
-            self.refused += 1
-            conn.error(f"refused {format_address(conn.peer)}: {self.max_connections} connections already open")
-            conn.abort("connection limit")
-            return False
-        if self.state is not ServerState.LISTENING:
-            conn.abort("proxy stopping")
-            return False
-        self.accepted += 1
-        self.connections[conn.id] = conn  # type: ignore[assignment]
-        return True
-
     def connection_closed(self, conn: Connection) -> None:
         self.connections.pop(conn.id, None)
         self._udp_pairs.pop(conn.peer, None)
@@ -729,45 +700,6 @@ class Proxy(Endpoint):
         hook may ``conn.inject(...)`` something else)."""
         self._hooks.setdefault(kind, []).append((fn, replace))
         return fn
-
-    def off(self, kind: str | None = None) -> None:
-        if kind is None:
-            self._hooks.clear()
-        else:
-            self._hooks.pop(kind, None)
-
-    def hooks(self) -> list[tuple[str, Hook, bool]]:
-        return [(kind, fn, replace) for kind, fns in self._hooks.items() for fn, replace in fns]
-
-    def status(self) -> dict[str, Any]:
-        conns = list(self.connections.values())
-        return {
-            "name": self.name,
-            "kind": self.kind.label,
-            "protocol": self.spec.name,
-            "address": self.address,
-            "state": self.state.value,
-            "connections": len(conns),
-            "accepted": self.accepted,
-            "refused": self.refused,
-            "bytes_in": sum(c.bytes_in for c in conns),
-            "bytes_out": sum(c.bytes_out for c in conns),
-            "capture": self.capture.value,
-        }
-
-    def __repr__(self) -> str:
-        return (f"<Proxy {self.name} {self.spec.name} {self.address} {self.state.value},"
-                f" {len(self.connections)} connections>")
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        from lab.reprs import pretty
-
-        pretty(self, p, cycle)
-
-    def _repr_html_(self) -> str:
-        from lab.reprs import html_of
-
-        return html_of(self)
 
 
 class _UdpFront(asyncio.DatagramProtocol):
