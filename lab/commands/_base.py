@@ -138,6 +138,29 @@ def unescape(text: str) -> bytes:
     return b"".join(parts)
 
 
+def add_payload_args(parser: CommandParser) -> None:
+    """TEXT... [-n] [--hex], as send and inject take them."""
+    parser.add_argument("text", nargs="*", help="words joined by spaces; escapes like \\r \\n \\xHH work")
+    parser.add_argument("-n", "--no-newline", action="store_true",
+                        help="do not add the protocol's line ending (added over TCP by default)")
+    parser.add_argument("--hex", action="store_true", help="TEXT is hex digits")
+
+
+def payload(args: argparse.Namespace, line_ending: bytes | None, example: str) -> bytes:
+    """The bytes :func:`add_payload_args` describe; ``line_ending`` is
+    added unless ``-n`` (``None``: never, as over UDP)."""
+    text = " ".join(args.text)
+    if args.hex:
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            raise CommandError("--hex needs pairs of hex digits", hint=f"e.g. {example}") from None
+    data = unescape(text)
+    if line_ending is not None and not args.no_newline and not data.endswith(b"\n"):
+        data += line_ending
+    return data
+
+
 def parse_pattern(text: str) -> Any:
     """A pattern word to something :func:`lab.connection.match` takes.
 

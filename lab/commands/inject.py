@@ -9,7 +9,7 @@ import argparse
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from lab.commands._base import Command, CommandParser, Result, unescape
+from lab.commands._base import Command, CommandParser, Result, add_payload_args, payload
 from lab.errors import CommandError
 from lab.protocols._base import Role, Transport, escape_bytes
 
@@ -46,25 +46,14 @@ class InjectCommand(Command):
     def configure(self, parser: CommandParser, words: Sequence[str]) -> None:
         parser.add_argument("conn", help="a connection id (`ls` and the log show them), or an endpoint:"
                                          " its newest connection")
-        parser.add_argument("text", nargs="*", help="words joined by spaces; escapes like \\r \\n \\xHH work")
+        add_payload_args(parser)
         parser.add_argument("--to", choices=("client", "server"),
                             help="which side of a proxied connection (default client; elsewhere the peer)")
-        parser.add_argument("-n", "--no-newline", action="store_true",
-                            help="do not add the protocol's line ending (added over TCP by default)")
-        parser.add_argument("--hex", action="store_true", help="TEXT is hex digits")
 
     async def run(self, lab: Lab, args: argparse.Namespace) -> Result:
         conn = connection_named(lab, args.conn)
-        text = " ".join(args.text)
-        if args.hex:
-            try:
-                data = bytes.fromhex(text)
-            except ValueError:
-                raise CommandError("--hex needs pairs of hex digits", hint="e.g. --hex 0d0a") from None
-        else:
-            data = unescape(text)
-            if not args.no_newline and conn.transport is Transport.TCP and not data.endswith(b"\n"):
-                data += conn.endpoint.spec.line_ending
+        ending = conn.endpoint.spec.line_ending if conn.transport is Transport.TCP else None
+        data = payload(args, ending, "--hex 0d0a")
         to = Role(args.to) if args.to else conn.role.peer
         conn.inject(data, to)
         return Result(self.name, len(data), f"{conn.id} -> {to.value}: {escape_bytes(data)}")

@@ -29,6 +29,23 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def add_relay_args(parser: argparse.ArgumentParser, capture_default: str | None) -> None:
+    """--listen, --udp/--tcp, --capture and the caps: the proxy command's and ``netlab proxy``'s."""
+    parser.add_argument("--listen", default="0", metavar="[HOST:]PORT",
+                        help="where clients connect (default 127.0.0.1 and any free port)")
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--udp", dest="transport", action="store_const", const="udp", help="relay UDP")
+    kind.add_argument("--tcp", dest="transport", action="store_const", const="tcp",
+                      help="relay TCP (the default where both exist)")
+    default = f" (default {capture_default})" if capture_default else ""
+    parser.add_argument("--capture", choices=("full", "summary", "off"), default=capture_default,
+                        help=f"what to record: raw bytes and messages, summaries, or counters only{default}")
+    parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
+                        help=f"refuse clients beyond this many (default {DEFAULT_MAX_CONNECTIONS})")
+    parser.add_argument("--idle-timeout", type=float, default=None,
+                        help="close connections silent this long, in seconds (0 = never)")
+
+
 class ProxyCommand(Command):
     name = "proxy"
     summary = "relay a protocol between real clients and a server, decoding both ways"
@@ -43,18 +60,7 @@ class ProxyCommand(Command):
         parser.add_argument("protocol", help="protocol name (`netlab protocols` lists them)")
         parser.add_argument("--to", required=True, metavar="TARGET",
                             help="the server: a lab server's name or HOST:PORT")
-        parser.add_argument("--listen", default="0", metavar="[HOST:]PORT",
-                            help="where clients connect (default 127.0.0.1, any free port)")
-        kind = parser.add_mutually_exclusive_group()
-        kind.add_argument("--udp", dest="transport", action="store_const", const="udp", help="relay UDP")
-        kind.add_argument("--tcp", dest="transport", action="store_const", const="tcp",
-                          help="relay TCP (the default where both exist)")
-        parser.add_argument("--capture", choices=("full", "summary", "off"),
-                            help="what to record: raw bytes and messages, summaries, or counters only")
-        parser.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
-                            help=f"refuse clients beyond this many (default {DEFAULT_MAX_CONNECTIONS})")
-        parser.add_argument("--idle-timeout", type=float, default=None,
-                            help="close connections silent this long, in seconds (0 = never)")
+        add_relay_args(parser, capture_default=None)
 
     async def run(self, lab: Lab, args: argparse.Namespace) -> Result:
         host, port = parse_listen(args.listen)
