@@ -41,11 +41,11 @@ from textual.binding import Binding, BindingType  # noqa: E402
 from textual.widgets import Static  # noqa: E402
 
 from lab.eventlog import Direction, EventKind, EventLog  # noqa: E402
+from lab.filtering import parse_filter  # noqa: E402
 from lab.lab import Lab  # noqa: E402
 from lab.protocols._base import Message, Role, Transport  # noqa: E402
 from lab.protocols.echo import SPEC as ECHO  # noqa: E402
 from lab.tui.app import NetlabApp  # noqa: E402
-from lab.tui.filtering import parse_filter  # noqa: E402
 
 SIZE = (120, 40)
 KEY_BUDGET = 0.100

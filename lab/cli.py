@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
+    from lab.endpoints import ListeningEndpoint
     from lab.lab import Lab
 
 from lab import protocols
@@ -46,6 +47,7 @@ examples:
   netlab exec "serve echo; connect echo1 as c; send c hi; expect c hi; log"
   netlab shell                        IPython with %netlab and a running `lab`
   netlab talk smtp 127.0.0.1:2525     type SMTP by hand, replies decoded
+  netlab proxy smtp --listen 2526 --to 127.0.0.1:2525   watch a real client and server, decoded
   netlab run scenarios/               every lesson, as tests; `netlab <command> --help` for more
 """
 
@@ -170,8 +172,6 @@ def _serve_parser(proto: str | None) -> argparse.ArgumentParser:
 
 def cmd_serve(argv: Sequence[str]) -> int:
     from lab.commands.serve import find_protocol, server_kwargs
-    from lab.endpoints import is_loopback
-    from lab.lab import Lab
 
     proto = find_protocol(argv, _cli_serve_arguments)
     if proto is None and not {"-h", "--help"} & set(argv):
@@ -188,6 +188,15 @@ def cmd_serve(argv: Sequence[str]) -> int:
     for extra in ("json", "bytes", "log_file", "loop"):
         kwargs.pop(extra, None)
 
+    return _in_foreground(args, lambda lab: lab.aserve(args.protocol, **kwargs), "listening on")
+
+
+def _in_foreground(args: argparse.Namespace, make: Callable[[Lab], Awaitable[ListeningEndpoint]],
+                   doing: str) -> int:
+    """Run the endpoint ``make`` starts, printing events, until Ctrl-C."""
+    from lab.endpoints import is_loopback
+    from lab.lab import Lab
+
     reactor = Reactor(args.loop)
     lab = Lab(reactor)
     if args.log_file:
@@ -196,18 +205,56 @@ def cmd_serve(argv: Sequence[str]) -> int:
     lab.log.subscribe(printer)
 
     async def start() -> Any:
-        server = await lab.aserve(args.protocol, **kwargs)
-        _say(f"{server.spec.name} listening on {server.address}  (Ctrl-C to stop)")
-        if not is_loopback(server.host):
-            _say(f"warning: bound to {server.host}, reachable from other machines")
-        return server
+        endpoint = await make(lab)
+        _say(f"{endpoint.spec.name} {doing} {endpoint.address}  (Ctrl-C to stop)")
+        if not is_loopback(endpoint.host):
+            _say(f"warning: bound to {endpoint.host}, reachable from other machines")
+        return endpoint
 
-    server = serve_in_foreground(reactor, lab, printer, start)
-    if server is None:
+    endpoint = serve_in_foreground(reactor, lab, printer, start)
+    if endpoint is None:
         return EXIT_FAIL
-    _say(f"stopped {server.name}: {server.accepted} connections ({server.refused} refused), "
+    _say(f"stopped {endpoint.name}: {endpoint.accepted} connections ({endpoint.refused} refused), "
          f"{lab.log.total} events")
     return EXIT_OK
+
+
+# -- proxy -----------------------------------------------------------------
+
+
+def _add_proxy_parser(sub: Any) -> None:
+    from lab.commands.proxy import add_relay_args
+
+    p = sub.add_parser(
+        "proxy", help="relay a protocol between a real client and a real server, printing both ways decoded",
+        description="Listen for clients, relay each to the server given by --to, and print what both\n"
+        "sides say, decoded.  The bytes pass through unchanged.  To hold and edit messages\n"
+        "in flight, use a proxy in the shell or the TUI (`proxy`, then `intercept`).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  netlab proxy smtp --listen 2526 --to 127.0.0.1:25\n"
+        "  netlab proxy pop3 --listen [::1]:1110 --to 127.0.0.1:110 --json\n"
+        "  netlab proxy echo --udp --listen 7007 --to 127.0.0.1:7\n"
+        "Ctrl-C stops the proxy and prints a summary.")
+    p.add_argument("protocol", metavar="PROTO", help="protocol to decode (`netlab protocols` lists them)")
+    p.add_argument("--to", required=True, metavar="HOST:PORT", help="the server to relay to")
+    add_relay_args(p, capture_default="full")
+    _cli_serve_arguments(p)
+    p.set_defaults(handler=cmd_proxy)
+
+
+def cmd_proxy(args: argparse.Namespace) -> int:
+    from lab.commands.proxy import parse_listen
+
+    try:
+        host, port = parse_listen(args.listen)
+        protocols.get(args.protocol)
+    except LabError as exc:
+        _say(str(exc))
+        return EXIT_USAGE
+    return _in_foreground(args, lambda lab: lab.aproxy(
+        args.protocol, args.to, host=host, port=port, name=args.name, transport=args.transport,
+        capture=args.capture, max_connections=args.max_connections, idle_timeout=args.idle_timeout), "proxy on")
 
 
 # -- exec ------------------------------------------------------------------
@@ -307,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("serve", help="run one server in the foreground, printing its traffic",
                    add_help=False)
+
+    _add_proxy_parser(sub)
 
     p = sub.add_parser("exec", help="run command-language statements in a fresh lab",
                        description="Run statements (separated by ; or newlines) in a fresh lab, "

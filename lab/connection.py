@@ -58,12 +58,15 @@ BATCH = 64  # messages one connection handles per pass of the loop
 PASS_TIME = 0.002  # seconds of handling per pass, looked at every few messages
 _TIME_EVERY = 8
 MAX_PENDING = 2 * 1024 * 1024  # bytes received and not yet handled before reading stops
+HOLD_READ_AHEAD = 256 * 1024  # bytes read behind a held message before reading stops
 INBOX_LIMIT = 10_000  # messages a client holds for receive/expect
 INBOX_BYTES = 16 * 1024 * 1024  # ... and their bytes
 READ_SIZE = 256 * 1024
 
 
 class ConnState(enum.Enum):
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is a Python call on hot paths
+
     OPENING = "opening"
     OPEN = "open"
     CLOSING = "closing"
@@ -76,6 +79,7 @@ BACKLOG = 1  # a batch ran out with input left: back next pass
 PEER_SLOW = 2  # our replies do not drain: handle nothing more
 INBOX = 4  # nobody takes a client's messages
 PENDING = 8  # too much input held unhandled
+HELD = 16  # an intercept holds a message: what follows it waits
 
 
 _OPEN = ConnState.OPEN  # a global, not an enum lookup, in the loops that run per message
@@ -131,6 +135,7 @@ class Connection:
         self._paused = 0
         self._eof_pending = False  # the peer finished sending; tell the session once caught up
         self._unchecked = 0  # bytes received since the input held was last measured
+        self._held: Any = None  # the message an intercept holds here, if one does
         self._send_noted = False
 
     @property
@@ -242,6 +247,9 @@ class Connection:
                 return
             if self.write_paused:
                 return  # resume_writing comes back here
+            if self._held is not None:
+                self._read_while_held()
+                return  # the release comes back here
             msg = next_message()
             if msg is None:
                 if self._chunk is not None or self._paused or self._eof_pending or self._unchecked > MAX_PENDING // 4:
@@ -253,6 +261,8 @@ class Connection:
                 self._record(Direction.IN, chunk, [msg])
             else:
                 self._chunk = None
+            if self.endpoint.breakpoints and self._hold(msg):
+                return
             handle = self._handle
             if handle is not None:
                 try:
@@ -274,6 +284,9 @@ class Connection:
         for count in range(1, BATCH + 1):
             if not count % _TIME_EVERY and self._now() > deadline:
                 break
+            if self._held is not None:
+                self._read_while_held()
+                return
             if self._inbox_over():
                 self._pause(INBOX)
                 return
@@ -287,10 +300,49 @@ class Connection:
                 self._record(Direction.IN, chunk, [msg])
             else:
                 self._chunk = None
+            if self.endpoint.breakpoints and self._hold(msg):
+                return
             self._queue(msg)
             if follows:
                 self._log_sent(None)  # an answer may release what we sent
         self._more_later()
+
+    def _hold(self, msg: Message) -> bool:
+        """Does an intercept hold ``msg``?  If so this connection stops
+        here (reading too) until the message is released or dropped."""
+        endpoint = self.endpoint
+        intercepts = endpoint.lab.intercepts
+        rule = intercepts.match(endpoint.name, self.id, Direction.IN, self._proto, msg, endpoint.breakpoints)
+        if rule is None:
+            return False
+        self._held = intercepts.hold(rule, self.id, Direction.IN, self.role.peer, msg, self._go_on)
+        self._read_while_held()
+        return True
+
+    def _read_while_held(self) -> None:
+        """Go on reading behind a held message, up to a bound, so a peer
+        that resets the connection is noticed."""
+        if self._conv.buffered() > HOLD_READ_AHEAD:
+            self._pause(HELD)
+
+    def _go_on(self, msg: Message | None) -> None:
+        """The held message was released (perhaps edited) or dropped."""
+        self._held = None
+        if msg is not None and self.state is not ConnState.CLOSED:
+            if self._inbox is not None:
+                self._queue(msg)
+            elif self._handle is not None and self.state is _OPEN:
+                try:
+                    self._handle(msg)
+                except ConnectionClosed:
+                    pass
+                except Exception as exc:
+                    self.error(f"handling {msg.kind} raised {format_exception(exc)}")
+                if self._conv.follows_sends:
+                    self._log_sent(None)
+        self._resume(HELD)
+        if self._again is None and not self._processing and self.state is not ConnState.CLOSED:
+            self._again = self._loop.call_soon(self._process)
 
     def _more_later(self) -> None:
         """The batch ran out: stop reading, come back on the next pass."""
@@ -435,6 +487,14 @@ class Connection:
         if self._capture is not Capture.OFF:
             self._record(Direction.OUT, data, msgs)
 
+    def inject(self, data: bytes, to: Role) -> None:
+        """Send ``data`` to the side at the other end (the only one this
+        connection reaches: a proxied connection reaches both)."""
+        if to is not self.role.peer:
+            raise LabError(f"{self.id} talks to its {self.role.peer.value} only",
+                           hint=f"inject {self.id} --to {self.role.peer.value} ...")
+        self.send_raw(data)
+
     def _log_sent(self, raw: bytes | None) -> None:
         conv = self._conv
         msgs = conv.take_sent()
@@ -550,6 +610,9 @@ class Connection:
         elif self._conv.role is not None and self._conv.buffered():
             self.note(f"{self._conv.buffered()} bytes received were not handled: the connection closed")
         self.state = ConnState.CLOSED
+        if self._held is not None:
+            self._held = None
+            self.endpoint.lab.intercepts.forget(self.id)
         if self._again is not None:
             self._again.cancel()
             self._again = None

@@ -45,9 +45,10 @@ from lab.protocols._session import ClientVerbs, ServerBehaviour
 from lab.protocols._spec import ProtocolSpec
 
 if TYPE_CHECKING:
+    from lab.intercept import Breakpoint
     from lab.lab import Lab
 
-__all__ = ["Can", "Client", "Endpoint", "EndpointKind", "Hook", "Server", "ServerState"]
+__all__ = ["Can", "Client", "Endpoint", "EndpointKind", "Hook", "ListeningEndpoint", "Server", "ServerState"]
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,8 @@ class Endpoint:
     """Something with a name, a protocol and a capture level."""
 
     kind: EndpointKind
+    # what an intercept holds here (lab.intercept): empty, the usual case, costs nothing
+    breakpoints: tuple[Breakpoint, ...] = ()
 
     def __init__(self, lab: Lab, name: str, spec: ProtocolSpec, transport: Transport,
                  capture: Capture) -> None:
@@ -195,25 +198,38 @@ class Endpoint:
     def status(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    def _describe(self) -> str:
+        """What the repr says after the name and protocol."""
+        raise NotImplementedError
 
-class Server(Endpoint):
-    """A listening server: one behaviour, one session per connection."""
+    # __repr__ and _repr_pretty_ in one class: IPython uses whichever it
+    # finds first walking the MRO, and the pretty one is wanted
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.spec.name} {self._describe()}>"
 
-    kind = EndpointKind.SERVER
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        from lab.reprs import pretty
+
+        pretty(self, p, cycle)
+
+    def _repr_html_(self) -> str:
+        from lab.reprs import html_of
+
+        return html_of(self)
+
+
+class ListeningEndpoint(Endpoint):
+    """What servers and proxies share: an address clients connect to, a
+    cap on connections, their counts, hooks, and one status shape."""
 
     def __init__(self, lab: Lab, name: str, spec: ProtocolSpec, *, host: str, port: int,
-                 transport: Transport, options: Options, capture: Capture,
-                 max_connections: int, idle_timeout: float | None) -> None:
+                 transport: Transport, capture: Capture, max_connections: int,
+                 idle_timeout: float | None) -> None:
         super().__init__(lab, name, spec, transport, capture)
         self.host = host
         self.port = port
-        self.options = options
-        self.given_options: dict[str, Any] = {}  # as the user wrote them, for saving the lab
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
-        self.behaviour: ServerBehaviour[Any] = spec.server(options)
-        self.behaviour.services = lab.services
-        self.behaviour.clock = lab.clock
         self.state = ServerState.STARTING
         self.connections: dict[str, Connection] = OrderedDict()
         self.accepted = 0
@@ -223,6 +239,70 @@ class Server(Endpoint):
         self._server: asyncio.AbstractServer | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._udp_sock: socket.socket | None = None
+
+    @property
+    def listen_address(self) -> tuple[str, int]:
+        return self.host, self.port
+
+    def admit(self, conn: Connection) -> bool:
+        """Count ``conn`` in, or refuse it (over the cap, or stopping)."""
+        if len(self.connections) >= self.max_connections:
+            self.refused += 1
+            conn.error(f"refused {format_address(conn.peer)}: {self.max_connections} connections already open")
+            conn.abort("connection limit")
+            return False
+        if self.state is not ServerState.LISTENING:
+            conn.abort(f"{self.kind.label} stopping")
+            return False
+        self.accepted += 1
+        self.connections[conn.id] = conn
+        return True
+
+    def hooks(self) -> list[tuple[str, Hook, bool]]:
+        return [(kind, fn, replace) for kind, fns in self._hooks.items() for fn, replace in fns]
+
+    def off(self, kind: str | None = None) -> None:
+        """Remove the hooks for ``kind``, or all hooks."""
+        if kind is None:
+            self._hooks.clear()
+        else:
+            self._hooks.pop(kind, None)
+
+    def status(self) -> dict[str, Any]:
+        conns = list(self.connections.values())
+        return {
+            "name": self.name,
+            "kind": self.kind.label,
+            "protocol": self.spec.name,
+            "address": self.address,
+            "state": self.state.value,
+            "connections": len(conns),
+            "accepted": self.accepted,
+            "refused": self.refused,
+            "bytes_in": sum(c.bytes_in for c in conns),
+            "bytes_out": sum(c.bytes_out for c in conns),
+            "capture": self.capture.value,
+        }
+
+    def _describe(self) -> str:
+        return f"{self.address} {self.state.value}, {len(self.connections)} connections"
+
+
+class Server(ListeningEndpoint):
+    """A listening server: one behaviour, one session per connection."""
+
+    kind = EndpointKind.SERVER
+
+    def __init__(self, lab: Lab, name: str, spec: ProtocolSpec, *, host: str, port: int,
+                 transport: Transport, options: Options, capture: Capture,
+                 max_connections: int, idle_timeout: float | None) -> None:
+        super().__init__(lab, name, spec, host=host, port=port, transport=transport, capture=capture,
+                         max_connections=max_connections, idle_timeout=idle_timeout)
+        self.options = options
+        self.given_options: dict[str, Any] = {}  # as the user wrote them, for saving the lab
+        self.behaviour: ServerBehaviour[Any] = spec.server(options)
+        self.behaviour.services = lab.services
+        self.behaviour.clock = lab.clock
         self._udp_reaper: Timer | None = None
         self._udp_peers: OrderedDict[tuple[Any, ...], DatagramPeer] = OrderedDict()
         self._listener: Listener | None = None  # a library's, when it owns the sockets
@@ -241,10 +321,6 @@ class Server(Endpoint):
     def address(self) -> str:
         """``tcp://127.0.0.1:7007``"""
         return f"{self.transport.value}://{format_address((self.host, self.port))}"
-
-    @property
-    def listen_address(self) -> tuple[str, int]:
-        return self.host, self.port
 
     async def _start(self) -> None:
         loop = self.lab.loop
@@ -357,19 +433,6 @@ class Server(Endpoint):
         return StreamConnection(self, conn_id, Role.SERVER,
                                 self.spec.conversation(Role.SERVER, Transport.TCP), self.idle_timeout)
 
-    def admit(self, conn: Connection) -> bool:
-        if len(self.connections) >= self.max_connections:
-            self.refused += 1
-            conn.error(f"refused {format_address(conn.peer)}: {self.max_connections} connections already open")
-            conn.abort("connection limit")
-            return False
-        if self.state is not ServerState.LISTENING:
-            conn.abort("server stopping")
-            return False
-        self.accepted += 1
-        self.connections[conn.id] = conn
-        return True
-
     def opened(self, conn: Connection) -> None:
         session = self.guard(conn, "session", self.behaviour.session, conn)
         if session is None:
@@ -420,15 +483,9 @@ class Server(Endpoint):
         self._rebind()
         return fn
 
-    def hooks(self) -> list[tuple[str, Hook, bool]]:
-        return [(kind, fn, replace) for kind, fns in self._hooks.items() for fn, replace in fns]
-
     def off(self, kind: str | None = None) -> None:
         """Remove the hooks for ``kind``, or all hooks."""
-        if kind is None:
-            self._hooks.clear()
-        else:
-            self._hooks.pop(kind, None)
+        super().off(kind)
         self._rebind()
 
     # -- UDP -------------------------------------------------------------
@@ -463,35 +520,6 @@ class Server(Endpoint):
             if isinstance(conn, DatagramPeer) and now - conn.last_active >= limit:
                 conn.close()
         self._udp_reaper = self.lab.clock.call_later(self._reap_interval, self._reap_udp_peers)
-
-    def status(self) -> dict[str, Any]:
-        conns = list(self.connections.values())
-        return {
-            "name": self.name,
-            "kind": self.kind.label,
-            "protocol": self.spec.name,
-            "address": self.address,
-            "state": self.state.value,
-            "connections": len(conns),
-            "accepted": self.accepted,
-            "bytes_in": sum(c.bytes_in for c in conns),
-            "bytes_out": sum(c.bytes_out for c in conns),
-            "capture": self.capture.value,
-        }
-
-    def __repr__(self) -> str:
-        return (f"<Server {self.name} {self.spec.name} {self.address} {self.state.value},"
-                f" {len(self.connections)} connections>")
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        from lab.reprs import pretty
-
-        pretty(self, p, cycle)
-
-    def _repr_html_(self) -> str:
-        from lab.reprs import html_of
-
-        return html_of(self)
 
 
 class _Recorder:
@@ -756,15 +784,5 @@ class Client(Endpoint):
             "capture": self.capture.value,
         }
 
-    def __repr__(self) -> str:
-        return f"<Client {self.name} {self.spec.name} -> {self.address} {self.conn.state.value}>"
-
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        from lab.reprs import pretty
-
-        pretty(self, p, cycle)
-
-    def _repr_html_(self) -> str:
-        from lab.reprs import html_of
-
-        return html_of(self)
+    def _describe(self) -> str:
+        return f"-> {self.address} {self.conn.state.value}"

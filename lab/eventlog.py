@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 
 class EventKind(enum.Enum):
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is a Python call on hot paths
+
     LISTEN = "listen"
     OPEN = "open"
     CLOSE = "close"
@@ -54,6 +56,8 @@ class EventKind(enum.Enum):
 
 
 class Direction(enum.Enum):
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is a Python call on hot paths
+
     IN = "in"
     OUT = "out"
     NONE = "-"
@@ -66,6 +70,8 @@ class Direction(enum.Enum):
 class Capture(enum.Enum):
     """How much an endpoint records: everything, summaries, or counters only
     (errors are always recorded)."""
+
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is a Python call on hot paths
 
     FULL = "full"
     SUMMARY = "summary"

@@ -27,8 +27,11 @@ from lab.connection import READ_SIZE
 from lab.endpoints import DEFAULT_MAX_CONNECTIONS, Client, Endpoint, EndpointKind, Server, is_loopback
 from lab.errors import ConfigError
 from lab.eventlog import Capture, EventKind, EventLog
-from lab.protocols._base import LoopClock, Transport
+from lab.intercept import DEFAULT_TIMEOUT as DEFAULT_HOLD
+from lab.intercept import Breakpoint, Held, Intercepts
+from lab.protocols._base import LoopClock, Message, Transport
 from lab.protocols._spec import ProtocolSpec
+from lab.proxy import Proxy
 from lab.reactor import Reactor
 from lab.services import CONSOLE, Console, Services
 
@@ -102,6 +105,8 @@ class Lab:
         self.read_buffer = memoryview(bytearray(READ_SIZE))
         self._counters: dict[str, itertools.count[int]] = {}
         self._closed = False
+        # breakpoints and what they hold
+        self.intercepts = Intercepts(self)
         self.reactor.on_shutdown(self._aclose)
 
     def _soon(self, fn: Callable[[], None]) -> None:
@@ -312,6 +317,89 @@ class Lab:
         client already set up.
         """
         return await self._acall(self._connect(protocol, target, **kwargs))
+
+    # -- proxy -----------------------------------------------------------
+
+    async def _proxy(self, protocol: str | ProtocolSpec, to: Any, *, port: int | None = 0,
+                     host: str = "127.0.0.1", name: str | None = None, transport: Transport | str | None = None,
+                     capture: Capture | str | None = None, max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                     idle_timeout: float | None = None, connect_timeout: float = 10.0) -> Proxy:
+        self._check_open()
+        spec = protocol if isinstance(protocol, ProtocolSpec) else protocols.get(protocol)
+        target, kind = self._resolve_target(spec, to, transport)
+        port = 0 if port is None else port
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"port {port} is out of range", hint="use 0-65535 (0 = any free port)")
+        if max_connections < 1:
+            raise ConfigError("max_connections must be at least 1")
+        proxy = Proxy(self, self._name(name, f"{spec.name}-proxy"), spec, host=host, port=port, transport=kind,
+                      target=target, capture=_capture(capture, self.capture), max_connections=max_connections,
+                      idle_timeout=spec.idle_timeout if idle_timeout is None else (idle_timeout or None),
+                      connect_timeout=connect_timeout)
+        self.endpoints[proxy.name] = proxy
+        try:
+            await proxy._start()
+        except BaseException:
+            del self.endpoints[proxy.name]
+            raise
+        if not is_loopback(host):
+            self.log.emit(EventKind.INFO, endpoint=proxy.name, protocol=spec.name,
+                          text=f"warning: {proxy.address} is reachable from other machines")
+        return proxy
+
+    def proxy(self, protocol: str | ProtocolSpec, to: Any, **kwargs: Any) -> Proxy:
+        """Start a proxy; see :meth:`aproxy`."""
+        return self._call(self._proxy(protocol, to, **kwargs))
+
+    async def aproxy(self, protocol: str | ProtocolSpec, to: Any, **kwargs: Any) -> Proxy:
+        """Relay ``protocol`` connections to ``to`` (a server, its name or
+        ``"host:port"``), decoding both directions: clients connect to
+        ``host:port`` (default 127.0.0.1, any free port).
+
+        Keywords: ``name``, ``transport``, ``capture``, ``max_connections``,
+        ``idle_timeout``, ``connect_timeout``.
+        """
+        return await self._acall(self._proxy(protocol, to, **kwargs))
+
+    # -- intercept ---------------------------------------------------------
+
+    def intercept(self, endpoint: str | Endpoint, filter_text: str = "", *, timeout: float = DEFAULT_HOLD,
+                  then: str = "release") -> Breakpoint:
+        """Hold what matches ``filter_text`` on ``endpoint`` (a proxy: both
+        directions; a server or a client: what it receives) until released,
+        dropped or edited, or ``timeout`` seconds (then ``then``)."""
+        name = endpoint.name if isinstance(endpoint, Endpoint) else endpoint
+        return self._call(self._on_loop(self.intercepts.add, name, filter_text, timeout=timeout, then=then))
+
+    def unintercept(self, endpoint: str | Endpoint) -> int:
+        """Remove the endpoint's breakpoints; returns how many there were."""
+        name = endpoint.name if isinstance(endpoint, Endpoint) else endpoint
+        return self._call(self._on_loop(self.intercepts.clear, name))
+
+    def held(self) -> list[Held]:
+        """What the intercepts hold now, oldest first."""
+        return self._call(self._on_loop(self.intercepts.held))
+
+    def wait_held(self, count: int = 1, timeout: float = 10.0, endpoint: str | None = None) -> list[Held]:
+        """Wait until ``count`` messages are held (on ``endpoint``, if given)."""
+        return self._call(self.intercepts.wait(count, timeout, endpoint), timeout + 5)
+
+    def release(self, held_id: str) -> Held:
+        """Let a held message go on as it is."""
+        return self._call(self._on_loop(self.intercepts.release, held_id))
+
+    def drop(self, held_id: str) -> Held:
+        """Let a held message go nowhere."""
+        return self._call(self._on_loop(self.intercepts.drop, held_id))
+
+    def edit(self, held_id: str, raw: bytes | str | None = None, **fields: Any) -> Message:
+        """Change a held message (its raw bytes, or decoded fields
+        re-encoded by the protocol) and let it go on."""
+        data = raw.encode() if isinstance(raw, str) else raw
+        return self._call(self._on_loop(self.intercepts.edit, held_id, data, **fields))
+
+    async def _on_loop(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return fn(*args, **kwargs)
 
     # -- stop ------------------------------------------------------------
 

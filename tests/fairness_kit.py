@@ -1,7 +1,8 @@
 """Floods, probes and memory samples against a lab in a process of its own,
 for the fairness tests and ``bench/fairness.py``.
 
-A lab of echo, NNTP, telnet (echo mode), SMTP and IRC servers runs under
+A lab of echo, NNTP, telnet (echo mode), SMTP and IRC servers, and a
+proxy in front of the SMTP server, runs under
 ``netlab up`` with stdout thrown away and stderr a pipe nobody reads (as
 when a terminal is gone or a log reader hangs).  A :class:`Flood` sends
 short lines as fast as the server takes them (reading what comes back, or
@@ -26,7 +27,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SERVERS = ("echo", "nntp", "telnet", "smtp", "irc")
+SERVERS = ("echo", "nntp", "telnet", "smtp", "irc", "proxy")
 ARTICLE_SIZE = 900 * 1024
 
 
@@ -77,6 +78,7 @@ lab:
   term: {{protocol: telnet, port: {telnet}, capture: {capture}}}
   mail: {{protocol: smtp, port: {smtp}, capture: {capture}}}
   chat: {{protocol: irc, port: {irc}, capture: {capture}}}
+  relay: {{protocol: smtp, port: {proxy}, to: mail, capture: {capture}}}
 """
 
 
@@ -284,6 +286,7 @@ FLOODS: dict[str, tuple[str, bytes, bytes]] = {
     "irc lines": ("irc", b"PING x\r\n", b"NICK flood\r\nUSER flood 0 * :flood\r\n"),
     "telnet lines": ("telnet", b"hi\r\n", b""),
     "telnet NULs": ("telnet", b"\x00" * 16, b""),
+    "smtp lines via a proxy": ("proxy", b"NOOP\r\n", b"EHLO flood.test\r\n"),
 }
 
 

@@ -139,3 +139,26 @@ def require(program: str) -> str:
     if path is None:
         pytest.fail(f"peer program {program!r} is missing: run `bash .ci/setup` (as root)")
     return path
+
+
+def loopback_host(*ports: int, first: int = 2) -> str | None:
+    """A loopback address (127.0.0.FIRST and up) on which every one of
+    ``ports`` is free for TCP right now, or None."""
+    for last in range(first, 250):
+        host = f"127.0.0.{last}"
+        try:
+            for port in ports:
+                with socket.socket() as s:
+                    s.bind((host, port))
+        except OSError:
+            continue
+        return host
+    return None
+
+
+def need_root(what: str) -> None:
+    """Fail (not skip) a test that needs root: CI runs as root."""
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.fail(f"{what} must run as root (CI does)")

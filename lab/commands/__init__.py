@@ -49,6 +49,7 @@ __all__ = [
 _MODULES: tuple[str, ...] = ("serve", "connect", "send", "expect", "stop", "ls", "log", "help")
 # what scenario steps need and a prompt wants too: verbs, waiting, recording, saving the lab
 _MODULES += ("call", "wait", "record", "save")
+_MODULES += ("proxy", "intercept", "held", "release", "drop", "edit", "inject")
 
 logger = logging.getLogger(__name__)
 

@@ -69,13 +69,14 @@ class Result:
 def split_statements(script: str) -> list[Statement]:
     """Split a script on newlines and ``;`` into statements of words.
 
-    Words follow shell quoting; ``#`` starts a comment.
+    Words follow shell quoting; ``#`` at the start of a word starts a
+    comment (so ``px#1`` is a word, as in a shell).
     """
     out: list[Statement] = []
     for lineno, line in enumerate(script.splitlines() or [script], 1):
-        lexer = shlex.shlex(line, posix=True, punctuation_chars=";")
+        lexer = shlex.shlex(_without_comment(line), posix=True, punctuation_chars=";")
         lexer.whitespace_split = True
-        lexer.commenters = "#"
+        lexer.commenters = ""
         words: list[str] = []
         try:
             for token in lexer:
@@ -90,6 +91,25 @@ def split_statements(script: str) -> list[Statement]:
         if words:
             out.append(Statement(tuple(words), shlex.join(words), lineno))
     return out
+
+
+def _without_comment(line: str) -> str:
+    """``line`` up to a ``#`` that begins a word outside quotes."""
+    quote = ""
+    escaped = False
+    for i, char in enumerate(line):
+        if escaped:
+            escaped = False
+        elif char == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1] in " \t;"):
+            return line[:i]
+    return line
 
 
 _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|[\\rnt0\"'e]|.)", re.DOTALL)
@@ -116,6 +136,29 @@ def unescape(text: str) -> bytes:
         pos = m.end()
     parts.append(text[pos:].encode("utf-8"))
     return b"".join(parts)
+
+
+def add_payload_args(parser: CommandParser) -> None:
+    """TEXT... [-n] [--hex], as send and inject take them."""
+    parser.add_argument("text", nargs="*", help="words joined by spaces; escapes like \\r \\n \\xHH work")
+    parser.add_argument("-n", "--no-newline", action="store_true",
+                        help="do not add the protocol's line ending (added over TCP by default)")
+    parser.add_argument("--hex", action="store_true", help="TEXT is hex digits")
+
+
+def payload(args: argparse.Namespace, line_ending: bytes | None, example: str) -> bytes:
+    """The bytes :func:`add_payload_args` describe; ``line_ending`` is
+    added unless ``-n`` (``None``: never, as over UDP)."""
+    text = " ".join(args.text)
+    if args.hex:
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            raise CommandError("--hex needs pairs of hex digits", hint=f"e.g. {example}") from None
+    data = unescape(text)
+    if line_ending is not None and not args.no_newline and not data.endswith(b"\n"):
+        data += line_ending
+    return data
 
 
 def parse_pattern(text: str) -> Any:

@@ -9,7 +9,7 @@ import argparse
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, cast
 
-from lab.commands._base import Command, CommandParser, Result, unescape
+from lab.commands._base import Command, CommandParser, Result, add_payload_args, payload
 from lab.endpoints import Can, Client
 from lab.errors import CommandError
 from lab.protocols._base import Transport, escape_bytes
@@ -42,23 +42,12 @@ class SendCommand(Command):
 
     def configure(self, parser: CommandParser, words: Sequence[str]) -> None:
         parser.add_argument("client", help="a client's name")
-        parser.add_argument("text", nargs="*", help="words joined by spaces; escapes like \\r \\n \\xHH work")
-        parser.add_argument("-n", "--no-newline", action="store_true",
-                            help="do not add the protocol's line ending (added over TCP by default)")
-        parser.add_argument("--hex", action="store_true", help="TEXT is hex digits")
+        add_payload_args(parser)
 
     async def run(self, lab: Lab, args: argparse.Namespace) -> Result:
         client = client_named(lab, args.client)
-        text = " ".join(args.text)
-        if args.hex:
-            try:
-                data = bytes.fromhex(text)
-            except ValueError:
-                raise CommandError("--hex needs pairs of hex digits", hint="e.g. send c --hex 48690d0a") from None
-        else:
-            data = unescape(text)
-            if not args.no_newline and client.transport is Transport.TCP and not data.endswith(b"\n"):
-                data += client.spec.line_ending
+        ending = client.spec.line_ending if client.transport is Transport.TCP else None
+        data = payload(args, ending, "send c --hex 48690d0a")
         await client.asend(data)
         return Result(self.name, len(data), f"{client.name} -> {escape_bytes(data)}")
 

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from time import time as _wall_time
 from typing import Any, ClassVar, Protocol
 
+from lab.errors import LocalProtocolError
+
 __all__ = [
     "Clock",
     "LoopClock",
@@ -46,6 +48,8 @@ __all__ = [
 class Role(enum.Enum):
     """Which side of a conversation someone plays."""
 
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is a Python call on hot paths
+
     CLIENT = "client"
     SERVER = "server"
 
@@ -56,6 +60,8 @@ class Role(enum.Enum):
 
 class Transport(enum.Enum):
     """The socket kind a protocol runs over."""
+
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is a Python call on hot paths
 
     TCP = "tcp"
     UDP = "udp"
@@ -125,6 +131,7 @@ class Message:
     KIND: ClassVar[str] = "data"
     VOLATILE: ClassVar[frozenset[str]] = frozenset()
     KEEPALIVE: ClassVar[bool] = False
+    EDITABLE: ClassVar[tuple[str, ...]] = ()  # fields edited() re-encodes
 
     @property
     def kind(self) -> str:
@@ -154,6 +161,21 @@ class Message:
     def text(self) -> str:
         """The raw bytes decoded leniently as text."""
         return self.raw.decode("utf-8", "replace")
+
+    def edited(self, **fields: Any) -> Message:
+        """This message with some decoded fields changed and its raw bytes
+        made anew by the protocol (an intercept's edit);
+        :class:`LocalProtocolError` where the protocol cannot."""
+        raise LocalProtocolError(f"a {type(self).__name__} cannot be edited by its fields",
+                                 hint="edit its raw bytes instead")
+
+    def _editable(self, fields: dict[str, Any]) -> None:
+        """Refuse fields other than ``EDITABLE`` (for :meth:`edited`)."""
+        names = self.EDITABLE
+        unknown = sorted(set(fields) - set(names))
+        if unknown:
+            raise LocalProtocolError(f"a {type(self).__name__} has no field {unknown[0]!r} to edit",
+                                     hint=f"fields: {', '.join(names)}")
 
     def matches(self, pattern: Pattern) -> bool:
         """Does this message satisfy an ``expect`` pattern?

@@ -70,6 +70,7 @@ class Data(Message):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Line(Message):
     """One line; ``raw`` keeps its exact terminator (CRLF, LF or none)."""
+    EDITABLE = ("line",)
 
     KIND: ClassVar[str] = "line"
 
@@ -82,6 +83,11 @@ class Line(Message):
     def line(self) -> str:
         """The text without its terminator."""
         return self.raw.rstrip(b"\r\n").decode("utf-8", "replace")
+
+    def edited(self, **fields: Any) -> Line:
+        self._editable(fields)
+        ending = self.raw[len(self.raw.rstrip(b"\r\n")):] or b"\r\n"
+        return type(self).of(str(fields["line"]), ending)
 
     def fields(self) -> dict[str, Any]:
         return {"line": self.line, "terminator": escape_bytes(self.raw[len(self.raw.rstrip(b"\r\n")):])}

@@ -26,7 +26,7 @@ from lab.protocols._session import Peer, ServerBehaviour, Session
 from lab.protocols._spec import ProtocolSpec
 from lab.scenarios._model import Scenario
 
-__all__ = ["Exchange", "MockBehaviour", "MockReport", "MockSession", "Script", "build_scripts", "mock_spec"]
+__all__ = ["Exchange", "MockBehaviour", "MockReport", "MockSession", "Script", "build_scripts", "mock_spec", "targets"]
 
 MAX_BUFFER = 64 * 1024
 CLOSE_ENOUGH = 0.8
@@ -74,15 +74,29 @@ def _reply_bytes(data: dict[str, Any]) -> bytes | None:
     return None
 
 
+def targets(scenario: Scenario) -> dict[str, tuple[str, str | None]]:
+    """What the scenario's clients connect to: lab servers and proxies by
+    name, servers outside the lab by address; each with its protocol and
+    transport (None: the protocol's first)."""
+    out: dict[str, tuple[str, str | None]] = {s.name: (s.protocol, s.transport) for s in scenario.servers}
+    for step in scenario.steps:
+        if step.kind in ("serve", "proxy"):
+            decl = step.data["server"]
+            out[decl.name] = (decl.protocol, decl.transport)
+        elif step.kind == "connect" and step.data["target"] not in out and ":" in step.data["target"]:
+            out[step.data["target"]] = (step.data["speaks"], step.data.get("transport"))
+    return out
+
+
 def build_scripts(scenario: Scenario, server: str | None = None) -> tuple[str, list[Script], list[str]]:
-    """The server to impersonate, one script per client of it, and warnings."""
-    names = [s.name for s in scenario.servers] + [s.data["server"].name for s in scenario.steps if s.kind == "serve"]
-    protocol_of = {s.name: s.protocol for s in scenario.servers}
-    protocol_of.update({s.data["server"].name: s.data["server"].protocol for s in scenario.steps if s.kind == "serve"})
+    """The server to impersonate (a name, or an address outside the lab),
+    one script per client of it, and warnings."""
+    protocol_of = {name: protocol for name, (protocol, _) in targets(scenario).items()}
+    names = list(protocol_of)
     connects = [s for s in scenario.steps if s.kind == "connect" and s.data["target"] in protocol_of]
     if server is None:
         if not connects:
-            raise ScenarioError(f"{scenario.location}: {scenario.name}: no client connects to a lab server",
+            raise ScenarioError(f"{scenario.location}: {scenario.name}: no client connects to a server",
                                 hint="server replay needs a recording with `connect` and `send` steps")
         server = connects[0].data["target"]
     elif server not in protocol_of:

@@ -26,11 +26,15 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab import protocols
 from lab.errors import LabError, ScenarioError
 from lab.scenarios._loader import LDict, LList, Mark, YamlError, compose_documents
+
+if TYPE_CHECKING:
+    from lab.endpoints import Endpoint
+    from lab.lab import Lab
 
 __all__ = [
     "Scenario",
@@ -68,15 +72,27 @@ class ServerDecl:
     max_connections: int | None = None
     idle_timeout: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    to: str | None = None  # a proxy's server: a name before it, or HOST:PORT
+
+    @property
+    def is_proxy(self) -> bool:
+        return self.to is not None
 
     def kwargs(self) -> dict[str, Any]:
-        """Keywords for ``Lab.serve``."""
+        """Keywords for ``Lab.serve`` (or ``Lab.proxy``, after ``to``)."""
         out: dict[str, Any] = {"name": self.name, "port": self.port, "host": self.host}
         for key in ("transport", "capture", "max_connections", "idle_timeout"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         out.update(self.options)
         return out
+
+    async def astart(self, lab: Lab, to: str | None = None) -> Endpoint:
+        """Start it in ``lab`` (on the loop): a server, or a proxy to ``to``
+        (default: its own ``to``, with variables already filled)."""
+        if self.to is not None:
+            return await lab.aproxy(self.protocol, to or self.to, **self.kwargs())
+        return await lab.aserve(self.protocol, **self.kwargs())
 
 
 @dataclass
@@ -181,6 +197,10 @@ class _Fields:
         self.map = mapping
         self.what = what
         for key in mapping:
+            if isinstance(key, bool) or key in ("true", "false"):
+                raise ctx.error(mapping.key_marks[key], f"a key YAML reads as {str(key).lower()} in {what}",
+                                "on, off, yes and no are true/false to YAML: quote the key"
+                                f" ({what} takes: {', '.join(allowed)})")
             if key not in allowed:
                 raise ctx.error(mapping.key_marks[key], f"unknown key {key!r} in {what}",
                                 _did_you_mean(key, list(allowed), f"{what} takes: {', '.join(allowed)}"))
@@ -272,7 +292,8 @@ def _check_reference(ctx: _Context, ref: str, mark: Mark) -> None:
 
 # -- the lab part -----------------------------------------------------------
 
-SERVER_KEYS = ("protocol", "port", "host", "transport", "capture", "max_connections", "idle_timeout", "options")
+SERVER_KEYS = ("protocol", "port", "host", "transport", "capture", "max_connections", "idle_timeout", "options",
+               "to")
 
 
 def _protocol(ctx: _Context, name: str, mark: Mark) -> protocols.ProtocolSpec:
@@ -325,10 +346,40 @@ def _server(ctx: _Context, name: str, body: Any, mark: Mark) -> ServerDecl:
     if max_conns is not None and max_conns < 1:
         raise ctx.error(f.mark("max_connections"), "max_connections must be at least 1")
     options = f.get("options", dict, None)
+    safe_address(ctx, f.text("host", "127.0.0.1"), f.mark("host") if f.has("host") else mark)
+    to = f.text("to")
+    if to is not None:
+        if options:
+            raise ctx.error(f.mark("options"), "a proxy takes no protocol options",
+                            "options belong to the server it relays to")
+        proxy_target(ctx, to, f.mark("to"))
     checked = _check_options(ctx, spec, options) if options is not None else {}
     return ServerDecl(name=name, protocol=proto, mark=mark, port=port, host=f.text("host", "127.0.0.1"),
                       transport=transport, capture=capture, max_connections=max_conns,
-                      idle_timeout=f.get("idle_timeout", float), options=checked)
+                      idle_timeout=f.get("idle_timeout", float), options=checked, to=to)
+
+
+def safe_address(ctx: _Context, address: str, mark: Mark) -> None:
+    """With ``safe``, a file reaches and listens on loopback only."""
+    from lab.endpoints import is_loopback
+
+    if not ctx.safe or address in ctx.servers or list(references(address.rpartition(":")[0])):
+        return
+    host = address.rpartition(":")[0] if ":" in address else address
+    if not is_loopback(host.strip("[]")):
+        raise ctx.error(mark, f"{address!r} is not a loopback address, which safe mode refuses",
+                        "safe mode keeps a file to 127.0.0.1 and ::1; run without --safe if you trust it")
+
+
+def proxy_target(ctx: _Context, to: str, mark: Mark) -> None:
+    """A proxy relays to a server declared before it, or to HOST:PORT."""
+    if to in ctx.servers or ":" in to or list(references(to)):
+        _check_references(ctx, to, mark)
+        safe_address(ctx, to, mark)
+        return
+    raise ctx.error(mark, f"no server named {to!r} to relay to",
+                    _did_you_mean(to, sorted(ctx.servers), "name a server declared before the proxy, or give"
+                                  " HOST:PORT"))
 
 
 def _lab(ctx: _Context, body: Any, mark: Mark) -> list[ServerDecl]:

@@ -12,6 +12,7 @@ Tests: tests/scenarios/test_recorder.py
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import os
 import re
@@ -23,15 +24,18 @@ from typing import TYPE_CHECKING, Any, cast
 import yaml
 
 from lab.commands import Result, Statement, observers
-from lab.connection import ANSWERING
-from lab.endpoints import Can, Client, Server
+from lab.connection import ANSWERING, format_address
+from lab.endpoints import Can, Client, EndpointKind, Server
 from lab.errors import CommandError
 from lab.eventlog import Direction, Event, EventKind
-from lab.protocols._base import Message
+from lab.intercept import DEFAULT_TIMEOUT as DEFAULT_HOLD
+from lab.protocols._base import Message, Role
 from lab.services import ServiceKey
 
 if TYPE_CHECKING:
+    from lab.intercept import Held
     from lab.lab import Lab
+    from lab.proxy import Proxy, ProxyConnection
 
 __all__ = ["RECORDER", "Recorder", "expectation", "server_entry"]
 
@@ -152,6 +156,21 @@ def server_entry(server: Server, *, keep_port: bool = False) -> dict[str, Any]:
     return entry
 
 
+def proxy_entry(proxy: Proxy) -> dict[str, Any]:
+    """A proxy as a ``lab:`` entry: its protocol and the server it relays
+    to (by name when the lab runs it)."""
+    host, port = proxy.target
+    server = next((s for s in proxy.lab.servers if s.port == port and s.transport is proxy.transport
+                   and s.host in (host, "0.0.0.0", "::")), None)
+    entry: dict[str, Any] = {"protocol": proxy.spec.name,
+                             "to": server.name if server is not None else format_address(proxy.target)}
+    if proxy.host != "127.0.0.1":
+        entry["host"] = proxy.host
+    if len(proxy.spec.transports) > 1 and proxy.transport.value != _DEFAULT_TRANSPORT:
+        entry["transport"] = proxy.transport.value
+    return entry
+
+
 def _dump(item: Any, flow: bool | None = None) -> str:
     return yaml.safe_dump(item, default_flow_style=flow, sort_keys=False, allow_unicode=True, width=100)
 
@@ -190,6 +209,11 @@ class Recorder:
         self._last_active: dict[str, float] = {}  # when each client last opened or sent (monotonic)
         self._running = False  # a command is running: its replies follow its step
         self._pending: list[Event] = []
+        self._oldest: dict[str, str] = {}  # endpoint -> its oldest held id, as a command starts
+        self._relayed: dict[str, str] = {}  # proxied connection -> the client it is recorded as
+        self._relay_names: set[str] = set()
+        self._relay_conns: dict[str, ProxyConnection] = {}
+        self._opened: dict[str, ProxyConnection] = {}  # proxied, not yet known to be a stranger
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -205,6 +229,7 @@ class Recorder:
             raise CommandError(f"cannot write {self.path}: {exc.strerror}") from None
         when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         lab = {s.name: server_entry(s) for s in self.lab.servers}
+        lab.update({p.name: proxy_entry(cast("Proxy", p)) for p in self.lab.of_kind(EndpointKind.PROXY)})
         self._declared.update(lab)
         head = f"# Recorded with netlab on {when}; replay with `netlab run {self.path.name}`.\n"
         head += _dump({"name": self.name, "description": self.description}, flow=False)
@@ -279,6 +304,10 @@ class Recorder:
         elif kind == "stop":
             names = [c.name for c in self.lab.clients] if "all" in args.names else args.names
             self._stopping.update(names)
+        elif kind in ("release", "drop", "edit"):
+            self._oldest = {}
+            for held in self.lab.intercepts.held():
+                self._oldest.setdefault(held.endpoint, held.id)
 
     def finished(self, stmt: Statement, args: Any, result: Result) -> None:
         kind = stmt.words[0]
@@ -296,6 +325,13 @@ class Recorder:
         self._declared.add(server.name)
         self._step("serve", {"as": server.name, **server_entry(server)})
 
+    def _declare(self, endpoint: Any) -> None:
+        if endpoint.kind is EndpointKind.PROXY:
+            self._declared.add(endpoint.name)
+            self._step("proxy", {"as": endpoint.name, **proxy_entry(endpoint)})
+        else:
+            self._serve_step(endpoint)
+
     def _record_connect(self, args: Any, result: Result) -> None:
         self._connect_step(result.value, args.words[-1])
 
@@ -304,12 +340,14 @@ class Recorder:
         found = self.lab.endpoints.get(target) if target else None
         server = cast(Server, found) if found is not None and found.can(Can.LISTEN) else None
         if server is None:
-            # an address: name the lab server that listens there, if one does
+            # an address: name the lab server (or proxy) that listens there, if one does
             port = client.target[1]
-            server = next((s for s in self.lab.servers if s.port == port and s.transport is client.transport), None)
+            server = next((cast(Server, e) for e in self.lab.endpoints.values() if e.can(Can.LISTEN)
+                           and e.listen_address and e.listen_address[1] == port
+                           and e.transport is client.transport), None)
         if server is not None:
             if server.name not in self._declared:  # started from Python while recording
-                self._serve_step(server)
+                self._declare(server)
             step["to"] = server.name
             if server.spec.name != client.spec.name:
                 step["protocol"] = client.spec.name
@@ -355,6 +393,80 @@ class Recorder:
             step["traffic"] = traffic
         self._step("call", step)
 
+    def _record_proxy(self, args: Any, result: Result) -> None:
+        proxy = result.value
+        self._declared.add(proxy.name)
+        self._step("proxy", {"as": proxy.name, **proxy_entry(proxy)})
+
+    def _record_intercept(self, args: Any, result: Result) -> None:
+        if args.endpoint is None:
+            return  # a listing
+        if args.off:
+            self._step("intercept", {"at": args.endpoint, "off": True})
+            return
+        rule = result.value
+        step: dict[str, Any] = {"at": args.endpoint, "filter": rule.text}
+        if rule.timeout != DEFAULT_HOLD:
+            step["after"] = rule.timeout
+        if rule.then.value != "release":
+            step["then"] = rule.then.value
+        self._step("intercept", step)
+
+    def _record_held(self, args: Any, result: Result) -> None:
+        if args.wait:  # a wait is a point the replay must reach too
+            self._step("held", {**({"at": args.on} if args.on else {}), "count": args.wait})
+
+    def _which(self, held: Held) -> dict[str, Any]:
+        """The oldest held on its endpoint is named by the endpoint (ids
+        need not repeat in a replay); another by its id."""
+        if self._oldest.get(held.endpoint) in (None, held.id):  # None: held while the command waited
+            return {"at": held.endpoint}
+        return {"id": held.id}
+
+    def _record_release(self, args: Any, result: Result) -> None:
+        self._record_choice("release", result.value)
+
+    def _record_drop(self, args: Any, result: Result) -> None:
+        self._record_choice("drop", result.value)
+
+    def _record_choice(self, kind: str, done: list[Held]) -> None:
+        for held in done:
+            self._step(kind, self._which(held))
+            self._oldest.pop(held.endpoint, None)
+            rest = [h for h in self.lab.intercepts.held() if h.endpoint == held.endpoint]
+            if rest:
+                self._oldest[held.endpoint] = rest[0].id
+
+    def _record_edit(self, args: Any, result: Result) -> None:
+        held = self.lab.intercepts.last_taken
+        if held is None:
+            return
+        step = self._which(held)
+        changes = [c for c in args.changes if c != held.id]
+        if args.raw or args.hex:
+            raw = result.value.raw
+            text = _readable(raw)
+            if text is None:
+                step["hex"] = raw.hex()
+            else:
+                step["raw"] = _braces(text)
+        else:
+            step["fields"] = dict(c.partition("=")[::2] for c in changes)
+        self._step("edit", step)
+
+    def _record_inject(self, args: Any, result: Result) -> None:
+        endpoint = args.conn.partition("#")[0]
+        step: dict[str, Any] = {"into": endpoint}
+        if args.to:
+            step["to"] = args.to
+        if args.hex:
+            step["hex"] = "".join(args.text)
+        else:
+            step["text"] = _braces(" ".join(args.text))
+            if args.no_newline:
+                step["newline"] = False
+        self._step("inject", step)
+
     def _record_wait(self, args: Any, result: Result) -> None:
         if isinstance(result.value, (int, float)):
             self._step("wait", result.value)
@@ -368,6 +480,9 @@ class Recorder:
 
     def _on_event(self, event: Event) -> None:
         endpoint = self.lab.endpoints.get(event.endpoint)
+        if endpoint is not None and endpoint.kind is EndpointKind.PROXY:
+            self._relayed_event(cast("Proxy", endpoint), event)
+            return
         if endpoint is None or not endpoint.can(Can.SEND):
             return
         name = endpoint.name
@@ -409,6 +524,65 @@ class Recorder:
         elif event.kind is EventKind.CLOSE and name not in self._stopping:
             self._note_skipped()
             self._step("wait", {"closed": name})
+
+    # -- proxied connections -------------------------------------------------
+
+    def _relayed_event(self, proxy: Proxy, event: Event) -> None:
+        """A client netlab did not start, talking through a proxy: recorded
+        as a lab client connecting to the proxy, sending what that client
+        sent and expecting what the server answered."""
+        if event.kind is EventKind.OPEN:
+            conn = proxy.connections.get(event.conn)
+            if conn is not None:
+                self._opened[event.conn] = conn
+            return
+        conn = self._opened.pop(event.conn, None)
+        # decided at its first traffic: by then a lab client's own end is known
+        if conn is not None and not self._from_lab(conn):
+            if proxy.name not in self._declared:
+                self._declare(proxy)
+            new = self._relay_name(proxy)
+            self._relayed[event.conn] = new
+            self._relay_conns[event.conn] = conn
+            self._turn[new] = 0
+            self._step("connect", {"to": proxy.name, "as": new})
+        name = self._relayed.get(event.conn)
+        if name is None:
+            return
+        if event.kind is EventKind.MESSAGE and event.direction is Direction.IN:
+            self._turn[name] = 0
+            if event.raw is None:
+                self._write(f"# {name} sent {_comment(event.summary)} (not captured in full)\n")
+            else:
+                self._step("send", _exact_send(name, event.raw))
+        elif event.kind is EventKind.MESSAGE and event.direction is Direction.OUT:
+            count = self._turn[name] = self._turn.get(name, 0) + 1
+            if count > MAX_PER_TURN:
+                return
+            if event.message is None or event.message.keepalive:
+                self._write(f"# {name} received {_comment(event.summary)}\n")
+            else:
+                self._step("expect", expectation(name, event.message))
+        elif event.kind is EventKind.CLOSE:
+            del self._relayed[event.conn]
+            conn = self._relay_conns.pop(event.conn)
+            if conn.ended_by is Role.CLIENT:
+                self._step("stop", [name])
+            else:
+                self._step("wait", {"closed": name})
+
+    def _from_lab(self, conn: ProxyConnection) -> bool:
+        """Is the proxied client one of the lab's own?"""
+        return any(tuple(c.conn.local) == tuple(conn.peer) for c in self.lab.clients)
+
+    def _relay_name(self, proxy: Proxy) -> str:
+        stem = proxy.name[:26]
+        for n in itertools.count(1):
+            name = f"{stem}-{n}"
+            if name not in self._relay_names and name not in self.lab.endpoints:
+                self._relay_names.add(name)
+                return name
+        raise AssertionError("unreachable")
 
     def _verb_traffic(self, name: str, event: Event) -> None:
         """Keep what a verb sends and receives on the call step, so server

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import difflib
 import enum
 import importlib
@@ -383,7 +384,8 @@ class Runner:
             return
         for decl in self.scenario.servers:
             try:
-                self.lab.serve(decl.protocol, **decl.kwargs())
+                to = self.vars.fill(decl.to) if decl.to else None
+                self.lab._call(decl.astart(self.lab, to))
             except LabError as exc:
                 raise StepFailed(f"lab server {decl.name!r}: {exc}", mark=decl.mark) from None
 
@@ -450,6 +452,69 @@ class Runner:
         except LabError as exc:
             raise StepFailed(exc.message, expected=f"{data['closed']} closed by the server",
                              client=data["closed"]) from None
+
+    # -- proxies and intercepts --------------------------------------------------
+
+    def _absent(self, name: str | None, what: str) -> bool:
+        """In client replay the lab's proxies do not run: steps on them are
+        skipped, with a note."""
+        if self.target is None or name is None or name.partition("#")[0] in self.lab.endpoints:
+            return False
+        self.notes.append(f"client replay: {what} on {name} skipped")
+        return True
+
+    def _step_proxy(self, data: dict[str, Any], timeout: float) -> None:
+        decl = data["server"]
+        if self.target is not None:
+            self.notes.append(f"client replay: proxy {decl.name} not started")
+            return
+        words = command_words("proxy", {"server": dataclasses.replace(decl, to=self.vars.fill(decl.to))})
+        assert words is not None
+        self._execute(words, timeout)
+
+    def _intercept_step(self, kind: str, data: dict[str, Any], timeout: float) -> Any:
+        if self._absent(data.get("on") or data.get("into"), kind):
+            return None
+        words = command_words(kind, data)
+        assert words is not None
+        if kind in ("release", "drop", "edit"):
+            words += ["--wait", f"{data.get('timeout') or timeout:g}"]
+        return self._execute(words, timeout)
+
+    def _step_intercept(self, data: dict[str, Any], timeout: float) -> None:
+        self._intercept_step("intercept", data, timeout)
+
+    def _step_release(self, data: dict[str, Any], timeout: float) -> None:
+        self._intercept_step("release", data, timeout)
+
+    def _step_drop(self, data: dict[str, Any], timeout: float) -> None:
+        self._intercept_step("drop", data, timeout)
+
+    def _step_edit(self, data: dict[str, Any], timeout: float) -> None:
+        self._intercept_step("edit", data, timeout)
+
+    def _step_inject(self, data: dict[str, Any], timeout: float) -> None:
+        self._intercept_step("inject", data, timeout)
+
+    def _step_held(self, data: dict[str, Any], timeout: float) -> None:
+        if self._absent(data.get("on"), "held"):
+            return
+        wait = data.get("timeout") or timeout
+        words = ["held", "--wait", str(data["count"]), "--timeout", f"{wait:g}"]
+        if data.get("on"):
+            words += ["--on", data["on"]]
+        try:
+            held = self._execute(words, wait)
+        except LabTimeout as exc:
+            raise StepFailed(exc.message, expected=f"{data['count']} held message(s)",
+                             got=", ".join(h.summary for h in self.lab.held()) or "nothing held") from None
+        oldest = held[0].message
+        if set(data) & {"text", "regex", "code", "equals", "hex", "kind", "length", "fields"} \
+                and not matches(data, oldest):
+            raise StepFailed("the held message is not the one expected", expected=describe_matchers(data),
+                             got=f"{held[0].id}: {escape_bytes(oldest.raw, 120)}")
+        if data.get("save"):
+            self.saved[data["save"]] = oldest
 
     def _client(self, name: str) -> Client:
         endpoint = self.lab.endpoints.get(name)

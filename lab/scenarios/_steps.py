@@ -26,7 +26,9 @@ from lab.scenarios._model import (
     _protocol,
     _server,
     _type_name,
+    proxy_target,
     references,
+    safe_address,
 )
 
 __all__ = ["MATCHERS", "STEP_KINDS"]
@@ -78,7 +80,7 @@ def _new_name(ctx: _Context, name: str, mark: Mark) -> None:
         raise ctx.error(mark, f"name {name!r} is already taken", "pick another name")
 
 
-def check_serve(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
+def check_serve(ctx: _Context, value: Any, mark: Mark, *, proxy: bool = False) -> dict[str, Any]:
     if isinstance(value, LDict):
         name = value.get("as")
         body = LDict({k: v for k, v in value.items() if k != "as"})
@@ -86,6 +88,8 @@ def check_serve(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
         if name is None or not isinstance(name, str):
             raise ctx.error(value.mark, "serve needs 'as': the server's name")
         decl = _server(ctx, name, body, value.mark)
+        if decl.is_proxy and not proxy:
+            raise ctx.error(value.mark, "a server with 'to' is a proxy", "write it as a `proxy:` step")
     else:
         from lab.commands.serve import server_kwargs
 
@@ -101,6 +105,7 @@ def check_serve(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
             spec.resolve_options(kwargs)
         except LabError as exc:
             raise ctx.error(mark, exc.message, exc.hint) from None
+        safe_address(ctx, general.get("host", "127.0.0.1"), mark)
         decl = ServerDecl(name=name, protocol=spec.name, mark=mark, port=general.get("port", 0),
                           host=general.get("host", "127.0.0.1"), transport=general.get("transport"),
                           capture=general.get("capture"), idle_timeout=general.get("idle_timeout"),
@@ -142,6 +147,7 @@ def check_connect(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
     if name is None:
         raise ctx.error(mark, "connect needs 'as': the client's name", "e.g. `connect: {to: e, as: c}`")
     _check_references(ctx, target, target_mark)
+    safe_address(ctx, target, target_mark)
     checked = _check_options(ctx, protocols.get(proto), options, client=True) if options else {}
     _new_name(ctx, name, mark)
     ctx.clients[name] = proto
@@ -554,6 +560,216 @@ def check_python(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
     return {"function": function, "args": args, "save": save}
 
 
+# -- proxies and intercepts ---------------------------------------------------------
+
+
+def check_proxy(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
+    if isinstance(value, LDict):
+        if "to" not in value:
+            raise ctx.error(value.mark, "proxy needs 'to': the server it relays to",
+                            "e.g. `proxy: {protocol: smtp, to: mx, as: px}`")
+        return check_serve(ctx, value, mark, proxy=True)
+    from lab.commands.proxy import parse_listen
+
+    args = _parse_command(ctx, "proxy", _words(ctx, "proxy", value, mark), mark)
+    if args.name is None:
+        raise ctx.error(mark, "proxy needs a name: end with `as NAME`")
+    try:
+        host, port = parse_listen(args.listen)
+    except LabError as exc:
+        raise ctx.error(mark, exc.message, exc.hint) from None
+    spec = _protocol(ctx, args.protocol, mark)
+    if args.transport is not None and args.transport not in spec.iter_transports():
+        raise ctx.error(mark, f"{spec.name} does not run over {args.transport!r}")
+    proxy_target(ctx, args.to, mark)
+    safe_address(ctx, host, mark)
+    decl = ServerDecl(name=args.name, protocol=spec.name, mark=mark, port=port, host=host,
+                      transport=args.transport, capture=args.capture, max_connections=args.max_connections,
+                      idle_timeout=args.idle_timeout, to=args.to)
+    _new_name(ctx, decl.name, mark)
+    ctx.servers[decl.name] = decl.protocol
+    return {"server": decl}
+
+
+def _endpoint(ctx: _Context, name: str, mark: Mark, what: str) -> None:
+    if name not in ctx.names():
+        raise ctx.error(mark, f"no endpoint named {name!r} {what}",
+                        _did_you_mean(name, sorted(ctx.names()), "start it in an earlier step"))
+
+
+def check_intercept(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
+    from lab.filtering import parse_filter
+    from lab.intercept import DEFAULT_TIMEOUT as DEFAULT_HOLD
+
+    if isinstance(value, LDict):
+        f = _Fields(ctx, value, "intercept", ("at", "filter", "after", "then", "off"))
+        data = {"on": f.name("at", required=True), "filter": f.text("filter", "") or "",
+                "after": f.timeout("after"), "then": f.get("then", str), "off": f.get("off", bool, False)}
+        on_mark = f.mark("at")
+    else:
+        args = _parse_command(ctx, "intercept", _words(ctx, "intercept", value, mark), mark)
+        if args.endpoint is None:
+            raise ctx.error(mark, "intercept needs an endpoint", "e.g. `intercept: px m:MAIL in`")
+        data = {"on": args.endpoint, "filter": " ".join(args.filter),
+                "after": None if args.timeout == DEFAULT_HOLD else args.timeout,
+                "then": None if args.then == "release" else args.then, "off": args.off}
+        on_mark = mark
+    _endpoint(ctx, data["on"], on_mark, "to intercept on")
+    if data["then"] not in (None, "release", "drop"):
+        raise ctx.error(mark, f"unknown 'then' {data['then']!r}", "release or drop")
+    if data["off"] and (data["filter"] or data["after"] or data["then"]):
+        raise ctx.error(mark, "'off' removes breakpoints: give it alone with 'at'")
+    try:
+        parse_filter(data["filter"])
+    except LabError as exc:
+        raise ctx.error(mark, exc.message, exc.hint) from None
+    return data
+
+
+def _choice(ctx: _Context, kind: str, value: Any, mark: Mark, keys: tuple[str, ...]) -> tuple[dict[str, Any],
+                                                                                             _Fields | None]:
+    """The held message a release, drop or edit acts on: ``id`` or the
+    oldest held ``on`` an endpoint (or anywhere)."""
+    if not isinstance(value, LDict):
+        raise ctx.error(mark, f"{kind} takes a mapping", f"e.g. `{kind}: {{at: px}}`")
+    f = _Fields(ctx, value, kind, ("at", "id", "timeout", *keys))
+    data: dict[str, Any] = {"on": f.name("at"), "id": f.text("id"), "timeout": f.timeout()}
+    if data["on"] is not None:
+        _endpoint(ctx, data["on"], f.mark("at"), "holds messages")
+    from lab.commands.intercept import HELD_ID
+
+    if data["id"] is not None and data["id"] != "all" and not HELD_ID.fullmatch(data["id"]):
+        raise ctx.error(f.mark("id"), f"bad held id {data['id']!r}", "held ids are h1, h2, ... or all")
+    return data, f
+
+
+def check_release(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
+    if isinstance(value, str):
+        value = _held_words(ctx, "release", value, mark)
+    return _choice(ctx, "release", value, mark, ())[0]
+
+
+def check_drop(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
+    if isinstance(value, str):
+        value = _held_words(ctx, "drop", value, mark)
+    return _choice(ctx, "drop", value, mark, ())[0]
+
+
+def _held_words(ctx: _Context, kind: str, value: str, mark: Mark) -> LDict:
+    """``release: h1`` / ``drop: --on px`` as the mapping form."""
+    args = _parse_command(ctx, kind, _words(ctx, kind, value, mark), mark)
+    if len(args.ids) > 1:
+        raise ctx.error(mark, f"a {kind} step takes one id (or all)")
+    out = LDict({"at": args.on, "id": args.ids[0] if args.ids else None})
+    out = LDict({k: v for k, v in out.items() if v is not None})
+    out.mark, out.key_marks, out.value_marks = mark, {k: mark for k in out}, {k: mark for k in out}
+    return out
+
+
+def check_edit(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
+    if isinstance(value, str):
+        value = _edit_words(ctx, value, mark)
+    data, f = _choice(ctx, "edit", value, mark, ("fields", "raw", "hex"))
+    assert f is not None
+    given = [k for k in ("fields", "raw", "hex") if f.has(k)]
+    if len(given) != 1:
+        raise ctx.error(value.mark, "edit needs exactly one of 'fields', 'raw' or 'hex'",
+                        "e.g. `edit: {at: px, fields: {arg: FROM:<eve@lab.test>}}`")
+    if f.has("fields"):
+        fields = f.get("fields", dict)
+        if not fields:
+            raise ctx.error(f.mark("fields"), "'fields' is empty", "give NAME: VALUE pairs")
+        data["fields"] = {str(k): v if isinstance(v, str) else str(v) for k, v in fields.items()}
+        for key in data["fields"]:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise ctx.error(fields.key_marks[key], f"bad field name {key!r}")
+    elif f.has("raw"):
+        data["raw"] = f.text("raw")
+        _check_references(ctx, data["raw"], f.mark("raw"))
+    else:
+        data["hex"] = f.get("hex", str)
+        try:
+            bytes.fromhex(data["hex"])
+        except ValueError:
+            raise ctx.error(f.mark("hex"), f"'hex' needs pairs of hex digits, got {data['hex']!r}") from None
+    return data
+
+
+def _edit_words(ctx: _Context, value: str, mark: Mark) -> LDict:
+    """``edit: h1 arg=X`` / ``edit: --on px --raw TEXT`` as the mapping form."""
+    from lab.commands.intercept import HELD_ID
+
+    args = _parse_command(ctx, "edit", _words(ctx, "edit", value, mark), mark)
+    changes = list(args.changes)
+    out = LDict()
+    if changes and HELD_ID.fullmatch(changes[0]):
+        out["id"] = changes.pop(0)
+    if args.on:
+        out["at"] = args.on
+    if args.raw or args.hex:
+        out["hex" if args.hex else "raw"] = " ".join(changes)
+    else:
+        fields = LDict()
+        for change in changes:
+            key, sep, val = change.partition("=")
+            if not sep or not key:
+                raise ctx.error(mark, f"edit wants NAME=VALUE, not {change!r}", "or --raw TEXT")
+            fields[key] = val
+        fields.mark, fields.key_marks, fields.value_marks = mark, {k: mark for k in fields}, {k: mark for k in fields}
+        out["fields"] = fields
+    out.mark, out.key_marks, out.value_marks = mark, {k: mark for k in out}, {k: mark for k in out}
+    return out
+
+
+def check_held(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str):
+        args = _parse_command(ctx, "held", ["--wait", *_words(ctx, "held", value, mark)], mark)
+        data: dict[str, Any] = {"on": args.on, "count": args.wait or 1, "timeout": None, "save": None}
+    elif isinstance(value, LDict):
+        f = _Fields(ctx, value, "held", ("at", "count", "timeout", "save", *MATCHERS))
+        data = {"on": f.name("at"), "count": f.get("count", int, 1), "timeout": f.timeout(), "save": f.name("save")}
+        data.update(_matchers(ctx, f))
+    else:
+        raise ctx.error(mark, f"held takes a mapping, not {_type_name(value)}", "e.g. `held: {at: px, text: MAIL}`")
+    if data["on"] is not None:
+        _endpoint(ctx, data["on"], mark, "holds messages")
+    if data["count"] < 1:
+        raise ctx.error(mark, "'count' is at least 1")
+    if data.get("save"):
+        ctx.saved.add(data["save"])
+    return data
+
+
+def check_inject(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
+    if isinstance(value, LDict):
+        f = _Fields(ctx, value, "inject", ("into", "to", "text", "hex", "newline"))
+        into = f.text("into", required=True)
+        text, hexa = f.text("text"), f.get("hex", str)
+        if (text is None) == (hexa is None):
+            raise ctx.error(value.mark, "inject needs exactly one of 'text' or 'hex'")
+        data = {"into": into, "to": f.get("to", str), "text": text, "hex": hexa,
+                "newline": f.get("newline", bool, True)}
+    else:
+        args = _parse_command(ctx, "inject", _words(ctx, "inject", value, mark), mark)
+        words = " ".join(args.text)
+        data = {"into": args.conn, "to": args.to, "text": None if args.hex else words,
+                "hex": words if args.hex else None, "newline": not args.no_newline}
+    if data["to"] not in (None, "client", "server"):
+        raise ctx.error(mark, f"'to' is client or server, not {data['to']!r}")
+    head = data["into"].partition("#")[0]
+    _endpoint(ctx, head, mark, "to inject into")
+    if data["hex"] is not None:
+        try:
+            bytes.fromhex(data["hex"])
+        except ValueError:
+            raise ctx.error(mark, f"'hex' needs pairs of hex digits, got {data['hex']!r}") from None
+    else:
+        _check_references(ctx, data["text"], mark)
+    return data
+
+
 STEP_KINDS: dict[str, StepCheck] = {
     "serve": check_serve,
     "connect": check_connect,
@@ -567,6 +783,13 @@ STEP_KINDS: dict[str, StepCheck] = {
     "save": check_save,
     "assert": check_assert,
     "python": check_python,
+    "proxy": check_proxy,
+    "intercept": check_intercept,
+    "held": check_held,
+    "release": check_release,
+    "drop": check_drop,
+    "edit": check_edit,
+    "inject": check_inject,
 }
 
 

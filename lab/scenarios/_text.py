@@ -113,6 +113,53 @@ def command_words(kind: str, data: dict[str, Any]) -> list[str] | None:
             ["--timeout", f"{data['timeout']:g}"] if data.get("timeout") else [])
     if kind == "stop":
         return ["stop", *data["names"]]
+    return _intercept_words(kind, data)
+
+
+def _intercept_words(kind: str, data: dict[str, Any]) -> list[str] | None:
+    if kind == "proxy":
+        decl = data["server"]
+        words = ["proxy", decl.protocol, "--to", decl.to]
+        if decl.port or decl.host != "127.0.0.1":
+            host = f"[{decl.host}]" if ":" in decl.host else decl.host
+            words += ["--listen", f"{host}:{decl.port}"]
+        if decl.transport:
+            words.append(f"--{decl.transport}")
+        if decl.capture:
+            words += ["--capture", decl.capture]
+        if decl.max_connections:
+            words += ["--max-connections", str(decl.max_connections)]
+        if decl.idle_timeout is not None:
+            words += ["--idle-timeout", f"{decl.idle_timeout:g}"]
+        return [*words, "as", decl.name]
+    if kind == "intercept":
+        if data["off"]:
+            return ["intercept", data["on"], "--off"]
+        words = ["intercept", data["on"], *([data["filter"]] if data["filter"] else [])]
+        if data.get("after"):
+            words += ["--timeout", f"{data['after']:g}"]
+        if data.get("then"):
+            words += ["--then", data["then"]]
+        return words
+    if kind in ("release", "drop", "edit"):
+        words = [kind, *([data["id"]] if data.get("id") else []), *(["--on", data["on"]] if data.get("on") else [])]
+        if kind != "edit":
+            return words
+        if "fields" in data:
+            return [*words, *(f"{k}={v}" for k, v in data["fields"].items())]
+        if "hex" in data:
+            return [*words, "--hex", data["hex"]]
+        return [*words, "--raw", _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", data["raw"])]
+    if kind == "held":
+        if set(data) & {"text", "regex", "code", "equals", "hex", "kind", "length", "fields"}:
+            return None
+        return ["held", "--wait", str(data["count"]), *(["--on", data["on"]] if data.get("on") else [])]
+    if kind == "inject":
+        words = ["inject", data["into"], *(["--to", data["to"]] if data.get("to") else [])]
+        if data.get("hex") is not None:
+            return [*words, "--hex", data["hex"]]
+        text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", data["text"])
+        return [*words, *([] if data["newline"] else ["-n"]), text]
     return None
 
 
@@ -145,4 +192,7 @@ def step_text(kind: str, data: dict[str, Any]) -> str:
         return f"assert {subject[data['subject']]()} {'not ' if data.get('not') else ''}{checks}"
     if kind == "python":
         return f"python {data['function']}"
+    if kind == "held":
+        on = f" on {data['on']}" if data.get("on") else ""
+        return f"held{on}: {describe_matchers(data)}"
     return kind

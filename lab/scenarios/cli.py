@@ -263,7 +263,7 @@ def _printer_lab(args: argparse.Namespace) -> tuple[Any, Any, Any]:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from lab.cli import serve_in_foreground
-    from lab.endpoints import is_loopback
+    from lab.endpoints import EndpointKind, is_loopback
     from lab.errors import LabError
 
     scenario, code = _lab_of(args.file, args.scenario)
@@ -275,15 +275,16 @@ def cmd_up(args: argparse.Namespace) -> int:
     reactor, lab, printer = _printer_lab(args)
 
     async def start() -> list[Any]:
-        servers = []
+        servers: list[Any] = []
         for decl in scenario.servers:
             try:
-                servers.append(await lab.aserve(decl.protocol, **decl.kwargs()))
+                servers.append(await decl.astart(lab))
             except LabError as exc:
                 raise LabError(f"{args.file}:{decl.mark}: lab server {decl.name!r}: {exc}") from None
         for server in servers:
-            _say(f"{server.name}: {server.spec.name} listening on {server.address}")
-            if not is_loopback(server.host):
+            what = "proxy on" if server.kind is EndpointKind.PROXY else "listening on"
+            _say(f"{server.name}: {server.spec.name} {what} {server.address}")
+            if not is_loopback(server.listen_address[0]):
                 _say(f"warning: {server.name} is reachable from other machines")
         _say(f"{scenario.name}: {len(servers)} servers up  (Ctrl-C to stop)")
         return servers
@@ -303,7 +304,7 @@ def cmd_mock(args: argparse.Namespace) -> int:
     from lab.cli import serve_in_foreground
     from lab.errors import LabError
     from lab.protocols import Transport
-    from lab.scenarios._mock import MockReport, build_scripts, mock_spec
+    from lab.scenarios._mock import MockReport, build_scripts, mock_spec, targets
 
     scenario, code = _lab_of(args.file, args.scenario)
     if scenario is None:
@@ -315,17 +316,14 @@ def cmd_mock(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     for warning in warnings:
         _say(f"warning: {warning}")
-    declared = {s.name: s for s in scenario.servers}
-    declared.update({s.data["server"].name: s.data["server"] for s in scenario.steps if s.kind == "serve"})
-    decl = declared[server_name]
-    protocol = decl.protocol
+    protocol, transport = targets(scenario)[server_name]
+    name = server_name if ":" not in server_name else "mock"  # a server outside the lab: an address
     report = MockReport()
     spec = mock_spec(protocols.get(protocol), scripts, report)
     reactor, lab, printer = _printer_lab(args)
 
     async def start() -> Any:
-        server = await lab.aserve(spec, name=server_name, host=args.host, port=args.port,
-                                  transport=decl.transport)
+        server = await lab.aserve(spec, name=name, host=args.host, port=args.port, transport=transport)
         _say(f"mock {server_name} ({protocol}, {len(scripts)} recorded clients) listening on {server.address}"
              "  (Ctrl-C to stop)")
         return server

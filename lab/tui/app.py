@@ -1,5 +1,6 @@
 """The netlab TUI: endpoints, live traffic, message detail, conversation
-ladder, stats, and the command language, over one running :class:`Lab`.
+ladder, stats, the messages intercepts hold, and the command language,
+over one running :class:`Lab`.
 
 The lab's reactor runs in its own thread.  Events reach the UI through an
 :class:`EventFeed` (a bounded queue filled on the reactor thread) that a
@@ -35,6 +36,7 @@ from lab.commands import Interpreter
 from lab.endpoints import Can, Endpoint, EndpointKind
 from lab.errors import LabError
 from lab.eventlog import Event, EventKind
+from lab.filtering import FILTER_HELP, parse_filter
 from lab.lab import Lab
 from lab.scenarios import Recorder, Scenario, load_file
 from lab.scenarios._recorder import RECORDER
@@ -44,7 +46,7 @@ from lab.tui.detail import MessageDetail
 from lab.tui.dump import as_escaped, as_hex
 from lab.tui.endpoints import EndpointsTree
 from lab.tui.feed import EventFeed
-from lab.tui.filtering import FILTER_HELP, parse_filter
+from lab.tui.held import HOLD_NOTE, HeldScreen, held_now
 from lab.tui.help import HelpScreen
 from lab.tui.palette import LabCommands
 from lab.tui.picker import ClientPicker
@@ -80,6 +82,7 @@ class NetlabApp(App[int]):
         Binding("f", "toggle_follow", "Follow"),
         Binding("space", "toggle_pause", "Pause"),
         Binding("l", "ladder", "Ladder"),
+        Binding("h", "held", "Held"),
         Binding("t", "talk", "Talk"),
         Binding("r", "record", "Record"),
         Binding("s", "scenario", "Scenario"),
@@ -218,13 +221,18 @@ class NetlabApp(App[int]):
         self.traffic.add(events)
         self.rates.count(events)
         stats = self.stats
+        holds_changed = False
         for e in events:
             if e.kind in _TOPOLOGY:
                 self._topology_changed = True
                 if e.protocol:
                     stats.protocols[e.endpoint] = e.protocol
+            elif e.kind is EventKind.INFO and HOLD_NOTE.match(e.summary):
+                holds_changed = self._topology_changed = True  # the tree and title count what is held
         if self._topology_changed:
             self._refresh_tree()
+        if holds_changed and isinstance(self.screen, HeldScreen):
+            self.screen.refresh_held()
 
     def _refresh_tree(self) -> None:
         self._topology_changed = False
@@ -253,10 +261,18 @@ class NetlabApp(App[int]):
         endpoints = self.endpoints_now()
         servers = sum(e.kind is EndpointKind.SERVER for e in endpoints)
         clients = sum(e.kind is EndpointKind.CLIENT for e in endpoints)
+        proxies = sum(e.kind is EndpointKind.PROXY for e in endpoints)
         title = Text.assemble(
             (f" {self.title} ", "bold reverse"),
-            f"  {servers} servers · {clients} clients · {lab.log.total:,} events",
+            f"  {servers} servers · ",
+            f"{proxies} prox{'y' if proxies == 1 else 'ies'} · " if proxies else "",
+            f"{clients} clients · {lab.log.total:,} events",
         )
+        held = len(held_now(lab))
+        if held:
+            title.append("  ")
+            title.append(f" ⏸ {held} held ", "bold black on #e5c07b")
+            title.append(" h lists them", "#e5c07b")
         recorder = self.recording()
         if recorder is not None:
             title.append("  ")
@@ -318,6 +334,13 @@ class NetlabApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def action_held(self) -> None:
+        """The held-messages screen (from any screen but itself)."""
+        if isinstance(self.screen, HeldScreen):
+            self.pop_screen()
+            return
+        self.push_screen(HeldScreen(self.lab, export_dir=self.export_dir))
+
     def action_focus_command(self) -> None:
         self.commandbar.input.focus()
 
@@ -367,9 +390,10 @@ class NetlabApp(App[int]):
         return self.traffic.selected
 
     def _ladder_target(self) -> tuple[str, str] | None:
-        """(endpoint, connection) for the ladder: the tree's connection or
-        client when the tree has focus, else the event under the cursor,
-        else the connection the view is narrowed to."""
+        """(endpoint, connection) for the ladder: the tree's connection, or
+        its endpoint's newest (a client's own), when the tree has focus,
+        else the event under the cursor, else the connection the view is
+        narrowed to."""
         tree = self.endpoints_tree
         node = tree.cursor_node
         if tree.has_focus and node is not None and node.data is not None:
@@ -377,8 +401,9 @@ class NetlabApp(App[int]):
             if scope.conn and scope.endpoint:
                 return scope.endpoint, scope.conn
             endpoint = self.lab.endpoints.get(scope.endpoint or "")
-            if endpoint is not None and endpoint.can(Can.SEND):
-                return endpoint.name, endpoint.live_connections()[0].id
+            live = endpoint.live_connections() if endpoint is not None else []
+            if endpoint is not None and live:
+                return endpoint.name, live[-1].id
         event = self.selected_event()
         if event is not None and event.conn:
             return event.endpoint, event.conn
@@ -531,6 +556,8 @@ class NetlabApp(App[int]):
                                 self.action_record)
         yield SystemCommand("Scenario: run a scenario file", "its steps pass and fail live in a panel (s)",
                             self.action_scenario)
+        yield SystemCommand("Held messages", "what intercepts hold: release, drop, edit, inject (h)",
+                            self.action_held)
         if self.scenario_run is not None:
             yield SystemCommand("Scenario: show or hide the panel", self.scenario_panel.summary() + " (S)",
                                 self.action_toggle_scenario_panel)

@@ -1,7 +1,8 @@
 """The conversation screen: one connection's messages as a ladder
-diagram, exportable as Mermaid and SVG.
+diagram (three lifelines for a proxied connection, holds marked at the
+proxy), exportable as Mermaid and SVG.
 
-Tests: tests/tui/test_app.py, tests/tui/test_pieces.py
+Tests: tests/tui/test_app.py, tests/tui/test_pieces.py, tests/tui/test_proxy_console.py
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from lab.endpoints import Can
-from lab.eventlog import Event, EventFilter
-from lab.tui.ladder import Ladder, build_ladder
+from lab.endpoints import Can, EndpointKind
+from lab.eventlog import Event, EventFilter, EventKind
+from lab.tui.ladder import Fate, Ladder, Rung, Way, build_ladder, build_proxy_ladder
 
 if TYPE_CHECKING:
     from lab.lab import Lab
@@ -34,15 +35,37 @@ def _is_server_side(lab: Lab, endpoint: str, conn: str) -> bool:
     return "#" in conn  # server connections are named SERVER#N
 
 
-def _colour(line: str) -> Text:
+def _is_proxied(lab: Lab, endpoint: str, events: list[Event]) -> bool:
+    found = lab.endpoints.get(endpoint)
+    if found is not None:
+        return found.kind is EndpointKind.PROXY
+    # the proxy is gone: its open event names three addresses
+    return any(e.kind is EventKind.OPEN and e.summary.count(" -> ") == 2 for e in events)
+
+
+# a proxied message's first rung (the onward legs of held ones are not more messages)
+_ARRIVALS = frozenset({Way.TO_SERVER, Way.TO_CLIENT, Way.CLIENT_TO_PROXY, Way.SERVER_TO_PROXY})
+_TOWARD_SERVER, _TOWARD_CLIENT = "#61afef", "#98c379"
+_MARK_STYLE = {Fate.HELD: "bold #e5c07b", Fate.QUEUED: "#e5c07b", Fate.RELEASED: "#56b6c2",
+               Fate.EDITED: "bold #c678dd", Fate.DROPPED: "bold #e06c75", Fate.INJECTED: "#c678dd"}
+
+
+def _colour(line: str, rung: Rung | None) -> Text:
     text = Text(line)
-    if line.rstrip().endswith(">|"):
-        text.stylize("#61afef", 9)
-    elif "|<" in line:
-        text.stylize("#98c379", 9)
-    elif "·" in line:
-        text.stylize("dim italic", 9)
     text.stylize("dim", 0, 9)
+    if rung is None:
+        return text
+    if rung.way is Way.NOTE:
+        text.stylize("dim italic", 9)
+        return text
+    text.stylize(_TOWARD_SERVER if rung.rightward else _TOWARD_CLIENT, 9)
+    style = _MARK_STYLE.get(rung.fate)
+    if style is not None and rung.mark:
+        at = line.find(rung.mark, 9)
+        if at >= 0:
+            text.stylize(style, at, at + len(rung.mark))
+    if rung.fate is Fate.DROPPED:  # the message itself, going nowhere
+        text.highlight_regex(r"[^|]*✗[^|]*", "#e06c75")
     return text
 
 
@@ -66,9 +89,12 @@ class ConversationScreen(Screen[None]):
         self._seen_total = -1
         self._events: list[Event] = self.lab.log.query(EventFilter(conn=self.conn))
         self._last_seq = self.lab.log.total
+        self.proxied = _is_proxied(lab, endpoint, self._events)
         self.ladder = self._build()
 
     def _build(self) -> Ladder:
+        if self.proxied:
+            return build_proxy_ladder(self._events, self.conn)
         return build_ladder(self._events, self.conn, server_side=self.server_side)
 
     def _catch_up(self) -> None:
@@ -100,14 +126,22 @@ class ConversationScreen(Screen[None]):
         self._catch_up()
         self.ladder = self._build()
         width = max(60, self.size.width - 4)
-        lines = self.ladder.to_text(width)
-        body = Text("\n").join(_colour(line) for line in lines)
+        body = Text("\n").join(_colour(line, rung) for line, rung in self.ladder.rows(width))
         self.query_one("#ladder", Static).update(body)
-        self.query_one("#ladder-title", Static).update(Text.assemble(
-            ("conversation ", "bold"), (self.conn, "bold #e5c07b"),
-            f"  {len([r for r in self.ladder.rungs if r.way.value != 'note'])} messages",
-            ("   m Mermaid · s SVG · c copy · Esc back", "dim"),
-        ))
+        rungs = self.ladder.rungs
+        title = Text.assemble(("conversation ", "bold"), (self.conn, "bold #e5c07b"))
+        if self.proxied:
+            title.append("  client ⇄ proxy ⇄ server", "dim")
+            arrived = sum(r.way in _ARRIVALS or r.fate is Fate.INJECTED for r in rungs)
+            title.append(f"  {arrived} messages")
+        else:
+            title.append(f"  {sum(r.way is not Way.NOTE for r in rungs)} messages")
+        holding = sum(r.fate is Fate.HELD for r in rungs) - sum(
+            r.fate in (Fate.RELEASED, Fate.EDITED, Fate.DROPPED) for r in rungs)
+        if holding > 0:
+            title.append(f"  ⏸ {holding} held (h lists them)", "bold #e5c07b")
+        title.append("   m Mermaid · s SVG · c copy · Esc back", "dim")
+        self.query_one("#ladder-title", Static).update(title)
 
     def export_path(self, suffix: str) -> Path:
         safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.conn)

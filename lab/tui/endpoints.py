@@ -1,11 +1,14 @@
-"""The endpoints tree: servers with their connections, clients, and any
-other endpoint kinds, with state, address and counters.
+"""The endpoints tree: servers and proxies with their connections,
+clients, and any other endpoint kinds, with state, address (a proxy's:
+where it listens -> its target), counters, and how many messages
+intercepts hold there.
 
-Tests: tests/tui/test_app.py
+Tests: tests/tui/test_app.py, tests/tui/test_proxy_console.py
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -34,12 +37,25 @@ def _plural(kind: str) -> str:
 
 
 def short_address(address: str) -> str:
-    """``tcp://127.0.0.1:7007`` -> ``:7007``; other hosts and UDP stay explicit."""
+    """``tcp://127.0.0.1:7007`` -> ``:7007``; other hosts and UDP stay
+    explicit.  A proxy's ``LISTEN -> TARGET`` is shortened on both sides,
+    with an arrow: ``:7025 → :2525``."""
+    if " -> " in address:
+        return " → ".join(short_address(part) for part in address.split(" -> "))
+    if address.startswith("127.0.0.1:"):
+        return address[len("127.0.0.1"):]
     address = address.replace("://127.0.0.1:", "://:")
     return address[len("tcp://"):] if address.startswith("tcp://") else address.replace("://", ":")
 
 
-def endpoint_label(status: dict[str, Any]) -> Text:
+def _held_mark(label: Text, held: int) -> None:
+    if held:
+        label.append(f" ⏸{held}", "bold #e5c07b")
+
+
+def endpoint_label(status: dict[str, Any], held: int = 0) -> Text:
+    """State, name, address, connections (a listener's), ``held`` (what
+    intercepts hold there) and bytes."""
     state = str(status.get("state", ""))
     proto = str(status.get("protocol", ""))
     label = Text.assemble(
@@ -48,23 +64,37 @@ def endpoint_label(status: dict[str, Any]) -> Text:
         " ",
         (short_address(str(status.get("address", ""))), "dim"),
     )
-    if status.get("kind") == "server":
+    if status.get("kind") in ("server", "proxy"):
         label.append(f" {status.get('connections', 0)}⇄", "cyan")
+    _held_mark(label, held)
     total = int(status.get("bytes_in", 0)) + int(status.get("bytes_out", 0))
     label.append(f" {human_bytes(total)}", "dim")
     return label
 
 
-def connection_label(conn: Connection) -> Text:
+def connection_label(conn: Connection, held: int = 0) -> Text:
     state = conn.state.value
     peer = format_address(conn.peer) if conn.peer else "?"
-    return Text.assemble(
+    label = Text.assemble(
         ("● " if state == "open" else "○ ", _STATE_STYLE.get(state, "white")),
         (conn.id, "bold"),
         " ",
         (peer.replace("127.0.0.1:", ":"), "dim"),
-        (f" ↓{human_bytes(conn.bytes_in)} ↑{human_bytes(conn.bytes_out)}", "dim"),
     )
+    _held_mark(label, held)
+    label.append(f" ↓{human_bytes(conn.bytes_in)} ↑{human_bytes(conn.bytes_out)}", "dim")
+    return label
+
+
+def held_counts(lab: Lab) -> tuple[Counter[str], Counter[str]]:
+    """How many messages intercepts hold, by endpoint and by connection
+    (read from the UI thread: the held list is copied in one step)."""
+    by_endpoint: Counter[str] = Counter()
+    by_conn: Counter[str] = Counter()
+    for held in lab.intercepts.held():
+        by_endpoint[held.endpoint] += 1
+        by_conn[held.conn] += 1
+    return by_endpoint, by_conn
 
 
 class EndpointsTree(Tree[Scope]):
@@ -91,6 +121,7 @@ class EndpointsTree(Tree[Scope]):
         """Bring nodes and labels in line with the lab (on the UI thread:
         reads a snapshot of the lab's endpoints)."""
         wanted: dict[tuple[str, ...], tuple[tuple[str, ...] | None, Text, Scope, bool]] = {}
+        held, held_by_conn = held_counts(self.lab)
         for endpoint in list(self.lab.endpoints.values()):
             group = (_plural(endpoint.kind.label),)
             wanted.setdefault(group, (None, Text(group[0], "bold"), Scope(), True))
@@ -101,10 +132,11 @@ class EndpointsTree(Tree[Scope]):
             key: tuple[str, ...] = (group[0], endpoint.name)
             # a listener's connections are its children; a client is its one connection
             has_conns = endpoint.can(Can.LISTEN)
-            wanted[key] = (group, endpoint_label(status), Scope(endpoint=endpoint.name), has_conns)
+            wanted[key] = (group, endpoint_label(status, held[endpoint.name]), Scope(endpoint=endpoint.name),
+                           has_conns)
             if has_conns:
                 for conn in endpoint.live_connections():
-                    wanted[(key[0], key[1], conn.id)] = (key, connection_label(conn),
+                    wanted[(key[0], key[1], conn.id)] = (key, connection_label(conn, held_by_conn[conn.id]),
                                                Scope(endpoint=endpoint.name, conn=conn.id), False)
         # children first, so no node is removed twice
         for key in sorted((k for k in self._by_key if k not in wanted), key=len, reverse=True):

@@ -16,7 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from lab.commands import commands
-from lab.tui.filtering import __doc__ as FILTER_DOC
+from lab.filtering import __doc__ as FILTER_DOC
 
 __all__ = ["KEYS", "HelpScreen"]
 
@@ -28,8 +28,13 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("↑ ↓ PgUp PgDn Home End", "move through events; the detail shows the one under the cursor"),
     ("enter", "in the endpoints tree: show only that endpoint or connection"),
     ("a", "show all endpoints again"),
-    ("l", "conversation (ladder) view of the selected connection (tree) or event's connection"),
+    ("l", "conversation (ladder) view of the selected connection (tree; an endpoint: its newest) or event's"
+          " connection; a proxy's has three lifelines, client · proxy · server, and shows what was held"),
     ("t", "talk: type lines that a client sends (Esc leaves talk mode)"),
+    ("h", "held messages: what intercepts hold (set one with :intercept px m:MAIL in); in the list"
+          " r release, d drop, e edit, i inject into the connection, l ladder, b new breakpoint, A release all"),
+    ("ctrl+s / F2", "in the editor of a held message: apply the edit (it goes on) / switch between"
+                    " NAME=VALUE fields and the raw bytes (escapes like \\r\\n); Esc leaves it held"),
     ("r", "record this session to a scenario file (asks for its name; ● REC shows it), r again stops"),
     ("s", "run a scenario file: each step turns ✓ or ✗ live in the scenario panel, a failure shows why"),
     ("S", "show / hide the scenario panel (in it: Esc hides it, c stops a run)"),

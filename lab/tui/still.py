@@ -1,6 +1,7 @@
 """A still lab: real servers and clients joined by in-memory pipes, with
 fixed ports, addresses and times, so the screen it makes is the same on
-every run (for the README's screenshot and the snapshot tests).
+every run (for the README's screenshot and the snapshot tests); and, on
+request, a proxy whose intercepts hold a few messages.
 
 Nothing here binds a socket or needs the reactor to run.
 
@@ -18,14 +19,15 @@ from typing import TYPE_CHECKING, Any
 from lab import protocols
 from lab.connection import StreamConnection
 from lab.endpoints import Client, Server, ServerState
-from lab.eventlog import Capture, EventKind
+from lab.eventlog import Capture, Direction, EventKind
 from lab.lab import Lab
 from lab.protocols._base import Role, Transport
+from lab.proxy import Proxy
 
 if TYPE_CHECKING:
     from lab.tui.app import NetlabApp
 
-__all__ = ["START", "pose", "still_lab"]
+__all__ = ["START", "pose", "still_holds", "still_lab"]
 
 START = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC
 
@@ -143,3 +145,23 @@ def pose(app: NetlabApp) -> None:
     app.rates.tick(1.0)
     app.sample_stats_view()
     app.refresh_status()
+
+
+def still_holds(lab: Lab) -> None:
+    """Add an SMTP proxy (not listening: nothing binds) whose breakpoints
+    hold a command from its client and a reply from its server, held
+    since a fixed time (``START + 40`` and ``+ 41``)."""
+    spec = protocols.get("smtp")
+    proxy = Proxy(lab, "px", spec, host="127.0.0.1", port=7025, transport=Transport.TCP,
+                  target=("127.0.0.1", 2525), capture=Capture.FULL, max_connections=64, idle_timeout=None)
+    proxy.state = ServerState.LISTENING
+    lab.endpoints["px"] = proxy
+    intercepts = lab.intercepts
+    for n, (text, conn, sender, raw) in enumerate((
+            ("m:MAIL in", "px#1", Role.CLIENT, b"MAIL FROM:<alice@lab.test> SIZE=1024\r\n"),
+            ("354 out", "px#2", Role.SERVER, b"354 start mail input; end with <CRLF>.<CRLF>\r\n"))):
+        rule = intercepts.add("px", text)
+        (msg,) = spec.conversation(None, Transport.TCP).feed(raw, sender)
+        direction = Direction.IN if sender is Role.CLIENT else Direction.OUT
+        held = intercepts.hold(rule, conn, direction, sender, msg, lambda _: None)
+        held.since = START + 40 + n

@@ -28,7 +28,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from lab.eventlog import Direction, Event, EventKind, EventLog
-from lab.tui.filtering import TrafficFilter
+from lab.filtering import TrafficFilter
 
 __all__ = ["TrafficView", "protocol_colour"]
 

@@ -9,14 +9,12 @@ and miniircd.
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Proc, free_port, require, wait_for_port, wait_until
+from helpers import Proc, wait_until
 
 from lab import Lab
 from lab.eventlog import Direction, EventFilter, EventKind
@@ -204,56 +202,6 @@ def test_foreign_clients_answer_our_pings_and_the_silent_are_dropped(lab: Lab) -
 
 
 # -- our client, foreign servers -------------------------------------------------------------
-
-
-NGIRCD_CONF = """\
-[Global]
-    Name = irc.peer.test
-    Info = netlab interop test
-    Listen = 127.0.0.1
-    Ports = {port}
-    MotdPhrase = hello from ngircd
-    PidFile = {dir}/ngircd.pid
-{identity}
-[Limits]
-    PingTimeout = 2
-    PongTimeout = 5
-    MaxConnectionsIP = 20
-[Options]
-    Ident = no
-    PAM = no
-    DNS = no
-"""
-
-
-@pytest.fixture
-def ngircd(tmp_path: Path) -> Iterator[int]:
-    """ngIRCd in the foreground on a free loopback port."""
-    program = require("ngircd")
-    port = free_port()
-    # as root ngIRCd must drop to another user; it then cannot write its pid
-    # file into our private tmp dir, which it logs and shrugs off
-    identity = "    ServerUID = 65534\n    ServerGID = 65534" if os.geteuid() == 0 else ""
-    conf = tmp_path / "ngircd.conf"
-    conf.write_text(NGIRCD_CONF.format(port=port, dir=tmp_path, identity=identity))
-    with Proc([program, "-n", "-f", str(conf)]) as proc:
-        wait_for_port(port, timeout=20)
-        yield port
-        proc.stop()
-
-
-@pytest.fixture
-def miniircd(tmp_path: Path) -> Iterator[int]:
-    """miniircd on a free loopback port (it refuses root without --setuid)."""
-    program = require("miniircd")
-    port = free_port()
-    args = [program, "--listen", "127.0.0.1", "--ports", str(port)]
-    if os.geteuid() == 0:
-        args += ["--setuid", "nobody"]
-    with Proc(args) as proc:
-        wait_for_port(port, timeout=20)
-        yield port
-        proc.stop()
 
 
 def chat_through(lab: Lab, port: int) -> tuple[Any, Any]:

@@ -5,19 +5,12 @@ free loopback port."""
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import subprocess
-import tempfile
 import warnings
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers import Proc, free_port, wait_for_port
 
 from lab import Lab
 from lab.protocols.nntp import NntpReplyError
@@ -107,66 +100,6 @@ def test_nntplib_switches_a_mode_switching_server_interop(lab: Lab) -> None:
 
 
 # -- INN -----------------------------------------------------------------------------------
-
-INN_BIN = Path("/usr/lib/news/bin")
-_OVERRIDES = ("pathetc", "pathdb", "pathspool", "pathrun", "pathlog", "pathtmp", "pathoverview",
-              "patharticles", "pathincoming", "pathoutgoing", "patharchive", "pathhttp", "port",
-              "bindaddress", "bindaddress6", "nnrpdpostport", "domain", "pathhost", "doinnwatch",
-              "pgpverify", "htmlstatus")
-
-
-def _inn_instance(root: Path, port: int) -> dict[str, str]:
-    """A private INN: its own inn.conf, active file, history and spool under
-    ``root``, listening on 127.0.0.1:``port``; returns the environment."""
-    dirs = ("etc", "db", "spool", "run", "log", "tmp", "overview", "articles", "incoming",
-            "outgoing", "archive", "http")
-    for name in dirs:
-        (root / name).mkdir()
-    shutil.copytree("/etc/news", root / "etc", dirs_exist_ok=True)
-    conf = root / "etc" / "inn.conf"
-    kept = [line for line in conf.read_text().splitlines()
-            if line.split(":", 1)[0].strip() not in _OVERRIDES]
-    paths = {f"path{name}": str(root / name) for name in dirs if name != "db"}
-    settings = {**paths, "pathdb": str(root / "db"), "port": str(port), "nnrpdpostport": str(port),
-                "bindaddress": "127.0.0.1", "domain": "lab.test", "pathhost": "inn.lab.test",
-                "doinnwatch": "false", "pgpverify": "false", "htmlstatus": "false"}
-    conf.write_text("\n".join(kept + [f"{k}: {v}" for k, v in settings.items()]) + "\n")
-    (root / "db" / "active").write_text(
-        "control 0000000000 0000000001 n\ncontrol.cancel 0000000000 0000000001 n\n"
-        "junk 0000000000 0000000001 n\nlab.test 0000000000 0000000001 y\n")
-    (root / "db" / "newsgroups").write_text("lab.test\tA test group\n")
-    for name in ("active.times", "history"):
-        (root / "db" / name).touch()
-    env = {**os.environ, "INNCONF": str(conf)}
-    subprocess.run(["chown", "-R", "news:news", str(root)], check=True, timeout=60)
-    # INN's tools drop to the news user: the tree is news's before they run
-    subprocess.run([str(INN_BIN / "makedbz"), "-i", "-o"], cwd=root / "db", env=env, check=True,
-                   capture_output=True, timeout=60)
-    return env
-
-
-@pytest.fixture
-def inn() -> Iterator[int]:
-    """innd (handing readers to nnrpd) on a free port, stopped by ctlinnd."""
-    if not (INN_BIN / "innd").exists():
-        pytest.fail("INN is missing: run `bash .ci/setup` (as root); it installs inn2")
-    if os.geteuid() != 0:
-        pytest.fail("running INN needs root (innd starts as root and becomes news)")
-    root = Path(tempfile.mkdtemp(prefix="netlab-inn-"))
-    port = free_port()
-    try:
-        env = _inn_instance(root, port)
-        with Proc([str(INN_BIN / "innd"), "-d"], env=env) as proc:
-            try:
-                wait_for_port(port, timeout=30)
-                yield port
-            finally:
-                subprocess.run([str(INN_BIN / "ctlinnd"), "-s", "-t", "20", "shutdown", "test over"],
-                               env=env, capture_output=True, timeout=40)
-                proc.stop(timeout=20)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
 
 def test_our_client_against_inn_interop(lab: Lab, inn: int) -> None:
     """Our verbs against INN 2.7: transit greeting, MODE READER, lists,

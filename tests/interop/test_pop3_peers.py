@@ -7,14 +7,9 @@ poplib fetches the very same bytes from our POP3 server in the same lab.
 
 from __future__ import annotations
 
-import os
 import poplib
-import pwd
-import shutil
 import smtplib
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -116,71 +111,9 @@ def test_curl_against_our_pop3(lab: Lab) -> None:
 
 
 @pytest.fixture
-def dovecot() -> Iterator[tuple[int, Path]]:
-    """dovecot's POP3 server in the foreground: its own config, run and state
-    directories, a passwd-file user alice/wonderland and Maildirs, all in a
-    temporary directory; stopped by its pid."""
-    binary = require("dovecot")
-    if os.geteuid() != 0:
-        pytest.fail("dovecot's master process must start as root here (CI runs as root)")
-    mail_user = pwd.getpwnam("nobody")
-    for name in ("dovecot", "dovenull"):
-        try:
-            pwd.getpwnam(name)
-        except KeyError:
-            pytest.fail(f"user {name!r} is missing: install dovecot-pop3d (`bash .ci/setup`)")
-    # not under pytest's 0700 tmp root: the mail process runs as nobody
-    root = Path(tempfile.mkdtemp(prefix="netlab-dovecot-"))
-    root.chmod(0o755)
-    try:
-        for sub in ("run", "state", "mail", "home"):
-            (root / sub).mkdir()
-        (root / "passwd").write_text("alice:{PLAIN}wonderland::::::\n")
-        port = free_port()
-        (root / "dovecot.conf").write_text(f"""\
-protocols = pop3
-listen = 127.0.0.1
-base_dir = {root}/run
-state_dir = {root}/state
-log_path = /dev/stderr
-info_log_path = /dev/stderr
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-default_internal_user = dovecot
-default_login_user = dovenull
-mail_location = maildir:{root}/mail/%u
-pop3_uidl_format = %f
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/passwd
-}}
-userdb {{
-  driver = static
-  args = uid={mail_user.pw_uid} gid={mail_user.pw_gid} home={root}/home/%u
-}}
-service pop3-login {{
-  inet_listener pop3 {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-}}
-""")
-        maildir = root / "mail" / "alice"
-        for sub in ("tmp", "new", "cur"):
-            (maildir / sub).mkdir(parents=True)
-        (maildir / "new" / "1000000001.M1P1.lab").write_bytes(MSG1.replace(b"\r\n", b"\n"))
-        (maildir / "new" / "1000000002.M2P1.lab").write_bytes(MSG2.replace(b"\r\n", b"\n"))
-        for path in [root / "mail", root / "home", *(root / "mail").rglob("*")]:
-            os.chown(path, mail_user.pw_uid, mail_user.pw_gid)
-        proc = Proc([binary, "-F", "-c", str(root / "dovecot.conf")])
-        try:
-            wait_for_port(port, timeout=30)
-            yield port, maildir
-        finally:
-            proc.stop(15)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+def dovecot_mail() -> list[bytes]:
+    """dovecot starts with this module's two messages (see conftest.py)."""
+    return [MSG1, MSG2]
 
 
 def test_our_client_against_dovecot(dovecot: tuple[int, Path], lab: Lab) -> None:

@@ -10,11 +10,10 @@ import mailbox
 import smtplib
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import Proc, free_port, require, wait_for_port
+from helpers import Proc, free_port, require
 
 from lab import Lab
 from lab.eventlog import EventFilter, EventKind
@@ -129,24 +128,6 @@ def test_curl_refused_recipient(lab: Lab) -> None:
 
 
 # -- foreign server, our client ------------------------------------------------------
-
-
-@pytest.fixture
-def aiosmtpd(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    """aiosmtpd's Mailbox handler: every message into a Maildir."""
-    import importlib.util
-
-    if importlib.util.find_spec("aiosmtpd") is None:
-        pytest.fail("peer aiosmtpd is missing: pip install -e '.[test]'")
-    port = free_port()
-    maildir = tmp_path / "aiosmtpd"
-    proc = Proc([sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}",
-                 "-c", "aiosmtpd.handlers.Mailbox", str(maildir)])
-    try:
-        wait_for_port(port, timeout=30)
-        yield port, maildir
-    finally:
-        proc.stop(15)
 
 
 def test_our_client_against_aiosmtpd(lab: Lab, aiosmtpd: tuple[int, Path]) -> None:

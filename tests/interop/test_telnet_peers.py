@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pexpect
 import pytest
-from helpers import Proc, free_port, require, wait_for_port
+from helpers import require
 
 from lab import Lab
 from lab.eventlog import EventFilter, EventKind
@@ -155,15 +155,6 @@ def test_telnetlib3_client_logs_into_the_console(lab: Lab, terminals: list[pexpe
 # -- our client, a foreign server -----------------------------------------------------
 
 
-@pytest.fixture
-def telnetlib3_server() -> Iterator[int]:
-    port = free_port()
-    with Proc([require("telnetlib3-server"), "127.0.0.1", str(port), "--connect-maxwait", "2"]) as proc:
-        proc.wait_for("Server ready", timeout=30)
-        wait_for_port(port)
-        yield port
-
-
 def test_our_client_against_telnetlib3_server(lab: Lab, telnetlib3_server: int) -> None:
     """Our client answers telnetlib3's negotiation (TTYPE, NAWS, SGA yes;
     BINARY, CHARSET, NEW-ENVIRON, ECHO no), then uses its shell."""
@@ -224,37 +215,6 @@ def test_command_language_against_telnetlib3_server(lab: Lab, telnetlib3_server:
     assert "will echo." in results[-3].value.text
     assert seen(lab, "t", "in").count("WILL ECHO") == 2  # asked again after the toggle, refused again
     answered_once(lab, "t")
-
-
-LOGIN_SCRIPT = """#!/bin/sh
-printf 'login: '
-read user
-stty -echo
-printf 'Password: '
-read pass
-stty echo
-echo
-echo "Welcome, $user ($TERM)"
-while printf '$ '; read line; do
-  [ "$line" = exit ] && break
-  echo "you said: $line; rows and columns: $(stty size)"
-done
-echo bye
-"""
-
-
-@pytest.fixture
-def telnetd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """inetutils telnetd, one per connection from socat, with a login script
-    instead of /bin/login."""
-    script = tmp_path_factory.mktemp("telnetd") / "login.sh"
-    script.write_text(LOGIN_SCRIPT)
-    script.chmod(0o755)
-    port = free_port()
-    daemon = f"{require('telnetd')} --exec-login={script}"
-    with Proc([require("socat"), f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork", f"EXEC:{daemon},nofork"]):
-        wait_for_port(port)
-        yield port
 
 
 def test_our_client_against_inetutils_telnetd(lab: Lab, telnetd: int) -> None:

@@ -7,14 +7,11 @@ our clients talk to inetd's built-in services and to socat.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from helpers import Proc, free_port, require, wait_for_port, wait_until
+from helpers import Proc, require, wait_until
 
 from lab import Lab, LabTimeout
 from lab.eventlog import EventFilter, EventKind
@@ -121,26 +118,6 @@ def test_rdate_against_our_time(lab: Lab, transport: str) -> None:
     assert next_year in out.stdout.decode(), out.stdout
 
 
-@pytest.fixture
-def finger_host() -> Iterator[str]:
-    """A loopback address whose port 79 is free (the finger client only
-    speaks to port 79, and binding it needs root)."""
-    if os.geteuid() != 0:
-        pytest.fail("the finger interop test binds port 79 and must run as root (CI does)")
-    for last in range(2, 250):
-        host = f"127.0.0.{last}"
-        import socket
-
-        with socket.socket() as s:
-            try:
-                s.bind((host, 79))
-            except OSError:
-                continue
-        yield host
-        return
-    pytest.fail("no loopback address with a free port 79")
-
-
 def test_debian_finger_client_against_our_server(lab: Lab, finger_host: str) -> None:
     """`finger alice@HOST` gets the name; `finger -l` (which sends /W) adds office and plan."""
     srv = lab.serve("finger", host=finger_host, port=79,
@@ -158,40 +135,6 @@ def test_debian_finger_client_against_our_server(lab: Lab, finger_host: str) -> 
 
 
 # -- foreign servers, our clients -------------------------------------------------
-
-INETD_SERVICES = ("echo", "discard", "chargen", "daytime", "time")
-INETD_PORTS = {"echo": 7, "discard": 9, "chargen": 19, "daytime": 13, "time": 37}
-
-
-@pytest.fixture(scope="module")
-def inetd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """openbsd-inetd's built-in services on a loopback address of their own."""
-    inetd_bin = require("inetd")
-    import socket
-
-    host = None
-    for last in range(3, 250):
-        candidate = f"127.0.0.{last}"
-        with socket.socket() as s:
-            try:
-                s.bind((candidate, 7))
-            except OSError:
-                continue
-        host = candidate
-        break
-    if host is None:
-        pytest.fail("no loopback address with the inetd ports free")
-    conf = Path(tmp_path_factory.mktemp("inetd")) / "inetd.conf"
-    conf.write_text("".join(f"{host}:{svc} stream tcp nowait root internal\n" for svc in INETD_SERVICES))
-    proc = Proc([inetd_bin, "-d", str(conf)])
-    try:
-        for svc in INETD_SERVICES:
-            if svc != "chargen":
-                wait_for_port(INETD_PORTS[svc], host)
-        yield host
-    finally:
-        proc.stop(15)
-
 
 def test_our_echo_client_against_inetd(lab: Lab, inetd: str) -> None:
     """Our echo verb gets its bytes back from inetd's echo."""
@@ -224,19 +167,6 @@ def test_our_time_client_against_inetd(lab: Lab, inetd: str) -> None:
     """Our time client decodes inetd's RFC 868 seconds to now, within a minute."""
     when = lab.connect("time", f"{inetd}:37").get()
     assert abs((when - dt.datetime.now(dt.UTC)).total_seconds()) < 60
-
-
-@pytest.fixture
-def socat_udp_echo() -> Iterator[int]:
-    """socat as a UDP echo server (openbsd-inetd's UDP built-ins did not answer here)."""
-    import socket
-
-    port = free_port(socket.SOCK_DGRAM)
-    proc = Proc([require("socat"), f"UDP4-RECVFROM:{port},bind=127.0.0.1,fork", "EXEC:cat"])
-    try:
-        yield port
-    finally:
-        proc.stop(15)
 
 
 def test_our_udp_echo_client_against_socat(lab: Lab, socat_udp_echo: int) -> None:

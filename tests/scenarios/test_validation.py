@@ -3,6 +3,7 @@ with FILE:LINE:COL, the step and what was expected; loading runs no code."""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +60,24 @@ def test_safe_mode_refuses_programs_and_python(write: Callable[..., Path]) -> No
         load_file(spawn, safe=True)
     with pytest.raises(ScenarioError, match=r"hook\.yaml:2:13: step 1: python hooks run code"):
         load_file(hook, safe=True)
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ("lab:\n  e: {protocol: echo, host: 0.0.0.0}\n", "2:29: lab server 'e': '0.0.0.0'"),
+    ("lab:\n  px: {protocol: echo, to: '10.1.2.3:7'}\n", "2:28: lab server 'px': '10.1.2.3:7'"),
+    ("steps:\n  - connect: {to: '192.0.2.1:7', protocol: echo, as: c}\n", "2:19: step 1: '192.0.2.1:7'"),
+    ("steps:\n  - connect: echo example.com:7 as c\n", "2:14: step 1: 'example.com:7'"),
+    ("steps:\n  - proxy: echo --to 127.0.0.1:7 --listen 0.0.0.0:0 as px\n", "2:12: step 1: '0.0.0.0'"),
+])
+def test_safe_mode_keeps_a_file_on_loopback(write: Callable[..., Path], text: str, where: str) -> None:
+    """--safe refuses binding or dialling anything but loopback; without it the file loads."""
+    path = write(text, "net.yaml")
+    assert load_file(path)
+    with pytest.raises(ScenarioError, match=re.escape(f"net.yaml:{where} is not a loopback address")):
+        load_file(path, safe=True)
+    loopback = text.replace("0.0.0.0", "127.0.0.1").replace("10.1.2.3", "127.0.0.2")
+    loopback = loopback.replace("192.0.2.1", "[::1]").replace("example.com", "localhost")
+    assert load_file(write(loopback, "local.yaml"), safe=True)
 
 
 def test_loading_never_imports_a_hook(write: Callable[..., Path]) -> None:

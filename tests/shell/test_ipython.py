@@ -1,5 +1,6 @@
 """The extension in a real IPython (and `netlab shell`) on a real pty:
 servers answer while IPython sits idle, magics, completion, errors,
+held messages edited at the prompt,
 Ctrl-C, hooks, and a fast, clean exit."""
 
 from __future__ import annotations
@@ -251,3 +252,30 @@ def test_interop_netlab_shell_has_the_lab_ready(home: dict[str, str]) -> None:
         assert shell.term.child.exitstatus == 0
     finally:
         shell.term.close()
+
+
+def test_interop_ipython_holds_and_edits_a_message_in_flight(ipython: IPython) -> None:
+    """A proxy and an intercept from the magics; the held message is a
+    Python object, edited at the prompt while a real socket client waits."""
+    ipy = ipython
+    ipy.run("%load_ext lab")
+    ipy.run("%netlab serve smtp as mx")
+    port = free_port()
+    ipy.run(f"%netlab proxy smtp --to mx --listen {port} as px")
+    out = ipy.run("%netlab intercept px m:MAIL in")
+    assert "holding px: m:MAIL in" in out
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.settimeout(30)
+        reader = s.makefile("rb")
+        assert reader.readline().startswith(b"220 ")
+        s.sendall(b"HELO shell.lab.test\r\nMAIL FROM:<carol@lab.test>\r\n")
+        assert reader.readline().startswith(b"250 ")
+        out = ipy.run("h, = lab.wait_held(); h")
+        assert "<Held h1 px#1 <- MAIL FROM:<carol@lab.test>>" in out
+        out = ipy.run("%netlab held")
+        assert re.search(r"h1\s+px#1\s+<- MAIL FROM:<carol@lab.test>", out), out
+        ipy.run('h.edit(arg="FROM:<mallory@lab.test>")')
+        assert reader.readline() == b"250 2.1.0 sender <mallory@lab.test> ok\r\n"
+    out = ipy.run("%netlab log -n 30 -e px --grep edited")
+    assert "edited h1: MAIL FROM:<carol@lab.test> -> MAIL FROM:<mallory@lab.test>" in out
+    assert "Traceback" not in ipy.term.output()

@@ -155,7 +155,7 @@ def test_completer_and_rate_in_memory(lab: Lab) -> None:
     words = [c.text for c in completer.get_completions(Document("stop m"), CompleteEvent())]
     assert words == ["mx"]
     words = [c.text for c in completer.get_completions(Document("e"), CompleteEvent())]
-    assert words == ["expect", "exit"]
+    assert words == ["edit", "expect", "exit"]
     rate = Rate(window=3.0)
     assert rate.update(0, now=100.0) == 0.0
     assert rate.update(50, now=101.0) == 50.0

@@ -3,15 +3,12 @@ over a live lab (real servers and clients on the reactor thread)."""
 
 from __future__ import annotations
 
-import io
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from rich.console import Console
-from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import Input, Label, RichLog, Static, Tree
-from tui_support import until
+from textual.widgets import Input, Label, Tree
+from tui_support import SIZE, command, output_text, static_text, tree_labels, until
 
 from lab import Lab
 from lab.eventlog import EventKind
@@ -20,43 +17,6 @@ from lab.tui.conversation import ConversationScreen
 from lab.tui.help import HelpScreen
 from lab.tui.ladder import Way
 from lab.tui.picker import ClientPicker
-
-SIZE = (120, 40)
-
-
-def tree_labels(app: NetlabApp) -> list[str]:
-    out = []
-
-    def walk(node: object) -> None:
-        for child in node.children:  # type: ignore[attr-defined]
-            out.append(str(child.label))
-            walk(child)
-
-    walk(app.endpoints_tree.root)
-    return out
-
-
-def static_text(app: NetlabApp, selector: str) -> str:
-    """What a Static shows, as plain text (Rich renderables rendered)."""
-    content = app.screen.query_one(selector, Static).content
-    if isinstance(content, (str, Text)):
-        return str(content)
-    console = Console(width=200, file=io.StringIO(), record=True)
-    console.print(content)
-    return console.export_text()
-
-
-def output_text(app: NetlabApp) -> str:
-    return "\n".join(line.text for line in app.query_one("#output", RichLog).lines)
-
-
-async def command(pilot: Pilot[object], line: str) -> None:
-    """Type ``line`` into the command bar and press Enter."""
-    app = pilot.app
-    assert isinstance(app, NetlabApp)
-    await pilot.press("colon")
-    app.commandbar.input.value = line
-    await pilot.press("enter")
 
 
 async def serve_and_talk(pilot: Pilot[object], lab: Lab) -> None:

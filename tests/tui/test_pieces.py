@@ -1,6 +1,7 @@
 """The TUI's Textual-free pieces: the event feed, the filter language,
-byte dumps, ladder diagrams, rates, path completion, the demo table and
-the CLI's lab files."""
+byte dumps, ladder diagrams (a proxy's too, from a real proxy's log),
+the held-message editor's text forms, rates, path completion, the demo
+table and the CLI's lab files."""
 
 from __future__ import annotations
 
@@ -19,13 +20,17 @@ from lab.commands import Interpreter
 from lab.endpoints import Server
 from lab.errors import CommandError, LabError
 from lab.eventlog import Direction, EventKind, EventLog
+from lab.filtering import parse_filter
 from lab.protocols._base import Role, Transport
+from lab.protocols._framing import Data
 from lab.protocols.echo import SPEC as ECHO
+from lab.protocols.smtp._codec import Command, Reply
 from lab.tui.cli import lab_starter, read_lab_file
 from lab.tui.dump import as_escaped, as_hex, hexdump
+from lab.tui.editor import changed_fields, editable_fields, fields_text, parse_fields, parse_raw, raw_text
+from lab.tui.endpoints import short_address
 from lab.tui.feed import EventFeed
-from lab.tui.filtering import parse_filter
-from lab.tui.ladder import Way, build_ladder
+from lab.tui.ladder import Fate, Way, build_ladder, build_proxy_ladder
 from lab.tui.prompt import complete_path
 from lab.tui.rates import Rates, sparkline
 
@@ -159,6 +164,154 @@ def test_svg_escapes_markup_in_messages() -> None:
     svg = build_ladder(log, "h#1", server_side=True).to_svg()
     assert "<script>" not in svg
     assert ET.fromstring(svg) is not None
+
+
+def proxied_log() -> EventLog:
+    """A proxy connection's events as lab.proxy and lab.intercept log them: MAIL held and edited,
+    a NOOP queued behind it, RCPT then held and dropped, a reply injected toward the client."""
+    log = EventLog()
+
+    def say(direction: Direction, text: str) -> None:
+        log.emit(EventKind.MESSAGE, "px", "px#1", direction, "smtp", text=text)
+
+    def note(text: str) -> None:
+        log.emit(EventKind.INFO, "px", "px#1", text=text)
+
+    log.emit(EventKind.OPEN, "px", "px#1", protocol="smtp", text="127.0.0.1:5 -> 127.0.0.1:25 -> 127.0.0.1:2525")
+    say(Direction.IN, "EHLO x")
+    say(Direction.OUT, "250 hi")
+    say(Direction.IN, "MAIL FROM:<a@x>")
+    note("held h1: MAIL FROM:<a@x> (m:MAIL in)")
+    say(Direction.IN, "NOOP")
+    say(Direction.IN, "RCPT TO:<r@x>")
+    note('edited h1: MAIL FROM:<a@x> -> MAIL FROM:<b -> c@x> ("MAIL FROM:<b -> c@x> (\\"\\r\\n")')
+    note("held h2: RCPT TO:<r@x> (m:RCPT in)")
+    note("dropped h2: RCPT TO:<r@x>")
+    note("injected toward the client: 8 bytes")
+    log.emit(EventKind.DATA, "px", "px#1", Direction.OUT, "smtp", "injected b'250 ok'", b"250 ok\r\n")
+    log.emit(EventKind.CLOSE, "px", "px#1", protocol="smtp", text="closed")
+    return log
+
+
+def test_a_proxy_ladder_follows_holds_edits_drops_and_injections() -> None:
+    """Passing messages cross the proxy; a held one stops there until its edit goes on with the new
+    summary; what waited behind it goes on then, unless held in turn; a drop goes nowhere."""
+    ladder = build_proxy_ladder(proxied_log(), "px#1")
+    assert (ladder.client, ladder.proxy, ladder.server) == (
+        "client 127.0.0.1:5", "px#1 127.0.0.1:25", "server 127.0.0.1:2525")
+    assert [(r.way, r.fate, r.held, r.text) for r in ladder.rungs if r.way is not Way.NOTE] == [
+        (Way.TO_SERVER, Fate.PASSED, "", "EHLO x"),
+        (Way.TO_CLIENT, Fate.PASSED, "", "250 hi"),
+        (Way.CLIENT_TO_PROXY, Fate.HELD, "h1", "MAIL FROM:<a@x>"),
+        (Way.CLIENT_TO_PROXY, Fate.QUEUED, "", "NOOP"),
+        (Way.CLIENT_TO_PROXY, Fate.HELD, "h2", "RCPT TO:<r@x>"),
+        (Way.PROXY_TO_SERVER, Fate.EDITED, "h1", "MAIL FROM:<b -> c@x>"),
+        (Way.PROXY_TO_SERVER, Fate.PASSED, "", "NOOP"),
+        (Way.PROXY_TO_SERVER, Fate.DROPPED, "h2", "RCPT TO:<r@x>"),
+        (Way.PROXY_TO_CLIENT, Fate.INJECTED, "", '"250 ok\\r\\n"'),
+    ]
+    assert [r.text for r in ladder.rungs if r.way is Way.NOTE] == [
+        "open: 127.0.0.1:5 -> 127.0.0.1:25 -> 127.0.0.1:2525", "close: closed"]
+    for width in (50, 80, 131):
+        lines = ladder.to_text(width)
+        assert all(len(line) <= width for line in lines), width
+        assert all(line.count("|") == 3 for line in lines[1:] if "·" not in line)
+    lines = ladder.to_text(80)
+    held = next(line for line in lines if "MAIL FROM:<a@x>" in line)
+    assert held.index("MAIL") < held.index(">|") < held.index("⏸ held h1")
+    edited = next(line for line in lines if "MAIL FROM:<b" in line)
+    assert edited.index("✎ edited h1") < edited.index("|-") and edited.rstrip().endswith(">|")
+    dropped = next(line for line in lines if "dropped h2" in line)
+    assert ">|" not in dropped and "✗ RCPT TO:<r@x>" in dropped
+    mermaid = ladder.to_mermaid().splitlines()
+    assert mermaid[1:4] == ["    participant C as client 127.0.0.1:5", "    participant P as px#35;1 127.0.0.1:25",
+                            "    participant S as server 127.0.0.1:2525"]
+    assert mermaid.index("    C->>P: EHLO x") + 1 == mermaid.index("    P->>S: EHLO x")
+    assert "    Note over P: ⏸ held h1" in mermaid and "    Note over P: ✗ dropped h2: RCPT TO:#60;r@x#62;" in mermaid
+    root = ET.fromstring(ladder.to_svg())
+    texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "⏸ held h1" in texts and "✗ RCPT TO:<r@x>" in texts
+
+
+def test_a_real_proxys_log_draws_as_its_intercepts_acted(lab: Lab) -> None:
+    """The notes a real proxy and its intercepts log: three pipelined commands, the first held; its
+    release lets the second go on and holds the third, which is dropped; a 354 held on its way back."""
+    lab.serve("smtp", name="mx")
+    lab.proxy("smtp", to="mx", name="px")
+    lab.intercept("px", "m:RCPT in")
+    lab.intercept("px", "354 out")
+    client = lab.connect("smtp", "px", name="c")
+    client.expect(220)
+    client.send("EHLO x\r\n")
+    client.expect(250)
+    client.send("MAIL FROM:<a@lab.test>\r\n")
+    client.expect("sender")
+    client.send("RCPT TO:<x@lab.test>\r\nNOOP\r\nRCPT TO:<y@lab.test>\r\n")
+    (first,) = lab.wait_held(1)
+    lab.release(first.id)
+    client.expect("250 2.0.0")  # the NOOP's answer
+    (second,) = lab.wait_held(1)
+    lab.drop(second.id)
+    client.send("DATA\r\n")
+    (third,) = lab.wait_held(1)
+    lab.release(third.id)
+    client.expect(354)
+    rungs = [(r.way, r.fate, r.text.split(" ")[0]) for r in build_proxy_ladder(lab.log.snapshot(), "px#1").rungs
+             if r.way is not Way.NOTE]
+    assert rungs == [
+        (Way.TO_CLIENT, Fate.PASSED, "220"), (Way.TO_SERVER, Fate.PASSED, "EHLO"), (Way.TO_CLIENT, Fate.PASSED, "250"),
+        (Way.TO_SERVER, Fate.PASSED, "MAIL"), (Way.TO_CLIENT, Fate.PASSED, "250"),
+        (Way.CLIENT_TO_PROXY, Fate.HELD, "RCPT"), (Way.CLIENT_TO_PROXY, Fate.QUEUED, "NOOP"),
+        (Way.CLIENT_TO_PROXY, Fate.HELD, "RCPT"),
+        (Way.PROXY_TO_SERVER, Fate.RELEASED, "RCPT"), (Way.PROXY_TO_SERVER, Fate.PASSED, "NOOP"),
+        (Way.TO_CLIENT, Fate.PASSED, "250"), (Way.TO_CLIENT, Fate.PASSED, "250"),
+        (Way.PROXY_TO_SERVER, Fate.DROPPED, "RCPT"),
+        (Way.TO_SERVER, Fate.PASSED, "DATA"), (Way.SERVER_TO_PROXY, Fate.HELD, "354"),
+        (Way.PROXY_TO_CLIENT, Fate.RELEASED, "354"),
+    ]
+
+
+def test_proxy_addresses_are_short_on_both_sides() -> None:
+    assert short_address("tcp://127.0.0.1:7025 -> 127.0.0.1:2525") == ":7025 → :2525"
+    assert short_address("udp://127.0.0.1:5353 -> 10.0.0.1:53") == "udp::5353 → 10.0.0.1:53"
+    assert short_address("tcp://127.0.0.1:7007") == ":7007"
+
+
+def test_the_editor_shows_a_messages_editable_fields_and_reads_them_back() -> None:
+    """NAME=VALUE lines, one per item of a list field; only what changed is an edit; mistakes are one line."""
+    mail = Command.of("MAIL", "FROM:<a@x>")
+    assert editable_fields(mail) == {"verb": "MAIL", "arg": "FROM:<a@x>"}
+    assert fields_text(editable_fields(mail)) == "verb=MAIL\narg=FROM:<a@x>"
+    reply = Reply.of(250, "lab.test", "PIPELINING")
+    fields = editable_fields(reply)
+    assert fields == {"code": "250", "lines": ["lab.test", "PIPELINING"]}
+    assert fields_text(fields) == "code=250\nlines=lab.test\nlines=PIPELINING"
+    assert editable_fields(Data(raw=b"x")) == {}
+    typed = parse_fields("code=250\n\n# a comment\nlines=lab.test\nlines=SIZE 100\n")
+    assert changed_fields(fields, typed) == {"lines": ["lab.test", "SIZE 100"]}
+    assert changed_fields(fields, parse_fields("lines=")) == {"lines": []}
+    assert changed_fields(fields, parse_fields(fields_text(fields))) == {}
+    assert changed_fields(editable_fields(mail), parse_fields("arg=TO:<b@x>\nbogus=1")) == {
+        "arg": "TO:<b@x>", "bogus": "1"}  # the protocol refuses bogus, with the fields it has
+    with pytest.raises(CommandError, match="line 2: NAME=VALUE expected, not 'arg FROM'"):
+        parse_fields("verb=MAIL\narg FROM")
+    with pytest.raises(CommandError, match="verb is given 2 times"):
+        changed_fields(editable_fields(mail), parse_fields("verb=A\nverb=B"))
+
+
+def test_raw_text_shows_line_ends_and_reads_back() -> None:
+    assert raw_text(b"250-a\r\n250 b\r\n") == "250-a\\r\\n\n250 b\\r\\n"
+    assert raw_text(b"a\\nb") == "a\\\\nb"  # a backslash and an n are not a line end
+    assert parse_raw("MAIL FROM:<a>\\r\\n\n") == b"MAIL FROM:<a>\r\n"
+    with pytest.raises(CommandError, match="unknown escape"):
+        parse_raw("\\q")
+    with pytest.raises(CommandError, match="no bytes left"):
+        parse_raw("\n\n")
+
+
+@given(st.binary(min_size=1, max_size=200))
+def test_raw_text_round_trips(data: bytes) -> None:
+    assert parse_raw(raw_text(data)) == data
 
 
 def test_rates_count_events_and_bytes_once_per_endpoint() -> None:

@@ -1,5 +1,6 @@
 """`netlab` in a real pseudo-terminal: paints the console, quits on `q`
-within 2 s with exit status 0, and leaves the terminal as it found it.
+within 2 s with exit status 0, and leaves the terminal as it found it;
+runs a lesson and a recording; shows a proxy and a message it holds.
 
 pexpect gives the pty; pyte (a terminal emulator) turns the escape
 sequences into screen rows.
@@ -129,5 +130,35 @@ def test_interop_netlab_tui_on_a_lesson_runs_it_and_finishes_a_recording_on_quit
         assert re.search(rb"NETLAB_RC=0", term.raw), term.raw[-2000:]
         assert "netlab: recorded 0 steps to session.yaml" in term.text
         assert (tmp_path / "session.yaml").read_text().rstrip().endswith("# end of recording: 0 steps")
+    finally:
+        term.close()
+
+
+@pytest.mark.interop
+def test_interop_netlab_tui_shows_a_proxy_and_a_held_message_then_releases_it() -> None:
+    """`netlab tui --empty` in a pty: commands typed in the bar start an SMTP server, a proxy in front of
+    it with a breakpoint on MAIL, and a client; the tree shows the proxy, the title the held MAIL; `h`
+    lists it, `r` releases it, and the client's MAIL is answered; Esc, then `q` exits 0."""
+    term = Terminal(f"{netlab_command()} tui --empty; echo NETLAB_RC=$?")
+    try:
+        term.pump_until(lambda: "traffic" in term.text and "? Help" in term.text, 60, "the first paint")
+        term.child.send(":")
+        term.child.send("serve smtp as mx; proxy smtp --to mx as px; intercept px m:MAIL in; connect smtp px as c;"
+                        " send c 'EHLO x'; expect c 250; send c 'MAIL FROM:<a@lab.test>'\r")
+        term.pump_until(lambda: "1 held" in term.text and re.search(r"● px :\d+ → :\d+", term.text) is not None,
+                        60, "the proxy in the tree and the held MAIL in the title")
+        assert "1 proxy" in term.text and "px#1" in term.text
+        term.child.send("\x1b")
+        term.pump_until(lambda: "h Held" in term.text, 30, "the footer's h key")
+        term.child.send("h")
+        term.pump_until(lambda: "held messages 1" in term.text and "MAIL FROM:<a@lab.test>" in term.text
+                        and "client → server" in term.text, 30, "the held list")
+        term.child.send("r")
+        term.pump_until(lambda: "released h1" in term.text and "held messages 0" in term.text, 30, "the release")
+        term.child.send("\x1b")
+        term.pump_until(lambda: "sender <a@lab.test> ok" in term.text, 30, "the MAIL answered, in the traffic")
+        term.child.send("q")
+        term.pump_until(lambda: re.search(rb"NETLAB_RC=\d+", term.raw) is not None, 30, "the exit")
+        assert re.search(rb"NETLAB_RC=0", term.raw), term.raw[-2000:]
     finally:
         term.close()

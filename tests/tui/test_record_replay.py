@@ -10,10 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from test_app import SIZE, command, output_text, static_text
 from textual.pilot import Pilot
 from textual.widgets import DataTable
-from tui_support import until
+from tui_support import SIZE, command, output_text, static_text, until
 
 from lab import Lab
 from lab.scenarios import Recorder

@@ -14,11 +14,14 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import TextArea
 
 from lab.scenarios import Runner, StepUpdate, load_text
 from lab.tui.app import NetlabApp
+from lab.tui.editor import HeldEditor
+from lab.tui.held import HeldScreen
 from lab.tui.scenario import ScenarioPanel, ScenarioRun
-from lab.tui.still import pose, still_lab
+from lab.tui.still import START, pose, still_holds, still_lab
 
 SIZE = (120, 40)
 
@@ -40,6 +43,15 @@ def utc() -> Iterator[None]:
 @pytest.fixture
 def still_app(utc: None) -> Iterator[NetlabApp]:
     lab = still_lab()
+    yield NetlabApp(lab, title="netlab — demo lab", stats_interval=3600)
+    lab.reactor.loop.close()
+
+
+@pytest.fixture
+def holding_app(utc: None) -> Iterator[NetlabApp]:
+    """The still lab with a proxy whose intercepts hold two messages."""
+    lab = still_lab()
+    still_holds(lab)
     yield NetlabApp(lab, title="netlab — demo lab", stats_interval=3600)
     lab.reactor.loop.close()
 
@@ -134,3 +146,35 @@ def test_scenario_panel(snap_compare: Any, still_app: NetlabApp) -> None:
         await pilot.pause(0.3)
 
     assert snap_compare(still_app, terminal_size=SIZE, run_before=run_before)
+
+
+async def held_list(pilot: Pilot[Any]) -> HeldScreen:
+    await posed(pilot)
+    app = pilot.app
+    assert isinstance(app, NetlabApp)
+    screen = HeldScreen(app.lab, clock=lambda: START + 45)
+    app.push_screen(screen)
+    await pilot.pause(0.3)
+    return screen
+
+
+def test_held_screen(snap_compare: Any, holding_app: NetlabApp) -> None:
+    """`h` with a proxy's intercepts holding a MAIL from its client and a 354 from its server: the
+    list (ages and timeouts at a fixed clock), the breakpoints, the selected MAIL's fields and bytes."""
+    assert snap_compare(holding_app, terminal_size=SIZE, run_before=held_list)
+
+
+def test_held_editor(snap_compare: Any, holding_app: NetlabApp) -> None:
+    """`e` on the held MAIL: its editable fields as NAME=VALUE lines over the list."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        screen = await held_list(pilot)
+        held = screen.selected()
+        assert held is not None
+        editor = HeldEditor(screen.lab, held)
+        pilot.app.push_screen(editor)
+        await pilot.pause(0.3)
+        editor.query_one("#edit-fields", TextArea).cursor_blink = False
+        await pilot.pause(0.1)
+
+    assert snap_compare(holding_app, terminal_size=SIZE, run_before=run_before)

@@ -99,6 +99,7 @@ class IrcMessage(Message):
     (``ACTION``, ``VERSION``, ``PING``) and ``ctcp_args`` the rest.
     ``tags`` holds IRCv3 message tags if a server sent any.
     """
+    EDITABLE = ("command", "params", "prefix")
 
     command: str
     prefix: str = ""
@@ -129,6 +130,15 @@ class IrcMessage(Message):
         """A reply code (``433``, ``"001"``) matches the numeric of that
         code; anything else as for every message."""
         return matches_code(self, self.numeric, pattern)
+
+    def edited(self, **fields: Any) -> IrcMessage:
+        self._editable(fields)
+        params = fields.get("params", self.params)
+        if isinstance(params, str):  # as typed: words, the last after " :" may hold spaces
+            head, _, trailing = params.partition(" :")
+            params = [*head.split(), *([trailing] if _ else [])]
+        return IrcMessage.of(str(fields.get("command", self.command)), *params,
+                             prefix=str(fields.get("prefix", self.prefix)))
 
     @classmethod
     def of(cls, command: str, *params: str, prefix: str = "", truncate: bool = False,

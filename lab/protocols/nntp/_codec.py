@@ -147,6 +147,7 @@ def _lines_of(data: bytes | None) -> list[str]:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Command(Message):
     """A command line: ``verb`` in upper case, then its arguments."""
+    EDITABLE = ("verb", "args")
 
     verb: str
     args: tuple[str, ...] = ()
@@ -169,6 +170,11 @@ class Command(Message):
         if len(raw) > MAX_COMMAND:
             raise LocalProtocolError(f"nntp: command of {len(raw)} octets; RFC 3977 allows {MAX_COMMAND}")
         return cls(raw=raw, verb=words[0], args=tuple(words[1:]))
+
+    def edited(self, **fields: Any) -> Command:
+        self._editable(fields)
+        args = fields.get("args", self.args)
+        return Command.of(str(fields.get("verb", self.verb)), *(args.split() if isinstance(args, str) else args))
 
     def _shown_args(self) -> tuple[str, ...]:
         if (self.verb, self.args[:1] and self.args[0].upper()) in _SECRET_ARGS:

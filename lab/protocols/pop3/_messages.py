@@ -54,6 +54,7 @@ class Pop3Command(Message):
     """A command line: ``verb`` upper-cased and its ``args``.  A line that
     breaks a rule still decodes, with ``problem`` saying which: the server
     answers it with ``-ERR``."""
+    EDITABLE = ("verb", "args")
 
     verb: str
     args: tuple[str, ...] = ()
@@ -70,6 +71,11 @@ class Pop3Command(Message):
         if any(c in line for c in "\r\n\x00") or not line.isascii():
             raise LocalProtocolError(f"pop3: cannot send command {line!r}")
         return parse_command(line.encode("ascii") + b"\r\n")
+
+    def edited(self, **fields: Any) -> Pop3Command:
+        self._editable(fields)
+        args = fields.get("args", self.args)
+        return Pop3Command.of(str(fields.get("verb", self.verb)), *(args.split() if isinstance(args, str) else args))
 
     def summary(self) -> str:
         if self.problem:

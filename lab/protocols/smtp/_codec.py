@@ -94,6 +94,7 @@ class Command(Message):
     """One command line: ``verb`` upper-cased, ``arg`` the rest.  A line
     that breaks a rule (too long, NUL, 8-bit) still decodes, with
     ``problem`` saying which rule: the server answers it with 500."""
+    EDITABLE = ("verb", "arg")
 
     verb: str
     arg: str = ""
@@ -115,6 +116,10 @@ class Command(Message):
             raise LocalProtocolError(f"smtp: cannot send command {line!r}",
                                      hint="only ASCII: this client does not speak SMTPUTF8")
         return parse_command(line.encode("ascii") + b"\r\n")
+
+    def edited(self, **fields: Any) -> Command:
+        self._editable(fields)
+        return Command.of(str(fields.get("verb", self.verb)), str(fields.get("arg", self.arg)))
 
     def summary(self) -> str:
         if self.problem:
@@ -271,6 +276,7 @@ class Reply(Message):
     """A server reply: a three-digit ``code`` and its text ``lines`` (one
     per line of a multi-line reply).  Reply text is for people (RFC 5321
     §4.2), so it is volatile; the code is not."""
+    EDITABLE = ("code", "lines")
 
     code: int
     lines: tuple[str, ...] = ()
@@ -289,6 +295,11 @@ class Reply(Message):
         parts = [f"{code}-{t}" for t in texts[:-1]] + [f"{code} {texts[-1]}" if texts[-1] else str(code)]
         raw = "".join(p + "\r\n" for p in parts).encode("ascii")
         return cls(raw=raw, code=code, lines=tuple(lines) if len(lines) != 1 or lines[0] else ())
+
+    def edited(self, **fields: Any) -> Reply:
+        self._editable(fields)
+        lines = fields.get("lines", self.lines)
+        return Reply.of(int(fields.get("code", self.code)), *([lines] if isinstance(lines, str) else lines))
 
     @property
     def enhanced(self) -> str | None:

@@ -207,6 +207,7 @@ class Line(Message):
     the line may have come in :class:`Text` messages before) and ``ending``,
     the line end as sent: CR LF, CR NUL (what many clients send for Enter),
     or a bare LF or CR from lenient peers."""
+    EDITABLE = ("line",)
 
     data: bytes = b""
     ending: bytes = b"\r\n"
@@ -222,6 +223,10 @@ class Line(Message):
         if ending not in _ENDINGS:
             raise LocalProtocolError(f"telnet: {escape_bytes(ending)} is not a line end")
         return cls(raw=_escape_iac(data) + ending, data=data, ending=ending)
+
+    def edited(self, **fields: Any) -> Line:
+        self._editable(fields)
+        return Line.of(str(fields["line"]), self.ending)
 
     @property
     def line(self) -> str:

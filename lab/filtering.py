@@ -1,4 +1,5 @@
-"""The traffic view's filter language.
+"""The filter language: which events the traffic view shows, and which
+messages an intercept holds.
 
 A filter is words, all of which must hold::
 
@@ -7,11 +8,12 @@ A filter is words, all of which must hold::
     in / out        direction (also ``dir:in``, ``<-``, ``->``)
     p:finger        protocol
     k:msg           event kind (listen open close data msg error info stop)
+    m:MAIL          message kind (a protocol's name for it: a verb, "reply")
     /hel+o/i        regular expression over the summary and the raw bytes
     hello           text anywhere in the summary, any case ("two words" quoted)
     -word  !word    the opposite of any of the above
 
-Tests: tests/tui/test_pieces.py
+Tests: tests/tui/test_pieces.py, tests/test_intercept.py
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from lab.eventlog import Direction, Event, EventKind
 
 __all__ = ["FILTER_HELP", "TrafficFilter", "parse_filter"]
 
-FILTER_HELP = "e:ENDPOINT c:CONN in|out p:PROTO k:KIND /REGEX/ text, -word negates"
+FILTER_HELP = "e:ENDPOINT c:CONN in|out p:PROTO k:KIND m:MSGKIND /REGEX/ text, -word negates"
 
 Test = Callable[[Event], bool]
 
@@ -36,6 +38,7 @@ _KEYS = {
     "p": "protocol", "proto": "protocol", "protocol": "protocol",
     "d": "direction", "dir": "direction", "direction": "direction",
     "k": "kind", "kind": "kind",
+    "m": "message", "msg": "message",
 }
 _DIRECTIONS = {"in": Direction.IN, "<-": Direction.IN, "out": Direction.OUT, "->": Direction.OUT}
 
@@ -90,6 +93,10 @@ def _term(word: str) -> Test:
                 kinds = " ".join(k.value for k in EventKind)
                 raise CommandError(f"unknown event kind {value!r}", hint=f"one of: {kinds}") from None
             return lambda e: e.kind is kind
+        if what == "message":
+            glob = any(ch in value for ch in "*?[")
+            return lambda e: e.message is not None and (
+                fnmatchcase(e.message.kind, value) if glob else e.message.kind.lower() == value.lower())
         return _name_test(what, value)
     needle = word.lower()
     return lambda e: needle in e.summary.lower()
