@@ -10,13 +10,26 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.protocols._base import Role, Transport
+from lab.protocols._base import Message, Role, Transport
 from lab.protocols._conversation import Conversation
 from lab.protocols._library import Dialing, Link, Listener, Listening
 from lab.protocols._options import NoOptions, Option, Options
 from lab.protocols._session import ClientVerbs, ServerBehaviour
 
-__all__ = ["ProtocolSpec"]
+__all__ = ["ProtocolSpec", "Requests"]
+
+
+@dataclass(frozen=True)
+class Requests:
+    """How a protocol's clients ask, for a server that answers from a
+    recording (``netlab mock``): it matches each request message by its
+    verb, answers what the recording lacks with ``refusal`` (the
+    protocol's own error reply, never silence) and, where every request
+    has exactly one reply (``one_reply_each``: SMTP, POP3, NNTP), pairs
+    pipelined requests with their replies in order."""
+
+    refusal: Callable[[Message], bytes]
+    one_reply_each: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +58,7 @@ class ProtocolSpec:
     keywords: tuple[str, ...] = field(default=())
     listen: Callable[[Listening], Awaitable[Listener]] | None = None
     dial: Callable[[Dialing], Awaitable[Link]] | None = None
+    requests: Requests | None = None  # request/reply protocols: how a mock answers per message
 
     def option(self, name: str) -> Option:
         """A server option by name; :class:`ConfigError` if there is none."""

@@ -3,9 +3,17 @@
 The recorded client side (``send`` steps) becomes the requests a mock
 server waits for, and the recorded replies (``expect`` steps, with what
 was ``recorded`` for the ones matched by pattern) become its answers.
-Requests match loosely (case, spacing and line endings do not matter; a
-close enough line still does); a request that matches nothing is noted
-in the event log and reported at the end.
+
+For a request/reply protocol (its spec declares ``requests``: SMTP,
+POP3, NNTP, IRC) the recording is decoded into messages, and each request
+the client sends is matched as a message: by its verb, then the closest
+arguments, so a client that pipelines and one that does not, or one that
+names itself differently in EHLO, get the recorded replies.  A request
+the recording lacks gets the protocol's own error reply.  For byte
+streams (echo, finger, ...) requests match by line, loosely (case,
+spacing and line endings do not matter; a close enough line still does).
+Either way a request that matches nothing is noted in the event log and
+reported at the end.
 
 Tests: tests/scenarios/test_replay.py
 """
@@ -14,13 +22,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from lab import protocols
 from lab.commands._base import unescape
-from lab.errors import ScenarioError
-from lab.protocols._base import Message, Transport
+from lab.errors import ProtocolError, ScenarioError
+from lab.protocols._base import Message, Role, Transport
+from lab.protocols._framing import BodyEnd, BodyPart
 from lab.protocols._options import NoOptions
 from lab.protocols._session import Peer, ServerBehaviour, Session
 from lab.protocols._spec import ProtocolSpec
@@ -40,6 +51,13 @@ class Exchange:
     request: bytes | None
     replies: list[bytes] = field(default_factory=list)
     close: bool = False
+    key: tuple[str, str] | None = None  # the request's message type and verb, when decoded
+
+
+def request_key(msg: Message) -> tuple[str, str]:
+    """What a request is, for matching: its message type and verb
+    (``DATA`` the command and the mail after it differ)."""
+    return type(msg).__name__, msg.kind.casefold()
 
 
 @dataclass
@@ -48,6 +66,7 @@ class Script:
 
     client: str
     exchanges: list[Exchange] = field(default_factory=list)
+    by_message: bool = False  # exchanges are whole request messages and their replies
 
 
 @dataclass
@@ -139,7 +158,51 @@ def build_scripts(scenario: Scenario, server: str | None = None) -> tuple[str, l
                     scripts[data["client"]].exchanges.append(Exchange(raw))
                 else:
                     scripts[data["client"]].exchanges[-1].replies.append(raw)
-    return server, list(scripts.values()), warnings
+    out = list(scripts.values())
+    if spec.requests is not None:
+        decoded = [by_message(spec, s) for s in out]
+        if all(d is not None for d in decoded):
+            out = [d for d in decoded if d is not None]
+        else:
+            warnings.append(f"the recording does not decode as {spec.name} messages: requests are matched"
+                            " by line, not by message")
+    return server, out, warnings
+
+
+def by_message(spec: ProtocolSpec, script: Script) -> Script | None:
+    """``script`` as one exchange per request message, with its replies
+    (None if the recorded bytes do not decode as the protocol)."""
+    assert spec.requests is not None
+    pairs = spec.requests.one_reply_each
+    conv = spec.conversation(None, spec.transports[0])
+    exchanges = [Exchange(None)]
+    waiting: deque[Exchange] = deque()  # requests whose reply has not come (pipelined)
+    replying = exchanges[0]  # the exchange the server's last message answered
+    try:
+        for recorded in script.exchanges:
+            seen: list[tuple[Role, Message]] = []
+            if recorded.request is not None:
+                seen += conv.observe(recorded.request, Role.CLIENT)
+            for reply in recorded.replies:
+                seen += conv.observe(reply, Role.SERVER)
+            for sender, msg in seen:
+                if sender is Role.CLIENT:
+                    if isinstance(msg, BodyPart):
+                        continue  # the end of the body is the request; its parts may split anyhow
+                    exchange = Exchange(msg.raw, key=request_key(msg))
+                    exchanges.append(exchange)
+                    waiting.append(exchange)
+                    continue
+                if pairs and waiting and not isinstance(msg, (BodyPart, BodyEnd)):
+                    replying = waiting.popleft()
+                elif not pairs:
+                    replying = exchanges[-1]
+                replying.replies.append(msg.raw)
+            if recorded.close:
+                (replying if pairs else exchanges[-1]).close = True
+    except ProtocolError:
+        return None
+    return Script(script.client, exchanges, by_message=True)
 
 
 class MockSession(Session["MockBehaviour"]):
@@ -168,6 +231,9 @@ class MockSession(Session["MockBehaviour"]):
             self.conn.close()
 
     def message_received(self, msg: Message) -> None:
+        if self.script.by_message:
+            self._request(msg)
+            return
         buf = self.buf
         buf += msg.raw
         # the exact recorded bytes answer at once (binary requests have no
@@ -188,6 +254,23 @@ class MockSession(Session["MockBehaviour"]):
         self.pos = index + 1
         self._answer(self.script.exchanges[index])
 
+    def _request(self, msg: Message) -> None:
+        """One request message: the recorded replies to the closest one with
+        its verb, or the protocol's error reply."""
+        if isinstance(msg, BodyPart):
+            return  # answered at the body's end
+        server = self.server
+        found = server.find_message(self.script, self.pos, request_key(msg), msg.raw)
+        if found is None:
+            self._unmatched(msg.raw)
+            assert server.refusal is not None
+            self.conn.send_raw(server.refusal(msg))
+            return
+        self.script, index = found
+        server.report.matched += 1
+        self.pos = index + 1
+        self._answer(self.script.exchanges[index])
+
     def _unmatched(self, request: bytes) -> None:
         shown = request.decode("latin-1").rstrip("\r\n")
         self.server.report.unmatched.append(shown)
@@ -204,19 +287,44 @@ class MockBehaviour(ServerBehaviour[Any]):
 
     session_type = MockSession
 
-    def __init__(self, options: Any, scripts: list[Script], report: MockReport) -> None:
+    def __init__(self, options: Any, scripts: list[Script], report: MockReport,
+                 refusal: Callable[[Message], bytes] | None = None) -> None:
         super().__init__(options)
         self.scripts = scripts
         self.report = report
         self.next_script = 0
+        self.refusal = refusal
+
+    def _in_order(self, script: Script, pos: int) -> list[tuple[Script, int]]:
+        """Where to look for a request: next in this script, then earlier
+        in it, then the other scripts."""
+        ordered = [(script, i) for i in range(pos, len(script.exchanges))]
+        ordered += [(script, i) for i in range(1, pos)]
+        ordered += [(s, i) for s in self.scripts if s is not script for i in range(1, len(s.exchanges))]
+        return ordered
+
+    def find_message(self, script: Script, pos: int, key: tuple[str, str],
+                     request: bytes) -> tuple[Script, int] | None:
+        """The exchange whose request has ``key``'s verb: the same bytes
+        first, then the same words, then the closest arguments (the first
+        in order among equals)."""
+        same = [(s, i) for s, i in self._in_order(script, pos) if s.exchanges[i].key == key]
+        for s, i in same:
+            if s.exchanges[i].request == request:
+                return s, i
+        want = _normal(request)
+        best, score = None, -1.0
+        for s, i in same:
+            ratio = difflib.SequenceMatcher(a=_normal(s.exchanges[i].request or b""), b=want).ratio()
+            if ratio > score:
+                best, score = (s, i), ratio
+        return best
 
     def find(self, script: Script, pos: int, request: bytes, *, fuzzy: bool) -> tuple[Script, int] | None:
         """The exchange that answers ``request``: next in this script first,
         then anywhere; exactly, or (``fuzzy``) loosely."""
         want = _normal(request)
-        ordered = [(script, i) for i in range(pos, len(script.exchanges))]
-        ordered += [(script, i) for i in range(1, pos)]
-        ordered += [(s, i) for s in self.scripts if s is not script for i in range(1, len(s.exchanges))]
+        ordered = self._in_order(script, pos)
         for s, i in ordered:
             if s.exchanges[i].request == request:
                 return s, i
@@ -235,7 +343,8 @@ class MockBehaviour(ServerBehaviour[Any]):
 
 def mock_spec(spec: ProtocolSpec, scripts: list[Script], report: MockReport) -> ProtocolSpec:
     """``spec`` with the mock as its server behaviour (its conversation unchanged)."""
-    return dataclasses.replace(spec, server=lambda options: MockBehaviour(options, scripts, report),
+    refusal = spec.requests.refusal if spec.requests is not None and scripts and scripts[0].by_message else None
+    return dataclasses.replace(spec, server=lambda options: MockBehaviour(options, scripts, report, refusal),
                                options=NoOptions)
 
 

@@ -91,3 +91,56 @@ def test_close_enough_lines_match() -> None:
     session, peer, report = mock()
     session.message_received(Data(raw=b"HELO lab.tset\r\n"))
     assert peer.sent[-1] == b"250 hello\r\n" and report.matched == 1
+
+
+PIPELINED = """
+lab:
+  mx: {protocol: smtp}
+steps:
+  - connect: {to: mx, as: c}
+  - expect: {from: c, code: 220, recorded: "220 lab.test ESMTP\\r\\n"}
+  - call: {client: c, verb: send_mail, args: [a@lab.test, b@lab.test, "Subject: hi"], traffic: [
+      {sent: "EHLO client.lab.test\\r\\n"}, {received: "250-lab.test\\r\\n250 PIPELINING\\r\\n"},
+      {sent: "MAIL FROM:<a@lab.test>\\r\\nRCPT TO:<b@lab.test>\\r\\nDATA\\r\\n"},
+      {received: "250 sender ok\\r\\n250 recipient ok\\r\\n"}, {received: "354 go ahead\\r\\n"},
+      {sent: "Subject: hi\\r\\n.\\r\\n"}, {received: "250 queued\\r\\n"}]}
+  - call: {client: c, verb: quit, traffic: [{sent: "QUIT\\r\\n"}, {received: "221 bye\\r\\n"}, {closed: true}]}
+"""
+
+
+def test_a_pipelined_recording_becomes_one_exchange_per_request() -> None:
+    """Three commands sent in one write and their three replies pair up in
+    order; the mail itself is a request of its own; the close follows QUIT."""
+    (scenario,) = load_text(PIPELINED, "rec.yaml")
+    _server, (script,), warnings = build_scripts(scenario)
+    assert warnings == [] and script.by_message
+    pairs = [(e.request, e.replies, e.close) for e in script.exchanges]
+    assert pairs == [
+        (None, [b"220 lab.test ESMTP\r\n"], False),
+        (b"EHLO client.lab.test\r\n", [b"250-lab.test\r\n250 PIPELINING\r\n"], False),
+        (b"MAIL FROM:<a@lab.test>\r\n", [b"250 sender ok\r\n"], False),
+        (b"RCPT TO:<b@lab.test>\r\n", [b"250 recipient ok\r\n"], False),
+        (b"DATA\r\n", [b"354 go ahead\r\n"], False),
+        (b"Subject: hi\r\n.\r\n", [b"250 queued\r\n"], False),
+        (b"QUIT\r\n", [b"221 bye\r\n"], True),
+    ]
+
+
+def test_a_request_is_matched_by_its_verb_and_refused_in_the_protocol_when_unknown() -> None:
+    """A differently named EHLO gets the recorded EHLO reply; a verb the
+    recording lacks gets SMTP's 500, and is reported."""
+    from lab.protocols import smtp
+    from lab.scenarios._mock import mock_spec
+
+    (scenario,) = load_text(PIPELINED, "rec.yaml")
+    _server, scripts, _warnings = build_scripts(scenario)
+    report = MockReport()
+    behaviour = mock_spec(smtp.SPEC, scripts, report).server(None)
+    peer = FakePeer()
+    session = behaviour.session(peer)  # type: ignore[arg-type]
+    session.connection_made()
+    session.message_received(smtp.Command(raw=b"ehlo [127.0.0.1]\r\n", verb="EHLO", arg="[127.0.0.1]"))
+    session.message_received(smtp.Command(raw=b"VRFY bob\r\n", verb="VRFY", arg="bob"))
+    assert peer.sent[1] == b"250-lab.test\r\n250 PIPELINING\r\n"
+    assert peer.sent[2].startswith(b"500 ")
+    assert (report.matched, report.unmatched) == (1, ["VRFY bob"])

@@ -17,8 +17,8 @@ tests/interop/test_irc_peers.py
 
 from __future__ import annotations
 
-from lab.protocols._base import Transport
-from lab.protocols._spec import ProtocolSpec
+from lab.protocols._base import Message, Transport
+from lab.protocols._spec import ProtocolSpec, Requests
 from lab.protocols.irc._client import IrcClient, IrcError, split_text
 from lab.protocols.irc._codec import (
     MAX_LINE,
@@ -55,6 +55,11 @@ __all__ = [
     "valid_nick",
 ]
 
+def _unknown(msg: Message) -> bytes:
+    verb = "".join(c for c in msg.kind if c.isalnum())[:32] or "?"
+    return f":mock 421 * {verb} :Unknown command (not in the recording)\r\n".encode()
+
+
 SPEC = ProtocolSpec(
     name="irc",
     summary="chat in channels: the lab's chat service over IRC",
@@ -67,4 +72,5 @@ SPEC = ProtocolSpec(
     options=IrcOptions,
     idle_timeout=600.0,  # a backstop: the server's own PINGs drop silent clients sooner
     keywords=("chat", "channels", "ctcp"),
+    requests=Requests(_unknown, one_reply_each=False),
 )

@@ -16,7 +16,7 @@ Tests: tests/protocols/test_nntp.py, tests/interop/test_nntp_peers.py
 from __future__ import annotations
 
 from lab.protocols._base import Transport
-from lab.protocols._spec import ProtocolSpec
+from lab.protocols._spec import ProtocolSpec, Requests
 from lab.protocols.nntp._client import GroupInfo, NntpClient, NntpReplyError, Overview
 from lab.protocols.nntp._codec import (
     MAX_ARTICLE_WIRE,
@@ -75,4 +75,5 @@ SPEC = ProtocolSpec(
     options=NntpOptions,
     idle_timeout=600.0,
     keywords=("news", "usenet", "newsgroups", "articles"),
+    requests=Requests(lambda msg: b"500 Unknown command (not in the recording)\r\n"),
 )

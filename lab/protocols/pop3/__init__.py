@@ -18,7 +18,7 @@ Tests: tests/protocols/test_pop3.py, tests/interop/test_pop3_peers.py
 from __future__ import annotations
 
 from lab.protocols._base import Transport
-from lab.protocols._spec import ProtocolSpec
+from lab.protocols._spec import ProtocolSpec, Requests
 from lab.protocols.pop3._client import MAX_BODY, Pop3Client, Pop3ReplyError
 from lab.protocols.pop3._conversation import (
     MAX_BODY_LINE,
@@ -80,4 +80,5 @@ SPEC = ProtocolSpec(
     options=Pop3Options,
     idle_timeout=600.0,  # RFC 1939 §3: an autologout timer of at least 10 minutes
     keywords=("mail", "email", "pop", "fetch", "mailbox"),
+    requests=Requests(lambda msg: b"-ERR not in the recording\r\n"),
 )

@@ -20,7 +20,7 @@ Tests: tests/protocols/test_smtp.py, tests/interop/test_smtp_peers.py
 from __future__ import annotations
 
 from lab.protocols._base import Transport
-from lab.protocols._spec import ProtocolSpec
+from lab.protocols._spec import ProtocolSpec, Requests
 from lab.protocols.smtp._client import SmtpClient, SmtpReplyError
 from lab.protocols.smtp._codec import (
     DEFAULT_SIZE,
@@ -90,4 +90,5 @@ SPEC = ProtocolSpec(
     options=SmtpOptions,
     idle_timeout=300.0,  # RFC 5321 §4.5.3.2.7: the server waits 5 minutes for a command
     keywords=("mail", "email", "smtp", "send"),
+    requests=Requests(lambda msg: b"500 5.5.2 Command not recognized (not in the recording)\r\n"),
 )
