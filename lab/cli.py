@@ -13,10 +13,11 @@ import asyncio
 import importlib
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 if TYPE_CHECKING:
     from lab.endpoints import ListeningEndpoint
@@ -340,9 +341,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 _FRONTENDS: tuple[str, ...] = ("lab.scenarios.cli", "lab.shell.cli", "lab.tui.cli")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a did-you-mean for a mistyped subcommand."""
+
+    def error(self, message: str) -> NoReturn:
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:
+            choices = re.findall(r"'?([\w-]+)'?", m.group(2))
+            close = protocols.suggest(m.group(1), choices)
+            if close:
+                message = f"unknown command {m.group(1)!r}: did you mean {close!r}? (netlab --help lists them)"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="netlab", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="netlab", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     from lab import __version__
 
     parser.add_argument("--version", action="version", version=f"netlab {__version__}")
@@ -394,6 +408,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = getattr(args, "handler", None) or handlers[command]
     try:
         return int(handler(args))
+    except LabError as exc:  # a bad option value found late (--loop uvloop without uvloop)
+        _say(f"error: {exc}")
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_FAIL
     except BrokenPipeError:

@@ -128,3 +128,18 @@ def test_exec_into_a_closed_pipe_stops_quietly() -> None:
         err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) in (0, 1)
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_a_mistyped_command_gets_a_suggestion() -> None:
+    out = run("srve", "echo")
+    assert out.returncode == 2
+    assert "unknown command 'srve': did you mean 'serve'?" in out.stderr
+
+
+def test_a_missing_uvloop_is_one_line() -> None:
+    """`--loop uvloop` without uvloop: the reason and the fix, no traceback."""
+    code = ("import sys; sys.modules['uvloop'] = None; from lab.cli import main;"
+            " sys.exit(main(['exec', '--loop', 'uvloop', 'ls']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.strip() == "netlab: error: uvloop is not installed — pip install 'netlab[uvloop]'"
