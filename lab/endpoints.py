@@ -234,11 +234,22 @@ class ListeningEndpoint(Endpoint):
         self.connections: dict[str, Connection] = OrderedDict()
         self.accepted = 0
         self.refused = 0
+        # what connections that have closed moved: totals outlive them
+        self.closed_bytes_in = self.closed_bytes_out = 0
         self._ids = itertools.count(1)
         self._hooks: dict[str, list[tuple[Hook, bool]]] = {}
         self._server: asyncio.AbstractServer | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._udp_sock: socket.socket | None = None
+
+    def _forget(self, conn: Connection) -> bool:
+        """Take a closed connection off the live list, keeping its byte
+        counts in the totals; False if it was not on it."""
+        if self.connections.pop(conn.id, None) is None:
+            return False
+        self.closed_bytes_in += conn.bytes_in
+        self.closed_bytes_out += conn.bytes_out
+        return True
 
     @property
     def listen_address(self) -> tuple[str, int]:
@@ -279,8 +290,8 @@ class ListeningEndpoint(Endpoint):
             "connections": len(conns),
             "accepted": self.accepted,
             "refused": self.refused,
-            "bytes_in": sum(c.bytes_in for c in conns),
-            "bytes_out": sum(c.bytes_out for c in conns),
+            "bytes_in": self.closed_bytes_in + sum(c.bytes_in for c in conns),
+            "bytes_out": self.closed_bytes_out + sum(c.bytes_out for c in conns),
             "capture": self.capture.value,
         }
 
@@ -445,7 +456,7 @@ class Server(ListeningEndpoint):
     def connection_closed(self, conn: Connection) -> None:
         if isinstance(conn, DatagramPeer):
             self._udp_peers.pop(conn.peer, None)
-        if self.connections.pop(conn.id, None) is not None and conn.session is not None:
+        if self._forget(conn) and conn.session is not None:
             self.guard(conn, "connection_lost", conn.session.connection_lost)
 
     def live_connections(self) -> list[Connection]:

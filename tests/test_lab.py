@@ -215,3 +215,17 @@ def test_connect_refuses_client_options_a_protocol_does_not_have(lab: Lab) -> No
         lab.connect("echo", srv, name="c", options={"colour": "red"})
     assert "none" in (info.value.hint or "") and "c" not in lab
     assert srv.accepted == 0
+
+
+def test_byte_totals_outlive_the_connections(lab: Lab) -> None:
+    """After its clients have gone, a server still shows what they moved
+    (live connections 0, totals kept), as `ls` and the console tree show."""
+    srv = lab.serve("echo", name="e")
+    for _ in range(2):
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            s.sendall(b"hello\r\n")
+            assert s.recv(100) == b"hello\r\n"
+    wait_until(lambda: not srv.connections, 10, "both connections closed")
+    status = srv.status()
+    assert (status["connections"], status["accepted"]) == (0, 2)
+    assert (status["bytes_in"], status["bytes_out"]) == (14, 14)
