@@ -33,6 +33,7 @@ __all__ = ["main"]
 T = TypeVar("T")
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 DESCRIPTION = """\
 netlab: an interactive network lab.  Start protocol servers and clients on
@@ -262,7 +263,7 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
-    from lab.commands import Interpreter
+    from lab.commands import Interpreter, Result
     from lab.lab import Lab
 
     if args.file:
@@ -290,11 +291,25 @@ def cmd_exec(args: argparse.Namespace) -> int:
         except LabError as exc:
             _say(str(exc))
             return EXIT_USAGE
+
+        def show(result: Result) -> None:  # as each statement completes, not at the end
+            printer.flush()
+            if result.text and not args.quiet:
+                print(result.text, flush=True)
+
+        stop = stop_on_signals()
+        work = asyncio.ensure_future(interp.aexecute(script, show))
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not work.done():
+            work.cancel()
+            await asyncio.wait({work})
+            printer.flush()
+            _say("interrupted")
+            return EXIT_INTERRUPTED
         try:
-            for result in await interp.aexecute(script):
-                printer.flush()
-                if result.text and not args.quiet:
-                    print(result.text, flush=True)
+            work.result()
         except LabError as exc:
             printer.flush()
             _say(str(exc))

@@ -143,3 +143,21 @@ def test_a_missing_uvloop_is_one_line() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert out.stderr.strip() == "netlab: error: uvloop is not installed — pip install 'netlab[uvloop]'"
+
+
+def test_exec_prints_each_result_as_it_completes_and_ctrl_c_interrupts() -> None:
+    """The first statement's line arrives while the second still waits;
+    Ctrl-C then says "interrupted" and exits 130 at once."""
+    import signal
+
+    proc = subprocess.Popen([*NETLAB, "exec", "serve echo as e; wait 60"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("e: echo listening on tcp://127.0.0.1:")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err.strip() == "netlab: interrupted"
