@@ -689,10 +689,12 @@ class Client(Endpoint):
         except TimeoutError:
             raise ConfigError(f"connecting to {self.address} timed out after {timeout} s") from None
         except OSError as exc:
-            raise ConfigError(
-                f"cannot connect to {self.address}: {exc.strerror or exc}",
-                hint="is a server listening there? `ls` shows the lab's servers",
-            ) from None
+            servers = [e.name for e in self.lab.endpoints.values() if e.can(Can.LISTEN)]
+            where = format_address((host, port))
+            hint = f"is a server listening on {where}?"
+            if servers:  # only a lab with servers of its own has some to suggest
+                hint += f" The lab's: {', '.join(servers[:5])} (`ls` shows their addresses)"
+            raise ConfigError(f"cannot connect to {self.address}: {exc.strerror or exc}", hint=hint) from None
 
     async def _shut(self) -> None:
         await self._close()

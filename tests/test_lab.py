@@ -229,3 +229,22 @@ def test_byte_totals_outlive_the_connections(lab: Lab) -> None:
     status = srv.status()
     assert (status["connections"], status["accepted"]) == (0, 2)
     assert (status["bytes_in"], status["bytes_out"]) == (14, 14)
+
+
+def test_address_mistakes_say_what_is_wrong(lab: Lab) -> None:
+    """A port past 65535 is out of range (as `serve` says), not "not an
+    address"; a refused connection names the address, and the lab's own
+    servers only when it has some."""
+    from lab.lab import parse_address
+
+    with pytest.raises(ConfigError, match=r"port 99999 is out of range — use 1-65535"):
+        parse_address("127.0.0.1:99999")
+    with pytest.raises(ConfigError, match="not an address"):
+        parse_address("127.0.0.1")
+    port = free_port()
+    with pytest.raises(ConfigError) as err:
+        lab.connect("echo", f"127.0.0.1:{port}")
+    assert str(err.value).endswith(f"is a server listening on 127.0.0.1:{port}?")
+    lab.serve("echo", name="mine")
+    with pytest.raises(ConfigError, match=r"The lab's: mine \(`ls` shows their addresses\)"):
+        lab.connect("echo", f"127.0.0.1:{port}")
