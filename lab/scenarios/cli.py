@@ -9,7 +9,9 @@ import argparse
 import concurrent.futures
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -187,13 +189,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = _Progress(len(scenarios), sys.stdout)
     outcomes: list[Outcome] = []
     started = time.monotonic()
-    interrupted = False
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        pending: dict[concurrent.futures.Future[Outcome], Runner] = {}
-        queue = list(scenarios)
-        stop = False
-        try:
+    interrupt = threading.Event()
+    pending: dict[concurrent.futures.Future[Outcome], Runner] = {}
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        # Ctrl-C: cut the running scenarios short; they count as not run
+        interrupt.set()
+        for runner in list(pending.values()):
+            runner.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            queue = list(scenarios)
+            stop = False
             while queue or pending:
+                if interrupt.is_set():
+                    queue.clear()
                 while queue and len(pending) < max(1, args.jobs) and not stop:
                     scenario = queue.pop(0)
                     progress.running(scenario.name)
@@ -201,24 +213,24 @@ def cmd_run(args: argparse.Namespace) -> int:
                     pending[pool.submit(runner.run)] = runner
                 if not pending:
                     break
-                done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                done, _ = concurrent.futures.wait(pending, timeout=0.25,
+                                                  return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in done:
                     pending.pop(future)
                     outcome = future.result()
+                    if interrupt.is_set() and not outcome.passed:
+                        continue  # cut short: not run, not failed
                     outcomes.append(outcome)
                     progress.finished(outcome)
                     if not outcome.passed and args.exitfirst:
                         stop = True
                 if stop:
                     queue.clear()
-        except KeyboardInterrupt:
-            # Ctrl-C: cut the running scenarios short; they count as not run
-            interrupted = True
-            queue.clear()
-            for runner in pending.values():
-                runner.cancel()
-            concurrent.futures.wait(pending, timeout=30)
-            print("\ninterrupted", flush=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    interrupted = interrupt.is_set()
+    if interrupted:
+        print("\ninterrupted", flush=True)
     failed = [o for o in outcomes if not o.passed]
     for outcome in failed:
         assert outcome.failure is not None
