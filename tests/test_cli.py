@@ -156,7 +156,7 @@ def test_exec_prints_each_result_as_it_completes_and_ctrl_c_interrupts() -> None
         assert proc.stdout is not None
         assert proc.stdout.readline().startswith("e: echo listening on tcp://127.0.0.1:")
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
     assert proc.returncode == 130
