@@ -58,6 +58,9 @@ Hook = Callable[[Message, Connection], Any]
 
 DEFAULT_MAX_CONNECTIONS = 256
 UDP_PEER_LIMIT = 1024
+# UDP has no close: a peer silent this long (or the idle timeout, if shorter)
+# is forgotten, so request/answer clients do not pile up as open connections
+UDP_PEER_IDLE = 30.0
 
 
 class Can(enum.Flag):
@@ -503,7 +506,11 @@ class Server(ListeningEndpoint):
 
     @property
     def _reap_interval(self) -> float:
-        return min(self.idle_timeout or 60.0, 60.0)
+        return max(0.05, self._udp_idle / 3)
+
+    @property
+    def _udp_idle(self) -> float:
+        return min(self.idle_timeout or UDP_PEER_IDLE, UDP_PEER_IDLE)
 
     def _datagram(self, data: bytes, addr: tuple[Any, ...]) -> None:
         conn = self._udp_peers.get(addr)
@@ -526,7 +533,7 @@ class Server(ListeningEndpoint):
 
     def _reap_udp_peers(self) -> None:
         now = self.lab.clock.time()
-        limit = self.idle_timeout or 300.0
+        limit = self._udp_idle
         for conn in list(self.connections.values()):
             if isinstance(conn, DatagramPeer) and now - conn.last_active >= limit:
                 conn.close()

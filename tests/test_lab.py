@@ -248,3 +248,18 @@ def test_address_mistakes_say_what_is_wrong(lab: Lab) -> None:
     lab.serve("echo", name="mine")
     with pytest.raises(ConfigError, match=r"The lab's: mine \(`ls` shows their addresses\)"):
         lab.connect("echo", f"127.0.0.1:{port}")
+
+
+def test_quiet_udp_peers_are_forgotten(lab: Lab) -> None:
+    """UDP has no close: a peer silent past the idle timeout (at most 30 s
+    by default) leaves the live list; the totals keep what it sent."""
+    from lab.endpoints import UDP_PEER_IDLE
+
+    assert lab.serve("echo", transport="udp", name="u30")._udp_idle == UDP_PEER_IDLE == 30.0
+    srv = lab.serve("echo", transport="udp", name="u", idle_timeout=0.3)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(10)
+        s.sendto(b"ping\r\n", ("127.0.0.1", srv.port))
+        assert s.recv(100) == b"ping\r\n"
+    wait_until(lambda: srv.accepted == 1 and not srv.connections, 10, "the quiet peer forgotten")
+    assert srv.status()["bytes_in"] == 6
