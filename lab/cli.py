@@ -13,10 +13,11 @@ import asyncio
 import importlib
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 if TYPE_CHECKING:
     from lab.endpoints import ListeningEndpoint
@@ -32,6 +33,7 @@ __all__ = ["main"]
 T = TypeVar("T")
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 DESCRIPTION = """\
 netlab: an interactive network lab.  Start protocol servers and clients on
@@ -261,7 +263,7 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
-    from lab.commands import Interpreter
+    from lab.commands import Interpreter, Result
     from lab.lab import Lab
 
     if args.file:
@@ -289,11 +291,25 @@ def cmd_exec(args: argparse.Namespace) -> int:
         except LabError as exc:
             _say(str(exc))
             return EXIT_USAGE
+
+        def show(result: Result) -> None:  # as each statement completes, not at the end
+            printer.flush()
+            if result.text and not args.quiet:
+                print(result.text, flush=True)
+
+        stop = stop_on_signals()
+        work = asyncio.ensure_future(interp.aexecute(script, show))
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not work.done():
+            work.cancel()
+            await asyncio.wait({work})
+            printer.flush()
+            _say("interrupted")
+            return EXIT_INTERRUPTED
         try:
-            for result in await interp.aexecute(script):
-                printer.flush()
-                if result.text and not args.quiet:
-                    print(result.text, flush=True)
+            work.result()
         except LabError as exc:
             printer.flush()
             _say(str(exc))
@@ -340,9 +356,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 _FRONTENDS: tuple[str, ...] = ("lab.scenarios.cli", "lab.shell.cli", "lab.tui.cli")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a did-you-mean for a mistyped subcommand."""
+
+    def error(self, message: str) -> NoReturn:
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:
+            choices = re.findall(r"'?([\w-]+)'?", m.group(2))
+            close = protocols.suggest(m.group(1), choices)
+            if close:
+                message = f"unknown command {m.group(1)!r}: did you mean {close!r}? (netlab --help lists them)"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="netlab", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="netlab", description=DESCRIPTION, epilog=EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     from lab import __version__
 
     parser.add_argument("--version", action="version", version=f"netlab {__version__}")
@@ -394,6 +423,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = getattr(args, "handler", None) or handlers[command]
     try:
         return int(handler(args))
+    except LabError as exc:  # a bad option value found late (--loop uvloop without uvloop)
+        _say(f"error: {exc}")
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_FAIL
     except BrokenPipeError:

@@ -58,6 +58,9 @@ Hook = Callable[[Message, Connection], Any]
 
 DEFAULT_MAX_CONNECTIONS = 256
 UDP_PEER_LIMIT = 1024
+# UDP has no close: a peer silent this long (or the idle timeout, if shorter)
+# is forgotten, so request/answer clients do not pile up as open connections
+UDP_PEER_IDLE = 30.0
 
 
 class Can(enum.Flag):
@@ -234,11 +237,22 @@ class ListeningEndpoint(Endpoint):
         self.connections: dict[str, Connection] = OrderedDict()
         self.accepted = 0
         self.refused = 0
+        # what connections that have closed moved: totals outlive them
+        self.closed_bytes_in = self.closed_bytes_out = 0
         self._ids = itertools.count(1)
         self._hooks: dict[str, list[tuple[Hook, bool]]] = {}
         self._server: asyncio.AbstractServer | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._udp_sock: socket.socket | None = None
+
+    def _forget(self, conn: Connection) -> bool:
+        """Take a closed connection off the live list, keeping its byte
+        counts in the totals; False if it was not on it."""
+        if self.connections.pop(conn.id, None) is None:
+            return False
+        self.closed_bytes_in += conn.bytes_in
+        self.closed_bytes_out += conn.bytes_out
+        return True
 
     @property
     def listen_address(self) -> tuple[str, int]:
@@ -279,8 +293,8 @@ class ListeningEndpoint(Endpoint):
             "connections": len(conns),
             "accepted": self.accepted,
             "refused": self.refused,
-            "bytes_in": sum(c.bytes_in for c in conns),
-            "bytes_out": sum(c.bytes_out for c in conns),
+            "bytes_in": self.closed_bytes_in + sum(c.bytes_in for c in conns),
+            "bytes_out": self.closed_bytes_out + sum(c.bytes_out for c in conns),
             "capture": self.capture.value,
         }
 
@@ -445,7 +459,7 @@ class Server(ListeningEndpoint):
     def connection_closed(self, conn: Connection) -> None:
         if isinstance(conn, DatagramPeer):
             self._udp_peers.pop(conn.peer, None)
-        if self.connections.pop(conn.id, None) is not None and conn.session is not None:
+        if self._forget(conn) and conn.session is not None:
             self.guard(conn, "connection_lost", conn.session.connection_lost)
 
     def live_connections(self) -> list[Connection]:
@@ -492,7 +506,11 @@ class Server(ListeningEndpoint):
 
     @property
     def _reap_interval(self) -> float:
-        return min(self.idle_timeout or 60.0, 60.0)
+        return max(0.05, self._udp_idle / 3)
+
+    @property
+    def _udp_idle(self) -> float:
+        return min(self.idle_timeout or UDP_PEER_IDLE, UDP_PEER_IDLE)
 
     def _datagram(self, data: bytes, addr: tuple[Any, ...]) -> None:
         conn = self._udp_peers.get(addr)
@@ -515,7 +533,7 @@ class Server(ListeningEndpoint):
 
     def _reap_udp_peers(self) -> None:
         now = self.lab.clock.time()
-        limit = self.idle_timeout or 300.0
+        limit = self._udp_idle
         for conn in list(self.connections.values()):
             if isinstance(conn, DatagramPeer) and now - conn.last_active >= limit:
                 conn.close()
@@ -678,10 +696,12 @@ class Client(Endpoint):
         except TimeoutError:
             raise ConfigError(f"connecting to {self.address} timed out after {timeout} s") from None
         except OSError as exc:
-            raise ConfigError(
-                f"cannot connect to {self.address}: {exc.strerror or exc}",
-                hint="is a server listening there? `ls` shows the lab's servers",
-            ) from None
+            servers = [e.name for e in self.lab.endpoints.values() if e.can(Can.LISTEN)]
+            where = format_address((host, port))
+            hint = f"is a server listening on {where}?"
+            if servers:  # only a lab with servers of its own has some to suggest
+                hint += f" The lab's: {', '.join(servers[:5])} (`ls` shows their addresses)"
+            raise ConfigError(f"cannot connect to {self.address}: {exc.strerror or exc}", hint=hint) from None
 
     async def _shut(self) -> None:
         await self._close()

@@ -50,8 +50,10 @@ Target = "Server | str | tuple[str, int]"
 def parse_address(text: str) -> tuple[str, int]:
     """``host:port`` or ``[v6]:port`` -> (host, port)."""
     m = _ADDR_RE.match(text.strip())
-    if not m or int(m["port"]) > 65535:
+    if not m:
         raise ConfigError(f"not an address: {text!r}", hint="write host:port, e.g. 127.0.0.1:7007")
+    if int(m["port"]) > 65535:
+        raise ConfigError(f"port {m['port']} is out of range", hint="use 1-65535")
     return (m["v6"] or m["host"], int(m["port"]))
 
 

@@ -655,7 +655,7 @@ class Proxy(ListeningEndpoint):
         return _Leg(pair, Role.CLIENT)
 
     def connection_closed(self, conn: Connection) -> None:
-        self.connections.pop(conn.id, None)
+        self._forget(conn)
         self._udp_pairs.pop(conn.peer, None)
 
     def _datagram(self, data: bytes, addr: tuple[Any, ...]) -> None:

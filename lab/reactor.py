@@ -141,8 +141,9 @@ class Reactor:
                 raise
             future.cancel()
             raise LabTimeout(f"no answer within {timeout} s") from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             future.cancel()
+            exc.netlab_cancelled = True  # type: ignore[attr-defined]  # a shell may say so in one line
             raise
 
     async def run_async(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -128,3 +128,36 @@ def test_exec_into_a_closed_pipe_stops_quietly() -> None:
         err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) in (0, 1)
     assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_a_mistyped_command_gets_a_suggestion() -> None:
+    out = run("srve", "echo")
+    assert out.returncode == 2
+    assert "unknown command 'srve': did you mean 'serve'?" in out.stderr
+
+
+def test_a_missing_uvloop_is_one_line() -> None:
+    """`--loop uvloop` without uvloop: the reason and the fix, no traceback."""
+    code = ("import sys; sys.modules['uvloop'] = None; from lab.cli import main;"
+            " sys.exit(main(['exec', '--loop', 'uvloop', 'ls']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.strip() == "netlab: error: uvloop is not installed — pip install 'netlab[uvloop]'"
+
+
+def test_exec_prints_each_result_as_it_completes_and_ctrl_c_interrupts() -> None:
+    """The first statement's line arrives while the second still waits;
+    Ctrl-C then says "interrupted" and exits 130 at once."""
+    import signal
+
+    proc = subprocess.Popen([*NETLAB, "exec", "serve echo as e; wait 60"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("e: echo listening on tcp://127.0.0.1:")
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err.strip() == "netlab: interrupted"

@@ -160,3 +160,32 @@ def test_connect_client_options(interp: Interpreter) -> None:
         interp.execute("connect t -o width=0 as d")
     assert "d" not in interp.lab
     assert sorted(interp.complete("connect t -o ")) == ["height=", "negotiate=", "terminal=", "width="]
+
+
+def test_as_name_may_come_before_options(interp: Interpreter) -> None:
+    """`serve smtp as mx --port N` names the server as `serve smtp --port N as mx` does;
+    `as` twice or at the end is a one-line error."""
+    (res,) = interp.execute("serve echo as e1 --capture off")
+    assert res.value.name == "e1" and res.value.capture.value == "off"
+    with pytest.raises(CommandError, match="given twice"):
+        interp.execute("serve echo as a as b")
+    with pytest.raises(CommandError, match="needs a name"):
+        interp.execute("serve echo as")
+
+
+def test_call_without_a_verb_lists_them_with_their_arguments(interp: Interpreter) -> None:
+    """`call c` shows each verb as it is typed (no timeout, no annotations)."""
+    interp.execute("serve finger as f; connect f as c")
+    with pytest.raises(CommandError) as err:
+        interp.execute("call c")
+    text = str(err.value)
+    assert "which verb? `call c VERB" in text
+    assert re.search(r"^  query\(user='', \*, verbose=False, hosts=\(\)\)$", text, re.M), text
+    assert "timeout" not in text and "'str'" not in text
+
+
+def test_call_arguments_take_escapes() -> None:
+    """A quoted `\\r\\n` in a verb's argument is a line end, as in `send`."""
+    from lab.commands.call import split_arguments
+
+    assert split_arguments([r"Subject: x\r\n\r\nhi", "7", r"a\\b"]) == (["Subject: x\r\n\r\nhi", 7, "a\\b"], {})

@@ -215,3 +215,51 @@ def test_connect_refuses_client_options_a_protocol_does_not_have(lab: Lab) -> No
         lab.connect("echo", srv, name="c", options={"colour": "red"})
     assert "none" in (info.value.hint or "") and "c" not in lab
     assert srv.accepted == 0
+
+
+def test_byte_totals_outlive_the_connections(lab: Lab) -> None:
+    """After its clients have gone, a server still shows what they moved
+    (live connections 0, totals kept), as `ls` and the console tree show."""
+    srv = lab.serve("echo", name="e")
+    for _ in range(2):
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            s.sendall(b"hello\r\n")
+            assert s.recv(100) == b"hello\r\n"
+    wait_until(lambda: not srv.connections, 10, "both connections closed")
+    status = srv.status()
+    assert (status["connections"], status["accepted"]) == (0, 2)
+    assert (status["bytes_in"], status["bytes_out"]) == (14, 14)
+
+
+def test_address_mistakes_say_what_is_wrong(lab: Lab) -> None:
+    """A port past 65535 is out of range (as `serve` says), not "not an
+    address"; a refused connection names the address, and the lab's own
+    servers only when it has some."""
+    from lab.lab import parse_address
+
+    with pytest.raises(ConfigError, match=r"port 99999 is out of range — use 1-65535"):
+        parse_address("127.0.0.1:99999")
+    with pytest.raises(ConfigError, match="not an address"):
+        parse_address("127.0.0.1")
+    port = free_port()
+    with pytest.raises(ConfigError) as err:
+        lab.connect("echo", f"127.0.0.1:{port}")
+    assert str(err.value).endswith(f"is a server listening on 127.0.0.1:{port}?")
+    lab.serve("echo", name="mine")
+    with pytest.raises(ConfigError, match=r"The lab's: mine \(`ls` shows their addresses\)"):
+        lab.connect("echo", f"127.0.0.1:{port}")
+
+
+def test_quiet_udp_peers_are_forgotten(lab: Lab) -> None:
+    """UDP has no close: a peer silent past the idle timeout (at most 30 s
+    by default) leaves the live list; the totals keep what it sent."""
+    from lab.endpoints import UDP_PEER_IDLE
+
+    assert lab.serve("echo", transport="udp", name="u30")._udp_idle == UDP_PEER_IDLE == 30.0
+    srv = lab.serve("echo", transport="udp", name="u", idle_timeout=0.3)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(10)
+        s.sendto(b"ping\r\n", ("127.0.0.1", srv.port))
+        assert s.recv(100) == b"ping\r\n"
+    wait_until(lambda: srv.accepted == 1 and not srv.connections, 10, "the quiet peer forgotten")
+    assert srv.status()["bytes_in"] == 6

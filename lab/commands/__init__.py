@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lab.commands._base import (
@@ -131,7 +131,7 @@ class Interpreter:
                 raise _located(exc, stmt) from None
         return parsed
 
-    async def _run(self, text: str) -> list[Result]:
+    async def _run(self, text: str, on_result: Callable[[Result], None] | None = None) -> list[Result]:
         results = []
         for stmt, cmd, args in self.parse(text):
             _notify(self.lab, "started", stmt, args)
@@ -141,11 +141,14 @@ class Interpreter:
                 raise _located(exc, stmt) from None
             _notify(self.lab, "finished", stmt, args, result)
             results.append(result)
+            if on_result is not None:
+                on_result(result)
         return results
 
-    async def aexecute(self, text: str) -> list[Result]:
-        """Run every statement in ``text``; stops at the first error."""
-        return await self.lab.reactor.run_async(self._run(text))
+    async def aexecute(self, text: str, on_result: Callable[[Result], None] | None = None) -> list[Result]:
+        """Run every statement in ``text``; stops at the first error.
+        ``on_result`` sees each statement's result as it completes."""
+        return await self.lab.reactor.run_async(self._run(text, on_result))
 
     def execute(self, text: str, timeout: float | None = None) -> list[Result]:
         """Blocking :meth:`aexecute`, for threads other than the reactor's."""

@@ -116,26 +116,31 @@ _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|[\\rnt0\"'e]|.)", re.DOTALL)
 _SIMPLE = {"\\": "\\", "r": "\r", "n": "\n", "t": "\t", "0": "\0", '"': '"', "'": "'", "e": "\x1b"}
 
 
+def _escaped(m: re.Match[str]) -> str:
+    code = m.group(1)
+    if code.startswith("x") and len(code) == 3:
+        return chr(int(code[1:], 16))
+    if code in _SIMPLE:
+        return _SIMPLE[code]
+    raise CommandError(f"unknown escape \\{code}", hint="use \\r \\n \\t \\0 \\xHH or \\\\")
+
+
 def unescape(text: str) -> bytes:
     """C-style escapes (``\\r \\n \\t \\0 \\xHH \\\\``) to bytes; other
     characters are UTF-8 encoded."""
-
-    def sub(m: re.Match[str]) -> str:
-        code = m.group(1)
-        if code.startswith("x") and len(code) == 3:
-            return chr(int(code[1:], 16))
-        if code in _SIMPLE:
-            return _SIMPLE[code]
-        raise CommandError(f"unknown escape \\{code}", hint="use \\r \\n \\t \\0 \\xHH or \\\\")
-
     parts = []
     pos = 0
     for m in _ESCAPE.finditer(text):
         parts.append(text[pos : m.start()].encode("utf-8"))
-        parts.append(sub(m).encode("latin-1"))
+        parts.append(_escaped(m).encode("latin-1"))
         pos = m.end()
     parts.append(text[pos:].encode("utf-8"))
     return b"".join(parts)
+
+
+def unescape_text(text: str) -> str:
+    """The same escapes in text (``\\xHH`` is the character U+00HH)."""
+    return _ESCAPE.sub(_escaped, text) if "\\" in text else text
 
 
 def add_payload_args(parser: CommandParser) -> None:
@@ -188,13 +193,18 @@ def parse_pattern(text: str) -> Any:
 
 
 def take_name(words: Sequence[str]) -> tuple[list[str], str | None]:
-    """Split a trailing ``as NAME`` off the words."""
+    """Split ``as NAME`` off the words: at the end, or before options
+    (``serve smtp as mx --port 2525``)."""
     items = list(words)
-    if len(items) >= 2 and items[-2] == "as":
-        return items[:-2], items[-1]
     if items and items[-1] == "as":
         raise CommandError("`as` needs a name after it", hint="e.g. `serve echo as e1`")
-    return items, None
+    at = [i for i in range(len(items) - 1) if items[i] == "as" and not items[i + 1].startswith("-")]
+    if len(at) > 1:
+        raise CommandError("`as NAME` given twice", hint="name the endpoint once")
+    if not at:
+        return items, None
+    i = at[0]
+    return items[:i] + items[i + 2:], items[i + 1]
 
 
 class Command:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from lab.commands._base import Command, CommandParser, Result
+from lab.commands._base import Command, CommandParser, Result, unescape_text
 from lab.commands.send import client_named, client_names
 from lab.errors import CommandError
 from lab.protocols import suggest
@@ -34,7 +34,7 @@ def literal(text: str) -> Any:
             return kind(text)
         except ValueError:
             pass
-    return text
+    return unescape_text(text)
 
 
 def split_arguments(words: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:
@@ -51,6 +51,21 @@ def split_arguments(words: Sequence[str]) -> tuple[list[Any], dict[str, Any]]:
         else:
             args.append(literal(word))
     return args, kwargs
+
+
+def usage(fn: Any) -> str:
+    """A verb's arguments as a person types them: ``(sender, to, message, *, user=None)``
+    (every verb takes ``timeout``: left out)."""
+    parts: list[str] = []
+    star = False
+    for p in inspect.signature(fn).parameters.values():
+        if p.name == "timeout" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if p.kind is p.KEYWORD_ONLY and not star:
+            parts.append("*")
+            star = True
+        parts.append(p.name if p.default is p.empty else f"{p.name}={p.default!r}")
+    return f"({', '.join(parts)})"
 
 
 def show_value(value: Any, limit: int = 300) -> str:
@@ -70,13 +85,17 @@ class CallCommand(Command):
 
     def configure(self, parser: CommandParser, words: Sequence[str]) -> None:
         parser.add_argument("client", help="a client's name")
-        parser.add_argument("verb", help="the verb (`call CLIENT` with a wrong verb lists them)")
+        parser.add_argument("verb", nargs="?", help="the verb (`call CLIENT` lists them)")
         parser.add_argument("arguments", nargs="*", metavar="ARG",
                             help="arguments: words (numbers, true/false/none, text), then NAME=VALUE")
 
     async def run(self, lab: Lab, args: argparse.Namespace) -> Result:
         client = client_named(lab, args.client)
         verbs = type(client.verbs).verbs()
+        if args.verb is None:
+            listing = "\n".join(f"  {name}{usage(getattr(client.verbs, name))}" for name in sorted(verbs))
+            raise CommandError(f"which verb? `call {client.name} VERB ARG... NAME=VALUE...`, where VERB is one"
+                               f" of the {client.spec.name} client's:\n{listing or '  none'}")
         if args.verb not in verbs:
             close = suggest(args.verb, list(verbs))
             listing = ", ".join(sorted(verbs)) or "none"
@@ -88,7 +107,7 @@ class CallCommand(Command):
             inspect.signature(fn).bind(*positional, **keywords)
         except TypeError as exc:
             raise CommandError(f"{args.verb}: {exc}",
-                               hint=f"usage: call {client.name} {args.verb}{inspect.signature(fn)}") from None
+                               hint=f"usage: call {client.name} {args.verb}{usage(fn)}") from None
         value = await fn(*positional, **keywords)
         return Result(self.name, value, f"{client.name}.{args.verb} -> {show_value(value)}")
 

@@ -91,7 +91,7 @@ class Failure:
         lines = [f"{self.where}: {self.scenario.name}: {self.headline()}"]
         if self.step is not None and self.got is not None:
             lines.append(f"  {self.message}")
-        if self.expected:
+        if self.expected and self.expected not in self.message:  # said once is enough
             lines.append(f"  expected: {self.expected}")
         if self.arrived:
             lines.append("  arrived (decoded | raw):")
@@ -543,9 +543,10 @@ class Runner:
             raise StepFailed(exc.message, expected=f"{data['verb']} to succeed", client=data["client"]) from None
         if data.get("save"):
             self.saved[data["save"]] = value
-        self._check_value(value, data)
+        self._check_value(value, data, client=data["client"])
 
-    def _check_value(self, value: Any, data: dict[str, Any], *, negate: bool = False) -> None:
+    def _check_value(self, value: Any, data: dict[str, Any], *, negate: bool = False,
+                     client: str | None = None) -> None:
         shown = value.decode("latin-1") if isinstance(value, bytes) else value
         if isinstance(value, Message):  # a verb's reply is checked as the text it carried
             shown = value.raw.decode("utf-8", "replace")
@@ -570,7 +571,7 @@ class Runner:
         for what, ok in checks:
             if ok == negate:
                 expected = ("not " if negate else "") + what
-                raise StepFailed(f"expected a value that {expected}", expected=expected,
+                raise StepFailed(f"expected a value that {expected}", expected=expected, client=client,
                                  got=repr(shown) if not isinstance(shown, str) else escape_bytes(shown.encode()))
 
     def _step_expect(self, data: dict[str, Any], timeout: float) -> None:
@@ -717,12 +718,28 @@ class Runner:
             received = self._received(exc.client)
             for msg in received[-8:]:
                 failure.arrived.append(f"{msg.summary()} | {escape_bytes(msg.raw, 120)}")
-            expects = [s.data for s in self.scenario.steps if s.kind == "expect" and s.data["client"] == exc.client]
-            expects = [self.vars.fill(e) for e in expects if not self._unresolved(e)]
+            expects = [self.vars.fill(e) for e in self._expected_replies(exc.client) if not self._unresolved(e)]
             if expects or received:
                 failure.diff = reply_diff(expects, received)
         failure.log_tail = [format_event(e) for e in self.lab.log.tail(LOG_TAIL)]
         return failure
+
+    def _expected_replies(self, client: str) -> list[dict[str, Any]]:
+        """What the scenario expects ``client`` to receive, in order: its
+        ``expect`` steps, and what its recorded ``call`` steps received."""
+        out: list[dict[str, Any]] = []
+        for step in self.scenario.steps:
+            data = step.data
+            if step.kind == "expect" and data["client"] == client:
+                out.append(data)
+            elif step.kind == "call" and data["client"] == client:
+                for item in data.get("traffic") or ():
+                    ((key, value),) = item.items()
+                    if key == "received":
+                        out.append({"equals": str(value).replace("{", "{{").replace("}", "}}")})
+                    elif key == "received_hex":
+                        out.append({"hex": value})
+        return out
 
     def _unresolved(self, data: dict[str, Any]) -> bool:
         try:

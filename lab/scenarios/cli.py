@@ -9,7 +9,9 @@ import argparse
 import concurrent.futures
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["Selector", "register"]
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 def _say(text: str) -> None:
@@ -156,7 +159,7 @@ def write_junit(path: str, outcomes: list[Outcome]) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from lab.scenarios._runner import run_scenario
+    from lab.scenarios._runner import Runner
 
     if args.target:
         from lab.errors import ConfigError
@@ -186,28 +189,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress = _Progress(len(scenarios), sys.stdout)
     outcomes: list[Outcome] = []
     started = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        pending: dict[concurrent.futures.Future[Outcome], Scenario] = {}
-        queue = list(scenarios)
-        stop = False
-        while queue or pending:
-            while queue and len(pending) < max(1, args.jobs) and not stop:
-                scenario = queue.pop(0)
-                progress.running(scenario.name)
-                pending[pool.submit(run_scenario, scenario, target=args.target, safe=args.safe,
-                                    loop=args.loop)] = scenario
-            if not pending:
-                break
-            done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
-            for future in done:
-                pending.pop(future)
-                outcome = future.result()
-                outcomes.append(outcome)
-                progress.finished(outcome)
-                if not outcome.passed and args.exitfirst:
-                    stop = True
-            if stop:
-                queue.clear()
+    interrupt = threading.Event()
+    pending: dict[concurrent.futures.Future[Outcome], Runner] = {}
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        # Ctrl-C: cut the running scenarios short; they count as not run
+        interrupt.set()
+        for runner in list(pending.values()):
+            runner.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            queue = list(scenarios)
+            stop = False
+            while queue or pending:
+                if interrupt.is_set():
+                    queue.clear()
+                while queue and len(pending) < max(1, args.jobs) and not stop:
+                    scenario = queue.pop(0)
+                    progress.running(scenario.name)
+                    runner = Runner(scenario, target=args.target, safe=args.safe, loop=args.loop)
+                    pending[pool.submit(runner.run)] = runner
+                if not pending:
+                    break
+                done, _ = concurrent.futures.wait(pending, timeout=0.25,
+                                                  return_when=concurrent.futures.FIRST_COMPLETED)
+                for future in done:
+                    pending.pop(future)
+                    outcome = future.result()
+                    if interrupt.is_set() and not outcome.passed:
+                        continue  # cut short: not run, not failed
+                    outcomes.append(outcome)
+                    progress.finished(outcome)
+                    if not outcome.passed and args.exitfirst:
+                        stop = True
+                if stop:
+                    queue.clear()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    interrupted = interrupt.is_set()
+    if interrupted:
+        print("\ninterrupted", flush=True)
     failed = [o for o in outcomes if not o.passed]
     for outcome in failed:
         assert outcome.failure is not None
@@ -223,6 +246,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{summary} in {time.monotonic() - started:.2f} s")
     if args.junit_xml:
         write_junit(args.junit_xml, outcomes)
+    if interrupted:
+        return EXIT_INTERRUPTED
     return EXIT_FAIL if failed else EXIT_OK
 
 

@@ -55,7 +55,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_GROUPS = (("lab.test", "Testing, testing: post anything here"),
                   ("lab.misc", "Everything else in the lab"))
 MAX_STORE_BYTES = 256 * 1024 * 1024  # in memory; a full store refuses posts
-OVERVIEW_FORMAT = ("Subject:", "From:", "Date:", "Message-ID:", "References:", ":bytes", ":lines")
+# Xref last, with its name in the value (RFC 3977 §8.4 "full"): a reader
+# that filters cross-posts then need not fetch each article's headers
+OVERVIEW_FORMAT = ("Subject:", "From:", "Date:", "Message-ID:", "References:", ":bytes", ":lines", "Xref:full")
 
 # RFC 3977 §4.1 / RFC 5536 §3.1.4: dot-separated components of letters,
 # digits and + - _ (lower case recommended); 497 octets keeps GROUP in a line
@@ -175,7 +177,14 @@ class Article:
 
         return [str(number), clean(self.header("Subject")), clean(self.header("From")),
                 clean(self.header("Date")), self.message_id, clean(self.header("References")),
-                str(len(self.content)), str(self.lines)]
+                str(len(self.content)), str(self.lines), _full("Xref", self.header("Xref"))]
+
+
+def _full(name: str, value: str | None) -> str:
+    """An overview field kept with its header name (empty when absent)."""
+    if value is None:
+        return ""
+    return f"{name}: " + value.replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
 @dataclass(slots=True)

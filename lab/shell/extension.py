@@ -224,8 +224,16 @@ _sessions: dict[int, tuple[ShellSession, Any, Any]] = {}
 
 def _show_lab_error(shell: InteractiveShell, etype: type[BaseException], value: BaseException,
                     tb: types.TracebackType | None, tb_offset: int | None = None) -> None:
-    """A LabError from Python code is a user mistake: one line, no traceback."""
-    print(f"{etype.__name__}: {value}", file=sys.stderr)
+    """A LabError from Python code is a user mistake: one line, no traceback;
+    so is Ctrl-C while a lab call waited (the reactor cancelled the call and
+    goes on).  Any other Ctrl-C keeps IPython's traceback: it shows where
+    the user's own code was."""
+    if isinstance(value, LabError):
+        print(f"{etype.__name__}: {value}", file=sys.stderr)
+    elif getattr(value, "netlab_cancelled", False):
+        print("KeyboardInterrupt: the lab call was cancelled; the lab keeps running", file=sys.stderr)
+    else:
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
 
 
 def load(shell: InteractiveShell) -> ShellSession:
@@ -253,7 +261,7 @@ def load(shell: InteractiveShell) -> ShellSession:
     if completer is not None:
         completer.custom_matchers.append(netlab_matcher)
     if not shell.custom_exceptions:
-        shell.set_custom_exc((LabError,), _show_lab_error)
+        shell.set_custom_exc((LabError, KeyboardInterrupt), _show_lab_error)
     # registered after the reactor's own stop, so it runs first at exit
     atexit.register(session.finish_recording)
     _sessions[id(shell)] = (session, magics, netlab_matcher)

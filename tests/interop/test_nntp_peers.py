@@ -47,6 +47,7 @@ def test_nntplib_reads_and_posts_interop(lab: Lab) -> None:
         _, overviews = s.over((1, None))
         [(number, fields)] = overviews
         assert number == 1 and fields["subject"] == "from nntplib" and fields[":lines"] == "3"
+        assert fields["xref"] == "news.lab.test lab.test:1"  # Xref:full, read by nntplib's own parser
         mid = fields["message-id"]
         _, info = s.article(mid)
         assert info.lines[-3:] == [b"A line.", b".A line starting with a dot.", b"..two dots"]

@@ -589,14 +589,18 @@ def test_over_hdr_and_lists() -> None:
     [line] = talk.one("OVER 1-").lines
     fields = line.split("\t")
     assert fields[0] == "1" and fields[1] == "hello" and fields[4] == mid and fields[7] == "2"
+    assert fields[8] == "Xref: news.lab.test lab.test:1"  # Xref:full, named in its field
     assert talk.one(f"OVER {mid}").lines[0].startswith("0\thello")
     assert talk.one("XOVER 1").lines == [line]
     assert talk.one("HDR Subject 1-").lines == ["1 hello"]
     assert talk.one("XHDR subject 1").code == 221
+    # by message-id: HDR says 0 (RFC 3977), XHDR repeats the id (RFC 2980)
+    assert talk.one(f"HDR Subject {mid}").lines == ["0 hello"]
+    assert talk.one(f"XHDR Subject {mid}").lines == [f"{mid} hello"]
     assert talk.one("HDR :lines 1").lines == ["1 2"]
     assert talk.one("LIST").lines == ["lab.talk 0 1 y", "lab.test 1 1 y"]
     assert talk.one("LIST NEWSGROUPS lab.te*").lines == ["lab.test\tTests"]
-    assert talk.one("LIST OVERVIEW.FMT").lines[-2:] == [":bytes", ":lines"]
+    assert talk.one("LIST OVERVIEW.FMT").lines[-3:] == [":bytes", ":lines", "Xref:full"]
     yesterday = datetime.now(UTC) - timedelta(days=1)
     assert talk.one(f"NEWNEWS lab.* {yesterday:%Y%m%d %H%M%S} GMT").lines == [mid]
     assert talk.one(f"NEWNEWS !lab.* {yesterday:%Y%m%d %H%M%S}").lines == []

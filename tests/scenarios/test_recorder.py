@@ -355,3 +355,19 @@ def test_client_options_are_recorded_and_replayed(tmp_path: Path) -> None:
     assert connect.data["options"] == {"terminal": ["VT100"], "width": "100"}
     outcome = run_scenario(scenario)
     assert outcome.passed, outcome.failure and outcome.failure.report()
+
+
+def test_a_failed_call_diffs_against_the_replies_it_recorded(tmp_path: Path, wrong_server: _WrongServer) -> None:
+    """A `call` step keeps its verb's traffic: against a server that answers
+    otherwise, the report shows the recorded reply (-) beside the new (+),
+    and says what was expected once."""
+    path = record(tmp_path, "serve finger as s; connect s as v; call v query dodo")
+    (scenario,) = load_file(path)
+    wrong_server.reply = b"WRONG REPLY\r\n"
+    outcome = run_scenario(scenario, target=f"127.0.0.1:{wrong_server.server_address[1]}")
+    assert not outcome.passed and outcome.failure is not None
+    diff = outcome.failure.diff
+    assert any(line.startswith("- ") and "Login: dodo" in line for line in diff), diff
+    assert '+ "WRONG REPLY\\r\\n"' in diff, diff
+    report = outcome.failure.report()
+    assert report.count("The Dodo") <= 3, report  # the call's text, the message, the diff: not again as expected:

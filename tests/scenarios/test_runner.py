@@ -330,3 +330,29 @@ steps:
 ''', "lines.yaml")
     outcome = run_scenario(scenario)
     assert outcome.passed, outcome.failure and outcome.failure.report()
+
+
+def test_ctrl_c_during_a_run_says_interrupted_with_the_summary_so_far(tmp_path: Path) -> None:
+    """Ctrl-C while a scenario waits in a long `expect`: at once, "interrupted",
+    what passed and what did not run, exit 130 (not 1, a failure)."""
+    import signal
+
+    (tmp_path / "a_quick.yaml").write_text(
+        "lab: {e: {protocol: echo}}\nsteps:\n  - connect: {to: e, as: c}\n  - send: {to: c, text: hi}\n"
+        "  - expect: {from: c, text: hi}\n")
+    (tmp_path / "b_slow.yaml").write_text(
+        "lab: {e: {protocol: echo}}\nsteps:\n  - connect: {to: e, as: c}\n"
+        "  - expect: {from: c, text: never, timeout: 60}\n")
+    proc = subprocess.Popen([*NETLAB, "run", str(tmp_path / "a_quick.yaml"), str(tmp_path / "b_slow.yaml")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "PASS" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, _err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert "interrupted" in out and "1 passed, 1 not run" in out

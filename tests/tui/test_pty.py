@@ -145,9 +145,10 @@ def test_interop_netlab_tui_shows_a_proxy_and_a_held_message_then_releases_it() 
         term.child.send(":")
         term.child.send("serve smtp as mx; proxy smtp --to mx as px; intercept px m:MAIL in; connect smtp px as c;"
                         " send c 'EHLO x'; expect c 250; send c 'MAIL FROM:<a@lab.test>'\r")
-        term.pump_until(lambda: "1 held" in term.text and re.search(r"● px :\d+ → :\d+", term.text) is not None,
-                        60, "the proxy in the tree and the held MAIL in the title")
-        assert "1 proxy" in term.text and "px#1" in term.text
+        # the tree refreshes on its own timer: wait for its connection row too
+        term.pump_until(lambda: "1 held" in term.text and re.search(r"● px :\d+ → :\d+", term.text) is not None
+                        and "px#1" in term.text, 60, "the proxy and its connection in the tree, the held MAIL")
+        assert "1 proxy" in term.text
         term.child.send("\x1b")
         term.pump_until(lambda: "h Held" in term.text, 30, "the footer's h key")
         term.child.send("h")

@@ -411,7 +411,10 @@ class NntpSession(Session["NntpServer"]):
         if chosen is None:
             return
         name = cmd.args[0]
-        lines = [f"{number} {_field_value(article, name)}".rstrip() for number, article in chosen]
+        by_id = len(cmd.args) > 1 and cmd.args[1].startswith("<")
+        # XHDR by message-id names the article by it (RFC 2980 §2.6); HDR says 0 (RFC 3977 §8.5)
+        lines = [f"{article.message_id if by_id and cmd.verb == 'XHDR' else number}"
+                 f" {_field_value(article, name)}".rstrip() for number, article in chosen]
         code = 221 if cmd.verb == "XHDR" else 225
         self.reply(Response.of(code, "Headers follow", lines))
 
