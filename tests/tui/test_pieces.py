@@ -383,13 +383,18 @@ def test_a_bad_lab_file_is_the_validators_one_line_and_exit_2(tmp_path: Path, te
     assert says in out.stderr
 
 
-def test_a_file_without_lab_servers_is_refused_with_a_way_out(tmp_path: Path) -> None:
-    """A recording that serves from its steps has no lab to open: one line, exit 2, and what to do instead."""
+def test_a_recording_from_an_empty_lab_opens_and_an_empty_file_is_refused(tmp_path: Path) -> None:
+    """A recording that serves from its steps opens (its steps for `s` to
+    run); a file with neither servers nor steps: one line, exit 2, what to do."""
     recording = tmp_path / "rec.yaml"
     recording.write_text("lab: {}\nsteps:\n  - serve: {as: e, protocol: echo}\n")
-    out = run_netlab("tui", str(recording))
-    assert out.returncode == 2 and out.stderr.count("\n") == 1
-    assert f"{recording} has no `lab:` servers to start" in out.stderr and "netlab run" in out.stderr
+    scenario = read_lab_file(str(recording))
+    assert not scenario.servers and [s.kind for s in scenario.steps] == ["serve"]
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("name: nothing\nlab: {}\n")
+    out = run_netlab("tui", str(empty))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert f"{empty} has no `lab:` servers to start and no steps to run" in out.stderr
 
 
 def test_a_saved_lab_file_starts_its_servers(tmp_path: Path, lab: Lab) -> None:
