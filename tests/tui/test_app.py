@@ -248,6 +248,16 @@ async def test_talk_without_a_client_says_how_to_get_one(lab: Lab) -> None:
         assert "connect one first" in static_text(app, "#command-error")
 
 
+async def test_help_fits_an_80_column_terminal(lab: Lab) -> None:
+    """At 80x24 the help box stays inside the screen (it is 96 wide where there is room)."""
+    app = NetlabApp(lab)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        box = app.screen.query_one("#help").region
+        assert box.x >= 0 and box.right <= 80, box
+
+
 async def test_help_follow_and_pause_keys(lab: Lab) -> None:
     """? opens and closes help; f toggles follow; space pauses and resumes the view."""
     app = NetlabApp(lab)

@@ -453,3 +453,23 @@ def test_path_completion_offers_scenario_files_and_directories(tmp_path: Path) -
     assert complete_path(f"{base}/", yaml) == (f"{base}/", ["a.yaml", "ab.yaml", "sub/"])
     assert complete_path(f"{base}/zzz", yaml) == (f"{base}/zzz", [])
     assert complete_path(f"{base}/no/such/dir/x", yaml) == (f"{base}/no/such/dir/x", [])
+
+
+def test_stats_show_every_busy_endpoint_one_row_each_when_two_do_not_fit() -> None:
+    """Two rows per endpoint while they fit; then one row each; past the
+    height, the quietest are counted in a last line."""
+    from lab.tui.rates import Rates
+    from lab.tui.statspanel import stats_lines
+
+    rates = Rates()
+    for i in range(12):
+        rates._events_now[f"ep{i}"] = 12 - i
+        rates._bytes_now[f"ep{i}"] = 100 * (12 - i)
+    rates.tick()
+    names = rates.busiest()
+    assert len(stats_lines(rates, {}, names[:3], 40, 10)) == 6  # two rows each
+    lines = [line.plain for line in stats_lines(rates, {}, names, 40, 14)]
+    assert len(lines) == 12 and lines[0].startswith("ep0 ") and lines[-1].startswith("ep11")
+    assert all(len(line) <= 40 for line in lines), lines
+    lines = [line.plain for line in stats_lines(rates, {}, names, 40, 8)]
+    assert len(lines) == 8 and lines[-1] == "+5 more, quieter"
