@@ -303,6 +303,10 @@ class NetlabApp(App[int]):
 
     # -- commands --------------------------------------------------------------
 
+    def on_command_bar_started(self, message: CommandBar.Started) -> None:
+        if self.commandbar.input.has_focus:  # `o`, `t` and the rest act again, not typed
+            self.traffic.focus()
+
     def on_command_bar_ran(self, message: CommandBar.Ran) -> None:
         self.output.write(Text(f"› {message.line}", "bold"))
         for result in message.results:

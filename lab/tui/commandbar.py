@@ -131,6 +131,10 @@ class CommandBar(Vertical):
             self.line = line
             self.results = results
 
+    class Started(Message):
+        """A command line was accepted and is running: typing is over, so
+        keys act again (the app moves the focus back to the traffic)."""
+
     class Said(Message):
         """Talk mode sent ``data`` from ``client``."""
 
@@ -216,6 +220,7 @@ class CommandBar(Vertical):
         self.clear_message()
         self.input.value = ""
         self._run(line)
+        self.post_message(self.Started())
 
     @work(exclusive=False, group="commands")
     async def _run(self, line: str) -> None:
