@@ -53,6 +53,17 @@ async def test_after_a_command_keys_act_again(lab: Lab) -> None:
         assert app.commandbar.input.has_focus and app.commandbar.input.value == "sned c hi"
 
 
+async def test_a_long_error_is_kept_whole_in_the_output(lab: Lab) -> None:
+    """The error line under the bar is cut at the width; the output panel
+    has it whole, wrapped."""
+    app = NetlabApp(lab)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await command(pilot, "connect echo 127.0.0.1:1 --timeout 5 as a_client_with_a_long_name")
+        await until(pilot, lambda: "is a server listening on 127.0.0.1:1?" in " ".join(output_text(app).split()),
+                    what="the whole error in the output")
+        assert all(len(line.text) <= 80 for line in app.output.lines)
+
+
 async def test_a_connection_appears_under_its_server(lab: Lab) -> None:
     """A client connecting makes a connection node under the server, and a client node."""
     app = NetlabApp(lab)
