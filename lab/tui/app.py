@@ -309,10 +309,6 @@ class NetlabApp(App[int]):
         for line in textwrap.wrap("✗ " + message.text, width, subsequent_indent="  ") or ["✗"]:
             self.output.write(Text(line, "bold red"))
 
-    def on_command_bar_started(self, message: CommandBar.Started) -> None:
-        if self.commandbar.input.has_focus:  # `o`, `t` and the rest act again, not typed
-            self.traffic.focus()
-
     def on_command_bar_ran(self, message: CommandBar.Ran) -> None:
         self.output.write(Text(f"› {message.line}", "bold"))
         for result in message.results:

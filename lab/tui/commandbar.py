@@ -138,10 +138,6 @@ class CommandBar(Vertical):
             super().__init__()
             self.text = text
 
-    class Started(Message):
-        """A command line was accepted and is running: typing is over, so
-        keys act again (the app moves the focus back to the traffic)."""
-
     class Said(Message):
         """Talk mode sent ``data`` from ``client``."""
 
@@ -228,7 +224,6 @@ class CommandBar(Vertical):
         self.clear_message()
         self.input.value = ""
         self._run(line)
-        self.post_message(self.Started())
 
     @work(exclusive=False, group="commands")
     async def _run(self, line: str) -> None:

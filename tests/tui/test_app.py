@@ -37,22 +37,6 @@ async def test_serve_from_the_command_bar_shows_the_server_in_the_tree(lab: Lab)
         assert "listening" in output_text(app)
 
 
-async def test_after_a_command_keys_act_again(lab: Lab) -> None:
-    """Enter runs the line and leaves the bar: `o` then toggles the output
-    panel instead of being typed; a line with a mistake keeps the focus."""
-    app = NetlabApp(lab)
-    async with app.run_test(size=SIZE) as pilot:
-        await command(pilot, "serve echo as e1")
-        await until(pilot, lambda: not app.commandbar.input.has_focus, what="the focus back on the traffic")
-        tall = app.output.styles.height
-        await pilot.press("o")
-        await pilot.pause()
-        assert app.commandbar.input.value == ""
-        assert app.output.styles.height != tall
-        await command(pilot, "sned c hi")
-        assert app.commandbar.input.has_focus and app.commandbar.input.value == "sned c hi"
-
-
 async def test_a_long_error_is_kept_whole_in_the_output(lab: Lab) -> None:
     """The error line under the bar is cut at the width; the output panel
     has it whole, wrapped."""
