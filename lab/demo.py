@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from lab import protocols
-from lab.endpoints import Client
+from lab.endpoints import BACKGROUND, Client
 from lab.errors import LabError
 from lab.lab import Lab
 
@@ -122,6 +122,7 @@ async def run_demo(lab: Lab, stop: asyncio.Event, *, duration: float | None = No
                    interval: float = 1.0) -> None:
     """Start the demo servers, then run one client exchange per
     ``interval`` until ``stop`` is set or ``duration`` passes."""
+    BACKGROUND.set(True)  # this task's endpoints are the demo's, not the user's
     await start_demo_servers(lab)
     loop = asyncio.get_running_loop()
     end = None if duration is None else loop.time() + duration

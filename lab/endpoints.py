@@ -15,6 +15,7 @@ Tests: tests/test_lab.py
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import errno
 import functools
@@ -48,7 +49,8 @@ if TYPE_CHECKING:
     from lab.intercept import Breakpoint
     from lab.lab import Lab
 
-__all__ = ["Can", "Client", "Endpoint", "EndpointKind", "Hook", "ListeningEndpoint", "Server", "ServerState"]
+__all__ = ["BACKGROUND", "Can", "Client", "Endpoint", "EndpointKind", "Hook", "ListeningEndpoint", "Server",
+           "ServerState"]
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +107,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+# Set (in its own task) by what runs the lab for the user, such as the demo:
+# endpoints made meanwhile are scenery, and a recording leaves them out.
+BACKGROUND: contextvars.ContextVar[bool] = contextvars.ContextVar("netlab_background", default=False)
+
+
 class Endpoint:
     """Something with a name, a protocol and a capture level."""
 
@@ -119,6 +126,7 @@ class Endpoint:
         self.spec = spec
         self.transport = transport
         self._capture = capture
+        self.background = BACKGROUND.get()
 
     @property
     def capture(self) -> Capture:

@@ -236,7 +236,8 @@ class Recorder:
         head += _dump({"lab": lab}) if lab else "lab: {}\n"
         self._write(head + "steps:\n")
         for client in self.lab.clients:  # already connected: the replay connects them first
-            self._connect_step(client)
+            if not client.background:
+                self._connect_step(client)
         self._unsubscribe = self.lab.log.subscribe(self._on_event)
         observers(self.lab).append(self)
 
@@ -483,8 +484,8 @@ class Recorder:
         if endpoint is not None and endpoint.kind is EndpointKind.PROXY:
             self._relayed_event(cast("Proxy", endpoint), event)
             return
-        if endpoint is None or not endpoint.can(Can.SEND):
-            return
+        if endpoint is None or not endpoint.can(Can.SEND) or endpoint.background:
+            return  # not a client, or the demo's: a recording holds what the user did
         name = endpoint.name
         if event.kind is EventKind.OPEN or event.direction is Direction.OUT:
             self._last_active[name] = event.mono

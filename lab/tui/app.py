@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import textwrap
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import ClassVar, TypeVar
@@ -302,6 +303,11 @@ class NetlabApp(App[int]):
         self.refresh_status()
 
     # -- commands --------------------------------------------------------------
+
+    def on_command_bar_failed(self, message: CommandBar.Failed) -> None:
+        width = max(20, self.output.size.width - 2)
+        for line in textwrap.wrap("✗ " + message.text, width, subsequent_indent="  ") or ["✗"]:
+            self.output.write(Text(line, "bold red"))
 
     def on_command_bar_ran(self, message: CommandBar.Ran) -> None:
         self.output.write(Text(f"› {message.line}", "bold"))

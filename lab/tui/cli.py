@@ -59,10 +59,10 @@ def read_lab_file(path: str) -> Scenario:
     from lab.scenarios import load_file
 
     scenario = load_file(path)[0]
-    if not scenario.servers:
-        hint = "`netlab run FILE` runs its steps" if scenario.steps else "add a `lab:` part, or use --empty"
-        raise ScenarioError(f"{path} has no `lab:` servers to start", hint=hint)
-    return scenario
+    if not scenario.servers and not scenario.steps:
+        raise ScenarioError(f"{path} has no `lab:` servers to start and no steps to run",
+                            hint="add a `lab:` part, or use --empty")
+    return scenario  # steps alone (a recording that serves its own servers): `s` runs them
 
 
 def lab_starter(scenario: Scenario) -> LabStarter:

@@ -131,6 +131,13 @@ class CommandBar(Vertical):
             self.line = line
             self.results = results
 
+    class Failed(Message):
+        """A line was refused or failed: ``text`` says why, whole."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
     class Said(Message):
         """Talk mode sent ``data`` from ``client``."""
 
@@ -160,6 +167,7 @@ class CommandBar(Vertical):
     def show_error(self, text: str) -> None:
         self.query_one("#command-error", Static).update(Text("✗ " + text, "bold red"))
         self.add_class("has-error")
+        self.post_message(self.Failed(text))  # the line above is cut at the width; the output keeps it whole
 
     def show_hint(self, text: str) -> None:
         self.query_one("#command-error", Static).update(Text(text, "dim"))

@@ -371,3 +371,36 @@ def test_a_failed_call_diffs_against_the_replies_it_recorded(tmp_path: Path, wro
     assert '+ "WRONG REPLY\\r\\n"' in diff, diff
     report = outcome.failure.report()
     assert report.count("The Dodo") <= 3, report  # the call's text, the message, the diff: not again as expected:
+
+
+def test_a_recording_made_while_the_demo_runs_holds_only_what_the_user_did(tmp_path: Path) -> None:
+    """The demo's clients come and go while the user records: the file has
+    the user's server, client and traffic only, and replays green."""
+    import asyncio
+
+    from lab.demo import run_demo
+    from lab.eventlog import EventKind
+
+    path = tmp_path / "mine.yaml"
+    with Lab.start() as lab:
+        stop = asyncio.Event()
+        demo = lab.reactor.submit(run_demo(lab, stop, interval=0.05))
+
+        def demo_opens() -> int:
+            return sum(1 for e in lab.log.tail(100_000) if e.kind is EventKind.OPEN and e.endpoint.startswith("demo"))
+
+        wait_until(lambda: demo_opens() >= 1, 30, "the demo's first client")
+        interp = Interpreter(lab)
+        interp.execute(f"record start {path}", 10)
+        before = demo_opens()
+        for statement in ("serve echo as mine", "connect mine as c", "send c hello", "expect c hello"):
+            interp.execute(statement, 30)
+        wait_until(lambda: demo_opens() >= before + 3, 30, "demo clients talking during the recording")
+        interp.execute("record stop", 10)
+        lab.reactor.call_soon(stop.set)
+        demo.result(30)
+    (scenario,) = load_file(path)
+    assert "demo" not in "".join(s.data.get("name", "") for s in scenario.steps if s.kind == "connect")
+    assert [s.kind for s in scenario.steps] == ["serve", "connect", "send", "expect"], path.read_text()
+    outcome = run_scenario(scenario)
+    assert outcome.passed, outcome.failure and outcome.failure.report()

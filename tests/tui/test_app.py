@@ -37,6 +37,17 @@ async def test_serve_from_the_command_bar_shows_the_server_in_the_tree(lab: Lab)
         assert "listening" in output_text(app)
 
 
+async def test_a_long_error_is_kept_whole_in_the_output(lab: Lab) -> None:
+    """The error line under the bar is cut at the width; the output panel
+    has it whole, wrapped."""
+    app = NetlabApp(lab)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await command(pilot, "connect echo 127.0.0.1:1 --timeout 5 as a_client_with_a_long_name")
+        await until(pilot, lambda: "is a server listening on 127.0.0.1:1?" in " ".join(output_text(app).split()),
+                    what="the whole error in the output")
+        assert all(len(line.text) <= 80 for line in app.output.lines)
+
+
 async def test_a_connection_appears_under_its_server(lab: Lab) -> None:
     """A client connecting makes a connection node under the server, and a client node."""
     app = NetlabApp(lab)
@@ -246,6 +257,16 @@ async def test_talk_without_a_client_says_how_to_get_one(lab: Lab) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("t")
         assert "connect one first" in static_text(app, "#command-error")
+
+
+async def test_help_fits_an_80_column_terminal(lab: Lab) -> None:
+    """At 80x24 the help box stays inside the screen (it is 96 wide where there is room)."""
+    app = NetlabApp(lab)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        box = app.screen.query_one("#help").region
+        assert box.x >= 0 and box.right <= 80, box
 
 
 async def test_help_follow_and_pause_keys(lab: Lab) -> None:

@@ -383,13 +383,18 @@ def test_a_bad_lab_file_is_the_validators_one_line_and_exit_2(tmp_path: Path, te
     assert says in out.stderr
 
 
-def test_a_file_without_lab_servers_is_refused_with_a_way_out(tmp_path: Path) -> None:
-    """A recording that serves from its steps has no lab to open: one line, exit 2, and what to do instead."""
+def test_a_recording_from_an_empty_lab_opens_and_an_empty_file_is_refused(tmp_path: Path) -> None:
+    """A recording that serves from its steps opens (its steps for `s` to
+    run); a file with neither servers nor steps: one line, exit 2, what to do."""
     recording = tmp_path / "rec.yaml"
     recording.write_text("lab: {}\nsteps:\n  - serve: {as: e, protocol: echo}\n")
-    out = run_netlab("tui", str(recording))
-    assert out.returncode == 2 and out.stderr.count("\n") == 1
-    assert f"{recording} has no `lab:` servers to start" in out.stderr and "netlab run" in out.stderr
+    scenario = read_lab_file(str(recording))
+    assert not scenario.servers and [s.kind for s in scenario.steps] == ["serve"]
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("name: nothing\nlab: {}\n")
+    out = run_netlab("tui", str(empty))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert f"{empty} has no `lab:` servers to start and no steps to run" in out.stderr
 
 
 def test_a_saved_lab_file_starts_its_servers(tmp_path: Path, lab: Lab) -> None:
@@ -448,3 +453,23 @@ def test_path_completion_offers_scenario_files_and_directories(tmp_path: Path) -
     assert complete_path(f"{base}/", yaml) == (f"{base}/", ["a.yaml", "ab.yaml", "sub/"])
     assert complete_path(f"{base}/zzz", yaml) == (f"{base}/zzz", [])
     assert complete_path(f"{base}/no/such/dir/x", yaml) == (f"{base}/no/such/dir/x", [])
+
+
+def test_stats_show_every_busy_endpoint_one_row_each_when_two_do_not_fit() -> None:
+    """Two rows per endpoint while they fit; then one row each; past the
+    height, the quietest are counted in a last line."""
+    from lab.tui.rates import Rates
+    from lab.tui.statspanel import stats_lines
+
+    rates = Rates()
+    for i in range(12):
+        rates._events_now[f"ep{i}"] = 12 - i
+        rates._bytes_now[f"ep{i}"] = 100 * (12 - i)
+    rates.tick()
+    names = rates.busiest()
+    assert len(stats_lines(rates, {}, names[:3], 40, 10)) == 6  # two rows each
+    lines = [line.plain for line in stats_lines(rates, {}, names, 40, 14)]
+    assert len(lines) == 12 and lines[0].startswith("ep0 ") and lines[-1].startswith("ep11")
+    assert all(len(line) <= 40 for line in lines), lines
+    lines = [line.plain for line in stats_lines(rates, {}, names, 40, 8)]
+    assert len(lines) == 8 and lines[-1] == "+5 more, quieter"

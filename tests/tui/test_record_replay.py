@@ -187,6 +187,7 @@ async def test_a_lesson_passes_and_esc_and_S_hide_and_show_the_panel(lab: Lab) -
         assert not app.query_one("#scenario-report-scroll").display
         await pilot.press("escape")
         assert not panel.display and app.query_one("#detail").display
+        assert app.traffic.has_focus  # the first key after Esc acts (t, o, ...), not lost in a hidden panel
         app.refresh_status()
         assert "scenario passed" in static_text(app, "#titlebar")
         await pilot.press("S")
