@@ -127,6 +127,16 @@ def expectation(client: str, msg: Message) -> dict[str, Any]:
     return step
 
 
+def _payload(args: Any) -> dict[str, Any]:
+    """TEXT.../-n/--hex as parsed (``add_payload_args``), as step keys."""
+    if args.hex:
+        return {"hex": "".join(args.text)}
+    step: dict[str, Any] = {"text": _braces(" ".join(args.text))}
+    if args.no_newline:
+        step["newline"] = False
+    return step
+
+
 def _comment(text: str) -> str:
     return " ".join(text.split())[:200]
 
@@ -366,14 +376,7 @@ class Recorder:
         self._step("connect", step)
 
     def _record_send(self, args: Any, result: Result) -> None:
-        step: dict[str, Any] = {"to": args.client}
-        if args.hex:
-            step["hex"] = "".join(args.text)
-        else:
-            step["text"] = _braces(" ".join(args.text))
-            if args.no_newline:
-                step["newline"] = False
-        self._step("send", step)
+        self._step("send", {"to": args.client, **_payload(args)})
 
     def _record_call(self, args: Any, result: Result) -> None:
         from lab.commands.call import split_arguments
@@ -460,13 +463,7 @@ class Recorder:
         step: dict[str, Any] = {"into": endpoint}
         if args.to:
             step["to"] = args.to
-        if args.hex:
-            step["hex"] = "".join(args.text)
-        else:
-            step["text"] = _braces(" ".join(args.text))
-            if args.no_newline:
-                step["newline"] = False
-        self._step("inject", step)
+        self._step("inject", {**step, **_payload(args)})
 
     def _record_wait(self, args: Any, result: Result) -> None:
         if isinstance(result.value, (int, float)):
