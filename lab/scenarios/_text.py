@@ -11,6 +11,7 @@ import shlex
 from typing import Any
 
 from lab.protocols._base import escape_bytes
+from lab.scenarios._model import ServerDecl
 
 __all__ = ["command_words", "describe_matchers", "step_text"]
 
@@ -51,6 +52,19 @@ def describe_matchers(data: dict[str, Any]) -> str:
     return ", ".join(parts) or "anything"
 
 
+def _listener_words(decl: ServerDecl) -> list[str]:
+    """What servers and proxies share on the command line: transport,
+    capture and the caps."""
+    words = [f"--{decl.transport}"] if decl.transport else []
+    if decl.capture:
+        words += ["--capture", decl.capture]
+    if decl.max_connections:
+        words += ["--max-connections", str(decl.max_connections)]
+    if decl.idle_timeout is not None:
+        words += ["--idle-timeout", f"{decl.idle_timeout:g}"]
+    return words
+
+
 def command_words(kind: str, data: dict[str, Any]) -> list[str] | None:
     """The command-language statement for a step, or None when the step
     is not a command (spawn, assert, ...) or needs more than the command
@@ -62,14 +76,7 @@ def command_words(kind: str, data: dict[str, Any]) -> list[str] | None:
             words += ["--port", str(decl.port)]
         if decl.host != "127.0.0.1":
             words += ["--host", decl.host]
-        if decl.transport:
-            words.append(f"--{decl.transport}")
-        if decl.capture:
-            words += ["--capture", decl.capture]
-        if decl.max_connections:
-            words += ["--max-connections", str(decl.max_connections)]
-        if decl.idle_timeout is not None:
-            words += ["--idle-timeout", f"{decl.idle_timeout:g}"]
+        words += _listener_words(decl)
         for key, value in decl.options.items():
             flag = "--" + key.replace("_", "-")
             if isinstance(value, dict):
@@ -123,14 +130,7 @@ def _intercept_words(kind: str, data: dict[str, Any]) -> list[str] | None:
         if decl.port or decl.host != "127.0.0.1":
             host = f"[{decl.host}]" if ":" in decl.host else decl.host
             words += ["--listen", f"{host}:{decl.port}"]
-        if decl.transport:
-            words.append(f"--{decl.transport}")
-        if decl.capture:
-            words += ["--capture", decl.capture]
-        if decl.max_connections:
-            words += ["--max-connections", str(decl.max_connections)]
-        if decl.idle_timeout is not None:
-            words += ["--idle-timeout", f"{decl.idle_timeout:g}"]
+        words += _listener_words(decl)
         return [*words, "as", decl.name]
     if kind == "intercept":
         if data["off"]:
