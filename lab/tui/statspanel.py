@@ -22,35 +22,21 @@ def stats_lines(rates: Rates, protocols: dict[str, str], names: list[str], width
     """Two rows per endpoint (events/s, then bytes/s) while they fit; one
     row each when they do not, so every busy endpoint stays in view; past
     the height, the count of the rest."""
-    if len(names) * 2 <= height:
-        spark_width = max(4, width - 22)
-        lines = []
-        for name in names:
-            events, payload = rates.events[name], rates.bytes[name]
-            colour = protocol_colour(protocols.get(name, ""))
-            lines.append(Text.assemble(
-                (f"{name[:9]:<9} ", f"bold {colour}"),
-                (sparkline(events, spark_width), colour),
-                f" {events[-1]:>6.0f} ev/s" if events else "",
-            ))
-            lines.append(Text.assemble(
-                (f"{'':<9} ", ""),
-                (sparkline(payload, spark_width), "dim " + colour),
-                (f" {human_bytes(int(payload[-1])) + '/s':>10}" if payload else "", "dim"),
-            ))
-        return lines
-    shown = names if len(names) <= height else names[:max(0, height - 1)]
-    spark_width = max(4, width - 28)
+    two_rows = len(names) * 2 <= height
+    shown = names if two_rows or len(names) <= height else names[:max(0, height - 1)]
+    spark_width = max(4, width - (22 if two_rows else 28))
     lines = []
     for name in shown:
         events, payload = rates.events[name], rates.bytes[name]
         colour = protocol_colour(protocols.get(name, ""))
-        lines.append(Text.assemble(
-            (f"{name[:9]:<9} ", f"bold {colour}"),
-            (sparkline(events, spark_width), colour),
-            f" {events[-1]:>5.0f}/s" if events else "",
-            (f" {human_bytes(int(payload[-1])) + '/s':>9}" if payload else "", "dim"),
-        ))
+        per_second = f" {human_bytes(int(payload[-1])) + '/s':>{10 if two_rows else 9}}" if payload else ""
+        head = [(f"{name[:9]:<9} ", f"bold {colour}"), (sparkline(events, spark_width), colour)]
+        if two_rows:
+            lines.append(Text.assemble(*head, f" {events[-1]:>6.0f} ev/s" if events else ""))
+            lines.append(Text.assemble(f"{'':<9} ", (sparkline(payload, spark_width), "dim " + colour),
+                                       (per_second, "dim")))
+        else:
+            lines.append(Text.assemble(*head, f" {events[-1]:>5.0f}/s" if events else "", (per_second, "dim")))
     if len(shown) < len(names):
         lines.append(Text(f"+{len(names) - len(shown)} more, quieter", "dim"))
     return lines
