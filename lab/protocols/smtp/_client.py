@@ -9,7 +9,7 @@ import base64
 from collections.abc import Sequence
 from email.message import Message as EmailMessage
 
-from lab.errors import LabError
+from lab.errors import LabError, LocalProtocolError
 from lab.protocols._base import Message
 from lab.protocols._session import Channel
 from lab.protocols._verbs import Deadline, GreetedClient
@@ -73,9 +73,11 @@ class SmtpClient(GreetedClient[Reply]):
                 self.extensions[word.upper()] = params
         return reply
 
-    async def mail(self, sender: str, *, size: int | None = None, timeout: float = 30.0) -> Reply:
-        """MAIL FROM:<sender> [SIZE=size]"""
-        arg = f"FROM:<{sender}>" + (f" SIZE={size}" if size is not None else "")
+    async def mail(self, sender: str, *, size: int | None = None, body: str | None = None,
+                   timeout: float = 30.0) -> Reply:
+        """MAIL FROM:<sender> [SIZE=size] [BODY=body] (``7BIT`` or ``8BITMIME``, RFC 6152)"""
+        arg = (f"FROM:<{sender}>" + (f" SIZE={size}" if size is not None else "")
+               + (f" BODY={body}" if body is not None else ""))
         return await self._ask(Command.of("MAIL", arg), timeout, "the reply to MAIL")
 
     async def rcpt(self, recipient: str, *, timeout: float = 30.0) -> Reply:
@@ -84,7 +86,9 @@ class SmtpClient(GreetedClient[Reply]):
 
     async def data(self, message: bytes | str | EmailMessage, *, timeout: float = 60.0) -> Reply:
         """DATA, then (after 354) the message, dot-stuffed; returns the
-        reply to the message, or the refusal of DATA."""
+        reply to the message, or the refusal of DATA.  The message goes
+        as it is given, 8-bit or not: :meth:`send_mail` is the verb that
+        checks it against what the server offers."""
         deadline = Deadline(timeout)
         reply = await self._ask(Command.of("DATA"), timeout, "the reply to DATA")
         if reply.code != 354:
@@ -136,7 +140,10 @@ class SmtpClient(GreetedClient[Reply]):
         EHLO (HELO if refused) unless done already,
         AUTH if ``user`` is given, MAIL, RCPT for each of ``to``, DATA.
 
-        Commands are pipelined when the server offers PIPELINING.
+        Commands are pipelined when the server offers PIPELINING.  A
+        message with 8-bit bytes goes with ``BODY=8BITMIME`` (RFC 6152
+        §3); to a server that does not offer 8BITMIME it is not sent at
+        all: :class:`LocalProtocolError`, before MAIL.
         Returns the server's acceptance (``250 ... queued as ...``); as
         with smtplib, recipients the server refused while accepting others
         are left in :attr:`refused`.  :class:`SmtpReplyError` when the
@@ -157,13 +164,23 @@ class SmtpClient(GreetedClient[Reply]):
                 if reply.code != 250:
                     raise SmtpReplyError("HELO refused", reply)
                 self.extensions = {}
+        content = MailData.of(message)
+        offered = self.extensions or {}
+        # BODY=8BITMIME only on 8-bit content: a 7-bit message's MAIL stays
+        # as plain as it was, and the label then says something
+        eight_bit = not content.raw.isascii()
+        if eight_bit and "8BITMIME" not in offered:
+            raise LocalProtocolError(
+                "smtp: the message has 8-bit bytes and the server does not offer 8BITMIME "
+                "(RFC 6152 §3): nothing sent",
+                hint="encode it as 7-bit (e.g. an email message with set_content(text, cte='quoted-printable'))")
         if user is not None:
             reply = await self.auth(user, password or "", timeout=deadline.left() or timeout)
             if reply.code != 235:
                 raise SmtpReplyError("authentication failed", reply)
-        content = MailData.of(message)
-        size = len(content.content) if "SIZE" in (self.extensions or {}) else None
-        commands = [Command.of("MAIL", f"FROM:<{sender}>" + (f" SIZE={size}" if size is not None else ""))]
+        size = len(content.content) if "SIZE" in offered else None
+        commands = [Command.of("MAIL", f"FROM:<{sender}>" + (f" SIZE={size}" if size is not None else "")
+                               + (" BODY=8BITMIME" if eight_bit else ""))]
         commands += [Command.of("RCPT", f"TO:<{r}>") for r in recipients]
         commands.append(Command.of("DATA"))
         pipelined = "PIPELINING" in (self.extensions or {})

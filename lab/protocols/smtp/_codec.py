@@ -18,8 +18,16 @@ Limits (RFC 5321 §4.5.3.1): command lines 512 octets with CRLF (longer
 ones decode with a ``problem`` the server answers with 500), AUTH lines
 12288 (RFC 4954 §4, and the hard cap on any command line: beyond it the
 conversation fails), text lines in a message 1000 (a ``problem`` the
-server refuses), a line in a message 1 MiB (beyond it the conversation
-fails).
+server refuses).  A line in a message longer than 1 MiB cannot be
+framed: the rest of that message, up to ``<CRLF>.<CRLF>``, is passed on
+in parts as it came (held 64 KiB at a time), and its end carries the
+problem, so the server refuses the message and the session goes on.
+
+Only CRLF ends a line (RFC 5321 §2.3.8).  A command line ending in a
+bare LF still decodes, as one line, with :attr:`Command.bare_lf` set:
+the server decides whether to take it.  In a message a bare LF is part
+of a line, and only ``<CRLF>.<CRLF>`` ends the message, whatever the
+server takes: no other sequence can smuggle a second message in.
 
 Tests: tests/protocols/test_smtp.py
 """
@@ -36,10 +44,10 @@ from email.message import Message as EmailMessage
 from email.policy import SMTP
 from typing import Any, ClassVar
 
-from lab.errors import LocalProtocolError
+from lab.errors import LocalProtocolError, RemoteProtocolError
 from lab.protocols._base import Message, Pattern, Role, Transport, escape_bytes, matches_code
 from lab.protocols._conversation import Conversation, Decoder
-from lab.protocols._framing import BodyEnd, BodyPart, DotReader, StreamBuffer
+from lab.protocols._framing import STREAM_ABOVE, BodyEnd, BodyPart, DotReader, StreamBuffer
 from lab.services.mail import header_fields
 
 __all__ = [
@@ -58,6 +66,7 @@ __all__ = [
     "Reply",
     "SmtpConversation",
     "dot_stuff",
+    "has_bare_lf",
     "header_fields",
     "parse_command",
 ]
@@ -104,6 +113,11 @@ class Command(Message):
     def kind(self) -> str:  # hooks select a verb: srv.on("HELO", fn)
         return self.verb or "command"
 
+    @property
+    def bare_lf(self) -> bool:
+        """The line ended in LF without CR (RFC 5321 §2.3.8 allows only CRLF)."""
+        return self.raw.endswith(b"\n") and not self.raw.endswith(b"\r\n")
+
     @classmethod
     def of(cls, verb: str, arg: str = "") -> Command:
         """The command line ``VERB arg``; :class:`LocalProtocolError` for
@@ -129,7 +143,7 @@ class Command(Message):
             who = _plain_user(initial) if mech.upper() == "PLAIN" and initial else None
             return f"AUTH {mech.upper()}" + (f" (user {who}, password hidden)" if who is not None else
                                              " (initial response hidden)" if initial else "")
-        return f"{self.verb} {self.arg}".rstrip()
+        return f"{self.verb} {self.arg}".rstrip() + (" (bare LF)" if self.bare_lf else "")
 
     def fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {"verb": self.verb, "arg": self.arg}
@@ -137,6 +151,8 @@ class Command(Message):
             out["arg"] = self.arg.split(" ", 1)[0] + (" ***" if " " in self.arg else "")
         if self.problem:
             out["problem"] = self.problem
+        if self.bare_lf:
+            out["line_ending"] = "bare LF"
         return out
 
 
@@ -195,6 +211,11 @@ def dot_stuff(content: bytes) -> bytes:
         text += b"\r\n"
     text = re.sub(rb"(?m)^\.", b"..", text)
     return text + b".\r\n"
+
+
+def has_bare_lf(content: bytes) -> bool:
+    """Does ``content`` hold an LF that is not part of a CRLF?"""
+    return content.count(b"\n") != content.count(b"\r\n")
 
 
 def unstuff(raw: bytes) -> bytes:
@@ -383,6 +404,21 @@ def _text_problem(lines: bytes) -> str:
     return "a NUL byte"
 
 
+class _Unframable(RemoteProtocolError):
+    """A line in a message too long to frame: skip to the message's end."""
+
+
+class _MailReader(DotReader):
+    """The DATA block's reader: a line it cannot frame starts skipping
+    (in the decoder) instead of failing the conversation."""
+
+    def _too_long(self, stream: StreamBuffer) -> RemoteProtocolError:
+        return _Unframable(f"line in a message longer than {self.max_line} octets")
+
+
+_END_OF_DATA = b"\r\n.\r\n"
+
+
 class _ClientDecoder(StreamBuffer):
     """What an SMTP client sends: commands, SASL responses, the message."""
 
@@ -392,12 +428,19 @@ class _ClientDecoder(StreamBuffer):
     def __init__(self, conversation: SmtpConversation) -> None:
         super().__init__()
         self._conv = conversation
-        self._data = DotReader(max_line=MAX_DATA_LINE, crlf_only=True, line_problem=_text_problem,
-                               what="message")
+        self._data = self._reader()
+        self._offset = 0  # content handed out of the message in parts so far
+        # skipping an unframable message: the bytes before _buf start a line
+        self._skipping = False
+        self._line_start = True
+
+    @staticmethod
+    def _reader() -> DotReader:
+        return _MailReader(max_line=MAX_DATA_LINE, crlf_only=True, line_problem=_text_problem, what="message")
 
     @property
     def idle(self) -> bool:
-        return not self._buf and not self._data.reading
+        return not self._buf and not self._data.reading and not self._skipping
 
     def next_message(self) -> Message | None:
         self._check()
@@ -406,13 +449,21 @@ class _ClientDecoder(StreamBuffer):
         if step is ClientNext.WAIT_DATA or step is ClientNext.WAIT_AUTH:
             return None  # the server's reply decides what these bytes are
         if step is ClientNext.MESSAGE:
-            piece = self._data.read(self)
+            if self._skipping:
+                return self._skip()
+            try:
+                piece = self._data.read(self)
+            except _Unframable:
+                self._skipping, self._line_start = True, True
+                return self._skip()
             if piece is None:
                 return None
-            if piece.first and piece.last:
-                return MailData(raw=piece.raw, problem=piece.problem)
             if piece.last:
+                self._offset = 0
+                if piece.first:
+                    return MailData(raw=piece.raw, problem=piece.problem)
                 return MailEnd(raw=piece.raw, size=piece.size, problem=piece.problem)
+            self._offset = piece.offset + len(piece.content)
             return MailPart(raw=piece.raw, content=piece.content, offset=piece.offset)
         what = "command line" if step is ClientNext.COMMAND else "SASL response"
         raw = self.next_line(MAX_AUTH_LINE, what, partial_at_eof=True)
@@ -421,6 +472,32 @@ class _ClientDecoder(StreamBuffer):
         if step is ClientNext.SASL:
             return AuthResponse(raw=raw)
         return parse_command(raw)
+
+    def _skip(self) -> Message | None:
+        """The rest of a message with a line too long to frame, passed on
+        as it came, up to ``<CRLF>.<CRLF>``: its content is not undone
+        (the message is refused whole), only 64 KiB of it is held."""
+        buf = self._buf
+        if self._line_start and buf.startswith(b".\r\n"):
+            size = self._offset
+            self.take(3)
+            self._skipping, self._offset, self._data = False, 0, self._reader()
+            return MailEnd(raw=b".\r\n", size=size, problem=f"a line longer than {MAX_TEXT_LINE} octets")
+        at = buf.find(_END_OF_DATA)
+        if at >= 0:
+            cut = at + 2  # the lines before the dot line
+        elif self._eof:
+            self._skipping = False
+            self._fail("the stream ended inside a message")
+        elif len(buf) < STREAM_ABOVE:
+            return None
+        else:
+            cut = len(buf) - (len(_END_OF_DATA) - 1)  # the end may be arriving cut
+        raw = self.take(cut)
+        self._line_start = raw.endswith(b"\r\n")
+        part = MailPart(raw=raw, content=raw, offset=self._offset)
+        self._offset += len(raw)
+        return part
 
 
 class _ServerDecoder(StreamBuffer):

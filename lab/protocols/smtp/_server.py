@@ -23,9 +23,18 @@ from typing import Any
 
 from lab.errors import ConfigError, LabError, ProtocolError
 from lab.protocols._base import Message
-from lab.protocols._options import Options, integer, option, size
+from lab.protocols._options import Options, format_size, integer, option, size, yes_no
 from lab.protocols._session import ServerBehaviour, Session
-from lab.protocols.smtp._codec import DEFAULT_SIZE, AuthResponse, Command, MailData, MailEnd, MailPart, Reply
+from lab.protocols.smtp._codec import (
+    DEFAULT_SIZE,
+    AuthResponse,
+    Command,
+    MailData,
+    MailEnd,
+    MailPart,
+    Reply,
+    has_bare_lf,
+)
 from lab.services.mail import MAIL_STORE, MailStore, mailbox_name, parse_account
 
 __all__ = [
@@ -92,6 +101,12 @@ class SmtpOptions(Options):
                                   metavar="NAME")
     maildir: str | None = option(help="keep the lab's mail in Maildir directories under DIR (survives restarts)",
                                  metavar="DIR")
+    accept_8bitmime: bool = option(True, help="offer 8BITMIME and take 8-bit messages (RFC 6152); no: a 7-bit "
+                                        "server, which refuses BODY= and messages with 8-bit bytes",
+                                   parse=yes_no(), metavar="yes|no", example="no")
+    accept_bare_lf: bool = option(False, help="take command and message lines ending in a bare LF (as CRLF); by "
+                                              "default they are refused, as Postfix's smtpd_forbid_bare_newline does",
+                                  flag=True)
 
 
 def parse_path(arg: str, keyword: str) -> tuple[str, list[str]]:
@@ -133,6 +148,7 @@ class SmtpSession(Session["SmtpServer"]):
         self.gone = False
         self._parts: list[bytes] | None = None  # a message arriving in parts
         self._parts_size = 0
+        self._parts_bare_lf = self._parts_8bit = False
         self._handlers: dict[str, Callable[[str], None]] = {
             "HELO": self.handle_helo,
             "EHLO": self.handle_ehlo,
@@ -153,6 +169,7 @@ class SmtpSession(Session["SmtpServer"]):
         self.sender = None
         self.recipients = []
         self._parts, self._parts_size = None, 0
+        self._parts_bare_lf = self._parts_8bit = False
         if self.state in (SmtpState.MAIL, SmtpState.RCPT, SmtpState.DATA):
             self.state = SmtpState.READY
 
@@ -217,6 +234,10 @@ class SmtpSession(Session["SmtpServer"]):
         self._reply(code, text)
 
     def _command(self, cmd: Command) -> None:
+        if cmd.bare_lf and not self.server.options.accept_bare_lf:
+            # RFC 5321 §2.3.8: only CRLF ends a line; Postfix refuses these too (smtpd_forbid_bare_newline)
+            self._error(500, "5.5.2 bare <LF> received: end command lines with <CR><LF> (RFC 5321 section 2.3.8)")
+            return
         if cmd.problem:
             self._error(500, f"5.5.2 {cmd.problem}")
             return
@@ -245,8 +266,10 @@ class SmtpSession(Session["SmtpServer"]):
         self.reset()
         self.helo, self.esmtp, self.state = arg.split()[0], True, SmtpState.READY
         server = self.server
-        lines = [f"{server.hostname} greets {self.helo}", "PIPELINING", f"SIZE {server.size_limit}",
-                 "8BITMIME", "ENHANCEDSTATUSCODES"]
+        lines = [f"{server.hostname} greets {self.helo}", "PIPELINING", f"SIZE {server.size_limit}"]
+        if server.options.accept_8bitmime:
+            lines.append("8BITMIME")
+        lines.append("ENHANCEDSTATUSCODES")
         if server.users:
             lines.append("AUTH PLAIN LOGIN")
         lines.append("HELP")
@@ -282,8 +305,14 @@ class SmtpSession(Session["SmtpServer"]):
                     self._error(501, "5.5.4 SIZE wants a number of octets")
                     return
                 if int(value) > limit:
+                    # RFC 1870 §6: refused up front, before a byte of the message is sent
+                    self.conn.note(f"refused a {value}-byte message announced by SIZE: over the limit "
+                                   f"({format_size(limit)})")
                     self._error(552, f"5.3.4 message size exceeds fixed maximum message size ({limit})")
                     return
+            if name == "BODY" and not self.server.options.accept_8bitmime:
+                self._error(555, "5.5.4 BODY= not recognized: 8BITMIME is not offered")
+                return
             if name == "BODY" and (value or "").upper() not in ("7BIT", "8BITMIME"):
                 self._error(501, "5.5.4 BODY is 7BIT or 8BITMIME")
                 return
@@ -349,6 +378,9 @@ class SmtpSession(Session["SmtpServer"]):
         if self._parts is None:
             self._parts, self._parts_size = [], 0
         self._parts_size += len(part.content)
+        # parts end at a CRLF, so a bare LF is never split between two of them
+        self._parts_bare_lf = self._parts_bare_lf or has_bare_lf(part.content)
+        self._parts_8bit = self._parts_8bit or not part.content.isascii()
         if self._parts_size <= self.server.size_limit:
             self._parts.append(part.content)
         else:
@@ -356,26 +388,44 @@ class SmtpSession(Session["SmtpServer"]):
 
     def _message_end(self, end: MailEnd) -> None:
         parts, size = self._parts or [], self._parts_size
+        bare_lf, eight_bit = self._parts_bare_lf, self._parts_8bit
         self._parts, self._parts_size = None, 0
+        self._parts_bare_lf = self._parts_8bit = False
         if size > self.server.size_limit:
-            self._message(b"", "", too_large=size)
+            self._message(b"", end.problem, too_large=size)
         else:
-            self._message(b"".join(parts), end.problem)
+            self._message(b"".join(parts), end.problem, bare_lf=bare_lf, eight_bit=eight_bit)
 
-    def _message(self, content: bytes, problem: str, *, too_large: int = 0) -> None:
+    def _message(self, content: bytes, problem: str, *, too_large: int = 0, bare_lf: bool | None = None,
+                 eight_bit: bool | None = None) -> None:
         if self.state is not SmtpState.DATA:
             return  # a block we did not ask for (a hook answered DATA): ignore it
         server = self.server
+        options = server.options
         sender, recipients = self.sender or "", self.recipients
         self.reset()
+        too_large = too_large or (len(content) if len(content) > server.size_limit else 0)
+        if too_large:
+            # RFC 5321 §4.5.3.1.10, RFC 1870 §6: read to the end, refuse it, and the session goes on
+            self.conn.note(f"refused a {too_large}-byte message: over the size limit "
+                           f"({format_size(server.size_limit)}); nothing delivered, the session goes on")
+            self._reply(552, f"5.3.4 message size exceeds fixed maximum message size ({server.size_limit})")
+            return
         if problem:
             self._reply(554 if "NUL" in problem else 500,
                         f"5.6.0 message refused: it has {problem}" if "NUL" in problem
                         else f"5.5.2 message refused: it has {problem}")
             return
-        if too_large or len(content) > server.size_limit:
-            # RFC 1870 §6: refuse it, and the session goes on
-            self._reply(552, f"5.3.4 message size exceeds fixed maximum message size ({server.size_limit})")
+        if bare_lf is None:
+            bare_lf = has_bare_lf(content)
+        if bare_lf:
+            if not options.accept_bare_lf:
+                self._reply(554, "5.5.2 message refused: bare <LF> received: end its lines with <CR><LF> "
+                                 "(RFC 5321 section 2.3.8)")
+                return
+            content = _normalize_bare_lf(content)
+        if not options.accept_8bitmime and (not content.isascii() if eight_bit is None else eight_bit):
+            self._reply(554, "5.6.1 message refused: it has 8-bit bytes and 8BITMIME is not offered (RFC 6152)")
             return
         queue_id = secrets.token_hex(5).upper()
         with_ = ("ESMTPA" if self.user else "ESMTP") if self.esmtp else "SMTP"
@@ -500,6 +550,11 @@ class SmtpSession(Session["SmtpServer"]):
         self.state = SmtpState.READY
 
 
+def _normalize_bare_lf(content: bytes) -> bytes:
+    """Each LF not after a CR as CRLF, as Postfix's ``normalize`` does."""
+    return content.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
 class SmtpServer(ServerBehaviour[SmtpOptions]):
     """An SMTP server that delivers into the lab's mail store; one
     :class:`SmtpSession` per connection.
@@ -507,7 +562,9 @@ class SmtpServer(ServerBehaviour[SmtpOptions]):
     Options: ``domain`` (default lab.test and localhost), ``user``
     (NAME=PASSWORD pairs: AUTH PLAIN/LOGIN is offered when there are
     any), ``size`` (the SIZE limit), ``max_recipients``, ``hostname``
-    (greeting and Received lines) and ``maildir``.
+    (greeting and Received lines), ``maildir``, ``accept_8bitmime``
+    (offer 8BITMIME; default yes) and ``accept_bare_lf`` (take lines
+    ending in a bare LF; default no).
     """
 
     session_type = SmtpSession
