@@ -14,7 +14,8 @@ gives accounts.
 * ``_server``: :class:`SmtpServer`;
 * ``_client``: :class:`SmtpClient`, with ``send_mail``.
 
-Tests: tests/protocols/test_smtp.py, tests/interop/test_smtp_peers.py
+Tests: tests/protocols/test_smtp.py, tests/protocols/test_smtp_hardening.py,
+tests/interop/test_smtp_peers.py
 """
 
 from __future__ import annotations

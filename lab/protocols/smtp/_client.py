@@ -1,6 +1,7 @@
 """SMTP client verbs: ``send_mail`` and one verb per command.
 
-Tests: tests/protocols/test_smtp.py, tests/interop/test_smtp_peers.py
+Tests: tests/protocols/test_smtp.py, tests/protocols/test_smtp_hardening.py,
+tests/interop/test_smtp_peers.py
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ the server decides whether to take it.  In a message a bare LF is part
 of a line, and only ``<CRLF>.<CRLF>`` ends the message, whatever the
 server takes: no other sequence can smuggle a second message in.
 
-Tests: tests/protocols/test_smtp.py
+Tests: tests/protocols/test_smtp.py, tests/protocols/test_smtp_hardening.py
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ It accepts mail for any local part at its own domains and for
 ``<postmaster>`` (§4.5.1), refuses to relay anywhere else, and answers
 every mistake with the reply code the RFC gives it.
 
-Tests: tests/protocols/test_smtp.py, tests/interop/test_smtp_peers.py
+Tests: tests/protocols/test_smtp.py, tests/protocols/test_smtp_hardening.py,
+tests/interop/test_smtp_peers.py
 """
 
 from __future__ import annotations
@@ -306,7 +307,7 @@ class SmtpSession(Session["SmtpServer"]):
                     return
                 if int(value) > limit:
                     # RFC 1870 §6: refused up front, before a byte of the message is sent
-                    self.conn.note(f"refused a {value}-byte message announced by SIZE: over the limit "
+                    self.conn.note(f"refused a {value}-byte message announced by SIZE: over the size limit "
                                    f"({format_size(limit)})")
                     self._error(552, f"5.3.4 message size exceeds fixed maximum message size ({limit})")
                     return
