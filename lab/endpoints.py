@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from lab.budget import DEFAULT_LIMITS, BudgetLimits, ReplyBudget
 from lab.connection import (
     Connection,
     DatagramClientConnection,
@@ -327,6 +328,8 @@ class Server(ListeningEndpoint):
         self.behaviour.clock = lab.clock
         self._udp_reaper: Timer | None = None
         self._udp_peers: OrderedDict[tuple[Any, ...], DatagramPeer] = OrderedDict()
+        # over UDP: what each source address may be sent (lab.budget); change .limits at will
+        self.reply_budget: ReplyBudget | None = None
         self._listener: Listener | None = None  # a library's, when it owns the sockets
 
     @property
@@ -356,9 +359,13 @@ class Server(ListeningEndpoint):
                 )
             else:
                 sock = self._udp_sock = udp_socket(self.host, self.port, bind=True)
-                self._udp, _ = await loop.create_datagram_endpoint(
+                limits = getattr(self.options, "reply_budget", None)  # a protocol may offer it as an option
+                self.reply_budget = ReplyBudget(limits if isinstance(limits, BudgetLimits) else DEFAULT_LIMITS,
+                                                self.lab.clock.time, self._budget_report)
+                transport, _ = await loop.create_datagram_endpoint(
                     lambda: _UdpServerProtocol(self), sock=sock
                 )
+                self._udp = _BudgetedTransport(transport, self.reply_budget)
                 self._udp_reaper = self.lab.clock.call_later(self._reap_interval, self._reap_udp_peers)
         except OSError as exc:
             where = f"{self.transport.value} {format_address((self.host, self.port))}"
@@ -520,7 +527,13 @@ class Server(ListeningEndpoint):
     def _udp_idle(self) -> float:
         return min(self.idle_timeout or UDP_PEER_IDLE, UDP_PEER_IDLE)
 
+    def _budget_report(self, text: str) -> None:
+        self.lab.log.emit(EventKind.INFO, endpoint=self.name, protocol=self.spec.name, text=text)
+
     def _datagram(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        budget = self.reply_budget
+        if budget is not None and not budget.admit(addr[0], len(data)):
+            return  # over its budget: unanswered, and counted rather than logged
         conn = self._udp_peers.get(addr)
         if conn is None:
             assert self._udp is not None
@@ -545,6 +558,8 @@ class Server(ListeningEndpoint):
         for conn in list(self.connections.values()):
             if isinstance(conn, DatagramPeer) and now - conn.last_active >= limit:
                 conn.close()
+        if self.reply_budget is not None:
+            self.reply_budget.sweep()
         self._udp_reaper = self.lab.clock.call_later(self._reap_interval, self._reap_udp_peers)
 
 
@@ -599,6 +614,33 @@ def udp_socket(host: str, port: int, *, bind: bool) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+class _BudgetedTransport(asyncio.DatagramTransport):
+    """A UDP server's transport as its peers use it: every reply is taken
+    from the reply budget of the address it goes to, whenever it is sent."""
+
+    def __init__(self, transport: asyncio.DatagramTransport, budget: ReplyBudget) -> None:
+        super().__init__()
+        self._transport = transport
+        self._budget = budget
+
+    def sendto(self, data: Any, addr: Any = None) -> None:
+        if addr is not None:
+            self._budget.spend(addr[0], len(data))
+        self._transport.sendto(data, addr)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._transport.get_extra_info(name, default)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._transport.abort()
 
 
 class _UdpServerProtocol(asyncio.DatagramProtocol):
