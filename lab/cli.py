@@ -259,6 +259,67 @@ def cmd_proxy(args: argparse.Namespace) -> int:
         capture=args.capture, max_connections=args.max_connections, idle_timeout=args.idle_timeout), "proxy on")
 
 
+# -- log -------------------------------------------------------------------
+
+
+def _add_log_parser(sub: Any) -> None:
+    from lab.commands.log import add_filter_arguments
+
+    p = sub.add_parser(
+        "log", help="print a saved event log (from `log save` or --log-file), or convert it to pcapng",
+        description="Print the events of a saved log (JSON lines, as `log save FILE` and --log-file\n"
+        "write them) as `log` prints them in a lab, filtered; or write its traffic as a pcapng\n"
+        "capture for Wireshark.  `netlab tui --log FILE` opens it in the console.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  netlab log session.jsonl -e mx --grep MAIL\n"
+        "  netlab log session.jsonl -n 20 --json\n"
+        "  netlab log session.jsonl --pcap session.pcapng")
+    p.add_argument("file", metavar="FILE", help="a saved log")
+    p.add_argument("-n", type=int, default=0, help="only the last N matching events (default: all)")
+    add_filter_arguments(p)
+    p.add_argument("--json", action="store_true", help="JSON lines instead of text")
+    p.add_argument("--pcap", metavar="OUT", help="write the matching traffic to OUT as pcapng instead")
+    p.add_argument("--real-ports", action="store_true",
+                   help="with --pcap: keep the servers' ports (by default each is written as its protocol's own)")
+    p.add_argument("--force", action="store_true", help="with --pcap: overwrite OUT if it exists")
+    p.set_defaults(handler=cmd_log)
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    import io
+
+    from lab.commands.log import build_filter
+    from lab.logfile import iter_events
+    from lab.pcap import write_pcapng
+
+    if args.n < 0:
+        _say("-n must be 0 or more")
+        return EXIT_USAGE
+    if args.pcap:
+        args.bytes = True  # a capture needs the raw chunks
+    try:
+        flt = build_filter(args)
+        events = [e for e in iter_events(args.file, warn=_say) if flt(e)]
+        if args.pcap:
+            _say(str(write_pcapng(events, args.pcap, real_ports=args.real_ports, force=args.force)))
+            return EXIT_OK
+    except LabError as exc:
+        _say(str(exc))
+        return EXIT_USAGE
+    if args.n:
+        events = events[-args.n:]
+    out = sys.stdout
+    if isinstance(out, io.TextIOWrapper):
+        out.reconfigure(errors="backslashreplace")  # a log may hold text the terminal cannot show
+    width = max((len(e.conn or e.endpoint) for e in events), default=10)
+    for e in events:
+        out.write((e.to_json() if args.json else format_event(e, min(max(width, 10), 24))) + "\n")
+    if not events and not args.json:
+        _say("no events match")
+    return EXIT_OK
+
+
 # -- exec ------------------------------------------------------------------
 
 
@@ -385,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
                    add_help=False)
 
     _add_proxy_parser(sub)
+    _add_log_parser(sub)
 
     p = sub.add_parser("exec", help="run command-language statements in a fresh lab",
                        description="Run statements (separated by ; or newlines) in a fresh lab, "
