@@ -32,7 +32,7 @@ from lab.protocols._base import Message
 
 __all__ = ["MAX_LINE", "SavedLog", "SavedMessage", "event_from_dict", "iter_events", "load", "load_log"]
 
-MAX_LINE = 64 * 1024 * 1024
+MAX_LINE = 32 * 1024 * 1024
 """The longest line read (bytes): a spill line holds one message, escaped."""
 
 _LAST_WALL = 253402300799.0  # 9999-12-31: later times break time.localtime()
