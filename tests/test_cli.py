@@ -161,3 +161,28 @@ def test_exec_prints_each_result_as_it_completes_and_ctrl_c_interrupts() -> None
         proc.kill()
     assert proc.returncode == 130
     assert err.strip() == "netlab: interrupted"
+
+
+def test_log_prints_a_saved_log_and_converts_it(tmp_path) -> None:
+    """`netlab log FILE` prints the events with log's filters, --pcap
+    converts them; a file that is not a log is one line and exit 2."""
+    from lab.eventlog import Direction, EventKind, EventLog
+    from lab.protocols._framing import Line
+
+    log = EventLog()
+    log.emit(EventKind.OPEN, "e", "e#1", text="127.0.0.1:5000 -> 127.0.0.1:7000")
+    log.emit(EventKind.MESSAGE, "e", "e#1", Direction.IN, "echo", None, b"hello\r\n", Line(raw=b"hello\r\n"))
+    log.emit(EventKind.MESSAGE, "e", "e#1", Direction.OUT, "echo", None, b"hello\r\n", Line(raw=b"hello\r\n"))
+    path = tmp_path / "s.jsonl"
+    log.export_jsonl(path)
+    out = run("log", str(path))
+    assert out.returncode == 0, out.stderr
+    assert re.search(r'e#1\s+<-\s+"hello\\r\\n"', out.stdout) and len(out.stdout.splitlines()) == 3
+    assert len(run("log", str(path), "--out", "--json").stdout.splitlines()) == 1
+    conv = run("log", str(path), "--pcap", str(tmp_path / "s.pcapng"))
+    assert conv.returncode == 0 and "wrote 5 packets, 1 connections, 14 bytes" in conv.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"seq": 1}\n')
+    out = run("log", str(bad))
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and f"{bad}:1: 'time' is missing" in out.stderr

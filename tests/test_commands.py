@@ -189,3 +189,27 @@ def test_call_arguments_take_escapes() -> None:
     from lab.commands.call import split_arguments
 
     assert split_arguments([r"Subject: x\r\n\r\nhi", "7", r"a\\b"]) == (["Subject: x\r\n\r\nhi", 7, "a\\b"], {})
+
+
+def test_log_save_and_export_write_files_and_refuse_to_overwrite(interp: Interpreter, tmp_path) -> None:
+    """`log save FILE` and `log export --pcap FILE` take log's filters, report
+    what they wrote, and need --force to overwrite; plain `log` is unchanged."""
+    from lab.logfile import load
+
+    interp.execute("serve echo as e; connect e as c; send c ping; expect c ping")
+    saved = tmp_path / "e.jsonl"
+    (res,) = interp.execute(f"log save {saved} -e c")
+    assert res.text == f"saved {res.value.events} events ({saved.stat().st_size:,} bytes) to {saved}"
+    assert {e.endpoint for e in load(saved)} == {"c"} and res.value.events >= 3
+    with pytest.raises(CommandError, match="exists — add --force to overwrite it"):
+        interp.execute(f"log save {saved}")
+    (again,) = interp.execute(f"log save --force {saved}")
+    assert again.value.events > res.value.events
+    (pcap,) = interp.execute(f"log export --pcap {tmp_path / 'e.pcapng'} -e e")
+    assert pcap.value.connections == 1 and pcap.text.endswith(f"to {tmp_path / 'e.pcapng'}")
+    with pytest.raises(CommandError, match="--pcap"):
+        interp.execute("log export")
+    assert interp.execute("log -n 2 --json")[0].text.count("\n") == 1
+    assert interp.execute("log")[0].value
+    assert interp.complete("log ") == ["export", "save"] and interp.complete("log export --pc") == ["--pcap"]
+    assert "log save FILE" in interp.execute("help log")[0].text
