@@ -10,6 +10,10 @@ thread with :meth:`Reactor.run`.  Work crosses threads through one bridge:
   (refused on the reactor thread, where it would deadlock);
 * :meth:`Reactor.run_async` awaits a coroutine from another event loop.
 
+Work submitted inside :meth:`Reactor.scope` can be cancelled together
+from another thread, without touching anything else the loop runs (a
+scenario playing in a lab the user is also working in).
+
 Tests: tests/test_reactor.py
 """
 
@@ -18,14 +22,16 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
+import contextvars
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from lab.errors import ConfigError, LabError, LabTimeout
 
-__all__ = ["LOOPS", "Reactor"]
+__all__ = ["LOOPS", "CallScope", "Reactor"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +54,41 @@ def _new_loop(kind: str) -> asyncio.AbstractEventLoop:
             ) from None
         return uvloop.new_event_loop()
     raise ConfigError(f"unknown loop {kind!r}", hint=f"choose one of {', '.join(LOOPS)}")
+
+
+class CallScope:
+    """The reactor work one thread submits while the scope is current:
+    :meth:`cancel` (from any thread) cancels what is pending and every
+    later submission at once."""
+
+    def __init__(self) -> None:
+        self._pending: set[concurrent.futures.Future[Any]] = set()
+        self._lock = threading.Lock()
+        self.cancelled = False
+
+    def add(self, future: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            cancelled = self.cancelled
+            if not cancelled:
+                self._pending.add(future)
+        if cancelled:
+            future.cancel()
+        else:  # outside the lock: a future already done calls back at once
+            future.add_done_callback(self._done)
+
+    def _done(self, future: concurrent.futures.Future[Any]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self.cancelled = True
+            pending, self._pending = self._pending, set()
+        for future in pending:
+            future.cancel()
+
+
+_SCOPE: contextvars.ContextVar[CallScope | None] = contextvars.ContextVar("netlab_call_scope", default=None)
 
 
 class Reactor:
@@ -118,7 +159,22 @@ class Reactor:
         if self._stopped or self.loop.is_closed():
             coro.close()
             raise LabError("the reactor is stopped", hint="start a new lab")
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        scope = _SCOPE.get()
+        if scope is not None:
+            scope.add(future)
+        return future
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[CallScope]:
+        """Gather what this thread submits from now on into one
+        :class:`CallScope`, until the block ends."""
+        scope = CallScope()
+        token = _SCOPE.set(scope)
+        try:
+            yield scope
+        finally:
+            _SCOPE.reset(token)
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = 30.0) -> T:
         """Run ``coro`` on the reactor and wait for its result.

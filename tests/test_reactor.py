@@ -128,3 +128,49 @@ def test_unknown_loop_is_a_config_error() -> None:
     """A typo in the loop name says what exists."""
     with pytest.raises(ConfigError, match="asyncio, uvloop"):
         Reactor("tokio")
+
+
+def test_a_scope_cancels_only_the_work_its_thread_submitted() -> None:
+    """Cancelling a scope from another thread cuts short the call waiting in it and refuses later
+    submissions from it, while work submitted outside the scope runs on; a call whose work is already
+    done when the scope sees it does not hang."""
+    import concurrent.futures
+
+    reactor = Reactor().start()
+    try:
+        other = reactor.submit(asyncio.sleep(0.5, result="outside"))
+        scopes: list[object] = []
+        outcome: list[str] = []
+        started = threading.Event()
+
+        async def quick() -> str:
+            return "quick"
+
+        def worker() -> None:
+            with reactor.scope() as scope:
+                scopes.append(scope)
+                for _ in range(200):  # futures that finish before the scope adds them must not deadlock
+                    assert reactor.call(quick(), 10) == "quick"
+                started.set()
+                try:
+                    reactor.call(asyncio.sleep(3600), 60)
+                except concurrent.futures.CancelledError:
+                    outcome.append("cancelled")
+                try:
+                    reactor.call(quick(), 10)
+                except concurrent.futures.CancelledError:
+                    outcome.append("refused")
+
+        thread = threading.Thread(target=worker)
+        thread.start()
+        assert started.wait(30)
+        for _ in range(3000):  # up to 30 s for the long call to be in flight
+            if scopes[0]._pending:  # type: ignore[attr-defined]
+                break
+            threading.Event().wait(0.01)
+        scopes[0].cancel()  # type: ignore[attr-defined]
+        thread.join(30)
+        assert outcome == ["cancelled", "refused"]
+        assert other.result(10) == "outside"
+    finally:
+        reactor.stop()
