@@ -16,8 +16,11 @@ from lab import protocols
 from lab.endpoints import BACKGROUND, Client
 from lab.errors import LabError
 from lab.lab import Lab
+from lab.services.mail import MAIL_STORE
+from lab.services.news import NEWS_STORE
 
-__all__ = ["DEMO_SERVICES", "DEMO_USERS", "DemoService", "available_services", "run_demo", "start_demo_servers"]
+__all__ = ["DEMO_SERVICES", "DEMO_USERS", "DemoService", "available_services", "put_away", "run_demo",
+           "start_demo_servers"]
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +119,23 @@ async def _one_round(lab: Lab, n: int) -> None:
         await service.action(client, n)
     finally:
         await client.aclose()
+
+
+async def put_away(lab: Lab) -> list[str]:
+    """Stop the demo's endpoints and forget the mail and news they left
+    (unless another server shares them), so the lab is as a fresh one for
+    what comes next: a lesson run in the console.  The demo's rounds must
+    have ended first.  Returns the names stopped."""
+    names = [name for name, endpoint in list(lab.endpoints.items()) if endpoint.background]
+    for name in names:
+        if name in lab.endpoints:
+            await lab.astop(name)
+    left = {endpoint.protocol for endpoint in lab.endpoints.values()}
+    if not left & {"smtp", "pop3"}:
+        lab.services.discard(MAIL_STORE)
+    if "nntp" not in left:
+        lab.services.discard(NEWS_STORE)
+    return names
 
 
 async def run_demo(lab: Lab, stop: asyncio.Event, *, duration: float | None = None,

@@ -1,6 +1,7 @@
-"""Running a scenario: a fresh lab, the steps in order, and when one fails
-a report of the step, what it expected, what arrived (decoded and raw)
-and the tail of the event log.
+"""Running a scenario: a fresh lab (or one the caller lends, such as the
+console's, so its traffic shows there), the steps in order, and when one
+fails a report of the step, what it expected, what arrived (decoded and
+raw) and the tail of the event log.
 
 Tests: tests/scenarios/test_runner.py
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import difflib
 import enum
@@ -27,9 +29,10 @@ from lab.commands import Interpreter
 from lab.connection import format_exception
 from lab.endpoints import Can, Client
 from lab.errors import ConnectionClosed, LabError, LabTimeout, ScenarioError
-from lab.eventlog import Direction, EventFilter, EventKind, format_event
+from lab.eventlog import Direction, Event, EventFilter, EventKind, format_event
 from lab.lab import Lab, parse_address
 from lab.protocols._base import Message, escape_bytes
+from lab.reactor import CallScope
 from lab.scenarios._loader import Mark
 from lab.scenarios._model import Scenario, Step
 from lab.scenarios._text import command_words, describe_matchers
@@ -118,6 +121,7 @@ class Outcome:
 
 
 class StepState(enum.Enum):
+    WAITING = "waiting"  # next, held until the gate lets it run
     RUNNING = "running"
     PASSED = "passed"
     FAILED = "failed"
@@ -290,18 +294,26 @@ _LITERAL_KEYS = frozenset({"regex", "recorded", "recorded_hex", "function", "ser
 
 
 class Runner:
-    """Runs one scenario in a fresh lab.
+    """Runs one scenario in a fresh lab, or in ``lab`` when one is lent
+    (left running afterwards, with what the scenario made in it).
 
     ``target`` (``host:port``) is client replay: the lab's servers are not
     started and every connection goes to the target.  ``safe`` refuses
     steps that run programs or Python (the loader refuses them first).
     ``progress`` is called on the running thread as each step starts and
-    ends; :meth:`cancel` stops a run from another thread.
+    ends; ``gate(step)``, when given, is called before each step and may
+    block until the step should run (a step-by-step lesson); the time it
+    holds does not count against the scenario's timeout.  :meth:`cancel`
+    stops a run from another thread.
     """
 
     def __init__(self, scenario: Scenario, *, target: str | None = None, safe: bool = False,
-                 loop: str = "asyncio", progress: Progress | None = None) -> None:
+                 loop: str = "asyncio", progress: Progress | None = None, lab: Lab | None = None,
+                 gate: Callable[[Step], None] | None = None) -> None:
         self.scenario = scenario
+        self.lent = lab
+        self.gate = gate
+        self.created: list[str] = []  # endpoints the run made in a lent lab
         self.target = parse_address(target) if target else None
         self.safe = safe
         self.loop = loop
@@ -311,25 +323,40 @@ class Runner:
         self.notes: list[str] = []
         self._cancelled = threading.Event()
         self._reactor_loop: asyncio.AbstractEventLoop | None = None
+        self._scope: CallScope | None = None
+        self._since = 0  # the log's last sequence number before the run
+        self._before: frozenset[str] = frozenset()  # a lent lab's endpoints before the run
 
     def run(self) -> Outcome:
         started = time.monotonic()
         steps_run = 0
         failure: Failure | None = None
         step_began = started
-        with Lab.start(loop=self.loop) as lab:
+        lab_context = contextlib.nullcontext(self.lent) if self.lent is not None else Lab.start(loop=self.loop)
+        with lab_context as lab, lab.reactor.scope() as scope:
             self.lab = lab
-            self._reactor_loop = lab.reactor.loop
+            self._scope = scope
+            self._since = lab.log.total
+            self._before = before = frozenset(lab.endpoints)
+            if self.lent is None:
+                self._reactor_loop = lab.reactor.loop
             self.interp = Interpreter(lab)
             self.vars = _Variables(lab, self.saved, self.processes)
             deadline = started + self.scenario.timeout
             try:
+                if self._cancelled.is_set():
+                    raise StepFailed("cancelled")
                 self._start_servers()
                 for step in self.scenario.steps:
+                    self.step = step
+                    if self.gate is not None:
+                        self._tell(step, StepState.WAITING)
+                        held = time.monotonic()
+                        self.gate(step)
+                        deadline += time.monotonic() - held
                     left = deadline - time.monotonic()
                     if left <= 0:
                         raise StepFailed(f"the scenario ran out of its {self.scenario.timeout:g} s")
-                    self.step = step
                     step_began = time.monotonic()
                     if self._cancelled.is_set():
                         raise StepFailed("cancelled")
@@ -347,7 +374,10 @@ class Runner:
                 failure = self._failure(failed)
             finally:
                 self._reactor_loop = None
+                self._scope = None
                 self._stop_processes()
+                if self.lent is not None:
+                    self.created = [name for name in lab.endpoints if name not in before]
         if failure is not None and failure.step is not None:
             self._tell(failure.step, StepState.FAILED, time.monotonic() - step_began, failure)
         return Outcome(self.scenario, failure is None, time.monotonic() - started, steps_run, failure, self.notes)
@@ -356,7 +386,10 @@ class Runner:
         """Stop the run from another thread: no further step starts, the
         one in progress is cut short, and the outcome fails as cancelled."""
         self._cancelled.set()
-        loop = self._reactor_loop
+        scope = self._scope
+        if scope is not None:
+            scope.cancel()
+        loop = self._reactor_loop  # a lab of its own: everything in it may go
         if loop is not None and not loop.is_closed():
             try:
                 loop.call_soon_threadsafe(_cancel_tasks, loop)
@@ -679,7 +712,7 @@ class Runner:
             flt = EventFilter(endpoint=ev.get("endpoint"), conn=ev.get("conn"), protocol=ev.get("protocol"),
                               direction=Direction(ev["direction"]) if ev.get("direction") else None,
                               kinds=frozenset({EventKind(ev.get("kind", "msg"))}) if ev.get("kind", "msg") in
-                              {k.value for k in EventKind} else None, text=ev.get("grep"))
+                              {k.value for k in EventKind} else None, text=ev.get("grep"), since=self._since)
             count = len(self.lab.log.query(flt))
             if (count == data["count"]) == negate:
                 found = self.lab.endpoints.get(ev.get("endpoint", ""))
@@ -709,7 +742,8 @@ class Runner:
     # -- reporting -----------------------------------------------------------
 
     def _received(self, client: str) -> list[Message]:
-        flt = EventFilter(endpoint=client, direction=Direction.IN, kinds=frozenset({EventKind.MESSAGE}))
+        flt = EventFilter(endpoint=client, direction=Direction.IN, kinds=frozenset({EventKind.MESSAGE}),
+                          since=self._since)
         return [e.message for e in self.lab.log.query(flt) if e.message is not None]
 
     def _failure(self, exc: StepFailed) -> Failure:
@@ -721,8 +755,18 @@ class Runner:
             expects = [self.vars.fill(e) for e in self._expected_replies(exc.client) if not self._unresolved(e)]
             if expects or received:
                 failure.diff = reply_diff(expects, received)
-        failure.log_tail = [format_event(e) for e in self.lab.log.tail(LOG_TAIL)]
+        events = self.lab.log.snapshot()
+        if self.lent is not None:  # a lent lab's other traffic is not the run's
+            events = tuple(e for e in events if self._mine(e))
+        failure.log_tail = [format_event(e) for e in events[-LOG_TAIL:]]
         return failure
+
+    def _mine(self, event: Event) -> bool:
+        """An event of this run in a lent lab: since it began, on an
+        endpoint it made."""
+        if event.seq <= self._since:
+            return False
+        return event.endpoint not in self._before
 
     def _expected_replies(self, client: str) -> list[dict[str, Any]]:
         """What the scenario expects ``client`` to receive, in order: its

@@ -100,6 +100,15 @@ class Services:
         found: T | None = self._items.get(key.name)
         return found
 
+    def discard(self, key: ServiceKey[T]) -> bool:
+        """Forget the service, so the next use makes a fresh one; one kept
+        on disk stays (its files are the state).  True if it went."""
+        value = self._items.get(key.name)
+        if value is None or any(getattr(value, where, None) is not None for where in ("maildir", "directory")):
+            return False
+        del self._items[key.name]
+        return True
+
     def set(self, key: ServiceKey[T], value: T) -> None:
         """Install ``value`` (replacing any earlier one)."""
         self._items[key.name] = value

@@ -7,8 +7,8 @@ The lab's reactor runs in its own thread.  Events reach the UI through an
 timer drains every ``tick`` seconds, one batch per tick; lab operations
 are awaited through the reactor's bridge from workers.  Recording is the
 command language's ``record start FILE`` / ``record stop``; a scenario
-file runs on a worker thread, each scenario in a fresh lab, its steps
-drawn live in the scenario panel.
+file runs on a worker thread in this same lab, so its traffic shows as
+it happens, its steps drawn live in the scenario panel (or one per ``n``).
 
 Tests: tests/tui/
 """
@@ -19,9 +19,9 @@ import logging
 import os
 import shlex
 import textwrap
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from rich.text import Text
 from textual import events, work
@@ -64,6 +64,7 @@ logger = logging.getLogger(__name__)
 _TOPOLOGY = frozenset({EventKind.LISTEN, EventKind.OPEN, EventKind.CLOSE, EventKind.STOP})
 
 Startup = Callable[[], Awaitable[object]]
+PutAway = Callable[[], Coroutine[Any, Any, list[str]]]
 PanelT = TypeVar("PanelT", bound=Widget)
 
 
@@ -88,6 +89,7 @@ class NetlabApp(App[int]):
         Binding("r", "record", "Record"),
         Binding("s", "scenario", "Scenario"),
         Binding("S", "toggle_scenario_panel", "Scenario panel", show=False),
+        Binding("n", "next_step", "Step by step", show=False),
         Binding("a", "show_all", "All", show=False),
         Binding("o", "toggle_output", "Output", show=False),
         Binding("y", "copy('escaped')", "Copy", show=False),
@@ -97,7 +99,8 @@ class NetlabApp(App[int]):
 
     def __init__(self, lab: Lab, *, startup: Startup | None = None, title: str = "netlab",
                  tick: float = 0.05, stats_interval: float = 1.0, window: int = 10_000,
-                 export_dir: Path | None = None, scenario_path: str | None = None) -> None:
+                 export_dir: Path | None = None, scenario_path: str | None = None,
+                 scenario_owns: Iterable[str] = (), put_away: PutAway | None = None) -> None:
         super().__init__()
         self.lab = lab
         self.interp = Interpreter(lab)
@@ -115,6 +118,8 @@ class NetlabApp(App[int]):
         self.scenario_path = scenario_path  # what the run prompt offers first
         self.scenario_run: ScenarioRun | None = None
         self._runs = 0
+        self._scenario_owns = set(scenario_owns)  # the lab file's servers: the first run restarts them
+        self._put_away = put_away  # the demo, put away before a scenario runs in this lab
 
     # -- layout ------------------------------------------------------------
 
@@ -492,25 +497,29 @@ class NetlabApp(App[int]):
             self.run_command(line, focus=False)
             self.refresh_status()
 
-    def action_scenario(self) -> None:
+    def action_scenario(self, stepping: bool = False) -> None:
         """Ask for a scenario file and run it in the scenario panel."""
+        how = "step by step, n runs each step" if stepping else "in this lab (n instead of s: step by step)"
         prompt = PathPrompt("run which scenario file?", self.scenario_path or "", _load_scenarios,
-                            hint="each scenario runs in a fresh lab, as `netlab run` does · Tab completes · "
-                            "Esc cancels")
-        self.push_screen(prompt, self._run_loaded)
+                            hint=f"runs {how}; its traffic shows here · Tab completes · Esc cancels")
+        self.push_screen(prompt, lambda loaded: self._run_loaded(loaded, stepping))
 
-    def _run_loaded(self, loaded: object) -> None:
+    def _run_loaded(self, loaded: object, stepping: bool = False) -> None:
         if isinstance(loaded, tuple):
-            self.run_scenarios(*loaded)
+            self.run_scenarios(*loaded, stepping=stepping)
 
-    def run_scenarios(self, path: str, scenarios: list[Scenario]) -> ScenarioRun:
-        """Run ``scenarios`` (read from ``path``) one after another on a
-        worker thread, the panel showing each step as it passes or fails.
-        A run still going is cancelled first."""
-        if self.scenario_run is not None:
-            self.scenario_run.cancel()
+    def run_scenarios(self, path: str, scenarios: list[Scenario], *, stepping: bool = False) -> ScenarioRun:
+        """Run ``scenarios`` (read from ``path``) one after another in this
+        lab on a worker thread, the panel showing each step as it passes
+        or fails; ``stepping``: each step waits for ``n``.  A run still
+        going is cancelled first; what the last run made is stopped."""
+        before = self.scenario_run
+        if before is not None:
+            before.cancel()
         self._runs += 1
-        run = self.scenario_run = ScenarioRun(self._runs, path, scenarios)
+        clear, self._scenario_owns = self._scenario_owns, set()
+        run = self.scenario_run = ScenarioRun(self._runs, path, scenarios, lab=self.lab, stepping=stepping,
+                                              clear=clear, after=before)
         self.scenario_path = path
         panel = self.scenario_panel
         panel.begin(run)
@@ -520,12 +529,50 @@ class NetlabApp(App[int]):
 
     @work(thread=True, group="scenario")
     def _run_scenarios(self, run: ScenarioRun, post: Callable[[Message], object]) -> None:
+        away, self._put_away = self._put_away, None
+        if away is not None:
+            try:
+                stopped = self.lab._call(away(), 60.0)
+            except LabError as exc:
+                self.call_from_thread(self.notify, f"the demo did not stop: {exc}", severity="warning")
+            else:
+                self.call_from_thread(self._demo_put_away, stopped)
         run.execute(post, loop=self.lab.reactor.loop_kind)
 
+    def _demo_put_away(self, stopped: list[str]) -> None:
+        self.title = "netlab"
+        self.notify(f"the demo stopped ({len(stopped)} endpoints), so the scenario runs in a lab of its own",
+                    title="demo put away")
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        run = self.scenario_run
         if action == "stop_scenario":  # offered only while a run goes on
-            return self.scenario_run is not None and not self.scenario_panel.ended
+            return run is not None and not self.scenario_panel.ended
+        if action == "run_rest":
+            return run is not None and run.stepping and not self.scenario_panel.ended
         return True
+
+    def action_next_step(self) -> None:
+        """Step by step: run the waiting step, or start a run that waits."""
+        run = self.scenario_run
+        if run is not None and run.stepping and not self.scenario_panel.ended:
+            run.advance()
+            return
+        if self.scenario_path:
+            try:
+                path, scenarios = _load_scenarios(self.scenario_path)
+            except LabError as exc:
+                self.notify(f"{exc}", severity="error")
+                return
+            self.run_scenarios(path, scenarios, stepping=True)
+            return
+        self.action_scenario(stepping=True)
+
+    def action_run_rest(self) -> None:
+        run = self.scenario_run
+        if run is not None and run.stepping:
+            run.run_rest()
+            self.scenario_panel.refresh_bindings()
 
     def action_stop_scenario(self) -> None:
         run = self.scenario_run

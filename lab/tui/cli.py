@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from lab.lab import Lab
     from lab.scenarios import Scenario
 
-__all__ = ["lab_starter", "read_lab_file", "register", "run_tui"]
+__all__ = ["demo_starter", "lab_starter", "read_lab_file", "register", "run_tui"]
 
 
 def register(subparsers: Any) -> None:
@@ -49,6 +49,8 @@ def _say(text: str) -> None:
 
 
 LabStarter = Callable[["Lab"], Coroutine[Any, Any, None]]
+Startup = Callable[[], Coroutine[Any, Any, None]]
+PutAway = Callable[[], Coroutine[Any, Any, list[str]]]
 
 
 def read_lab_file(path: str) -> Scenario:
@@ -80,6 +82,29 @@ def lab_starter(scenario: Scenario) -> LabStarter:
     return start
 
 
+def demo_starter(lab: Lab) -> tuple[Startup, PutAway]:
+    """The demo as the console runs it: a startup that runs it in ``lab``
+    and a coroutine function that puts it away (its rounds end, its
+    endpoints stop) before a scenario runs in the same lab."""
+    from lab.demo import put_away, run_demo
+
+    stop = asyncio.Event()
+    ended = asyncio.Event()
+
+    async def demo() -> None:
+        try:
+            await run_demo(lab, stop, interval=0.5)
+        finally:
+            ended.set()
+
+    async def away() -> list[str]:
+        stop.set()
+        await asyncio.wait_for(ended.wait(), 30.0)
+        return await put_away(lab)
+
+    return (lambda: lab.reactor.run_async(demo())), away
+
+
 def run_tui(args: argparse.Namespace) -> int:
     from lab.lab import Lab
 
@@ -95,22 +120,19 @@ def run_tui(args: argparse.Namespace) -> int:
     from lab.tui.app import NetlabApp
 
     lab = Lab.start(loop=args.loop)
-
-    async def demo() -> None:
-        from lab.demo import run_demo
-
-        await run_demo(lab, asyncio.Event(), interval=0.5)
-
     startup = None
     title = "netlab"
     replay = None
+    owns: list[str] = []
+    away = None
     if scenario is not None:
         starter = lab_starter(scenario)
         startup, title = (lambda: lab.reactor.run_async(starter(lab))), f"netlab — {args.labfile}"
         replay = args.labfile if scenario.steps else None  # `s` offers to run its steps
+        owns = [decl.name for decl in scenario.servers]  # a run restarts them, fresh
     elif not args.empty:
-        startup, title = (lambda: lab.reactor.run_async(demo())), "netlab — demo lab"
-    app = NetlabApp(lab, startup=startup, title=title, scenario_path=replay)
+        (startup, away), title = demo_starter(lab), "netlab — demo lab"
+    app = NetlabApp(lab, startup=startup, title=title, scenario_path=replay, scenario_owns=owns, put_away=away)
     try:
         code = app.run()
         _finish_recording(lab)

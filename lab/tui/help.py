@@ -36,7 +36,8 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("ctrl+s / F2", "in the editor of a held message: apply the edit (it goes on) / switch between"
                     " NAME=VALUE fields and the raw bytes (escapes like \\r\\n); Esc leaves it held"),
     ("r", "record this session to a scenario file (asks for its name; ● REC shows it), r again stops"),
-    ("s", "run a scenario file: each step turns ✓ or ✗ live in the scenario panel, a failure shows why"),
+    ("s", "run a scenario file in this lab: each step turns ✓ or ✗ live, its traffic shows, a failure says why"),
+    ("n", "step by step: a run whose next step (▷) waits for n; g runs the rest"),
     ("S", "show / hide the scenario panel (in it: Esc hides it, c stops a run)"),
     ("y / x", "copy the selected message as an escaped string / as hex"),
     ("o", "make the command output panel tall, or small again"),

@@ -2,10 +2,13 @@
 as the scenarios package's runner reaches them, and on a failure the
 runner's own report (the step, what it expected, what arrived).
 
-Each scenario runs in a fresh lab of its own, as ``netlab run`` runs it,
-on a worker thread; the runner's progress callback posts each step's
-state here.  A :class:`ScenarioRun` is one press of Enter: cancelling it
-(a new run, or the console closing) stops its runner at once.
+Each scenario runs in the console's own lab, so its traffic shows in the
+traffic view and the ladder as it happens, on a worker thread; the
+runner's progress callback posts each step's state here.  What a run
+made stays to be looked at until the next run stops it, so runs repeat
+from the same start.  Step by step, each step waits for a key (a lesson
+in front of a class).  A :class:`ScenarioRun` is one start: cancelling
+it (a new run, or the console closing) stops its runner at once.
 
 Tests: tests/tui/test_record_replay.py, tests/tui/test_snapshots.py
 """
@@ -16,7 +19,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -26,7 +29,11 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from lab.connection import format_exception
+from lab.errors import LabError
 from lab.scenarios import Outcome, Runner, Scenario, Step, StepState, StepUpdate
+
+if TYPE_CHECKING:
+    from lab.lab import Lab
 
 __all__ = ["ScenarioPanel", "ScenarioRun", "Shown"]
 
@@ -37,13 +44,15 @@ class Shown:
     """How a step's state is drawn: a mark and its style."""
 
     PENDING = ("·", "dim")
+    NEXT = ("▷", "bold cyan")
     RUNNING = ("▶", "bold yellow")
     PASSED = ("✓", "bold green")
     FAILED = ("✗", "bold red")
     NOT_RUN = ("–", "dim")
 
 
-_BY_STATE = {StepState.RUNNING: Shown.RUNNING, StepState.PASSED: Shown.PASSED, StepState.FAILED: Shown.FAILED}
+_BY_STATE = {StepState.WAITING: Shown.NEXT, StepState.RUNNING: Shown.RUNNING,
+             StepState.PASSED: Shown.PASSED, StepState.FAILED: Shown.FAILED}
 
 
 def seconds_text(seconds: float) -> str:
@@ -53,19 +62,42 @@ def seconds_text(seconds: float) -> str:
 @dataclass
 class ScenarioRun:
     """The scenarios of one file, run one after another on the calling
-    (worker) thread; every update goes to ``post``.  :meth:`cancel` may be
-    called from any thread."""
+    (worker) thread in ``lab`` (a fresh lab each when None); every update
+    goes to ``post``.  Endpoints named in ``clear`` (what the last run
+    made) and those each scenario makes are stopped before the next
+    scenario starts.  With ``stepping`` each step waits for
+    :meth:`advance`.  :meth:`cancel`, :meth:`advance` and
+    :meth:`run_rest` may be called from any thread."""
 
     number: int
     path: str
     scenarios: list[Scenario]
+    lab: Lab | None = None
+    stepping: bool = False
+    clear: set[str] = field(default_factory=set)
+    after: ScenarioRun | None = None  # a cancelled run whose thread this one waits out
     cancelled: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+    made: list[str] = field(default_factory=list)  # endpoints its scenarios made, left running
+    waiting: bool = False  # a step waits for advance()
+    _go: threading.Event = field(default_factory=threading.Event)
     _runner: Runner | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def execute(self, post: Callable[[Message], object], loop: str = "asyncio") -> None:
+        try:
+            self._execute(post, loop)
+        finally:
+            self.finished.set()
+
+    def _execute(self, post: Callable[[Message], object], loop: str) -> None:
+        before = self.after
+        if before is not None:  # what it made is this run's to clear, once it has ended
+            before.finished.wait(30.0)
+            self.clear.update(before.clear, before.made)
+            self.after = None
         for scenario in self.scenarios:
-            runner = Runner(scenario, loop=loop,
+            runner = Runner(scenario, loop=loop, lab=self.lab, gate=self._gate,
                             progress=lambda update: post(ScenarioPanel.Stepped(self.number, update)))
             with self._lock:
                 if self.cancelled.is_set():
@@ -73,13 +105,51 @@ class ScenarioRun:
                 self._runner = runner
             post(ScenarioPanel.Started(self.number, scenario))
             try:
+                self._tidy()
                 outcome = runner.run()
             except Exception as exc:  # a runner bug: say so in the panel, keep the console
                 logger.exception("scenario run failed")
                 post(ScenarioPanel.Broke(self.number, scenario, format_exception(exc)))
                 return
+            finally:
+                self.made.extend(runner.created)
             post(ScenarioPanel.Finished(self.number, outcome))
         post(ScenarioPanel.Ended(self.number))
+
+    def _tidy(self) -> None:
+        """Stop what earlier runs made, so each run starts as the first did."""
+        lab = self.lab
+        if lab is None:
+            return
+        names = [n for n in dict.fromkeys([*self.clear, *self.made]) if n in lab.endpoints]
+        self.clear.clear()
+        self.made.clear()
+        for name in names:
+            try:
+                lab.stop(name)
+            except LabError:  # gone meanwhile, or stopped with its server
+                pass
+
+    def _gate(self, step: Step) -> None:
+        if not self.stepping:
+            return
+        self.waiting = True
+        try:
+            while not self._go.wait(0.1):
+                if self.cancelled.is_set():
+                    return  # the runner sees its cancel next
+        finally:
+            self.waiting = False
+        self._go.clear()
+
+    def advance(self) -> None:
+        """Step by step: let the waiting step run."""
+        self._go.set()
+
+    def run_rest(self) -> None:
+        """Step by step no more: the rest runs on its own."""
+        self.stepping = False
+        self._go.set()
 
     def cancel(self) -> None:
         with self._lock:
@@ -93,6 +163,8 @@ class ScenarioPanel(Vertical):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "app.stop_scenario", "Stop run"),
+        Binding("n", "app.next_step", "Step"),
+        Binding("g", "app.run_rest", "Run rest"),
         Binding("escape", "app.toggle_scenario_panel", "Hide"),
     ]
 
@@ -132,6 +204,7 @@ class ScenarioPanel(Vertical):
         self.outcomes: list[Outcome] = []
         self.running: Scenario | None = None
         self.current: Step | None = None
+        self.next: Step | None = None  # step by step: the step waiting for its key
         self.ended = False
         self.error = ""
         self.passed = 0  # steps passed in this run
@@ -160,7 +233,7 @@ class ScenarioPanel(Vertical):
         """Show ``run``'s steps, all still to run."""
         self.run = run
         self.outcomes = []
-        self.running = self.current = None
+        self.running = self.current = self.next = None
         self.ended = False
         self.error = ""
         self.passed = 0
@@ -203,9 +276,11 @@ class ScenarioPanel(Vertical):
         update = message.update
         key = self._key(update.scenario, update.step)
         self.current = update.step if update.state is StepState.RUNNING else None
+        self.next = update.step if update.state is StepState.WAITING else None
         self.passed += update.state is StepState.PASSED
-        self._mark(key, _BY_STATE[update.state], None if update.state is StepState.RUNNING else update.seconds)
-        if update.state is StepState.RUNNING:
+        self._mark(key, _BY_STATE[update.state],
+                   None if update.state in (StepState.RUNNING, StepState.WAITING) else update.seconds)
+        if update.state in (StepState.RUNNING, StepState.WAITING):
             table = self.table
             if key in table.rows:
                 table.move_cursor(row=table.get_row_index(key), scroll=True)
@@ -216,7 +291,7 @@ class ScenarioPanel(Vertical):
             return
         outcome = message.outcome
         self.outcomes.append(outcome)
-        self.running = self.current = None
+        self.running = self.current = self.next = None
         self._mark(self._key(outcome.scenario, None), Shown.PASSED if outcome.passed else Shown.FAILED,
                    outcome.seconds)
         if outcome.failure is not None:
@@ -236,7 +311,7 @@ class ScenarioPanel(Vertical):
         if self._mine(message.run):
             self.error = message.error
             self.ended = True
-            self.running = self.current = None
+            self.running = self.current = self.next = None
             self._mark(self._key(message.scenario, None), Shown.FAILED)
             self._report(f"{message.scenario.location}: the runner failed: {message.error}")
             self._status()
@@ -267,6 +342,8 @@ class ScenarioPanel(Vertical):
         if self.error:
             return f"the runner failed · {so_far}"
         if not self.ended:
+            if self.next is not None:
+                return f"step {self.next.index} next: n runs it, g runs the rest · {so_far}"
             if self.current is not None:
                 return f"running step {self.current.index} · {so_far}"
             return "starting its lab" if self.running is not None else "starting"

@@ -167,7 +167,9 @@ async def test_a_scenario_run_shows_steps_passing_then_the_failure_live(lab: Lab
         assert 'arrived (decoded | raw):' in report and '"hello\\r\\n"' in report
         table: DataTable[object] = panel.table
         assert table.cursor_row == 3  # on the failed step
-        assert "e" not in lab.endpoints  # the scenario ran in a lab of its own
+        # it ran in the console's lab: its endpoints stay to look at, its messages are in the traffic view
+        assert {"e", "c"} <= set(lab.endpoints)
+        assert any(e.conn == "c" and e.summary == '"hello\\r\\n"' for e in app.traffic.rows)
 
 
 async def test_a_lesson_passes_and_esc_and_S_hide_and_show_the_panel(lab: Lab) -> None:
@@ -242,3 +244,94 @@ async def test_c_stops_a_run_and_quitting_mid_run_does_not_wait_for_it(lab: Lab,
         await until(pilot, lambda: app.return_code is not None, what="the app to exit")
     assert run is not None and run.cancelled.is_set()
     assert time.monotonic() - began < 40
+
+
+async def test_a_lesson_runs_in_the_consoles_lab_and_again_from_the_same_start(lab: Lab) -> None:
+    """A lesson's messages show in the traffic view as they happen; a second run stops what the first
+    made and passes again."""
+    lesson = LIBRARY / "mail" / "mail-send-and-fetch.yaml"
+    app = NetlabApp(lab, scenario_path=str(lesson))
+    async with app.run_test(size=SIZE) as pilot:
+        panel = app.scenario_panel
+        for number in (1, 2):
+            await pilot.press("s", "enter")
+            await until(pilot, lambda n=number: app.scenario_run is not None and app.scenario_run.number == n
+                        and panel.ended, what=f"run {number} to finish")
+            assert panel.summary().startswith("passed: "), static_text(app, "#scenario-report")
+            await until(pilot, lambda: any(e.endpoint == "sender" and "RCPT TO" in e.summary
+                                           for e in app.traffic.rows), what="the lesson's SMTP in the view")
+        assert {"mx", "pop", "sender"} <= set(lab.endpoints)
+        assert sum(1 for e in lab.log if e.endpoint == "mx" and e.kind.value == "listen") == 2
+
+
+STEPS = """name: two-steps
+lab:
+  e: {protocol: echo}
+steps:
+  - connect: {to: e, as: c}
+  - send: {to: c, text: one}
+  - expect: {from: c, equals: "one\\r\\n"}
+  - send: {to: c, text: two}
+  - expect: {from: c, equals: "two\\r\\n"}
+"""
+
+
+async def test_n_goes_step_by_step_and_g_runs_the_rest(lab: Lab, tmp_path: Path) -> None:
+    """`n` starts a run whose steps wait for a key, the waiting step marked ▷ and under the cursor;
+    each `n` runs one step; `g` runs the rest without waiting; waiting does not use up the timeout."""
+    path = tmp_path / "steps.yaml"
+    path.write_text(STEPS)
+    app = NetlabApp(lab, scenario_path=str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        panel = app.scenario_panel
+        await until(pilot, lambda: states(app).get("1") == "▷", what="step 1 to wait")
+        assert "c" not in lab.endpoints and "e" in lab.endpoints  # the lab is up, no step has run
+        assert panel.summary().startswith("step 1 next: n runs it, g runs the rest")
+        assert panel.table.cursor_row == 0
+        await pilot.press("n")
+        await until(pilot, lambda: states(app).get("2") == "▷", what="step 2 to wait")
+        assert states(app)["1"] == "✓" and "c" in lab.endpoints
+        await pilot.press("n")
+        await until(pilot, lambda: states(app).get("3") == "▷", what="step 3 to wait")
+        assert panel.table.cursor_row == 2
+        await until(pilot, lambda: any(e.conn == "c" and e.summary == '"one\\r\\n"' for e in app.traffic.rows),
+                    what="what step 2 sent, in the traffic view")
+        await pilot.press("g")
+        await until(pilot, lambda: panel.ended, what="the rest to run")
+        assert set(states(app).values()) == {"✓"}
+        assert panel.summary().startswith("passed: 5 steps")
+
+
+async def test_a_lab_files_servers_restart_and_the_demo_is_put_away(lab: Lab, tmp_path: Path) -> None:
+    """Opened on a lab file, the first run restarts that file's servers, fresh; on the demo lab a run
+    first puts the demo away (a lesson's server may share a demo name), then passes."""
+    from lab.scenarios import load_file
+    from lab.tui.cli import demo_starter, lab_starter
+
+    lesson = LIBRARY / "irc" / "irc-registration.yaml"
+    startup, away = demo_starter(lab)
+    app = NetlabApp(lab, startup=startup, put_away=away, scenario_path=str(lesson))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "irc" in lab.endpoints and any(e.endpoint.startswith("demo") for e in lab.log),
+                    what="the demo's servers and a client", timeout=60)
+        await pilot.press("s", "enter")
+        panel = app.scenario_panel
+        await until(pilot, lambda: panel.ended, what="the lesson in the demo lab", timeout=60)
+        assert panel.summary().startswith("passed: "), static_text(app, "#scenario-report")
+        assert not any(e.background for e in lab.endpoints.values())
+        assert app.title == "netlab"
+
+    path = tmp_path / "steps.yaml"
+    path.write_text(STEPS)
+    scenario = load_file(str(path))[0]
+    with Lab.start() as other:
+        app = NetlabApp(other, startup=lambda: other.reactor.run_async(lab_starter(scenario)(other)),
+                        scenario_path=str(path), scenario_owns=["e"])
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: "e" in other.endpoints, what="the lab file's server")
+            first = other.endpoints["e"]
+            await pilot.press("s", "enter")
+            await until(pilot, lambda: app.scenario_panel.ended, what="the run")
+            assert app.scenario_panel.summary().startswith("passed: ")
+            assert other.endpoints["e"] is not first  # restarted, not a name clash
