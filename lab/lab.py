@@ -90,10 +90,10 @@ class Lab:
     """
 
     def __init__(self, reactor: Reactor | None = None, *, log_capacity: int = 100_000,
-                 capture: Capture | str = Capture.FULL, loop: str = "asyncio") -> None:
+                 capture: Capture | str = Capture.FULL, loop: str = "asyncio", log: EventLog | None = None) -> None:
         self._own_reactor = reactor is None
         self.reactor = reactor or Reactor(loop)
-        self.log = EventLog(log_capacity)
+        self.log = log if log is not None else EventLog(log_capacity)  # given: a saved log to look at
         self.log.bind(self._soon)
         self.capture = _capture(capture, Capture.FULL)
         self.endpoints: dict[str, Endpoint] = {}
@@ -106,6 +106,7 @@ class Lab:
         # one read buffer for every TCP connection of this lab's loop
         self.read_buffer = memoryview(bytearray(READ_SIZE))
         self._counters: dict[str, itertools.count[int]] = {}
+        self.clients_made = 0  # since the start: short-lived clients (the demo's) are seldom there to count
         self._closed = False
         # breakpoints and what they hold
         self.intercepts = Intercepts(self)
@@ -297,6 +298,7 @@ class Lab:
         client.verbs.set_options(resolved)
         client.given_options = dict(options or {})
         self.endpoints[client.name] = client
+        self.clients_made += 1
         try:
             await client._open(timeout)
         except BaseException:

@@ -63,6 +63,9 @@ logger = logging.getLogger(__name__)
 
 _TOPOLOGY = frozenset({EventKind.LISTEN, EventKind.OPEN, EventKind.CLOSE, EventKind.STOP})
 
+_LIVE_ONLY = frozenset({"focus_command", "talk", "record", "scenario", "next_step", "run_rest",
+                        "toggle_scenario_panel", "held", "stop_scenario"})
+
 Startup = Callable[[], Awaitable[object]]
 PutAway = Callable[[], Coroutine[Any, Any, list[str]]]
 PanelT = TypeVar("PanelT", bound=Widget)
@@ -100,7 +103,8 @@ class NetlabApp(App[int]):
     def __init__(self, lab: Lab, *, startup: Startup | None = None, title: str = "netlab",
                  tick: float = 0.05, stats_interval: float = 1.0, window: int = 10_000,
                  export_dir: Path | None = None, scenario_path: str | None = None,
-                 scenario_owns: Iterable[str] = (), put_away: PutAway | None = None) -> None:
+                 scenario_owns: Iterable[str] = (), put_away: PutAway | None = None,
+                 saved: str | None = None) -> None:
         super().__init__()
         self.lab = lab
         self.interp = Interpreter(lab)
@@ -120,6 +124,7 @@ class NetlabApp(App[int]):
         self._runs = 0
         self._scenario_owns = set(scenario_owns)  # the lab file's servers: the first run restarts them
         self._put_away = put_away  # the demo, put away before a scenario runs in this lab
+        self.saved = saved  # a saved log shown read-only (the lab's log holds it): nothing runs
 
     # -- layout ------------------------------------------------------------
 
@@ -190,8 +195,16 @@ class NetlabApp(App[int]):
         self.set_interval(self.tick, self.drain)
         self.set_interval(self.stats_interval, self.sample_stats)
         self.set_interval(0.5, self.refresh_status)
-        self.output.write(Text("Welcome to netlab. Type : then a command (try `help`), ? for keys, q to quit.",
-                               "dim"))
+        if self.saved is not None:
+            self.commandbar.display = False
+            self.endpoints_tree.show_saved(self.lab.log.snapshot())
+            self.output.write(Text(f"A saved log, read-only: {len(self.lab.log):,} events from {self.saved}. "
+                                   "/ filters, Enter shows a message, l the ladder, ? keys, q quits.", "dim"))
+            for warning in getattr(self.lab.log, "warnings", ()):
+                self.output.write(Text(f"! {warning}", "yellow"))
+        else:
+            self.output.write(Text("Welcome to netlab. Type : then a command (try `help`), ? for keys, q to quit.",
+                                   "dim"))
         self.refresh_status()
         if self.startup is not None:
             self._start()
@@ -242,7 +255,8 @@ class NetlabApp(App[int]):
 
     def _refresh_tree(self) -> None:
         self._topology_changed = False
-        self.endpoints_tree.refresh_from_lab()
+        if self.saved is None:
+            self.endpoints_tree.refresh_from_lab()
         self.refresh_status()
 
     def endpoints_now(self) -> list[Endpoint]:
@@ -254,7 +268,8 @@ class NetlabApp(App[int]):
     def sample_stats(self) -> None:
         self.rates.tick(self.stats_interval)
         self.sample_stats_view()
-        self.endpoints_tree.refresh_from_lab()  # counters
+        if self.saved is None:
+            self.endpoints_tree.refresh_from_lab()  # counters
 
     def sample_stats_view(self) -> None:
         stats = self.stats
@@ -270,9 +285,14 @@ class NetlabApp(App[int]):
         proxies = sum(e.kind is EndpointKind.PROXY for e in endpoints)
         title = Text.assemble(
             (f" {self.title} ", "bold reverse"),
+            f"  saved log, read-only · {len(lab.log):,} events" if self.saved is not None else "",
+        ) if self.saved is not None else Text.assemble(
+            (f" {self.title} ", "bold reverse"),
             f"  {servers} servers · ",
             f"{proxies} prox{'y' if proxies == 1 else 'ies'} · " if proxies else "",
-            f"{clients} clients · {lab.log.total:,} events",
+            f"{clients} clients",
+            f" ({lab.clients_made:,} so far)" if lab.clients_made > clients else "",
+            f" · {lab.log.total:,} events",
         )
         held = len(held_now(lab))
         if held:
@@ -545,6 +565,8 @@ class NetlabApp(App[int]):
                     title="demo put away")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.saved is not None and action in _LIVE_ONLY:
+            return False  # a saved log: nothing to command, record, run or hold
         run = self.scenario_run
         if action == "stop_scenario":  # offered only while a run goes on
             return run is not None and not self.scenario_panel.ended

@@ -32,7 +32,8 @@ def register(subparsers: Any) -> None:
         description="Open the netlab console on a lab: the demo lab (default), a lab file, or an "
         "empty lab.  Keys: : command bar, / filter, r record, s run a scenario, ? help, q quit.",
         epilog="examples:\n  netlab tui\n  netlab tui --empty\n  netlab tui lab.yaml      "
-        "a lab file (`save FILE` writes one) or a scenario's lab",
+        "a lab file (`save FILE` writes one) or a scenario's lab\n  netlab tui --log events.jsonl"
+        "   a saved log: traffic, filters, detail and ladder",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("labfile", nargs="?", metavar="LABFILE",
@@ -40,6 +41,8 @@ def register(subparsers: Any) -> None:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--demo", action="store_true", help="servers and clients already talking (default)")
     which.add_argument("--empty", action="store_true", help="start with an empty lab")
+    which.add_argument("--log", metavar="FILE", dest="saved_log",
+                       help="look at a saved event log (`log save FILE`, --log-file) read-only")
     p.add_argument("--loop", choices=LOOPS, default="asyncio", help="event loop implementation")
     p.set_defaults(handler=run_tui)
 
@@ -108,9 +111,12 @@ def demo_starter(lab: Lab) -> tuple[Startup, PutAway]:
 def run_tui(args: argparse.Namespace) -> int:
     from lab.lab import Lab
 
-    if args.labfile and (args.empty or args.demo):
-        _say(f"give a lab file or {'--empty' if args.empty else '--demo'}, not both")
+    if args.labfile and (args.empty or args.demo or args.saved_log):
+        other = "--empty" if args.empty else "--demo" if args.demo else "--log"
+        _say(f"give a lab file or {other}, not both")
         return 2
+    if args.saved_log:
+        return _look_at_log(args)
     try:
         scenario = read_lab_file(args.labfile) if args.labfile else None
     except ScenarioError as exc:
@@ -139,6 +145,25 @@ def run_tui(args: argparse.Namespace) -> int:
     finally:
         lab.close()
     return int(code or 0)
+
+
+def _look_at_log(args: argparse.Namespace) -> int:
+    """The console on a saved log: nothing runs, every view reads it."""
+    from lab.lab import Lab
+    from lab.logfile import load_log
+    from lab.tui.app import NetlabApp
+
+    try:
+        saved = load_log(args.saved_log)
+    except (LabError, OSError) as exc:
+        _say(f"{exc}" if isinstance(exc, LabError) else f"cannot read {args.saved_log}: {exc.strerror or exc}")
+        return 2
+    lab = Lab.start(loop=args.loop, log=saved)
+    try:
+        app = NetlabApp(lab, title=f"netlab — {args.saved_log}", saved=args.saved_log)
+        return int(app.run() or 0)
+    finally:
+        lab.close()
 
 
 def _finish_recording(lab: Lab) -> None:

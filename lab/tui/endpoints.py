@@ -9,6 +9,7 @@ Tests: tests/tui/test_app.py, tests/tui/test_proxy_console.py
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -18,6 +19,7 @@ from textual.widgets.tree import TreeNode
 
 from lab.connection import Connection, format_address
 from lab.endpoints import Can
+from lab.eventlog import Event, EventKind
 from lab.text import human_bytes
 from lab.tui.traffic import Scope, protocol_colour
 
@@ -116,6 +118,43 @@ class EndpointsTree(Tree[Scope]):
 
     def on_mount(self) -> None:
         self.refresh_from_lab()
+
+    def show_saved(self, events: Iterable[Event]) -> None:
+        """The endpoints and connections a saved log names, from its
+        events (nothing runs: no state, just what each one carried)."""
+        protocols: dict[str, str] = {}
+        listeners: set[str] = set()
+        conns: dict[str, dict[str, int]] = {}  # endpoint -> conn -> bytes
+        totals: Counter[str] = Counter()
+        for event in events:
+            name = event.endpoint
+            if not name:
+                continue
+            if event.protocol:
+                protocols.setdefault(name, event.protocol)
+            if event.kind is EventKind.LISTEN:
+                listeners.add(name)
+            size = len(event.raw) if event.raw is not None and event.kind is not EventKind.MESSAGE else 0
+            totals[name] += size
+            if event.conn and event.conn != name:
+                per = conns.setdefault(name, {})
+                per[event.conn] = per.get(event.conn, 0) + size
+        self.clear()
+        self._by_key.clear()
+        groups: dict[str, TreeNode[Scope]] = {}
+        for name in dict.fromkeys([*protocols, *totals]):
+            group = "servers" if name in listeners or name in conns else "clients"
+            parent = groups.get(group)
+            if parent is None:
+                parent = groups[group] = self.root.add(Text(group, "bold"), data=Scope(), expand=True)
+            proto = protocols.get(name, "")
+            label = Text.assemble(("○ ", "dim"), (name, f"bold {protocol_colour(proto)}"), " ", (proto, "dim"),
+                                  (f" {human_bytes(totals[name])}", "dim"))
+            children = conns.get(name, {})
+            node = parent.add(label, data=Scope(endpoint=name), expand=True, allow_expand=bool(children))
+            for conn, size in children.items():
+                node.add_leaf(Text.assemble(("○ ", "dim"), (conn, "bold"), (f" {human_bytes(size)}", "dim")),
+                              data=Scope(endpoint=name, conn=conn))
 
     def refresh_from_lab(self) -> None:
         """Bring nodes and labels in line with the lab (on the UI thread:

@@ -405,3 +405,18 @@ async def test_talk_offers_a_list_when_several_clients_could_talk(lab: Lab) -> N
         await until(pilot, lambda: app.commandbar.talking_to is not None)
         assert app.commandbar.talking_to == "second"
         assert "talk second" in str(app.query_one("#command-prompt", Label).content)
+
+
+async def test_the_title_counts_clients_now_and_so_far(lab: Lab) -> None:
+    """Short-lived clients (the demo's) are seldom there when the title is drawn: it says how many
+    there are now and, when more came and went, how many so far."""
+    app = NetlabApp(lab)
+    async with app.run_test(size=SIZE) as pilot:
+        await command(pilot, "serve echo as e; connect e as a; connect e as b; stop a")
+        await until(pilot, lambda: "a" not in lab.endpoints and "b" in lab.endpoints, what="one client left")
+        app.refresh_status()
+        assert "1 clients (2 so far)" in static_text(app, "#titlebar")
+        await command(pilot, "stop b")
+        await until(pilot, lambda: "b" not in lab.endpoints, what="no client left")
+        app.refresh_status()
+        assert "0 clients (2 so far)" in static_text(app, "#titlebar")

@@ -163,3 +163,21 @@ def test_interop_netlab_tui_shows_a_proxy_and_a_held_message_then_releases_it() 
         assert re.search(rb"NETLAB_RC=0", term.raw), term.raw[-2000:]
     finally:
         term.close()
+
+
+@pytest.mark.interop
+def test_interop_netlab_tui_log_shows_a_saved_log_and_quits(tmp_path: Path) -> None:
+    """`netlab log save` in one process, `netlab tui --log FILE` in a pty: the saved traffic is painted,
+    decoded, in a read-only console that `q` leaves with status 0."""
+    saved = tmp_path / "events.jsonl"
+    script = f"serve echo as e; connect e as c; send c saved-hello; expect c saved-hello; log save {saved}"
+    term = Terminal(f"{netlab_command()} exec {shlex.quote(script)} >/dev/null && "
+                    f"{netlab_command()} tui --log {shlex.quote(str(saved))}; echo NETLAB_RC=$?")
+    try:
+        term.pump_until(lambda: "saved log, read-only" in term.text and '"saved-hello\\r\\n"' in term.text, 60,
+                        "the saved traffic")
+        term.child.send("q")
+        term.pump_until(lambda: re.search(rb"NETLAB_RC=\d+", term.raw) is not None, 30, "the exit")
+        assert re.search(rb"NETLAB_RC=0", term.raw), term.raw[-2000:]
+    finally:
+        term.close()
