@@ -329,6 +329,10 @@ class NetlabApp(App[int]):
 
     # -- commands --------------------------------------------------------------
 
+    def on_command_bar_left(self, message: CommandBar.Left) -> None:
+        if self.commandbar.input.has_focus:
+            self.traffic.focus()
+
     def on_command_bar_failed(self, message: CommandBar.Failed) -> None:
         width = max(20, self.output.size.width - 2)
         for line in textwrap.wrap("✗ " + message.text, width, subsequent_indent="  ") or ["✗"]:
@@ -453,6 +457,8 @@ class NetlabApp(App[int]):
 
     def action_toggle_output(self) -> None:
         self.output.toggle_class("tall")
+        # once resized, show the newest lines (a shrunk panel kept its old scroll place)
+        self.call_after_refresh(self.output.scroll_end, animate=False)
 
     def action_copy(self, how: str) -> None:
         event = self.selected_event()
@@ -622,6 +628,8 @@ class NetlabApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        if self.saved is not None:
+            return  # a saved log: nothing to record, run or hold
         recorder = self.recording()
         if recorder is None:
             yield SystemCommand("Record: start recording", "write this session as a scenario file (r)",
@@ -631,6 +639,8 @@ class NetlabApp(App[int]):
                                 self.action_record)
         yield SystemCommand("Scenario: run a scenario file", "its steps pass and fail live in a panel (s)",
                             self.action_scenario)
+        yield SystemCommand("Scenario: step by step", "each step waits for n; g runs the rest (n)",
+                            self.action_next_step)
         yield SystemCommand("Held messages", "what intercepts hold: release, drop, edit, inject (h)",
                             self.action_held)
         if self.scenario_run is not None:

@@ -131,6 +131,10 @@ class CommandBar(Vertical):
             self.line = line
             self.results = results
 
+    class Left(Message):
+        """A command line was taken: the keys go back to the views (as
+        after vim's `:`); `:` and Up bring the line back."""
+
     class Failed(Message):
         """A line was refused or failed: ``text`` says why, whole."""
 
@@ -213,6 +217,7 @@ class CommandBar(Vertical):
             self._say(self.talking_to, line)
             return
         if not line.strip():
+            self.post_message(self.Left())
             return
         self.input.remember(line)
         try:
@@ -224,6 +229,7 @@ class CommandBar(Vertical):
         self.clear_message()
         self.input.value = ""
         self._run(line)
+        self.post_message(self.Left())
 
     @work(exclusive=False, group="commands")
     async def _run(self, line: str) -> None:

@@ -216,12 +216,18 @@ async def test_bad_commands_show_an_inline_error_and_change_nothing(lab: Lab) ->
 
 
 async def test_tab_completes_and_arrows_recall_history(lab: Lab) -> None:
-    """Tab completes commands and endpoint names; ↑ brings back the previous line."""
+    """Tab completes commands and endpoint names; ↑ brings back the previous line. A line taken gives
+    the keys back to the views (`o` acts, not typed), as after vim's `:`."""
     app = NetlabApp(lab)
     async with app.run_test(size=SIZE) as pilot:
         await command(pilot, "serve echo as srv")
         await until(pilot, lambda: "srv" in lab.endpoints)
         box = app.commandbar.input
+        assert app.traffic.has_focus and not box.has_focus
+        await pilot.press("o")
+        assert box.value == "" and app.output.has_class("tall")
+        await pilot.press("o", "colon")
+        assert box.has_focus
         box.value = "conn"
         box.cursor_position = 4
         await pilot.press("tab")
@@ -378,16 +384,20 @@ async def test_ladder_from_the_tree_and_copy_as_mermaid(lab: Lab) -> None:
 
 
 async def test_output_panel_grows_and_q_quits_with_status_0(lab: Lab) -> None:
-    """`o` makes the command output tall and small again; `q` ends the app with exit status 0."""
+    """`o` makes the command output tall and small again, showing the newest lines both times; `q` ends
+    the app with exit status 0."""
     app = NetlabApp(lab)
     async with app.run_test(size=SIZE) as pilot:
         small = app.output.size.height
+        for n in range(60):
+            app.output.write(f"line {n}")
         await pilot.press("o")
-        await pilot.pause()
-        assert app.output.size.height > small
+        await until(pilot, lambda: app.output.size.height > small and app.output.scroll_y == app.output.max_scroll_y,
+                    what="the tall panel at its newest lines")
+        app.output.scroll_home(animate=False)  # reading old lines when it shrinks back
         await pilot.press("o")
-        await pilot.pause()
-        assert app.output.size.height == small
+        await until(pilot, lambda: app.output.size.height == small and app.output.max_scroll_y > 0
+                    and app.output.scroll_y == app.output.max_scroll_y, what="the small panel at its newest lines")
         await pilot.press("q")
         await until(pilot, lambda: app.return_code is not None, what="the app to exit")
     assert app.return_code == 0

@@ -278,6 +278,7 @@ async def test_breakpoints_from_the_command_bar_with_completion_and_help(lab: La
         await command(pilot, "serve smtp as mx; proxy smtp --to mx as px")
         await until(pilot, lambda: "px" in lab.endpoints)
         box = app.commandbar.input
+        await pilot.press("colon")
         box.value = "interc"
         box.cursor_position = len(box.value)
         await pilot.press("tab")
