@@ -18,6 +18,7 @@ Tests: tests/test_logfile.py
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -28,7 +29,7 @@ from typing import Any
 
 from lab.errors import ConfigError, LabError
 from lab.eventlog import PAYLOAD_OVERHEAD, Direction, Event, EventKind, EventLog
-from lab.protocols._base import Message
+from lab.protocols._base import Message, escape_bytes
 
 __all__ = ["MAX_LINE", "SavedLog", "SavedMessage", "event_from_dict", "iter_events", "load", "load_log"]
 
@@ -154,13 +155,22 @@ def _event(d: Any) -> Event:
     direction = _DIRECTIONS.get(_text(d, "dir"))
     if direction is None:
         raise _Invalid(f"unknown direction {d['dir']!r} (one of: in out -)")
-    endpoint, conn, protocol, summary = (_text(d, k) for k in ("endpoint", "conn", "proto", "summary"))
+    endpoint, conn, protocol = (_text(d, k) for k in ("endpoint", "conn", "proto"))
     raw = None
     if d.get("raw") is not None:
         try:
             raw = _text(d, "raw").encode("latin-1")
         except UnicodeEncodeError:
             raise _Invalid("'raw' holds characters above \\xff, so it is not bytes as netlab saves them") from None
+    elif d.get("raw85") is not None:
+        try:
+            raw = base64.b85decode(_text(d, "raw85"))
+        except ValueError:
+            raise _Invalid("'raw85' is not base85") from None
+    if "summary" in d or raw is None:
+        summary = _text(d, "summary")
+    else:  # a compact file leaves out a summary that is just the escaped bytes
+        summary = escape_bytes(raw)
     message = None
     if d.get("type") is not None:
         type_name = _text(d, "type")

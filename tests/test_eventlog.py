@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -13,6 +14,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lab import Capture, Lab
 from lab.eventlog import PAYLOAD_OVERHEAD, Direction, Event, EventFilter, EventKind, EventLog, format_event
@@ -64,17 +67,35 @@ def test_filters_narrow_by_each_field() -> None:
     assert len(log.query(EventFilter(since=2))) == 1
 
 
-def test_jsonl_export_is_valid_and_exact() -> None:
-    """Each exported line is JSON; raw bytes survive as latin-1 text."""
+def test_jsonl_export_is_valid_exact_and_compact() -> None:
+    """Each exported line is JSON; text bytes survive as latin-1 text, mostly binary ones as base85 (no
+    six-character escapes); a summary that is only the escaped bytes is left for the reader to make."""
     log = EventLog()
     log.emit(EventKind.DATA, endpoint="e", direction=Direction.IN, raw=bytes(range(256)))
     fill(log, 2)
+    log.emit(EventKind.DATA, endpoint="e", direction=Direction.IN, raw=b"plain text\r\n")
     out = io.StringIO()
-    assert log.export_jsonl(out) == 3
+    assert log.export_jsonl(out) == 4
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert rows[0]["raw"].encode("latin-1") == bytes(range(256))
+    assert "raw" not in rows[0] and base64.b85decode(rows[0]["raw85"]) == bytes(range(256))
+    first = log.tail(4)[0]
+    assert len(first.to_json(compact=True)) < len(first.to_json()) - 256 * 2  # not six characters a byte
     assert rows[1]["fields"]["line"] == "line 0"
     assert rows[2]["seq"] == 3
+    assert rows[3]["raw"] == "plain text\r\n" and "summary" not in rows[3]
+    full = json.loads(log.tail(1)[0].to_json())  # `log --json` keeps every key for a reader
+    assert full["summary"] == '"plain text\\r\\n"' and full["raw"] == "plain text\r\n"
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=st.binary(max_size=600))
+def test_compact_lines_read_back_to_the_same_event(raw: bytes) -> None:
+    from lab.logfile import event_from_dict
+
+    log = EventLog()
+    event = log.emit(EventKind.DATA, endpoint="e", conn="e#1", direction=Direction.OUT, protocol="echo", raw=raw)
+    back = event_from_dict(json.loads(event.to_json(compact=True)))
+    assert back.raw == raw and back.summary == event.summary
 
 
 def test_format_event_is_one_readable_line() -> None:
