@@ -27,10 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab.eventlog import EventKind  # noqa: E402
-from lab.lab import Lab  # noqa: E402
-from lab.logfile import iter_events  # noqa: E402
-from lab.pcap import StreamRebuilder  # noqa: E402
+from lab.eventlog import EventKind
+from lab.lab import Lab
+from lab.logfile import iter_events
+from lab.pcap import StreamRebuilder
 
 
 def workloads(scale: int) -> Iterator[tuple[str, list[bytes]]]:
