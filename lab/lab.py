@@ -29,6 +29,7 @@ from lab.errors import ConfigError
 from lab.eventlog import Capture, EventKind, EventLog
 from lab.intercept import DEFAULT_TIMEOUT as DEFAULT_HOLD
 from lab.intercept import Breakpoint, Held, Intercepts
+from lab.jail import Jail
 from lab.protocols._base import LoopClock, Message, Transport
 from lab.protocols._spec import ProtocolSpec
 from lab.proxy import Proxy
@@ -110,6 +111,8 @@ class Lab:
         self._closed = False
         # breakpoints and what they hold
         self.intercepts = Intercepts(self)
+        # safe mode: the folders files may live in, and no console or wide bind
+        self.jail: Jail | None = None
         self.reactor.on_shutdown(self._aclose)
 
     def _soon(self, fn: Callable[[], None]) -> None:
@@ -224,6 +227,8 @@ class Lab:
             raise ConfigError(f"port {port} is out of range", hint="use 0-65535 (0 = any free port)")
         if max_connections < 1:
             raise ConfigError("max_connections must be at least 1")
+        if self.jail is not None:
+            options = self.jail.check_serve(spec, host, options)
         resolved = spec.resolve_options(options)
         server = Server(
             self, self._name(name, spec.name), spec, host=host, port=port, transport=kind,

@@ -126,6 +126,8 @@ class LogCommand(Command):
         action = getattr(args, "action", None)
         if action is not None:
             args.bytes = True  # a saved log or capture needs the raw chunks
+            if lab.jail is not None:  # safe mode: only inside the allowed folders
+                lab.jail.path(args.file if action == "save" else args.pcap)
             if action == "save":
                 return await self._save(lab, args)
             return await self._export(lab.log.query(build_filter(args)), args)

@@ -45,7 +45,8 @@ class RecordCommand(Command):
             raise CommandError("record start needs a file", hint="e.g. `record start session.yaml`")
         if current is not None and current.active:
             raise CommandError(f"already recording to {current.path}", hint="`record stop` first")
-        recorder = Recorder(lab, args.file, name=args.name, description=args.description)
+        path = lab.jail.path(args.file) if lab.jail is not None else args.file
+        recorder = Recorder(lab, path, name=args.name, description=args.description)
         recorder.start(overwrite=args.force)
         lab.services.set(RECORDER, recorder)
         return Result(self.name, recorder.path, f"recording to {recorder.path} (`record stop` ends)")

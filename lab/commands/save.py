@@ -38,6 +38,8 @@ class SaveCommand(Command):
         from lab.scenarios._recorder import server_entry
 
         path = Path(args.file)
+        if lab.jail is not None:
+            path = lab.jail.path(args.file)
         if path.exists() and not args.force:
             raise CommandError(f"{path} exists", hint="pick another name, or add --force")
         servers = {s.name: server_entry(s, keep_port=not args.free_ports) for s in lab.servers}
