@@ -23,13 +23,14 @@ Tests: tests/scenarios/test_validation.py
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lab import protocols
 from lab.errors import LabError, ScenarioError
+from lab.jail import Jail, path_options, refused_option
 from lab.scenarios._loader import LDict, LList, Mark, YamlError, compose_documents
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ class Scenario:
     step_timeout: float = DEFAULT_STEP_TIMEOUT
     servers: list[ServerDecl] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # FILE:LINE:COL: what reaches beyond loopback
 
     @property
     def location(self) -> str:
@@ -148,6 +150,15 @@ class _Context:
         self.clients: dict[str, str | None] = {}  # name -> protocol, if known
         self.processes: set[str] = set()
         self.saved: set[str] = set()
+        self.warnings: list[str] = []
+        self._jail: Jail | None = None
+
+    @property
+    def jail(self) -> Jail:
+        """Safe mode's folders: the one the file is in."""
+        if self._jail is None:
+            self._jail = Jail([Path(self.path).resolve().parent])
+        return self._jail
 
     def error(self, mark: Mark, message: str, hint: str | None = None) -> ScenarioError:
         where = f"{self.where}: " if self.where else ""
@@ -313,11 +324,43 @@ def _check_options(ctx: _Context, spec: protocols.ProtocolSpec, options: LDict, 
         if key not in known:
             raise ctx.error(options.key_marks[key], f"{spec.name} has no {what} {key!r}",
                             _did_you_mean(key, known, f"{what}s of {spec.name}: {', '.join(known) or 'none'}"))
+    checked = safe_options(ctx, spec, options, options.where, client=client)
+    for key in options:
         try:
-            resolve({key: options[key]})
+            resolve({key: checked[key]})
         except LabError as exc:
             raise ctx.error(options.where(key), exc.message, exc.hint) from None
-    return dict(options)
+    return checked
+
+
+def safe_options(ctx: _Context, spec: protocols.ProtocolSpec, options: dict[str, Any],
+                 mark_of: Callable[[str], Mark], *, client: bool = False) -> dict[str, Any]:
+    """With ``safe``: ``options`` with each path made real inside the
+    file's folder (relative paths start there), checked before any option
+    is parsed (parsing ``password_file`` reads it); a console refused."""
+    if not ctx.safe:
+        return dict(options)
+    out = dict(options)
+    for key in path_options(spec, client=client) & set(options):
+        value = options[key]
+        if not isinstance(value, str):
+            continue  # the type check says what is wrong
+        try:
+            out[key] = str(ctx.jail.path(value, base=ctx.jail.roots[0]))
+        except LabError as exc:
+            raise ctx.error(mark_of(key), f"{spec.name} option {key!r}: {exc.message}", exc.hint) from None
+    if client:
+        return out
+    for key in options:
+        try:
+            value = getattr(spec.resolve_options({key: out[key]}), key, None)
+        except LabError:
+            continue  # said where the options are parsed
+        why = refused_option(spec.name, key, value)
+        if why is not None:
+            raise ctx.error(mark_of(key), f"{spec.name} option {key!r}: {why}, which safe mode refuses",
+                            "run without --safe if you trust the file")
+    return out
 
 
 def _server(ctx: _Context, name: str, body: Any, mark: Mark) -> ServerDecl:
@@ -346,7 +389,7 @@ def _server(ctx: _Context, name: str, body: Any, mark: Mark) -> ServerDecl:
     if max_conns is not None and max_conns < 1:
         raise ctx.error(f.mark("max_connections"), "max_connections must be at least 1")
     options = f.get("options", dict, None)
-    safe_address(ctx, f.text("host", "127.0.0.1"), f.mark("host") if f.has("host") else mark)
+    listen_address(ctx, f.text("host", "127.0.0.1"), f.mark("host") if f.has("host") else mark)
     to = f.text("to")
     if to is not None:
         if options:
@@ -360,14 +403,46 @@ def _server(ctx: _Context, name: str, body: Any, mark: Mark) -> ServerDecl:
 
 
 def safe_address(ctx: _Context, address: str, mark: Mark) -> None:
-    """With ``safe``, a file reaches and listens on loopback only."""
+    """With ``safe``, a file reaches loopback only: ``address`` (HOST:PORT
+    or a server's name) names no other host, nor a variable that could
+    hold one (only a lab server's ``{NAME.host}`` or ``{NAME.address}``)."""
+    if not ctx.safe or address in ctx.servers:
+        return
+    filled = _VARIABLE.sub(lambda m: _server_value(ctx, m), address)
+    if filled.isdigit():  # a port: on 127.0.0.1
+        return
+    host = filled.rpartition(":")[0] if ":" in filled else filled
+    _loopback_only(ctx, host.strip("[]"), address, mark)
+
+
+_STAND_INS = {"address": "127.0.0.1:0", "host": "127.0.0.1", "port": "0"}
+
+
+def _server_value(ctx: _Context, m: re.Match[str]) -> str:
+    """A stand-in for a lab server's ``{NAME.ATTR}`` (it listens on
+    loopback); any other variable stays, so the address is refused."""
+    if m.group(1) is None:
+        return m.group(0)
+    name, _, attr = m.group(1).strip().partition(".")
+    return _STAND_INS.get(attr, m.group(0)) if name in ctx.servers else m.group(0)
+
+
+def listen_address(ctx: _Context, host: str, mark: Mark) -> None:
+    """A server listens on loopback with ``safe``; beyond it, a warning."""
     from lab.endpoints import is_loopback
 
-    if not ctx.safe or address in ctx.servers or list(references(address.rpartition(":")[0])):
-        return
-    host = address.rpartition(":")[0] if ":" in address else address
-    if not is_loopback(host.strip("[]")):
-        raise ctx.error(mark, f"{address!r} is not a loopback address, which safe mode refuses",
+    if ctx.safe:
+        _loopback_only(ctx, host.strip("[]"), host, mark)
+    elif not is_loopback(host.strip("[]")):
+        where = f"{ctx.where}: " if ctx.where else ""
+        ctx.warnings.append(f"{ctx.path}:{mark}: {where}listens on {host}, reachable from other machines")
+
+
+def _loopback_only(ctx: _Context, host: str, given: str, mark: Mark) -> None:
+    from lab.endpoints import is_loopback
+
+    if not is_loopback(host):
+        raise ctx.error(mark, f"{given!r} is not a loopback address, which safe mode refuses",
                         "safe mode keeps a file to 127.0.0.1 and ::1; run without --safe if you trust it")
 
 
@@ -437,6 +512,7 @@ def _scenario(ctx: _Context, doc: Any, mark: Mark, default_name: str) -> Scenari
         timeout = data.get("timeout") or scenario.step_timeout
         scenario.steps.append(Step(index, kind, data, item.where(kind), step_text(kind, data), timeout))
     ctx.where = ""
+    scenario.warnings = ctx.warnings
     return scenario
 
 

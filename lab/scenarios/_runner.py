@@ -17,6 +17,7 @@ import enum
 import importlib
 import inspect
 import logging
+import os
 import re
 import shlex
 import threading
@@ -30,6 +31,7 @@ from lab.connection import format_exception
 from lab.endpoints import Can, Client
 from lab.errors import ConnectionClosed, LabError, LabTimeout, ScenarioError
 from lab.eventlog import Direction, Event, EventFilter, EventKind, format_event
+from lab.jail import Jail
 from lab.lab import Lab, parse_address
 from lab.protocols._base import Message, escape_bytes
 from lab.reactor import CallScope
@@ -299,7 +301,8 @@ class Runner:
 
     ``target`` (``host:port``) is client replay: the lab's servers are not
     started and every connection goes to the target.  ``safe`` refuses
-    steps that run programs or Python (the loader refuses them first).
+    steps that run programs or Python (the loader refuses them first),
+    and jails a lab of its own to the file's folder (:mod:`lab.jail`).
     ``progress`` is called on the running thread as each step starts and
     ends; ``gate(step)``, when given, is called before each step and may
     block until the step should run (a step-by-step lesson); the time it
@@ -340,6 +343,8 @@ class Runner:
             self._before = before = frozenset(lab.endpoints)
             if self.lent is None:
                 self._reactor_loop = lab.reactor.loop
+                if self.safe:  # what starts in it later (a console) stays in the file's folder too
+                    lab.jail = Jail([os.path.dirname(os.path.realpath(self.scenario.path))])
             self.interp = Interpreter(lab)
             self.vars = _Variables(lab, self.saved, self.processes)
             deadline = started + self.scenario.timeout

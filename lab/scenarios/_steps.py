@@ -26,9 +26,11 @@ from lab.scenarios._model import (
     _protocol,
     _server,
     _type_name,
+    listen_address,
     proxy_target,
     references,
     safe_address,
+    safe_options,
 )
 
 __all__ = ["MATCHERS", "STEP_KINDS"]
@@ -101,11 +103,12 @@ def check_serve(ctx: _Context, value: Any, mark: Mark, *, proxy: bool = False) -
             raise ctx.error(mark, "serve needs a name: end with `as NAME`")
         spec = _protocol(ctx, args.protocol, mark)
         general = {k: kwargs.pop(k) for k in list(kwargs) if k in SERVER_KEYS}
+        kwargs = safe_options(ctx, spec, kwargs, lambda _key: mark)
         try:
             spec.resolve_options(kwargs)
         except LabError as exc:
             raise ctx.error(mark, exc.message, exc.hint) from None
-        safe_address(ctx, general.get("host", "127.0.0.1"), mark)
+        listen_address(ctx, general.get("host", "127.0.0.1"), mark)
         decl = ServerDecl(name=name, protocol=spec.name, mark=mark, port=general.get("port", 0),
                           host=general.get("host", "127.0.0.1"), transport=general.get("transport"),
                           capture=general.get("capture"), idle_timeout=general.get("idle_timeout"),
@@ -582,7 +585,7 @@ def check_proxy(ctx: _Context, value: Any, mark: Mark) -> dict[str, Any]:
     if args.transport is not None and args.transport not in spec.iter_transports():
         raise ctx.error(mark, f"{spec.name} does not run over {args.transport!r}")
     proxy_target(ctx, args.to, mark)
-    safe_address(ctx, host, mark)
+    listen_address(ctx, host, mark)
     decl = ServerDecl(name=args.name, protocol=spec.name, mark=mark, port=port, host=host,
                       transport=args.transport, capture=args.capture, max_connections=args.max_connections,
                       idle_timeout=args.idle_timeout, to=args.to)

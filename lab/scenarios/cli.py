@@ -176,6 +176,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if errors:
         _say(f"{len(errors)} file{'s' if len(errors) != 1 else ''} did not load; nothing was run")
         return EXIT_USAGE
+    for scenario in scenarios:
+        for warning in scenario.warnings:
+            _say(f"warning: {warning}")
     if args.keyword:
         try:
             selector = Selector(args.keyword)
@@ -404,7 +407,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--junit-xml", metavar="FILE", help="also write a JUnit XML report")
     p.add_argument("--target", metavar="HOST:PORT",
                    help="client replay: do not start the lab's servers, connect every client to HOST:PORT")
-    p.add_argument("--safe", action="store_true", help="refuse spawn and python steps (files you do not trust)")
+    p.add_argument("--safe", action="store_true",
+                   help="for files you do not trust: loopback only, no console, no spawn or python steps, "
+                   "files only inside the scenario's folder")
     p.add_argument("-v", "--verbose", dest="show_notes", action="store_true",
                    help="also print notes (what client replay left out)")
     p.add_argument("--loop", choices=LOOPS, default="asyncio", help="event loop implementation")
