@@ -23,6 +23,7 @@ from typing import ClassVar
 
 from lab.errors import ConnectionClosed, LabError, ProtocolError
 from lab.protocols._base import Message
+from lab.protocols._login import LoginGate
 from lab.protocols._options import Options, option
 from lab.protocols._session import Peer, ServerBehaviour, Session
 from lab.protocols.pop3._messages import Pop3Command, Pop3Reply, reply_in_parts
@@ -32,6 +33,7 @@ __all__ = ["DEMO_USERS", "Pop3Options", "Pop3Server", "Pop3Session", "Pop3State"
 
 DEMO_USERS = (("alice", "wonderland"), ("bob", "builder"))
 MAX_ERRORS = 20  # bad commands before we hang up
+MAX_WAITING = 64  # commands pipelined behind a login that waits its turn
 
 
 def _count(n: int) -> str:
@@ -91,6 +93,7 @@ class Pop3Session(Session["Pop3Server"]):
         self._waiting: deque[Message] = deque()  # commands that came while it was sent
         self._eof = False
         self._done = False  # QUIT answered, or hung up: nothing more is handled
+        self.gate = LoginGate(server.services, server.clock, conn)  # password checks wait their turn
 
     @property
     def store(self) -> MailStore:
@@ -106,6 +109,7 @@ class Pop3Session(Session["Pop3Server"]):
     def connection_lost(self) -> None:
         self._outgoing = None
         self._waiting.clear()
+        self.gate.cancel()
         if self.mailbox is not None:
             self.store.unlock(self.mailbox, self.conn.id)
             if self.deleted and self.state is Pop3State.TRANSACTION:
@@ -122,11 +126,15 @@ class Pop3Session(Session["Pop3Server"]):
 
     def eof_received(self) -> None:
         self._eof = True  # close once every reply has gone out
-        if self._outgoing is None:
+        if self._outgoing is None and not self.gate.waiting:
             self.conn.close()
 
     def message_received(self, msg: Message) -> None:
-        if self._outgoing is not None or self._waiting:
+        if self._outgoing is not None or self._waiting or self.gate.waiting:
+            if self.gate.waiting and len(self._waiting) >= MAX_WAITING:
+                self.conn.send(Pop3Reply.of(False, "too many commands behind a login, closing"))
+                self._drop()
+                return
             self._waiting.append(msg)  # the connection reads no more while the client does not
             return
         self._handle(msg)
@@ -175,9 +183,9 @@ class Pop3Session(Session["Pop3Server"]):
             except ConnectionClosed:
                 self._outgoing = None
                 return
-        while self._waiting and self._outgoing is None:
+        while self._waiting and self._outgoing is None and not self.gate.waiting:
             self._handle(self._waiting.popleft())
-        if self._eof and self._outgoing is None:
+        if self._eof and self._outgoing is None and not self.gate.waiting:
             self.conn.close()
 
     def _error(self, text: str) -> None:
@@ -239,12 +247,17 @@ class Pop3Session(Session["Pop3Server"]):
             self._error("USER first")
             return
         user, self.user = self.user, None
-        password = self.server.users.get(user.lower())
-        if not args or password is None or not secrets.compare_digest(password.encode(), args[0].encode()):
-            self.conn.note(f"login failed for {user!r}")
-            self._error("[AUTH] invalid user name or password")
-            return
-        self._login(user.lower())
+
+        def check() -> None:
+            password = self.server.users.get(user.lower())
+            if not args or password is None or not secrets.compare_digest(password.encode(), args[0].encode()):
+                self.conn.note(f"login failed for {user!r}")
+                self.gate.failed()
+                self._error("[AUTH] invalid user name or password")
+            else:
+                self._login(user.lower())
+
+        self.gate.attempt(check, self._refuse, then=self._send_more)
 
     def handle_apop(self, args: tuple[str, ...]) -> None:
         """APOP name digest: MD5 of the greeting's timestamp and the password."""
@@ -252,13 +265,22 @@ class Pop3Session(Session["Pop3Server"]):
             self._error("syntax: APOP name digest")
             return
         user, digest = args[0].lower(), args[1].lower()
-        password = self.server.users.get(user)
-        expected = hashlib.md5((self.timestamp + (password or "")).encode()).hexdigest()
-        if password is None or not secrets.compare_digest(expected, digest):
-            self.conn.note(f"APOP failed for {args[0]!r}")
-            self._error("[AUTH] invalid user name or digest")
-            return
-        self._login(user)
+
+        def check() -> None:
+            password = self.server.users.get(user)
+            expected = hashlib.md5((self.timestamp + (password or "")).encode()).hexdigest()
+            if password is None or not secrets.compare_digest(expected, digest):
+                self.conn.note(f"APOP failed for {args[0]!r}")
+                self.gate.failed()
+                self._error("[AUTH] invalid user name or digest")
+            else:
+                self._login(user)
+
+        self.gate.attempt(check, self._refuse, then=self._send_more)
+
+    def _refuse(self, retry_after: float) -> None:
+        # RFC 3206's [LOGIN-DELAY] would promise a delay between logins; this one is per address
+        self._error(f"[AUTH] too many failed logins from your address: try again in {retry_after:.0f} s")
 
     def _login(self, user: str) -> None:
         if not self.store.lock(user, self.conn.id):

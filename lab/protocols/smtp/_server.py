@@ -17,6 +17,7 @@ import binascii
 import enum
 import re
 import secrets
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -24,6 +25,7 @@ from typing import Any
 
 from lab.errors import ConfigError, LabError, ProtocolError
 from lab.protocols._base import Message
+from lab.protocols._login import LoginGate
 from lab.protocols._options import Options, format_size, integer, option, size, yes_no
 from lab.protocols._session import ServerBehaviour, Session
 from lab.protocols.smtp._codec import (
@@ -51,6 +53,7 @@ __all__ = [
 DEFAULT_DOMAINS = ("lab.test", "localhost")
 MAX_RECIPIENTS = 100  # RFC 5321 §4.5.3.1.8: at least 100 must be accepted
 MAX_ERRORS = 20  # bad commands before we hang up on a client
+MAX_BEHIND_LOGIN = 64  # commands pipelined behind an AUTH that waits its turn
 MAX_SIZE = 256 * 1024 * 1024  # a message is held in memory until it is delivered
 
 _ATOM = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+"
@@ -150,6 +153,8 @@ class SmtpSession(Session["SmtpServer"]):
         self._parts: list[bytes] | None = None  # a message arriving in parts
         self._parts_size = 0
         self._parts_bare_lf = self._parts_8bit = False
+        self.gate = LoginGate(server.services, server.clock, conn)  # AUTH checks wait their turn
+        self._behind_login: deque[Message] = deque()
         self._handlers: dict[str, Callable[[str], None]] = {
             "HELO": self.handle_helo,
             "EHLO": self.handle_ehlo,
@@ -188,6 +193,8 @@ class SmtpSession(Session["SmtpServer"]):
         self._reply(220, f"{server.hostname} ESMTP netlab ready")
 
     def connection_lost(self) -> None:
+        self.gate.cancel()
+        self._behind_login.clear()
         if not self.gone and self.state is SmtpState.DATA:
             self.conn.note("client left in the middle of DATA: nothing delivered")
         self.gone = True
@@ -208,6 +215,12 @@ class SmtpSession(Session["SmtpServer"]):
     def message_received(self, msg: Message) -> None:
         if self.gone:
             return
+        if self.gate.waiting or self._behind_login:
+            self._wait_for_login(msg)
+        else:
+            self._dispatch(msg)
+
+    def _dispatch(self, msg: Message) -> None:
         if isinstance(msg, Command):
             self._command(msg)
         elif isinstance(msg, MailData):
@@ -536,15 +549,37 @@ class SmtpSession(Session["SmtpServer"]):
                 return
             user, password = parts[1].decode("utf-8", "replace"), parts[2].decode("utf-8", "replace")
         self._end_sasl()
-        users = self.server.users
-        if users.get(user.lower()) is not None and secrets.compare_digest(
-                users[user.lower()].encode(), password.encode()):
-            self.user = user.lower()
-            self.conn.note(f"authenticated as {self.user} ({mech})")
-            self._reply(235, "2.7.0 authentication successful")
-        else:
-            self.conn.note(f"authentication failed for {user!r} ({mech})")
-            self._error(535, "5.7.8 authentication credentials invalid")
+
+        def check() -> None:
+            users = self.server.users
+            if users.get(user.lower()) is not None and secrets.compare_digest(
+                    users[user.lower()].encode(), password.encode()):
+                self.user = user.lower()
+                self.conn.note(f"authenticated as {self.user} ({mech})")
+                self._reply(235, "2.7.0 authentication successful")
+            else:
+                self.conn.note(f"authentication failed for {user!r} ({mech})")
+                self.gate.failed()
+                self._error(535, "5.7.8 authentication credentials invalid")
+
+        self.gate.attempt(check, self._refuse_auth, then=self._after_login)
+
+    def _refuse_auth(self, retry_after: float) -> None:
+        self._error(454, f"4.7.0 too many failed logins from your address: try again in {retry_after:.0f} s")
+
+    def _wait_for_login(self, msg: Message) -> None:
+        # the client pipelined past an AUTH that waits its turn: keep its order
+        if len(self._behind_login) >= MAX_BEHIND_LOGIN:
+            self._reply(421, f"4.7.0 {self.server.hostname} too many commands behind AUTH, closing")
+            self._hang_up()
+            return
+        self._behind_login.append(msg)
+
+    def _after_login(self) -> None:
+        while self._behind_login and not self.gate.waiting and not self.gone:
+            self._dispatch(self._behind_login.popleft())
+        if self.gone:
+            self._behind_login.clear()
 
     def _end_sasl(self) -> None:
         self.sasl = []
