@@ -251,8 +251,8 @@ class Pop3Session(Session["Pop3Server"]):
         def check() -> None:
             password = self.server.users.get(user.lower())
             if not args or password is None or not secrets.compare_digest(password.encode(), args[0].encode()):
-                self.conn.note(f"login failed for {user!r}")
                 self.gate.failed()
+                self.conn.note(f"login failed for {user!r}")
                 self._error("[AUTH] invalid user name or password")
             else:
                 self._login(user.lower())
@@ -270,8 +270,8 @@ class Pop3Session(Session["Pop3Server"]):
             password = self.server.users.get(user)
             expected = hashlib.md5((self.timestamp + (password or "")).encode()).hexdigest()
             if password is None or not secrets.compare_digest(expected, digest):
-                self.conn.note(f"APOP failed for {args[0]!r}")
                 self.gate.failed()
+                self.conn.note(f"APOP failed for {args[0]!r}")
                 self._error("[AUTH] invalid user name or digest")
             else:
                 self._login(user)

@@ -558,8 +558,8 @@ class SmtpSession(Session["SmtpServer"]):
                 self.conn.note(f"authenticated as {self.user} ({mech})")
                 self._reply(235, "2.7.0 authentication successful")
             else:
-                self.conn.note(f"authentication failed for {user!r} ({mech})")
                 self.gate.failed()
+                self.conn.note(f"authentication failed for {user!r} ({mech})")
                 self._error(535, "5.7.8 authentication credentials invalid")
 
         self.gate.attempt(check, self._refuse_auth, then=self._after_login)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 from lab.errors import ConfigError, ConnectionClosed, LabError, ProtocolError
 from lab.protocols._base import Message, Timer
+from lab.protocols._login import LoginGate
 from lab.protocols._session import Peer, ServerBehaviour, Session
 from lab.protocols.telnet._codec import (
     ABORT,
@@ -204,6 +205,7 @@ class TelnetSession(Session["TelnetServer"]):
         self.queue: deque[str] = deque()  # console lines typed ahead
         self.task: asyncio.Task[str] | None = None
         self.timer: Timer | None = None  # the greeting wait, or the delay after a wrong password
+        self.gate = LoginGate(server.services, server.clock, conn)  # password checks wait their turn
 
     @property
     def echoing(self) -> bool:
@@ -285,6 +287,7 @@ class TelnetSession(Session["TelnetServer"]):
         self.stage = Stage.CLOSED
         self.queue.clear()
         self._cancel_timer()
+        self.gate.cancel()
 
     def _cancel_timer(self) -> None:
         if self.timer is not None:
@@ -474,6 +477,18 @@ class TelnetSession(Session["TelnetServer"]):
         assert server.password is not None
         if self.negotiator.here(ECHO):
             self._write(Line.of(""))  # the Enter that was not echoed
+        self.stage = Stage.LOCKED  # until its source's turn comes: typed-ahead lines are dropped
+        self.gate.attempt(lambda: self._checked(line), self._refused)
+
+    def _refused(self, retry_after: float) -> None:
+        self._say(f"Login refused: too many failed logins from your address; try again in {retry_after:.0f} s.")
+        self._close()
+
+    def _checked(self, line: bytes) -> None:
+        server = self.server
+        assert server.password is not None
+        if self.stage is not Stage.LOCKED:
+            return
         if hmac.compare_digest(line, server.password.encode("utf-8")):
             self.conn.note("console login")
             self.stage = Stage.READY
@@ -482,12 +497,12 @@ class TelnetSession(Session["TelnetServer"]):
             return
         self.attempts += 1
         limit = server.options.login_attempts
+        self.gate.failed()
         self.conn.note(f"console login failed ({self.attempts} of {limit})")
         if self.attempts >= limit:
             self._say("Login incorrect. Too many failures: goodbye.")
             self._close()
             return
-        self.stage = Stage.LOCKED
         self.timer = server.clock.call_later(server.failure_delay, self._unlock)
 
     def _unlock(self) -> None:
