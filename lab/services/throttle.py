@@ -127,13 +127,13 @@ class Throttle:
         record = self._get(source, now)
         if record is None:
             record = self._records[source] = _Record()
-            self._prune(now)
         else:
             self._records.move_to_end(source)
         record.failures += 1
         record.last = now
         delay = self.step(record.failures)
         record.ready = max(record.ready, now + delay)
+        self._prune(now)
         refused, record.refused = record.refused, 0
         return Penalty(source=source, failures=record.failures, delay=delay, refused=refused)
 
