@@ -1,5 +1,5 @@
-"""The jail of a safe-mode lab: the folders its files may live in, and the
-servers it may not start.
+"""The jail of a safe-mode lab: the folders its files may live in, the
+servers it may not start, and loopback as the only address.
 
 ``netlab run --safe`` loads an untrusted file with these checks (so a
 refusal points at the file) and gives the lab a :class:`Jail`, so that
@@ -96,15 +96,20 @@ class Jail:
                               hint="keep files inside " + self.where())
         return real
 
-    def check_serve(self, spec: ProtocolSpec, host: str, options: Mapping[str, Any]) -> dict[str, Any]:
-        """``options`` with their paths made real; :class:`ConfigError` for
-        a listening address beyond loopback, a path outside the roots, or
-        an option :func:`refused_option` names."""
+    def check_address(self, host: str) -> None:
+        """:class:`ConfigError` unless ``host`` is loopback (listened on or
+        connected to)."""
         from lab.endpoints import is_loopback
 
         if not is_loopback(host):
             raise ConfigError(f"{host!r} is not a loopback address, which safe mode refuses",
-                              hint="safe mode listens on 127.0.0.1 and ::1 only")
+                              hint="safe mode keeps a lab to 127.0.0.1 and ::1")
+
+    def check_serve(self, spec: ProtocolSpec, host: str, options: Mapping[str, Any]) -> dict[str, Any]:
+        """``options`` with their paths made real; :class:`ConfigError` for
+        a listening address beyond loopback, a path outside the roots, or
+        an option :func:`refused_option` names."""
+        self.check_address(host)
         paths = path_options(spec)
         out = dict(options)
         for name, value in options.items():

@@ -299,6 +299,8 @@ class Lab:
         spec = protocol if isinstance(protocol, ProtocolSpec) else protocols.get(protocol)
         resolved = spec.resolve_client_options(options or {})
         addr, kind = self._resolve_target(spec, target, transport)
+        if self.jail is not None:
+            self.jail.check_address(addr[0])
         client = Client(self, self._name(name, "c"), spec, kind, _capture(capture, self.capture), addr)
         client.verbs.set_options(resolved)
         client.given_options = dict(options or {})
@@ -336,6 +338,9 @@ class Lab:
         self._check_open()
         spec = protocol if isinstance(protocol, ProtocolSpec) else protocols.get(protocol)
         target, kind = self._resolve_target(spec, to, transport)
+        if self.jail is not None:
+            self.jail.check_address(host)
+            self.jail.check_address(target[0])
         port = 0 if port is None else port
         if not 0 <= port <= 65535:
             raise ConfigError(f"port {port} is out of range", hint="use 0-65535 (0 = any free port)")

@@ -215,6 +215,9 @@ def jailed(folders: tuple[Path, Path]) -> Iterator[tuple[Lab, Path, Path]]:
     "serve telnet --password-file ../secret.txt as t",
     "serve telnet --mode console --password known as t",
     "serve echo --host 0.0.0.0 as e",
+    "proxy echo --to base --listen 0.0.0.0:0 as px",
+    "proxy echo --to 192.0.2.1:7 as px",
+    "connect echo 192.0.2.1:7 as c",
 ])
 def test_a_jailed_lab_refuses_commands_that_reach_out(jailed: tuple[Lab, Path, Path], command: str) -> None:
     """What a console typed into a safe run's lab: refused, nothing written."""
@@ -229,7 +232,7 @@ def test_a_jailed_lab_refuses_commands_that_reach_out(jailed: tuple[Lab, Path, P
     finally:
         os.chdir(cwd)
     assert list(out.iterdir()) == []
-    assert set(lab.endpoints) == {"base"}
+    assert set(lab.endpoints) == {"base"}, lab.endpoints
 
 
 def test_a_jailed_lab_writes_inside(jailed: tuple[Lab, Path, Path]) -> None:
