@@ -6,8 +6,9 @@ Files matching the ``netlab_scenarios`` ini globs (default
 default, only files with a top-level ``lab:`` or ``steps:`` key, since the
 plugin is active in every project where netlab is installed; each
 scenario in them is one item, with its tags as markers and the runner's
-report as the failure text.  ``--netlab-safe`` refuses spawn and python
-steps.
+report as the failure text.  ``--netlab-safe`` runs files as
+``netlab run --safe`` does: no programs or Python, paths kept in the
+file's folder, loopback only, no lab console.
 
 Tests: tests/scenarios/test_pytest_plugin.py
 """
@@ -32,7 +33,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   help="globs (relative to the rootdir) of scenario files to collect; ** spans folders"
                   f" (default: {' '.join(DEFAULT_GLOBS)})")
     parser.addoption("--netlab-safe", action="store_true", default=False,
-                     help="refuse scenario steps that spawn programs or call Python")
+                     help="untrusted files, as `netlab run --safe`: no programs or Python, paths inside "
+                     "the file's folder, loopback only, no lab console")
 
 
 def _glob_regex(glob: str) -> re.Pattern[str]:
