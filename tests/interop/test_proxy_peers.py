@@ -390,13 +390,15 @@ def test_server_first_protocols_through_proxy(lab: Lab, through: Through, inetd:
 @pytest.fixture
 def socat_udp() -> Iterator[Callable[[str], int]]:
     """``socat_udp(ADDRESS)``: socat answering UDP on a free port, a child
-    per client running ADDRESS (EXEC:cat, SYSTEM:date); returns the port
-    once it answers.  Each socat and its children go at the end."""
+    per datagram running ADDRESS (EXEC:cat, SYSTEM:date), all on the one
+    socket (UDP4-LISTEN re-binds after each new client forks, and a
+    datagram that arrives in that gap is lost); returns the port once it
+    answers.  Each socat and its children go at the end."""
     procs: list[Proc] = []
 
     def start(address: str) -> int:
         port = free_port(socket.SOCK_DGRAM)
-        proc = Proc([require("socat"), "-T", "30", f"UDP4-LISTEN:{port},bind=127.0.0.1,fork,reuseaddr", address],
+        proc = Proc([require("socat"), "-T", "30", f"UDP4-RECVFROM:{port},bind=127.0.0.1,fork,reuseaddr", address],
                     start_new_session=True)
         procs.append(proc)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
