@@ -21,6 +21,13 @@ The loop is shared by every endpoint of a lab, so a connection is fair:
 * it never writes into a transport that is closing (asyncio warns on
   every such write, and a flood of warnings can block the loop).
 
+A slow client must not hold a connection forever by trickling bytes
+(each one resets the idle timer): a server's periodic sweep calls
+:meth:`StreamConnection.check_pace`, which closes a connection whose
+message has been arriving for longer than the server's line timeout
+unless its bytes average the minimum rate (a body flowing at a healthy
+pace).  Nothing of this runs per byte.
+
 Tests: tests/test_lab.py, tests/test_hostile.py, tests/test_fairness.py
 """
 
@@ -62,6 +69,7 @@ HOLD_READ_AHEAD = 256 * 1024  # bytes read behind a held message before reading 
 INBOX_LIMIT = 10_000  # messages a client holds for receive/expect
 INBOX_BYTES = 16 * 1024 * 1024  # ... and their bytes
 READ_SIZE = 256 * 1024
+CLOSE_GRACE = 2.0  # seconds a connection cut for slowness may take to send its last reply
 
 
 class ConnState(enum.Enum):
@@ -89,6 +97,8 @@ class Connection:
     """Common core of every connection; subclasses move the bytes."""
 
     transport_kind: Transport = Transport.TCP
+    # the source address this connection counts against on its server
+    source: str | None = None
     # the last message summarised: a server relaying one message to many
     # connections (an IRC channel) records it once per copy
     _summarised: tuple[Message | None, str] = (None, "")
@@ -683,6 +693,11 @@ class StreamConnection(Connection, asyncio.BufferedProtocol):
         self._idle_handle: Any = None
         self._rbuf: memoryview = endpoint.lab.read_buffer
         self._pending: list[bytes] = []  # sent this loop pass, when coalescing
+        # the message now arriving, as the pace sweep last saw it: since
+        # when (0: none), and the counters then
+        self._partial_at = 0.0
+        self._partial_msgs = 0
+        self._partial_bytes = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
@@ -763,6 +778,52 @@ class StreamConnection(Connection, asyncio.BufferedProtocol):
             self.abort(f"idle timeout ({self._idle_timeout:g} s)")
         else:
             self._idle_handle = self._clock.call_later(self._idle_timeout - quiet, self._check_idle)
+
+    def check_pace(self, now: float, line_timeout: float, min_rate: float) -> bool:
+        """Called by the server's sweep: close this connection if a message
+        has been arriving for more than ``line_timeout`` seconds at less
+        than ``min_rate`` bytes a second on average (0: any pace is too
+        slow); True if it did.
+
+        Its age is measured from the first sweep that saw it, so it is
+        cut between one and one sweep interval late.  Input waiting on
+        this side (a paused or held connection) is not the peer's doing
+        and is not timed.
+        """
+        if self.state is not _OPEN:
+            return False
+        buffered = self._conv.buffered()
+        if not buffered or self._paused or self.write_paused or self._held is not None:
+            self._partial_at = 0.0
+            return False
+        if not self._partial_at or self.msgs_in != self._partial_msgs:
+            # a new message began (or one ended since the last look)
+            self._partial_at = now
+            self._partial_msgs = self.msgs_in
+            self._partial_bytes = self.bytes_in - buffered
+            return False
+        age = now - self._partial_at
+        if age < line_timeout:
+            return False
+        received = self.bytes_in - self._partial_bytes
+        if min_rate and received >= min_rate * age:
+            return False  # a long message arriving at a healthy pace
+        self._partial_at = 0.0
+        why = f"message not complete after {age:.0f} s ({received} B"
+        why += f", under {min_rate:g} B/s)" if min_rate else ")"
+        self.close_reason = self.close_reason or f"too slow: {why}"
+        # the path of a line too long: the session's error reply, then it hangs up
+        self._protocol_error(RemoteProtocolError(why))
+        if self.state is _OPEN:
+            self.abort(f"too slow: {why}")
+        elif self.state is ConnState.CLOSING:
+            # a peer that does not read would hold the closing connection
+            self._clock.call_later(CLOSE_GRACE, self._abort_if_open, f"too slow: {why}")
+        return True
+
+    def _abort_if_open(self, reason: str) -> None:
+        if self.state is not ConnState.CLOSED:
+            self.abort(reason)
 
     def _write(self, data: bytes) -> None:
         raise ConnectionClosed(f"{self.id} is not open")

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from lab.lab import Lab
 
 __all__ = ["BACKGROUND", "Can", "Client", "Endpoint", "EndpointKind", "Hook", "ListeningEndpoint", "Server",
-           "ServerState"]
+           "ServerState", "default_per_source"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,12 @@ T = TypeVar("T")
 Hook = Callable[[Message, Connection], Any]
 
 DEFAULT_MAX_CONNECTIONS = 256
+# a message (command line, request, body) must arrive within this many
+# seconds, unless its bytes average DEFAULT_MIN_RATE a second (nginx's
+# client_header_timeout, Apache's mod_reqtimeout header=20-40,MinRate=500)
+DEFAULT_LINE_TIMEOUT = 30.0
+DEFAULT_MIN_RATE = 500.0
+PACE_SWEEP = 1.0  # seconds between looks at the messages arriving, at most
 UDP_PEER_LIMIT = 1024
 # UDP has no close: a peer silent this long (or the idle timeout, if shorter)
 # is forgotten, so request/answer clients do not pile up as open connections
@@ -230,18 +236,28 @@ class Endpoint:
         return html_of(self)
 
 
+def default_per_source(max_connections: int) -> int:
+    """The connections one source address may hold by default: a quarter
+    of the cap, so no one source fills it, but at least 4, so a small cap
+    still lets one host open a few."""
+    return min(max_connections, max(4, max_connections // 4))
+
+
 class ListeningEndpoint(Endpoint):
     """What servers and proxies share: an address clients connect to, a
-    cap on connections, their counts, hooks, and one status shape."""
+    cap on connections (in all and per source address), their counts,
+    hooks, and one status shape."""
 
     def __init__(self, lab: Lab, name: str, spec: ProtocolSpec, *, host: str, port: int,
                  transport: Transport, capture: Capture, max_connections: int,
-                 idle_timeout: float | None) -> None:
+                 idle_timeout: float | None, max_per_source: int = 0) -> None:
         super().__init__(lab, name, spec, transport, capture)
         self.host = host
         self.port = port
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
+        self.max_per_source = max_per_source  # 0: no cap per source address
+        self._per_source: dict[str, int] = {}
         self.state = ServerState.STARTING
         self.connections: dict[str, Connection] = OrderedDict()
         self.accepted = 0
@@ -259,6 +275,13 @@ class ListeningEndpoint(Endpoint):
         counts in the totals; False if it was not on it."""
         if self.connections.pop(conn.id, None) is None:
             return False
+        source = conn.source
+        if source is not None:
+            left = self._per_source[source] - 1
+            if left:
+                self._per_source[source] = left
+            else:
+                del self._per_source[source]
         self.closed_bytes_in += conn.bytes_in
         self.closed_bytes_out += conn.bytes_out
         return True
@@ -277,6 +300,18 @@ class ListeningEndpoint(Endpoint):
         if self.state is not ServerState.LISTENING:
             conn.abort(f"{self.kind.label} stopping")
             return False
+        if self.max_per_source and conn.peer:
+            # per address, loopback too: 127.0.0.2 is another source than 127.0.0.1
+            source = str(conn.peer[0])
+            held = self._per_source.get(source, 0)
+            if held >= self.max_per_source:
+                self.refused += 1
+                conn.error(f"refused {format_address(conn.peer)}: {held} connections already open from {source}"
+                           f" (at most {self.max_per_source} per source)")
+                conn.abort("per-source connection limit")
+                return False
+            self._per_source[source] = held + 1
+            conn.source = source
         self.accepted += 1
         self.connections[conn.id] = conn
         return True
@@ -318,10 +353,18 @@ class Server(ListeningEndpoint):
 
     def __init__(self, lab: Lab, name: str, spec: ProtocolSpec, *, host: str, port: int,
                  transport: Transport, options: Options, capture: Capture,
-                 max_connections: int, idle_timeout: float | None) -> None:
+                 max_connections: int, idle_timeout: float | None, max_per_source: int = 0,
+                 line_timeout: float | None = None, min_rate: float = 0.0) -> None:
         super().__init__(lab, name, spec, host=host, port=port, transport=transport, capture=capture,
-                         max_connections=max_connections, idle_timeout=idle_timeout)
+                         max_connections=max_connections, idle_timeout=idle_timeout,
+                         max_per_source=max_per_source)
         self.options = options
+        # slow clients (TCP): a message arriving longer than line_timeout
+        # (None: no limit) closes its connection unless it averages min_rate
+        # bytes a second (0: however fast it comes)
+        self.line_timeout = line_timeout
+        self.min_rate = min_rate
+        self._pace_sweep: Timer | None = None
         self.given_options: dict[str, Any] = {}  # as the user wrote them, for saving the lab
         self.behaviour: ServerBehaviour[Any] = spec.server(options)
         self.behaviour.services = lab.services
@@ -381,6 +424,8 @@ class Server(ListeningEndpoint):
             await self._close_listener()
             raise
         self.state = ServerState.LISTENING
+        if self._server is not None:  # running always, so line_timeout may be changed live
+            self._pace_sweep = self.lab.clock.call_later(self._pace_interval, self._sweep_pace)
         self.lab.log.emit(EventKind.LISTEN, endpoint=self.name, protocol=self.spec.name,
                           text=f"{self.spec.name} listening on {self.address}")
 
@@ -403,6 +448,8 @@ class Server(ListeningEndpoint):
             self._udp.close()
         if self._udp_reaper is not None:
             self._udp_reaper.cancel()
+        if self._pace_sweep is not None:
+            self._pace_sweep.cancel()
 
     async def _stop(self, timeout: float = 2.0) -> None:
         if self.state is ServerState.STOPPED:
@@ -410,6 +457,8 @@ class Server(ListeningEndpoint):
         self.state = ServerState.STOPPED
         if self._udp_reaper is not None:
             self._udp_reaper.cancel()
+        if self._pace_sweep is not None:
+            self._pace_sweep.cancel()
         server, self._server = self._server, None
         if server is not None:
             server.close()
@@ -516,6 +565,31 @@ class Server(ListeningEndpoint):
         """Remove the hooks for ``kind``, or all hooks."""
         super().off(kind)
         self._rebind()
+
+    # -- slow clients ----------------------------------------------------
+
+    @property
+    def _pace_interval(self) -> float:
+        return min(PACE_SWEEP, max(0.05, (self.line_timeout or PACE_SWEEP) / 4))
+
+    def _sweep_pace(self) -> None:
+        """One timer per server, not per connection: look at every message
+        still arriving and cut the ones too slow (see check_pace)."""
+        self._pace_sweep = None
+        if self.state is not ServerState.LISTENING:
+            return
+        limit = self.line_timeout
+        cut = 0
+        if limit:
+            now = self.lab.clock.time()
+            min_rate = self.min_rate
+            for conn in list(self.connections.values()):
+                if isinstance(conn, StreamConnection) and conn.check_pace(now, limit, min_rate):
+                    cut += 1
+        if cut > 1:
+            self.lab.log.emit(EventKind.INFO, endpoint=self.name, protocol=self.spec.name,
+                              text=f"closed {cut} connections whose messages arrived too slowly")
+        self._pace_sweep = self.lab.clock.call_later(self._pace_interval, self._sweep_pace)
 
     # -- UDP -------------------------------------------------------------
 

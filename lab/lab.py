@@ -24,7 +24,17 @@ from typing import Any, TypeVar, cast
 
 from lab import protocols
 from lab.connection import READ_SIZE
-from lab.endpoints import DEFAULT_MAX_CONNECTIONS, Client, Endpoint, EndpointKind, Server, is_loopback
+from lab.endpoints import (
+    DEFAULT_LINE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MIN_RATE,
+    Client,
+    Endpoint,
+    EndpointKind,
+    Server,
+    default_per_source,
+    is_loopback,
+)
 from lab.errors import ConfigError
 from lab.eventlog import Capture, EventKind, EventLog
 from lab.intercept import DEFAULT_TIMEOUT as DEFAULT_HOLD
@@ -217,7 +227,9 @@ class Lab:
                      name: str | None = None, transport: Transport | str | None = None,
                      capture: Capture | str | None = None,
                      max_connections: int = DEFAULT_MAX_CONNECTIONS,
-                     idle_timeout: float | None = None, **options: Any) -> Server:
+                     idle_timeout: float | None = None, max_per_source: int | None = None,
+                     line_timeout: float | None = None, min_rate: float | None = None,
+                     **options: Any) -> Server:
         self._check_open()
         # a spec object serves a behaviour built on the fly (a mock from a recording)
         spec = protocol if isinstance(protocol, ProtocolSpec) else protocols.get(protocol)
@@ -227,6 +239,10 @@ class Lab:
             raise ConfigError(f"port {port} is out of range", hint="use 0-65535 (0 = any free port)")
         if max_connections < 1:
             raise ConfigError("max_connections must be at least 1")
+        for cap, value in (("max_per_source", max_per_source), ("line_timeout", line_timeout),
+                           ("min_rate", min_rate)):
+            if value is not None and value < 0:
+                raise ConfigError(f"{cap} must not be negative", hint="0 turns it off")
         if self.jail is not None:
             options = self.jail.check_serve(spec, host, options)
         resolved = spec.resolve_options(options)
@@ -235,6 +251,9 @@ class Lab:
             options=resolved, capture=_capture(capture, self.capture),
             max_connections=max_connections,
             idle_timeout=spec.idle_timeout if idle_timeout is None else (idle_timeout or None),
+            max_per_source=default_per_source(max_connections) if max_per_source is None else max_per_source,
+            line_timeout=DEFAULT_LINE_TIMEOUT if line_timeout is None else (line_timeout or None),
+            min_rate=DEFAULT_MIN_RATE if min_rate is None else min_rate,
         )
         server.behaviour.check_bind(host)  # a behaviour may refuse an address (a console beyond loopback)
         server.given_options = dict(options)
@@ -259,7 +278,13 @@ class Lab:
 
         Keywords: ``name``, ``transport`` (tcp/udp), ``capture``
         (full/summary/off), ``max_connections``, ``idle_timeout`` (seconds,
-        0 for none) and the protocol's own options.
+        0 for none), the slow-client caps and the protocol's own options.
+
+        Slow clients: ``max_per_source`` connections at most from one
+        source address (default a quarter of ``max_connections``, at least 4);
+        ``line_timeout`` seconds for a message to arrive (default 30)
+        unless it averages ``min_rate`` bytes a second (default 500).
+        0 turns each off; ``min_rate=0`` makes the line timeout absolute.
         """
         return await self._acall(self._serve(protocol, **kwargs))
 

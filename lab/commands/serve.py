@@ -1,4 +1,4 @@
-"""``serve PROTO [--port N] [--host H] [--udp] [options] [as NAME]``
+"""``serve PROTO [--port N] [--host H] [--udp] [caps] [options] [as NAME]``
 
 Tests: tests/test_commands.py
 """
@@ -11,14 +11,18 @@ from typing import TYPE_CHECKING, Any
 
 from lab import protocols
 from lab.commands._base import Command, CommandParser, Result
-from lab.endpoints import DEFAULT_MAX_CONNECTIONS
+from lab.endpoints import DEFAULT_LINE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MIN_RATE
 from lab.errors import CommandError
 from lab.protocols._spec import ProtocolSpec
 
 if TYPE_CHECKING:
     from lab.lab import Lab
 
-GENERAL = ("protocol", "port", "host", "transport", "capture", "max_connections", "idle_timeout", "name")
+# the caps on slow clients: left out of a serve's keywords when not given,
+# so the lab's defaults apply
+SLOW_CLIENT_CAPS = ("max_per_source", "line_timeout", "min_rate")
+GENERAL = ("protocol", "port", "host", "transport", "capture", "max_connections", "idle_timeout", "name",
+           *SLOW_CLIENT_CAPS)
 
 
 def add_server_arguments(parser: argparse.ArgumentParser, spec: ProtocolSpec | None) -> None:
@@ -38,6 +42,15 @@ def add_server_arguments(parser: argparse.ArgumentParser, spec: ProtocolSpec | N
                         help=f"refuse connections beyond this many (default {DEFAULT_MAX_CONNECTIONS})")
     parser.add_argument("--idle-timeout", type=float, default=None,
                         help="close connections silent this long, in seconds (0 = never)")
+    parser.add_argument("--max-per-source", type=int, default=None,
+                        help="refuse connections beyond this many from one address"
+                             " (default a quarter of --max-connections, at least 4; 0 = no limit)")
+    parser.add_argument("--line-timeout", type=float, default=None,
+                        help="close a connection whose message takes longer than this to arrive, in seconds,"
+                             f" unless it comes at --min-rate (default {DEFAULT_LINE_TIMEOUT:g}; 0 = never)")
+    parser.add_argument("--min-rate", type=float, default=None,
+                        help="bytes a second a message slower than --line-timeout must average"
+                             f" (default {DEFAULT_MIN_RATE:g}; 0 = the line timeout is absolute)")
     declared = spec.options.declared() if spec is not None else ()
     if spec is None or not declared:
         return
@@ -70,7 +83,8 @@ def find_protocol(words: Sequence[str],
 def server_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Namespace -> keywords for ``Lab.serve`` (protocol options unset are left out)."""
     values = vars(args)
-    out = {k: values[k] for k in GENERAL if k in values and k != "protocol"}
+    out = {k: values[k] for k in GENERAL
+           if k in values and k != "protocol" and not (k in SLOW_CLIENT_CAPS and values[k] is None)}
     out.update({k: v for k, v in values.items() if k not in GENERAL and v is not None})
     return out
 

@@ -93,11 +93,15 @@ def check_serve(ctx: _Context, value: Any, mark: Mark, *, proxy: bool = False) -
         if decl.is_proxy and not proxy:
             raise ctx.error(value.mark, "a server with 'to' is a proxy", "write it as a `proxy:` step")
     else:
-        from lab.commands.serve import server_kwargs
+        from lab.commands.serve import SLOW_CLIENT_CAPS, server_kwargs
 
         words = _words(ctx, "serve", value, mark)
         args = _parse_command(ctx, "serve", words, mark)
         kwargs = server_kwargs(args)
+        for cap in SLOW_CLIENT_CAPS:
+            if cap in kwargs:
+                raise ctx.error(mark, f"--{cap.replace('_', '-')} is not a scenario word yet",
+                                "scenario servers keep the lab's defaults for slow clients")
         name = kwargs.pop("name") or None
         if name is None:
             raise ctx.error(mark, "serve needs a name: end with `as NAME`")
