@@ -27,7 +27,7 @@ from time import monotonic
 from time import time as wall_time
 from typing import IO, Any, SupportsIndex, overload
 
-from lab.protocols._base import Message, escape_bytes
+from lab.protocols._base import Message, Spans, escape_bytes, mask_bytes
 
 __all__ = [
     "Capture",
@@ -82,7 +82,14 @@ class Capture(enum.Enum):
 @dataclass(slots=True, eq=False)
 class Event:
     """One thing that happened.  ``raw`` and ``message`` are kept only at
-    full capture; ``summary`` is always there."""
+    full capture; ``summary`` is always there.
+
+    ``secret`` holds the spans of ``raw`` that are secret (a password, a
+    credential), ``None`` when there are none; ``()`` for an event read
+    from a file where they were masked already.  ``raw`` keeps the real
+    bytes in memory; ``summary`` masks them; :attr:`revealed` shows them;
+    :meth:`to_dict` (what files hold) masks them unless told to reveal.
+    """
 
     seq: int
     mono: float
@@ -95,6 +102,7 @@ class Event:
     text: str | None = None
     raw: bytes | None = None
     message: Message | None = None
+    secret: Spans | None = None
 
     @property
     def summary(self) -> str:
@@ -103,16 +111,38 @@ class Event:
         if self.message is not None:
             self.text = self.message.summary()
         elif self.raw is not None:
-            self.text = escape_bytes(self.raw)
+            if self.secret is None:
+                self.text = escape_bytes(self.raw)
+            else:
+                self.text = escape_bytes(mask_bytes(self.raw, self.secret)) + _MASKED_NOTE
         else:
             self.text = ""
         return self.text
 
-    def to_dict(self, *, compact: bool = False) -> dict[str, Any]:
+    @property
+    def revealed(self) -> str:
+        """The summary with secrets shown (what crossed the wire)."""
+        if not self.secret:
+            return self.summary
+        if self.message is not None:
+            return self.message.revealed()
+        if self.raw is not None:
+            return escape_bytes(self.raw) + " (sent in cleartext)"
+        return self.summary
+
+    @property
+    def masked_raw(self) -> bytes | None:
+        """``raw`` with each secret span replaced by ``********``."""
+        if self.raw is None or not self.secret:
+            return self.raw
+        return mask_bytes(self.raw, self.secret)
+
+    def to_dict(self, *, compact: bool = False, reveal: bool = False) -> dict[str, Any]:
         """The event as JSON-ready values.  ``compact`` (files: the spill,
         `log save`) leaves out a summary that is just the escaped bytes,
         and keeps bytes that are mostly not text as base85 (``raw85``), so
-        a file costs little more than the traffic it holds."""
+        a file costs little more than the traffic it holds.  Secret bytes
+        are masked (and ``"masked": true`` set) unless ``reveal``."""
         out: dict[str, Any] = {
             "seq": self.seq,
             "time": self.wall,
@@ -122,9 +152,12 @@ class Event:
             "kind": self.kind.value,
             "dir": self.direction.value,
             "proto": self.protocol,
-            "summary": self.summary,
+            "summary": self.revealed if reveal else self.summary,
         }
         raw = self.raw
+        if self.secret is not None and not reveal:
+            raw = self.masked_raw
+            out["masked"] = True
         if raw is not None:
             if compact and len(raw) <= SUMMARY_BYTES and out["summary"] == escape_bytes(raw):
                 del out["summary"]  # a reader makes it again from the bytes
@@ -140,10 +173,11 @@ class Event:
             out["fields"] = self.message.fields()
         return out
 
-    def to_json(self, *, compact: bool = False) -> str:
-        return json.dumps(self.to_dict(compact=compact), default=str, ensure_ascii=True)
+    def to_json(self, *, compact: bool = False, reveal: bool = False) -> str:
+        return json.dumps(self.to_dict(compact=compact, reveal=reveal), default=str, ensure_ascii=True)
 
 
+_MASKED_NOTE = " (secret masked)"
 SUMMARY_BYTES = 200  # escape_bytes' default cut: a longer payload's summary is never the whole of it
 # bytes JSON writes in one or two characters (text's line ends among them)
 _PLAIN = bytes(range(0x20, 0x7F)) + b"\t\n\r"
@@ -151,8 +185,9 @@ _PLAIN = bytes(range(0x20, 0x7F)) + b"\t\n\r"
 _stamp: list[Any] = [None, ""]  # the last second formatted, and its text
 
 
-def format_event(event: Event, width: int = 10) -> str:
-    """One readable line: time, connection, what, summary."""
+def format_event(event: Event, width: int = 10, *, reveal: bool = False) -> str:
+    """One readable line: time, connection, what, summary (with secrets
+    shown if ``reveal``)."""
     second = int(event.wall)
     if _stamp[0] != second:  # strftime once a second, not once an event
         _stamp[:] = [second, time.strftime("%H:%M:%S", time.localtime(second))]
@@ -162,7 +197,8 @@ def format_event(event: Event, width: int = 10) -> str:
     what = event.direction.arrow if event.kind in (EventKind.MESSAGE, EventKind.DATA) else event.kind.value
     if event.kind is EventKind.DATA:
         what += " raw"
-    return f"{stamp}.{millis:03d}  {who:<{width}}  {what:<6} {event.summary}".rstrip()
+    summary = event.revealed if reveal else event.summary
+    return f"{stamp}.{millis:03d}  {who:<{width}}  {what:<6} {summary}".rstrip()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -234,9 +270,17 @@ class EventSlice(list[Event]):
         return html_of(self)
 
 
+def _overlaps(chunk: bytes, raw: bytes) -> bool:
+    """Could ``chunk`` be a piece of ``raw``: its middle, start or end?"""
+    if chunk in raw:
+        return True
+    return any(chunk.endswith(raw[:k]) or chunk.startswith(raw[-k:]) for k in range(1, min(len(chunk), len(raw))))
+
+
 Subscriber = Callable[[Event], None]
 
 PAYLOAD_OVERHEAD = 64  # per event kept with bytes, so empty payloads count too
+_CHUNK_LOOKBACK = 64  # events back from a secret message to the chunk that held it
 
 
 class EventLog:
@@ -245,7 +289,9 @@ class EventLog:
     Two bounds hold: at most ``capacity`` events, and at most about
     ``payload_limit`` bytes of raw payload; past that the oldest events
     keep their summaries but drop their bytes and decoded messages (a
-    spill file keeps everything).  Events are added on the reactor thread;
+    spill file keeps everything).  Secrets in events reach the spill file
+    and :meth:`export_jsonl` masked unless ``keep_secrets``.  Events are
+    added on the reactor thread;
     :meth:`tail` and :meth:`query` take a snapshot and are safe from any
     thread.
     """
@@ -262,7 +308,8 @@ class EventLog:
         self._subscribers: list[Subscriber] = []
         self._spill_fd: int | None = None
         self._spill_path: str | None = None
-        self._pending: list[str] = []
+        self._pending: list[Event] = []  # written as JSON at flush: a chunk may learn of its secret after it
+        self.keep_secrets = False  # files get secrets in clear (the user asked)
         self._flush_scheduled = False
         self._scheduler: Callable[[Callable[[], None]], object] | None = None
         self._spill_lock = threading.Lock()
@@ -296,6 +343,11 @@ class EventLog:
             if leaving.raw is not None and self._with_payload and self._with_payload[0] is leaving:
                 self._with_payload.popleft()
                 self._payload_bytes -= len(leaving.raw) + PAYLOAD_OVERHEAD
+        if message is not None and message.SECRET:  # a class flag: other messages pay nothing
+            spans = message.secret_spans()
+            if spans:
+                event.secret = spans
+                self._mask_chunk(event, message.raw, spans)
         ring.append(event)
         if raw is not None:
             self._with_payload.append(event)
@@ -303,7 +355,7 @@ class EventLog:
             if self._payload_bytes > self.payload_limit:
                 self._shed()
         if self._spill_fd is not None:
-            self._pending.append(event.to_json(compact=True))
+            self._pending.append(event)
             if self._scheduler is None:
                 self.flush()
             elif not self._flush_scheduled:
@@ -315,6 +367,30 @@ class EventLog:
             except Exception as exc:  # a watcher's bug must not break the traffic it watches
                 self._drop_subscriber(fn, exc)
         return event
+
+    def _mask_chunk(self, event: Event, raw: bytes, spans: Spans) -> None:
+        """Mark the secret in the chunk (DATA) event that brought this
+        message's bytes, if one did: it was logged just before."""
+        ring, covered = self._ring, 0
+        for i in range(len(ring) - 1, max(len(ring) - _CHUNK_LOOKBACK, 0) - 1, -1):
+            old = ring[i]
+            if old.conn != event.conn or old.direction is not event.direction:
+                continue
+            if old.kind is not EventKind.DATA or old.raw is None:
+                if old.kind is EventKind.MESSAGE:
+                    continue  # an earlier message of the same chunk
+                return
+            at = old.raw.rfind(raw)
+            if at >= 0:
+                old.secret = tuple((at + a, at + b) for a, b in spans)
+            elif _overlaps(old.raw, raw):  # the message came in several chunks: hide each piece
+                old.secret = ((0, len(old.raw)),)
+            else:
+                return  # a chunk of something else: this message came whole
+            old.text = None  # its summary shows the bytes: make it again, masked
+            covered += len(old.raw)
+            if at >= 0 or covered >= len(raw):
+                return
 
     def _drop_subscriber(self, fn: Subscriber, exc: Exception) -> None:
         self._subscribers = [s for s in self._subscribers if s is not fn]
@@ -358,7 +434,7 @@ class EventLog:
             self._spill_fd = fd
             self._spill_path = os.fspath(path)
             if include_existing:
-                self._pending = [e.to_json(compact=True) for e in tuple(self._ring)] + self._pending
+                self._pending = [*tuple(self._ring), *self._pending]
         self.flush()
 
     @property
@@ -371,7 +447,8 @@ class EventLog:
             self._flush_scheduled = False
             if self._spill_fd is None or not self._pending:
                 return
-            data = ("\n".join(self._pending) + "\n").encode("ascii")
+            reveal = self.keep_secrets
+            data = ("\n".join([e.to_json(compact=True, reveal=reveal) for e in self._pending]) + "\n").encode("ascii")
             self._pending = []
             view = memoryview(data)
             while view:
@@ -419,10 +496,13 @@ class EventLog:
         """The newest ``n`` events (matching ``flt``), oldest first."""
         return self.query(flt, limit=n)
 
-    def export_jsonl(self, target: str | os.PathLike[str] | IO[str], flt: EventFilter | None = None) -> int:
-        """Write matching events as JSON lines; returns how many."""
+    def export_jsonl(self, target: str | os.PathLike[str] | IO[str], flt: EventFilter | None = None,
+                     *, reveal: bool | None = None) -> int:
+        """Write matching events as JSON lines, secrets masked unless
+        ``reveal`` (by default: ``keep_secrets``); returns how many."""
         events = self.query(flt)
-        lines = "".join(e.to_json(compact=True) + "\n" for e in events)
+        reveal = self.keep_secrets if reveal is None else reveal
+        lines = "".join(e.to_json(compact=True, reveal=reveal) + "\n" for e in events)
         if isinstance(target, (str, os.PathLike)):
             with open(target, "w", encoding="ascii") as fh:
                 fh.write(lines)

@@ -101,11 +101,13 @@ class Lab:
     """
 
     def __init__(self, reactor: Reactor | None = None, *, log_capacity: int = 100_000,
-                 capture: Capture | str = Capture.FULL, loop: str = "asyncio", log: EventLog | None = None) -> None:
+                 capture: Capture | str = Capture.FULL, loop: str = "asyncio", log: EventLog | None = None,
+                 keep_secrets: bool = False) -> None:
         self._own_reactor = reactor is None
         self.reactor = reactor or Reactor(loop)
         self.log = log if log is not None else EventLog(log_capacity)  # given: a saved log to look at
         self.log.bind(self._soon)
+        self.keep_secrets = keep_secrets
         self.capture = _capture(capture, Capture.FULL)
         self.endpoints: dict[str, Endpoint] = {}
         # every protocol timer asks this clock
@@ -124,6 +126,17 @@ class Lab:
         # safe mode: the folders files may live in, and no console or wide bind
         self.jail: Jail | None = None
         self.reactor.on_shutdown(self._aclose)
+
+    @property
+    def keep_secrets(self) -> bool:
+        """Write secrets (passwords, credentials) in clear to files: the
+        log's spill, `log save`, `log export`, recordings and `save`.  Off
+        by default: files get them masked or left out."""
+        return self.log.keep_secrets
+
+    @keep_secrets.setter
+    def keep_secrets(self, value: bool) -> None:
+        self.log.keep_secrets = bool(value)
 
     def _soon(self, fn: Callable[[], None]) -> None:
         loop = self.reactor.loop

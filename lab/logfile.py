@@ -180,7 +180,10 @@ def _event(d: Any) -> Event:
         message = _message_class(type_name)(
             raw=raw or b"", saved_kind=_kind_of(protocol, type_name, fields), saved_summary=summary,
             saved_fields=fields)
-    return Event(seq, mono, wall, endpoint, conn, kind, direction, protocol, summary, raw, message)
+    event = Event(seq, mono, wall, endpoint, conn, kind, direction, protocol, summary, raw, message)
+    if d.get("masked") is True:
+        event.secret = ()  # its secrets were masked when written: nothing to reveal
+    return event
 
 
 def iter_events(path: str | os.PathLike[str], *, max_line: int = MAX_LINE,

@@ -398,9 +398,11 @@ def _comment(e: Event) -> str:
     return f"#{e.seq} {e.conn} {what} {e.summary}"
 
 
-def _packets(events: list[Event], conns: dict[str, _Conn]) -> tuple[list[_Packet], int, int]:
+def _packets(events: list[Event], conns: dict[str, _Conn], reveal: bool = False) -> tuple[list[_Packet], int, int]:
     """Pass two: the packets, in the order of the events; with the payload
-    bytes written and the events skipped for want of bytes."""
+    bytes written and the events skipped for want of bytes.  Secrets are
+    masked (the same way in a chunk and its messages, so they still
+    match) unless ``reveal``."""
     packets: list[_Packet] = []
     rebuilders: dict[tuple[str, Direction], StreamRebuilder] = {}
     # per direction, (stream end offset, packets) of chunks whose messages may follow
@@ -432,7 +434,7 @@ def _packets(events: list[Event], conns: dict[str, _Conn]) -> tuple[list[_Packet
             continue
         key = (e.conn, e.direction)
         rebuilder = rebuilders.setdefault(key, StreamRebuilder())
-        new, end = rebuilder.add(e.kind, e.raw)
+        new, end = rebuilder.add(e.kind, e.raw if reveal else e.masked_raw or b"")
         mine = marks.setdefault(key, deque())
         if not new:  # a message a chunk already held: note it on the chunk's packets
             while mine and mine[0][0] < end:
@@ -502,17 +504,18 @@ def _packet_block(p: _Packet) -> bytes:
 
 
 def write_pcapng(events: Iterable[Event], target: str | os.PathLike[str] | IO[bytes], *,
-                 real_ports: bool = False, force: bool = False) -> PcapSummary:
+                 real_ports: bool = False, force: bool = False, reveal: bool = False) -> PcapSummary:
     """Write the traffic of ``events`` (oldest first) as pcapng.
 
     A path is created anew (``force``: or overwritten); an existing file is
     a :class:`ConfigError`, as is one that cannot be written.  Events
-    without bytes cannot become packets: the summary counts them.
+    without bytes cannot become packets: the summary counts them.  Secret
+    bytes are written as ``********`` unless ``reveal``.
     """
     listed = sorted(events, key=lambda e: e.seq)
     conns = _survey(listed)
     _plan(conns, real_ports)
-    packets, payload, skipped = _packets(listed, conns)
+    packets, payload, skipped = _packets(listed, conns, reveal)
     written = sum(1 for c in conns.values() for leg in c.legs if leg.opened)
     name = getattr(target, "name", "<stream>") if not isinstance(target, (str, os.PathLike)) else os.fspath(target)
     if isinstance(target, (str, os.PathLike)):

@@ -60,7 +60,7 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", type=int, metavar="SEQ", help="only events after sequence number SEQ")
 
 
-USAGE = """log [-n N] [--json] [filters]
+USAGE = """log [-n N] [--json] [--reveal] [filters]
        log save FILE [--force] [filters]
        log export --pcap FILE [--force] [--real-ports] [filters]"""
 
@@ -72,7 +72,10 @@ log save FILE: write the matching events, raw chunks too, as JSON lines;
 log export --pcap FILE: write the matching traffic as pcapng for Wireshark,
   with made-up Ethernet/IP/TCP or UDP framing; each server's port is written
   as its protocol's own (25 for SMTP) so Wireshark decodes it, unless
-  --real-ports.  Both refuse to overwrite FILE without --force."""
+  --real-ports.  Both refuse to overwrite FILE without --force.
+Secrets (passwords, credentials) show masked; `log --reveal` shows them.
+Files get them masked (********) unless the lab keeps secrets
+(--keep-secrets)."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,8 @@ class LogCommand(Command):
         add_filter_arguments(parser)
         if action is None:
             parser.add_argument("--json", action="store_true", help="JSON lines instead of text")
+            parser.add_argument("--reveal", action="store_true",
+                                help="show secrets (passwords sent in cleartext) instead of masking them")
             parser.epilog = SAVING + "\n\n" + (parser.epilog or "")
 
     async def run(self, lab: Lab, args: argparse.Namespace) -> Result:
@@ -130,14 +135,15 @@ class LogCommand(Command):
                 lab.jail.path(args.file if action == "save" else args.pcap)
             if action == "save":
                 return await self._save(lab, args)
-            return await self._export(lab.log.query(build_filter(args)), args)
+            return await self._export(lab.log.query(build_filter(args)), args, lab.keep_secrets)
         if args.n < 0:
             raise CommandError("-n must be 0 or more")
         events = lab.log.tail(args.n, build_filter(args)) if args.n else lab.log.query(build_filter(args))
+        # masked even here: terminal output is often redirected to a file
         if args.json:
-            text = "\n".join(e.to_json() for e in events)
+            text = "\n".join(e.to_json(reveal=args.reveal) for e in events)
         else:
-            text = "\n".join(format_event(e) for e in events) or "no events match"
+            text = "\n".join(format_event(e, reveal=args.reveal) for e in events) or "no events match"
         return Result(self.name, events, text)
 
     async def _save(self, lab: Lab, args: argparse.Namespace) -> Result:
@@ -147,7 +153,7 @@ class LogCommand(Command):
         def write() -> Saved:
             try:
                 with open(path, "w" if args.force else "x", encoding="ascii") as fh:
-                    count = lab.log.export_jsonl(fh, flt)
+                    count = lab.log.export_jsonl(fh, flt, reveal=lab.keep_secrets)
                     return Saved(path, count, fh.tell())
             except FileExistsError:
                 raise CommandError(f"{path} exists", hint="add --force to overwrite it, or pick another name") from None
@@ -157,13 +163,13 @@ class LogCommand(Command):
         saved = await asyncio.to_thread(write)  # a big log takes a while: keep serving meanwhile
         return Result(self.name, saved, str(saved))
 
-    async def _export(self, events: Sequence[Event], args: argparse.Namespace) -> Result:
+    async def _export(self, events: Sequence[Event], args: argparse.Namespace, reveal: bool) -> Result:
         from lab.pcap import write_pcapng
 
         path = os.path.expanduser(args.pcap)
         try:
             summary = await asyncio.to_thread(write_pcapng, events, path, real_ports=args.real_ports,
-                                              force=args.force)
+                                              force=args.force, reveal=reveal)
         except ConfigError as exc:
             raise CommandError(exc.message, hint=exc.hint) from None
         return Result(self.name, summary, str(summary))

@@ -32,6 +32,8 @@ from typing import Any, ClassVar, Protocol
 from lab.errors import LocalProtocolError
 
 __all__ = [
+    "MASK",
+    "MASK_BYTES",
     "Clock",
     "LoopClock",
     "Message",
@@ -41,6 +43,7 @@ __all__ = [
     "Transport",
     "describe_pattern",
     "escape_bytes",
+    "mask_bytes",
     "matches_code",
 ]
 
@@ -96,6 +99,25 @@ def escape_bytes(data: bytes, limit: int = 200) -> str:
     return text
 
 
+MASK = "\u2022" * 6  # what live views show in place of a secret
+# what files hold in place of a secret: one length for all, so no length leaks
+MASK_BYTES = b"********"
+
+Spans = tuple[tuple[int, int], ...]
+
+
+def mask_bytes(raw: bytes, spans: Spans, mask: bytes = MASK_BYTES) -> bytes:
+    """``raw`` with each secret span (``(start, end)``, in order) replaced by
+    ``mask``."""
+    out, last = bytearray(), 0
+    for start, end in spans:
+        out += raw[last:start]
+        out += mask
+        last = max(last, end)
+    out += raw[last:]
+    return bytes(out)
+
+
 # What ``expect`` takes: bytes (inside the raw bytes), text (inside the
 # text, or whatever the protocol makes of a word such as a reply code), a
 # compiled regex, a number (a reply code) or a predicate.
@@ -125,6 +147,12 @@ class Message:
     (``VOLATILE``); ``keepalive`` marks a message the peer sends on its
     own clock (a server's PING), which recordings note but do not expect
     (``KEEPALIVE``).
+
+    A message that may carry a secret (a password, a replayable
+    credential) sets ``SECRET`` and says which bytes of ``raw`` are secret
+    in :meth:`secret_spans`; the event log keeps such bytes off the disk
+    and live views mask them.  Only ``SECRET`` classes are asked, so other
+    messages cost nothing.
     """
 
     raw: bytes
@@ -132,6 +160,7 @@ class Message:
     VOLATILE: ClassVar[frozenset[str]] = frozenset()
     KEEPALIVE: ClassVar[bool] = False
     EDITABLE: ClassVar[tuple[str, ...]] = ()  # fields edited() re-encodes
+    SECRET: ClassVar[bool] = False  # may carry a secret: see secret_spans()
 
     @property
     def kind(self) -> str:
@@ -148,6 +177,18 @@ class Message:
     def summary(self) -> str:
         """A one-line human description."""
         return escape_bytes(self.raw)
+
+    def secret_spans(self) -> Spans:
+        """The ``(start, end)`` ranges of ``raw`` that are secret, in order
+        (asked only when ``SECRET`` is set)."""
+        return ((0, len(self.raw)),) if self.SECRET else ()
+
+    def revealed(self) -> str:
+        """The summary with its secrets shown (what :meth:`summary` masks)."""
+        spans = self.secret_spans() if self.SECRET else ()
+        if not spans:
+            return self.summary()
+        return escape_bytes(self.raw) + " (sent in cleartext)"
 
     def fields(self) -> dict[str, Any]:
         """The decoded fields as a tree (nested dicts and lists)."""

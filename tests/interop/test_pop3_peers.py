@@ -168,7 +168,7 @@ def test_mail_lesson_smtplib_delivers_poplib_retrieves_the_same_bytes(lab: Lab) 
     for step in ("mx <- MAIL FROM:<bob@far.test>", "mx <- RCPT TO:<alice@lab.test>", "mx <- DATA",
                  "mx -> 354 start mail input; end with <CRLF>.<CRLF>",
                  f'mx <- message, {len(sent)} bytes, Subject "Lunch?"', "pop <- USER alice",
-                 "pop <- PASS (password hidden)", "pop -> +OK alice has 1 message (", "pop <- RETR 1",
+                 "pop <- PASS ••••••  (sent in cleartext)", "pop -> +OK alice has 1 message (", "pop <- RETR 1",
                  "pop -> +OK", "pop <- QUIT"):
         assert any(line.startswith(step) for line in story), (step, story)
     assert any(line.startswith("pop -> +OK") and line.endswith('lines, Subject "Lunch?"]') for line in story)

@@ -83,7 +83,7 @@ def test_auth_summaries_hide_passwords() -> None:
     """AUTH PLAIN shows the user, never the password; SASL lines hide their content."""
     token = base64.b64encode(b"\x00alice\x00s3cret").decode()
     cmd = Command.of("AUTH", f"PLAIN {token}")
-    assert cmd.summary() == "AUTH PLAIN (user alice, password hidden)"
+    assert cmd.summary() == "AUTH PLAIN ••••••  (user alice, sent in cleartext, base64)"
     assert token not in str(cmd.fields())
     assert "s3cret" not in AuthResponse.of(b"s3cret").summary()
     assert AuthResponse.of(None).summary() == "auth cancelled (*)"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lab.errors import LocalProtocolError
-from lab.protocols._base import Message, escape_bytes
+from lab.protocols._base import MASK, Message, Spans, escape_bytes
 from lab.protocols._framing import STREAM_ABOVE, BodyEnd, BodyPart
 from lab.services.mail import header_fields
 
@@ -60,6 +60,21 @@ class Pop3Command(Message):
     args: tuple[str, ...] = ()
     problem: str = ""
     KIND: ClassVar[str] = "command"
+    SECRET: ClassVar[bool] = True  # PASS, APOP's digest, AUTH's initial response
+
+    def secret_spans(self) -> Spans:
+        verb = self.raw[:5].upper()
+        if verb not in (b"PASS ", b"APOP ", b"AUTH "):
+            return ()
+        raw = self.raw
+        end = len(raw) - (2 if raw.endswith(b"\r\n") else 1 if raw.endswith(b"\n") else 0)
+        if verb == b"PASS ":
+            return ((5, end),) if end > 5 else ()  # the rest of the line, even a bad one
+        # APOP name DIGEST, AUTH MECH INITIAL: the last of three words
+        words = raw[:end].split(b" ")
+        if len(words) < 3:
+            return ()
+        return ((end - len(words[-1]), end),)
 
     @property
     def kind(self) -> str:
@@ -81,13 +96,24 @@ class Pop3Command(Message):
         if self.problem:
             return f"bad command line ({self.problem}): {escape_bytes(self.raw, 60)}"
         if self.verb == "PASS":
-            return "PASS (password hidden)"
+            return f"PASS {MASK}  (sent in cleartext)"
+        if self.verb == "APOP" and len(self.args) == 2:
+            return f"APOP {self.args[0]} {MASK}  (digest, replayable)"
+        if self.verb == "AUTH" and len(self.args) == 2:
+            return f"AUTH {self.args[0]} {MASK}  (sent in cleartext, base64)"
         return " ".join([self.verb, *self.args])
+
+    def revealed(self) -> str:
+        if self.problem or not self.secret_spans():
+            return self.summary()
+        return " ".join([self.verb, *self.args]) + "  (sent in cleartext)"
 
     def fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {"verb": self.verb, "args": list(self.args)}
         if self.verb == "PASS":
             out["args"] = ["***"]
+        elif self.verb in ("APOP", "AUTH") and len(self.args) == 2:
+            out["args"] = [self.args[0], "***"]
         if self.problem:
             out["problem"] = self.problem
         return out
@@ -125,13 +151,24 @@ class Pop3SaslResponse(Message):
     5034): base64 credentials, or ``*`` to cancel; hidden in summaries."""
 
     KIND: ClassVar[str] = "sasl"
+    SECRET: ClassVar[bool] = True
 
     @property
     def cancel(self) -> bool:
         return self.raw.strip() == b"*"
 
+    def secret_spans(self) -> Spans:
+        end = len(self.raw.rstrip(b"\r\n"))
+        return () if self.cancel or not end else ((0, end),)
+
     def summary(self) -> str:
-        return "* (SASL exchange cancelled)" if self.cancel else "SASL response (hidden)"
+        return "* (SASL exchange cancelled)" if self.cancel else f"SASL response {MASK}  (sent in cleartext, base64)"
+
+    def revealed(self) -> str:
+        if self.cancel:
+            return self.summary()
+        line = escape_bytes(self.raw.rstrip(b"\r\n"))
+        return f"SASL response {line}  (sent in cleartext, base64)"
 
     def fields(self) -> dict[str, Any]:
         return {"cancel": self.cancel}

@@ -45,7 +45,7 @@ from email.policy import SMTP
 from typing import Any, ClassVar
 
 from lab.errors import LocalProtocolError, RemoteProtocolError
-from lab.protocols._base import Message, Pattern, Role, Transport, escape_bytes, matches_code
+from lab.protocols._base import MASK, Message, Pattern, Role, Spans, Transport, escape_bytes, matches_code
 from lab.protocols._conversation import Conversation, Decoder
 from lab.protocols._framing import STREAM_ABOVE, BodyEnd, BodyPart, DotReader, StreamBuffer
 from lab.services.mail import header_fields
@@ -108,6 +108,18 @@ class Command(Message):
     verb: str
     arg: str = ""
     problem: str = ""
+    SECRET: ClassVar[bool] = True  # AUTH's initial response
+
+    def secret_spans(self) -> Spans:
+        raw = self.raw
+        if raw[:5].upper() != b"AUTH ":
+            return ()
+        end = len(raw) - (2 if raw.endswith(b"\r\n") else 1 if raw.endswith(b"\n") else 0)
+        words = raw[:end].strip(b" ").split(b" ")
+        if len(words) < 3:
+            return ()
+        start = raw.index(words[2], raw.index(words[1]) + len(words[1]))
+        return ((start, end),)
 
     @property
     def kind(self) -> str:  # hooks select a verb: srv.on("HELO", fn)
@@ -141,9 +153,15 @@ class Command(Message):
         if self.verb == "AUTH":
             mech, _, initial = self.arg.partition(" ")
             who = _plain_user(initial) if mech.upper() == "PLAIN" and initial else None
-            return f"AUTH {mech.upper()}" + (f" (user {who}, password hidden)" if who is not None else
-                                             " (initial response hidden)" if initial else "")
+            return f"AUTH {mech.upper()}" + (f" {MASK}  (user {who}, sent in cleartext, base64)" if who is not None
+                                             else f" {MASK}  (sent in cleartext, base64)" if initial else "")
         return f"{self.verb} {self.arg}".rstrip() + (" (bare LF)" if self.bare_lf else "")
+
+    def revealed(self) -> str:
+        if self.verb != "AUTH" or self.problem or not self.secret_spans():
+            return self.summary()
+        mech, _, initial = self.arg.partition(" ")
+        return f"AUTH {mech.upper()} {initial}  (sent in cleartext{_decoded(initial)})"
 
     def fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {"verb": self.verb, "arg": self.arg}
@@ -154,6 +172,15 @@ class Command(Message):
         if self.bare_lf:
             out["line_ending"] = "bare LF"
         return out
+
+
+def _decoded(value: str) -> str:
+    """What base64 ``value`` says, for a revealed summary: ``, base64 of "..."``."""
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return ", not base64"
+    return f", base64 of {escape_bytes(data)}"
 
 
 def _plain_user(initial: str) -> str | None:
@@ -184,6 +211,11 @@ class AuthResponse(Message):
     """A client's line in a SASL exchange (base64, or ``*`` to cancel)."""
 
     KIND: ClassVar[str] = "auth-response"
+    SECRET: ClassVar[bool] = True  # PLAIN and LOGIN send the password base64-encoded here
+
+    def secret_spans(self) -> Spans:
+        end = len(self.raw.rstrip(b"\r\n"))
+        return () if not end or self.value == "*" else ((0, end),)
 
     @property
     def value(self) -> str:
@@ -197,7 +229,12 @@ class AuthResponse(Message):
     def summary(self) -> str:
         if self.value == "*":
             return "auth cancelled (*)"
-        return f"auth response ({len(self.value)} base64 characters, hidden)"
+        return f"auth response {MASK}  (sent in cleartext, base64)"
+
+    def revealed(self) -> str:
+        if self.value == "*":
+            return self.summary()
+        return f"auth response {self.value}  (sent in cleartext{_decoded(self.value)})"
 
     def fields(self) -> dict[str, Any]:
         return {"length": len(self.value), "cancel": self.value == "*"}

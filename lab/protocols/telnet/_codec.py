@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from lab.errors import LocalProtocolError, RemoteProtocolError
-from lab.protocols._base import Message, Role, escape_bytes
+from lab.protocols._base import MASK, Message, Role, Spans, escape_bytes
 from lab.protocols._conversation import Conversation
 from lab.protocols._framing import MAX_LINE, StreamBuffer
 
@@ -54,6 +54,8 @@ __all__ = [
     "Command",
     "Line",
     "Negotiation",
+    "SecretLine",
+    "SecretText",
     "Subnegotiation",
     "TelnetConversation",
     "TelnetDecoder",
@@ -198,6 +200,7 @@ class Text(Message):
         return {"data": escape_bytes(self.data), "length": len(self.data)}
 
 
+_PASSWORD_PROMPT = re.compile(rb"(?i)pass(word|phrase)\s*:\s*$")
 _ENDINGS = {b"\r\n": "CR LF", b"\r\0": "CR NUL", b"\n": "LF", b"\r": "CR"}
 
 
@@ -242,6 +245,48 @@ class Line(Message):
 
     def fields(self) -> dict[str, Any]:
         return {"line": self.line, "ending": _ENDINGS.get(self.ending, escape_bytes(self.ending))}
+
+
+_TYPED_SECRET = "  (password, sent in cleartext)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecretText(Text):
+    """What a client typed of a line at a password prompt (character mode)."""
+
+    SECRET: ClassVar[bool] = True
+
+    def secret_spans(self) -> Spans:
+        return ((0, len(self.raw)),) if self.raw else ()
+
+    def summary(self) -> str:
+        return MASK + _TYPED_SECRET
+
+    def revealed(self) -> str:
+        return escape_bytes(self.data) + _TYPED_SECRET
+
+    def fields(self) -> dict[str, Any]:
+        return {"data": "***"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecretLine(Line):
+    """A line a client typed at a password prompt: the password."""
+
+    SECRET: ClassVar[bool] = True
+
+    def secret_spans(self) -> Spans:
+        end = len(self.raw) - len(self.ending)
+        return ((0, end),) if end > 0 else ()
+
+    def summary(self) -> str:
+        return (MASK if self.data else "(empty)") + _TYPED_SECRET
+
+    def revealed(self) -> str:
+        return escape_bytes(self.data + self.ending) + _TYPED_SECRET
+
+    def fields(self) -> dict[str, Any]:
+        return {"line": "***", "ending": _ENDINGS.get(self.ending, escape_bytes(self.ending))}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -412,6 +457,9 @@ class TelnetDecoder(StreamBuffer):
         self._i = 0  # parsed up to here
         self._line = 0  # data bytes of the current line handed out already
         self._after_cr = False  # a line just ended with a CR that ended the data
+        # a client's decoder: the line being typed answers a password prompt
+        self.secret = False
+        self.typing = False  # this decoder reads a client's typing
 
     @property
     def buffered(self) -> int:
@@ -480,6 +528,12 @@ class TelnetDecoder(StreamBuffer):
             self._count(len(data))
             self._line += len(data)
             self._i = i
+            if self.secret:
+                return SecretText(raw=bytes(buf[start:i]), data=bytes(data))
+            if not self.typing and data.endswith((b": ", b":")) and _PASSWORD_PROMPT.search(data):
+                conv = self.conversation
+                if isinstance(conv, TelnetConversation):
+                    conv.password_next = True
             return Text(raw=bytes(buf[start:i]), data=bytes(data))
         if self._eof and i < end:
             self._fail(f"stream ended inside a command: {escape_bytes(bytes(buf[i:]))}")
@@ -488,7 +542,9 @@ class TelnetDecoder(StreamBuffer):
     def _line_end(self, data: bytes, at: int, stop: int) -> Line:
         self._count(len(data))
         buf = self._buf
-        msg = Line(raw=bytes(buf[self._i : stop]), data=data, ending=bytes(buf[at:stop]))
+        line = SecretLine if self.secret else Line
+        self.secret = False  # one line answers the prompt
+        msg = line(raw=bytes(buf[self._i : stop]), data=data, ending=bytes(buf[at:stop]))
         self._i = stop
         self._line = 0
         return msg
@@ -541,4 +597,33 @@ class TelnetConversation(Conversation):
     follows_sends = False
 
     def decoder(self, sender: Role) -> TelnetDecoder:
-        return TelnetDecoder(MAX_LINE if sender is Role.CLIENT else MAX_SERVER_LINE)
+        decoder = TelnetDecoder(MAX_LINE if sender is Role.CLIENT else MAX_SERVER_LINE)
+        decoder.typing = sender is Role.CLIENT
+        return decoder
+
+    @property
+    def password_next(self) -> bool:
+        """The client's next line answers a password prompt: it decodes as
+        a :class:`SecretLine` (set when a server's ``Password:`` prompt
+        decodes here, or by a server that asks for one)."""
+        return self._typing.secret
+
+    @password_next.setter
+    def password_next(self, value: bool) -> None:
+        self._typing.secret = value
+
+    @property
+    def _typing(self) -> TelnetDecoder:
+        decoder = self._decoders[Role.CLIENT]
+        assert isinstance(decoder, TelnetDecoder)
+        return decoder
+
+    def send(self, msg: Message) -> bytes:
+        # what this client types at a password prompt is logged as a secret
+        if self.role is Role.CLIENT and self._typing.secret:
+            if type(msg) is Line:
+                self._typing.secret = False
+                msg = SecretLine(raw=msg.raw, data=msg.data, ending=msg.ending)
+            elif type(msg) is Text:
+                msg = SecretText(raw=msg.raw, data=msg.data)
+        return super().send(msg)

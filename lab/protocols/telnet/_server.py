@@ -55,6 +55,7 @@ from lab.protocols.telnet._codec import (
     Line,
     Negotiation,
     Subnegotiation,
+    TelnetConversation,
     Text,
     option_name,
 )
@@ -271,6 +272,11 @@ class TelnetSession(Session["TelnetServer"]):
         self._write(*(Line.of(line) for line in text.splitlines()))
 
     def _prompt(self, prompt: str = PROMPT) -> None:
+        if prompt is PASSWORD_PROMPT:
+            # the next line is the password: the log marks it secret
+            conv = self.conn.conversation
+            if isinstance(conv, TelnetConversation):
+                conv.password_next = True
         self._write(Text.of(prompt))
         self._go_ahead()
 
