@@ -11,6 +11,7 @@ import resource
 import selectors
 import socket
 import time
+from pathlib import Path
 
 import pytest
 from helpers import wait_until
@@ -361,3 +362,30 @@ def test_a_thousand_one_byte_a_second_clients_do_not_lock_out_a_good_one(lab: La
     else:
         assert srv.refused > count / 2  # the share held most of them off
         assert cut >= 64  # and the line timeout cut those it let in
+
+
+def test_scenario_servers_take_the_caps_in_both_forms(tmp_path: Path) -> None:
+    """A lab file's server and a `serve` step's text both set the slow-client caps (and a step's
+    --max-connections is kept); the command the step stands for says them again."""
+    from lab.scenarios import Runner, load_text
+    from lab.scenarios._text import command_words
+
+    text = """\
+name: caps
+lab:
+  f: {protocol: finger, line_timeout: 2.5, min_rate: 0, max_per_source: 3}
+steps:
+  - serve: finger --line-timeout 4 --max-per-source 2 --max-connections 5 as g
+  - connect: {to: g, as: c}
+"""
+    (scenario,) = load_text(text, str(tmp_path / "caps.yaml"))
+    step = scenario.steps[0]
+    words = command_words("serve", step.data)
+    assert words is not None and "--line-timeout" in words and "--max-per-source" in words
+    assert words[words.index("--max-connections") + 1] == "5"
+    with Lab.start() as lab:
+        outcome = Runner(scenario, lab=lab).run()
+        assert outcome.passed, outcome.failure.report() if outcome.failure else ""
+        f, g = lab["f"], lab["g"]
+        assert (f.line_timeout, f.min_rate, f.max_per_source) == (2.5, 0, 3)
+        assert (g.line_timeout, g.max_per_source, g.max_connections) == (4, 2, 5)

@@ -72,6 +72,9 @@ class ServerDecl:
     capture: str | None = None
     max_connections: int | None = None
     idle_timeout: float | None = None
+    max_per_source: int | None = None
+    line_timeout: float | None = None
+    min_rate: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
     to: str | None = None  # a proxy's server: a name before it, or HOST:PORT
 
@@ -82,7 +85,7 @@ class ServerDecl:
     def kwargs(self) -> dict[str, Any]:
         """Keywords for ``Lab.serve`` (or ``Lab.proxy``, after ``to``)."""
         out: dict[str, Any] = {"name": self.name, "port": self.port, "host": self.host}
-        for key in ("transport", "capture", "max_connections", "idle_timeout"):
+        for key in ("transport", "capture", *CAP_KEYS):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
         out.update(self.options)
@@ -303,8 +306,8 @@ def _check_reference(ctx: _Context, ref: str, mark: Mark) -> None:
 
 # -- the lab part -----------------------------------------------------------
 
-SERVER_KEYS = ("protocol", "port", "host", "transport", "capture", "max_connections", "idle_timeout", "options",
-               "to")
+CAP_KEYS = ("max_connections", "idle_timeout", "max_per_source", "line_timeout", "min_rate")
+SERVER_KEYS = ("protocol", "port", "host", "transport", "capture", *CAP_KEYS, "options", "to")
 
 
 def _protocol(ctx: _Context, name: str, mark: Mark) -> protocols.ProtocolSpec:
@@ -388,6 +391,14 @@ def _server(ctx: _Context, name: str, body: Any, mark: Mark) -> ServerDecl:
     max_conns = f.get("max_connections", int)
     if max_conns is not None and max_conns < 1:
         raise ctx.error(f.mark("max_connections"), "max_connections must be at least 1")
+    slow: dict[str, Any] = {}
+    for key, kind in (("max_per_source", int), ("line_timeout", float), ("min_rate", float)):
+        value = f.get(key, kind)
+        if value is not None and value < 0:
+            raise ctx.error(f.mark(key), f"{key} must be 0 (off) or more")
+        if value is not None and f.has("to"):
+            raise ctx.error(f.mark(key), f"a proxy takes no {key}", "slow-client caps belong to servers")
+        slow[key] = value
     options = f.get("options", dict, None)
     listen_address(ctx, f.text("host", "127.0.0.1"), f.mark("host") if f.has("host") else mark)
     to = f.text("to")
@@ -399,7 +410,7 @@ def _server(ctx: _Context, name: str, body: Any, mark: Mark) -> ServerDecl:
     checked = _check_options(ctx, spec, options) if options is not None else {}
     return ServerDecl(name=name, protocol=proto, mark=mark, port=port, host=f.text("host", "127.0.0.1"),
                       transport=transport, capture=capture, max_connections=max_conns,
-                      idle_timeout=f.get("idle_timeout", float), options=checked, to=to)
+                      idle_timeout=f.get("idle_timeout", float), options=checked, to=to, **slow)
 
 
 def safe_address(ctx: _Context, address: str, mark: Mark) -> None:

@@ -15,6 +15,7 @@ from lab import protocols
 from lab.errors import LabError
 from lab.scenarios._loader import LDict, Mark
 from lab.scenarios._model import (
+    CAP_KEYS,
     MAX_TIMEOUT,
     SERVER_KEYS,
     ServerDecl,
@@ -93,15 +94,11 @@ def check_serve(ctx: _Context, value: Any, mark: Mark, *, proxy: bool = False) -
         if decl.is_proxy and not proxy:
             raise ctx.error(value.mark, "a server with 'to' is a proxy", "write it as a `proxy:` step")
     else:
-        from lab.commands.serve import SLOW_CLIENT_CAPS, server_kwargs
+        from lab.commands.serve import server_kwargs
 
         words = _words(ctx, "serve", value, mark)
         args = _parse_command(ctx, "serve", words, mark)
         kwargs = server_kwargs(args)
-        for cap in SLOW_CLIENT_CAPS:
-            if cap in kwargs:
-                raise ctx.error(mark, f"--{cap.replace('_', '-')} is not a scenario word yet",
-                                "scenario servers keep the lab's defaults for slow clients")
         name = kwargs.pop("name") or None
         if name is None:
             raise ctx.error(mark, "serve needs a name: end with `as NAME`")
@@ -115,8 +112,8 @@ def check_serve(ctx: _Context, value: Any, mark: Mark, *, proxy: bool = False) -
         listen_address(ctx, general.get("host", "127.0.0.1"), mark)
         decl = ServerDecl(name=name, protocol=spec.name, mark=mark, port=general.get("port", 0),
                           host=general.get("host", "127.0.0.1"), transport=general.get("transport"),
-                          capture=general.get("capture"), idle_timeout=general.get("idle_timeout"),
-                          options=kwargs)
+                          capture=general.get("capture"), options=kwargs,
+                          **{key: general.get(key) for key in CAP_KEYS})
     _new_name(ctx, decl.name, mark)
     ctx.servers[decl.name] = decl.protocol
     return {"server": decl}

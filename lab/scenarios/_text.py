@@ -62,6 +62,12 @@ def _listener_words(decl: ServerDecl) -> list[str]:
         words += ["--max-connections", str(decl.max_connections)]
     if decl.idle_timeout is not None:
         words += ["--idle-timeout", f"{decl.idle_timeout:g}"]
+    if decl.max_per_source is not None:
+        words += ["--max-per-source", str(decl.max_per_source)]
+    for key in ("line_timeout", "min_rate"):
+        value = getattr(decl, key)
+        if value is not None:
+            words += [f"--{key.replace('_', '-')}", f"{value:g}"]
     return words
 
 
