@@ -152,6 +152,8 @@ def _cli_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print events as JSON lines")
     parser.add_argument("--bytes", action="store_true", help="also print raw byte chunks")
     parser.add_argument("--log-file", metavar="FILE", help="also append every event to FILE as JSON lines")
+    parser.add_argument("--keep-secrets", action="store_true",
+                        help="write passwords in clear to logs, recordings and lab files")
     parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="event loop implementation")
 
 
@@ -187,7 +189,7 @@ def cmd_serve(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     kwargs = server_kwargs(args)
     kwargs["name"] = args.name or args.protocol
-    for extra in ("json", "bytes", "log_file", "loop"):
+    for extra in ("json", "bytes", "log_file", "keep_secrets", "loop"):
         kwargs.pop(extra, None)
 
     return _in_foreground(args, lambda lab: lab.aserve(args.protocol, **kwargs), "listening on")
@@ -200,7 +202,7 @@ def _in_foreground(args: argparse.Namespace, make: Callable[[Lab], Awaitable[Lis
     from lab.lab import Lab
 
     reactor = Reactor(args.loop)
-    lab = Lab(reactor)
+    lab = Lab(reactor, keep_secrets=args.keep_secrets)
     if args.log_file:
         lab.log.spill_to(args.log_file)
     printer = EventPrinter(reactor.loop, show_bytes=args.bytes, as_json=args.json)
@@ -340,7 +342,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
         _say("nothing to run — give a script: netlab exec \"serve echo; ls\"")
         return EXIT_USAGE
     reactor = Reactor(args.loop)
-    lab = Lab(reactor)
+    lab = Lab(reactor, keep_secrets=args.keep_secrets)
     printer = EventPrinter(reactor.loop)
     if args.log:
         lab.log.subscribe(printer)
@@ -456,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--file", help="read statements from FILE (- for stdin)")
     p.add_argument("--log", action="store_true", help="print events as they happen")
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    p.add_argument("--keep-secrets", action="store_true",
+                   help="write passwords in clear to logs, recordings and lab files")
     p.add_argument("--loop", choices=LOOPS, default="asyncio")
 
     p = sub.add_parser("demo", help="a demo lab with servers and clients talking, printed as text "

@@ -281,7 +281,7 @@ def _printer_lab(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from lab.reactor import Reactor
 
     reactor = Reactor(args.loop)
-    lab = Lab(reactor)
+    lab = Lab(reactor, keep_secrets=args.keep_secrets)
     if args.log_file:
         lab.log.spill_to(args.log_file)
     printer = EventPrinter(reactor.loop, show_bytes=args.bytes, as_json=args.json)
@@ -385,6 +385,8 @@ def _traffic_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print events as JSON lines")
     parser.add_argument("--bytes", action="store_true", help="also print raw byte chunks")
     parser.add_argument("--log-file", metavar="FILE", help="also append every event to FILE as JSON lines")
+    parser.add_argument("--keep-secrets", action="store_true",
+                        help="write passwords in clear to logs, recordings and lab files")
     parser.add_argument("--scenario", metavar="NAME", help="which scenario of a file with several")
     parser.add_argument("--loop", choices=LOOPS, default="asyncio", help="event loop implementation")
 

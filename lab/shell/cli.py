@@ -38,7 +38,7 @@ def cmd_shell(args: argparse.Namespace) -> int:
     except ImportError:
         _say("IPython is not installed — pip install ipython, or use `netlab console`")
         return 1
-    lab = Lab.start(loop=args.loop)
+    lab = Lab.start(loop=args.loop, keep_secrets=args.keep_secrets)
     config = Config()
     config.InteractiveShellApp.extensions = ["lab"]
     config.TerminalInteractiveShell.banner2 = SHELL_BANNER
@@ -56,7 +56,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     from lab.shell.console import run_console
 
     return run_console(loop=args.loop, events=args.events, show_bytes=args.bytes, script=args.exec,
-                       record=args.record, force=args.force)
+                       record=args.record, force=args.force, keep_secrets=args.keep_secrets)
 
 
 def cmd_talk(args: argparse.Namespace) -> int:
@@ -75,6 +75,8 @@ def register(subparsers: Any) -> None:
         "`--` go to IPython.",
         epilog="example: netlab shell -- --no-banner")
     p.add_argument("ipython_args", nargs=argparse.REMAINDER, help="arguments for IPython (after --)")
+    p.add_argument("--keep-secrets", action="store_true",
+                   help="write passwords in clear to logs, recordings and lab files")
     p.add_argument("--loop", choices=LOOPS, default="asyncio", help="event loop implementation")
     p.set_defaults(handler=_strip_dashes(cmd_shell))
 
@@ -95,6 +97,8 @@ def register(subparsers: Any) -> None:
                    help="record the session as a scenario in FILE (like `record start FILE`; "
                    "`record stop` or leaving ends it)")
     p.add_argument("--force", action="store_true", help="with --record: replace FILE if it exists")
+    p.add_argument("--keep-secrets", action="store_true",
+                   help="write passwords in clear to logs, recordings and lab files")
     p.add_argument("--loop", choices=LOOPS, default="asyncio", help="event loop implementation")
     p.set_defaults(handler=cmd_console)
 

@@ -278,10 +278,12 @@ class Console:
 
 
 def run_console(*, loop: str = "asyncio", events: str = "all", show_bytes: bool = False,
-                script: str | None = None, record: str | None = None, force: bool = False) -> int:
+                script: str | None = None, record: str | None = None, force: bool = False,
+                keep_secrets: bool = False) -> int:
     """Run the console until the user leaves; returns the exit code.
-    ``record``: record the session as a scenario in that file."""
-    lab = Lab.start(loop=loop)
+    ``record``: record the session as a scenario in that file;
+    ``keep_secrets``: files get secrets in clear."""
+    lab = Lab.start(loop=loop, keep_secrets=keep_secrets)
     console = Console(lab, events=events, show_bytes=show_bytes)
     try:
         if record is not None and not console.start_recording(record, force=force):

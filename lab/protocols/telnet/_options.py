@@ -7,6 +7,7 @@ Tests: tests/protocols/test_telnet.py
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,15 @@ def read_password_file(path: str) -> str:
     return parse_password(first[0].strip())
 
 
+def read_password_env(name: str) -> str:
+    """The value of environment variable ``name``, so the password stays
+    out of lab files."""
+    value = os.environ.get(name)
+    if value is None:
+        raise ValueError(f"environment variable {name} is not set: set it to the console password")
+    return parse_password(value)
+
+
 def parse_terminal(text: str) -> str:
     """A terminal type as RFC 1091 allows it."""
     try:
@@ -86,6 +96,8 @@ class TelnetOptions(Options):
                                   parse=parse_password, metavar="SECRET")
     password_file: str | None = option(help="read the console password from the first line of FILE",
                                        parse=read_password_file, metavar="FILE")
+    password_env: str | None = option(help="read the console password from environment variable NAME",
+                                      parse=read_password_env, metavar="NAME")
     allow_remote: bool = option(False, help="let the console listen on and accept non-loopback addresses",
                                 flag=True)
     login_attempts: int = option(3, help="console password attempts per connection", parse=integer(1, 100),

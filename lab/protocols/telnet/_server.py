@@ -570,11 +570,11 @@ class TelnetServer(ServerBehaviour[TelnetOptions]):
 
     def __init__(self, options: TelnetOptions) -> None:
         super().__init__(options)
-        self.password: str | None = options.password or options.password_file
+        self.password: str | None = options.password or options.password_file or options.password_env
         if options.mode is Mode.CONSOLE and not self.password:
             raise ConfigError(
                 "telnet: the console needs a password: it runs lab commands for whoever connects",
-                hint="add --password SECRET or --password-file FILE",
+                hint="add --password-file FILE or --password-env NAME (or --password SECRET)",
             )
         # running statements (the loop keeps only weak references to tasks);
         # stopping leaves them be: one of them may be the `stop` of this server
