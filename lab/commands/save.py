@@ -35,7 +35,7 @@ class SaveCommand(Command):
     async def run(self, lab: Lab, args: argparse.Namespace) -> Result:
         import yaml
 
-        from lab.scenarios._recorder import server_entry
+        from lab.scenarios._recorder import secrets_left_out, server_entry
 
         path = Path(args.file)
         if lab.jail is not None:
@@ -49,6 +49,7 @@ class SaveCommand(Command):
         body: dict[str, Any] = {"name": args.name or path.stem,
                                 "description": f"A lab of {len(servers)} servers, saved on {when}."}
         text = f"# Saved by netlab; `netlab up {path.name}` starts these servers again.\n"
+        text += "".join(note + "\n" for s in lab.servers for note in secrets_left_out(s))
         text += yaml.safe_dump(body, sort_keys=False, allow_unicode=True)
         text += yaml.safe_dump({"lab": servers}, default_flow_style=None, sort_keys=False, allow_unicode=True)
         tmp = path.with_name(f".{path.name}.tmp")

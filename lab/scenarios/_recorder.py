@@ -150,8 +150,32 @@ def _exact_send(client: str, raw: bytes) -> dict[str, Any]:
     return {"to": client, "text": _braces(text.replace("\\", "\\\\")), "newline": False}
 
 
+def password_env_name(server: str) -> str:
+    """The environment variable a lab file names for a server's password."""
+    return "NETLAB_" + re.sub(r"[^A-Za-z0-9]", "_", server).upper() + "_PASSWORD"
+
+
+def secrets_left_out(server: Server) -> list[str]:
+    """What :func:`server_entry` leaves out or replaces of a server's
+    secrets, as comment lines saying how to supply them."""
+    if server.lab.keep_secrets:
+        return []
+    given = server.given_options
+    notes = []
+    if given.get("password") is not None and given.get("password_file") is None:
+        notes.append(f"# {server.name}: the password is read from ${password_env_name(server.name)}"
+                     " (set it, or use password_file:)")
+    if given.get("user"):
+        notes.append(f"# {server.name}: accounts left out (they hold passwords): add"
+                     " `user: [NAME=PASSWORD]` under its options")
+    return notes
+
+
 def server_entry(server: Server, *, keep_port: bool = False) -> dict[str, Any]:
-    """A server as a ``lab:`` entry (protocol, options as given)."""
+    """A server as a ``lab:`` entry (protocol, options as given).  Unless
+    the lab keeps secrets, no password is written: a console's is read from
+    its ``password_file`` or an environment variable, accounts are left
+    out (:func:`secrets_left_out` says so)."""
     entry: dict[str, Any] = {"protocol": server.spec.name}
     if keep_port:
         entry["port"] = server.port
@@ -161,6 +185,10 @@ def server_entry(server: Server, *, keep_port: bool = False) -> dict[str, Any]:
             and server.spec.transports[0].value != _DEFAULT_TRANSPORT):
         entry["transport"] = server.transport.value
     options = {k: _plain(v) for k, v in server.given_options.items() if v is not None}
+    if not server.lab.keep_secrets:
+        if options.pop("password", None) is not None and "password_file" not in options:
+            options["password_env"] = password_env_name(server.name)
+        options.pop("user", None)
     if options:
         entry["options"] = options
     return entry
@@ -224,6 +252,8 @@ class Recorder:
         self._relay_names: set[str] = set()
         self._relay_conns: dict[str, ProxyConnection] = {}
         self._opened: dict[str, ProxyConnection] = {}  # proxied, not yet known to be a stranger
+        self._secrets: dict[str, str] = {}  # secret seen on the wire -> its placeholder
+        self._explained: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -286,12 +316,49 @@ class Recorder:
     def _write(self, text: str) -> None:
         if self._fd is None:
             return
+        if self._secrets and not self.lab.keep_secrets:
+            text = self._scrub(text)
         data = text.encode("utf-8")
         while data:  # one write in practice; a short write finishes the same step
             written = os.write(self._fd, data)
             data = data[written:]
 
+    def _learn(self, event: Event) -> None:
+        """Note the secrets an event carries, so no step writes them."""
+        raw = event.raw
+        assert raw is not None and event.secret
+        for start, end in event.secret:
+            secret = raw[start:end].decode("utf-8", "replace")
+            if secret and secret not in self._secrets:
+                self._secrets[secret] = "{secret.s" + str(len(self._secrets) + 1) + "}"
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with each secret seen replaced by its placeholder, after
+        a comment saying what each placeholder used the first time is."""
+        text = self._hide(text)
+        notes = ""
+        for name in self._secrets.values():
+            if name in text and name not in self._explained:
+                self._explained.add(name)
+                notes += (f"# {name} stands for a secret (a password sent in cleartext) left out of this"
+                          " file: write it in its place, or record with --keep-secrets\n")
+        return notes + text
+
+    def _hide(self, value: Any) -> Any:
+        """``value`` with each secret seen replaced by its placeholder."""
+        if isinstance(value, str):
+            for secret in sorted(self._secrets, key=len, reverse=True):
+                value = value.replace(secret, self._secrets[secret])
+            return value
+        if isinstance(value, list):
+            return [self._hide(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self._hide(v) for k, v in value.items()}
+        return value
+
     def _step(self, kind: str, value: Any) -> None:
+        if self._secrets and not self.lab.keep_secrets:
+            value = self._hide(value)  # before YAML quotes it: a placeholder has braces
         self._write(step_yaml(kind, value))
         self.steps += 1
 
@@ -334,6 +401,8 @@ class Recorder:
 
     def _serve_step(self, server: Server) -> None:
         self._declared.add(server.name)
+        for note in secrets_left_out(server):
+            self._write(note + "\n")
         self._step("serve", {"as": server.name, **server_entry(server)})
 
     def _declare(self, endpoint: Any) -> None:
@@ -477,6 +546,8 @@ class Recorder:
     # -- traffic -------------------------------------------------------------
 
     def _on_event(self, event: Event) -> None:
+        if event.secret and event.raw is not None:
+            self._learn(event)
         endpoint = self.lab.endpoints.get(event.endpoint)
         if endpoint is not None and endpoint.kind is EndpointKind.PROXY:
             self._relayed_event(cast("Proxy", endpoint), event)
