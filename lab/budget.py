@@ -39,7 +39,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_LIMITS", "MAX_REPORTS", "BudgetLimits", "ReplyBudget", "parse_limits"]
+__all__ = ["DEFAULT_LIMITS", "MAX_REPORTS", "BudgetLimits", "ReplyBudget", "parse_budget", "parse_limits"]
 
 MAX_REPORTS = 10  # budget reports a second, all sources together
 _FORGET_CHECK = 8  # tracked sources looked at for one to forget when the table is full
@@ -91,6 +91,14 @@ def parse_limits(text: str) -> BudgetLimits:
     if rate <= 0 or burst <= 0:
         raise ValueError(f"wants a rate and a burst above 0, got {text!r}")
     return BudgetLimits(rate=rate, burst=burst, ratio=ratio)
+
+
+def parse_budget(text: str) -> BudgetLimits | None:
+    """A server's ``reply_budget`` as written: ``RATE[/BURST[/RATIO]]``,
+    or ``off`` (None: no budget); ValueError with what is wrong."""
+    if text.strip().lower() == "off":
+        return None
+    return parse_limits(text)
 
 
 class _Source:

@@ -373,6 +373,7 @@ class Server(ListeningEndpoint):
         self._udp_peers: OrderedDict[tuple[Any, ...], DatagramPeer] = OrderedDict()
         # over UDP: what each source address may be sent (lab.budget); change .limits at will
         self.reply_budget: ReplyBudget | None = None
+        self.budget_limits: BudgetLimits | None = DEFAULT_LIMITS  # None: no budget (Lab.serve's reply_budget="off")
         self._listener: Listener | None = None  # a library's, when it owns the sockets
 
     @property
@@ -403,12 +404,16 @@ class Server(ListeningEndpoint):
             else:
                 sock = self._udp_sock = udp_socket(self.host, self.port, bind=True)
                 limits = getattr(self.options, "reply_budget", None)  # a protocol may offer it as an option
-                self.reply_budget = ReplyBudget(limits if isinstance(limits, BudgetLimits) else DEFAULT_LIMITS,
-                                                self.lab.clock.time, self._budget_report)
+                if isinstance(limits, BudgetLimits):
+                    self.budget_limits = limits
                 transport, _ = await loop.create_datagram_endpoint(
                     lambda: _UdpServerProtocol(self), sock=sock
                 )
-                self._udp = _BudgetedTransport(transport, self.reply_budget)
+                if self.budget_limits is None:
+                    self._udp = transport
+                else:
+                    self.reply_budget = ReplyBudget(self.budget_limits, self.lab.clock.time, self._budget_report)
+                    self._udp = _BudgetedTransport(transport, self.reply_budget)
                 self._udp_reaper = self.lab.clock.call_later(self._reap_interval, self._reap_udp_peers)
         except OSError as exc:
             where = f"{self.transport.value} {format_address((self.host, self.port))}"

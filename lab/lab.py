@@ -23,6 +23,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar, cast
 
 from lab import protocols
+from lab.budget import DEFAULT_LIMITS, BudgetLimits, parse_budget
 from lab.connection import READ_SIZE
 from lab.endpoints import (
     DEFAULT_LINE_TIMEOUT,
@@ -77,6 +78,19 @@ def _capture(value: Capture | str | None, default: Capture) -> Capture:
         return Capture(value)
     except ValueError:
         raise ConfigError(f"unknown capture level {value!r}", hint="use full, summary or off") from None
+
+
+def _budget(value: str | BudgetLimits | None, kind: Transport) -> BudgetLimits | None:
+    """A UDP server's reply budget: ``RATE[/BURST[/RATIO]]`` or ``off``."""
+    if value is None or isinstance(value, BudgetLimits):
+        return value if value is not None else DEFAULT_LIMITS
+    if kind is not Transport.UDP:
+        raise ConfigError("a reply budget is for UDP servers", hint="TCP answers only who connected")
+    try:
+        return parse_budget(value)
+    except ValueError as exc:
+        raise ConfigError(f"reply budget {exc}", hint="e.g. 4K/16K/2: bytes a second, burst, times what "
+                          "a source sends; or off") from None
 
 
 def _transport(spec: ProtocolSpec, value: Transport | str | None) -> Transport:
@@ -242,7 +256,7 @@ class Lab:
                      max_connections: int = DEFAULT_MAX_CONNECTIONS,
                      idle_timeout: float | None = None, max_per_source: int | None = None,
                      line_timeout: float | None = None, min_rate: float | None = None,
-                     **options: Any) -> Server:
+                     reply_budget: str | BudgetLimits | None = None, **options: Any) -> Server:
         self._check_open()
         # a spec object serves a behaviour built on the fly (a mock from a recording)
         spec = protocol if isinstance(protocol, ProtocolSpec) else protocols.get(protocol)
@@ -256,6 +270,7 @@ class Lab:
                            ("min_rate", min_rate)):
             if value is not None and value < 0:
                 raise ConfigError(f"{cap} must not be negative", hint="0 turns it off")
+        budget = _budget(reply_budget, kind)
         if self.jail is not None:
             options = self.jail.check_serve(spec, host, options)
         resolved = spec.resolve_options(options)
@@ -268,6 +283,8 @@ class Lab:
             line_timeout=DEFAULT_LINE_TIMEOUT if line_timeout is None else (line_timeout or None),
             min_rate=DEFAULT_MIN_RATE if min_rate is None else min_rate,
         )
+        if reply_budget is not None:
+            server.budget_limits = budget
         server.behaviour.check_bind(host)  # a behaviour may refuse an address (a console beyond loopback)
         server.given_options = dict(options)
         self.endpoints[server.name] = server

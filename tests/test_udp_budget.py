@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 import pytest
 from helpers import wait_until
@@ -182,3 +183,28 @@ def test_a_flood_of_one_byte_datagrams_is_no_amplifier(lab: Lab, proto: str) -> 
             assert len(bit) == 1
         with udp() as again:  # the same address, another port: the same bucket
             wait_until(lambda: answered(again, srv.port), timeout=30, what="127.0.0.1 to be answered again")
+
+
+def test_the_reply_budget_is_a_serve_option_and_a_lab_file_key(tmp_path: Path) -> None:
+    """`serve --reply-budget RATE/BURST/RATIO` (or off) sets a UDP server's budget; a TCP server refuses
+    one; a lab file takes the same words, checked at load."""
+    from lab.commands import Interpreter
+    from lab.errors import ConfigError, LabError, ScenarioError
+    from lab.scenarios import load_text
+
+    with Lab.start() as lab:
+        Interpreter(lab).execute("serve qotd --udp --reply-budget 1K/2K/1 as q; serve qotd --udp"
+                                 " --reply-budget off as free; serve qotd --udp as plain", 30)
+        q, free, plain = lab["q"], lab["free"], lab["plain"]
+        assert q.reply_budget is not None and q.reply_budget.limits == BudgetLimits(rate=1024, burst=2048, ratio=1)
+        assert free.reply_budget is None
+        assert plain.reply_budget is not None and plain.reply_budget.limits == DEFAULT_LIMITS
+        with pytest.raises(LabError, match="for UDP servers"):
+            Interpreter(lab).execute("serve qotd --reply-budget 1K as t", 30)
+        with pytest.raises(ConfigError, match="RATE"):
+            lab.serve("qotd", transport="udp", reply_budget="lots")
+    (scenario,) = load_text("lab:\n  q: {protocol: qotd, transport: udp, reply_budget: 1K/2K}\n"
+                            "steps:\n  - wait: 0\n", str(tmp_path / "b.yaml"))
+    assert scenario.servers[0].reply_budget == "1K/2K"
+    with pytest.raises(ScenarioError, match=r"b\.yaml:2:37: lab server 'q': a reply budget is for UDP servers"):
+        load_text("lab:\n  q: {protocol: qotd, reply_budget: 1K}\nsteps:\n  - wait: 0\n", str(tmp_path / "b.yaml"))

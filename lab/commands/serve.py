@@ -18,11 +18,11 @@ from lab.protocols._spec import ProtocolSpec
 if TYPE_CHECKING:
     from lab.lab import Lab
 
-# the caps on slow clients: left out of a serve's keywords when not given,
+# caps left out of a serve's keywords when not given,
 # so the lab's defaults apply
-SLOW_CLIENT_CAPS = ("max_per_source", "line_timeout", "min_rate")
+DEFAULTED_CAPS = ("max_per_source", "line_timeout", "min_rate", "reply_budget")
 GENERAL = ("protocol", "port", "host", "transport", "capture", "max_connections", "idle_timeout", "name",
-           *SLOW_CLIENT_CAPS)
+           *DEFAULTED_CAPS)
 
 
 def add_server_arguments(parser: argparse.ArgumentParser, spec: ProtocolSpec | None) -> None:
@@ -51,6 +51,9 @@ def add_server_arguments(parser: argparse.ArgumentParser, spec: ProtocolSpec | N
     parser.add_argument("--min-rate", type=float, default=None,
                         help="bytes a second a message slower than --line-timeout must average"
                              f" (default {DEFAULT_MIN_RATE:g}; 0 = the line timeout is absolute)")
+    parser.add_argument("--reply-budget", metavar="RATE/BURST/RATIO", default=None,
+                        help="UDP: reply bytes a source address may get, e.g. 4K/16K/2 (a second, at once,"
+                             " times what it sends; the default) or off")
     declared = spec.options.declared() if spec is not None else ()
     if spec is None or not declared:
         return
@@ -84,7 +87,7 @@ def server_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Namespace -> keywords for ``Lab.serve`` (protocol options unset are left out)."""
     values = vars(args)
     out = {k: values[k] for k in GENERAL
-           if k in values and k != "protocol" and not (k in SLOW_CLIENT_CAPS and values[k] is None)}
+           if k in values and k != "protocol" and not (k in DEFAULTED_CAPS and values[k] is None)}
     out.update({k: v for k, v in values.items() if k not in GENERAL and v is not None})
     return out
 

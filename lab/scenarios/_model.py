@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lab import protocols
+from lab.budget import parse_budget
 from lab.errors import LabError, ScenarioError
 from lab.jail import Jail, path_options, refused_option
 from lab.scenarios._loader import LDict, LList, Mark, YamlError, compose_documents
@@ -75,6 +76,7 @@ class ServerDecl:
     max_per_source: int | None = None
     line_timeout: float | None = None
     min_rate: float | None = None
+    reply_budget: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     to: str | None = None  # a proxy's server: a name before it, or HOST:PORT
 
@@ -306,7 +308,7 @@ def _check_reference(ctx: _Context, ref: str, mark: Mark) -> None:
 
 # -- the lab part -----------------------------------------------------------
 
-CAP_KEYS = ("max_connections", "idle_timeout", "max_per_source", "line_timeout", "min_rate")
+CAP_KEYS = ("max_connections", "idle_timeout", "max_per_source", "line_timeout", "min_rate", "reply_budget")
 SERVER_KEYS = ("protocol", "port", "host", "transport", "capture", *CAP_KEYS, "options", "to")
 
 
@@ -399,6 +401,16 @@ def _server(ctx: _Context, name: str, body: Any, mark: Mark) -> ServerDecl:
         if value is not None and f.has("to"):
             raise ctx.error(f.mark(key), f"a proxy takes no {key}", "slow-client caps belong to servers")
         slow[key] = value
+    budget = f.get("reply_budget", str)
+    if budget is not None:
+        if (transport or spec.transports[0].value) != "udp":
+            raise ctx.error(f.mark("reply_budget"), "a reply budget is for UDP servers", "add transport: udp")
+        try:
+            parse_budget(budget)
+        except ValueError as exc:
+            raise ctx.error(f.mark("reply_budget"), f"reply budget {exc}",
+                            "e.g. 4K/16K/2: bytes a second, burst, times what a source sends; or off") from None
+        slow["reply_budget"] = budget
     options = f.get("options", dict, None)
     listen_address(ctx, f.text("host", "127.0.0.1"), f.mark("host") if f.has("host") else mark)
     to = f.text("to")

@@ -68,6 +68,8 @@ def _listener_words(decl: ServerDecl) -> list[str]:
         value = getattr(decl, key)
         if value is not None:
             words += [f"--{key.replace('_', '-')}", f"{value:g}"]
+    if decl.reply_budget is not None:
+        words += ["--reply-budget", decl.reply_budget]
     return words
 
 

@@ -261,7 +261,8 @@ def test_a_sasl_exchange_keeps_the_table_in_step() -> None:
     seen += conv.observe(b"AGFsaWNlAHdvbmRlcmxhbmQ=\r\nLIST\r\n", Role.CLIENT)
     seen += conv.observe(b"-ERR [AUTH] no\r\n+OK\r\n1 5\r\n.\r\n", Role.SERVER)
     msgs = [m for _, m in seen]
-    assert isinstance(msgs[3], pop3.Pop3SaslResponse) and msgs[3].summary() == "SASL response ••••••  (sent in cleartext, base64)"
+    assert isinstance(msgs[3], pop3.Pop3SaslResponse)
+    assert msgs[3].summary() == "SASL response ••••••  (sent in cleartext, base64)"
     assert [getattr(m, "reply_to", None) for m in msgs if isinstance(m, Pop3Reply)] == ["", "AUTH", "AUTH", "LIST"]
     assert msgs[-1].body == b"1 5\r\n"  # type: ignore[attr-defined]
 
