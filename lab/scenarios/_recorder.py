@@ -155,6 +155,11 @@ def password_env_name(server: str) -> str:
     return "NETLAB_" + re.sub(r"[^A-Za-z0-9]", "_", server).upper() + "_PASSWORD"
 
 
+def secret_env(name: str) -> str:
+    """The environment variable a ``{secret.NAME}`` placeholder is read from."""
+    return "NETLAB_SECRET_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
 def secrets_left_out(server: Server) -> list[str]:
     """What :func:`server_entry` leaves out or replaces of a server's
     secrets, as comment lines saying how to supply them."""
@@ -165,10 +170,16 @@ def secrets_left_out(server: Server) -> list[str]:
     if given.get("password") is not None and given.get("password_file") is None:
         notes.append(f"# {server.name}: the password is read from ${password_env_name(server.name)}"
                      " (set it, or use password_file:)")
-    if given.get("user"):
-        notes.append(f"# {server.name}: accounts left out (they hold passwords): add"
-                     " `user: [NAME=PASSWORD]` under its options")
+    for name in _account_options(server):
+        if given.get(name):
+            notes.append(f"# {server.name}: accounts left out (they hold passwords): add"
+                         f" `{name}: [NAME=PASSWORD]` under its options")
     return notes
+
+
+def _account_options(server: Server) -> list[str]:
+    """The server's options whose values hold passwords (``NAME=PASSWORD``)."""
+    return [opt.name for opt in server.spec.options.declared() if "PASSWORD" in (opt.metavar or "")]
 
 
 def server_entry(server: Server, *, keep_port: bool = False) -> dict[str, Any]:
@@ -188,7 +199,8 @@ def server_entry(server: Server, *, keep_port: bool = False) -> dict[str, Any]:
     if not server.lab.keep_secrets:
         if options.pop("password", None) is not None and "password_file" not in options:
             options["password_env"] = password_env_name(server.name)
-        options.pop("user", None)
+        for name in _account_options(server):
+            options.pop(name, None)
     if options:
         entry["options"] = options
     return entry
@@ -340,8 +352,9 @@ class Recorder:
         for name in self._secrets.values():
             if name in text and name not in self._explained:
                 self._explained.add(name)
+                env = secret_env(name.strip("{}").partition(".")[2])
                 notes += (f"# {name} stands for a secret (a password sent in cleartext) left out of this"
-                          " file: write it in its place, or record with --keep-secrets\n")
+                          f" file: `netlab run` takes it from ${env} (or record with --keep-secrets)\n")
         return notes + text
 
     def _hide(self, value: Any) -> Any:

@@ -37,6 +37,7 @@ from lab.protocols._base import Message, escape_bytes
 from lab.reactor import CallScope
 from lab.scenarios._loader import Mark
 from lab.scenarios._model import Scenario, Step
+from lab.scenarios._recorder import secret_env
 from lab.scenarios._text import command_words, describe_matchers
 
 __all__ = ["Failure", "Outcome", "Runner", "StepState", "StepUpdate", "matches", "run_scenario"]
@@ -266,6 +267,13 @@ class _Variables:
 
     def lookup(self, ref: str) -> str:
         head, _, attr = ref.strip().partition(".")
+        if head == "secret":
+            env = secret_env(attr)
+            value = os.environ.get(env)
+            if value is None:
+                raise StepFailed(f"{{{ref}}} stands for a secret this file leaves out: set ${env} to it",
+                                 expected=f"${env} in the environment")
+            return value
         if head == "saved":
             value = self.saved[attr]
             return _wire_text(value) if isinstance(value, Message) else str(value)

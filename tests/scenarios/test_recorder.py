@@ -125,9 +125,14 @@ def wrong_server() -> Iterator[_WrongServer]:
 
 
 @pytest.mark.parametrize("protocol", sorted(SESSIONS))
-def test_round_trip_records_and_replays_green(tmp_path: Path, protocol: str) -> None:
-    """Record a live session against each protocol; replay it in a fresh lab: green."""
+def test_round_trip_records_and_replays_green(tmp_path: Path, protocol: str,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Record a live session against each protocol; replay it in a fresh lab: green.  A password
+    sent in cleartext is left out of the file and read from the environment when it replays."""
     path = record(tmp_path, SESSIONS[protocol])
+    if protocol == "pop3":
+        assert "wonderland" not in path.read_text() and "$NETLAB_SECRET_S1" in path.read_text()
+        monkeypatch.setenv("NETLAB_SECRET_S1", "wonderland")
     (scenario,) = load_file(path)
     kinds = [s.kind for s in scenario.steps]
     assert kinds[0] == "serve" and kinds[kinds.index("connect") - 1] == "serve"
@@ -158,13 +163,16 @@ def test_a_changed_reply_replays_red_with_a_precise_diff(
 
 
 @pytest.mark.parametrize("protocol", ["irc", "nntp", "pop3", "smtp", "telnet"])
-def test_a_recording_served_by_the_mock_replays_green_against_it(tmp_path: Path, protocol: str) -> None:
+def test_a_recording_served_by_the_mock_replays_green_against_it(tmp_path: Path, protocol: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Both sides of one recording: `netlab mock` serves its server side, and
     the recording's client side, replayed against the mock, passes; every
     request the clients sent was matched."""
     import re
 
     path = record(tmp_path, MOCK_SESSIONS[protocol])
+    if protocol == "pop3":
+        monkeypatch.setenv("NETLAB_SECRET_S1", "builder")
     (scenario,) = load_file(path)
     clients = sum(1 for s in scenario.steps if s.kind == "connect")
     with Proc([sys.executable, "-m", "lab", "mock", str(path), "--connections", str(clients)]) as mock:
@@ -404,3 +412,13 @@ def test_a_recording_made_while_the_demo_runs_holds_only_what_the_user_did(tmp_p
     assert [s.kind for s in scenario.steps] == ["serve", "connect", "send", "expect"], path.read_text()
     outcome = run_scenario(scenario)
     assert outcome.passed, outcome.failure and outcome.failure.report()
+
+
+def test_a_secret_left_out_says_where_to_supply_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replayed without the secret in the environment, a recording fails at the step that needs it,
+    naming the variable to set."""
+    monkeypatch.delenv("NETLAB_SECRET_S1", raising=False)
+    path = record(tmp_path, SESSIONS["pop3"])
+    outcome = run_scenario(load_file(path)[0])
+    assert not outcome.passed and outcome.failure is not None
+    assert "{secret.s1} stands for a secret this file leaves out: set $NETLAB_SECRET_S1" in outcome.failure.report()
