@@ -97,6 +97,7 @@ class NetlabApp(App[int]):
         Binding("o", "toggle_output", "Output", show=False),
         Binding("y", "copy('escaped')", "Copy", show=False),
         Binding("x", "copy('hex')", "Copy hex", show=False),
+        Binding("v", "toggle_reveal", "Reveal secrets", show=False),
         Binding("escape", "escape", "Back", show=False),
     ]
 
@@ -455,6 +456,19 @@ class NetlabApp(App[int]):
         endpoint, conn = target
         self.push_screen(ConversationScreen(self.lab, endpoint, conn, export_dir=self.export_dir))
 
+    def action_toggle_reveal(self) -> None:
+        """Show secrets (passwords sent in cleartext) as sent, or masked
+        again; files never get them either way."""
+        reveal = not self.traffic.reveal
+        self.traffic.reveal = reveal
+        detail = self._panel("#detail", MessageDetail)
+        detail.reveal = reveal
+        self.traffic.refresh()
+        if detail.event is not None:
+            detail.show(detail.event)
+        self.notify("secrets shown as sent in cleartext (v masks them again)" if reveal else "secrets masked",
+                    title="reveal" if reveal else "mask")
+
     def action_toggle_output(self) -> None:
         self.output.toggle_class("tall")
         # once resized, show the newest lines (a shrunk panel kept its old scroll place)
@@ -465,9 +479,10 @@ class NetlabApp(App[int]):
         if event is None or event.raw is None:
             self.notify("select an event with bytes first", severity="warning")
             return
-        text = as_escaped(event.raw) if how == "escaped" else as_hex(event.raw)
+        raw = event.raw if self.traffic.reveal else (event.masked_raw or b"")  # masked unless v showed it
+        text = as_escaped(raw) if how == "escaped" else as_hex(raw)
         self.copy_to_clipboard(text)
-        self.notify(f"copied {len(event.raw)} bytes as {'an escaped string' if how == 'escaped' else 'hex'}")
+        self.notify(f"copied {len(raw)} bytes as {'an escaped string' if how == 'escaped' else 'hex'}")
 
     def action_talk(self) -> None:
         candidates: list[str] = []

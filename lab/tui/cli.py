@@ -44,6 +44,9 @@ def register(subparsers: Any) -> None:
     which.add_argument("--log", metavar="FILE", dest="saved_log",
                        help="look at a saved event log (`log save FILE`, --log-file) read-only")
     p.add_argument("--loop", choices=LOOPS, default="asyncio", help="event loop implementation")
+    p.add_argument("--keep-secrets", action="store_true",
+                   help="write passwords sent in cleartext into recordings, saved logs and lab files"
+                   " (masked there by default)")
     p.set_defaults(handler=run_tui)
 
 
@@ -125,7 +128,7 @@ def run_tui(args: argparse.Namespace) -> int:
 
     from lab.tui.app import NetlabApp
 
-    lab = Lab.start(loop=args.loop)
+    lab = Lab.start(loop=args.loop, keep_secrets=args.keep_secrets)
     startup = None
     title = "netlab"
     replay = None

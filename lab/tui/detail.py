@@ -62,6 +62,7 @@ class MessageDetail(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.event: Event | None = None
+        self.reveal = False  # secrets shown as sent (v), masked otherwise
 
     def compose(self) -> ComposeResult:
         yield Static("select an event (↑ ↓ in the traffic view)", id="detail-head")
@@ -92,9 +93,13 @@ class MessageDetail(Vertical):
             add_fields(tree.root, fields)
         else:
             tree.root.set_label(Text(event.kind.value, "bold"))
-            tree.root.add_leaf(Text.assemble(("summary", "bold"), ": ", event.summary))
+            tree.root.add_leaf(Text.assemble(("summary", "bold"), ": ",
+                                             event.revealed if self.reveal else event.summary))
             if event.raw is None and event.kind.value in ("msg", "data"):
                 tree.root.add_leaf(Text("bytes not kept (capture level, or shed from the log)", "dim"))
+        if event.secret:
+            tree.root.add_leaf(Text.assemble(("secret", "bold yellow"), ": ",
+                                             event.revealed if self.reveal else "masked — v shows it as sent"))
         tree.root.expand()
-        raw = event.raw
+        raw = event.raw if self.reveal else event.masked_raw
         self.query_one("#hex", Static).update(hexdump(raw, width=8) if raw else Text("no bytes", "dim"))

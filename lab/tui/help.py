@@ -40,6 +40,7 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("n", "step by step: a run whose next step (▷) waits for n; g runs the rest"),
     ("S", "show / hide the scenario panel (in it: Esc hides it, c stops a run)"),
     ("y / x", "copy the selected message as an escaped string / as hex"),
+    ("v", "show passwords sent in cleartext as sent, or masked again (files never get them)"),
     ("o", "make the command output panel tall, or small again"),
     ("tab / shift+tab", "move between panels"),
     ("ctrl+p", "command palette: the same commands, searchable"),

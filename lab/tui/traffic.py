@@ -63,9 +63,10 @@ def _stamp(wall: float) -> str:
     return f"{text}.{int(wall * 1000) % 1000:03d}"
 
 
-def _segments(event: Event, compact: bool = False) -> list[Segment]:
+def _segments(event: Event, compact: bool = False, reveal: bool = False) -> list[Segment]:
     """One row's cells; ``compact`` (a narrow view) drops the milliseconds
-    and the protocol column, which the colours still show."""
+    and the protocol column, which the colours still show; ``reveal``
+    shows secrets as they were sent."""
     kind = event.kind
     if kind is EventKind.MESSAGE or kind is EventKind.DATA:
         inbound = event.direction is Direction.IN
@@ -85,14 +86,14 @@ def _segments(event: Event, compact: bool = False) -> list[Segment]:
             Segment(stamp[:8] + " ", _TIME),
             Segment(f"{who[:10]:<10} ", colour),
             Segment(f"{what:<5} ", what_style),
-            Segment(event.summary, text_style),
+            Segment(event.revealed if reveal and event.secret else event.summary, text_style),
         ]
     return [
         Segment(stamp + " ", _TIME),
         Segment(f"{who[:12]:<12} ", colour),
         Segment(f"{what:<6} ", what_style),
         Segment(f"{proto[:8]:<8} ", Style(color=protocol_colour(proto), dim=True)),
-        Segment(event.summary, text_style),
+        Segment(event.revealed if reveal and event.secret else event.summary, text_style),
     ]
 
 
@@ -145,6 +146,7 @@ class TrafficView(ScrollView, can_focus=True):
         self.cursor_seq: int | None = None
         self.held = 0  # events that arrived while paused
         self.seen = 0
+        self.reveal = False  # secrets shown as sent (v), masked otherwise
 
     # -- feeding ---------------------------------------------------------
 
@@ -277,4 +279,4 @@ class TrafficView(ScrollView, can_focus=True):
         event = self.rows[index]
         base = self.rich_style + _CURSOR if event.seq == self.cursor_seq else self.rich_style
         # the widget's colours under every cell, the row's own colours on top
-        return Strip(_segments(event, width < COMPACT_BELOW)).apply_style(base).crop_extend(0, width, base)
+        return Strip(_segments(event, width < COMPACT_BELOW, self.reveal)).apply_style(base).crop_extend(0, width, base)
