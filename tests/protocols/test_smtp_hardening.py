@@ -312,3 +312,27 @@ def test_interop_client_sends_body_8bitmime_to_aiosmtpd(lab: Lab, aiosmtpd: tupl
     assert any(s.endswith("BODY=8BITMIME") for s in sent_by(lab, c.name) if s.startswith("MAIL "))
     (name,) = [p for p in (maildir / "new").iterdir()]
     assert "na\u00efve r\u00e9sum\u00e9".encode() in name.read_bytes()
+
+
+@pytest.mark.interop
+def test_interop_client_refuses_8bit_mail_to_aiosmtpd_told_not_to_offer_it(lab: Lab) -> None:
+    """aiosmtpd with decode_data (it then offers no 8BITMIME): our 8-bit mail is refused locally, before
+    MAIL, and 7-bit mail still goes through in the same session."""
+    import sys
+
+    from helpers import Proc, free_port, wait_for_port
+
+    port = free_port()
+    script = ("import asyncio, sys\n"
+              "from aiosmtpd.controller import Controller\n"
+              "from aiosmtpd.handlers import Sink\n"
+              "c = Controller(Sink(), hostname='127.0.0.1', port=int(sys.argv[1]), decode_data=True)\n"
+              "c.start()\n"
+              "sys.stdin.read()\n")
+    with Proc([sys.executable, "-c", script, str(port)]):
+        wait_for_port(port, timeout=30)
+        c = lab.connect("smtp", f"127.0.0.1:{port}")
+        with pytest.raises(LocalProtocolError, match="does not offer 8BITMIME"):
+            c.send_mail("bob@far.test", "alice@lab.test", EIGHT_BIT)
+        assert not any(s.startswith("MAIL ") for s in sent_by(lab, c.name))
+        assert c.send_mail("bob@far.test", "alice@lab.test", "Subject: plain\n\nascii\n").code == 250
