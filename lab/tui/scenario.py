@@ -79,7 +79,6 @@ class ScenarioRun:
     cancelled: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
     made: list[str] = field(default_factory=list)  # endpoints its scenarios made, left running
-    waiting: bool = False  # a step waits for advance()
     _go: threading.Event = field(default_factory=threading.Event)
     _runner: Runner | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -133,13 +132,9 @@ class ScenarioRun:
     def _gate(self, step: Step) -> None:
         if not self.stepping:
             return
-        self.waiting = True
-        try:
-            while not self._go.wait(0.1):
-                if self.cancelled.is_set():
-                    return  # the runner sees its cancel next
-        finally:
-            self.waiting = False
+        while not self._go.wait(0.1):
+            if self.cancelled.is_set():
+                return  # the runner sees its cancel next
         self._go.clear()
 
     def advance(self) -> None:
