@@ -206,7 +206,7 @@ class EventFilter:
     """Which events to keep; unset criteria match everything.
 
     ``text`` matches case-insensitively inside the summary; ``regex`` is
-    searched in the summary and, when kept, the raw bytes (as latin-1).
+    searched in the summary and, when kept, the raw bytes (as latin-1, secrets masked).
     """
 
     endpoint: str | None = None
@@ -235,8 +235,9 @@ class EventFilter:
             return False
         if self.regex is not None:
             hay = event.summary
-            if event.raw is not None:
-                hay += "\n" + event.raw.decode("latin-1")
+            raw = event.masked_raw  # a search must not confirm a guessed password
+            if raw is not None:
+                hay += "\n" + raw.decode("latin-1")
             if not self.regex.search(hay):
                 return False
         return True

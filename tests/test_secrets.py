@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import poplib
+import re
 import smtplib
 import socket
 from pathlib import Path
@@ -19,7 +20,7 @@ from helpers import wait_until
 
 from lab import Lab
 from lab.commands import Interpreter
-from lab.eventlog import EventFilter, format_event
+from lab.eventlog import Direction, EventFilter, EventKind, EventLog, format_event
 
 PASSWORD = "Sekr1tConsole"
 FORMS = [
@@ -159,3 +160,13 @@ def test_a_chunk_holding_a_secret_is_masked_too(lab: Lab, tmp_path: Path, chunks
     assert b"Sekr" not in (tmp_path / "log.jsonl").read_bytes()
     assert all(PASSWORD not in e.summary and "Sekr" not in e.summary for e in lab.log)
 
+
+
+def test_a_log_search_cannot_confirm_a_secret() -> None:
+    """`log --grep /RE/` searches the bytes as masked: a guessed password does not match."""
+    log = EventLog()
+    event = log.emit(EventKind.DATA, endpoint="p", conn="p#1", direction=Direction.IN, raw=b"PASS wonderland\r\n")
+    event.secret = ((5, 15),)  # as a decoded PASS marks the chunk that brought it
+    event.text = None
+    assert not log.query(EventFilter(regex=re.compile("wonder")))
+    assert log.query(EventFilter(regex=re.compile(r"PASS \*+")))
