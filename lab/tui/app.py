@@ -308,6 +308,7 @@ class NetlabApp(App[int]):
         panel = self.scenario_panel
         if panel.run is not None and not panel.display:
             title.append(f"  scenario {panel.summary()} (S shows)", "dim")
+        title.no_wrap, title.overflow = True, "ellipsis"  # one line: a wrapped tail would be hidden
         self._panel("#titlebar", Static).update(title)
         parts = ["following" if view.follow else "scrolled"]
         if view.paused:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,21 @@ def _say(text: str) -> None:
 LabStarter = Callable[["Lab"], Coroutine[Any, Any, None]]
 Startup = Callable[[], Coroutine[Any, Any, None]]
 PutAway = Callable[[], Coroutine[Any, Any, list[str]]]
+
+
+def shown_path(path: str, room: int = 40) -> str:
+    """A file as the title shows it: relative to here when inside it, else its tail, so the lab's
+    counts and a run's state after it are not cut off by a long absolute path."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive
+        rel = path
+    shown = path if rel.startswith("..") else rel
+    if len(shown) <= room:
+        return shown
+    parts = shown.replace(os.sep, "/").split("/")
+    tail = "/".join(parts[-2:]) if len(parts) > 1 else parts[-1]
+    return "…/" + tail
 
 
 def read_lab_file(path: str) -> Scenario:
@@ -136,7 +152,7 @@ def run_tui(args: argparse.Namespace) -> int:
     away = None
     if scenario is not None:
         starter = lab_starter(scenario)
-        startup, title = (lambda: lab.reactor.run_async(starter(lab))), f"netlab — {args.labfile}"
+        startup, title = (lambda: lab.reactor.run_async(starter(lab))), f"netlab — {shown_path(args.labfile)}"
         replay = args.labfile if scenario.steps else None  # `s` offers to run its steps
         owns = [decl.name for decl in scenario.servers]  # a run restarts them, fresh
     elif not args.empty:
@@ -163,7 +179,7 @@ def _look_at_log(args: argparse.Namespace) -> int:
         return 2
     lab = Lab.start(loop=args.loop, log=saved)
     try:
-        app = NetlabApp(lab, title=f"netlab — {args.saved_log}", saved=args.saved_log)
+        app = NetlabApp(lab, title=f"netlab — {shown_path(args.saved_log)}", saved=args.saved_log)
         return int(app.run() or 0)
     finally:
         lab.close()

@@ -25,7 +25,7 @@ from lab.protocols._base import Role, Transport
 from lab.protocols._framing import Data
 from lab.protocols.echo import SPEC as ECHO
 from lab.protocols.smtp._codec import Command, Reply
-from lab.tui.cli import lab_starter, read_lab_file
+from lab.tui.cli import lab_starter, read_lab_file, shown_path
 from lab.tui.dump import as_escaped, as_hex, hexdump
 from lab.tui.editor import changed_fields, editable_fields, fields_text, parse_fields, parse_raw, raw_text
 from lab.tui.endpoints import short_address
@@ -473,3 +473,13 @@ def test_stats_show_every_busy_endpoint_one_row_each_when_two_do_not_fit() -> No
     assert all(len(line) <= 40 for line in lines), lines
     lines = [line.plain for line in stats_lines(rates, {}, names, 40, 8)]
     assert len(lines) == 8 and lines[-1] == "+5 more, quieter"
+
+
+def test_shown_path_keeps_a_short_path_and_cuts_a_long_one_to_its_tail(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert shown_path("lessons/mail.yaml") == "lessons/mail.yaml"
+    assert shown_path(str(tmp_path / "lessons" / "mail.yaml")) == "lessons/mail.yaml"  # inside here: relative
+    deep = "/srv/" + "x" * 60 + "/scenarios/echo/echo-basics.yaml"
+    assert shown_path(deep) == "…/echo/echo-basics.yaml"
+    assert shown_path("/short/a.yaml") == "/short/a.yaml"

@@ -108,7 +108,8 @@ def test_interop_netlab_tui_on_a_lesson_runs_it_and_finishes_a_recording_on_quit
     term = Terminal(f"cd {shlex.quote(str(tmp_path))} && {netlab_command()} tui {shlex.quote(str(lesson))};"
                     " echo NETLAB_RC=$?")
     try:
-        term.pump_until(lambda: f"netlab — {lesson}" in term.text and re.search(r"1 servers", term.text)
+        # a long path is cut to its tail, so the counts and the run's state keep their room
+        term.pump_until(lambda: re.search(r"netlab — \S*echo/echo-basics\.yaml .*1 servers", term.text)
                         is not None, 60, "the lesson's lab")
         term.child.send("s")
         term.pump_until(lambda: "run which scenario file?" in term.text, 30, "the run prompt")
