@@ -380,6 +380,18 @@ class Server(ListeningEndpoint):
     def coalesce_writes(self) -> bool:
         return self.behaviour.coalesce_writes
 
+    def __getattr__(self, name: str) -> Any:
+        # __dict__, not attributes: this runs for every missing name, even mid-__init__
+        behaviour = self.__dict__.get("behaviour")
+        if behaviour is not None and name in type(behaviour).shell_names:
+            return getattr(behaviour, name)
+        raise AttributeError(
+            f"{type(self).__name__} {self.__dict__.get('name', '?')!r} has no attribute {name!r}"
+        )
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | set(type(self.behaviour).shell_names))
+
     @property
     def abilities(self) -> Can:
         return self.kind.can & ~Can.HOOK if self.spec.listen is not None else self.kind.can

@@ -186,6 +186,18 @@ def test_endpoint_types_and_reprs(lab: Lab) -> None:
     assert "echo" in dir(c) and "aecho" in dir(c)
 
 
+def test_a_server_offers_its_behaviours_shell_names(lab: Lab) -> None:
+    """`srv.NAME` reaches the behaviour's own API where the behaviour lists NAME; nothing else leaks."""
+    srv = lab.serve("echo")
+    type(srv.behaviour).shell_names = ("check_bind",)
+    try:
+        assert srv.check_bind == srv.behaviour.check_bind and "check_bind" in dir(srv)
+    finally:
+        del type(srv.behaviour).shell_names
+    with pytest.raises(AttributeError, match="has no attribute 'session_type'"):
+        _ = srv.session_type
+
+
 def test_the_lab_runs_on_uvloop() -> None:
     """The same lab works on uvloop: TCP through the shared read buffer, and UDP."""
     with Lab.start(loop="uvloop") as lab:

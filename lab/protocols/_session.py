@@ -112,6 +112,9 @@ class ServerBehaviour(Generic[OptionsT]):
     # leaves in one write at the end of the pass (a fan-out to many clients
     # then costs one system call per client, not one per line)
     coalesce_writes: ClassVar[bool] = False
+    # attributes a user reaches on the Server itself (``srv.route``, ``srv.zone``):
+    # the behaviour's own API, offered in the shell without ``srv.behaviour.``
+    shell_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: OptionsT) -> None:
         from lab.services import Services  # protocols import services, not the other way round
