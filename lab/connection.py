@@ -147,10 +147,27 @@ class Connection:
         self._unchecked = 0  # bytes received since the input held was last measured
         self._held: Any = None  # the message an intercept holds here, if one does
         self._send_noted = False
+        # connections that belong to this one (FTP's data connections), while open
+        self.children: list[RecordedConnection] = []
+        self.parent: Connection | None = None
 
     @property
     def transport(self) -> Transport:
         return self.transport_kind
+
+    def child(self, suffix: str, conversation: Conversation, peer: tuple[Any, ...], local: tuple[Any, ...], *,
+              close: Callable[[], None] | None = None) -> RecordedConnection:
+        """Record a connection that belongs to this one (an FTP data
+        connection) and whose socket the protocol runs itself: its id is
+        this one's with ``.suffix`` (``f#1.d2``), its events go to this
+        endpoint's log, ``conversation`` (an observer) decodes what it
+        reports, and it is listed in :attr:`children` while open."""
+        conn = RecordedConnection(self.endpoint, f"{self.id}.{suffix}", self.role, conversation)
+        conn.parent = self
+        conn.attach(peer, local, close)
+        conn.announce()
+        self.children.append(conn)
+        return conn
 
     def _set_capture(self, capture: Capture) -> None:
         self._capture = capture
@@ -1011,6 +1028,20 @@ class RecordedConnection(Connection):
 
     def closed(self, reason: str = "closed") -> None:
         self._closed(reason)
+
+    def tally(self, received: int = 0, sent: int = 0) -> None:
+        """Count bytes that moved without being recorded one by one (a
+        data transfer logs a preview and its size, not every chunk)."""
+        if self.state is ConnState.OPEN:
+            self.bytes_in += received
+            self.bytes_out += sent
+            self.last_active = self._now()
+
+    def _closed(self, reason: str) -> None:
+        super()._closed(reason)
+        parent = self.parent
+        if parent is not None and self in parent.children:
+            parent.children.remove(self)
 
     def _write(self, data: bytes) -> None:
         raise LabError(f"{self.id}: a library owns this socket", hint="use the protocol's verbs")

@@ -760,6 +760,22 @@ class _Channel:
     def clock(self) -> Clock:
         return self._conn.endpoint.lab.clock
 
+    @property
+    def peer(self) -> tuple[Any, ...]:
+        """The server's address, once connected."""
+        return self._conn.peer
+
+    @property
+    def local(self) -> tuple[Any, ...]:
+        """This side's address, once connected."""
+        return self._conn.local
+
+    def child(self, suffix: str, conversation: Any, peer: tuple[Any, ...], local: tuple[Any, ...], *,
+              close: Callable[[], None] | None = None) -> RecordedConnection:
+        """A connection of this client's own (an FTP data connection), in
+        the log as a child of this one: see :meth:`Connection.child`."""
+        return self._conn.child(suffix, conversation, peer, local, close=close)
+
     async def send(self, msg: Message) -> None:
         self._conn.send(msg)
 
