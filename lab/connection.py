@@ -1031,11 +1031,14 @@ class RecordedConnection(Connection):
 
     def tally(self, received: int = 0, sent: int = 0) -> None:
         """Count bytes that moved without being recorded one by one (a
-        data transfer logs a preview and its size, not every chunk)."""
+        data transfer logs a preview and its size, not every chunk); the
+        parent counts as active too."""
         if self.state is ConnState.OPEN:
             self.bytes_in += received
             self.bytes_out += sent
-            self.last_active = self._now()
+            self.last_active = now = self._now()
+            if self.parent is not None:
+                self.parent.last_active = now  # a long transfer keeps its control connection from idling out
 
     def _closed(self, reason: str) -> None:
         super()._closed(reason)
