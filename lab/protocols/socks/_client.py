@@ -1,0 +1,86 @@
+"""The SOCKS client's verbs: ask for a tunnel, then use it.
+
+After :meth:`SocksClient.connect` the lab client is the tunnel: its raw
+``send``/``expect`` go to the destination, and what comes back is
+decoded as the destination's protocol.  :meth:`SocksClient.talk` runs
+that protocol's own client verbs through the tunnel.
+
+Tests: tests/protocols/test_socks.py, tests/interop/test_socks_peers.py
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lab.errors import LabError, LocalProtocolError, RemoteProtocolError
+from lab.protocols._session import ClientVerbs
+from lab.protocols.socks._messages import GRANTED, SocksCommand, SocksReply, SocksRequest
+
+__all__ = ["SocksClient", "SocksRefused"]
+
+
+class SocksRefused(LabError):
+    """The server did not grant the request (``code`` 91 to 93)."""
+
+    def __init__(self, reply: SocksReply) -> None:
+        super().__init__(f"socks: {reply.summary()}",
+                         hint="the lab's SOCKS server allows loopback only unless --allow says more")
+        self.reply = reply
+        self.code = reply.code
+
+
+class SocksClient(ClientVerbs[Any]):
+    """CONNECT and BIND, SOCKS 4 or 4a by the host given."""
+
+    def __init__(self, channel: Any) -> None:
+        super().__init__(channel)
+        self.reply: SocksReply | None = None  # the last reply
+        self._through: dict[str, Any] = {}
+
+    async def _reply(self, timeout: float) -> SocksReply:
+        msg = await self.channel.receive(timeout)
+        if not isinstance(msg, SocksReply):
+            raise RemoteProtocolError(f"socks: expected a reply, got {msg.summary()}")
+        self.reply = msg
+        if msg.code != GRANTED:
+            raise SocksRefused(msg)
+        return msg
+
+    async def connect(self, host: str, port: int, user: str = "", decode: str = "",
+                      timeout: float = 10.0) -> SocksReply:
+        """Ask for a tunnel to ``host:port`` (SOCKS 4 for an IPv4 address,
+        4a for a name, which the server resolves), with ``user`` as the user
+        id.  ``decode`` names the protocol the tunnel carries, for the log
+        (``raw`` for none; by default the one whose port it is).  Raises
+        :class:`SocksRefused` unless granted."""
+        await self.channel.send(SocksRequest.of(SocksCommand.CONNECT, host, int(port), user, decode=decode))
+        return await self._reply(timeout)
+
+    async def bind(self, host: str, port: int = 0, user: str = "", decode: str = "",
+                   timeout: float = 10.0) -> SocksReply:
+        """Ask the server to listen for one connection from ``host`` (BIND);
+        returns the first reply, whose address and port the other host is
+        to connect to.  :meth:`accept` waits for it."""
+        await self.channel.send(SocksRequest.of(SocksCommand.BIND, host, int(port), user, decode=decode))
+        return await self._reply(timeout)
+
+    async def accept(self, timeout: float = 60.0) -> SocksReply:
+        """After :meth:`bind`: wait for the second reply (the host connected
+        back; the tunnel is open)."""
+        return await self._reply(timeout)
+
+    async def talk(self, protocol: str, verb: str, *args: Any, **kwargs: Any) -> Any:
+        """Run ``protocol``'s client verb through the open tunnel:
+        ``c.talk("smtp", "send_mail", "a@lab.test", ["b@lab.test"], text)``."""
+        if self.reply is None or not self.reply.granted:
+            raise LocalProtocolError("socks: no tunnel yet", hint="connect first: c.connect(host, port)")
+        verbs = self._through.get(protocol)
+        if verbs is None:
+            from lab.protocols import get
+
+            verbs = self._through[protocol] = get(protocol).client(self.channel)
+        fn = verbs.verbs().get(verb)
+        if fn is None:
+            raise LocalProtocolError(f"socks: {protocol} has no verb {verb!r}",
+                                     hint=", ".join(sorted(verbs.verbs())) or "it has none")
+        return await fn(verbs, *args, **kwargs)

@@ -1,0 +1,441 @@
+"""The SOCKS server's sockets: it owns them (``ProtocolSpec.listen``),
+because each connection dials, or listens for, a second one.
+
+A :class:`_Tunnel` pairs the client's socket with the destination's as
+Twisted's ``portforward`` does: while one socket's writes are blocked the
+other is not read, so memory stays bounded whatever the speeds, and a
+half-close passes through.  Everything either side sends is decoded by
+one observer of :class:`SocksConversation` (the request and reply, then
+the destination's protocol) and reported to the lab as messages.
+
+Tests: tests/protocols/test_socks.py, tests/interop/test_socks_peers.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from typing import Any
+
+from lab.errors import ProtocolError
+from lab.protocols._base import Clock, Message, Role, Timer
+from lab.protocols._framing import Data
+from lab.protocols._library import AsyncioListener, Listener, Listening, TrafficRecord
+from lab.protocols.socks._conversation import SocksConversation, default_choice
+from lab.protocols.socks._messages import GRANTED, REJECTED, SocksCommand, SocksReply, SocksRequest
+from lab.protocols.socks._policy import Policy, Verdict
+
+__all__ = ["Relay", "RelayListener", "listen"]
+
+# a client's bytes after its request, before the tunnel opens, that we keep
+_EARLY_LIMIT = 64 * 1024
+
+
+class _Leg(asyncio.Protocol):
+    """One socket of a tunnel: the client's (CLIENT) or the destination's (SERVER)."""
+
+    def __init__(self, tunnel: _Tunnel, side: Role) -> None:
+        self.tunnel = tunnel
+        self.side = side
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.tunnel.made(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.tunnel.data(self.side, data)
+
+    def eof_received(self) -> bool:
+        self.tunnel.eof(self.side)
+        return True  # the tunnel decides when this socket closes
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.tunnel.lost(self.side)
+
+    def pause_writing(self) -> None:
+        self.tunnel.blocked(self.side, True)
+
+    def resume_writing(self) -> None:
+        self.tunnel.blocked(self.side, False)
+
+    def write(self, data: bytes) -> None:
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+
+class _Turnaway(asyncio.Protocol):
+    """A second connection to a BIND port: only one is awaited."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
+
+
+class Relay:
+    """One SOCKS server's sockets, its policy and its options."""
+
+    def __init__(self, where: Listening) -> None:
+        opts = where.options
+        self.host = where.host
+        self.recorder = where.recorder
+        self.clock: Clock = where.clock
+        self.options = opts
+        self.policy = Policy(allow=[rule for rules in opts.allow for rule in rules], hosts=opts.host,
+                             users=opts.user, bind=opts.bind)
+        self.decode_ports = {port: name for port, name in opts.decode if port}
+        self.decode_all = next((name for port, name in opts.decode if not port), "")
+        self.tunnels: set[_Tunnel] = set()
+
+    def choose(self, request: SocksRequest) -> str | None:
+        """The protocol a tunnel carries: the client's word, then --decode,
+        then the protocol whose default port it is."""
+        if request.decode:
+            return default_choice(request)
+        name = self.decode_ports.get(request.port) or self.decode_all
+        if name:
+            return None if name == "raw" else name
+        return default_choice(request)
+
+    def accept(self) -> _Leg:
+        tunnel = _Tunnel(self)
+        return _Leg(tunnel, Role.CLIENT)
+
+
+class _Tunnel:
+    """One client: its request, the verdict, then the relay both ways."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        opts = relay.options
+        self.conv = SocksConversation(None, choose=relay.choose, max_request=opts.max_request)
+        self.record: TrafficRecord | None = None
+        self.legs: dict[Role, _Leg] = {}
+        self.stage = "request"  # request, dialing, binding, relay, closing
+        self.early = bytearray()  # the client's bytes until the tunnel opens
+        self.early_back = bytearray()  # the destination's, likewise (read before reading paused)
+        self.plain: set[Role] = set()  # sides whose bytes no longer decode
+        self.eofs: set[Role] = set()
+        self._paused: dict[Role, set[str]] = {Role.CLIENT: set(), Role.SERVER: set()}
+        self._task: asyncio.Task[Any] | None = None
+        self._bind_server: asyncio.AbstractServer | None = None
+        self._bound: asyncio.Future[_Leg] | None = None
+        self._idle: Timer | None = None
+        self.last_active = relay.clock.time()
+        self.done = False
+        self.ended_by: Role | None = None  # the side that finished first
+
+    # -- sockets -----------------------------------------------------------
+
+    def made(self, leg: _Leg) -> None:
+        transport = leg.transport
+        assert transport is not None
+        if leg.side is Role.SERVER:
+            if self.stage not in ("dialing", "binding") or Role.SERVER in self.legs:
+                transport.close()  # too late: the client is gone, or a second caller
+                return
+            self.legs[Role.SERVER] = leg
+            self._pause(Role.SERVER, "opening")  # nothing goes to the client before its reply
+            if self._bound is not None and not self._bound.done():
+                self._bound.set_result(leg)
+            return
+        self.legs[Role.CLIENT] = leg
+        self.relay.tunnels.add(self)
+        peer = transport.get_extra_info("peername") or ()
+        local = transport.get_extra_info("sockname") or ()
+        self.record = self.relay.recorder.opened(peer, local, close=self.abort)
+        if self.done:
+            return  # the lab refused it (a connection cap)
+        self._idle = self.relay.clock.call_later(self.relay.options.idle, self._check_idle)
+
+    def data(self, side: Role, data: bytes) -> None:
+        if self.done:
+            return
+        self.last_active = self.relay.clock.time()
+        if self.stage == "relay":
+            self.legs[side.peer].write(data)
+            self._show(side, data)
+            return
+        if side is Role.SERVER:
+            self.early_back += data  # the destination spoke before we granted: kept for after the reply
+            return
+        if self.stage == "closing":
+            return  # after a refusal: the client is being hung up on
+        self.early += data
+        self._show(side, data)
+        if self.stage == "request" and self.conv.request is not None:
+            self._requested(self.conv.request)
+        elif len(self.early) > _EARLY_LIMIT:
+            self._pause(Role.CLIENT, "early")
+
+    def eof(self, side: Role) -> None:
+        self.eofs.add(side)
+        if self.ended_by is None:
+            self.ended_by = side
+        if side is Role.CLIENT and self.stage == "request":
+            self._show(side, b"")  # a request cut short is an error of its own
+            if not self.done and self.stage == "request":
+                self._hang_up("the client finished sending without a request")
+            return
+        if self.stage != "relay":
+            return
+        self._show(side, b"")
+        other = self.legs.get(side.peer)
+        if other is not None and other.transport is not None and other.transport.can_write_eof():
+            other.transport.write_eof()
+        if self.eofs >= {Role.CLIENT, Role.SERVER}:
+            self.close()
+
+    def lost(self, side: Role) -> None:
+        if self.ended_by is None:
+            self.ended_by = side
+        other = self.legs.get(side.peer)
+        if other is not None and not other.closed and other.transport is not None:
+            other.transport.close()  # what it has been written still goes
+        if all(leg.closed for leg in self.legs.values()):
+            first = self.ended_by or side
+            self._finish(f"the {'client' if first is Role.CLIENT else 'destination'} closed")
+
+    def blocked(self, side: Role, blocked: bool) -> None:
+        """Writes to ``side`` are blocked (or flow again): stop (or go on)
+        reading the other side."""
+        if blocked:
+            self._pause(side.peer, f"{side.value} blocked")
+        else:
+            self._resume(side.peer, f"{side.value} blocked")
+
+    def _pause(self, side: Role, why: str) -> None:
+        reasons = self._paused[side]
+        leg = self.legs.get(side)
+        if not reasons and leg is not None and leg.transport is not None and not leg.transport.is_closing():
+            leg.transport.pause_reading()
+        reasons.add(why)
+
+    def _resume(self, side: Role, why: str) -> None:
+        reasons = self._paused[side]
+        reasons.discard(why)
+        leg = self.legs.get(side)
+        if not reasons and leg is not None and leg.transport is not None and not leg.transport.is_closing():
+            leg.transport.resume_reading()
+
+    # -- the log -----------------------------------------------------------
+
+    def _show(self, sender: Role, data: bytes) -> None:
+        """Decode what ``sender`` sent and report every message now complete."""
+        record = self.record
+        if record is None:
+            return
+        if sender in self.plain:
+            if data:
+                self._report(record, sender, Data(raw=data))
+            return
+        try:
+            found = self.conv.observe(data, sender)
+        except ProtocolError as exc:
+            found = list(exc.decoded)
+            self.plain.add(sender)
+            for side, msg in found:
+                self._report(record, side, msg)
+            if self.stage == "request" and sender is Role.CLIENT and self.conv.request is None:
+                self._bad_request(exc)
+            else:
+                record.note(f"what the {sender.value} sends no longer decodes ({exc}); shown as it comes")
+                if not found and data:
+                    self._report(record, sender, Data(raw=data))
+            return
+        for side, msg in found:
+            self._report(record, side, msg)
+
+    @staticmethod
+    def _report(record: TrafficRecord, side: Role, msg: Message) -> None:
+        if side is Role.CLIENT:
+            record.received(msg)
+        else:
+            record.sent(msg)
+
+    # -- the request -------------------------------------------------------
+
+    def _bad_request(self, exc: ProtocolError) -> None:
+        assert self.record is not None
+        data = bytes(self.early)
+        if data:
+            self._report(self.record, Role.CLIENT, Data(raw=data[:1024]))
+        hint = f" ({exc.hint})" if exc.hint else ""
+        self.record.error(f"bad request: {exc.message}{hint}; answered {REJECTED} and closed")
+        self._reply(SocksReply.of(REJECTED))
+        self._hang_up("bad request")
+
+    def _requested(self, request: SocksRequest) -> None:
+        del self.early[:len(request.raw)]
+        verdict = self.relay.policy.decide(request)
+        if not verdict.granted:
+            self._refuse(request, verdict.reason)
+            return
+        self._pause(Role.CLIENT, "opening")
+        loop = asyncio.get_running_loop()
+        if request.command == SocksCommand.BIND:
+            self.stage = "binding"
+            self._task = loop.create_task(self._bind(request, verdict))
+        else:
+            self.stage = "dialing"
+            self._task = loop.create_task(self._dial(request, verdict))
+
+    def _refuse(self, request: SocksRequest, reason: str) -> None:
+        assert self.record is not None
+        self.record.error(f"refused {request.summary()}: {reason}")
+        self._reply(SocksReply.of(REJECTED))
+        self._hang_up("refused")
+
+    def _reply(self, reply: SocksReply) -> None:
+        leg = self.legs.get(Role.CLIENT)
+        if leg is not None:
+            leg.write(reply.raw)
+        self._show(Role.SERVER, reply.raw)
+
+    def _hang_up(self, reason: str) -> None:
+        self.stage = "closing"
+        leg = self.legs.get(Role.CLIENT)
+        if leg is not None and leg.transport is not None:
+            leg.transport.close()  # the reply still goes out first
+        if self.record is not None:
+            self.record.note(f"closing: {reason}")
+
+    async def _dial(self, request: SocksRequest, verdict: Verdict) -> None:
+        assert verdict.address is not None
+        loop = asyncio.get_running_loop()
+        timeout = self.relay.options.connect_timeout
+        try:
+            await asyncio.wait_for(loop.create_connection(lambda: _Leg(self, Role.SERVER), verdict.address,
+                                                          request.port), timeout)
+        except (OSError, TimeoutError) as exc:
+            why = f"timed out after {timeout:g} s" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+            if not self.done:
+                self._refuse(request, f"cannot reach {verdict.address}:{request.port}: {why}")
+            return
+        if self.done or Role.SERVER not in self.legs:
+            return
+        self._open(SocksReply.of(GRANTED, request.port, verdict.address))
+
+    async def _bind(self, request: SocksRequest, verdict: Verdict) -> None:
+        loop = asyncio.get_running_loop()
+        self._bound = loop.create_future()
+        client = self.legs[Role.CLIENT].transport
+        assert client is not None
+        local = client.get_extra_info("sockname") or (self.relay.host, 0)
+        try:
+            self._bind_server = await loop.create_server(
+                lambda: _Turnaway() if self._bound is None or self._bound.done() else _Leg(self, Role.SERVER),
+                local[0], 0)
+        except OSError as exc:
+            self._refuse(request, f"cannot listen for the connection back: {exc.strerror or exc}")
+            return
+        host, port = self._bind_server.sockets[0].getsockname()[:2]
+        try:
+            address = str(ipaddress.IPv4Address(host))
+        except ValueError:
+            address = "0.0.0.0"
+        self._reply(SocksReply.of(GRANTED, port, address))
+        assert self.record is not None
+        self.record.note(f"BIND: listening on {address}:{port} for {verdict.address}")
+        try:
+            leg = await asyncio.wait_for(asyncio.shield(self._bound), self.relay.options.bind_timeout)
+        except TimeoutError:
+            self._close_bind_server()
+            if not self.done:
+                self._refuse(request, f"nobody connected back within {self.relay.options.bind_timeout:g} s")
+            return
+        finally:
+            self._close_bind_server()
+        if self.done:
+            return
+        assert leg.transport is not None
+        peer = leg.transport.get_extra_info("peername") or ("0.0.0.0", 0)
+        if peer[0] != verdict.address:
+            # RFC: the connection back must come from the host the client named
+            leg.transport.abort()
+            self._refuse(request, f"the connection back came from {peer[0]}, not {verdict.address}")
+            return
+        self._open(SocksReply.of(GRANTED, int(peer[1]), str(peer[0])))
+
+    def _close_bind_server(self) -> None:
+        server, self._bind_server = self._bind_server, None
+        if server is not None:
+            server.close()
+
+    def _open(self, reply: SocksReply) -> None:
+        """The destination is there: grant, pass on what the client sent
+        early, and relay."""
+        self._reply(reply)
+        self.stage = "relay"
+        early, self.early = bytes(self.early), bytearray()
+        self.legs[Role.SERVER].write(early)
+        back, self.early_back = bytes(self.early_back), bytearray()
+        if back:
+            self.data(Role.SERVER, back)
+        self._resume(Role.SERVER, "opening")
+        self._resume(Role.CLIENT, "opening")
+        self._resume(Role.CLIENT, "early")
+        if Role.CLIENT in self.eofs:
+            self.eofs.discard(Role.CLIENT)
+            self.eof(Role.CLIENT)
+
+    # -- the end -----------------------------------------------------------
+
+    def _check_idle(self) -> None:
+        self._idle = None
+        if self.done:
+            return
+        limit = self.relay.options.idle
+        quiet = self.relay.clock.time() - self.last_active
+        if quiet >= limit:
+            if self.record is not None:
+                self.record.error(f"idle for {limit:g} s: closing")
+            self.abort()
+        else:
+            self._idle = self.relay.clock.call_later(limit - quiet, self._check_idle)
+
+    def close(self) -> None:
+        for leg in self.legs.values():
+            if leg.transport is not None:
+                leg.transport.close()
+
+    def abort(self) -> None:
+        """Close both sockets now (the lab stops the server, a cap, idle)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._close_bind_server()
+        for leg in self.legs.values():
+            if leg.transport is not None:
+                leg.transport.abort()
+        self._finish("aborted")
+
+    def _finish(self, reason: str) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.stage = "closing"
+        if self._idle is not None:
+            self._idle.cancel()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._close_bind_server()
+        self.relay.tunnels.discard(self)
+        if self.record is not None:
+            self.record.closed(reason)
+
+
+class RelayListener(AsyncioListener):
+    """The listening socket, and the relay behind it (its open ``tunnels``)."""
+
+    def __init__(self, server: asyncio.AbstractServer, relay: Relay) -> None:
+        super().__init__(server)
+        self.relay = relay
+
+
+async def listen(where: Listening) -> Listener:
+    """Serve SOCKS 4/4a on ``where``."""
+    relay = Relay(where)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(relay.accept, where.host, where.port, reuse_address=True, backlog=512)
+    return RelayListener(server, relay)
