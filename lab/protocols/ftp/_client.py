@@ -240,7 +240,7 @@ class FtpClient(GreetedClient[FtpReply]):
 
     async def _passive(self, deadline: Deadline) -> tuple[str, int]:
         peer = getattr(self.channel, "peer", ())
-        host = str(peer[0]) if peer else "127.0.0.1"
+        host = str(peer[0]) if isinstance(peer, tuple) and peer else "127.0.0.1"
         if self.options.epsv:
             reply = await self._ask("EPSV", timeout=0, check=False, deadline=deadline)
             if reply.code == 229:
@@ -252,8 +252,8 @@ class FtpClient(GreetedClient[FtpReply]):
         return host, port  # not the address in the reply: that could point anywhere
 
     async def _active(self, deadline: Deadline) -> socket.socket:
-        local = getattr(self.channel, "local", ()) or ("127.0.0.1",)
-        host = str(local[0])
+        local = getattr(self.channel, "local", ())
+        host = str(local[0]) if isinstance(local, tuple) and local else "127.0.0.1"
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         listener = socket.socket(family, socket.SOCK_STREAM)
         try:

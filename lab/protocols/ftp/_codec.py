@@ -170,6 +170,8 @@ def parse_command(raw: bytes) -> FtpCommand:
     a bare LF ends a line too, and the argument is UTF-8 (RFC 2640) or,
     failing that, Latin-1, byte for byte."""
     body = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1] if raw.endswith(b"\n") else raw
+    # Telnet IP and Synch (IAC IP IAC DM) may precede an ABOR (RFC 959 §4.1.3)
+    body = body.lstrip(b"\xff\xf4\xf2")
     problem = ""
     if b"\x00" in body:
         problem = "NUL byte in command"

@@ -143,6 +143,13 @@ class _Transfer:
     done: str = "Transfer complete"
     size: int = 0
     task: asyncio.Task[None] | None = None
+    source: IO[bytes] | None = None  # the file read, closed however the transfer ends
+
+    def release(self) -> None:
+        if self.chunks is not None:
+            self.chunks.close()
+        if self.source is not None:
+            self.source.close()
 
 
 class _Upload:
@@ -740,8 +747,7 @@ class FtpSession(Session["FtpServer"]):
         checked: its file is open)."""
         data, self.data = self.data, None
         if data is None:
-            if transfer.chunks is not None:
-                transfer.chunks.close()
+            transfer.release()
             if transfer.sink is not None:
                 transfer.sink.close(keep=False)
             self._reply(425, "Use PASV, EPSV, PORT or EPRT first")
@@ -775,8 +781,7 @@ class FtpSession(Session["FtpServer"]):
         try:
             reader, writer = await self._open(data)
         except (OSError, TimeoutError) as exc:
-            if transfer.chunks is not None:
-                transfer.chunks.close()
+            transfer.release()
             if transfer.sink is not None:
                 transfer.sink.close(keep=False)
             why = (getattr(exc, "strerror", None) or str(exc)) or "timed out"
@@ -800,8 +805,7 @@ class FtpSession(Session["FtpServer"]):
             self.conn.note(f"{transfer.label} failed: {type(exc).__name__}: {exc}")
             code, text = 451, "Local error in processing"
         finally:
-            if transfer.chunks is not None:
-                transfer.chunks.close()
+            transfer.release()
             if transfer.sink is not None:
                 transfer.sink.close(keep=code != 552)
             writer.close()
@@ -905,7 +909,7 @@ class FtpSession(Session["FtpServer"]):
         if offset:
             fh.seek(offset)
         self._start(_Transfer(label=f"RETR {vpath}", outgoing=True, ascii=self.ascii,
-                              chunks=_file_chunks(fh)))
+                              chunks=_file_chunks(fh), source=fh))
 
     def _store(self, arg: str, *, append: bool = False, unique: bool = False) -> None:
         offset, self.rest = self.rest, 0
