@@ -1,0 +1,111 @@
+"""DNS servers in a running lab, over real loopback sockets: UDP and TCP
+on one port sharing one zone, the client's fall back to TCP, forwarding
+to another lab server, and a bounded flood of queries answered without
+one error."""
+
+from __future__ import annotations
+
+import random
+import socket
+import struct
+import time
+
+import dns.message
+import pytest
+
+from lab import Lab
+from lab.eventlog import EventKind
+
+
+def serve_both(lab: Lab, **options: object) -> tuple[object, object]:
+    """A UDP server, then a TCP one on the same port with the same zones."""
+    udp = lab.serve("dns", **options)  # type: ignore[arg-type]
+    tcp = lab.serve("dns", transport="tcp", port=udp.port, **options)  # type: ignore[arg-type]
+    return udp, tcp
+
+
+def test_udp_and_tcp_servers_on_one_port_share_one_zone(lab: Lab) -> None:
+    """An edit through either server shows in both, at once."""
+    udp, tcp = serve_both(lab)
+    assert udp.zone is tcp.zone  # type: ignore[attr-defined]
+    over_udp, over_tcp = lab.connect("dns", udp), lab.connect("dns", tcp)
+    udp.zone.add("both", "A", "127.0.0.42")  # type: ignore[attr-defined]
+    assert over_udp.query("both.lab.test").values() == ["127.0.0.42"]
+    assert over_tcp.query("both.lab.test").values() == ["127.0.0.42"]
+    tcp.zone.remove("both")  # type: ignore[attr-defined]
+    assert over_udp.query("both.lab.test").rcode == "NXDOMAIN"
+    other = lab.serve("dns", zone=["other.test"])
+    assert other.zone is not udp.zone  # type: ignore[attr-defined]
+
+
+def test_a_truncated_answer_is_asked_again_over_tcp_and_logged(lab: Lab) -> None:
+    """TC over UDP: the client asks over TCP on a connection shown under its own."""
+    udp, _ = serve_both(lab)
+    c = lab.connect("dns", udp)
+    answer = c.query("big.lab.test", "TXT", edns=None)
+    assert not answer.truncated and len(answer.values()) == 8
+    summaries = [e.summary for e in lab.log if e.kind is EventKind.MESSAGE and e.endpoint == c.name]
+    assert any("[truncated]" in s for s in summaries)
+    tcp_conns = {e.conn for e in lab.log if e.endpoint == c.name and e.conn.endswith(".tcp1")}
+    assert tcp_conns, "the TCP retry is in the log under the client"
+    records = c.axfr("lab.test")
+    assert records[0].type == records[-1].type == "SOA"
+
+
+def test_forwarding_to_another_lab_server(lab: Lab) -> None:
+    """Names outside our zones go to the --forward server; ours we answer ourselves."""
+    far = lab.serve("dns", zone=["far.test"], record=["h.far.test A 127.0.0.77"])
+    near = lab.serve("dns", forward=f"127.0.0.1:{far.port}")
+    c = lab.connect("dns", near)
+    assert c.query("h.far.test").values() == ["127.0.0.77"]
+    assert c.query("www.lab.test").values() == ["127.0.0.2"]
+    assert c.query("nothing.far.test").rcode == "NXDOMAIN"
+    lab.stop(far)
+    assert c.query("h.far.test", timeout=10).rcode == "SERVFAIL"
+
+
+def flood(port: int, count: int, *, window: int = 32, deadline: float = 60.0) -> dict[int, bytes]:
+    """``count`` queries kept ``window`` deep, as fast as the answers come:
+    ID -> answer; stops at ``deadline`` seconds whatever happened."""
+    names = [b"www", b"WWW", b"mail", b"ns", b"Www"]
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.connect(("127.0.0.1", port))
+    sock.settimeout(2.0)
+    answers: dict[int, bytes] = {}
+    sent = 0
+    end = time.monotonic() + deadline
+    try:
+        while len(answers) < count and time.monotonic() < end:
+            while sent < count and sent - len(answers) < window:
+                name = names[sent % len(names)]
+                wire = struct.pack("!HHHHHH", sent, 0x0100, 1, 0, 0, 0)
+                wire += bytes([len(name)]) + name + b"\x03lab\x04test\x00\x00\x01\x00\x01"
+                sock.send(wire)
+                sent += 1
+            try:
+                data = sock.recv(4096)
+            except TimeoutError:
+                break
+            answers[struct.unpack_from("!H", data)[0]] = data
+    finally:
+        sock.close()
+    return answers
+
+
+@pytest.mark.parametrize(("capture", "count"), [("off", 20_000), ("full", 3_000)])
+def test_a_bounded_flood_is_answered_whole_without_an_error(lab: Lab, capture: str, count: int) -> None:
+    """As fast as one client can ask, window 32: every query answered once, right,
+    no error event, and plain A lookups never meet the reply budget."""
+    srv = lab.serve("dns", capture=capture)
+    answers = flood(srv.port, count)
+    assert len(answers) == count, f"{count - len(answers)} of {count} unanswered"
+    expected = {b"www": "127.0.0.2", b"mail": "127.0.0.3", b"ns": "127.0.0.1"}
+    for qid in random.Random(1).sample(sorted(answers), 200):
+        msg = dns.message.from_wire(answers[qid])
+        assert msg.id == qid and msg.rcode() == 0
+        name = msg.question[0].name.labels[0]
+        assert msg.answer[0][0].address == expected[name.lower()]
+        assert msg.question[0].name.labels[0] == name  # the asker's spelling, kept
+    assert not [e for e in lab.log if e.kind is EventKind.ERROR]
+    assert srv.reply_budget is not None and srv.reply_budget.unanswered == 0
+    assert srv.behaviour.cached >= count - 10
