@@ -32,7 +32,9 @@ from lab.endpoints import (
     Client,
     Endpoint,
     EndpointKind,
+    ListeningEndpoint,
     Server,
+    ServerState,
     default_per_source,
     is_loopback,
 )
@@ -45,7 +47,7 @@ from lab.protocols._base import LoopClock, Message, Transport
 from lab.protocols._spec import ProtocolSpec
 from lab.proxy import Proxy
 from lab.reactor import Reactor
-from lab.services import CONSOLE, Console, Services
+from lab.services import CONSOLE, LISTENERS, Console, Listeners, Services
 
 __all__ = ["Lab"]
 
@@ -130,6 +132,8 @@ class Lab:
         self.services = Services()
         # the command language for consoles that servers offer (telnet)
         self.services.set(CONSOLE, self._console())
+        # what listens where, for servers relaying into the lab (SOCKS)
+        self.services.set(LISTENERS, self._listeners())
         # one read buffer for every TCP connection of this lab's loop
         self.read_buffer = memoryview(bytearray(READ_SIZE))
         self._counters: dict[str, itertools.count[int]] = {}
@@ -183,6 +187,25 @@ class Lab:
                 return list(self.interpreter.complete(line))
 
         return _LabConsole()
+
+    def _listeners(self) -> Listeners:
+        """The lab's listening endpoints by address (see
+        :class:`lab.services.Listeners`)."""
+        lab = self
+
+        class _LabListeners:
+            def protocol_at(self, host: str, port: int) -> str | None:
+                for endpoint in list(lab.endpoints.values()):
+                    if not isinstance(endpoint, ListeningEndpoint) or endpoint.transport is not Transport.TCP:
+                        continue
+                    if endpoint.port != port or endpoint.state is not ServerState.LISTENING:
+                        continue
+                    where = "127.0.0.1" if endpoint.host == "localhost" else endpoint.host
+                    if where in (host, "0.0.0.0", "::", ""):
+                        return endpoint.spec.name
+                return None
+
+        return _LabListeners()
 
     @classmethod
     def start(cls, **kwargs: Any) -> Lab:

@@ -214,7 +214,7 @@ def test_servers_of_one_lab_share_services(lab: Lab) -> None:
     key: ServiceKey[dict[str, int]] = ServiceKey("test.store", dict)
     store = lab.services.get(key)
     assert b.behaviour.services.get(key) is store
-    assert key in lab.services and lab.services.names() == ["lab.console", "test.store"]
+    assert key in lab.services and lab.services.names() == ["lab.console", "lab.listeners", "test.store"]
     with Lab() as other:
         assert other.services.find(key) is None
 
@@ -275,3 +275,18 @@ def test_quiet_udp_peers_are_forgotten(lab: Lab) -> None:
         assert s.recv(100) == b"ping\r\n"
     wait_until(lambda: srv.accepted == 1 and not srv.connections, 10, "the quiet peer forgotten")
     assert srv.status()["bytes_in"] == 6
+
+
+def test_the_listeners_service_names_what_listens_where(lab: Lab) -> None:
+    """LISTENERS: the protocol of a lab server or proxy by TCP address (for
+    relays into the lab); nothing for UDP, other ports or stopped servers."""
+    from lab.services import LISTENERS
+
+    listeners = lab.services.get(LISTENERS)
+    mx = lab.serve("smtp", name="mx")
+    udp = lab.serve("echo", transport="udp")
+    assert listeners.protocol_at("127.0.0.1", mx.port) == "smtp"
+    assert listeners.protocol_at("127.0.0.2", mx.port) is None
+    assert listeners.protocol_at("127.0.0.1", udp.port) is None
+    mx.stop()
+    assert listeners.protocol_at("127.0.0.1", mx.port) is None

@@ -27,7 +27,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from lab.errors import ConfigError
 
-__all__ = ["CONSOLE", "Console", "ServiceKey", "Services", "Store"]
+__all__ = ["CONSOLE", "LISTENERS", "Console", "Listeners", "ServiceKey", "Services", "Store"]
 
 T = TypeVar("T")
 
@@ -69,6 +69,23 @@ def _no_console() -> Console:
 
 
 CONSOLE: ServiceKey[Console] = ServiceKey("lab.console", _no_console)
+
+
+class Listeners(Protocol):
+    """The lab's own listening endpoints, for a server that relays into the
+    lab (SOCKS decodes a tunnel as the protocol of the lab server it
+    reaches): ``protocol_at(host, port)`` names the protocol listening
+    there over TCP, or None."""
+
+    def protocol_at(self, host: str, port: int) -> str | None: ...
+
+
+class _NoListeners:
+    def protocol_at(self, host: str, port: int) -> str | None:
+        return None
+
+
+LISTENERS: ServiceKey[Listeners] = ServiceKey("lab.listeners", _NoListeners)
 
 
 class Services:
