@@ -554,9 +554,9 @@ def test_a_refused_client_raises_with_the_code(lab: Lab) -> None:
 
 def test_the_client_speaks_smtp_through_the_tunnel(lab: Lab) -> None:
     """talk() runs SMTP's own verbs through the tunnel; the server's log
-    shows the SMTP messages decoded (the lab SMTP server's port, by --decode)."""
+    shows the SMTP messages decoded (a lab SMTP server listens there)."""
     mx = lab.serve("smtp", name="mx")
-    srv = lab.serve("socks", name="sx", decode=[f"{mx.port}=smtp"])
+    srv = lab.serve("socks", name="sx")
     c = lab.connect("socks", srv)
     c.connect("127.0.0.1", mx.port, decode="smtp")
     c.talk("smtp", "send_mail", "a@lab.test", ["alice@lab.test"], "Subject: via socks\r\n\r\nhello\r\n")
@@ -565,3 +565,21 @@ def test_the_client_speaks_smtp_through_the_tunnel(lab: Lab) -> None:
     msgs = events(lab, "sx", EventKind.MESSAGE)
     assert any(t.startswith("MAIL FROM:<a@lab.test>") for t in msgs)
     assert any(t.startswith("250") for t in msgs)
+
+
+def test_decode_names_the_tunnels_protocol_over_the_lab_servers(lab: Lab, dest: Destination) -> None:
+    """--decode PORT=raw shows a lab SMTP server's tunnel as chunks; --decode
+    PORT=smtp decodes a foreign server's."""
+    mx = lab.serve("smtp", name="mx")
+    smtpish = Destination(greeting=b"220 far ESMTP\r\n", echo=False)
+    try:
+        srv = lab.serve("socks", name="sx", decode=[f"{mx.port}=raw", f"{smtpish.port}=smtp"])
+        for port in (mx.port, smtpish.port):
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+                s.sendall(request_bytes(port))
+                assert recv_exactly(s, 8)[:2] == b"\x00\x5a"
+                assert recv_exactly(s, 4) == b"220 "
+        wait_until(lambda: any(t == "220 far ESMTP" for t in events(lab, "sx", EventKind.MESSAGE)), what="smtp")
+        assert any(t.startswith('"220 lab.test') for t in events(lab, "sx", EventKind.MESSAGE))
+    finally:
+        smtpish.close()

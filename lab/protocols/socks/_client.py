@@ -24,7 +24,7 @@ class SocksRefused(LabError):
 
     def __init__(self, reply: SocksReply) -> None:
         super().__init__(f"socks: {reply.summary()}",
-                         hint="the lab's SOCKS server allows loopback only unless --allow says more")
+                         hint="the server refused the destination (a lab SOCKS server reaches only what --allow lists)")
         self.reply = reply
         self.code = reply.code
 

@@ -21,9 +21,10 @@ from lab.errors import ProtocolError
 from lab.protocols._base import Clock, Message, Role, Timer
 from lab.protocols._framing import Data
 from lab.protocols._library import AsyncioListener, Listener, Listening, TrafficRecord
-from lab.protocols.socks._conversation import SocksConversation, default_choice
+from lab.protocols.socks._conversation import SocksConversation, protocol_for_port
 from lab.protocols.socks._messages import GRANTED, REJECTED, SocksCommand, SocksReply, SocksRequest
 from lab.protocols.socks._policy import Policy, Verdict
+from lab.services import LISTENERS
 
 __all__ = ["Relay", "RelayListener", "listen"]
 
@@ -87,16 +88,16 @@ class Relay:
         self.decode_ports = {port: name for port, name in opts.decode if port}
         self.decode_all = next((name for port, name in opts.decode if not port), "")
         self.tunnels: set[_Tunnel] = set()
+        self.listeners = where.services.get(LISTENERS)
 
-    def choose(self, request: SocksRequest) -> str | None:
-        """The protocol a tunnel carries: the client's word, then --decode,
-        then the protocol whose default port it is."""
-        if request.decode:
-            return default_choice(request)
+    def choose(self, request: SocksRequest, address: str) -> str | None:
+        """The protocol a tunnel to ``address`` carries: --decode's, then
+        the lab server's listening there, then the one whose default port
+        it is."""
         name = self.decode_ports.get(request.port) or self.decode_all
         if name:
             return None if name == "raw" else name
-        return default_choice(request)
+        return self.listeners.protocol_at(address, request.port) or protocol_for_port(request.port)
 
     def accept(self) -> _Leg:
         tunnel = _Tunnel(self)
@@ -109,7 +110,8 @@ class _Tunnel:
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
         opts = relay.options
-        self.conv = SocksConversation(None, choose=relay.choose, max_request=opts.max_request)
+        self.conv = SocksConversation(None, choose=lambda request: self.choice, max_request=opts.max_request)
+        self.choice: str | None = None  # the protocol the tunnel carries, chosen once granted
         self.record: TrafficRecord | None = None
         self.legs: dict[Role, _Leg] = {}
         self.stage = "request"  # request, dialing, binding, relay, closing
@@ -272,6 +274,8 @@ class _Tunnel:
         if not verdict.granted:
             self._refuse(request, verdict.reason)
             return
+        assert verdict.address is not None
+        self.choice = self.relay.choose(request, verdict.address)
         self._pause(Role.CLIENT, "opening")
         loop = asyncio.get_running_loop()
         if request.command == SocksCommand.BIND:
