@@ -207,7 +207,7 @@ class HttpDecoder(StreamBuffer):
         except httptools.HttpParserUpgrade:
             pass  # CONNECT or Upgrade: the head is whole all the same
         except httptools.HttpParserError as exc:
-            self._fail(f"malformed head: {exc}")
+            self._fail(f"malformed head: {exc}", status=505 if "HTTP version" in str(exc) else 400)
         if _OBS_FOLD.search(head, 0, len(head) - 2):
             self._fail("obs-fold in a header (RFC 9112 §5.2)")
         return found, parser

@@ -438,10 +438,13 @@ class HttpSession(Session["HttpServer"]):
                 self.conn.close()
                 return
             item = _Incoming(msg, size=len(msg.body), done=msg.complete)
+            limit = self.server.options.max_body
             if msg.complete:
                 item.body = bytearray(msg.body)
+                if len(msg.body) > limit:
+                    item.refuse, item.body = 413, bytearray()
+                    item.why = f"a body of {len(msg.body)} bytes (at most {limit})"
             else:
-                limit = self.server.options.max_body
                 if msg.length is not None and msg.length > limit:
                     item.refuse, item.done = 413, True
                     item.why = f"a body of {msg.length} bytes (at most {limit})"
@@ -471,7 +474,8 @@ class HttpSession(Session["HttpServer"]):
                 self.pump()
 
     def protocol_error(self, exc: ProtocolError) -> None:
-        status = exc.status if isinstance(exc, HttpError) else 400
+        # anything else comes from the lab: a request that did not arrive in time
+        status = exc.status if isinstance(exc, HttpError) else 408
         self.queue.clear()
         self.incoming = None
         if self.sender is not None or self.task is not None:
@@ -582,6 +586,8 @@ class HttpSession(Session["HttpServer"]):
         hosts = [v for k, v in head.headers if k.lower() == "host"]
         if (head.version == "HTTP/1.1" and len(hosts) != 1) or len(hosts) > 1:
             return HttpResponse(400, "Bad Request: HTTP/1.1 wants exactly one Host header (RFC 9112 §3.2)\n")
+        if head.method == "CONNECT":
+            return HttpResponse(405, "this server is not a proxy\n", headers=[("Allow", "GET, HEAD, POST")])
         target = head.target
         if target.startswith("/"):
             raw_path, _, query = target.partition("?")
@@ -594,8 +600,6 @@ class HttpSession(Session["HttpServer"]):
             raw_path, query = parts.path or "/", parts.query
         else:
             return HttpResponse(400, f"Bad Request: cannot use the target {target[:80]!r}\n")
-        if head.method == "CONNECT":
-            return HttpResponse(405, "this server is not a proxy\n", headers=[("Allow", "GET, HEAD, POST")])
         peer = self.conn.peer
         request = HttpRequest(method=head.method, target=target, path=unquote(raw_path, errors="replace"),
                               query=query, headers=list(head.headers), body=bytes(item.body),

@@ -52,6 +52,11 @@ def decode_path(raw: str) -> list[str] | None:
         return None
     parts: list[str] = []
     for segment in data.split(b"/"):
+        if segment == b"..":  # a literal dot-segment (RFC 3986 §5.2.4), never above the root
+            if not parts:
+                return None
+            parts.pop()
+            continue
         pieces = _PCT.split(segment)
         decoded = bytearray(pieces[0])
         for i in range(1, len(pieces), 2):
@@ -66,7 +71,7 @@ def decode_path(raw: str) -> list[str] | None:
         except UnicodeDecodeError:
             return None
         if text == "..":
-            return None
+            return None  # an encoded one is a trick, not a path
         if text in ("", "."):
             continue
         if any(ord(c) < 0x20 or c == "\x7f" for c in text):
