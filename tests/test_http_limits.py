@@ -144,7 +144,8 @@ def test_pipelined_requests_are_answered_in_order(lab: Lab) -> None:
     srv.route("/slow", slow)
     srv.route("/fast", lambda request: f"fast {request.query}\n")
     data = (b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" + b"GET /fast?1 HTTP/1.1\r\nHost: x\r\n\r\n"
-            + b"HEAD /fast?2 HTTP/1.1\r\nHost: x\r\n\r\n" + b"GET /fast?3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            + b"HEAD /fast?2 HTTP/1.1\r\nHost: x\r\n\r\n"
+            + b"GET /fast?3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     got = exchange(srv.port, data)
     bodies = [part.split(b"\r\n\r\n", 1)[1] for part in got.split(b"HTTP/1.1 200 OK")[1:]]
     assert bodies == [b"slow\n", b"fast 1\n", b"", b"fast 3\n"]
