@@ -12,7 +12,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from protocol_fakes import ConversationLaws, Loopback, Runner
 
+from lab.errors import ConfigError
+from lab.protocols import soap
+from lab.protocols._base import Role, Transport
 from lab.protocols.soap import _envelope as env
 from lab.protocols.soap._schema import Complex, Field, SchemaError, decode_sequence, encode_field, field_for
 from lab.protocols.soap._wsdl import Service, WsdlError, dumps_wsdl, loads_wsdl, operation_for
@@ -227,3 +231,145 @@ def test_a_wsdl_with_named_types_and_array_wrappers() -> None:
 def test_what_is_not_a_usable_wsdl_is_a_wsdl_error(data: bytes) -> None:
     with pytest.raises(WsdlError):
         loads_wsdl(data)
+
+
+# -- the server and client, in memory ---------------------------------------------------------------
+
+
+def _post(body: bytes, target: str = "/soap") -> bytes:
+    return (b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nSOAPAction: \"add\"\r\n"
+            b"Content-Length: %d\r\n\r\n" % (target.encode(), len(body))) + body
+
+
+def _call(op: str, inner: str, ns: str = "urn:netlab:soap") -> bytes:
+    return env.dumps_envelope(f'<{op} xmlns="{ns}">{inner}</{op}>')
+
+
+def test_client_verbs_against_the_server(loopback: type[Loopback], arun: Runner, laws: ConversationLaws) -> None:
+    """The client reads the WSDL and calls by name with keywords, typed both
+    ways; faults raise; an observer replaying the transcript sees the same."""
+
+    async def main() -> Loopback:
+        lb = loopback(soap.SPEC)
+        c = soap.SoapClient(lb)
+        ops = await c.operations()
+        assert ops["add"] == ["a", "b"] and ops["split"] == ["text", "sep"]
+        assert await c.call("add", a=2, b=40) == 42
+        assert await c.call("total", values=[1.5, 2.5]) == 4.0
+        assert await c.call("split", text="a b") == ["a", "b"]
+        assert await c.call("reverse", data=b"\x00\x01") == b"\x01\x00"
+        assert isinstance(await c.call("now"), dt.datetime)
+        with pytest.raises(env.SoapFault) as err:
+            await c.call("divide", a=1.0, b=0.0)
+        assert err.value.code == "Server" and "ZeroDivisionError" in err.value.string
+        with pytest.raises(ConfigError, match="no operation"):
+            await c.call("nope")
+        with pytest.raises(ConfigError, match="takes no 'c'"):
+            await c.call("add", a=1, c=2)
+        return lb
+
+    lb = arun(main())
+    summaries = [m.summary() for m in lb.seen[Role.SERVER]]
+    assert "SOAP add(a='2', b='40')" in summaries
+    assert any(n.startswith("SOAP fault Server for divide") for n in lb.peer.notes)
+    laws.observer_replays(soap.SPEC.conversation, lb, [5, 100, 1000])
+
+
+def test_operations_registered_live_appear_in_the_wsdl(loopback: type[Loopback], arun: Runner) -> None:
+    async def main() -> None:
+        lb = loopback(soap.SPEC, options={"demo": "no"})
+        c = soap.SoapClient(lb)
+        assert await c.operations() == {}
+
+        @lb.behaviour.register
+        def greet(name: str, times: int = 1) -> list[str]:
+            """Hello, several times."""
+            return [f"hello {name}"] * times
+
+        assert "greet" in await c.load_wsdl()
+        assert await c.call("greet", name="bob", times=2) == ["hello bob", "hello bob"]
+        assert await c.call("greet", name="al") == ["hello al"]  # the default fills a missing optional
+        with pytest.raises(ConfigError, match="annotate"):
+            lb.behaviour.register(_bad_op)
+
+    arun(main())
+
+
+def _bad_op(x: dict[str, int]) -> int:
+    return 0
+
+
+def test_calling_without_a_wsdl_given_the_namespace(loopback: type[Loopback], arun: Runner) -> None:
+    async def main() -> None:
+        lb = loopback(soap.SPEC)
+        c = soap.SoapClient(lb)
+        c.set_options(soap.SoapClientOptions(namespace="urn:netlab:soap"))
+        assert await c.call("upper", text="abc") == "ABC"
+        assert await c.call("add", a=1, b=2) == "3"  # untyped: the text
+
+    arun(main())
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "words"),
+    [
+        (b"<oops", "Client", "not well-formed"),
+        (_call("nope", ""), "Client", "no operation 'nope'"),
+        (_call("add", "<a>1</a><b>x</b>"), "Client", "<b>: 'x' is not an integer"),
+        (_call("add", "<a>1</a>"), "Client", "lacks <b>"),
+        (_call("add", "<a>1</a><b>2</b>", ns="urn:other"), "Client", "namespace"),
+        (b'<Envelope xmlns="http://www.w3.org/2003/05/soap-envelope"><Body/></Envelope>', "VersionMismatch",
+         "SOAP 1.2"),
+        (env.dumps_envelope("<x/>", header=f'<t xmlns="urn:x" xmlns:s="{env.SOAP_ENV}" s:mustUnderstand="1"/>'),
+         "MustUnderstand", "'t'"),
+        (env.dumps_envelope(""), "Client", "no operation"),
+    ],
+)
+def test_bad_requests_get_the_right_fault(loopback: type[Loopback], arun: Runner, body: bytes, code: str,
+                                          words: str) -> None:
+    async def main() -> None:
+        lb = loopback(soap.SPEC)
+        c = soap.SoapClient(lb)
+        result = await c.request("POST", "/soap", body, [("Content-Type", "text/xml")])
+        assert result.status == 500
+        fault = env.loads_envelope(result.body).fault
+        assert fault is not None and fault.code == code and words in fault.string
+        assert await c.call("add", a=1, b=1) == 2  # and the connection goes on
+
+    arun(main())
+
+
+def test_get_describes_the_service(loopback: type[Loopback], arun: Runner) -> None:
+    async def main() -> None:
+        lb = loopback(soap.SPEC)
+        c = soap.SoapClient(lb)
+        page = await c.get("/soap")
+        assert page.status == 200 and "add(a, b)  The sum of two integers." in page.text
+        wsdl = await c.get("/soap?wsdl")
+        service = loads_wsdl(wsdl.body)
+        assert service.location == "http://localhost/soap" and "add" in service.operations
+
+    arun(main())
+
+
+def test_the_decoded_view_of_requests_and_replies() -> None:
+    conv = soap.SPEC.conversation(None, Transport.TCP)
+    (_, req), = conv.observe(_post(_call("add", "<a>1</a><b>2</b>")), Role.CLIENT)
+    assert isinstance(req, soap.SoapRequest) and req.kind == "add" and req.action == "add"
+    assert req.summary() == "SOAP add(a='1', b='2')" and req.matches("add")
+    fault = env.dumps_fault("Client", "no")
+    reply_bytes = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: %d\r\n\r\n" % len(fault) + fault
+    (_, reply), = conv.observe(reply_bytes, Role.SERVER)
+    assert isinstance(reply, soap.SoapReply) and reply.summary() == "SOAP fault Client: no"
+    assert reply.matches("Client") and reply.matches(500) and reply.fields()["fault"]["faultcode"] == "Client"
+
+
+_SOAP_BITS = [_post(_call("add", "<a>1</a><b>2</b>")), _post(b"<oops"), _post(b"x"),
+              b"GET /soap?wsdl HTTP/1.1\r\nHost: x\r\n\r\n", b"\r\n", b"\xff"]
+
+
+@SETTINGS
+@given(data=st.lists(st.sampled_from(_SOAP_BITS) | st.binary(max_size=10), max_size=8).map(b"".join),
+       cuts=st.lists(st.integers(0, 2000), max_size=8), eof=st.booleans())
+def test_request_laws(laws: ConversationLaws, data: bytes, cuts: list[int], eof: bool) -> None:
+    laws.stream(soap.SPEC.conversation, Role.CLIENT, data, cuts, eof=eof)

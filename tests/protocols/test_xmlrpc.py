@@ -8,16 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import xmlrpc.client
+import xmlrpc.client as xmlrpc_client
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from protocol_fakes import ConversationLaws, Loopback, Runner
 
-from lab.errors import ConfigError
+from lab.errors import ConfigError, RemoteProtocolError
+from lab.protocols import xmlrpc
+from lab.protocols._base import Role, Transport
 from lab.protocols.xmlrpc import _codec as codec
 from lab.protocols.xmlrpc._dispatch import Dispatcher, demo_functions, import_function
+from lab.protocols.xmlrpc._messages import XmlRpcCall, XmlRpcReply
 
 SETTINGS = settings(deadline=None, max_examples=150)
 
@@ -73,9 +77,9 @@ STDLIB_VALUES = st.recursive(
 @given(st.lists(STDLIB_VALUES, max_size=3))
 def test_the_standard_library_reads_what_we_write_and_we_read_what_it_writes(params: list[Any]) -> None:
     """xmlrpc.client, an independent marshaller, agrees with us both ways."""
-    theirs, method = xmlrpc.client.loads(codec.dumps_call("echo", params), use_builtin_types=True)
+    theirs, method = xmlrpc_client.loads(codec.dumps_call("echo", params), use_builtin_types=True)
     assert (list(theirs), method) == (params, "echo")
-    ours = codec.loads(xmlrpc.client.dumps(tuple(params), "echo", allow_none=True).encode())
+    ours = codec.loads(xmlrpc_client.dumps(tuple(params), "echo", allow_none=True).encode())
     assert ours == codec.Call("echo", tuple(params))
 
 
@@ -220,7 +224,7 @@ def test_unknown_method_bad_params_and_raising_functions_are_faults(disp: Dispat
 
 def test_a_function_may_raise_its_own_fault(disp: Dispatcher) -> None:
     def picky(x: int) -> int:
-        raise xmlrpc.client.Fault(4, "too picky")
+        raise xmlrpc_client.Fault(4, "too picky")
 
     disp.register(picky)
     assert _call(disp, "picky", 1) == codec.Fault(4, "too picky")
@@ -303,3 +307,214 @@ def test_import_function() -> None:
     for bad in ("operator", "nosuchmodule_xyz:f", "operator:nosuch", "math:pi"):
         with pytest.raises(ConfigError):
             import_function(bad)
+
+
+# -- messages and the conversation -------------------------------------------------------------
+
+
+def _post(body: bytes, target: str = "/RPC2") -> bytes:
+    return (b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n"
+            % (target.encode(), len(body))) + body
+
+
+def _reply(body: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+
+
+def test_a_call_and_its_reply_decode_as_xmlrpc() -> None:
+    """Summary, kind and fields speak XML-RPC; the HTTP head is under
+    ``http``; expect matches the method, the status and fault codes."""
+    conv = xmlrpc.SPEC.conversation(None, Transport.TCP)
+    (_, call), = conv.observe(_post(codec.dumps_call("add", [1, {"k": b"\x00"}])), Role.CLIENT)
+    assert isinstance(call, XmlRpcCall) and call.summary() == "XML-RPC call add(1, {k: <1 bytes>})"
+    assert call.kind == "add" and call.matches("add") and call.matches("POST")
+    assert call.fields()["params"] == [1, {"k": 'base64: 1 bytes "\\x00"'}]
+    assert call.fields()["http"]["target"] == "/RPC2"
+    (_, reply), = conv.observe(_reply(codec.dumps_fault(-32601, "no such method")), Role.SERVER)
+    assert isinstance(reply, XmlRpcReply) and reply.fault
+    assert reply.summary() == "XML-RPC fault -32601: no such method"
+    assert reply.matches(-32601) and reply.matches("fault") and reply.matches(200) and "date" not in reply.volatile
+
+
+def test_a_call_that_does_not_decode_keeps_its_problem() -> None:
+    conv = xmlrpc.SPEC.conversation(None, Transport.TCP)
+    (_, call), = conv.observe(_post(b"<methodCall><methodName>x"), Role.CLIENT)
+    assert isinstance(call, XmlRpcCall) and call.fault_code == codec.NOT_WELLFORMED
+    assert "undecodable" in call.summary()
+
+
+def test_field_trees_are_bounded() -> None:
+    """A call with 2,000 values and a long string shows a bounded tree."""
+    conv = xmlrpc.SPEC.conversation(None, Transport.TCP)
+    big = codec.dumps_call("echo", [list(range(2_000)), "x" * 5_000])
+    (_, call), = conv.observe(_post(big), Role.CLIENT)
+    tree = call.fields()["params"]
+    assert len(tree[0]) <= 201 and len(tree[1]) < 300
+    assert len(call.summary()) < 200
+
+
+def test_a_call_over_64k_stays_plain_http() -> None:
+    conv = xmlrpc.SPEC.conversation(None, Transport.TCP)
+    got = conv.observe(_post(codec.dumps_call("echo", ["x" * 70_000])), Role.CLIENT)
+    assert not any(isinstance(m, XmlRpcCall) for _, m in got)
+
+
+_CALL_BITS = [_post(codec.dumps_call("add", [1, 2])), _post(codec.dumps_call("echo", [[None, 1.5, "é"]])),
+              _post(b"<methodCall>"), _post(b"junk"), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"\r\n", b"\xff"]
+_REPLY_BITS = [_reply(codec.dumps_response(3)), _reply(codec.dumps_fault(1, "x")), _reply(b"<oops"),
+               b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno", b"junk"]
+
+
+@SETTINGS
+@given(data=st.lists(st.sampled_from(_CALL_BITS) | st.binary(max_size=10), max_size=8).map(b"".join),
+       cuts=st.lists(st.integers(0, 2000), max_size=8), eof=st.booleans())
+def test_call_laws(laws: ConversationLaws, data: bytes, cuts: list[int], eof: bool) -> None:
+    """Client bytes split anywhere, received, sent or observed: only protocol
+    errors, exact bytes, the same messages."""
+    laws.stream(xmlrpc.SPEC.conversation, Role.CLIENT, data, cuts, eof=eof)
+
+
+@SETTINGS
+@given(data=st.lists(st.sampled_from(_REPLY_BITS) | st.binary(max_size=8), max_size=6).map(b"".join),
+       cuts=st.lists(st.integers(0, 1500), max_size=8), eof=st.booleans())
+def test_reply_laws(laws: ConversationLaws, data: bytes, cuts: list[int], eof: bool) -> None:
+    def after_posts(role: Role | None, transport: Transport) -> Any:
+        conv = xmlrpc.SPEC.conversation(role, transport)
+        for _ in range(6):  # what the replies answer
+            if role is Role.SERVER:
+                conv.receive_data(_post(b"x"))
+                conv.next_message()
+            elif role is Role.CLIENT:
+                conv.send_data(_post(b"x"))
+                conv.take_sent()
+            else:
+                conv.observe(_post(b"x"), Role.CLIENT)
+        return conv
+
+    laws.stream(after_posts, Role.SERVER, data, cuts, eof=eof)
+
+
+# -- the server and client, in memory ---------------------------------------------------------------
+
+
+def test_client_verbs_against_the_server(loopback: type[Loopback], arun: Runner, laws: ConversationLaws) -> None:
+    """call, multicall, the introspection verbs and the proxy, over one
+    connection; an observer replaying the transcript sees the same."""
+
+    async def main() -> Loopback:
+        lb = loopback(xmlrpc.SPEC)
+        c = xmlrpc.XmlRpcClient(lb)
+        assert await c.call("add", 40, 2) == 42
+        assert await c.call("echo", {"when": dt.datetime(2026, 12, 4, 15, 0)}) == {
+            "when": dt.datetime(2026, 12, 4, 15, 0)}
+        got = await c.multicall([("add", (1, 2)), ("nope", ())])
+        assert got[0] == 3 and isinstance(got[1], codec.XmlRpcFault) and got[1].code == codec.METHOD_NOT_FOUND
+        assert "add" in await c.list_methods()
+        assert await c.method_help("upper") == "The text in capitals."
+        assert await c.method_signature("add") == [["int", "int", "int"]]
+        with pytest.raises(codec.XmlRpcFault) as err:
+            await c.call("divide", 1, 0)
+        assert err.value.code == codec.APPLICATION_ERROR
+        proxy = xmlrpc.Proxy(_Async(c), asynchronous=True)
+        assert await proxy.upper("abc") == "ABC"
+        assert "system.multicall" in await proxy.system.listMethods()
+        return lb
+
+    lb = arun(main())
+    assert [m.summary() for m in lb.seen[Role.SERVER]][:2] == ["XML-RPC call add(40, 2)",
+                                                               "XML-RPC call echo({when: 20261204T15:00:00})"]
+    assert any(n.startswith("XML-RPC fault -32500 for divide") for n in lb.peer.notes)
+    laws.observer_replays(xmlrpc.SPEC.conversation, lb, [5, 100, 1000])
+
+
+class _Async:
+    """A client's verbs as the lab offers them to a proxy (acall)."""
+
+    def __init__(self, verbs: Any) -> None:
+        self.acall = verbs.call
+
+
+def test_functions_registered_from_another_thread(loopback: type[Loopback], arun: Runner) -> None:
+    """srv.register from the shell's thread takes effect on the next call."""
+    import threading
+
+    async def main() -> None:
+        lb = loopback(xmlrpc.SPEC, options={"demo": "no"})
+        c = xmlrpc.XmlRpcClient(lb)
+        assert await c.list_methods() == ["system.listMethods", "system.methodHelp", "system.methodSignature",
+                                          "system.multicall"]
+
+        def shell() -> None:
+            @lb.behaviour.register
+            def square(x: int) -> int:
+                """x times x."""
+                return x * x
+
+        t = threading.Thread(target=shell)
+        t.start()
+        t.join()
+        assert await c.call("square", 7) == 49
+        lb.behaviour.unregister("square")
+        with pytest.raises(codec.XmlRpcFault):
+            await c.call("square", 7)
+
+    arun(main())
+
+
+def test_functions_from_options_and_refused_ones(loopback: type[Loopback], arun: Runner) -> None:
+    async def main() -> None:
+        lb = loopback(xmlrpc.SPEC, options={"functions": {"plus": "operator:add", "neg": "operator:neg"}})
+        c = xmlrpc.XmlRpcClient(lb)
+        assert await c.call("plus", 2, 2) == 4 and await c.call("neg", 3) == -3
+        assert "add" not in await c.list_methods()  # no demo functions beside given ones
+
+    arun(main())
+    with pytest.raises(ConfigError):
+        xmlrpc.SPEC.server(xmlrpc.SPEC.resolve_options({"functions": ["x=nosuchmodule_q:f"]}))
+
+
+def test_get_lists_the_methods_and_other_verbs_get_405(loopback: type[Loopback], arun: Runner) -> None:
+    async def main() -> None:
+        lb = loopback(xmlrpc.SPEC)
+        c = xmlrpc.XmlRpcClient(lb)
+        page = await c.get("/RPC2")
+        assert page.status == 200 and "add  The sum of two numbers." in page.text
+        assert (await c.request("PUT", "/RPC2", b"x")).status == 405
+        assert (await c.get("/hello")).status == 404  # HTTP's demo pages are not on an XML-RPC server
+
+    arun(main())
+
+
+def test_async_functions_and_the_path_option(loopback: type[Loopback], arun: Runner) -> None:
+    async def later(x: int) -> int:
+        await asyncio.sleep(0.01)
+        return x * 10
+
+    async def main() -> None:
+        lb = loopback(xmlrpc.SPEC, options={"rpc_path": ["/api"]})
+        lb.behaviour.register(later)
+        c = xmlrpc.XmlRpcClient(lb)
+        c.set_options(xmlrpc.XmlRpcClientOptions(path="/api"))
+        assert await c.call("later", 2) == 20
+        c.path = "/RPC2"
+        with pytest.raises(RemoteProtocolError, match="404"):
+            await c.call("later", 2)
+
+    arun(main())
+
+
+def test_an_oversized_call_is_a_fault(loopback: type[Loopback], arun: Runner) -> None:
+    """A call over --max-body: a fault and an event, and the connection
+    closes (the rest of the body is not read); another client is served."""
+
+    async def main() -> None:
+        for size in (5000, 100_000):  # whole, and still streaming
+            lb = loopback(xmlrpc.SPEC, options={"max_body": "2K"})
+            c = xmlrpc.XmlRpcClient(lb)
+            with pytest.raises(codec.XmlRpcFault, match="larger than the server takes") as err:
+                await c.call("echo", "x" * size)
+            assert err.value.code == codec.INVALID_XMLRPC
+            await lb.wait_closed()
+            assert any("refused (-32600)" in n for n in lb.peer.notes)
+
+    arun(main())

@@ -284,7 +284,10 @@ def decode_sequence(el: ET.Element, fields: tuple[Field, ...], *, array: Field |
         field = by_name.get(name)
         if field is None:
             raise SchemaError(f"unexpected element <{name}> in <{local_name(el.tag)}>")
-        value = decode_element(kid, field.type)
+        try:
+            value = decode_element(kid, field.type)
+        except SchemaError as exc:
+            raise SchemaError(f"<{name}>: {exc}") from None
         if field.repeated:
             got[name].append(value)
         elif name in got:
