@@ -41,6 +41,8 @@ def refused_option(protocol: str, name: str, value: Any) -> str | None:
         return "a telnet console runs the lab's commands for whoever logs in"
     if protocol == "telnet" and name == "allow_remote" and value is True:
         return "allow_remote opens the console to other machines"
+    if name == "routes" and value:
+        return "routes import and run the Python functions the file names"
     return None
 
 
