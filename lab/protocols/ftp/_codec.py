@@ -63,7 +63,7 @@ REPLY_MEANINGS: dict[int, str] = {
     229: "entering extended passive mode",
     230: "user logged in, proceed",
     250: "requested file action okay, completed",
-    257: "pathname created",
+    257: "pathname (created, or the working directory)",
     331: "user name okay, need password",
     332: "need account for login",
     350: "requested file action pending further information",
