@@ -201,8 +201,10 @@ class HttpRequestHead(HttpHead):
                    length=int(cl) if cl is not None and cl.strip().isdigit() else None, complete=not chunked)
 
     def summary(self) -> str:
-        host = self.header("host")
-        return f"{self.method} {self.target} {self.version}" + (f" (Host {host})" if host else "") + self._body_note()
+        who = [f"Host {v}" for v in (self.header("host"),) if v]
+        who += [f"User-Agent {v[:40]}" for v in (self.header("user-agent"),) if v]
+        return f"{self.method} {self.target} {self.version}" + (f" ({'; '.join(who)})" if who else "") + \
+            self._body_note()
 
     def fields(self) -> dict[str, Any]:
         return {"method": self.method, "target": self.target, **self._fields()}

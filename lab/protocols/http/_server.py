@@ -14,6 +14,7 @@ tests/interop/test_http_peers.py
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib
 import inspect
 import json
@@ -408,6 +409,21 @@ class _FileSender:
             self.answer.fd = -1
 
 
+def _validated(head: HttpRequestHead, response: HttpResponse) -> HttpResponse:
+    """A route's 200 to GET gets a weak ETag from its body (as Express
+    gives one), so a client's conditional GET can be answered 304."""
+    if any(k.lower() == "etag" for k, _ in response.headers):
+        etag = next(v for k, v in response.headers if k.lower() == "etag")
+    else:
+        etag = 'W/"' + hashlib.sha1(response.body, usedforsecurity=False).hexdigest()[:16] + '"'
+        response.headers.append(("ETag", etag))
+    wanted = head.header("if-none-match")
+    if wanted is not None and _static.not_modified({"if-none-match": wanted}, etag, 0):
+        return HttpResponse(304, headers=[(k, v) for k, v in response.headers if k.lower() in (
+            "etag", "cache-control", "expires", "vary", "content-location")])
+    return response
+
+
 def _tokens(value: str | None) -> set[str]:
     return {t.strip().lower() for t in (value or "").split(",") if t.strip()}
 
@@ -579,6 +595,8 @@ class HttpSession(Session["HttpServer"]):
         except TypeError as exc:
             self._failed(head, exc, close)
             return
+        if head.method in ("GET", "HEAD") and response.status == 200:
+            response = _validated(head, response)
         self._answer_whole(head, response, close=close)
 
     def _request(self, item: _Incoming) -> HttpRequest | HttpResponse:
