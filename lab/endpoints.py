@@ -70,6 +70,9 @@ UDP_PEER_LIMIT = 1024
 # UDP has no close: a peer silent this long (or the idle timeout, if shorter)
 # is forgotten, so request/answer clients do not pile up as open connections
 UDP_PEER_IDLE = 30.0
+# the read buffer of a UDP server: room for the largest datagram; asyncio's
+# own 256 KiB makes the allocator map and unmap memory for every datagram
+UDP_READ_SIZE = 65536
 
 
 class Can(enum.Flag):
@@ -421,6 +424,8 @@ class Server(ListeningEndpoint):
                 transport, _ = await loop.create_datagram_endpoint(
                     lambda: _UdpServerProtocol(self), sock=sock
                 )
+                if hasattr(transport, "max_size"):  # asyncio's own transport (uvloop reads its own way)
+                    transport.max_size = UDP_READ_SIZE
                 if self.budget_limits is None:
                     self._udp = transport
                 else:
