@@ -511,3 +511,18 @@ def test_the_mock_refusal_keeps_the_id() -> None:
     reply = d.SPEC.requests.refusal(d.DnsMessage.of(query("x.lab.test", qid=99), tcp=True))
     msg = d.DnsMessage.of(reply[2:])
     assert msg.id == 99 and msg.rcode == "REFUSED"
+
+
+def test_a_repeated_question_over_udp_gets_its_kept_answer_until_the_zone_changes(make_peer: type[FakePeer]) -> None:
+    """The session's hottest path (the same bytes, another ID) answers as the slow path does, and an edit ends it."""
+    srv = server()
+    peer = make_peer(Transport.UDP, spec=d.SPEC)
+    session = open_session(srv, peer)
+    for qid in (1, 2, 3):
+        session.message_received(d.DnsMessage.of(query("www.lab.test", qid=qid)))
+    assert srv.cached == 2
+    fresh = ask(server(cache=False), query("www.lab.test", qid=3))
+    assert peer.writes[-1] == fresh[0]
+    srv.zone.add("www", "A", "127.0.0.99")
+    session.message_received(d.DnsMessage.of(query("www.lab.test", qid=4)))
+    assert sorted(d.DnsMessage.of(peer.writes[-1]).values()) == ["127.0.0.2", "127.0.0.99"]

@@ -156,7 +156,16 @@ class DnsSession(Session["DnsServer"]):
             if replies:
                 self.conn.send_raw(b"".join(len(r).to_bytes(2, "big") + r for r in replies))
             return
-        replies = self.server.answer(msg.raw, False, self.conn)
+        raw = msg.raw
+        server = self.server
+        if server.zone.state is server._cache_state:
+            # the hottest path: this very question (ID aside) answered before
+            tail = server._exact.get(raw[2:])
+            if tail is not None:
+                server.cached += 1
+                self.conn.send_raw(raw[:2] + tail)
+                return
+        replies = server.answer(raw, False, self.conn)
         if replies:
             self.conn.send_raw(replies[0])
 
@@ -176,6 +185,7 @@ class DnsServer(ServerBehaviour[DnsOptions]):
         super().__init__(options)
         self.zone: ZoneSet = self._load()  # replaced by the lab's shared set in started()
         self._cache: dict[bytes, tuple[bytes, int]] = {}
+        self._exact: dict[bytes, bytes] = {}  # UDP: a plain query without its ID -> the answer without it
         self._cache_state: ZoneState | None = None
         self.answered = self.cached = self.malformed = 0
         self._forwarding: set[asyncio.Task[None]] = set()
@@ -222,21 +232,27 @@ class DnsServer(ServerBehaviour[DnsOptions]):
         answered later (forwarded)."""
         state = self.zone.state
         if state is not self._cache_state:
-            self._cache = {}
+            self._cache, self._exact = {}, {}
             self._cache_state = state
         key = quick_key(wire, tcp) if self.options.cache else None
-        if key is not None:
-            hit = self._cache.get(key)
-            if hit is not None:
-                kept, end = hit
-                self.cached += 1
-                return [wire[:2] + kept[2:12] + wire[12:end] + kept[end:]]
-        replies, cacheable = self._slow(wire, tcp, conn, state)
-        if key is not None and cacheable and replies:
+        if key is None:
+            return self._slow(wire, tcp, conn, state)[0]
+        hit = self._cache.get(key)
+        if hit is not None:
+            kept, end = hit
+            self.cached += 1
+            reply = wire[:2] + kept[2:12] + wire[12:end] + kept[end:]
+        else:
+            replies, cacheable = self._slow(wire, tcp, conn, state)
+            if not cacheable or not replies:
+                return replies
+            reply = replies[0]
             if len(self._cache) >= MAX_CACHED:
-                self._cache = {}
-            self._cache[key] = (replies[0], _question_end(wire))
-        return replies
+                self._cache, self._exact = {}, {}
+            self._cache[key] = (reply, _question_end(wire))
+        if not tcp and len(self._exact) < MAX_CACHED:
+            self._exact[wire[2:]] = reply[2:]
+        return [reply]
 
     def _bad(self, conn: Peer, why: str, wire: bytes) -> None:
         self.malformed += 1
