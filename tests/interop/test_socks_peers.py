@@ -142,7 +142,7 @@ def test_pysocks_socks4_and_4a_through_our_server(lab: Lab) -> None:
     s = pysocks.socksocket()
     s.set_proxy(pysocks.SOCKS4, "127.0.0.1", sx.port)
     try:
-        with pytest.raises(pysocks.ProxyError, match="0x5b|Request rejected"):
+        with pytest.raises(pysocks.ProxyError, match=r"0x5b|Request rejected"):
             s.connect(("10.1.2.3", 80))
     finally:
         s.close()
