@@ -152,9 +152,17 @@ class EndpointsTree(Tree[Scope]):
                                   (f" {human_bytes(totals[name])}", "dim"))
             children = conns.get(name, {})
             node = parent.add(label, data=Scope(endpoint=name), expand=True, allow_expand=bool(children))
+            shown: dict[str, TreeNode[Scope]] = {}
             for conn, size in children.items():
-                node.add_leaf(Text.assemble(("○ ", "dim"), (conn, "bold"), (f" {human_bytes(size)}", "dim")),
-                              data=Scope(endpoint=name, conn=conn))
+                leaf = Text.assemble(("○ ", "dim"), (conn, "bold"), (f" {human_bytes(size)}", "dim"))
+                # a connection's own connections (FTP's data connections, f#1.d1) sit under it
+                above = shown.get(conn.rpartition(".")[0]) if "." in conn else None
+                if above is not None:
+                    above.allow_expand = True
+                    above.add_leaf(leaf, data=Scope(endpoint=name, conn=conn))
+                else:
+                    shown[conn] = node.add(leaf, data=Scope(endpoint=name, conn=conn), expand=True,
+                                           allow_expand=False)
 
     def refresh_from_lab(self) -> None:
         """Bring nodes and labels in line with the lab (on the UI thread:
@@ -175,8 +183,16 @@ class EndpointsTree(Tree[Scope]):
                            has_conns)
             if has_conns:
                 for conn in endpoint.live_connections():
-                    wanted[(key[0], key[1], conn.id)] = (key, connection_label(conn, held_by_conn[conn.id]),
-                                               Scope(endpoint=endpoint.name, conn=conn.id), False)
+                    here = (key[0], key[1], conn.id)
+                    wanted[here] = (key, connection_label(conn, held_by_conn[conn.id]),
+                                    Scope(endpoint=endpoint.name, conn=conn.id), bool(conn.children))
+                    self._children(wanted, here, endpoint.name, conn, held_by_conn)
+            else:
+                for conn in endpoint.live_connections():
+                    # a client's own connections (its FTP data connections) under the client
+                    self._children(wanted, key, endpoint.name, conn, held_by_conn)
+                    if conn.children:
+                        wanted[key] = (*wanted[key][:3], True)
         # children first, so no node is removed twice
         for key in sorted((k for k in self._by_key if k not in wanted), key=len, reverse=True):
             self._by_key.pop(key).remove()
@@ -186,8 +202,19 @@ class EndpointsTree(Tree[Scope]):
                 parent = self.root if parent_key is None else self._by_key[parent_key]
                 node = parent.add(label, data=scope, expand=True, allow_expand=branch)
                 self._by_key[key] = node
-            elif node.label != label:
-                node.set_label(label)
+            else:
+                if node.label != label:
+                    node.set_label(label)
+                if node.allow_expand != branch:
+                    node.allow_expand = branch  # a connection that opened children of its own
+
+    @staticmethod
+    def _children(wanted: dict[tuple[str, ...], tuple[tuple[str, ...] | None, Text, Scope, bool]],
+                  parent: tuple[str, ...], endpoint: str, conn: Connection, held: Counter[str]) -> None:
+        """Nodes for the connections ``conn`` opened (FTP's data connections)."""
+        for child in list(conn.children):
+            wanted[(*parent, child.id)] = (parent, connection_label(child, held[child.id]),
+                                           Scope(endpoint=endpoint, conn=child.id), False)
 
     def on_tree_node_selected(self, event: Tree.NodeSelected[Scope]) -> None:
         event.stop()

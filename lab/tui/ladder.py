@@ -289,18 +289,21 @@ def build_ladder(events: Iterable[Event], conn: str, *, server_side: bool,
 
     ``server_side`` says whose log entries these are: on a server's
     connection what arrives came from the client; on a client's, what is
-    sent goes to the server.
+    sent goes to the server.  The connection's children (``conn.d1``)
+    appear on the same ladder, each rung tagged with its child's suffix.
     """
     rungs = []
+    children = conn + "."  # its own connections (FTP's data connections, f#1.d1) share its ladder
     for e in events:
-        if e.conn != conn or e.kind not in _SHOWN:
+        if e.kind not in _SHOWN or (e.conn != conn and not e.conn.startswith(children)):
             continue
+        tag = f"[{e.conn[len(children):]}] " if e.conn != conn else ""
         if e.kind is EventKind.MESSAGE:
             inbound = e.direction is Direction.IN
             way = Way.TO_SERVER if inbound == server_side else Way.TO_CLIENT
-            rungs.append(Rung(e.seq, e.wall, way, e.summary))
+            rungs.append(Rung(e.seq, e.wall, way, tag + e.summary))
         else:
-            rungs.append(Rung(e.seq, e.wall, Way.NOTE, _note(e)))
+            rungs.append(Rung(e.seq, e.wall, Way.NOTE, tag + _note(e)))
     # an open event reads "CLIENT_ADDR -> SERVER_ADDR" from either side
     ends = next((r.text[len("open: "):].split(" -> ") for r in rungs if r.text.startswith("open: ")), [])
     client_addr, server_addr = (f" {ends[0]}", f" {ends[1]}") if len(ends) == 2 else ("", "")
