@@ -169,6 +169,11 @@ class Connection:
         self.children.append(conn)
         return conn
 
+    def extra_info(self, name: str, default: Any = None) -> Any:
+        """What the transport tells of itself (asyncio's ``get_extra_info``:
+        ``"socket"``, ``"sockname"``, ...), or ``default``."""
+        return default
+
     def _set_capture(self, capture: Capture) -> None:
         self._capture = capture
         self._recording = capture is not Capture.OFF
@@ -731,6 +736,10 @@ class StreamConnection(Connection, asyncio.BufferedProtocol):
         if self._idle_timeout:
             self._idle_handle = self._clock.call_later(self._idle_timeout, self._check_idle)
         self.endpoint.opened(self)
+
+    def extra_info(self, name: str, default: Any = None) -> Any:
+        transport = self._transport
+        return default if transport is None else transport.get_extra_info(name, default)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         # shared by every connection of the loop: each read is copied out

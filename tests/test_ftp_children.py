@@ -51,3 +51,15 @@ def test_a_child_connection_is_logged_under_its_parent(lab: Lab) -> None:
     assert "out 1000 B" in events[2].text
     wait_until(lambda: not srv.connections, what="the parent to close")
     assert not closed  # closed by its owner, not by the lab
+
+
+def test_a_stream_connection_tells_its_transport_extras(lab: Lab) -> None:
+    """extra_info reaches the socket (FTP sets SO_OOBINLINE on it), with a default for what is unknown."""
+    srv = lab.serve("echo", name="e")
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+        s.sendall(b"hi\n")
+        assert s.recv(10) == b"hi\n"
+        (conn,) = srv.live_connections()
+        assert conn.extra_info("sockname")[1] == srv.port
+        assert conn.extra_info("socket") is not None
+        assert conn.extra_info("no such thing", 7) == 7
