@@ -294,3 +294,23 @@ def test_curl_through_our_proxy_to_pyftpdlib(lab: Lab, pyftpdlib_server: tuple[i
     assert any(s.startswith("USER lab") for s in said)
     assert any(s.startswith("PASS ") and "secret" not in s for s in said)
     assert any(s.startswith("226") for s in said)
+
+
+def test_ftplib_abort_stops_a_transfer(lab: Lab, tmp_path: Path) -> None:
+    """ftplib's abort() (ABOR sent as urgent data) mid-RETR: 426 for the
+    transfer, then 226 for ABOR; the session goes on; the log keeps the
+    bytes sent and marks the transfer cut short."""
+    (tmp_path / "big.bin").write_bytes(b"x" * 50_000_000)
+    srv = lab.serve("ftp", name="f", path=str(tmp_path))
+    client = ftplib.FTP()
+    client.connect("127.0.0.1", srv.port, timeout=30)
+    client.login("alice", "wonderland")
+    client.voidcmd("TYPE I")
+    data = client.transfercmd("RETR big.bin")
+    assert data.recv(1000)
+    assert client.abort().startswith("426")
+    data.close()
+    assert client.getresp().startswith("226")
+    assert client.sendcmd("NOOP").startswith("200")
+    client.quit()
+    assert any("big.bin" in s and "cut short" in s for s in transfers(lab, "f"))

@@ -259,6 +259,16 @@ class FtpSession(Session["FtpServer"]):
     # -- the connection ---------------------------------------------------
 
     def connection_made(self) -> None:
+        # RFC 959 §4.1.3 has ABOR follow an urgent Telnet Synch: clients
+        # (ftplib) send it with MSG_OOB, which takes the line's last byte out
+        # of the stream unless urgent data stays inline
+        extra = getattr(self.conn, "extra_info", None)
+        sock = extra("socket") if extra is not None else None
+        if sock is not None and hasattr(socket, "SO_OOBINLINE"):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
+            except OSError:
+                pass
         self._reply(220, "netlab FTP server ready")
 
     def connection_lost(self) -> None:
