@@ -43,7 +43,23 @@ def refused_option(protocol: str, name: str, value: Any) -> str | None:
         return "allow_remote opens the console to other machines"
     if name == "routes" and value:
         return "routes import and run the Python functions the file names"
+    if protocol == "socks" and name in ("allow", "lab_host") and not _loopback_only(name, value):
+        return "a SOCKS tunnel beyond loopback would leave the lab"
     return None
+
+
+def _loopback_only(name: str, value: Any) -> bool:
+    """SOCKS ``allow`` rules (tuples of rules with a ``network``) or
+    ``lab_host`` names (NAME, ADDRESS pairs) that stay within 127.0.0.0/8."""
+    import ipaddress
+
+    loopback = ipaddress.ip_network("127.0.0.0/8")
+    try:
+        if name == "allow":
+            return all(rule.network.subnet_of(loopback) for rules in value for rule in rules)
+        return all(ipaddress.ip_address(address) in loopback for _, address in value)
+    except (TypeError, ValueError, AttributeError):
+        return False
 
 
 def unsafe_text(text: str) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from helpers import wait_until
@@ -264,10 +265,10 @@ def test_a_bad_allow_list_is_a_config_error(text: str) -> None:
 
 
 def test_options_validate_hosts_and_decode() -> None:
-    opts = socks.SPEC.resolve_options({"host": ["mail.lab.test=127.0.0.2"], "decode": ["2525=smtp", "pop3"]})
-    assert opts.host == (("mail.lab.test", "127.0.0.2"),)
+    opts = socks.SPEC.resolve_options({"lab_host": ["mail.lab.test=127.0.0.2"], "decode": ["2525=smtp", "pop3"]})
+    assert opts.lab_host == (("mail.lab.test", "127.0.0.2"),)
     assert opts.decode == ((2525, "smtp"), (0, "pop3"))
-    for bad in ({"host": "x=example.com"}, {"decode": "gopherish"}, {"decode": "99999=smtp"},
+    for bad in ({"lab_host": "x=example.com"}, {"decode": "gopherish"}, {"decode": "99999=smtp"},
                 {"max_request": "4"}):
         with pytest.raises(ConfigError):
             socks.SPEC.resolve_options(bad)
@@ -292,7 +293,7 @@ def test_by_default_only_loopback_is_reached() -> None:
 
 
 def test_4a_names_resolve_only_in_the_lab() -> None:
-    """localhost and --host names resolve; anything else is refused without DNS;
+    """localhost and --lab-host names resolve; anything else is refused without DNS;
     a name that resolves outside the allow list is refused too."""
     policy = Policy(hosts=[("mail.lab.test", "127.0.0.9"), ("far.lab.test", "10.0.0.1")])
     assert decide(policy, request_bytes(25, b"\0\0\0\1", host=b"localhost"))[0] == "127.0.0.1"
@@ -583,3 +584,18 @@ def test_decode_names_the_tunnels_protocol_over_the_lab_servers(lab: Lab, dest: 
         assert any(t.startswith('"220 lab.test') for t in events(lab, "sx", EventKind.MESSAGE))
     finally:
         smtpish.close()
+
+
+def test_a_safe_mode_lab_keeps_tunnels_to_loopback(tmp_path: Any) -> None:
+    """--safe: an allow list or a 4a name beyond 127.0.0.0/8 is refused
+    before the server starts; loopback rules are taken."""
+    from lab.jail import Jail
+
+    with Lab.start() as lab:
+        lab.jail = Jail([tmp_path])
+        for options in ({"allow": "10.0.0.0/8"}, {"allow": ["127.0.0.0/8", "0.0.0.0/0:80"]},
+                        {"lab_host": ["far.lab.test=192.0.2.1"]}):
+            with pytest.raises(ConfigError, match="beyond loopback"):
+                lab.serve("socks", **options)
+        srv = lab.serve("socks", allow="127.0.0.0/8:25,127.0.0.2", lab_host=["mx.lab.test=127.0.0.3"])
+        assert srv.port

@@ -5,7 +5,7 @@ server answers 90 (granted) or 91 (refused), and the connection then
 carries the destination's protocol, which the lab decodes too.  The
 lab's server is never an open proxy: it reaches only what ``--allow``
 lists (loopback by default), resolves a 4a host name only from
-``localhost`` and ``--host`` names (never DNS), and answers 91 to
+``localhost`` and ``--lab-host`` names (never DNS), and answers 91 to
 anything else, with an error event saying why.
 
 * ``_messages``: :class:`SocksRequest`, :class:`SocksReply`;
@@ -97,8 +97,8 @@ class SocksOptions(Options):
         help="where tunnels may go: networks with an optional port or range, comma-separated, repeatable;"
              f" with none given, only {DEFAULT_ALLOW}",
         parse=parse_allow, multiple=True, metavar="NETS", example="127.0.0.0/8,10.0.0.0/8:80")
-    host: tuple[tuple[str, str], ...] = option(
-        help="a name a SOCKS 4a request may give, and its address (besides localhost); never DNS",
+    lab_host: tuple[tuple[str, str], ...] = option(
+        help="a name a SOCKS 4a request may give, and its address (besides localhost); the lab never asks DNS",
         parse=parse_host, multiple=True, metavar="NAME=IPV4", example="mail.lab.test=127.0.0.1")
     user: tuple[str, ...] = option(help="serve only these user ids (repeatable; default: any)",
                                    multiple=True, metavar="ID", example="alice")

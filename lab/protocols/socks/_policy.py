@@ -128,7 +128,7 @@ class Policy:
             address = self.resolve(request.host)
             if address is None:
                 return Verdict(None, f"the lab does not resolve {request.host!r}"
-                                     " (localhost, IPv4 literals and --host names only; never DNS)")
+                                     " (localhost, IPv4 literals and --lab-host names only; never DNS)")
         else:
             address = request.address
         ip = ipaddress.IPv4Address(address)

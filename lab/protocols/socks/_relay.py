@@ -83,7 +83,7 @@ class Relay:
         self.recorder = where.recorder
         self.clock: Clock = where.clock
         self.options = opts
-        self.policy = Policy(allow=[rule for rules in opts.allow for rule in rules], hosts=opts.host,
+        self.policy = Policy(allow=[rule for rules in opts.allow for rule in rules], hosts=opts.lab_host,
                              users=opts.user, bind=opts.bind)
         self.decode_ports = {port: name for port, name in opts.decode if port}
         self.decode_all = next((name for port, name in opts.decode if not port), "")
