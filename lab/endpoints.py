@@ -418,6 +418,10 @@ class Server(ListeningEndpoint):
                 )
             else:
                 sock = self._udp_sock = udp_socket(self.host, self.port, bind=True)
+                if self.spec.tcp_beside_udp:  # DNS: TCP on the same port, for answers too big for UDP
+                    sock, stream = self._tcp_beside(sock)
+                    self._udp_sock = sock
+                    self._server = await loop.create_server(self._new_stream, sock=stream, backlog=512)
                 limits = getattr(self.options, "reply_budget", None)  # a protocol may offer it as an option
                 if isinstance(limits, BudgetLimits):
                     self.budget_limits = limits
@@ -449,7 +453,29 @@ class Server(ListeningEndpoint):
         if self._server is not None:  # running always, so line_timeout may be changed live
             self._pace_sweep = self.lab.clock.call_later(self._pace_interval, self._sweep_pace)
         self.lab.log.emit(EventKind.LISTEN, endpoint=self.name, protocol=self.spec.name,
-                          text=f"{self.spec.name} listening on {self.address}")
+                          text=f"{self.spec.name} listening on {self.address}"
+                               + (" and tcp on the same port" if self.spec.tcp_beside_udp
+                                  and self.transport is Transport.UDP else ""))
+
+    def _tcp_beside(self, sock: socket.socket) -> tuple[socket.socket, socket.socket]:
+        """A TCP socket bound to the UDP socket's port; for port 0, another
+        pair until a port is free for both."""
+        for _ in range(20):
+            port = sock.getsockname()[1]
+            stream = socket.socket(sock.family, socket.SOCK_STREAM)
+            try:
+                stream.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                stream.bind((self.host, port))
+                return sock, stream
+            except OSError:
+                stream.close()
+                if self.port:
+                    sock.close()
+                    raise
+            sock.close()
+            sock = udp_socket(self.host, 0, bind=True)
+        sock.close()
+        raise OSError(errno.EADDRINUSE, "no port is free for both UDP and TCP")
 
     def _bound_port(self) -> int:
         if self._server is not None:

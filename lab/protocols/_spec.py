@@ -59,6 +59,8 @@ class ProtocolSpec:
     listen: Callable[[Listening], Awaitable[Listener]] | None = None
     dial: Callable[[Dialing], Awaitable[Link]] | None = None
     requests: Requests | None = None  # request/reply protocols: how a mock answers per message
+    # a UDP server also listens on TCP on the same port, one endpoint (DNS: RFC 7766 §5)
+    tcp_beside_udp: bool = False
 
     def option(self, name: str) -> Option:
         """A server option by name; :class:`ConfigError` if there is none."""
