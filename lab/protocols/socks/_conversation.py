@@ -249,8 +249,8 @@ class ReplyDecoder(_SideDecoder):
     side = Role.SERVER
 
     def _socks(self, phase: Phase) -> Message | None:
-        if phase is not Phase.REPLY:
-            return None  # a server speaks only once asked
+        # a server speaks once asked; one that answers bytes that were no
+        # request (a SOCKS 5 greeting) is read as replying all the same
         buf = self._buf
         if len(buf) < 8:
             if self._eof and buf:
@@ -297,6 +297,10 @@ class SocksConversation(Conversation):
             self.request = msg
             self.phase = Phase.REPLY
             self._replies_due = 2 if msg.command == SocksCommand.BIND else 1
+        elif isinstance(msg, SocksReply) and sender is Role.SERVER and self.phase is Phase.REQUEST:
+            self.replies.append(msg)  # an answer to no request: a refusal ends the conversation
+            if not msg.granted:
+                self.phase = Phase.REFUSED
         elif isinstance(msg, SocksReply) and sender is Role.SERVER and self.phase is Phase.REPLY:
             self.replies.append(msg)
             if not msg.granted:

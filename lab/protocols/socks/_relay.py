@@ -127,6 +127,7 @@ class _Tunnel:
         self.last_active = relay.clock.time()
         self.done = False
         self.ended_by: Role | None = None  # the side that finished first
+        self.close_reason = ""  # ours, when we hung up
 
     # -- sockets -----------------------------------------------------------
 
@@ -197,7 +198,7 @@ class _Tunnel:
             other.transport.close()  # what it has been written still goes
         if all(leg.closed for leg in self.legs.values()):
             first = self.ended_by or side
-            self._finish(f"the {'client' if first is Role.CLIENT else 'destination'} closed")
+            self._finish(self.close_reason or f"the {'client' if first is Role.CLIENT else 'destination'} closed")
 
     def blocked(self, side: Role, blocked: bool) -> None:
         """Writes to ``side`` are blocked (or flow again): stop (or go on)
@@ -295,15 +296,17 @@ class _Tunnel:
         leg = self.legs.get(Role.CLIENT)
         if leg is not None:
             leg.write(reply.raw)
-        self._show(Role.SERVER, reply.raw)
+        if Role.CLIENT in self.plain and self.record is not None:
+            self._report(self.record, Role.SERVER, reply)  # the observer is spent on the bad request
+        else:
+            self._show(Role.SERVER, reply.raw)
 
     def _hang_up(self, reason: str) -> None:
         self.stage = "closing"
+        self.close_reason = reason
         leg = self.legs.get(Role.CLIENT)
         if leg is not None and leg.transport is not None:
             leg.transport.close()  # the reply still goes out first
-        if self.record is not None:
-            self.record.note(f"closing: {reason}")
 
     async def _dial(self, request: SocksRequest, verdict: Verdict) -> None:
         assert verdict.address is not None
