@@ -17,9 +17,6 @@ Tests: tests/protocols/test_ftp.py, tests/test_ftp_traversal.py, tests/interop/t
 
 from __future__ import annotations
 
-import asyncio
-import errno
-import ipaddress
 import os
 import secrets
 import shutil
@@ -28,28 +25,19 @@ import stat
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, ClassVar
+from typing import ClassVar
 
 from lab.errors import ConfigError, ConnectionClosed, LabError, ProtocolError
 from lab.protocols._base import Message
 from lab.protocols._login import LoginGate
 from lab.protocols._options import Options, integer, option, seconds, size, yes_no
-from lab.protocols._session import Peer, ServerBehaviour, Session
-from lab.protocols.ftp._codec import PREVIEW, FtpCommand, FtpReply
-from lab.protocols.ftp._data import (
-    CHUNK,
-    AsciiReader,
-    AsciiWriter,
-    format_epsv,
-    format_pasv,
-    open_record,
-    parse_eprt,
-    parse_port,
-    report,
-)
-from lab.protocols.ftp._paths import Jail, PathRefused, entries, list_line, mlsx_facts, quote_path
+from lab.protocols._session import Peer, ServerBehaviour
+from lab.protocols.ftp._codec import FtpCommand, FtpReply
+from lab.protocols.ftp._data import CHUNK, AsciiWriter
+from lab.protocols.ftp._paths import Jail, PathRefused, mlsx_facts, quote_path
+from lab.protocols.ftp._transfers import Active, FtpTransfers, Passive, Transfer, without_options
 
 __all__ = ["ANONYMOUS", "DEMO_USERS", "FtpOptions", "FtpServer", "FtpSession", "parse_account"]
 
@@ -57,7 +45,6 @@ DEMO_USERS = (("alice", "wonderland"), ("bob", "builder"))
 ANONYMOUS = frozenset({"anonymous", "ftp"})
 MAX_ERRORS = 20  # mistakes before we hang up
 MAX_WAITING = 64  # commands held while a transfer or a login runs
-MAX_LISTING = 10_000  # entries in one listing
 MAX_UPLOAD = 64 * 1024 * 1024 * 1024
 DEMO_TREE = {
     "pub/readme.txt": "Welcome to the netlab FTP server.\nThis tree is temporary: serve --path DIR for your own.\n",
@@ -101,131 +88,9 @@ class FtpOptions(Options):
 
 
 Handler = Callable[["FtpSession", str], None]
-Chunks = Generator[bytes, None, None]
 
 
-class _Passive:
-    """A listening socket for one data connection (PASV/EPSV)."""
-
-    def __init__(self, host: str) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            self.sock.setblocking(False)
-            self.sock.bind((host, 0))
-            self.sock.listen(1)
-        except OSError:
-            self.sock.close()
-            raise
-        self.port: int = self.sock.getsockname()[1]
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-@dataclass(frozen=True)
-class _Active:
-    """Where to connect for one data connection (PORT/EPRT)."""
-
-    host: str
-    port: int
-
-
-@dataclass
-class _Transfer:
-    """A transfer asked for and not yet finished."""
-
-    label: str  # "RETR a.txt", as the log shows it
-    outgoing: bool
-    ascii: bool
-    chunks: Chunks | None = None  # what is sent
-    sink: _Upload | None = None  # where what arrives goes
-    done: str = "Transfer complete"
-    size: int = 0
-    task: asyncio.Task[None] | None = None
-    source: IO[bytes] | None = None  # the file read, closed however the transfer ends
-
-    def release(self) -> None:
-        if self.chunks is not None:
-            self.chunks.close()
-        if self.source is not None:
-            self.source.close()
-
-
-class _Upload:
-    """A file being written (STOR/APPE/STOU), up to a cap."""
-
-    def __init__(self, path: str, mode: str, offset: int, cap: int, *, new: bool) -> None:
-        self.path = path
-        self.new = new
-        self.file: IO[bytes] = open(path, mode)  # closed in close()
-        if offset:
-            self.file.seek(offset)
-            self.file.truncate()
-        self.left = cap
-
-    def write(self, data: bytes) -> bool:
-        """False once the cap is passed (nothing more is written)."""
-        self.left -= len(data)
-        if self.left < 0:
-            return False
-        self.file.write(data)
-        return True
-
-    def close(self, keep: bool) -> None:
-        if self.file.closed:
-            return
-        self.file.close()
-        if not keep and self.new:
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass
-
-
-def _same_host(a: str, b: str) -> bool:
-    try:
-        x, y = ipaddress.ip_address(a.split("%")[0]), ipaddress.ip_address(b.split("%")[0])
-    except ValueError:
-        return False
-    if isinstance(x, ipaddress.IPv6Address) and x.ipv4_mapped:
-        x = x.ipv4_mapped
-    if isinstance(y, ipaddress.IPv6Address) and y.ipv4_mapped:
-        y = y.ipv4_mapped
-    return x == y
-
-
-def _without_options(arg: str) -> str:
-    """A LIST argument without ls options ("LIST -la"), which many
-    clients send and which ask for nothing this server does differently."""
-    words = arg.split(" ")
-    while words and words[0].startswith("-"):
-        words.pop(0)
-    return " ".join(words)
-
-
-def _file_chunks(fh: IO[bytes]) -> Chunks:
-    try:
-        while chunk := fh.read(CHUNK):
-            yield chunk
-    finally:
-        fh.close()
-
-
-def _text_chunks(lines: Iterator[str]) -> Chunks:
-    batch: list[str] = []
-    size = 0
-    for line in lines:
-        batch.append(line + "\r\n")
-        size += len(line) + 2
-        if size >= CHUNK:
-            yield "".join(batch).encode("utf-8", "surrogateescape")
-            batch, size = [], 0
-    if batch:
-        yield "".join(batch).encode("utf-8", "surrogateescape")
-
-
-class FtpSession(Session["FtpServer"]):
+class FtpSession(FtpTransfers):
     """One client's FTP session: who is logged in, where it stands, the
     representation type, the next data connection and a running transfer."""
 
@@ -238,8 +103,8 @@ class FtpSession(Session["FtpServer"]):
         self.ascii = True  # RFC 959 §3.1.1.1: TYPE A is the default
         self.rest = 0
         self.rename_from: str | None = None
-        self.data: _Passive | _Active | None = None
-        self.transfer: _Transfer | None = None
+        self.data: Passive | Active | None = None
+        self.transfer: Transfer | None = None
         self.errors = 0
         self.verb = ""
         self.gate = LoginGate(server.services, server.clock, conn)
@@ -247,14 +112,6 @@ class FtpSession(Session["FtpServer"]):
         self._transfers = 0
         self._eof = False
         self._done = False
-
-    @property
-    def jail(self) -> Jail:
-        return self.server.jail
-
-    @property
-    def options(self) -> FtpOptions:
-        return self.server.options
 
     # -- the connection ---------------------------------------------------
 
@@ -453,7 +310,7 @@ class FtpSession(Session["FtpServer"]):
 
     def handle_stat(self, arg: str) -> None:
         if arg and self.transfer is None:
-            found = self._path(_without_options(arg))
+            found = self._path(without_options(arg))
             if found is None:
                 return
             vpath, real = found
@@ -463,7 +320,7 @@ class FtpSession(Session["FtpServer"]):
             self._reply(213, f"Status of {vpath}:", *self._list_lines(real, vpath, limit=200), "End of status")
             return
         now = self.transfer
-        data = "passive" if isinstance(self.data, _Passive) else "active" if isinstance(self.data, _Active) else "none"
+        data = "passive" if isinstance(self.data, Passive) else "active" if isinstance(self.data, Active) else "none"
         lines = [
             "netlab FTP server status:",
             f"Connected from {self.conn.peer[0] if self.conn.peer else '?'}",
@@ -664,320 +521,6 @@ class FtpSession(Session["FtpServer"]):
             return
         self._reply(250, f"Listing {vpath}", mlsx_facts(vpath, st, writable=not self.anonymous), "End")
 
-    # -- data connections ------------------------------------------------------
-
-    def _local_host(self) -> str:
-        local = getattr(self.conn, "local", ())
-        return str(local[0]) if local else "127.0.0.1"
-
-    def _drop_data(self) -> None:
-        data, self.data = self.data, None
-        if isinstance(data, _Passive):
-            data.close()
-
-    def _passive(self) -> _Passive | None:
-        self._drop_data()
-        try:
-            passive = _Passive(self._local_host())
-        except OSError as exc:
-            self._reply(425, f"Cannot open a passive port: {exc.strerror or exc}")
-            return None
-        self.data = passive
-        return passive
-
-    def handle_pasv(self, arg: str) -> None:
-        host = self._local_host()
-        if ":" in host:
-            self._reply(425, "PASV cannot name an IPv6 address: use EPSV")
-            return
-        passive = self._passive()
-        if passive is not None:
-            self._reply(227, format_pasv(host, passive.port))
-
-    def handle_epsv(self, arg: str) -> None:
-        if arg.upper() == "ALL":
-            self._reply(200, "EPSV ALL okay")
-            return
-        if arg and arg not in ("1", "2"):
-            self._reply(522, "Network protocol not supported, use (1,2)")
-            return
-        passive = self._passive()
-        if passive is not None:
-            self._reply(229, format_epsv(passive.port))
-
-    def _active(self, host: str, port: int) -> None:
-        peer = str(self.conn.peer[0]) if self.conn.peer else ""
-        if not _same_host(host, peer):
-            self.conn.note(f"{self.verb} to {host}:{port} refused: not the client's own address {peer} (FTP bounce)")
-            self._reply(504, f"{self.verb} refused: data connections go to your own address only")
-            return
-        if port < 1024:
-            self.conn.note(f"{self.verb} to {host}:{port} refused: a privileged port (FTP bounce)")
-            self._reply(504, f"{self.verb} refused: port {port} is privileged")
-            return
-        self._drop_data()
-        self.data = _Active(host, port)
-        self._reply(200, f"{self.verb} command successful")
-
-    def handle_port(self, arg: str) -> None:
-        try:
-            host, port = parse_port(arg)
-        except ValueError as exc:
-            self._error(501, str(exc))
-            return
-        self._active(host, port)
-
-    def handle_eprt(self, arg: str) -> None:
-        try:
-            host, port = parse_eprt(arg)
-        except NotImplementedError:
-            self._reply(522, "Network protocol not supported, use (1,2)")
-            return
-        except ValueError as exc:
-            self._error(501, f"Syntax: EPRT |proto|address|port| ({exc})")
-            return
-        self._active(host, port)
-
-    def handle_abor(self, arg: str) -> None:
-        transfer, self.transfer = self.transfer, None
-        self._drop_data()
-        if transfer is None or transfer.task is None:
-            self._reply(225, "No transfer to abort")
-            self._go_on()
-            return
-        transfer.task.cancel()
-        self._reply(426, f"{transfer.label}: transfer aborted")
-        self._reply(226, "ABOR successful")
-        self._go_on()
-
-    # -- transfers ---------------------------------------------------------------
-
-    def _start(self, transfer: _Transfer) -> None:
-        """Open the data connection and run ``transfer`` (the command was
-        checked: its file is open)."""
-        data, self.data = self.data, None
-        if data is None:
-            transfer.release()
-            if transfer.sink is not None:
-                transfer.sink.close(keep=False)
-            self._reply(425, "Use PASV, EPSV, PORT or EPRT first")
-            return
-        self.transfer = transfer
-        mode = "ASCII" if transfer.ascii else "BINARY"
-        self._reply(150, f"Opening {mode} mode data connection for {transfer.label}")
-        transfer.task = asyncio.get_running_loop().create_task(self._run(transfer, data))
-
-    async def _open(self, data: _Passive | _Active) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        timeout = self.options.data_timeout
-        if isinstance(data, _Active):
-            return await asyncio.wait_for(
-                asyncio.open_connection(data.host, data.port, local_addr=(self._local_host(), 0)), timeout)
-        loop = asyncio.get_running_loop()
-        peer = str(self.conn.peer[0]) if self.conn.peer else ""
-        deadline = loop.time() + timeout
-        try:
-            while True:
-                sock, addr = await asyncio.wait_for(loop.sock_accept(data.sock), max(0.0, deadline - loop.time()))
-                if not peer or _same_host(str(addr[0]), peer):
-                    break
-                # another host must not take this transfer (RFC 2577 §5)
-                self.conn.note(f"data connection from {addr[0]} refused: the client is {peer}")
-                sock.close()
-        finally:
-            data.close()
-        return await asyncio.open_connection(sock=sock)
-
-    async def _run(self, transfer: _Transfer, data: _Passive | _Active) -> None:
-        try:
-            reader, writer = await self._open(data)
-        except (OSError, TimeoutError) as exc:
-            transfer.release()
-            if transfer.sink is not None:
-                transfer.sink.close(keep=False)
-            why = (getattr(exc, "strerror", None) or str(exc)) or "timed out"
-            self._finish(transfer, 425, f"Can't open data connection: {why}")
-            return
-        self._transfers += 1
-        record = open_record(self.conn, f"d{self._transfers}", writer)
-        head = bytearray()
-        code, text = 226, transfer.done
-        try:
-            if transfer.outgoing:
-                code, text = await self._send(transfer, writer, head)
-            else:
-                code, text = await self._receive(transfer, reader, head)
-        except asyncio.CancelledError:
-            code, text = 426, "aborted"
-            raise
-        except OSError as exc:
-            code, text = 426, f"Connection closed; transfer aborted ({exc.strerror or exc})"
-        except Exception as exc:  # a bug must not leave the session waiting for a transfer forever
-            self.conn.note(f"{transfer.label} failed: {type(exc).__name__}: {exc}")
-            code, text = 451, "Local error in processing"
-        finally:
-            transfer.release()
-            if transfer.sink is not None:
-                transfer.sink.close(keep=code != 552)
-            writer.close()
-            report(record, transfer.outgoing, transfer.label, bytes(head), transfer.size,
-                   "ascii" if transfer.ascii else "binary", code == 226)
-            record.closed("transfer complete" if code == 226 else f"transfer cut short ({code})")
-        self._finish(transfer, code, text)
-
-    async def _send(self, transfer: _Transfer, writer: asyncio.StreamWriter, head: bytearray) -> tuple[int, str]:
-        assert transfer.chunks is not None
-        convert = AsciiWriter().convert if transfer.ascii else None
-        for chunk in transfer.chunks:
-            if convert is not None:
-                chunk = convert(chunk)
-            if len(head) < PREVIEW:
-                head += chunk[:PREVIEW - len(head)]
-            writer.write(chunk)
-            transfer.size += len(chunk)
-            await writer.drain()  # back-pressure: read no more from disk than the client takes
-        if writer.can_write_eof():
-            writer.write_eof()
-        return 226, transfer.done
-
-    async def _receive(self, transfer: _Transfer, reader: asyncio.StreamReader,
-                       head: bytearray) -> tuple[int, str]:
-        sink = transfer.sink
-        assert sink is not None
-        reading = AsciiReader() if transfer.ascii else None
-        while chunk := await reader.read(CHUNK):
-            if len(head) < PREVIEW:
-                head += chunk[:PREVIEW - len(head)]
-            transfer.size += len(chunk)
-            if not sink.write(reading.convert(chunk) if reading is not None else chunk):
-                self.conn.note(f"{transfer.label}: refused past {self.options.max_upload} bytes")
-                return 552, f"Exceeded storage allocation ({self.options.max_upload} bytes)"
-        if reading is not None:
-            sink.write(reading.flush())
-        return 226, transfer.done
-
-    def _finish(self, transfer: _Transfer, code: int, text: str) -> None:
-        if self.transfer is transfer:
-            self.transfer = None
-            if not self._done:
-                self._reply(code, text)
-                self._go_on()
-
-    def _listing(self, arg: str, kind: str) -> None:
-        found = self._path(_without_options(arg))
-        if found is None:
-            return
-        vpath, real = found
-        if not os.path.exists(real):
-            self._reply(550, f"{arg[:80]}: no such file or directory")
-            return
-        if kind == "MLSD" and not os.path.isdir(real):
-            self._reply(501, f"{arg[:80]}: not a directory (MLST describes a file)")
-            return
-        lines = self._list_lines(real, vpath, kind=kind)
-        label = f"{kind} {vpath}"
-        self._start(_Transfer(label=label, outgoing=True, ascii=True, chunks=_text_chunks(lines),
-                              done="Transfer complete"))
-
-    def _list_lines(self, real: str, vpath: str, *, kind: str = "LIST", limit: int = MAX_LISTING) -> Iterator[str]:
-        writable = not self.anonymous
-        if os.path.isdir(real):
-            try:
-                listed = list(entries(self.jail, real, limit))
-            except OSError:
-                listed = []
-        else:
-            listed = [(os.path.basename(real), os.stat(real))]
-        now = time.time()
-        for name, st in listed:
-            if kind == "NLST":
-                yield name
-            elif kind == "MLSD":
-                yield mlsx_facts(name, st, writable=writable)
-            else:
-                yield list_line(name, st, now)
-
-    def handle_list(self, arg: str) -> None:
-        self._listing(arg, "LIST")
-
-    def handle_nlst(self, arg: str) -> None:
-        self._listing(arg, "NLST")
-
-    def handle_mlsd(self, arg: str) -> None:
-        self._listing(arg, "MLSD")
-
-    def handle_retr(self, arg: str) -> None:
-        found = self._regular(arg)
-        offset, self.rest = self.rest, 0
-        if found is None:
-            return
-        vpath, real, _ = found
-        try:
-            fh = open(real, "rb")  # closed by the chunks when done
-        except OSError as exc:
-            self._reply(550, f"{arg[:80]}: {exc.strerror or exc}")
-            return
-        if offset:
-            fh.seek(offset)
-        self._start(_Transfer(label=f"RETR {vpath}", outgoing=True, ascii=self.ascii,
-                              chunks=_file_chunks(fh), source=fh))
-
-    def _store(self, arg: str, *, append: bool = False, unique: bool = False) -> None:
-        offset, self.rest = self.rest, 0
-        if unique:
-            base = arg or "stou"
-            found = None
-            for _ in range(100):
-                candidate = f"{base}.{secrets.token_hex(3)}"
-                found = self._path(candidate)
-                if found is None:
-                    return
-                if not os.path.lexists(found[1]):
-                    break
-            assert found is not None
-        else:
-            found = self._path(arg) if arg else None
-            if found is None:
-                if not arg:
-                    self._error(501, f"Syntax: {self.verb} path")
-                return
-        vpath, real = found
-        if os.path.isdir(real):
-            self._reply(550, f"{vpath}: is a directory")
-            return
-        new = not os.path.exists(real)
-        mode = "ab" if append else "r+b" if offset and not new else "wb"
-        try:
-            sink = _Upload(real, mode, 0 if append else offset, self.options.max_upload, new=new)
-        except OSError as exc:
-            self._reply(553 if exc.errno in (errno.ENOENT, errno.ENOTDIR) else 550,
-                        f"{vpath}: {exc.strerror or exc}")
-            return
-        done = f"Transfer complete; stored as {vpath}" if unique else "Transfer complete"
-        label = f"{self.verb} {vpath}"
-        if unique:
-            self._start_unique(_Transfer(label=label, outgoing=False, ascii=self.ascii, sink=sink, done=done), vpath)
-        else:
-            self._start(_Transfer(label=label, outgoing=False, ascii=self.ascii, sink=sink, done=done))
-
-    def _start_unique(self, transfer: _Transfer, vpath: str) -> None:
-        # RFC 1123 §4.1.2.9: the 150 reply names the file (as "FILE: name")
-        if self.data is None:
-            self._start(transfer)
-            return
-        data, self.data = self.data, None
-        self.transfer = transfer
-        self._reply(150, f"FILE: {vpath.rsplit('/', 1)[-1]}")
-        transfer.task = asyncio.get_running_loop().create_task(self._run(transfer, data))
-
-    def handle_stor(self, arg: str) -> None:
-        self._store(arg)
-
-    def handle_appe(self, arg: str) -> None:
-        self._store(arg, append=True)
-
-    def handle_stou(self, arg: str) -> None:
-        self._store(arg, unique=True)
-
     _HANDLERS: ClassVar[dict[str, Handler]] = {
         "USER": handle_user, "PASS": handle_pass, "ACCT": handle_acct, "QUIT": handle_quit,
         "SYST": handle_syst, "NOOP": handle_noop, "FEAT": handle_feat, "OPTS": handle_opts,
@@ -987,9 +530,10 @@ class FtpSession(Session["FtpServer"]):
         "XCUP": handle_cdup, "MKD": handle_mkd, "XMKD": handle_mkd, "RMD": handle_rmd, "XRMD": handle_rmd,
         "DELE": handle_dele, "RNFR": handle_rnfr, "RNTO": handle_rnto, "SIZE": handle_size,
         "MDTM": handle_mdtm, "MLST": handle_mlst,
-        "PASV": handle_pasv, "EPSV": handle_epsv, "PORT": handle_port, "EPRT": handle_eprt, "ABOR": handle_abor,
-        "LIST": handle_list, "NLST": handle_nlst, "MLSD": handle_mlsd,
-        "RETR": handle_retr, "STOR": handle_stor, "APPE": handle_appe, "STOU": handle_stou,
+        "PASV": FtpTransfers.handle_pasv, "EPSV": FtpTransfers.handle_epsv, "PORT": FtpTransfers.handle_port,
+        "EPRT": FtpTransfers.handle_eprt, "ABOR": FtpTransfers.handle_abor, "LIST": FtpTransfers.handle_list,
+        "NLST": FtpTransfers.handle_nlst, "MLSD": FtpTransfers.handle_mlsd, "RETR": FtpTransfers.handle_retr,
+        "STOR": FtpTransfers.handle_stor, "APPE": FtpTransfers.handle_appe, "STOU": FtpTransfers.handle_stou,
     }
     _KNOWN_UNSUPPORTED: ClassVar[frozenset[str]] = frozenset(
         {"SMNT", "REIN", "SITE", "PBSZ", "PROT", "CCC", "ADAT", "MIC", "CONF", "ENC", "LANG", "LPRT", "LPSV"})
