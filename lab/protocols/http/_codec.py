@@ -32,7 +32,16 @@ from lab.errors import RemoteProtocolError
 from lab.protocols._base import Message, Role, Transport
 from lab.protocols._conversation import Conversation, Decoder
 from lab.protocols._framing import StreamBuffer
-from lab.protocols.http._messages import PART, Headers, HttpBody, HttpEnd, HttpRequestHead, HttpResponseHead
+from lab.protocols.http._messages import (
+    PART,
+    Headers,
+    HttpBody,
+    HttpEnd,
+    HttpRequestHead,
+    HttpResponseHead,
+    make_request,
+    make_response,
+)
 
 __all__ = ["MAX_CHUNK_LINE", "MAX_HEAD", "MAX_HEADERS", "MAX_REQUEST_LINE", "HttpConversation",
            "HttpDecoder", "HttpError"]
@@ -48,6 +57,10 @@ MAX_PENDING_REQUESTS = 100_000
 _HEAD_END = re.compile(rb"\n\r?\n")
 _OBS_FOLD = re.compile(rb"\n[ \t]")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[^\r\n]*)?\r\n\Z")
+
+
+# a head's maker and its arguments, until its bytes are taken
+_Parsed = tuple[object, list[Any]]
 
 
 class HttpError(RemoteProtocolError):
@@ -107,7 +120,7 @@ class HttpDecoder(StreamBuffer):
         self.conv = conversation
         self.requests = sender is Role.CLIENT
         self.state = _State.HEAD
-        self._parsed: tuple[int, HttpRequestHead | HttpResponseHead] | None = None  # awaiting its body
+        self._parsed: tuple[int, _Parsed] | None = None  # a head awaiting its body
         self._lines = 0  # line ends seen in an unfinished head, up to _scan
         self._raw = bytearray()  # body bytes taken, not yet in a message
         self._content = bytearray()
@@ -241,7 +254,7 @@ class HttpDecoder(StreamBuffer):
             return "length", int(text)
         return ("none", None) if self.requests else ("close", None)
 
-    def _parse_request(self, head: bytes, end: int) -> HttpRequestHead:
+    def _parse_request(self, head: bytes, end: int) -> _Parsed:
         found, parser = self._llhttp(httptools.HttpRequestParser, head)
         version = "HTTP/" + parser.get_http_version()
         if not version.startswith("HTTP/1."):
@@ -249,10 +262,10 @@ class HttpDecoder(StreamBuffer):
         headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in found.headers)
         method = parser.get_method().decode("ascii")
         framing, length = self._framing(headers, version)
-        return HttpRequestHead(raw=b"", method=method, target=found.url.decode("latin-1"), version=version,
-                               headers=headers, framing=framing, length=length, complete=False)
+        return make_request, [b"", method, found.url.decode("latin-1"), version, headers, b"", framing, length,
+                              True]
 
-    def _parse_response(self, head: bytes, end: int) -> HttpResponseHead:
+    def _parse_response(self, head: bytes, end: int) -> _Parsed:
         found, parser = self._llhttp(httptools.HttpResponseParser, head)
         version = "HTTP/" + parser.get_http_version()
         if not version.startswith("HTTP/1."):
@@ -267,31 +280,32 @@ class HttpDecoder(StreamBuffer):
             framing, length = "none", length
         elif method == "CONNECT" and status < 300:
             framing = "close"
-        return HttpResponseHead(raw=b"", status=status, reason=phrase, version=version, headers=headers,
-                                framing=framing, length=length, complete=False, answers=method)
+        return make_response, [b"", status, phrase, version, headers, b"", framing, length, True, method]
 
-    def _whole(self, end: int, msg: HttpRequestHead | HttpResponseHead) -> Message | None:
+    def _whole(self, end: int, parsed: _Parsed) -> Message | None:
         """The head, with its body when it is short and framed by length."""
         buf = self._buf
-        framing = msg.framing
+        make, fields = parsed
+        framing = fields[6]
         if framing == "none":
-            return self._emit_head(msg, end, b"")
-        expect = self.requests and "100-continue" in _tokens(_values(msg.headers, "expect"))
-        if framing == "length" and msg.length is not None and msg.length <= PART and not expect:
-            total = end + msg.length
+            return self._emit_head(parsed, end, b"")
+        length = fields[7]
+        expect = self.requests and "100-continue" in _tokens(_values(fields[4], "expect"))
+        if framing == "length" and length is not None and length <= PART and not expect:
+            total = end + length
             if len(buf) < total:
                 if self._eof:
-                    self._fail(f"the stream ended inside a body ({len(buf) - end} of {msg.length} bytes)")
-                self._parsed = (end, msg)
+                    self._fail(f"the stream ended inside a body ({len(buf) - end} of {length} bytes)")
+                self._parsed = (end, parsed)
                 return None
             self._parsed = None
-            return self._emit_head(msg, total, bytes(buf[end:total]))
+            return self._emit_head(parsed, total, bytes(buf[end:total]))
         self._parsed = None
         raw = self.take(end)
         self._offset = 0
         if framing == "length":
             self.state = _State.LENGTH
-            self._remaining = msg.length or 0
+            self._remaining = length or 0
             self._chunked = False
         elif framing == "chunked":
             self.state = _State.CHUNK_SIZE
@@ -299,12 +313,21 @@ class HttpDecoder(StreamBuffer):
         else:
             self.state = _State.CLOSE
             self._chunked = False
-        return _replace(msg, raw=raw)
+        fields[0], fields[8] = raw, False
+        return make(*fields)  # type: ignore[operator]
 
-    def _emit_head(self, msg: HttpRequestHead | HttpResponseHead, size: int, body: bytes) -> Message:
-        raw = self.take(size)
+    def _emit_head(self, parsed: _Parsed, size: int, body: bytes) -> Message:
+        buf = self._buf
+        if size == len(buf):
+            raw = bytes(buf)
+            buf.clear()
+            self._scan = 0
+        else:
+            raw = self.take(size)
         self._parsed = None
-        out = _replace(msg, raw=raw, body=body, complete=True)
+        make, fields = parsed
+        fields[0], fields[5] = raw, body
+        out: HttpRequestHead | HttpResponseHead = make(*fields)  # type: ignore[operator]
         self._after_message(out)
         return out
 
@@ -452,12 +475,6 @@ class HttpDecoder(StreamBuffer):
         if self.state is _State.WAIT:
             self.state = _State.CLOSE if switched else _State.HEAD
             self._offset = 0
-
-
-def _replace(msg: HttpRequestHead | HttpResponseHead, **changes: object) -> HttpRequestHead | HttpResponseHead:
-    from dataclasses import replace
-
-    return replace(msg, **changes)  # type: ignore[arg-type]
 
 
 class HttpConversation(Conversation):
