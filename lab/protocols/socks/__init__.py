@@ -105,8 +105,8 @@ class SocksOptions(Options):
     bind: bool = option(True, help="accept BIND requests", parse=yes_no(), metavar="yes|no", example="no",
                         show_default="yes")
     decode: tuple[tuple[int, str], ...] = option(
-        help="decode tunnels as PROTO (or those to PORT), repeatable; raw for none; default: by the"
-             " destination's port", parse=parse_decode, multiple=True, metavar="[PORT=]PROTO",
+        help="decode tunnels as PROTO (or those to PORT), repeatable; raw for none; default: as the lab"
+             " server listening there, else by the destination's default port", parse=parse_decode, multiple=True, metavar="[PORT=]PROTO",
         example="2525=smtp")
     max_request: int = option(MAX_REQUEST, help="the longest request in bytes (user id and 4a host name"
                                                 " included)", parse=integer(16, 65536), metavar="BYTES")
