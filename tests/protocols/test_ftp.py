@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from protocol_fakes import ConversationLaws, FakePeer, Loopback, Runner, open_session
 
-from lab.errors import LocalProtocolError, RemoteProtocolError
+from lab.errors import LabError, LocalProtocolError, RemoteProtocolError
 from lab.protocols import ftp
 from lab.protocols._base import MASK, MASK_BYTES, Role, mask_bytes
 from lab.protocols.ftp import FtpCommand, FtpReply
@@ -434,3 +434,28 @@ def test_abor_may_follow_telnet_interrupt() -> None:
     """IAC IP IAC DM before ABOR (RFC 959 §4.1.3) still reads as ABOR, raw bytes kept."""
     cmd = ftp.parse_command(b"\xff\xf4\xff\xf2ABOR\r\n")
     assert (cmd.verb, cmd.problem) == ("ABOR", "") and cmd.raw.startswith(b"\xff")
+
+
+def test_local_files_stay_in_the_client_folder(root: Path, tmp_path_factory: Any, arun: Runner) -> None:
+    """get/put with local= need the client option folder=DIR and stay inside it."""
+    folder = tmp_path_factory.mktemp("local")
+    (folder / "out.txt").write_bytes(b"from disk\n")
+
+    async def main() -> None:
+        c = ftp.FtpClient(Loopback(ftp.SPEC, options=serving(root)))
+        await c.login("alice", "wonderland")
+        with pytest.raises(LabError, match="folder=DIR"):
+            await c.get("/pub/a.txt", local="a.txt")
+        c.set_options(ftp.SPEC.resolve_client_options({"folder": str(folder)}))
+        assert await c.get("/pub/a.txt", local="a.txt") == 8
+        assert (folder / "a.txt").read_bytes() == b"one\ntwo\n"
+        await c.put("/pub/in.txt", local="out.txt")
+        assert (root / "pub" / "in.txt").read_bytes() == b"from disk\n"
+        await c.put("/pub/text.txt", "text as UTF-8 \u00e9")
+        assert (root / "pub" / "text.txt").read_bytes() == "text as UTF-8 \u00e9".encode()
+        for outside in ("../escape.txt", "/etc/passwd"):
+            with pytest.raises(LabError, match="outside the client's folder"):
+                await c.get("/pub/a.txt", local=outside)
+        assert not (folder.parent / "escape.txt").exists()
+
+    arun(main())

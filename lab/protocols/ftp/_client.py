@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from lab.errors import LabError
 from lab.protocols._options import Options, integer, option, size, yes_no
@@ -61,6 +62,8 @@ class FtpClientOptions(Options):
                           metavar="BYTES", show_default="256M")
     data_timeout: int = option(30, help="seconds to wait for a data connection", parse=integer(1, 600),
                                metavar="SECONDS")
+    folder: str | None = option(None, help="the local folder get(local=...) writes to and put(local=...) reads "
+                                "from (none: files stay in memory)", metavar="DIR")
 
 
 class FtpClient(GreetedClient[FtpReply]):
@@ -325,57 +328,76 @@ class FtpClient(GreetedClient[FtpReply]):
                 out.append((facts.pop("name", ""), facts))
         return out
 
+    def _local(self, name: str) -> str:
+        """``name`` inside the client's ``folder`` option, or :class:`LabError`:
+        a verb never reads or writes a local file the user did not place there."""
+        folder = self.options.folder
+        if folder is None:
+            raise LabError("ftp: local files need the client option folder=DIR",
+                           hint="connect ftp HOST:PORT -o folder=DIR, or leave local= out to keep the file in memory")
+        root = os.path.realpath(folder)
+        path = os.path.realpath(os.path.join(root, name))
+        if path != root and not path.startswith(root + os.sep):
+            raise LabError(f"ftp: {name!r} is outside the client's folder {folder}")
+        return path
+
     async def get(self, path: str, local: str | None = None, *, ascii: bool = False,
                   timeout: float = 60.0) -> bytes | int:
-        """RETR: the file's bytes, or, with ``local``, the number of bytes
-        written there (streamed: any size).  ``ascii``: TYPE A, lines end
-        in LF here."""
+        """RETR: the file's bytes, or, with ``local`` (a name in the client
+        option ``folder``), the number of bytes written there (streamed:
+        any size).  ``ascii``: TYPE A, lines end in LF here."""
         if local is None:
             return await self._read_all("RETR", path, timeout, ascii=ascii, limit=self.options.max_get)
-        with open(local, "wb") as fh:
+        with open(self._local(local), "wb") as fh:
             await self._read_all("RETR", path, timeout, ascii=ascii, limit=0, into=fh)
             return fh.tell()
 
-    async def put(self, path: str, data: bytes | str, *, ascii: bool = False, append: bool = False,
-                  timeout: float = 60.0) -> FtpReply:
-        """STOR (APPE with ``append``) ``data``: bytes, or a local file's
-        name given as a str (streamed from disk).  ``ascii``: TYPE A, LF
-        line ends go as CRLF.  The final (226) reply."""
+    async def put(self, path: str, data: bytes | str = b"", *, local: str | None = None, ascii: bool = False,
+                  append: bool = False, timeout: float = 60.0) -> FtpReply:
+        """STOR (APPE with ``append``) ``data`` (text goes as UTF-8), or
+        with ``local`` a file in the client option ``folder``, streamed from
+        disk.  ``ascii``: TYPE A, LF line ends go as CRLF.  The final (226)
+        reply."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        fh = open(self._local(local), "rb") if local is not None else None  # closed below
+        try:
+            return await self._put(path, data, fh, ascii=ascii, append=append, timeout=timeout)
+        finally:
+            if fh is not None:
+                fh.close()
+
+    async def _put(self, path: str, data: bytes, fh: IO[bytes] | None, *, ascii: bool, append: bool,
+                   timeout: float) -> FtpReply:
         deadline = Deadline(timeout)
         await self._greeted(deadline)
         await self._set_type(not ascii, timeout)
         verb = "APPE" if append else "STOR"
-        fh = open(data, "rb") if isinstance(data, str) else None  # closed below
-        try:
-            async with self._data(verb, path, deadline) as (_, writer, record):
-                text = AsciiWriter() if ascii else None
-                head = bytearray()
-                size = 0
-                offset = 0
-                try:
-                    while True:
-                        if fh is not None:
-                            chunk = fh.read(CHUNK)
-                        else:
-                            assert isinstance(data, bytes)
-                            chunk = data[offset:offset + CHUNK]
-                            offset += len(chunk)
-                        if not chunk:
-                            break
-                        if text is not None:
-                            chunk = text.convert(chunk)
-                        if len(head) < PREVIEW:
-                            head += chunk[:PREVIEW - len(head)]
-                        writer.write(chunk)
-                        size += len(chunk)
-                        await asyncio.wait_for(writer.drain(), deadline.left())
-                    if writer.can_write_eof():
-                        writer.write_eof()
-                finally:
-                    report(record, True, f"{verb} {path}", bytes(head), size, "ascii" if ascii else "binary", True)
-        finally:
-            if fh is not None:
-                fh.close()
+        async with self._data(verb, path, deadline) as (_, writer, record):
+            text = AsciiWriter() if ascii else None
+            head = bytearray()
+            size = 0
+            offset = 0
+            try:
+                while True:
+                    if fh is not None:
+                        chunk = fh.read(CHUNK)
+                    else:
+                        chunk = data[offset:offset + CHUNK]
+                        offset += len(chunk)
+                    if not chunk:
+                        break
+                    if text is not None:
+                        chunk = text.convert(chunk)
+                    if len(head) < PREVIEW:
+                        head += chunk[:PREVIEW - len(head)]
+                    writer.write(chunk)
+                    size += len(chunk)
+                    await asyncio.wait_for(writer.drain(), deadline.left())
+                if writer.can_write_eof():
+                    writer.write_eof()
+            finally:
+                report(record, True, f"{verb} {path}", bytes(head), size, "ascii" if ascii else "binary", True)
         assert self.last is not None
         return self.last
 
