@@ -599,3 +599,104 @@ def test_a_safe_mode_lab_keeps_tunnels_to_loopback(tmp_path: Any) -> None:
                 lab.serve("socks", **options)
         srv = lab.serve("socks", allow="127.0.0.0/8:25,127.0.0.2", lab_host=["mx.lab.test=127.0.0.3"])
         assert srv.port
+
+
+def test_the_connection_cap_and_the_idle_limit(lab: Lab, dest: Destination) -> None:
+    """max_connections refuses the one too many (an event); a tunnel silent
+    for --idle seconds is closed (an event); stopping the server closes
+    the tunnels it holds."""
+    srv = lab.serve("socks", name="sx", max_connections=1, idle=0.5)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+        s.sendall(request_bytes(dest.port))
+        assert recv_exactly(s, 8)[:2] == b"\x00\x5a"
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as extra:
+            assert recv_until_closed(extra) == b""
+        wait_until(lambda: any("1 connections already open" in t for t in events(lab, "sx", EventKind.ERROR)),
+                   what="the cap's event")
+        assert recv_until_closed(s) == b""  # idle: closed by the server
+    wait_until(lambda: any("idle for 0.5 s" in t for t in events(lab, "sx", EventKind.ERROR)), what="idle")
+    srv2 = lab.serve("socks", name="sy")
+    with socket.create_connection(("127.0.0.1", srv2.port), timeout=30) as s:
+        s.sendall(request_bytes(dest.port))
+        assert recv_exactly(s, 8)[:2] == b"\x00\x5a"
+        wait_until(lambda: len(srv2.connections) == 1, what="the tunnel listed")
+        srv2.stop()
+        assert recv_until_closed(s) == b""
+    assert not srv2._listener
+
+
+def test_a_destination_that_does_not_read_holds_the_client_back(lab: Lab) -> None:
+    """Back-pressure the other way: a client sending to a destination that
+    reads nothing is stopped once buffers fill, with little held by us."""
+    sink = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    thread = threading.Thread(target=lambda: accepted.append(sink.accept()[0]), daemon=True)
+    thread.start()
+    srv = lab.serve("socks", name="sx", capture="off")
+    try:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+            s.sendall(request_bytes(sink.getsockname()[1]))
+            assert recv_exactly(s, 8)[:2] == b"\x00\x5a"
+            s.setblocking(False)
+            sent, block = 0, b"x" * 65536
+            for _ in range(2000):  # at most 128 MiB
+                try:
+                    sent += s.send(block)
+                except BlockingIOError:
+                    break
+            assert sent < 64 * 1024 * 1024, "nothing held the client back"
+            (tunnel,) = srv._listener.relay.tunnels
+            assert tunnel.legs[Role.SERVER].transport.get_write_buffer_size() <= 1024 * 1024
+            thread.join(10)
+            (conn,) = accepted
+            conn.settimeout(30)
+            received = 0
+            s.setblocking(True)
+            while received < sent:
+                chunk = conn.recv(1 << 20)
+                assert chunk
+                received += len(chunk)
+            assert received == sent
+    finally:
+        for conn in accepted:
+            conn.close()
+        sink.close()
+
+
+def test_bind_through_the_client_verbs(lab: Lab) -> None:
+    """bind() returns where the server listens; accept() the caller; then
+    the tunnel works both ways."""
+    srv = lab.serve("socks", name="sx")
+    c = lab.connect("socks", srv)
+    first = c.bind("127.0.0.1", 20, decode="raw")
+    with socket.create_connection((first.address, first.port), timeout=30) as back:
+        second = c.accept(timeout=30)
+        assert second.granted and second.address == "127.0.0.1"
+        back.sendall(b"called back\r\n")
+        assert c.expect(b"called back").raw == b"called back\r\n"
+        c.send(b"hello caller\r\n")
+        assert recv_exactly(back, 14) == b"hello caller\r\n"
+
+
+def test_a_decoder_that_breaks_costs_the_log_its_decoding_not_the_tunnel(lab: Lab, dest: Destination,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in the destination protocol's decoder (not a protocol error):
+    an error event, the bytes still relayed and logged as chunks."""
+    from lab.protocols.socks import _conversation
+
+    def broken(name: str, transport: Transport) -> Any:
+        class Broken(SocksConversation):
+            def next_message(self, sender: Role | None = None) -> Message | None:
+                raise ZeroDivisionError("a decoder bug")
+
+        return Broken(None, transport)
+
+    monkeypatch.setattr(_conversation, "_inner_conversation", broken)
+    srv = lab.serve("socks", name="sx", decode=["echo"])
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+        s.sendall(request_bytes(dest.port))
+        assert recv_exactly(s, 8)[:2] == b"\x00\x5a"
+        s.sendall(b"still relayed")
+        assert recv_exactly(s, 13) == b"still relayed"
+    wait_until(lambda: any("a decoder bug" in t for t in events(lab, "sx", EventKind.ERROR)), what="the event")
+    assert '"still relayed"' in events(lab, "sx", EventKind.MESSAGE)

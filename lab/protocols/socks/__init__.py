@@ -106,8 +106,8 @@ class SocksOptions(Options):
                         show_default="yes")
     decode: tuple[tuple[int, str], ...] = option(
         help="decode tunnels as PROTO (or those to PORT), repeatable; raw for none; default: as the lab"
-             " server listening there, else by the destination's default port", parse=parse_decode, multiple=True, metavar="[PORT=]PROTO",
-        example="2525=smtp")
+             " server listening there, else by the destination's default port",
+        parse=parse_decode, multiple=True, metavar="[PORT=]PROTO", example="2525=smtp")
     max_request: int = option(MAX_REQUEST, help="the longest request in bytes (user id and 4a host name"
                                                 " included)", parse=integer(16, 65536), metavar="BYTES")
     connect_timeout: float = option(10.0, help="seconds to reach a destination", parse=seconds(0.01, 600),

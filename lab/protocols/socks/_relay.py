@@ -17,7 +17,7 @@ import asyncio
 import ipaddress
 from typing import Any
 
-from lab.errors import ProtocolError
+from lab.errors import ProtocolError, RemoteProtocolError
 from lab.protocols._base import Clock, Message, Role, Timer
 from lab.protocols._framing import Data
 from lab.protocols._library import AsyncioListener, Listener, Listening, TrafficRecord
@@ -235,15 +235,20 @@ class _Tunnel:
             return
         try:
             found = self.conv.observe(data, sender)
-        except ProtocolError as exc:
-            found = list(exc.decoded)
+        except Exception as exc:
+            if isinstance(exc, ProtocolError):
+                problem, found = exc, list(exc.decoded)
+            else:
+                # a decoder's bug must cost the log its decoding, not the tunnel its bytes
+                record.error(f"decoding what the {sender.value} sends failed: {type(exc).__name__}: {exc}")
+                problem, found = RemoteProtocolError(f"undecodable ({type(exc).__name__})"), []
             self.plain.add(sender)
             for side, msg in found:
                 self._report(record, side, msg)
             if self.stage == "request" and sender is Role.CLIENT and self.conv.request is None:
-                self._bad_request(exc)
+                self._bad_request(problem)
             else:
-                record.note(f"what the {sender.value} sends no longer decodes ({exc}); shown as it comes")
+                record.note(f"what the {sender.value} sends no longer decodes ({problem}); shown as it comes")
                 if not found and data:
                     self._report(record, sender, Data(raw=data))
             return
