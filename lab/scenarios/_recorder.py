@@ -568,6 +568,8 @@ class Recorder:
         if endpoint is None or not endpoint.can(Can.SEND) or endpoint.background:
             return  # not a client, or the demo's: a recording holds what the user did
         name = endpoint.name
+        if event.conn != name and event.conn.startswith(name + "."):
+            return  # a connection of the client's own (an FTP transfer): the verb that opened it stands for it
         if event.kind is EventKind.OPEN or event.direction is Direction.OUT:
             self._last_active[name] = event.mono
         if name in self._busy:  # a verb's messages are the verb's business
