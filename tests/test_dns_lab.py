@@ -17,31 +17,26 @@ from lab import Lab
 from lab.eventlog import EventKind
 
 
-def serve_both(lab: Lab, **options: object) -> tuple[object, object]:
-    """A UDP server, then a TCP one on the same port with the same zones."""
-    udp = lab.serve("dns", **options)  # type: ignore[arg-type]
-    tcp = lab.serve("dns", transport="tcp", port=udp.port, **options)  # type: ignore[arg-type]
-    return udp, tcp
-
-
-def test_udp_and_tcp_servers_on_one_port_share_one_zone(lab: Lab) -> None:
-    """An edit through either server shows in both, at once."""
-    udp, tcp = serve_both(lab)
-    assert udp.zone is tcp.zone  # type: ignore[attr-defined]
-    over_udp, over_tcp = lab.connect("dns", udp), lab.connect("dns", tcp)
-    udp.zone.add("both", "A", "127.0.0.42")  # type: ignore[attr-defined]
+def test_one_server_answers_udp_and_tcp_and_a_tcp_only_one_shares_its_zone(lab: Lab) -> None:
+    """`serve dns` listens on UDP and TCP on one port; another server given the
+    same zones (here TCP only) serves the same zone: an edit shows in both at once."""
+    srv = lab.serve("dns")
+    over_udp = lab.connect("dns", srv)
+    over_tcp = lab.connect("dns", f"127.0.0.1:{srv.port}", transport="tcp")
+    srv.zone.add("both", "A", "127.0.0.42")  # type: ignore[attr-defined]
     assert over_udp.query("both.lab.test").values() == ["127.0.0.42"]
     assert over_tcp.query("both.lab.test").values() == ["127.0.0.42"]
-    tcp.zone.remove("both")  # type: ignore[attr-defined]
+    tcp_only = lab.serve("dns", transport="tcp")
+    assert tcp_only.zone is srv.zone  # type: ignore[attr-defined]
+    tcp_only.zone.remove("both")  # type: ignore[attr-defined]
     assert over_udp.query("both.lab.test").rcode == "NXDOMAIN"
     other = lab.serve("dns", zone=["other.test"])
-    assert other.zone is not udp.zone  # type: ignore[attr-defined]
+    assert other.zone is not srv.zone  # type: ignore[attr-defined]
 
 
 def test_a_truncated_answer_is_asked_again_over_tcp_and_logged(lab: Lab) -> None:
     """TC over UDP: the client asks over TCP on a connection shown under its own."""
-    udp, _ = serve_both(lab)
-    c = lab.connect("dns", udp)
+    c = lab.connect("dns", lab.serve("dns"))
     answer = c.query("big.lab.test", "TXT", edns=None)
     assert not answer.truncated and len(answer.values()) == 8
     summaries = [e.summary for e in lab.log if e.kind is EventKind.MESSAGE and e.endpoint == c.name]

@@ -58,7 +58,7 @@ def _refusal(msg: Message) -> bytes:
 
 SPEC = ProtocolSpec(
     name="dns",
-    summary="answers for the lab's zones (lab.test by default), over UDP or TCP",
+    summary="answers for the lab's zones (lab.test by default), over UDP and TCP on one port",
     rfc="RFC 1035",
     default_port=53,
     transports=(Transport.UDP, Transport.TCP),
@@ -69,4 +69,5 @@ SPEC = ProtocolSpec(
     idle_timeout=30.0,  # RFC 7766 §6.2.3: idle TCP connections are closed after seconds, not minutes
     keywords=("dns", "domain", "names", "resolver", "zone", "dig"),
     requests=Requests(_refusal),
+    tcp_beside_udp=True,  # RFC 7766 §5: a server answers over both, on one port
 )

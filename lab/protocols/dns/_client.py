@@ -23,7 +23,7 @@ import dns.rdatatype
 
 from lab.errors import LabError, LabTimeout, RemoteProtocolError
 from lab.protocols._base import Transport
-from lab.protocols._session import ClientVerbs
+from lab.protocols._session import Channel, ClientVerbs
 from lab.protocols.dns._codec import DnsConversation, DnsMessage, Record
 
 __all__ = ["DnsClient", "DnsError"]
@@ -54,7 +54,9 @@ def make_query(name: str, rdtype: str = "A", *, edns: int | None = 1232, dnssec:
 class DnsClient(ClientVerbs[Any]):
     """Verbs for asking a DNS server."""
 
-    _tcp_ids = itertools.count(1)
+    def __init__(self, channel: Channel) -> None:
+        super().__init__(channel)
+        self._tcp_ids = itertools.count(1)  # this client's own TCP connections, in the log as c.tcp1, c.tcp2
 
     async def query(self, name: str, type: str = "A", tcp: bool = False, *, edns: int | None = 1232,
                     dnssec: bool = False, rd: bool = True, timeout: float = 5.0) -> DnsMessage:
