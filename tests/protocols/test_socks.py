@@ -700,3 +700,23 @@ def test_a_decoder_that_breaks_costs_the_log_its_decoding_not_the_tunnel(lab: La
         assert recv_exactly(s, 13) == b"still relayed"
     wait_until(lambda: any("a decoder bug" in t for t in events(lab, "sx", EventKind.ERROR)), what="the event")
     assert '"still relayed"' in events(lab, "sx", EventKind.MESSAGE)
+
+
+@SETTINGS
+@given(text=st.text(alphabet="0123456789./:,- abcdef", max_size=40))
+def test_law_the_allow_list_parser_says_yes_or_why_not(text: str) -> None:
+    """Any text: rules whose networks are IPv4 and ports in range, or a
+    ValueError (which the option turns into a one-line ConfigError)."""
+    try:
+        rules = parse_allow(text)
+    except ValueError as exc:
+        assert str(exc).startswith("wants ")
+        return
+    assert rules and all(1 <= r.low <= r.high <= 65535 and r.network.version == 4 for r in rules)
+
+
+def test_a_port_that_is_no_number_is_a_clear_error(lab: Lab) -> None:
+    srv = lab.serve("socks", name="sx")
+    c = lab.connect("socks", srv)
+    with pytest.raises(LocalProtocolError, match="a port is a number"):
+        c.connect("localhost", "smtp")

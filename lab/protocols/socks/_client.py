@@ -29,6 +29,13 @@ class SocksRefused(LabError):
         self.code = reply.code
 
 
+def _port(value: int | str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise LocalProtocolError(f"socks: a port is a number from 0 to 65535, not {value!r}") from None
+
+
 class SocksClient(ClientVerbs[Any]):
     """CONNECT and BIND, SOCKS 4 or 4a by the host given."""
 
@@ -46,22 +53,22 @@ class SocksClient(ClientVerbs[Any]):
             raise SocksRefused(msg)
         return msg
 
-    async def connect(self, host: str, port: int, user: str = "", decode: str = "",
+    async def connect(self, host: str, port: int | str, user: str = "", decode: str = "",
                       timeout: float = 10.0) -> SocksReply:
         """Ask for a tunnel to ``host:port`` (SOCKS 4 for an IPv4 address,
         4a for a name, which the server resolves), with ``user`` as the user
         id.  ``decode`` names the protocol the tunnel carries, for the log
         (``raw`` for none; by default the one whose port it is).  Raises
         :class:`SocksRefused` unless granted."""
-        await self.channel.send(SocksRequest.of(SocksCommand.CONNECT, host, int(port), user, decode=decode))
+        await self.channel.send(SocksRequest.of(SocksCommand.CONNECT, host, _port(port), user, decode=decode))
         return await self._reply(timeout)
 
-    async def bind(self, host: str, port: int = 0, user: str = "", decode: str = "",
+    async def bind(self, host: str, port: int | str = 0, user: str = "", decode: str = "",
                    timeout: float = 10.0) -> SocksReply:
         """Ask the server to listen for one connection from ``host`` (BIND);
         returns the first reply, whose address and port the other host is
         to connect to.  :meth:`accept` waits for it."""
-        await self.channel.send(SocksRequest.of(SocksCommand.BIND, host, int(port), user, decode=decode))
+        await self.channel.send(SocksRequest.of(SocksCommand.BIND, host, _port(port), user, decode=decode))
         return await self._reply(timeout)
 
     async def accept(self, timeout: float = 60.0) -> SocksReply:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+from collections.abc import Coroutine
 from typing import Any
 
 from lab.errors import ProtocolError, RemoteProtocolError
@@ -286,10 +287,21 @@ class _Tunnel:
         loop = asyncio.get_running_loop()
         if request.command == SocksCommand.BIND:
             self.stage = "binding"
-            self._task = loop.create_task(self._bind(request, verdict))
+            self._task = loop.create_task(self._guarded(self._bind(request, verdict)))
         else:
             self.stage = "dialing"
-            self._task = loop.create_task(self._dial(request, verdict))
+            self._task = loop.create_task(self._guarded(self._dial(request, verdict)))
+
+    async def _guarded(self, opening: Coroutine[Any, Any, None]) -> None:
+        """Run a dial or a bind; a bug in it closes this tunnel, with an event, and nothing else."""
+        try:
+            await opening
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if self.record is not None:
+                self.record.error(f"opening the tunnel failed: {type(exc).__name__}: {exc}")
+            self.abort()
 
     def _refuse(self, request: SocksRequest, reason: str) -> None:
         assert self.record is not None
@@ -449,5 +461,8 @@ async def listen(where: Listening) -> Listener:
     """Serve SOCKS 4/4a on ``where``."""
     relay = Relay(where)
     loop = asyncio.get_running_loop()
+    # which protocol owns which default port: loading every protocol takes a
+    # while, so it is done now, off the loop, rather than at the first tunnel
+    await asyncio.to_thread(protocol_for_port, 0)
     server = await loop.create_server(relay.accept, where.host, where.port, reuse_address=True, backlog=512)
     return RelayListener(server, relay)
