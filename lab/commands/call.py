@@ -1,5 +1,7 @@
 """``call CLIENT VERB [ARG...] [NAME=VALUE...]``: run one of a client's
-protocol verbs (``call c query alice verbose=true``).
+protocol verbs (``call c query alice verbose=true``); ``call SERVER
+NAME.METHOD ...`` runs a method of what a server offers by name
+(``call d zone.add www A 127.0.0.2``).
 
 Tests: tests/test_commands.py, tests/scenarios/test_up_save.py
 """
@@ -10,10 +12,11 @@ import argparse
 import inspect
 import re
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from lab.commands._base import Command, CommandParser, Result, unescape_text
 from lab.commands.send import client_named, client_names
+from lab.endpoints import Server
 from lab.errors import CommandError
 from lab.protocols import suggest
 
@@ -75,21 +78,25 @@ def show_value(value: Any, limit: int = 300) -> str:
 
 class CallCommand(Command):
     name = "call"
-    summary = "run a client's protocol verb (e.g. finger's query)"
+    summary = "run a client's protocol verb (e.g. finger's query), or a method a server offers"
     examples = (
         "call c query alice",
+        "call d zone.add www A 127.0.0.2",
         "call c query alice verbose=true",
         "call c get",
         "call c echo hello",
     )
 
     def configure(self, parser: CommandParser, words: Sequence[str]) -> None:
-        parser.add_argument("client", help="a client's name")
+        parser.add_argument("client", help="a client's name (or a server's, for NAME.METHOD: its zone, its routes)")
         parser.add_argument("verb", nargs="?", help="the verb (`call CLIENT` lists them)")
         parser.add_argument("arguments", nargs="*", metavar="ARG",
                             help="arguments: words (numbers, true/false/none, text), then NAME=VALUE")
 
     async def run(self, lab: Lab, args: argparse.Namespace) -> Result:
+        endpoint = lab.endpoints.get(args.client)
+        if isinstance(endpoint, Server) and type(endpoint.behaviour).shell_names:
+            return await _call_server(endpoint, args)
         client = client_named(lab, args.client)
         verbs = type(client.verbs).verbs()
         if args.verb is None:
@@ -114,11 +121,49 @@ class CallCommand(Command):
     def complete(self, lab: Lab, words: Sequence[str], prefix: str) -> Iterator[str]:
         if not words:
             yield from client_names(lab)
+            yield from (s.name for s in lab.servers if type(s.behaviour).shell_names)
+        elif len(words) == 1 and isinstance(lab.endpoints.get(words[0]), Server):
+            yield from server_methods(cast(Server, lab.endpoints[words[0]]))
         elif len(words) == 1 and words[0] in lab.endpoints:
             try:
                 yield from type(client_named(lab, words[0]).verbs).verbs()
             except CommandError:
                 return
+
+
+def server_methods(server: Server) -> dict[str, Any]:
+    """``NAME.METHOD`` -> the method, for each public method of what a
+    server offers by name (``srv.zone``: ``zone.add``, ``zone.remove``...)."""
+    out = {}
+    for name in type(server.behaviour).shell_names:
+        obj = getattr(server.behaviour, name, None)
+        for attr in dir(obj):
+            fn = getattr(obj, attr, None) if not attr.startswith("_") else None
+            if callable(fn):
+                out[f"{name}.{attr}"] = fn
+    return out
+
+
+async def _call_server(server: Server, args: argparse.Namespace) -> Result:
+    """``call SERVER NAME.METHOD ARG...``: a method of what the server offers
+    by name (its zone, its routes), run on the reactor."""
+    methods = server_methods(server)
+    if args.verb is None or args.verb not in methods:
+        listing = ", ".join(sorted(methods)) or "none"
+        close = suggest(args.verb, list(methods)) if args.verb else None
+        raise CommandError(f"{server.name} offers no {args.verb!r}" if args.verb else
+                           f"which one? `call {server.name} NAME.METHOD ARG...`",
+                           hint=f"did you mean {close!r}?" if close else f"one of: {listing}")
+    fn = methods[args.verb]
+    positional, keywords = split_arguments(args.arguments)
+    try:
+        inspect.signature(fn).bind(*positional, **keywords)
+    except TypeError as exc:
+        raise CommandError(f"{args.verb}: {exc}", hint=f"usage: call {server.name} {args.verb}{usage(fn)}") from None
+    value = fn(*positional, **keywords)
+    if inspect.isawaitable(value):
+        value = await value
+    return Result("call", value, f"{server.name}.{args.verb} -> {show_value(value)}")
 
 
 COMMAND = CallCommand()
