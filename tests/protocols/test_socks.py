@@ -559,6 +559,10 @@ def test_the_client_speaks_smtp_through_the_tunnel(lab: Lab) -> None:
     mx = lab.serve("smtp", name="mx")
     srv = lab.serve("socks", name="sx")
     c = lab.connect("socks", srv)
+    c.connect("127.0.0.1", mx.port)
+    with pytest.raises(LocalProtocolError, match="decoded as plain bytes, not smtp"):
+        c.talk("smtp", "noop")  # the client cannot know the port is the lab's SMTP server
+    c = lab.connect("socks", srv)
     c.connect("127.0.0.1", mx.port, decode="smtp")
     c.talk("smtp", "send_mail", "a@lab.test", ["alice@lab.test"], "Subject: via socks\r\n\r\nhello\r\n")
     wait_until(lambda: any(t.startswith("250 2.0.0") for t in events(lab, "sx", EventKind.MESSAGE)),
@@ -720,3 +724,17 @@ def test_a_port_that_is_no_number_is_a_clear_error(lab: Lab) -> None:
     c = lab.connect("socks", srv)
     with pytest.raises(LocalProtocolError, match="a port is a number"):
         c.connect("localhost", "smtp")
+
+
+def test_a_slow_request_holds_no_slot(lab: Lab, dest: Destination) -> None:
+    """A client that sends half a request and waits is closed after
+    --request-timeout, with an event; a quick one is served meanwhile."""
+    srv = lab.serve("socks", name="sx", request_timeout=0.5)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as slow:
+        slow.sendall(b"\x04\x01\x00")
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as quick:
+            quick.sendall(request_bytes(dest.port) + b"hi")
+            assert recv_exactly(quick, 10)[8:] == b"hi"
+        assert recv_until_closed(slow) == b""
+    wait_until(lambda: any("no whole request within 0.5 s (3 bytes came)" in t
+                           for t in events(lab, "sx", EventKind.ERROR)), what="the event")

@@ -110,6 +110,8 @@ class SocksOptions(Options):
         parse=parse_decode, multiple=True, metavar="[PORT=]PROTO", example="2525=smtp")
     max_request: int = option(MAX_REQUEST, help="the longest request in bytes (user id and 4a host name"
                                                 " included)", parse=integer(16, 65536), metavar="BYTES")
+    request_timeout: float = option(30.0, help="seconds a client has to send its whole request (a slow client"
+                                               " holds no slot longer)", parse=seconds(0.01, 3600), metavar="SECONDS")
     connect_timeout: float = option(10.0, help="seconds to reach a destination", parse=seconds(0.01, 600),
                                     metavar="SECONDS")
     bind_timeout: float = option(60.0, help="seconds a BIND waits for the connection back",

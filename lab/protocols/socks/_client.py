@@ -14,6 +14,7 @@ from typing import Any
 
 from lab.errors import LabError, LocalProtocolError, RemoteProtocolError
 from lab.protocols._session import ClientVerbs
+from lab.protocols.socks._conversation import default_choice
 from lab.protocols.socks._messages import GRANTED, SocksCommand, SocksReply, SocksRequest
 
 __all__ = ["SocksClient", "SocksRefused"]
@@ -43,6 +44,7 @@ class SocksClient(ClientVerbs[Any]):
         super().__init__(channel)
         self.reply: SocksReply | None = None  # the last reply
         self._through: dict[str, Any] = {}
+        self.carries: str | None = None  # the protocol this side decodes the tunnel as
 
     async def _reply(self, timeout: float) -> SocksReply:
         msg = await self.channel.receive(timeout)
@@ -60,7 +62,9 @@ class SocksClient(ClientVerbs[Any]):
         id.  ``decode`` names the protocol the tunnel carries, for the log
         (``raw`` for none; by default the one whose port it is).  Raises
         :class:`SocksRefused` unless granted."""
-        await self.channel.send(SocksRequest.of(SocksCommand.CONNECT, host, _port(port), user, decode=decode))
+        request = SocksRequest.of(SocksCommand.CONNECT, host, _port(port), user, decode=decode)
+        self.carries = default_choice(request)
+        await self.channel.send(request)
         return await self._reply(timeout)
 
     async def bind(self, host: str, port: int | str = 0, user: str = "", decode: str = "",
@@ -68,7 +72,9 @@ class SocksClient(ClientVerbs[Any]):
         """Ask the server to listen for one connection from ``host`` (BIND);
         returns the first reply, whose address and port the other host is
         to connect to.  :meth:`accept` waits for it."""
-        await self.channel.send(SocksRequest.of(SocksCommand.BIND, host, _port(port), user, decode=decode))
+        request = SocksRequest.of(SocksCommand.BIND, host, _port(port), user, decode=decode)
+        self.carries = default_choice(request)
+        await self.channel.send(request)
         return await self._reply(timeout)
 
     async def accept(self, timeout: float = 60.0) -> SocksReply:
@@ -81,6 +87,9 @@ class SocksClient(ClientVerbs[Any]):
         ``c.talk("smtp", "send_mail", "a@lab.test", ["b@lab.test"], text)``."""
         if self.reply is None or not self.reply.granted:
             raise LocalProtocolError("socks: no tunnel yet", hint="connect first: c.connect(host, port)")
+        if protocol != self.carries:
+            raise LocalProtocolError(f"socks: this tunnel is decoded as {self.carries or 'plain bytes'},"
+                                     f" not {protocol}", hint=f"connect with decode={protocol!r}")
         verbs = self._through.get(protocol)
         if verbs is None:
             from lab.protocols import get

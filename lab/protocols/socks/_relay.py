@@ -125,6 +125,7 @@ class _Tunnel:
         self._bind_server: asyncio.AbstractServer | None = None
         self._bound: asyncio.Future[_Leg] | None = None
         self._idle: Timer | None = None
+        self._late: Timer | None = None  # the deadline for the whole request
         self.last_active = relay.clock.time()
         self.done = False
         self.ended_by: Role | None = None  # the side that finished first
@@ -152,6 +153,7 @@ class _Tunnel:
         if self.done:
             return  # the lab refused it (a connection cap)
         self._idle = self.relay.clock.call_later(self.relay.options.idle, self._check_idle)
+        self._late = self.relay.clock.call_later(self.relay.options.request_timeout, self._request_late)
 
     def data(self, side: Role, data: bytes) -> None:
         if self.done:
@@ -275,7 +277,18 @@ class _Tunnel:
         self._reply(SocksReply.of(REJECTED))
         self._hang_up("bad request")
 
+    def _request_late(self) -> None:
+        self._late = None
+        if self.stage == "request" and not self.done:
+            if self.record is not None:
+                self.record.error(f"no whole request within {self.relay.options.request_timeout:g} s"
+                                  f" ({len(self.early)} bytes came): closing")
+            self.abort()
+
     def _requested(self, request: SocksRequest) -> None:
+        if self._late is not None:
+            self._late.cancel()
+            self._late = None
         del self.early[:len(request.raw)]
         verdict = self.relay.policy.decide(request)
         if not verdict.granted:
@@ -439,8 +452,9 @@ class _Tunnel:
             return
         self.done = True
         self.stage = "closing"
-        if self._idle is not None:
-            self._idle.cancel()
+        for timer in (self._idle, self._late):
+            if timer is not None:
+                timer.cancel()
         if self._task is not None and not self._task.done():
             self._task.cancel()
         self._close_bind_server()
