@@ -197,3 +197,27 @@ def test_the_decoded_log_names_meanings(lab: Lab) -> None:
     assert any(s.startswith("211 Features: [+") for s in summaries)
     assert any("service ready for new user" in s for s in summaries)
     assert json.dumps(summaries)
+
+
+def test_a_slow_transfer_keeps_its_control_connection_alive(lab: Lab, tmp_path: Path) -> None:
+    """idle_timeout 1 s, an upload trickling for about 3 s: the control
+    connection is not idle while its data connection moves bytes, and the
+    226 arrives; the bytes are counted on the data connection as they come."""
+    srv = lab.serve("ftp", name="f", path=str(tmp_path), idle_timeout=1.0)
+    sock, reader = raw_login(srv.port)
+    with sock, reader:
+        sock.sendall(b"TYPE I\r\nEPSV\r\n")
+        assert reader.readline().startswith(b"200")
+        port = int(re.search(rb"\|\|\|(\d+)\|", reader.readline()).group(1))  # type: ignore[union-attr]
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as data:
+            sock.sendall(b"STOR slow.bin\r\n")
+            assert reader.readline().startswith(b"150")
+            for n in range(15):  # a slow client: a piece every 0.2 s
+                data.sendall(b"y" * 1000)
+                time.sleep(0.2)
+                if n == 10:
+                    (control,) = srv.live_connections()
+                    (child,) = control.children
+                    assert child.bytes_in >= 10_000 - 256  # counted as it comes, all but the preview
+        assert reader.readline().startswith(b"226")
+    assert (tmp_path / "slow.bin").read_bytes() == b"y" * 15_000

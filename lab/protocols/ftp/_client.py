@@ -24,16 +24,16 @@ from typing import IO, Any
 from lab.errors import LabError
 from lab.protocols._options import Options, integer, option, size, yes_no
 from lab.protocols._verbs import Deadline, GreetedClient
-from lab.protocols.ftp._codec import PREVIEW, FtpCommand, FtpReply
+from lab.protocols.ftp._codec import FtpCommand, FtpReply
 from lab.protocols.ftp._data import (
     CHUNK,
     AsciiReader,
     AsciiWriter,
     DataRecord,
+    Progress,
     open_record,
     parse_epsv_reply,
     parse_pasv_reply,
-    report,
 )
 
 __all__ = ["MAX_GET", "FtpClient", "FtpClientOptions", "FtpReplyError"]
@@ -281,15 +281,13 @@ class FtpClient(GreetedClient[FtpReply]):
         await self._greeted(deadline)
         await self._set_type(not ascii, timeout)
         got = bytearray()
-        size = 0
         text = AsciiReader() if ascii else None
         async with self._data(verb, arg, deadline) as (reader, _, record):
-            head = bytearray()
+            progress = Progress(record, False)
+            complete = False
             try:
                 while chunk := await asyncio.wait_for(reader.read(CHUNK), deadline.left()):
-                    size += len(chunk)
-                    if len(head) < PREVIEW:
-                        head += chunk[:PREVIEW - len(head)]
+                    progress.add(chunk)
                     data = text.convert(chunk) if text is not None else chunk
                     if into is not None:
                         into.write(data)
@@ -297,16 +295,16 @@ class FtpClient(GreetedClient[FtpReply]):
                         got += data
                         if len(got) > limit:
                             raise LabError(f"{verb} {arg}: more than {limit} bytes",
-                                           hint="give a local file: get(path, local='FILE')")
+                                           hint="connect with -o folder=DIR and get(path, local='FILE')")
                 if text is not None:
                     tail = text.flush()
                     if into is not None:
                         into.write(tail)
                     else:
                         got += tail
+                complete = True
             finally:
-                report(record, False, f"{verb} {arg}".strip(), bytes(head), size,
-                       "ascii" if ascii else "binary", True)
+                progress.done(f"{verb} {arg}".strip(), "ascii" if ascii else "binary", complete)
         return bytes(got)
 
     async def ls(self, path: str = "", timeout: float = 30.0) -> str:
@@ -375,8 +373,8 @@ class FtpClient(GreetedClient[FtpReply]):
         verb = "APPE" if append else "STOR"
         async with self._data(verb, path, deadline) as (_, writer, record):
             text = AsciiWriter() if ascii else None
-            head = bytearray()
-            size = 0
+            progress = Progress(record, True)
+            complete = False
             offset = 0
             try:
                 while True:
@@ -389,15 +387,14 @@ class FtpClient(GreetedClient[FtpReply]):
                         break
                     if text is not None:
                         chunk = text.convert(chunk)
-                    if len(head) < PREVIEW:
-                        head += chunk[:PREVIEW - len(head)]
                     writer.write(chunk)
-                    size += len(chunk)
+                    progress.add(chunk)
                     await asyncio.wait_for(writer.drain(), deadline.left())
                 if writer.can_write_eof():
                     writer.write_eof()
+                complete = True
             finally:
-                report(record, True, f"{verb} {path}", bytes(head), size, "ascii" if ascii else "binary", True)
+                progress.done(f"{verb} {path}", "ascii" if ascii else "binary", complete)
         assert self.last is not None
         return self.last
 

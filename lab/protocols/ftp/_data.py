@@ -20,7 +20,7 @@ import re
 from typing import Any, Protocol
 
 from lab.protocols._base import Message
-from lab.protocols.ftp._codec import FtpDataConversation, FtpTransfer
+from lab.protocols.ftp._codec import PREVIEW, FtpDataConversation, FtpTransfer
 
 __all__ = [
     "CHUNK",
@@ -28,6 +28,7 @@ __all__ = [
     "AsciiWriter",
     "DataRecord",
     "NullRecord",
+    "Progress",
     "format_epsv",
     "format_pasv",
     "open_record",
@@ -35,7 +36,6 @@ __all__ = [
     "parse_epsv_reply",
     "parse_pasv_reply",
     "parse_port",
-    "report",
 ]
 
 CHUNK = 64 * 1024  # bytes read from disk or socket at a time
@@ -82,13 +82,31 @@ def open_record(owner: Any, suffix: str, writer: asyncio.StreamWriter) -> DataRe
     return record
 
 
-def report(record: DataRecord, outgoing: bool, command: str, head: bytes, size: int, mode: str,
-           complete: bool) -> None:
-    """Log a finished transfer: a preview and the byte count."""
-    msg = FtpTransfer.of(command, head, size, mode, complete)
-    (record.sent if outgoing else record.received)(msg)
-    rest = max(0, size - len(msg.raw))
-    record.tally(**({"sent": rest} if outgoing else {"received": rest}))
+class Progress:
+    """What one data connection has carried: counted into its record as it
+    goes (so a long transfer keeps its control connection from idling
+    out), a preview kept, and one :class:`FtpTransfer` at the end."""
+
+    def __init__(self, record: DataRecord, outgoing: bool) -> None:
+        self.record = record
+        self.outgoing = outgoing
+        self.head = bytearray()
+        self.size = 0
+        self._counted = 0  # bytes tallied: all but the preview, which the message counts
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if len(self.head) < PREVIEW:
+            self.head += chunk[:PREVIEW - len(self.head)]
+        due = max(0, self.size - PREVIEW) - self._counted
+        if due:
+            self._counted += due
+            self.record.tally(**({"sent": due} if self.outgoing else {"received": due}))
+
+    def done(self, command: str, mode: str, complete: bool) -> None:
+        """Log the transfer: a preview and the byte count."""
+        msg = FtpTransfer.of(command, bytes(self.head), self.size, mode, complete)
+        (self.record.sent if self.outgoing else self.record.received)(msg)
 
 
 # -- addresses -------------------------------------------------------------------------------------

@@ -327,7 +327,8 @@ class FtpSession(FtpTransfers):
             f"Logged in as {self.user or '(nobody)'}",
             f"TYPE: {'ASCII' if self.ascii else 'BINARY'}, STRU: File, MODE: Stream",
             f"Data connection: {data}",
-            f"Transfer: {now.label}, {now.size} bytes so far" if now else "No transfer in progress",
+            f"Transfer: {now.label}, {now.progress.size if now.progress else 0} bytes so far" if now
+            else "No transfer in progress",
             "End of status",
         ]
         self._reply(211, *lines)

@@ -24,17 +24,16 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
 from lab.protocols._session import Session
-from lab.protocols.ftp._codec import PREVIEW
 from lab.protocols.ftp._data import (
     CHUNK,
     AsciiReader,
     AsciiWriter,
+    Progress,
     format_epsv,
     format_pasv,
     open_record,
     parse_eprt,
     parse_port,
-    report,
 )
 from lab.protocols.ftp._paths import Jail, entries, list_line, mlsx_facts
 
@@ -83,7 +82,7 @@ class Transfer:
     chunks: Chunks | None = None  # what is sent
     sink: Upload | None = None  # where what arrives goes
     done: str = "Transfer complete"
-    size: int = 0
+    progress: Progress | None = None  # once its data connection is open
     task: asyncio.Task[None] | None = None
     source: IO[bytes] | None = None  # the file read, closed however the transfer ends
 
@@ -337,14 +336,14 @@ class FtpTransfers(Session["FtpServer"]):
             self._finish(transfer, 425, f"Can't open data connection: {why}")
             return
         self._transfers += 1
-        record = open_record(self.conn, f"d{self._transfers}", writer)
-        head = bytearray()
+        progress = transfer.progress = Progress(open_record(self.conn, f"d{self._transfers}", writer),
+                                                transfer.outgoing)
         code, text = 226, transfer.done
         try:
             if transfer.outgoing:
-                code, text = await self._send(transfer, writer, head)
+                code, text = await self._send(transfer, writer, progress)
             else:
-                code, text = await self._receive(transfer, reader, head)
+                code, text = await self._receive(transfer, reader, progress)
         except asyncio.CancelledError:
             code, text = 426, "aborted"
             raise
@@ -358,35 +357,30 @@ class FtpTransfers(Session["FtpServer"]):
             if transfer.sink is not None:
                 transfer.sink.close(keep=code != 552)
             writer.close()
-            report(record, transfer.outgoing, transfer.label, bytes(head), transfer.size,
-                   "ascii" if transfer.ascii else "binary", code == 226)
-            record.closed("transfer complete" if code == 226 else f"transfer cut short ({code})")
+            progress.done(transfer.label, "ascii" if transfer.ascii else "binary", code == 226)
+            progress.record.closed("transfer complete" if code == 226 else f"transfer cut short ({code})")
         self._finish(transfer, code, text)
 
-    async def _send(self, transfer: Transfer, writer: asyncio.StreamWriter, head: bytearray) -> tuple[int, str]:
+    async def _send(self, transfer: Transfer, writer: asyncio.StreamWriter, progress: Progress) -> tuple[int, str]:
         assert transfer.chunks is not None
         convert = AsciiWriter().convert if transfer.ascii else None
         for chunk in transfer.chunks:
             if convert is not None:
                 chunk = convert(chunk)
-            if len(head) < PREVIEW:
-                head += chunk[:PREVIEW - len(head)]
             writer.write(chunk)
-            transfer.size += len(chunk)
+            progress.add(chunk)
             await writer.drain()  # back-pressure: read no more from disk than the client takes
         if writer.can_write_eof():
             writer.write_eof()
         return 226, transfer.done
 
     async def _receive(self, transfer: Transfer, reader: asyncio.StreamReader,
-                       head: bytearray) -> tuple[int, str]:
+                       progress: Progress) -> tuple[int, str]:
         sink = transfer.sink
         assert sink is not None
         reading = AsciiReader() if transfer.ascii else None
         while chunk := await reader.read(CHUNK):
-            if len(head) < PREVIEW:
-                head += chunk[:PREVIEW - len(head)]
-            transfer.size += len(chunk)
+            progress.add(chunk)
             if not sink.write(reading.convert(chunk) if reading is not None else chunk):
                 self.conn.note(f"{transfer.label}: refused past {self.options.max_upload} bytes")
                 return 552, f"Exceeded storage allocation ({self.options.max_upload} bytes)"
