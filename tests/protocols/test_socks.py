@@ -738,3 +738,28 @@ def test_a_slow_request_holds_no_slot(lab: Lab, dest: Destination) -> None:
         assert recv_until_closed(slow) == b""
     wait_until(lambda: any("no whole request within 0.5 s (3 bytes came)" in t
                            for t in events(lab, "sx", EventKind.ERROR)), what="the event")
+
+
+def test_a_netlab_proxy_in_front_sees_what_the_server_saw(lab: Lab) -> None:
+    """The observer on real sockets: a proxy between our client and our
+    server decodes the request and the reply as the server's log has them,
+    and every byte of the tunnel after (as chunks: unlike the server, the
+    proxy cannot know a lab SMTP server listens there)."""
+    mx = lab.serve("smtp", name="mx")
+    sx = lab.serve("socks", name="sx")
+    px = lab.proxy("socks", sx, name="px")
+    c = lab.connect("socks", px)
+    c.connect("127.0.0.1", mx.port, user="gina", decode="smtp")
+    c.talk("smtp", "send_mail", "gina@lab.test", ["alice@lab.test"], "Subject: seen twice\r\n\r\nhi\r\n")
+    c.talk("smtp", "quit")
+    wait_until(lambda: not sx.connections and not px.connections, what="both to close")
+
+    def said(name: str, direction: str) -> list[bytes]:
+        return [e.raw or b"" for e in lab.log.query(EventFilter(endpoint=name, kinds=frozenset({EventKind.MESSAGE})))
+                if e.direction.value == direction]
+
+    for direction in ("in", "out"):
+        assert said("px", direction)[0] == said("sx", direction)[0]
+        assert b"".join(said("px", direction)) == b"".join(said("sx", direction))
+    assert said("sx", "in")[1:4] == [b"EHLO " + said("sx", "in")[1][5:], b"MAIL FROM:<gina@lab.test> SIZE=27\r\n",
+                                     b"RCPT TO:<alice@lab.test>\r\n"]
