@@ -31,7 +31,7 @@ import dns.rdatatype
 
 from lab.errors import ConfigError
 from lab.protocols._base import Message, Transport
-from lab.protocols._options import Options, integer, option
+from lab.protocols._options import Options, integer, option, yes_no
 from lab.protocols._session import Peer, ServerBehaviour, Session
 from lab.protocols.dns._codec import DnsMessage, header_reply
 from lab.protocols.dns._zone import (
@@ -100,7 +100,8 @@ class DnsOptions(Options):
     forward: tuple[str, int] | None = option(
         None, help="ask this lab DNS server about names outside our zones (loopback only)",
         parse=_forward, metavar="HOST:PORT", example="127.0.0.1:5353")
-    cache: bool = option(True, help="keep answers as wire bytes until the zone changes", flag=True)
+    cache: bool = option(True, help="keep answers as wire bytes until the zone changes (no: build each anew)",
+                         parse=yes_no(), metavar="yes|no")
 
 
 # servers of a lab given the same zones share them, edits included
