@@ -281,13 +281,15 @@ def test_our_client_against_pyftpdlib(lab: Lab, pyftpdlib_server: tuple[int, Pat
 # -- the proxy -----------------------------------------------------------------------------------
 
 
-def test_curl_through_our_proxy_to_pyftpdlib(lab: Lab, pyftpdlib_server: tuple[int, Path]) -> None:
+@pytest.mark.parametrize("flags", [[], ["--disable-epsv"]], ids=["epsv", "pasv"])
+def test_curl_through_our_proxy_to_pyftpdlib(lab: Lab, pyftpdlib_server: tuple[int, Path], flags: list[str]) -> None:
     """netlab proxy ftp: the control connection decoded (PASS masked), the
-    passive data connection going to the server's address directly."""
+    passive data connection going to the server directly (PASV names the
+    server's address; EPSV a port on the proxy's host, the same one here)."""
     curl = require("curl")
     port, _ = pyftpdlib_server
     proxy = lab.proxy("ftp", f"127.0.0.1:{port}", name="px")
-    got = run([curl, "-sS", f"ftp://lab:secret@127.0.0.1:{proxy.port}/hello.txt"])
+    got = run([curl, "-sS", *flags, f"ftp://lab:secret@127.0.0.1:{proxy.port}/hello.txt"])
     assert got.returncode == 0, got.stderr
     assert got.stdout == TEXT
     said = control_messages(lab, "px")

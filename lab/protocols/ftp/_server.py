@@ -79,7 +79,7 @@ class FtpOptions(Options):
         parse=parse_account, multiple=True, metavar="NAME=PASSWORD", example="alice=wonderland")
     anonymous: bool = option(True, help="let 'anonymous' and 'ftp' log in with any password, read-only",
                              parse=yes_no(), metavar="yes|no")
-    max_upload: int = option(100 * 1024 * 1024, help="the largest file a client may store, in bytes, K, M or G",
+    max_upload: int = option(100 * 1024 * 1024, help="the largest file a client may store, in bytes, K or M",
                              parse=size(MAX_UPLOAD), metavar="BYTES", example="10M", show_default="100M")
     max_line: int = option(1024, help="the longest command line in bytes (longer ones are answered 500)",
                            parse=integer(64, 8192), metavar="BYTES")
