@@ -45,6 +45,10 @@ def refused_option(protocol: str, name: str, value: Any) -> str | None:
         return "routes import and run the Python functions the file names"
     if protocol == "socks" and name in ("allow", "lab_host") and not _loopback_only(name, value):
         return "a SOCKS tunnel beyond loopback would leave the lab"
+    if protocol == "ssh" and name == "console" and value is True:
+        return "an SSH server runs the lab's commands for whoever logs in (console: no serves SFTP only)"
+    if protocol == "ssh" and name == "allow_remote" and value is True:
+        return "allow_remote opens the SSH server to other machines"
     return None
 
 
@@ -134,7 +138,9 @@ class Jail:
             if name in paths and isinstance(value, (str, os.PathLike)):
                 out[name] = str(self.path(value))
         resolved = spec.resolve_options(out)
-        for name in options:
+        # defaults too: a server that is unsafe unless told otherwise (the SSH console) is refused
+        declared = [opt.name for opt in spec.options.declared()]
+        for name in dict.fromkeys([*options, *declared]):
             why = refused_option(spec.name, name, getattr(resolved, name, None))
             if why is not None:
                 raise ConfigError(f"{spec.name} option {name!r}: {why}, which safe mode refuses")
