@@ -395,3 +395,18 @@ def test_the_client_needs_credentials(lab: Lab, sshd: Any) -> None:
 def test_the_spec_is_library_owned() -> None:
     assert ssh.SPEC.listen is not None and ssh.SPEC.dial is not None
     assert ssh.SPEC.conversation(None, Transport.TCP).observer
+
+
+def test_a_proxy_shows_the_clear_stages(lab: Lab, sshd: Any) -> None:
+    """Through `proxy ssh`: both banners, both KEXINITs (the second with
+    what was negotiated) and NEWKEYS decoded, then encrypted sizes; the
+    login still works end to end."""
+    relay = lab.proxy("ssh", sshd, name="px")
+    c = lab.connect("ssh", relay, name="c", options={"password": PASSWORD})
+    assert c.run("ls").status == 0
+    seen = [e.message for e in messages(lab, "px")]
+    kinds = [m.kind for m in seen if m is not None]
+    assert kinds.count("version") == 2 and kinds.count("KEXINIT") == 2 and kinds.count("NEWKEYS") == 2
+    assert "encrypted" in kinds
+    assert any(isinstance(m, SshKexInit) and m.negotiated for m in seen)
+    assert not any(isinstance(m, SshEvent) for m in seen)  # inside the encryption a proxy sees nothing
