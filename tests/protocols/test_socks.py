@@ -405,10 +405,12 @@ def test_a_tunnel_relays_both_ways_and_the_log_decodes_it(lab: Lab, dest: Destin
     (request_bytes(80, ip=b"\x0a\x01\x02\x03"), "10.1.2.3:80 is not in the allow list"),
     (request_bytes(80, ip=b"\0\0\0\0"), "0.0.0.0 is not a host"),
     (request_bytes(80, ip=b"\0\0\0\1", host=b"www.example.com"), "does not resolve 'www.example.com'"),
+    (request_bytes(80, ip=b"\0\0\0\1", host=b"far.lab.test"), "far.lab.test (10.0.0.1):80 is not in the allow list"),
 ])
 def test_refusals_answer_91_and_log_why(lab: Lab, request_: bytes, why: str) -> None:
-    """Not an open proxy: 91, the connection closed, an error event with the reason."""
-    srv = lab.serve("socks", name="sx")
+    """Not an open proxy: 91, the connection closed, an error event with the
+    reason (a 4a name the lab knows, but outside the allow list, too)."""
+    srv = lab.serve("socks", name="sx", lab_host=["far.lab.test=10.0.0.1"])
     with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
         s.sendall(request_)
         assert recv_until_closed(s) == SocksReply.of(91).raw
