@@ -104,3 +104,36 @@ def test_a_bounded_flood_is_answered_whole_without_an_error(lab: Lab, capture: s
     assert not [e for e in lab.log if e.kind is EventKind.ERROR]
     assert srv.reply_budget is not None and srv.reply_budget.unanswered == 0
     assert srv.behaviour.cached >= count - 10
+
+
+def test_a_flood_of_nxdomains_meets_the_reply_budget_and_others_are_still_answered(lab: Lab) -> None:
+    """An NXDOMAIN (with its SOA) is three times its query: one source asking
+    thousands of them at once is cut off at its budget; another client is answered."""
+    srv = lab.serve("dns")
+    budget = srv.reply_budget
+    assert budget is not None
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.connect(("127.0.0.1", srv.port))
+    sock.settimeout(0.2)
+    answered = 0
+    try:
+        for i in range(3000):  # 16 in flight at most, so the kernel drops none of them
+            sock.send(struct.pack("!HHHHHH", i, 0x0100, 1, 0, 0, 0) + b"\x04nope\x03lab\x04test\x00\x00\x01\x00\x01")
+            if i >= 16:
+                try:
+                    sock.recv(4096)
+                    answered += 1
+                except TimeoutError:
+                    if budget.unanswered:
+                        break
+    finally:
+        sock.close()
+    assert budget.unanswered > 0 and answered < i
+    assert budget.sent <= budget.limits.burst + budget.limits.rate * 60 + budget.limits.ratio * budget.received + 200
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as other:  # another source address
+        other.bind(("127.0.0.2", 0))
+        other.settimeout(10)
+        other.sendto(struct.pack("!HHHHHH", 9, 0x0100, 1, 0, 0, 0) + b"\x03www\x03lab\x04test\x00\x00\x01\x00\x01",
+                     ("127.0.0.1", srv.port))
+        reply = dns.message.from_wire(other.recv(4096))
+    assert reply.id == 9 and reply.answer[0][0].address == "127.0.0.2"
