@@ -765,3 +765,30 @@ def test_a_netlab_proxy_in_front_sees_what_the_server_saw(lab: Lab) -> None:
         assert b"".join(said("px", direction)) == b"".join(said("sx", direction))
     assert said("sx", "in")[1:4] == [b"EHLO " + said("sx", "in")[1][5:], b"MAIL FROM:<gina@lab.test> SIZE=27\r\n",
                                      b"RCPT TO:<alice@lab.test>\r\n"]
+
+
+def test_a_hundred_hostile_clients_leave_the_server_serving(lab: Lab, dest: Destination) -> None:
+    """Random bytes, random cuts, abrupt closes from 100 clients: every one
+    is answered or closed, nothing raises, and a good client is served."""
+    import random
+
+    rng = random.Random(4)
+    # random requests may name any port: only the test's own destination is allowed
+    srv = lab.serve("socks", name="sx", request_timeout=5, allow=f"127.0.0.1:{dest.port}")
+    for _ in range(100):
+        junk = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 2000)))
+        if rng.random() < 0.5:
+            junk = b"\x04" + junk  # past the version byte, into the fields
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+            try:
+                s.sendall(junk)
+                if rng.random() < 0.5:
+                    s.shutdown(socket.SHUT_WR)
+                    recv_until_closed(s)
+            except OSError:
+                pass  # hung up on mid-send: as good as an answer
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+        s.sendall(request_bytes(dest.port) + b"fine")
+        assert recv_exactly(s, 12)[8:] == b"fine"
+    assert not any("raised" in t or "Traceback" in t for t in events(lab, "sx", EventKind.ERROR))
+    wait_until(lambda: len(srv.connections) <= 1, what="the hostile ones gone")
