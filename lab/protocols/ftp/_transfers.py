@@ -45,6 +45,7 @@ __all__ = ["MAX_LISTING", "Active", "FtpTransfers", "Passive", "Transfer", "Uplo
 MAX_LISTING = 10_000  # entries in one listing
 Chunks = Generator[bytes, None, None]
 
+
 class Passive:
     """A listening socket for one data connection (PASV/EPSV)."""
 
