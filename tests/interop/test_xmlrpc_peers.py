@@ -259,3 +259,23 @@ def test_curl_posts_a_call(lab: Lab) -> None:
                            f"http://127.0.0.1:{srv.port}/RPC2"], input=call, capture_output=True, timeout=30)
     assert done.returncode == 0, done.stderr
     assert xmlrpc_client.loads(done.stdout)[0] == (15,)
+
+
+def test_our_client_against_an_http10_server_that_closes_each_time(lab: Lab) -> None:
+    """SimpleXMLRPCServer as it comes (HTTP/1.0): each call after the first
+    goes out on a new connection, a child of the client's in the log."""
+    server = xmlrpc.server.SimpleXMLRPCServer(("127.0.0.1", 0), logRequests=False, allow_none=True)
+    server.register_function(lambda a, b: a + b, "add")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        c = lab.connect("xmlrpc", f"127.0.0.1:{server.server_address[1]}")
+        assert [c.call("add", n, 1) for n in range(3)] == [1, 2, 3]
+        opened = [e.conn for e in lab.log.query(EventFilter(endpoint=c.name, kinds=frozenset({EventKind.OPEN})))]
+        assert len(opened) == 3 and opened[0] == c.conn.id
+        assert all(o.startswith(f"{c.conn.id}.r") for o in opened[1:])
+        c.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)

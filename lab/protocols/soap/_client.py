@@ -14,10 +14,12 @@ from urllib.parse import urlsplit
 
 from lab.errors import ConfigError, RemoteProtocolError
 from lab.protocols._options import option
-from lab.protocols.http._client import HttpClient, HttpClientOptions
+from lab.protocols.http._client import HttpClientOptions
+from lab.protocols.soap._conversation import SoapConversation
 from lab.protocols.soap._envelope import SoapDecodeError, dumps_envelope, loads_envelope
 from lab.protocols.soap._schema import Complex, Field, SchemaError, decode_element, decode_sequence, encode_field
 from lab.protocols.soap._wsdl import Operation, Service, WsdlError, loads_wsdl
+from lab.protocols.xmlrpc._redial import Redialing
 
 __all__ = ["SoapClient", "SoapClientOptions"]
 
@@ -32,10 +34,14 @@ class SoapClientOptions(HttpClientOptions):
     endpoint: str = option("/soap", help="call without a WSDL: the service's path", metavar="URL_PATH")
 
 
-class SoapClient(HttpClient):
+class SoapClient(Redialing):
     """Calls operations of a SOAP 1.1 document/literal service.  A fault
     raises :class:`~lab.protocols.soap._envelope.SoapFault` (``code``,
-    ``string``, ``detail``)."""
+    ``string``, ``detail``).  A server that closes after each answer
+    (HTTP/1.0, wsgiref) is asked again on a new connection, a child of
+    this one in the log."""
+
+    conversation_type = SoapConversation
 
     service: Service | None = None
     wsdl_path = "/soap?wsdl"
@@ -53,7 +59,7 @@ class SoapClient(HttpClient):
         """GET and read the WSDL (at ``path``, else the client's ``wsdl``
         option); returns the operations' names."""
         target = path or self.wsdl_path
-        result = await self.get(target, timeout=timeout)
+        result = await self.exchange("GET", target, b"", [], timeout=timeout)
         if result.status != 200:
             raise RemoteProtocolError(f"soap: GET {target} answered {result.status} {result.reason}",
                                       hint="give the WSDL's path: load_wsdl('/service?wsdl')")
@@ -109,7 +115,7 @@ class SoapClient(HttpClient):
         except SchemaError as exc:
             raise ConfigError(f"soap: {operation}: {exc}") from None
         headers = [("Content-Type", "text/xml; charset=utf-8"), ("SOAPAction", f'"{op.action}"')]
-        result = await self.request("POST", path, dumps_envelope("".join(out)), headers, timeout=timeout)
+        result = await self.exchange("POST", path, dumps_envelope("".join(out)), headers, timeout=timeout)
         if result.truncated:
             raise RemoteProtocolError(f"soap: the reply to {operation} is larger than {self.max_body} bytes")
         try:

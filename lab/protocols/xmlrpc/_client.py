@@ -14,8 +14,10 @@ from typing import Any
 
 from lab.errors import RemoteProtocolError
 from lab.protocols._options import option
-from lab.protocols.http._client import HttpClient, HttpClientOptions
+from lab.protocols.http._client import HttpClientOptions
 from lab.protocols.xmlrpc._codec import Fault, XmlRpcDecodeError, XmlRpcFault, dumps_call, loads_response
+from lab.protocols.xmlrpc._conversation import XmlRpcConversation
+from lab.protocols.xmlrpc._redial import Redialing
 
 __all__ = ["Proxy", "XmlRpcClient", "XmlRpcClientOptions"]
 
@@ -27,12 +29,15 @@ class XmlRpcClientOptions(HttpClientOptions):
     path: str = option("/RPC2", help="the path calls are POSTed to", metavar="URL_PATH", example="/RPC2")
 
 
-class XmlRpcClient(HttpClient):
+class XmlRpcClient(Redialing):
     """Calls methods of an XML-RPC server.  A fault raises
     :class:`XmlRpcFault` (``code``, ``string``); a reply that is not
-    XML-RPC (an HTTP error page) raises :class:`RemoteProtocolError`."""
+    XML-RPC (an HTTP error page) raises :class:`RemoteProtocolError`.
+    A server that closes after each answer (HTTP/1.0) is called again on
+    a new connection, a child of this one in the log."""
 
     path = "/RPC2"
+    conversation_type = XmlRpcConversation
 
     def set_options(self, options: HttpClientOptions) -> None:
         super().set_options(options)
@@ -40,9 +45,9 @@ class XmlRpcClient(HttpClient):
             self.path = options.path
 
     async def _rpc(self, body: bytes, what: str, timeout: float) -> Any:
-        result = await self.request("POST", self.path, body, [("Content-Type", "text/xml"),
-                                                              ("User-Agent", "netlab XML-RPC client")],
-                                    timeout=timeout)
+        result = await self.exchange("POST", self.path, body, [("Content-Type", "text/xml"),
+                                                               ("User-Agent", "netlab XML-RPC client")],
+                                     timeout=timeout)
         if result.status != 200:
             raise RemoteProtocolError(f"xmlrpc: {what} got HTTP {result.status} {result.reason}",
                                       hint=f"is {self.path} the server's XML-RPC path?")
