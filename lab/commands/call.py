@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from lab.commands._base import Command, CommandParser, Result, unescape_text
 from lab.commands.send import client_named, client_names
-from lab.endpoints import Server
+from lab.endpoints import Can, Server
 from lab.errors import CommandError
 from lab.protocols import suggest
 
@@ -97,7 +97,7 @@ class CallCommand(Command):
         endpoint = lab.endpoints.get(args.client)
         if isinstance(endpoint, Server) and type(endpoint.behaviour).shell_names:
             return await _call_server(endpoint, args)
-        client = client_named(lab, args.client)
+        client = client_named(lab, args.client, Can.VERBS)  # a library-owned client has verbs, no send
         verbs = type(client.verbs).verbs()
         if args.verb is None:
             listing = "\n".join(f"  {name}{usage(getattr(client.verbs, name))}" for name in sorted(verbs))
@@ -126,7 +126,7 @@ class CallCommand(Command):
             yield from server_methods(cast(Server, lab.endpoints[words[0]]))
         elif len(words) == 1 and words[0] in lab.endpoints:
             try:
-                yield from type(client_named(lab, words[0]).verbs).verbs()
+                yield from type(client_named(lab, words[0], Can.VERBS).verbs).verbs()
             except CommandError:
                 return
 

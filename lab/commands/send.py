@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     from lab.lab import Lab
 
 
-def client_named(lab: Lab, name: str) -> Client:
+def client_named(lab: Lab, name: str, need: Can = Can.SEND) -> Client:
     endpoint = lab.get(name)
-    if not endpoint.can(Can.SEND):
+    if not endpoint.can(need):
         raise CommandError(f"{name!r} is a {endpoint.kind}, not a client",
                            hint=f"`connect {name}` opens a client to it")
     return cast(Client, endpoint)

@@ -562,14 +562,14 @@ class Runner:
         if data.get("save"):
             self.saved[data["save"]] = oldest
 
-    def _client(self, name: str) -> Client:
+    def _client(self, name: str, need: Can = Can.SEND) -> Client:
         endpoint = self.lab.endpoints.get(name)
-        if endpoint is None or not endpoint.can(Can.SEND):
+        if endpoint is None or not endpoint.can(need):
             raise StepFailed(f"{name!r} is not a client here")
         return cast(Client, endpoint)
 
     def _step_call(self, data: dict[str, Any], timeout: float) -> None:
-        client = self._client(data["client"])
+        client = self._client(data["client"], Can.VERBS)  # a library-owned client has verbs, no send
         kwargs = dict(data["kwargs"])
         verb = type(client.verbs).verbs().get(data["verb"])
         if data.get("timeout") and verb is not None and "timeout" in inspect.signature(verb).parameters:
