@@ -160,8 +160,8 @@ class _Tunnel:
             return
         self.last_active = self.relay.clock.time()
         if self.stage == "relay":
+            self._show(side, data)  # logged before the peer can act on it
             self.legs[side.peer].write(data)
-            self._show(side, data)
             return
         if side is Role.SERVER:
             self.early_back += data  # the destination spoke before we granted: kept for after the reply
