@@ -245,7 +245,7 @@ class DnsMessage(Message):
             return f"{op}query {question}"
         text = f"answer {v.rcode}"
         if v.answer:
-            shown = [f"{r.name} {r.type} {r.data}" for r in v.answer[:_SUMMARY_RECORDS]]
+            shown = [f"{r.name} {r.type} {_short(r.data)}" for r in v.answer[:_SUMMARY_RECORDS]]
             more = len(v.answer) - _SUMMARY_RECORDS
             text += " " + ", ".join(shown) + (f" … (+{more})" if more > 0 else "")
         else:
@@ -288,6 +288,10 @@ class DnsMessage(Message):
                 return v.rcode == word
             return pattern in self.summary()
         return Message.matches(self, pattern)
+
+
+def _short(data: str, limit: int = 40) -> str:
+    return data if len(data) <= limit else data[:limit - 1] + "…"
 
 
 def header_reply(wire: bytes, rcode: int) -> bytes:
