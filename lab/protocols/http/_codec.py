@@ -88,17 +88,20 @@ class _State(enum.Enum):
 class _Collect:
     """What llhttp reports of one head."""
 
-    __slots__ = ("headers", "url")
+    __slots__ = ("framed", "headers", "url")
 
     def __init__(self) -> None:
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
+        self.framed = False  # a field that may be Content-Length or Transfer-Encoding came
 
     def on_url(self, url: bytes) -> None:
         self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
+        if len(name) == 14 or len(name) == 17:
+            self.framed = True
 
 
 def _values(headers: Headers, name: str) -> list[str]:
@@ -128,6 +131,8 @@ class HttpDecoder(StreamBuffer):
         self._remaining = 0
         self._trailers: list[tuple[str, str]] = []
         self._chunked = False
+        self._upgrade = False  # llhttp saw CONNECT or Upgrade in the last head
+        self._llhttp_reuse: tuple[_Collect, Any] | None = None
 
     @property
     def buffered(self) -> int:
@@ -146,10 +151,11 @@ class HttpDecoder(StreamBuffer):
     # -- heads ------------------------------------------------------------
 
     def next_message(self) -> Message | None:
-        self._check()
+        if self._error:
+            raise self._error
         state = self.state
         if state is _State.HEAD:
-            return self._next_head()
+            return self._next_head() if self._buf else None
         if state is _State.LENGTH:
             return self._next_length()
         if state is _State.CLOSE:
@@ -213,12 +219,19 @@ class HttpDecoder(StreamBuffer):
         self._fail(f"status line longer than {cap} bytes")
 
     def _llhttp(self, parser_type: type, head: bytes) -> tuple[_Collect, Any]:
-        found = _Collect()
-        parser = parser_type(found)
+        reused = self._llhttp_reuse
+        if reused is not None:  # at a message boundary after a head without a body
+            found, parser = reused
+            found.url, found.headers, found.framed = b"", [], False
+            self._llhttp_reuse = None
+        else:
+            found = _Collect()
+            parser = parser_type(found)
+        self._upgrade = False
         try:
             parser.feed_data(head)
         except httptools.HttpParserUpgrade:
-            pass  # CONNECT or Upgrade: the head is whole all the same
+            self._upgrade = True  # CONNECT or Upgrade: the head is whole all the same
         except httptools.HttpParserError as exc:
             self._fail(f"malformed head: {exc}", status=505 if "HTTP version" in str(exc) else 400)
         if _OBS_FOLD.search(head, 0, len(head) - 2):
@@ -259,9 +272,14 @@ class HttpDecoder(StreamBuffer):
         version = "HTTP/" + parser.get_http_version()
         if not version.startswith("HTTP/1."):
             self._fail(f"{version} is not spoken here", status=505)
-        headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in found.headers)
+        headers = tuple([(k.decode("latin-1"), v.decode("latin-1")) for k, v in found.headers])
         method = parser.get_method().decode("ascii")
-        framing, length = self._framing(headers, version)
+        if found.framed:
+            framing, length = self._framing(headers, version)
+        else:
+            framing, length = "none", None
+            if not self._upgrade and parser.should_keep_alive():
+                self._llhttp_reuse = (found, parser)  # llhttp ended this message with its head
         return make_request, [b"", method, found.url.decode("latin-1"), version, headers, b"", framing, length,
                               True]
 
@@ -273,9 +291,9 @@ class HttpDecoder(StreamBuffer):
         status = parser.get_status_code()
         line = head[:head.find(b"\n")].rstrip(b"\r")
         phrase = line.split(b" ", 2)[2].decode("latin-1") if line.count(b" ") >= 2 else ""
-        headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in found.headers)
+        headers = tuple([(k.decode("latin-1"), v.decode("latin-1")) for k, v in found.headers])
         method = self.conv.pending[0] if self.conv.pending else ""
-        framing, length = self._framing(headers, version)
+        framing, length = self._framing(headers, version) if found.framed else ("close", None)
         if status < 200 or method == "HEAD" or status in (204, 304):
             framing, length = "none", length
         elif method == "CONNECT" and status < 300:
@@ -334,10 +352,9 @@ class HttpDecoder(StreamBuffer):
     def _after_message(self, msg: HttpRequestHead | HttpResponseHead) -> None:
         """What comes after a whole message: a tunnel, an upgrade, or the
         next message."""
-        if isinstance(msg, HttpRequestHead):
-            if msg.method == "CONNECT" or msg.header("upgrade") is not None:
-                self.state = _State.WAIT
-        elif msg.status == 101:
+        if self._upgrade and type(msg) is HttpRequestHead:
+            self.state = _State.WAIT
+        elif type(msg) is HttpResponseHead and msg.status == 101:
             self.state = _State.CLOSE
             self._chunked = False
             self._offset = 0

@@ -22,7 +22,7 @@ import os
 import stat
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
@@ -33,7 +33,15 @@ from lab.protocols._options import Options, integer, name_value, option, size, y
 from lab.protocols._session import Peer, ServerBehaviour, Session
 from lab.protocols.http import _static
 from lab.protocols.http._codec import HttpError
-from lab.protocols.http._messages import PART, HttpBody, HttpEnd, HttpRequestHead, HttpResponseHead, reason
+from lab.protocols.http._messages import (
+    PART,
+    HttpBody,
+    HttpEnd,
+    HttpRequestHead,
+    HttpResponseHead,
+    make_response,
+    reason,
+)
 
 __all__ = ["DEFAULT_MAX_BODY", "Handler", "HttpOptions", "HttpRequest", "HttpResponse", "HttpServer",
            "HttpSession"]
@@ -353,7 +361,7 @@ class _Incoming:
     """A request on its way in, then waiting its turn."""
 
     head: HttpRequestHead
-    body: bytearray = field(default_factory=bytearray)
+    body: bytes | bytearray = b""
     size: int = 0
     done: bool = False
     refuse: int = 0  # a status to answer instead (413), the connection closing after
@@ -456,10 +464,13 @@ class HttpSession(Session["HttpServer"]):
             item = _Incoming(msg, size=len(msg.body), done=msg.complete)
             limit = self.server.options.max_body
             if msg.complete:
-                item.body = bytearray(msg.body)
+                item.body = msg.body
                 if len(msg.body) > limit:
-                    item.refuse, item.body = 413, bytearray()
+                    item.refuse, item.body = 413, b""
                     item.why = f"a body of {len(msg.body)} bytes (at most {limit})"
+                if not self.queue and not self.busy and not self.gone:
+                    self._answer(item)  # the usual case: nothing waits before it
+                    return
             else:
                 if msg.length is not None and msg.length > limit:
                     item.refuse, item.done = 413, True
@@ -478,9 +489,11 @@ class HttpSession(Session["HttpServer"]):
             if item.size > self.server.options.max_body:
                 item.refuse, item.done = 413, True
                 item.why = f"a body of more than {self.server.options.max_body} bytes"
-                item.body = bytearray()
+                item.body = b""
                 self.pump()
                 return
+            if type(item.body) is bytes:
+                item.body = bytearray(item.body)
             item.body += msg.content
         elif type(msg) is HttpEnd:
             ended = self.incoming
@@ -538,7 +551,7 @@ class HttpSession(Session["HttpServer"]):
     def _answer(self, item: _Incoming) -> None:
         head = item.head
         self.served += 1
-        close = not self._keep_alive(head) or self.served >= self.server.options.max_requests
+        close = self.served >= self.server.options.max_requests or not self._keep_alive(head)
         if item.refuse:
             self.conn.note(f"{head.method} {head.target}: refused {item.refuse}, {item.why}")
             self._answer_whole(head, HttpResponse(item.refuse, f"{reason(item.refuse)}: {item.why}\n"), close=True)
@@ -560,6 +573,9 @@ class HttpSession(Session["HttpServer"]):
                 result = self.server.handle(request)
         except Exception as exc:
             self._failed(head, exc, close)
+            return
+        kind = type(result)
+        if (kind is str or kind is bytes or kind is dict or kind is list) and self._fast(head, result, close):
             return
         if inspect.isawaitable(result):
             self.busy = True
@@ -599,9 +615,54 @@ class HttpSession(Session["HttpServer"]):
             response = _validated(head, response)
         self._answer_whole(head, response, close=close)
 
+    def _fast(self, head: HttpRequestHead, result: str | bytes | dict[str, Any] | list[Any], close: bool) -> bool:
+        """A route's plain 200, written straight out (the usual answer, on
+        the hot path); False when the general path must answer it (a
+        conditional GET that matches)."""
+        if type(result) is str:
+            body, kind = result.encode("utf-8"), "text/plain; charset=utf-8"
+        elif type(result) is bytes:
+            body, kind = result, "application/octet-stream"
+        else:
+            try:
+                body, kind = json.dumps(result).encode("utf-8") + b"\n", "application/json"
+            except (TypeError, ValueError):
+                return False
+        method = head.method
+        date = self.server.date()
+        connection = "close" if close else "keep-alive"
+        size = str(len(body))
+        if method == "GET" or method == "HEAD":
+            etag = 'W/"' + hashlib.sha1(body, usedforsecurity=False).hexdigest()[:16] + '"'
+            if head.header("if-none-match") is not None:
+                return False
+            headers: tuple[tuple[str, str], ...] = (("Date", date), ("Server", SERVER_NAME), ("Content-Type", kind),
+                                                    ("ETag", etag), ("Connection", connection),
+                                                    ("Content-Length", size))
+            text = (f"HTTP/1.1 200 OK\r\nDate: {date}\r\nServer: {SERVER_NAME}\r\nContent-Type: {kind}\r\n"
+                    f"ETag: {etag}\r\nConnection: {connection}\r\nContent-Length: {size}\r\n\r\n")
+        else:
+            headers = (("Date", date), ("Server", SERVER_NAME), ("Content-Type", kind), ("Connection", connection),
+                       ("Content-Length", size))
+            text = (f"HTTP/1.1 200 OK\r\nDate: {date}\r\nServer: {SERVER_NAME}\r\nContent-Type: {kind}\r\n"
+                    f"Connection: {connection}\r\nContent-Length: {size}\r\n\r\n")
+        raw = text.encode("latin-1")
+        if method == "HEAD":
+            msg = make_response(raw, 200, "OK", "HTTP/1.1", headers, b"", "none", len(body), True, method)
+        else:
+            msg = make_response(raw + body, 200, "OK", "HTTP/1.1", headers, body, "length", len(body), True, method)
+        try:
+            self.conn.send(msg)
+        except ConnectionClosed:
+            return True
+        if close:
+            self.closing = True
+            self.conn.close()
+        return True
+
     def _request(self, item: _Incoming) -> HttpRequest | HttpResponse:
         head = item.head
-        hosts = [v for k, v in head.headers if k.lower() == "host"]
+        hosts = [v for k, v in head.headers if len(k) == 4 and k.lower() == "host"]
         if (head.version == "HTTP/1.1" and len(hosts) != 1) or len(hosts) > 1:
             return HttpResponse(400, "Bad Request: HTTP/1.1 wants exactly one Host header (RFC 9112 §3.2)\n")
         if head.method == "CONNECT":
@@ -619,7 +680,8 @@ class HttpSession(Session["HttpServer"]):
         else:
             return HttpResponse(400, f"Bad Request: cannot use the target {target[:80]!r}\n")
         peer = self.conn.peer
-        request = HttpRequest(method=head.method, target=target, path=unquote(raw_path, errors="replace"),
+        request = HttpRequest(method=head.method, target=target,
+                              path=unquote(raw_path, errors="replace") if "%" in raw_path else raw_path,
                               query=query, headers=list(head.headers), body=bytes(item.body),
                               peer=(str(peer[0]), int(peer[1])) if len(peer) >= 2 else None, version=head.version,
                               raw_path=raw_path)
