@@ -323,13 +323,13 @@ class _Tunnel:
         self._hang_up("refused")
 
     def _reply(self, reply: SocksReply) -> None:
-        leg = self.legs.get(Role.CLIENT)
-        if leg is not None:
-            leg.write(reply.raw)
         if Role.CLIENT in self.plain and self.record is not None:
             self._report(self.record, Role.SERVER, reply)  # the observer is spent on the bad request
         else:
             self._show(Role.SERVER, reply.raw)
+        leg = self.legs.get(Role.CLIENT)
+        if leg is not None:
+            leg.write(reply.raw)
 
     def _hang_up(self, reason: str) -> None:
         self.stage = "closing"
