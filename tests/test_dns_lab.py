@@ -9,11 +9,13 @@ import random
 import socket
 import struct
 import time
+from pathlib import Path
 
 import dns.message
 import pytest
 
 from lab import Lab
+from lab.errors import LabError
 from lab.eventlog import EventKind
 
 
@@ -137,3 +139,20 @@ def test_a_flood_of_nxdomains_meets_the_reply_budget_and_others_are_still_answer
                      ("127.0.0.1", srv.port))
         reply = dns.message.from_wire(other.recv(4096))
     assert reply.id == 9 and reply.answer[0][0].address == "127.0.0.2"
+
+
+def test_a_zone_file_outside_the_folder_is_refused_in_safe_mode(tmp_path: Path) -> None:
+    """--safe: a lab file's zone_file stays inside the file's own folder."""
+    from lab.scenarios._model import load_text
+
+    text = "name: x\nlab:\n  d: {protocol: dns, options: {zone_file: /etc/passwd}}\nsteps:\n  - wait: 0\n"
+    with pytest.raises(LabError, match="outside the folders safe mode allows"):
+        load_text(text, str(tmp_path / "s.yaml"), safe=True)
+
+
+def test_over_ipv6_loopback_both_transports_answer(lab: Lab) -> None:
+    """[::1]: UDP, and the TCP retry after TC on the same port."""
+    srv = lab.serve("dns", host="::1")
+    c = lab.connect("dns", srv)
+    assert c.query("www.lab.test", "AAAA").values() == ["::1"]
+    assert len(c.query("big.lab.test", "TXT", edns=None).values()) == 8
