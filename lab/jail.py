@@ -43,6 +43,8 @@ def refused_option(protocol: str, name: str, value: Any) -> str | None:
         return "allow_remote opens the console to other machines"
     if name == "routes" and value:
         return "routes import and run the Python functions the file names"
+    if name == "functions" and value:  # XML-RPC and SOAP servers
+        return "functions import and run the Python functions the file names"
     if protocol == "socks" and name in ("allow", "lab_host") and not _loopback_only(name, value):
         return "a SOCKS tunnel beyond loopback would leave the lab"
     if protocol == "ssh" and name == "console" and value is True:

@@ -518,3 +518,33 @@ def test_an_oversized_call_is_a_fault(loopback: type[Loopback], arun: Runner) ->
             assert any("refused (-32600)" in n for n in lb.peer.notes)
 
     arun(main())
+
+
+# -- lab files and safe mode ---------------------------------------------------------------------
+
+LAB_FILE = """name: functions
+lab:
+  rpc:
+    protocol: {protocol}
+    options:
+      functions: {{plus: "operator:add"}}
+"""
+
+
+@pytest.mark.parametrize("protocol", ["xmlrpc", "soap"])
+def test_safe_mode_refuses_functions_with_the_place_in_the_file(tmp_path: Any, protocol: str) -> None:
+    """functions name Python to import and run: refused under --safe, at the
+    key's line; a trusted file loads."""
+    import re
+
+    from lab.errors import ScenarioError
+    from lab.scenarios import load_file
+
+    path = tmp_path / "functions.yaml"
+    path.write_text(LAB_FILE.format(protocol=protocol), encoding="utf-8")
+    with pytest.raises(ScenarioError) as info:
+        load_file(path, safe=True)
+    text = str(info.value)
+    assert re.match(rf"{re.escape(str(path))}:6:\d+: ", text), text
+    assert "functions" in text and "safe mode refuses" in text
+    assert load_file(path) is not None
