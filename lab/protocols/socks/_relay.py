@@ -90,15 +90,26 @@ class Relay:
         self.decode_all = next((name for port, name in opts.decode if not port), "")
         self.tunnels: set[_Tunnel] = set()
         self.listeners = where.services.get(LISTENERS)
+        # the protocols' default ports: loading every protocol takes a
+        # while, so a thread does it when the server starts, off the loop
+        self.ports_loaded: asyncio.Future[Any] | None = None
 
-    def choose(self, request: SocksRequest, address: str) -> str | None:
+    async def choose(self, request: SocksRequest, address: str) -> str | None:
         """The protocol a tunnel to ``address`` carries: --decode's, then
         the lab server's listening there, then the one whose default port
         it is."""
         name = self.decode_ports.get(request.port) or self.decode_all
         if name:
             return None if name == "raw" else name
-        return self.listeners.protocol_at(address, request.port) or protocol_for_port(request.port)
+        found = self.listeners.protocol_at(address, request.port)
+        if found:
+            return found
+        if self.ports_loaded is not None:
+            try:
+                await asyncio.shield(self.ports_loaded)
+            except Exception:
+                return None  # the registry did not load: the tunnel goes undecoded
+        return protocol_for_port(request.port)
 
     def accept(self) -> _Leg:
         tunnel = _Tunnel(self)
@@ -294,8 +305,6 @@ class _Tunnel:
         if not verdict.granted:
             self._refuse(request, verdict.reason)
             return
-        assert verdict.address is not None
-        self.choice = self.relay.choose(request, verdict.address)
         self._pause(Role.CLIENT, "opening")
         loop = asyncio.get_running_loop()
         if request.command == SocksCommand.BIND:
@@ -352,6 +361,9 @@ class _Tunnel:
             return
         if self.done or Role.SERVER not in self.legs:
             return
+        self.choice = await self.relay.choose(request, verdict.address)
+        if self.done:
+            return
         self._open(SocksReply.of(GRANTED, request.port, verdict.address))
 
     async def _bind(self, request: SocksRequest, verdict: Verdict) -> None:
@@ -392,6 +404,10 @@ class _Tunnel:
             # RFC: the connection back must come from the host the client named
             leg.transport.abort()
             self._refuse(request, f"the connection back came from {peer[0]}, not {verdict.address}")
+            return
+        assert verdict.address is not None
+        self.choice = await self.relay.choose(request, verdict.address)
+        if self.done:
             return
         self._open(SocksReply.of(GRANTED, int(peer[1]), str(peer[0])))
 
@@ -475,8 +491,6 @@ async def listen(where: Listening) -> Listener:
     """Serve SOCKS 4/4a on ``where``."""
     relay = Relay(where)
     loop = asyncio.get_running_loop()
-    # which protocol owns which default port: loading every protocol takes a
-    # while, so it is done now, off the loop, rather than at the first tunnel
-    await asyncio.to_thread(protocol_for_port, 0)
+    relay.ports_loaded = loop.run_in_executor(None, protocol_for_port, 0)
     server = await loop.create_server(relay.accept, where.host, where.port, reuse_address=True, backlog=512)
     return RelayListener(server, relay)
