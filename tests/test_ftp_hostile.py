@@ -11,6 +11,7 @@ Tests lab/protocols/ftp/_server.py."""
 from __future__ import annotations
 
 import ftplib
+import gc
 import io
 import json
 import re
@@ -221,3 +222,28 @@ def test_a_slow_transfer_keeps_its_control_connection_alive(lab: Lab, tmp_path: 
                     assert child.bytes_in >= 10_000 - 256  # counted as it comes, all but the preview
         assert reader.readline().startswith(b"226")
     assert (tmp_path / "slow.bin").read_bytes() == b"y" * 15_000
+
+
+def test_a_data_connection_that_never_comes_gets_425(lab: Lab) -> None:
+    """EPSV, then RETR with nobody connecting: 425 after data_timeout, and the session goes on."""
+    srv = lab.serve("ftp", name="f", data_timeout=0.5)
+    sock, reader = raw_login(srv.port)
+    with sock, reader:
+        sock.sendall(b"EPSV\r\nRETR /pub/hello.txt\r\nPWD\r\n")
+        assert reader.readline().startswith(b"229")
+        assert reader.readline().startswith(b"150")
+        assert reader.readline().startswith(b"425")
+        assert reader.readline().startswith(b"257")  # PWD waited for the transfer's end
+
+
+def test_hanging_up_while_a_transfer_waits_leaks_nothing(lab: Lab) -> None:
+    """RETR waiting for its data connection when the client leaves: the
+    file is closed (warnings are errors here: a leaked file would fail)."""
+    srv = lab.serve("ftp", name="f")
+    sock, reader = raw_login(srv.port)
+    with sock, reader:
+        sock.sendall(b"EPSV\r\nRETR /pub/hello.txt\r\n")
+        assert reader.readline().startswith(b"229")
+        assert reader.readline().startswith(b"150")
+    wait_until(lambda: not srv.connections, what="the session to end")
+    gc.collect()

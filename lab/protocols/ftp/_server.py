@@ -146,6 +146,11 @@ class FtpSession(FtpTransfers):
 
     def eof_received(self) -> None:
         self._eof = True
+        transfer = self.transfer
+        if transfer is not None and transfer.progress is None and transfer.task is not None:
+            # gone before its data connection opened: nobody will open it now
+            self.transfer = None
+            transfer.task.cancel()
         if self.transfer is None and not self.gate.waiting:
             self._close()
 

@@ -307,33 +307,51 @@ class FtpTransfers(Session["FtpServer"]):
         transfer.task = asyncio.get_running_loop().create_task(self._run(transfer, data))
 
     async def _open(self, data: Passive | Active) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        timeout = self.options.data_timeout
+        """The data connection, within ``data_timeout`` on the lab's clock
+        (:class:`TimeoutError` after it)."""
+        task = asyncio.ensure_future(self._connect(data))
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            task.cancel()
+
+        timer = self.server.clock.call_later(self.options.data_timeout, expire)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if expired:
+                raise TimeoutError("timed out") from None
+            raise
+        finally:
+            timer.cancel()
+            if isinstance(data, Passive):
+                data.close()
+
+    async def _connect(self, data: Passive | Active) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         if isinstance(data, Active):
-            return await asyncio.wait_for(
-                asyncio.open_connection(data.host, data.port, local_addr=(self._local_host(), 0)), timeout)
+            return await asyncio.open_connection(data.host, data.port, local_addr=(self._local_host(), 0))
         loop = asyncio.get_running_loop()
         peer = str(self.conn.peer[0]) if self.conn.peer else ""
-        deadline = loop.time() + timeout
-        try:
-            while True:
-                sock, addr = await asyncio.wait_for(loop.sock_accept(data.sock), max(0.0, deadline - loop.time()))
-                if not peer or _same_host(str(addr[0]), peer):
-                    break
-                # another host must not take this transfer (RFC 2577 §5)
-                self.conn.note(f"data connection from {addr[0]} refused: the client is {peer}")
-                sock.close()
-        finally:
-            data.close()
-        return await asyncio.open_connection(sock=sock)
+        while True:
+            sock, addr = await loop.sock_accept(data.sock)
+            if not peer or _same_host(str(addr[0]), peer):
+                return await asyncio.open_connection(sock=sock)
+            # another host must not take this transfer (RFC 2577 §5)
+            self.conn.note(f"data connection from {addr[0]} refused: the client is {peer}")
+            sock.close()
 
     async def _run(self, transfer: Transfer, data: Passive | Active) -> None:
         try:
             reader, writer = await self._open(data)
-        except (OSError, TimeoutError) as exc:
+        except BaseException as exc:  # a timeout, a refusal, or ABOR/QUIT/hang-up meanwhile (cancelled)
             transfer.release()
             if transfer.sink is not None:
                 transfer.sink.close(keep=False)
-            why = (getattr(exc, "strerror", None) or str(exc)) or "timed out"
+            if not isinstance(exc, OSError):
+                raise
+            why = (exc.strerror or str(exc)) or "timed out"
             self._finish(transfer, 425, f"Can't open data connection: {why}")
             return
         self._transfers += 1
