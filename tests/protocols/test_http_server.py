@@ -6,6 +6,7 @@ memory), errors answered and the connection closed."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 from pathlib import Path
 from typing import Any
@@ -179,3 +180,43 @@ def test_a_file_that_fits_a_part_goes_whole_and_closes_its_descriptor(tmp_path: 
         feed(session, peer, b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n")
     assert len(os.listdir("/proc/self/fd")) == before
     assert peer.data.count(b"x" * 100) == 20
+
+
+def test_a_fast_reader_does_not_hold_the_loop_for_a_whole_file(arun: Runner, tmp_path: Path) -> None:
+    """A client that never makes the server wait still gets the file in
+    passes of a bounded size: other connections get their turns between."""
+    data = os.urandom(5 * 1024 * 1024)
+    (tmp_path / "f.bin").write_bytes(data)
+
+    async def main() -> tuple[list[int], bytes]:
+        peer = FakePeer(spec=http.SPEC)  # never paused
+        session = open_session(server(path=str(tmp_path)), peer)
+        written: list[int] = []
+        feed(session, peer, b"GET /f.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        for _ in range(200):
+            written.append(len(peer.data))
+            if session.sender is None:
+                break
+            await asyncio.sleep(0)
+        return written, peer.data
+
+    written, out = arun(main())
+    passes = [b - a for a, b in itertools.pairwise(written) if b > a]
+    assert len(passes) >= 4 and max(passes) <= 16 * PART + 1024
+    assert out.endswith(data)
+
+
+def test_pipelined_bodies_waiting_are_capped_together() -> None:
+    """Requests with bodies queued behind a slow answer may not add up past
+    --max-body: the connection is closed with a note."""
+    behaviour = server(max_body="10K")
+    behaviour.route("/slow", lambda request: asyncio.get_event_loop().create_future())
+    peer = FakePeer(spec=http.SPEC)
+    session = open_session(behaviour, peer)
+    post = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 8000\r\n\r\n" + b"p" * 8000
+
+    async def main() -> None:
+        feed(session, peer, b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" + post + post)
+
+    asyncio.run(main())
+    assert peer.closed and any("add up to more than 10240" in note for note in peer.notes)

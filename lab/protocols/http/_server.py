@@ -48,6 +48,7 @@ __all__ = ["DEFAULT_MAX_BODY", "Handler", "HttpOptions", "HttpRequest", "HttpRes
 
 DEFAULT_MAX_BODY = 10 * 1024 * 1024
 MAX_QUEUED = 64  # requests pipelined behind the one being answered
+PARTS_PER_PASS = 16  # file parts one connection sends per pass of the loop (1 MiB)
 SERVER_NAME = "netlab"
 
 
@@ -367,6 +368,7 @@ class _Incoming:
     refuse: int = 0  # a status to answer instead (413), the connection closing after
     why: str = ""
     continued: bool = False
+    waiting: bool = False  # in the queue, its body counted in the session's held bytes
 
 
 class _FileSender:
@@ -378,11 +380,17 @@ class _FileSender:
         self.segments = deque(answer.segments)
         self.offset = 0  # body bytes sent
 
-    def run(self) -> bool:
-        """Send while the peer reads; True once everything is sent."""
+    def run(self) -> bool | None:
+        """Send while the peer reads, at most :data:`PARTS_PER_PASS` parts:
+        True once everything is sent, None when the pass is used up and
+        more can go at once (the caller comes back on the next pass)."""
         conn = self.session.conn
         answer = self.answer
+        budget = PARTS_PER_PASS
         while not conn.write_paused:
+            budget -= 1
+            if budget < 0:
+                return None  # a fast reader must not hold the loop for a whole file
             if not self.segments:
                 if answer.tail:
                     self._send(answer.tail)
@@ -449,6 +457,7 @@ class HttpSession(Session["HttpServer"]):
         self.served = 0
         self.closing = False
         self.gone = False
+        self.held = 0  # body bytes of the requests waiting in the queue
 
     # -- input -----------------------------------------------------------
 
@@ -477,6 +486,10 @@ class HttpSession(Session["HttpServer"]):
                     item.why = f"a body of {msg.length} bytes (at most {limit})"
                 self.incoming = item
             self.queue.append(item)
+            item.waiting = True
+            self.held += len(item.body)
+            if self._holding_too_much():
+                return
             self.pump()
         elif type(msg) is HttpBody:
             body_of = self.incoming
@@ -489,12 +502,17 @@ class HttpSession(Session["HttpServer"]):
             if item.size > self.server.options.max_body:
                 item.refuse, item.done = 413, True
                 item.why = f"a body of more than {self.server.options.max_body} bytes"
+                if item.waiting:
+                    self.held -= len(item.body)
                 item.body = b""
                 self.pump()
                 return
             if type(item.body) is bytes:
                 item.body = bytearray(item.body)
             item.body += msg.content
+            if item.waiting:
+                self.held += len(msg.content)
+                self._holding_too_much()
         elif type(msg) is HttpEnd:
             ended = self.incoming
             self.incoming = None
@@ -540,7 +558,21 @@ class HttpSession(Session["HttpServer"]):
                         self.conn.send(HttpResponseHead.of(100, answers=item.head.method))
                 return
             self.queue.popleft()
+            item.waiting = False
+            self.held -= len(item.body)
             self._answer(item)
+
+    def _holding_too_much(self) -> bool:
+        """Bodies of pipelined requests waiting behind an answer are capped
+        together by --max-body: a client cannot make the server hold many."""
+        if self.held <= self.server.options.max_body or len(self.queue) < 2:
+            return False
+        self.conn.note(f"pipelined request bodies waiting add up to more than {self.server.options.max_body} bytes:"
+                       " closing")
+        self.closing = True
+        self.queue.clear()
+        self.conn.close()
+        return True
 
     def _keep_alive(self, head: HttpRequestHead) -> bool:
         tokens = _tokens(head.header("connection"))
@@ -734,6 +766,10 @@ class HttpSession(Session["HttpServer"]):
         out += answer.tail
         return bytes(out)
 
+    def _sender_again(self) -> None:
+        if self.sender is not None and not self.gone and not self.conn.write_paused:
+            self._run_sender()
+
     def _run_sender(self) -> None:
         sender = self.sender
         assert sender is not None
@@ -749,6 +785,9 @@ class HttpSession(Session["HttpServer"]):
             self.conn.note(f"reading the file failed: {exc}; closing")
             self.closing = True
             self.conn.close()
+            return
+        if done is None:
+            self.server.clock.call_soon(self._sender_again)
             return
         if done:
             self.sender = None
