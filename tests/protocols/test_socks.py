@@ -792,3 +792,17 @@ def test_a_hundred_hostile_clients_leave_the_server_serving(lab: Lab, dest: Dest
         assert recv_exactly(s, 12)[8:] == b"fine"
     assert not any("raised" in t or "Traceback" in t for t in events(lab, "sx", EventKind.ERROR))
     wait_until(lambda: len(srv.connections) <= 1, what="the hostile ones gone")
+
+
+def test_the_well_known_ports_agree_with_the_protocols() -> None:
+    """Each well-known port names a protocol whose default port it is (or
+    one not written yet); once loaded, every protocol's port is known, and
+    a port two protocols claim decodes as neither."""
+    from lab.protocols import names
+    from lab.protocols.socks import _conversation
+
+    ports = _conversation.load_ports()
+    for port, name in _conversation.WELL_KNOWN.items():
+        assert name not in names() or ports.get(port) == name, (port, name)
+    assert _conversation.protocol_for_port(25) == "smtp" and _conversation.protocol_for_port(4242) is None
+    assert "socks" not in ports.values()

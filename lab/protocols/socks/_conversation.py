@@ -31,10 +31,12 @@ from lab.protocols.socks._messages import REPLY_MEANINGS, SocksCommand, SocksRep
 __all__ = [
     "HELD_LIMIT",
     "MAX_REQUEST",
+    "WELL_KNOWN",
     "Phase",
     "SocksConversation",
     "Undecoded",
     "default_choice",
+    "load_ports",
     "protocol_for_port",
 ]
 
@@ -70,21 +72,45 @@ class Undecoded(Message):
         return {"protocol": self.protocol, "problem": self.problem, "length": len(self.raw)}
 
 
+# IANA's ports for the protocols netlab has: what a tunnel is decoded as
+# before (or without) loading every protocol to read its default port
+WELL_KNOWN = {7: "echo", 9: "discard", 13: "daytime", 17: "qotd", 19: "chargen", 21: "ftp", 23: "telnet",
+              25: "smtp", 37: "time", 53: "dns", 79: "finger", 80: "http", 110: "pop3", 119: "nntp",
+              6667: "irc"}
 _PORTS: dict[int, str] | None = None
 
 
-def protocol_for_port(port: int) -> str | None:
-    """The protocol netlab knows whose default TCP port is ``port``."""
+def load_ports() -> dict[int, str]:
+    """Every registered protocol's default TCP port (those two protocols
+    claim are left out); slow the first time: it loads every protocol."""
     global _PORTS
     if _PORTS is None:
         from lab.protocols import all_specs  # the registry, loaded when first needed
 
         found: dict[int, str] = {}
+        claimed: set[int] = set()
         for spec in all_specs():
+            # protocols whose library owns the socket (SSH) decode no raw stream
             if spec.default_port and Transport.TCP in spec.transports and spec.listen is None:
+                if spec.default_port in found:
+                    claimed.add(spec.default_port)
                 found.setdefault(spec.default_port, spec.name)
-        _PORTS = found
-    return _PORTS.get(port)
+        _PORTS = {port: name for port, name in found.items() if port not in claimed}
+    return _PORTS
+
+
+def protocol_for_port(port: int) -> str | None:
+    """The protocol netlab knows whose default TCP port is ``port``: from
+    every protocol once they are loaded (:func:`load_ports`), else from
+    the well-known ports, without loading anything but the registry's names."""
+    if _PORTS is not None:
+        return _PORTS.get(port)
+    name = WELL_KNOWN.get(port)
+    if name is None:
+        return None
+    from lab.protocols import names
+
+    return name if name in names() else None
 
 
 def default_choice(request: SocksRequest) -> str | None:

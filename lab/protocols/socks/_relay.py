@@ -22,7 +22,7 @@ from lab.errors import ProtocolError, RemoteProtocolError
 from lab.protocols._base import Clock, Message, Role, Timer
 from lab.protocols._framing import Data
 from lab.protocols._library import AsyncioListener, Listener, Listening, TrafficRecord
-from lab.protocols.socks._conversation import SocksConversation, protocol_for_port
+from lab.protocols.socks._conversation import SocksConversation, load_ports, protocol_for_port
 from lab.protocols.socks._messages import GRANTED, REJECTED, SocksCommand, SocksReply, SocksRequest
 from lab.protocols.socks._policy import Policy, Verdict
 from lab.services import LISTENERS
@@ -491,6 +491,6 @@ async def listen(where: Listening) -> Listener:
     """Serve SOCKS 4/4a on ``where``."""
     relay = Relay(where)
     loop = asyncio.get_running_loop()
-    relay.ports_loaded = loop.run_in_executor(None, protocol_for_port, 0)
+    relay.ports_loaded = loop.run_in_executor(None, load_ports)
     server = await loop.create_server(relay.accept, where.host, where.port, reuse_address=True, backlog=512)
     return RelayListener(server, relay)
