@@ -7,7 +7,9 @@ an observer."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -457,5 +459,30 @@ def test_local_files_stay_in_the_client_folder(root: Path, tmp_path_factory: Any
             with pytest.raises(LabError, match="outside the client's folder"):
                 await c.get("/pub/a.txt", local=outside)
         assert not (folder.parent / "escape.txt").exists()
+
+    arun(main())
+
+
+def test_an_active_client_takes_the_data_connection_from_the_server_only(arun: Runner) -> None:
+    """A connection to the client's data port from another address is closed unread."""
+
+    class Channel:
+        peer = ("127.0.0.1", 21)
+
+    async def main() -> None:
+        listener = socket.socket()
+        listener.setblocking(False)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(2)
+        port = listener.getsockname()[1]
+        c = ftp.FtpClient(Channel())
+        accepting = asyncio.ensure_future(c._accept(listener))
+        _, stranger = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.2", 0))
+        _, server = await asyncio.open_connection("127.0.0.1", port)
+        _, writer = await asyncio.wait_for(accepting, 10)
+        assert writer.get_extra_info("peername")[0] == "127.0.0.1"
+        for w in (writer, stranger, server):
+            w.close()
+        listener.close()
 
     arun(main())

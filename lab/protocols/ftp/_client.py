@@ -34,6 +34,7 @@ from lab.protocols.ftp._data import (
     open_record,
     parse_epsv_reply,
     parse_pasv_reply,
+    same_host,
 )
 
 __all__ = ["MAX_GET", "FtpClient", "FtpClientOptions", "FtpReplyError"]
@@ -220,9 +221,7 @@ class FtpClient(GreetedClient[FtpReply]):
             if (reply.code or 500) >= 400:
                 raise FtpReplyError(f"{verb} refused", reply)
             if listener is not None:
-                loop = asyncio.get_running_loop()
-                sock, _ = await asyncio.wait_for(loop.sock_accept(listener), limit)
-                opened = await asyncio.open_connection(sock=sock)
+                opened = await asyncio.wait_for(self._accept(listener), limit)
             assert opened is not None
             reader, writer = opened
             self._transfers += 1
@@ -253,6 +252,18 @@ class FtpClient(GreetedClient[FtpReply]):
         reply = await self._ask("PASV", timeout=0, deadline=deadline)
         _, port = parse_pasv_reply(reply.text)
         return host, port  # not the address in the reply: that could point anywhere
+
+    async def _accept(self, listener: socket.socket) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """The server's data connection: the first from the server's own
+        address (another host must not slip a file in)."""
+        loop = asyncio.get_running_loop()
+        peer = getattr(self.channel, "peer", ())
+        server = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        while True:
+            sock, addr = await loop.sock_accept(listener)
+            if not server or same_host(str(addr[0]), server):
+                return await asyncio.open_connection(sock=sock)
+            sock.close()
 
     async def _active(self, deadline: Deadline) -> socket.socket:
         local = getattr(self.channel, "local", ())

@@ -36,6 +36,7 @@ __all__ = [
     "parse_epsv_reply",
     "parse_pasv_reply",
     "parse_port",
+    "same_host",
 ]
 
 CHUNK = 64 * 1024  # bytes read from disk or socket at a time
@@ -110,6 +111,20 @@ class Progress:
 
 
 # -- addresses -------------------------------------------------------------------------------------
+
+
+def same_host(a: str, b: str) -> bool:
+    """Do two addresses name one host (an IPv4-mapped IPv6 address as its IPv4 one)?"""
+    try:
+        x, y = ipaddress.ip_address(a.split("%")[0]), ipaddress.ip_address(b.split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(x, ipaddress.IPv6Address) and x.ipv4_mapped:
+        x = x.ipv4_mapped
+    if isinstance(y, ipaddress.IPv6Address) and y.ipv4_mapped:
+        y = y.ipv4_mapped
+    return x == y
+
 
 _PORT = re.compile(r"\s*(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})\s*")
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import ipaddress
 import os
 import secrets
 import socket
@@ -34,6 +33,7 @@ from lab.protocols.ftp._data import (
     open_record,
     parse_eprt,
     parse_port,
+    same_host,
 )
 from lab.protocols.ftp._paths import Jail, entries, list_line, mlsx_facts
 
@@ -123,18 +123,6 @@ class Upload:
                 os.unlink(self.path)
             except OSError:
                 pass
-
-
-def _same_host(a: str, b: str) -> bool:
-    try:
-        x, y = ipaddress.ip_address(a.split("%")[0]), ipaddress.ip_address(b.split("%")[0])
-    except ValueError:
-        return False
-    if isinstance(x, ipaddress.IPv6Address) and x.ipv4_mapped:
-        x = x.ipv4_mapped
-    if isinstance(y, ipaddress.IPv6Address) and y.ipv4_mapped:
-        y = y.ipv4_mapped
-    return x == y
 
 
 def without_options(arg: str) -> str:
@@ -246,7 +234,7 @@ class FtpTransfers(Session["FtpServer"]):
 
     def _active(self, host: str, port: int) -> None:
         peer = str(self.conn.peer[0]) if self.conn.peer else ""
-        if not _same_host(host, peer):
+        if not same_host(host, peer):
             self.conn.note(f"{self.verb} to {host}:{port} refused: not the client's own address {peer} (FTP bounce)")
             self._reply(504, f"{self.verb} refused: data connections go to your own address only")
             return
@@ -336,7 +324,7 @@ class FtpTransfers(Session["FtpServer"]):
         peer = str(self.conn.peer[0]) if self.conn.peer else ""
         while True:
             sock, addr = await loop.sock_accept(data.sock)
-            if not peer or _same_host(str(addr[0]), peer):
+            if not peer or same_host(str(addr[0]), peer):
                 return await asyncio.open_connection(sock=sock)
             # another host must not take this transfer (RFC 2577 §5)
             self.conn.note(f"data connection from {addr[0]} refused: the client is {peer}")
