@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""DNS server benchmark: netlab (capture off and full) against Twisted
+"""DNS server benchmark: netlab (capture off, summary and full) against Twisted
 names and dnsmasq, over UDP, in one run.
 
     python bench/dns.py                  # 5 rounds x 3 s
@@ -76,7 +76,7 @@ class Kind:
 
     def argv(self, port: int, tmp: str) -> list[str]:
         if self.key.startswith("netlab"):
-            capture = "full" if self.key == "netlab-full" else "off"
+            capture = {"netlab-full": "full", "netlab-summary": "summary"}.get(self.key, "off")
             cache = "no" if self.key == "netlab-nocache" else "yes"
             return [sys.executable, "-c", NETLAB_SERVER, str(port), capture, cache]
         if self.key == "twisted":
@@ -94,16 +94,18 @@ class Kind:
 KINDS: dict[str, Kind] = {k.key: k for k in (
     Kind("netlab-off", "netlab capture off"),
     Kind("netlab-full", "netlab capture full"),
+    Kind("netlab-summary", "netlab capture summary"),
     Kind("twisted", "Twisted names (twistd dns)"),
     Kind("dnsmasq", "dnsmasq"),
     Kind("netlab-nocache", "netlab off, no answer cache"),
 )}
-DEFAULT = ("netlab-off", "netlab-full", "twisted", "dnsmasq")
+DEFAULT = ("netlab-off", "netlab-summary", "netlab-full", "twisted", "dnsmasq")
 
 # (candidate, reference, what, target: candidate's us/query at most reference's / target)
 RATIOS: tuple[tuple[str, str, str, float | None], ...] = (
     ("netlab-off", "twisted", "Twisted / netlab off", 2.0),
     ("netlab-full", "twisted", "Twisted / netlab full", None),
+    ("netlab-summary", "twisted", "Twisted / netlab summary", None),
     ("netlab-off", "dnsmasq", "dnsmasq / netlab off", None),
     ("netlab-nocache", "twisted", "Twisted / netlab no cache", None),
 )

@@ -526,3 +526,36 @@ def test_a_repeated_question_over_udp_gets_its_kept_answer_until_the_zone_change
     srv.zone.add("www", "A", "127.0.0.99")
     session.message_received(d.DnsMessage.of(query("www.lab.test", qid=4)))
     assert sorted(d.DnsMessage.of(peer.writes[-1]).values()) == ["127.0.0.2", "127.0.0.99"]
+
+
+@SETTINGS
+@given(queries())
+def test_law_a_query_summarised_by_hand_reads_as_dnspython_has_it(wire: bytes) -> None:
+    """The hand-read summary of a plain query is the one the full decode gives."""
+    from lab.protocols.dns._codec import _quick_query_summary
+
+    quick = _quick_query_summary(wire)
+    assert quick is None or quick == d.DnsMessage.of(wire)._summary()
+
+
+@SETTINGS
+@given(st.binary(min_size=12, max_size=80), st.sampled_from([b"", b"\x00\x00\x29\x04\xd0\x00\x00\x00\x00\x00\x00"]))
+def test_law_odd_bytes_summarised_by_hand_read_as_dnspython_has_them(head: bytes, opt: bytes) -> None:
+    """Whatever the bytes, when the hand reading gives a summary it is dnspython's."""
+    from lab.protocols.dns._codec import _quick_query_summary
+
+    wire = head + opt
+    quick = _quick_query_summary(wire)
+    assert quick is None or quick == d.DnsMessage.of(wire)._summary()
+
+
+def test_summaries_are_kept_per_message_without_its_id() -> None:
+    """The same answer with another ID is summarised once."""
+    from lab.protocols.dns import _codec
+
+    srv = server()
+    first = d.DnsMessage.of(ask(srv, query("mail.lab.test", qid=1))[0])
+    assert first.summary() == "answer NOERROR mail.lab.test A 127.0.0.3"
+    assert first.wire[2:] in _codec._SUMMARIES
+    again = d.DnsMessage.of(ask(srv, query("mail.lab.test", qid=2))[0])
+    assert again.summary() == first.summary() and again._view is None  # not decoded at all
