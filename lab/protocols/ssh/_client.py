@@ -211,6 +211,21 @@ class SshClient(ClientVerbs[SshClientOptions]):
             shell.close()
         return shell.exit_status
 
+    async def talk_open(self, timeout: float = 10.0) -> str:
+        """``netlab talk ssh``: open the shell; its greeting."""
+        return await self.shell(timeout=timeout)
+
+    async def talk_line(self, line: str, timeout: float = 30.0) -> str:
+        """``netlab talk ssh``: a typed line to the shell; what it answers.
+        Once the shell ended (``quit``), the connection closes."""
+        if self._shell is None:
+            raise SshError("ssh: the shell has ended", hint="/reconnect for a new one, /quit to leave")
+        out = await self.type(line, timeout=timeout)
+        if self._shell is not None and self._shell.stdout.at_eof():
+            self._shell = None
+            self._link.close()
+        return out
+
     def _need_shell(self) -> asyncssh.SSHClientProcess[str]:
         if self._shell is None:
             raise SshError("ssh: no shell open", hint="shell() opens one")
