@@ -62,8 +62,15 @@ def cmd_console(args: argparse.Namespace) -> int:
 def cmd_talk(args: argparse.Namespace) -> int:
     from lab.shell.talk import run_talk
 
+    options = {}
+    for item in args.option or ():
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            print(f"netlab: -o wants NAME=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        options[name.strip()] = value
     return run_talk(args.protocol, args.address, udp=args.udp, show_hex=args.hex, raw=args.raw,
-                    timeout=args.timeout)
+                    timeout=args.timeout, options=options)
 
 
 def register(subparsers: Any) -> None:
@@ -122,6 +129,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--hex", action="store_true", help="start with hex dumps on")
     p.add_argument("--raw", action="store_true", help="start in raw mode")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the connection")
+    p.add_argument("-o", dest="option", action="append", metavar="NAME=VALUE",
+                   help="a client option, as `connect ... -o` takes it (e.g. -o password_env=PW for ssh)")
     p.set_defaults(handler=cmd_talk)
 
 

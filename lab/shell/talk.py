@@ -36,7 +36,7 @@ from prompt_toolkit.patch_stdout import patch_stdout
 from lab import protocols
 from lab.commands import unescape
 from lab.connection import format_exception
-from lab.endpoints import Client
+from lab.endpoints import Can, Client
 from lab.errors import ConnectionClosed, LabError
 from lab.eventlog import Event, EventKind
 from lab.lab import Lab, parse_address
@@ -153,7 +153,7 @@ class Talk:
 
     def __init__(self, lab: Lab, spec: ProtocolSpec, target: tuple[str, int], *,
                  transport: Transport = Transport.TCP, show_hex: bool = False, raw: bool = False,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, options: dict[str, str] | None = None) -> None:
         self.lab = lab
         self.spec = spec
         self.target = target
@@ -161,6 +161,7 @@ class Talk:
         self.show_hex = show_hex
         self.raw = raw
         self.timeout = timeout
+        self.options = options or {}  # client options, as `connect ... -o NAME=VALUE`
         self.client: Client | None = None
         self._lines: list[str] = []
         self._skipped = 0
@@ -273,11 +274,28 @@ class Talk:
         if CLIENT_NAME in self.lab:
             await self.lab.astop(CLIENT_NAME)
         self.client = await self.lab.aconnect(self.spec.name, self.target, name=CLIENT_NAME,
-                                              transport=self.transport, timeout=self.timeout)
+                                              transport=self.transport, timeout=self.timeout,
+                                              options=self.options)
         # queued on the reactor before the reader, so it prints before any greeting
         self.lab.reactor.call_soon(self.say, f"-- connected to {self.client.address} ({self.spec.name}, "
                                    f"{self.spec.rfc}); /help lists commands, Tab completes")
+        if not self.client.can(Can.SEND):
+            # a library owns the socket (SSH): lines go to the verbs' talk_line, replies come back from it
+            if "talk_open" in self.spec.client.verbs():
+                await self._talk_verb("talk_open")
+            return
         self.lab.reactor.call_soon(self._start_reader, self.client)
+
+    async def _talk_verb(self, verb: str, *args: str) -> None:
+        assert self.client is not None
+        try:
+            out = await getattr(self.client, "a" + verb)(*args)
+        except LabError as exc:
+            print(f"!! {exc}")
+            return
+        if out:
+            self.flush()  # what the log said first (the connection line) prints first
+            print(str(out).rstrip("\n"))
 
     def encode(self, text: str) -> bytes:
         """What a typed line puts on the wire."""
@@ -300,6 +318,12 @@ class Talk:
             text = text[1:]
         if self.client is None or self.client.conn.state.value != "open":
             print("-- not connected: /reconnect or /quit")
+            return True
+        if not self.client.can(Can.SEND):
+            if "talk_line" in self.spec.client.verbs():
+                await self._talk_verb("talk_line", text)
+            else:
+                print(f"-- a library owns {self.spec.name}'s socket: /call VERB runs its verbs")
             return True
         try:
             await self.client.asend(self.encode(text))
@@ -411,7 +435,7 @@ class Talk:
 
 
 def run_talk(protocol: str, address: str, *, udp: bool = False, show_hex: bool = False,
-             raw: bool = False, timeout: float = 10.0) -> int:
+             raw: bool = False, timeout: float = 10.0, options: dict[str, str] | None = None) -> int:
     """Run ``netlab talk``; returns the exit code."""
     try:
         spec = protocols.get(protocol)
@@ -424,7 +448,8 @@ def run_talk(protocol: str, address: str, *, udp: bool = False, show_hex: bool =
         print(f"netlab: {exc}", file=sys.stderr)
         return 2
     lab = Lab.start()
-    talk = Talk(lab, spec, target, transport=transport, show_hex=show_hex, raw=raw, timeout=timeout)
+    talk = Talk(lab, spec, target, transport=transport, show_hex=show_hex, raw=raw, timeout=timeout,
+                options=options)
     try:
         if sys.stdin.isatty() and sys.stdout.isatty():
             return asyncio.run(talk.main())
