@@ -559,3 +559,18 @@ def test_summaries_are_kept_per_message_without_its_id() -> None:
     assert first.wire[2:] in _codec._SUMMARIES
     again = d.DnsMessage.of(ask(srv, query("mail.lab.test", qid=2))[0])
     assert again.summary() == first.summary() and again._view is None  # not decoded at all
+
+
+def test_an_intercept_may_edit_id_rcode_flags_and_answer() -> None:
+    """edited() makes the message anew from changed fields; a bad value is a LocalProtocolError."""
+    from lab.errors import LocalProtocolError
+
+    answer = d.DnsMessage.of(ask(server(), query("www.lab.test", qid=5))[0], tcp=True)
+    lied = answer.edited(rcode="NXDOMAIN", flags=["aa"], id=6)
+    assert lied.framed and lied.id == 6 and lied.rcode == "NXDOMAIN" and lied.flags == ("aa",)
+    moved = answer.edited(answer=["www.lab.test 60 A 127.0.0.66"])
+    assert moved.values() == ["127.0.0.66"] and moved.answer[0].ttl == 60
+    with pytest.raises(LocalProtocolError):
+        answer.edited(rcode="LOUDLY")
+    with pytest.raises(LocalProtocolError):
+        answer.edited(question="x")

@@ -28,6 +28,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from lab.errors import LocalProtocolError
 from lab.protocols._base import Message, Pattern, Role, Transport
 from lab.protocols._conversation import Conversation, Decoder
 from lab.protocols._framing import DatagramDecoder, LengthPrefixDecoder
@@ -147,6 +148,8 @@ class DnsMessage(Message):
     framed: bool = False
     _view: _View | None = field(default=None, repr=False, compare=False)
     VOLATILE: ClassVar[frozenset[str]] = frozenset({"id", "edns.options"})
+    # an intercept may change these and have the message made anew
+    EDITABLE: ClassVar[tuple[str, ...]] = ("id", "rcode", "flags", "answer")
 
     @classmethod
     def of(cls, wire: bytes, *, tcp: bool = False) -> DnsMessage:
@@ -158,6 +161,33 @@ class DnsMessage(Message):
     def from_dnspython(cls, msg: dns.message.Message, *, tcp: bool = False,
                        max_size: int = 65535) -> DnsMessage:
         return cls.of(msg.to_wire(max_size=max_size, prefer_truncation=True), tcp=tcp)
+
+    def edited(self, **fields: Any) -> DnsMessage:
+        """This message with ``id``, ``rcode`` (a name: ``NXDOMAIN``),
+        ``flags`` (names: ``["aa", "rd"]``) or ``answer`` (records as
+        ``"NAME TTL TYPE DATA"`` lines) changed; :class:`LocalProtocolError`
+        for a message dnspython cannot read or a value it cannot take."""
+        self._editable(fields)
+        try:
+            msg = dns.message.from_wire(self.wire)
+            if "id" in fields:
+                msg.id = int(fields["id"]) & 0xFFFF
+            if "flags" in fields:
+                names = fields["flags"]
+                words = names.split() if isinstance(names, str) else [str(n) for n in names]
+                kept = msg.flags & (dns.flags.QR | 0x780F)  # QR, the opcode and the rcode stay
+                msg.flags = kept | dns.flags.from_text(" ".join(words)) if words else kept
+            if "rcode" in fields:
+                msg.set_rcode(dns.rcode.from_text(str(fields["rcode"])))
+            if "answer" in fields:
+                lines = fields["answer"]
+                texts = lines.splitlines() if isinstance(lines, str) else [str(x) for x in lines]
+                msg.answer = [_rrset(t) for t in texts if t.strip()]
+            wire = msg.to_wire(max_size=65535)
+        except (dns.exception.DNSException, ValueError, TypeError, IndexError) as exc:
+            raise LocalProtocolError(f"cannot edit this DNS message: {exc}",
+                                     hint="edit its raw bytes instead") from None
+        return DnsMessage.of(wire, tcp=self.framed)
 
     @property
     def wire(self) -> bytes:
@@ -346,6 +376,12 @@ def _quick_query_summary(wire: bytes) -> str | None:
         return None  # an OPT record with options (a cookie): dnspython checks them
     qtype = dns.rdatatype.to_text(dns.rdatatype.RdataType.make(int.from_bytes(wire[i + 1:i + 3], "big")))
     return f"query {qtype} {'.'.join(labels) or '.'}"
+
+
+def _rrset(text: str) -> dns.rrset.RRset:
+    """``www.lab.test. 300 A 127.0.0.9`` -> an RRset (class IN)."""
+    name, ttl, rdtype, data = text.split(None, 3)
+    return dns.rrset.from_text(name if name.endswith(".") else name + ".", int(ttl), "IN", rdtype, data)
 
 
 def _short(data: str, limit: int = 40) -> str:
