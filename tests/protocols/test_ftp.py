@@ -486,3 +486,12 @@ def test_an_active_client_takes_the_data_connection_from_the_server_only(arun: R
         listener.close()
 
     arun(main())
+
+
+def test_active_mode_stays_on_loopback(server: ftp.FtpServer) -> None:
+    """A client on another host may not have the server connect back to it: active mode is loopback only."""
+    d = logged_in(server, "10.1.2.3")
+    assert d.code("PORT 10,1,2,3,200,10") == 504 and d.code("EPRT |1|10.1.2.3|51210|") == 504
+    assert any("loopback only" in n for n in d.peer.notes)
+    assert d.code("EPSV") == 229  # passive mode is how such a client transfers
+    d.session._drop_data()

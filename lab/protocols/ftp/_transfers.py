@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import ipaddress
 import os
 import secrets
 import socket
@@ -237,6 +238,14 @@ class FtpTransfers(Session["FtpServer"]):
         if not same_host(host, peer):
             self.conn.note(f"{self.verb} to {host}:{port} refused: not the client's own address {peer} (FTP bounce)")
             self._reply(504, f"{self.verb} refused: data connections go to your own address only")
+            return
+        address = ipaddress.ip_address(host)
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        if not address.is_loopback:
+            # a lab's data connections stay on this machine, whoever the client is
+            self.conn.note(f"{self.verb} to {host}:{port} refused: active mode connects to loopback only")
+            self._reply(504, f"{self.verb} refused: data connections go to loopback addresses only")
             return
         if port < 1024:
             self.conn.note(f"{self.verb} to {host}:{port} refused: a privileged port (FTP bounce)")
