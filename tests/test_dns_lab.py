@@ -9,6 +9,7 @@ import random
 import socket
 import struct
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dns.message
@@ -156,3 +157,18 @@ def test_over_ipv6_loopback_both_transports_answer(lab: Lab) -> None:
     c = lab.connect("dns", srv)
     assert c.query("www.lab.test", "AAAA").values() == ["::1"]
     assert len(c.query("big.lab.test", "TXT", edns=None).values()) == 8
+
+
+def test_a_proxy_breakpoint_turns_an_answer_into_nxdomain(lab: Lab) -> None:
+    """Hold the server's answer on a DNS proxy, edit its rcode, and the client believes it."""
+    srv = lab.serve("dns")
+    px = lab.proxy("dns", to=srv, transport="udp")
+    lab.intercept(px, "m:answer")
+    c = lab.connect("dns", px)
+    with ThreadPoolExecutor(1) as pool:
+        asking = pool.submit(c.query, "www.lab.test", timeout=20)  # type: ignore[attr-defined]
+        (held,) = lab.wait_held(1, timeout=15)
+        edited = lab.edit(held.id, rcode="NXDOMAIN")
+        assert edited.summary().startswith("answer NXDOMAIN")
+        answer = asking.result(30)
+    assert answer.rcode == "NXDOMAIN" and answer.values() == ["127.0.0.2"]
