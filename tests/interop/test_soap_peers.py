@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Proc, wait_until
+from helpers import Proc, free_port, wait_for_port, wait_until
 
 from lab import Lab
 from lab.eventlog import EventFilter, EventKind
@@ -171,3 +172,25 @@ def test_zeep_through_the_netlab_proxy_to_spyne(lab: Lab, spyne_server: int) -> 
     wait_until(lambda: any(s.startswith("SOAP say_helloResponse") for s in summaries()), what="the reply in the log")
     got = summaries()
     assert "SOAP add(a='20', b='22')" in got and "SOAP addResponse {addResult: '42'}" in got
+
+
+def test_zeep_through_a_netlab_proxy_process_to_spyne(spyne_server: int) -> None:
+    """`netlab proxy soap --json` as a process between zeep and spyne: the
+    WSDL and the call pass, and the printed events are decoded SOAP."""
+    args = [sys.executable, "-m", "lab", "proxy", "soap", "--to", f"127.0.0.1:{spyne_server}", "--json"]
+    with Proc(args) as proc:
+        line = proc.wait_for(r"proxy on tcp://127\.0\.0\.1:\d+", timeout=60, stream="stderr")
+        match = re.search(r"tcp://127\.0\.0\.1:(\d+)", line)
+        assert match is not None
+        z = _zeep(int(match.group(1)), "/")
+        assert z.service.add(a=1, b=2) == 3
+        proc.wait_for(r"SOAP addResponse", timeout=30, stream="stdout")
+        proc.stop()
+
+
+def test_zeep_calls_a_netlab_serve_process(tmp_path: Path) -> None:
+    port = free_port()
+    with Proc([sys.executable, "-m", "lab", "serve", "soap", "--port", str(port), "--namespace", "urn:cli"]):
+        wait_for_port(port, timeout=60)
+        z = _zeep(port)
+        assert z.service.upper(text="cli") == "CLI"

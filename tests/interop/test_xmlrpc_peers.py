@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import socketserver
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Proc, require, wait_until
+from helpers import Proc, free_port, require, wait_for_port, wait_until
 
 from lab import Lab
 from lab.eventlog import EventFilter, EventKind
@@ -279,3 +280,24 @@ def test_our_client_against_an_http10_server_that_closes_each_time(lab: Lab) -> 
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+def test_netlab_processes_serve_and_proxy_for_xmlrpc_client(simple_server: tuple[int, Any]) -> None:
+    """`netlab serve xmlrpc` and `netlab proxy xmlrpc --json` as processes:
+    xmlrpc.client calls the first, and the second on its way to
+    SimpleXMLRPCServer, whose events print decoded."""
+    port = free_port()
+    with Proc([sys.executable, "-m", "lab", "serve", "xmlrpc", "--port", str(port)]):
+        wait_for_port(port, timeout=60)
+        with _stdlib(port) as p:
+            assert p.add(2, 2) == 4 and p.upper("cli") == "CLI"
+    far, _ = simple_server
+    args = [sys.executable, "-m", "lab", "proxy", "xmlrpc", "--to", f"127.0.0.1:{far}", "--json"]
+    with Proc(args) as proc:
+        line = proc.wait_for(r"proxy on tcp://127\.0\.0\.1:\d+", timeout=60, stream="stderr")
+        match = re.search(r"tcp://127\.0\.0\.1:(\d+)", line)
+        assert match is not None
+        with _stdlib(int(match.group(1))) as p:
+            assert p.add(5, 6) == 11
+        proc.wait_for(r"XML-RPC reply 11", timeout=30, stream="stdout")
+        proc.stop()

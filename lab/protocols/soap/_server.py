@@ -45,6 +45,8 @@ XML = "text/xml; charset=utf-8"
 class SoapOptions(HttpOptions):
     """How a SOAP server is set up (and the HTTP server under it)."""
 
+    path: str | None = option(None, help="also serve the files under DIR on other paths", metavar="DIR")
+
     functions: tuple[tuple[str, str], ...] = option(
         help="an operation, NAME=MODULE:FUNCTION (imported: refused in safe mode)",
         parse=name_value("NAME=MODULE:FUNCTION"), multiple=True, metavar="NAME=MODULE:FUNCTION",

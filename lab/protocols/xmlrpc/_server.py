@@ -37,6 +37,8 @@ XML = "text/xml"
 class XmlRpcOptions(HttpOptions):
     """How an XML-RPC server is set up (and the HTTP server under it)."""
 
+    path: str | None = option(None, help="also serve the files under DIR on other paths", metavar="DIR")
+
     functions: tuple[tuple[str, str], ...] = option(
         help="a function to offer, NAME=MODULE:FUNCTION (imported: refused in safe mode)",
         parse=name_value("NAME=MODULE:FUNCTION"), multiple=True, metavar="NAME=MODULE:FUNCTION",
