@@ -30,7 +30,9 @@ from lab.services import LISTENERS
 __all__ = ["Relay", "RelayListener", "listen"]
 
 # a client's bytes after its request, before the tunnel opens, that we keep
+# (and after a refusal, that we read and drop before closing)
 _EARLY_LIMIT = 64 * 1024
+_LINGER = 1.0  # seconds a refused client may take to read its reply before we close
 
 
 class _Leg(asyncio.Protocol):
@@ -137,6 +139,8 @@ class _Tunnel:
         self._bound: asyncio.Future[_Leg] | None = None
         self._idle: Timer | None = None
         self._late: Timer | None = None  # the deadline for the whole request
+        self._linger: Timer | None = None  # closing the client after a refusal
+        self.dropped = 0  # bytes the client sent after it was refused
         self.last_active = relay.clock.time()
         self.done = False
         self.ended_by: Role | None = None  # the side that finished first
@@ -178,7 +182,11 @@ class _Tunnel:
             self.early_back += data  # the destination spoke before we granted: kept for after the reply
             return
         if self.stage == "closing":
-            return  # after a refusal: the client is being hung up on
+            # after a refusal: dropped, up to a bound, while the reply leaves
+            self.dropped += len(data)
+            if self.dropped > _EARLY_LIMIT:
+                self._close_client()
+            return
         self.early += data
         self._show(side, data)
         if self.stage == "request" and self.conv.request is not None:
@@ -194,6 +202,9 @@ class _Tunnel:
             self._show(side, b"")  # a request cut short is an error of its own
             if not self.done and self.stage == "request":
                 self._hang_up("the client finished sending without a request")
+            return
+        if self.stage == "closing" and side is Role.CLIENT:
+            self._close_client()  # it heard the reply and is done
             return
         if self.stage != "relay":
             return
@@ -341,11 +352,27 @@ class _Tunnel:
             leg.write(reply.raw)
 
     def _hang_up(self, reason: str) -> None:
+        """Close the client's socket after the reply.  Bytes it still sends
+        are read and dropped for a moment first: closing with them unread
+        would reset the connection, and the reply could be lost with it."""
         self.stage = "closing"
         self.close_reason = reason
         leg = self.legs.get(Role.CLIENT)
-        if leg is not None and leg.transport is not None:
+        if leg is None or leg.transport is None or leg.transport.is_closing():
+            return
+        if Role.CLIENT in self.eofs or not leg.transport.can_write_eof():
             leg.transport.close()  # the reply still goes out first
+            return
+        leg.transport.write_eof()
+        self._paused[Role.CLIENT].clear()
+        leg.transport.resume_reading()
+        self._linger = self.relay.clock.call_later(_LINGER, self._close_client)
+
+    def _close_client(self) -> None:
+        self._linger = None
+        leg = self.legs.get(Role.CLIENT)
+        if leg is not None and leg.transport is not None:
+            leg.transport.close()
 
     async def _dial(self, request: SocksRequest, verdict: Verdict) -> None:
         assert verdict.address is not None
@@ -468,7 +495,7 @@ class _Tunnel:
             return
         self.done = True
         self.stage = "closing"
-        for timer in (self._idle, self._late):
+        for timer in (self._idle, self._late, self._linger):
             if timer is not None:
                 timer.cancel()
         if self._task is not None and not self._task.done():
