@@ -495,3 +495,31 @@ def test_active_mode_stays_on_loopback(server: ftp.FtpServer) -> None:
     assert any("loopback only" in n for n in d.peer.notes)
     assert d.code("EPSV") == 229  # passive mode is how such a client transfers
     d.session._drop_data()
+
+
+_LINE_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n\x00"), max_size=40)
+
+
+@SETTINGS
+@given(code=st.integers(100, 599), lines=st.lists(_LINE_TEXT, min_size=1, max_size=6),
+       cuts=st.lists(st.integers(0, 400), max_size=5))
+def test_any_reply_made_decodes_to_itself(code: int, lines: list[str], cuts: list[int]) -> None:
+    """FtpReply.of with any text, however split on the way, decodes to the same reply."""
+    reply = FtpReply.of(code, *lines)
+    conv = ftp.FtpConversation(Role.CLIENT)
+    got: list[Any] = []
+    cut = sorted({c for c in cuts if 0 < c < len(reply.raw)})
+    for a, b in zip([0, *cut], [*cut, len(reply.raw)], strict=True):
+        got += conv.feed(reply.raw[a:b])  # never b"": that would end the stream
+    assert got == [reply]
+
+
+@SETTINGS
+@given(verb=st.sampled_from(["RETR", "STOR", "CWD", "MKD", "PASS", "USER"]), arg=_LINE_TEXT)
+def test_any_command_made_decodes_to_itself(verb: str, arg: str) -> None:
+    """FtpCommand.of with any argument decodes (by a server) to the same command; PASS stays masked."""
+    cmd = FtpCommand.of(verb, arg)
+    (back,) = ftp.FtpConversation(Role.SERVER).feed(cmd.raw)
+    assert back == cmd and (back.verb, back.arg) == (verb, arg if arg else "")
+    if verb == "PASS" and arg:
+        assert back.summary() == f"PASS {MASK}  (sent in cleartext)" and "***" in str(back.fields())
