@@ -799,3 +799,27 @@ def test_the_well_known_ports_agree_with_the_protocols() -> None:
         assert name not in names() or ports.get(port) == name, (port, name)
     assert _conversation.protocol_for_port(25) == "smtp" and _conversation.protocol_for_port(4242) is None
     assert "socks" not in ports.values()
+
+
+@SETTINGS
+@given(command=st.sampled_from([1, 2]), port=st.integers(0, 65535), ip=st.binary(min_size=4, max_size=4),
+       user=st.binary(max_size=20).map(lambda b: b.replace(b"\0", b"")),
+       host=st.one_of(st.none(), st.sampled_from([b"localhost", b"LOCALHOST.", b"mx.lab.test", b"127.9.9.9",
+                                                   b"10.0.0.1", b"example.com", b"0.0.0.0", b"::1"])))
+def test_law_never_an_open_proxy(command: int, port: int, ip: bytes, user: bytes, host: bytes | None) -> None:
+    """Whatever the request, a grant is an address inside the allow list
+    (loopback by default), never 0.0.0.0, and a CONNECT never to port 0."""
+    import ipaddress
+
+    if host is not None:
+        ip = b"\0\0\0\x01"
+    policy = Policy(hosts=[("mx.lab.test", "127.0.0.25")])
+    (req,) = SocksConversation(Role.SERVER).feed(request_bytes(port, ip, user, host, command))
+    verdict = policy.decide(req)
+    if verdict.granted:
+        assert verdict.address is not None
+        address = ipaddress.IPv4Address(verdict.address)
+        assert address in ipaddress.IPv4Network("127.0.0.0/8") and not address.is_unspecified
+        assert command == 2 or port != 0
+    else:
+        assert verdict.reason
