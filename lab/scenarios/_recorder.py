@@ -452,9 +452,15 @@ class Recorder:
             step["transport"] = client.transport.value
         if client.given_options:
             step["options"] = dict(client.given_options)
+            # a client's own password option (SSH's) is a secret like one seen on the wire: a placeholder
+            for opt in client.spec.client_options.declared():
+                value = client.given_options.get(opt.name)
+                if "SECRET" in (opt.metavar or "") and isinstance(value, str) and value not in self._secrets:
+                    self._secrets[value] = "{secret.s" + str(len(self._secrets) + 1) + "}"
         step["as"] = client.name
         self._turn[client.name] = 0
-        self._quiet.setdefault(client.name, True)
+        if client.can(Can.SEND):  # a library-owned client's traffic is its verbs': no silence to check
+            self._quiet.setdefault(client.name, True)
         self._step("connect", step)
 
     def _record_send(self, args: Any, result: Result) -> None:
