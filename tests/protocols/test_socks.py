@@ -813,6 +813,8 @@ def test_law_never_an_open_proxy(command: int, port: int, ip: bytes, user: bytes
 
     if host is not None:
         ip = b"\0\0\0\x01"
+    elif ip[:3] == b"\0\0\0":
+        ip = b"\0\0\0\0"  # 0.0.0.x would say a 4a name follows
     policy = Policy(hosts=[("mx.lab.test", "127.0.0.25")])
     (req,) = SocksConversation(Role.SERVER).feed(request_bytes(port, ip, user, host, command))
     verdict = policy.decide(req)
