@@ -322,14 +322,14 @@ def _reply(body: bytes) -> bytes:
 
 
 def test_a_call_and_its_reply_decode_as_xmlrpc() -> None:
-    """Summary, kind and fields speak XML-RPC; the HTTP head is under
-    ``http``; expect matches the method, the status and fault codes."""
+    """Summary, kind and fields speak XML-RPC, beside the HTTP head's;
+    expect matches the method, the status and fault codes."""
     conv = xmlrpc.SPEC.conversation(None, Transport.TCP)
     (_, call), = conv.observe(_post(codec.dumps_call("add", [1, {"k": b"\x00"}])), Role.CLIENT)
     assert isinstance(call, XmlRpcCall) and call.summary() == "XML-RPC call add(1, {k: <1 bytes>})"
     assert call.kind == "add" and call.matches("add") and call.matches("POST")
     assert call.fields()["params"] == [1, {"k": 'base64: 1 bytes "\\x00"'}]
-    assert call.fields()["http"]["target"] == "/RPC2"
+    assert call.fields()["target"] == "/RPC2" and call.fields()["method"] == "POST"
     (_, reply), = conv.observe(_reply(codec.dumps_fault(-32601, "no such method")), Role.SERVER)
     assert isinstance(reply, XmlRpcReply) and reply.fault
     assert reply.summary() == "XML-RPC fault -32601: no such method"

@@ -53,7 +53,7 @@ class SoapRequest(HttpRequestHead):
         out: dict[str, Any] = ({"problem": self.problem} if self.problem else
                                {"operation": self.operation, "action": self.action,
                                 "params": value_tree(self.params)})
-        out["http"] = HttpRequestHead.fields(self)
+        out.update(HttpRequestHead.fields(self))  # flat: volatile names (date) are top-level
         return out
 
     def matches(self, pattern: Pattern) -> bool:
@@ -91,7 +91,7 @@ class SoapReply(HttpResponseHead):
             out = {"fault": {"faultcode": self.fault_code, "faultstring": self.fault_string[:MAX_TEXT]}}
         else:
             out = {"element": self.element, "value": value_tree(self.value)}
-        out["http"] = HttpResponseHead.fields(self)
+        out.update(HttpResponseHead.fields(self))  # flat: volatile names (date) are top-level
         return out
 
     def matches(self, pattern: Pattern) -> bool:

@@ -109,7 +109,7 @@ class XmlRpcCall(HttpRequestHead):
         out: dict[str, Any] = {"call": self.call, "params": value_tree(list(self.params))}
         if self.problem:
             out = {"problem": self.problem, "fault_code": self.fault_code}
-        out["http"] = HttpRequestHead.fields(self)
+        out.update(HttpRequestHead.fields(self))  # flat: volatile names (date) are top-level
         return out
 
     def matches(self, pattern: Pattern) -> bool:
@@ -151,7 +151,7 @@ class XmlRpcReply(HttpResponseHead):
             out = {"fault": {"faultCode": self.fault_code, "faultString": self.fault_string[:MAX_TEXT]}}
         else:
             out = {"value": value_tree(self.value)}
-        out["http"] = HttpResponseHead.fields(self)
+        out.update(HttpResponseHead.fields(self))  # flat: volatile names (date) are top-level
         return out
 
     def matches(self, pattern: Pattern) -> bool:
