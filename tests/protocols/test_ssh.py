@@ -410,3 +410,46 @@ def test_a_proxy_shows_the_clear_stages(lab: Lab, sshd: Any) -> None:
     assert "encrypted" in kinds
     assert any(isinstance(m, SshKexInit) and m.negotiated for m in seen)
     assert not any(isinstance(m, SshEvent) for m in seen)  # inside the encryption a proxy sees nothing
+
+
+def test_six_failures_end_a_connection(lab: Lab, sshd: Any) -> None:
+    """One connection may not guess forever: the sixth failure closes it."""
+
+    async def go() -> str:
+        reader_done = asyncio.get_running_loop().create_future()
+
+        class Guesser(asyncssh.SSHClient):
+            tries = 0
+
+            def password_auth_requested(self) -> str | None:
+                self.tries += 1
+                return f"guess {self.tries}" if self.tries <= 20 else None
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                if not reader_done.done():
+                    reader_done.set_result(str(exc))
+
+        try:
+            await asyncssh.create_connection(Guesser, "127.0.0.1", sshd.port, username="lab", known_hosts=None,
+                                             client_keys=None, agent_path=None, config=None,
+                                             preferred_auth="password")
+        except (asyncssh.PermissionDenied, asyncssh.DisconnectError) as exc:
+            return str(exc)
+        return await reader_done
+
+    reason = asyncio.run(go())
+    assert "too many authentication failures" in reason
+    assert sum("refused" in s for s in events(lab, "sshd", "auth")) == 6
+
+
+def test_known_hosts_checks_the_host_key(lab: Lab, sshd: Any, tmp_path: Path) -> None:
+    """With known_hosts the client checks the key: the lab's is accepted,
+    another refused."""
+    key = lab.services.get(ssh.HOST_KEY).key()
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    good.write_bytes(b"[127.0.0.1]:%d " % sshd.port + key.export_public_key())
+    bad.write_bytes(b"[127.0.0.1]:%d " % sshd.port + asyncssh.generate_private_key("ssh-ed25519").export_public_key())
+    c = lab.connect("ssh", sshd, options={"password": PASSWORD, "known_hosts": str(good)})
+    assert any(f"checked against {good}" in s for s in events(lab, c.name, "hostkey"))
+    with pytest.raises(ConfigError, match=r"[Hh]ost key"):
+        lab.connect("ssh", sshd, options={"password": PASSWORD, "known_hosts": str(bad)})
