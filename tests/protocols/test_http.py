@@ -234,6 +234,24 @@ def test_after_an_upgrade_request_the_client_bytes_wait_for_the_answer() -> None
     assert nxt.target == "/next"
 
 
+def test_a_request_held_behind_an_upgrade_frames_the_next_answer_for_every_side() -> None:
+    """A HEAD pipelined behind an Upgrade request waits for the answer; once
+    it comes (no switch), the HEAD's answer has no body, whoever looks."""
+    requests = (b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n"
+                b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+    answers = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+    server = server_side()
+    assert [m.method for m in server.feed(requests)] == ["GET"]
+    server.send_data(answers)
+    assert [(m.answers, m.body) for m in server.take_sent()] == [("GET", b"ok"), ("HEAD", b"")]
+    assert server.next_message().method == "HEAD"  # the released request, handed out in order
+    observer = HttpConversation(None)
+    seen = observer.observe(requests, Role.CLIENT) + observer.observe(answers, Role.SERVER)
+    assert [(side.value, m.summary()[:10]) for side, m in seen] == [
+        ("client", "GET / HTTP"), ("server", "200 OK (th"), ("client", "HEAD / HTT"), ("server", "200 OK (th")]
+    assert seen[-1][1].answers == "HEAD"
+
+
 # -- the laws ------------------------------------------------------------------------------------
 
 _REQ_BITS = [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd",
@@ -245,7 +263,8 @@ _RES_BITS = [b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", b"HTTP/1.1 204 
              b"4\r\nwxyz\r\n", b"0\r\n\r\n", b"HTTP/1.0 200 OK\r\n\r\n", b"HTTP/1.1 304 Not Modified\r\n\r\n",
              b"\r\n", b"\xff", b"tail"]
 _SENT = [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n",
-         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"]
+         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", b"CONNECT a:1 HTTP/1.1\r\nHost: a:1\r\n\r\n",
+         b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: x\r\n\r\n"]
 
 
 @SETTINGS

@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 
 import httptools
 
-from lab.errors import RemoteProtocolError
+from lab.errors import ProtocolError, RemoteProtocolError
 from lab.protocols._base import Message, Role, Transport
 from lab.protocols._conversation import Conversation, Decoder
 from lab.protocols._framing import StreamBuffer
@@ -501,10 +501,24 @@ class HttpConversation(Conversation):
 
     def __init__(self, role: Role | None = None, transport: Transport = Transport.TCP) -> None:
         self.pending: deque[str] = deque()
+        # requests an answer released (after CONNECT or Upgrade), decoded at once so that the
+        # next answer is framed by their methods (a server's, an observer's); handed out first
+        self._early: deque[Message] = deque()
         super().__init__(role, transport)
 
     def decoder(self, sender: Role) -> Decoder:
         return HttpDecoder(self, sender)
+
+    def next_message(self, sender: Role | None = None) -> Message | None:
+        if self._early and sender is not Role.SERVER:
+            return self._early.popleft()
+        return super().next_message(sender)
+
+    def buffered(self, sender: Role | None = None) -> int:
+        held = super().buffered(sender)
+        if self._early and sender is not Role.SERVER:
+            held += sum(len(m.raw) for m in self._early)
+        return held
 
     def track(self, sender: Role, msg: Message) -> None:
         if sender is Role.CLIENT:
@@ -517,4 +531,12 @@ class HttpConversation(Conversation):
         switched = msg.status == 101 or (method == "CONNECT" and msg.status < 300)
         requests = self._decoders[Role.CLIENT]
         assert isinstance(requests, HttpDecoder)
+        waited = requests.state is _State.WAIT
         requests.released(switched)
+        if waited and not switched and self.role is not Role.CLIENT:
+            try:
+                while (early := requests.next_message()) is not None:
+                    self.track(Role.CLIENT, early)
+                    self._early.append(early)
+            except ProtocolError:
+                pass  # the decoder keeps the error: the server meets it after these requests
