@@ -373,3 +373,28 @@ _SOAP_BITS = [_post(_call("add", "<a>1</a><b>2</b>")), _post(b"<oops"), _post(b"
        cuts=st.lists(st.integers(0, 2000), max_size=8), eof=st.booleans())
 def test_request_laws(laws: ConversationLaws, data: bytes, cuts: list[int], eof: bool) -> None:
     laws.stream(soap.SPEC.conversation, Role.CLIENT, data, cuts, eof=eof)
+
+
+def _answer(server: Any, body: bytes) -> Any:
+    from lab.protocols.http import HttpRequest
+
+    return server.answer(HttpRequest(method="POST", target="/soap", path="/soap", query="", headers=[("Host", "x")],
+                                     body=body))
+
+
+@SETTINGS
+@given(st.binary(max_size=300) | st.sampled_from([b"", b"<", _call("add", "<a>1</a><b>2</b>")]), st.data())
+def test_the_server_answers_junk_and_damaged_envelopes_with_a_fault(body: bytes, data: st.DataObject) -> None:
+    """Any bytes, or a good envelope damaged anywhere: a 200 answer or a 500
+    fault envelope, never an exception."""
+    server = soap.SPEC.server(soap.SPEC.resolve_options({}))
+    doc = bytearray(body)
+    for _ in range(data.draw(st.integers(0, 3))):
+        if not doc:
+            break
+        at = data.draw(st.integers(0, len(doc) - 1))
+        doc[at:at + data.draw(st.integers(0, 5))] = data.draw(st.sampled_from([b"", b"<", b"&", b"<b>", b"\x00"]))
+    response = _answer(server, bytes(doc))
+    assert response.status in (200, 500)
+    parsed = env.loads_envelope(response.body)
+    assert (response.status == 500) == (parsed.fault is not None)
