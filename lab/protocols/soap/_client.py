@@ -59,7 +59,7 @@ class SoapClient(Redialing):
         """GET and read the WSDL (at ``path``, else the client's ``wsdl``
         option); returns the operations' names."""
         target = path or self.wsdl_path
-        result = await self.exchange("GET", target, b"", [], timeout=timeout)
+        result = await self._exchange("GET", target, b"", [], timeout=timeout)
         if result.status != 200:
             raise RemoteProtocolError(f"soap: GET {target} answered {result.status} {result.reason}",
                                       hint="give the WSDL's path: load_wsdl('/service?wsdl')")
@@ -115,7 +115,7 @@ class SoapClient(Redialing):
         except SchemaError as exc:
             raise ConfigError(f"soap: {operation}: {exc}") from None
         headers = [("Content-Type", "text/xml; charset=utf-8"), ("SOAPAction", f'"{op.action}"')]
-        result = await self.exchange("POST", path, dumps_envelope("".join(out)), headers, timeout=timeout)
+        result = await self._exchange("POST", path, dumps_envelope("".join(out)), headers, timeout=timeout)
         if result.truncated:
             raise RemoteProtocolError(f"soap: the reply to {operation} is larger than {self.max_body} bytes")
         try:

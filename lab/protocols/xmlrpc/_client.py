@@ -45,9 +45,8 @@ class XmlRpcClient(Redialing):
             self.path = options.path
 
     async def _rpc(self, body: bytes, what: str, timeout: float) -> Any:
-        result = await self.exchange("POST", self.path, body, [("Content-Type", "text/xml"),
-                                                               ("User-Agent", "netlab XML-RPC client")],
-                                     timeout=timeout)
+        headers = [("Content-Type", "text/xml"), ("User-Agent", "netlab XML-RPC client")]
+        result = await self._exchange("POST", self.path, body, headers, timeout=timeout)
         if result.status != 200:
             raise RemoteProtocolError(f"xmlrpc: {what} got HTTP {result.status} {result.reason}",
                                       hint=f"is {self.path} the server's XML-RPC path?")

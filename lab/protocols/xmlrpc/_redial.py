@@ -36,7 +36,7 @@ class Redialing(HttpClient):
     conversation_type: Callable[[Role | None, Transport], Conversation]
     _dials = 0
 
-    async def exchange(self, method: str, target: str, body: bytes, headers: Iterable[tuple[str, str]], *,
+    async def _exchange(self, method: str, target: str, body: bytes, headers: Iterable[tuple[str, str]], *,
                        timeout: float) -> HttpResult:
         """One request and its response, on the client's connection or, if
         the server closed that one, on a new one."""
