@@ -411,7 +411,8 @@ class Server(ListeningEndpoint):
         try:
             if self.spec.listen is not None:
                 self._listener = await self.spec.listen(Listening(
-                    self.host, self.port, self.options, _Recorder(self), self.lab.services, self.lab.clock))
+                    self.host, self.port, self.options, _Recorder(self), self.lab.services, self.lab.clock,
+                    idle_timeout=self.idle_timeout))
             elif self.transport is Transport.TCP:
                 self._server = await loop.create_server(
                     self._new_stream, self.host, self.port, reuse_address=True, backlog=512

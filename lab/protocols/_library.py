@@ -95,6 +95,9 @@ class Listening:
     recorder: Recorder
     services: Services
     clock: Clock
+    # seconds a connection may stay quiet (the server's idle_timeout; None: no limit): the
+    # library closes it in the protocol's own way (SSH sends a DISCONNECT)
+    idle_timeout: float | None = None
 
 
 class Link(Protocol):
