@@ -353,7 +353,7 @@ def test_a_silent_client_is_closed_after_the_login_grace(lab: Lab) -> None:
 
 
 def test_an_idle_connection_is_closed(lab: Lab) -> None:
-    srv = lab.serve("ssh", password=PASSWORD, idle="1")
+    srv = lab.serve("ssh", password=PASSWORD, idle_timeout=1)
     c = lab.connect("ssh", srv, name="c", options={"password": PASSWORD})
     wait_until(lambda: c.conn.state.value == "closed", timeout=30, what="the idle close")
     assert any("idle for 1 s" in s for s in events(lab, srv.name, "disconnect"))

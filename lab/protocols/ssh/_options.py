@@ -40,8 +40,6 @@ class SshOptions(Options):
                                 flag=True)
     login_grace: float = option(30.0, help="seconds to finish logging in", parse=seconds(1, 3600),
                                 metavar="SECONDS", show_default="30")
-    idle: float = option(600.0, help="seconds without traffic before a connection is closed (0: never)",
-                         parse=seconds(0, 86400), metavar="SECONDS", show_default="600")
     max_channels: int = option(8, help="sessions (shell, command, SFTP) one connection may hold at once",
                                parse=integer(1, 100), metavar="N")
 

@@ -18,8 +18,8 @@ callbacks and reports what happens inside the encryption as
   reaches outside it.
 * Loopback only unless ``--allow-remote``; no port forwarding, no agent
   or X11 forwarding; a login within ``--login-grace`` seconds, connections
-  closed after ``--idle`` quiet seconds, at most ``--max-channels``
-  sessions each.
+  closed with a DISCONNECT after the server's ``--idle-timeout`` quiet
+  seconds, at most ``--max-channels`` sessions each.
 
 Tests: tests/protocols/test_ssh.py, tests/interop/test_ssh_peers.py
 """
@@ -535,7 +535,7 @@ async def listen(where: Listening) -> _AcceptorListener:
     context = _Context(where, keys)
     acceptor = await asyncssh.listen(
         where.host, where.port,
-        tunnel=TapListener(where.recorder, where.clock, options.idle),
+        tunnel=TapListener(where.recorder, where.clock, where.idle_timeout or 0),
         server_factory=lambda: _LabSshServer(context),
         server_host_keys=[host_key],
         process_factory=context.process,
