@@ -453,3 +453,63 @@ def test_known_hosts_checks_the_host_key(lab: Lab, sshd: Any, tmp_path: Path) ->
     assert any(f"checked against {good}" in s for s in events(lab, c.name, "hostkey"))
     with pytest.raises(ConfigError, match=r"[Hh]ost key"):
         lab.connect("ssh", sshd, options={"password": PASSWORD, "known_hosts": str(bad)})
+
+
+class _Transcript:
+    """A recorder that keeps what a tapped connection sent and received."""
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[Role, bytes]] = []
+
+    def opened(self, peer: Any, local: Any, *, close: Any = None) -> _Transcript:
+        return self
+
+    def received(self, data: Any) -> None:
+        if isinstance(data, bytes):
+            self.chunks.append((Role.SERVER, data))
+
+    def sent(self, data: Any) -> None:
+        if isinstance(data, bytes):
+            self.chunks.append((Role.CLIENT, data))
+
+    def note(self, text: str) -> None: ...
+    def error(self, text: str) -> None: ...
+    def closed(self, reason: str = "closed") -> None: ...
+
+
+def test_an_observer_replays_a_real_session_however_split(sshd: Any) -> None:
+    """The bytes of a real login and command, as the tap saw them, decode
+    to the same messages on an observer whatever the cuts: the clear
+    stages exactly, the encrypted rest to the same bytes."""
+    from lab.protocols._base import LoopClock
+    from lab.protocols.ssh._tap import TapConnector
+
+    transcript = _Transcript()
+
+    async def go() -> None:
+        connector = TapConnector(transcript, LoopClock())  # type: ignore[arg-type]
+        conn = await asyncssh.connect("127.0.0.1", sshd.port, tunnel=connector, username="lab", password=PASSWORD,
+                                      known_hosts=None, client_keys=None, agent_path=None, config=None)
+        await conn.run("ls", check=True)
+        conn.close()
+        await conn.wait_closed()
+
+    asyncio.run(go())
+
+    def replay(cut: int) -> tuple[list[Any], dict[Role, bytes]]:
+        conv = SshConversation(None)
+        clear, wire = [], {Role.CLIENT: b"", Role.SERVER: b""}
+        for sender, chunk in transcript.chunks:
+            for piece in [p for p in ((chunk[:cut], chunk[cut:]) if cut else (chunk,)) if p]:
+                for side, msg in conv.observe(piece, sender):
+                    wire[side] += msg.raw
+                    if not isinstance(msg, SshEncrypted):
+                        clear.append((side, msg))
+        return clear, wire
+
+    whole, whole_wire = replay(0)
+    kinds = [m.kind for _, m in whole]
+    assert kinds.count("version") == 2 and kinds.count("KEXINIT") == 2 and kinds.count("NEWKEYS") == 2
+    for cut in (1, 3, 17, 200):
+        clear, wire = replay(cut)
+        assert clear == whole and wire == whole_wire
