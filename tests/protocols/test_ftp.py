@@ -523,3 +523,17 @@ def test_any_command_made_decodes_to_itself(verb: str, arg: str) -> None:
     assert back == cmd and (back.verb, back.arg) == (verb, arg if arg else "")
     if verb == "PASS" and arg:
         assert back.summary() == f"PASS {MASK}  (sent in cleartext)" and "***" in str(back.fields())
+
+
+def test_rest_holds_until_the_transfer_it_restarts(root: Path, arun: Runner) -> None:
+    """REST, then EPSV, then RETR: the file from the offset (REST need not come last)."""
+
+    async def main() -> None:
+        c = ftp.FtpClient(Loopback(ftp.SPEC, options=serving(root)))
+        await c.login("alice", "wonderland")
+        await c.type("I")
+        assert (await c.command("REST 4")).code == 350
+        assert await c.get("/pub/a.txt") == b"two\n"
+        assert await c.get("/pub/a.txt") == b"one\ntwo\n"  # spent
+
+    arun(main())

@@ -197,8 +197,8 @@ class FtpSession(FtpTransfers):
             return
         if msg.verb != "RNTO":
             self.rename_from = None  # RNTO must come right after RNFR (RFC 959 §4.1.3)
-        if msg.verb != "REST" and msg.verb not in ("RETR", "STOR"):
-            self.rest = 0
+        if msg.verb in ("APPE", "STOU", "LIST", "NLST", "MLSD"):
+            self.rest = 0  # a transfer that does not restart: REST is spent (RETR and STOR take it)
         handler(self, msg.arg)
 
     # -- answering --------------------------------------------------------
