@@ -948,13 +948,16 @@ class Client(Endpoint):
             return self._blocking_verb(name)
         if name.startswith("a") and name[1:] in verbs:
             return self._async_verb(name[1:])
+        if holder is not None and name in type(holder).shell_names:
+            return getattr(holder, name)(self)  # made for this client: it may call the verbs above
         raise AttributeError(
             f"{type(self).__name__} {self.__dict__.get('name', '?')!r} has no attribute {name!r}"
         )
 
     def __dir__(self) -> list[str]:
         verbs = type(self.verbs).verbs()
-        return sorted(set(super().__dir__()) | set(verbs) | {"a" + v for v in verbs})
+        return sorted(set(super().__dir__()) | set(verbs) | {"a" + v for v in verbs}
+                      | set(type(self.verbs).shell_names))
 
     def _blocking_verb(self, name: str) -> Callable[..., Any]:
         fn = getattr(self.verbs, name)

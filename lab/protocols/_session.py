@@ -194,6 +194,10 @@ class ClientVerbs(Generic[OptionsT]):
     # the library's client connection, for a protocol whose library owns
     # the socket (``ProtocolSpec.dial``); None otherwise
     link: Any = None
+    # objects a user reaches on the Client itself beside the verbs (XML-RPC's
+    # ``c.proxy``): each names a method called with the Client, whose result
+    # is what ``c.NAME`` gives
+    shell_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel

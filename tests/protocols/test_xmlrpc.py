@@ -548,3 +548,16 @@ def test_safe_mode_refuses_functions_with_the_place_in_the_file(tmp_path: Any, p
     assert re.match(rf"{re.escape(str(path))}:6:\d+: ", text), text
     assert "functions" in text and "safe mode refuses" in text
     assert load_file(path) is not None
+
+
+def test_a_client_offers_its_proxy(lab: Any) -> None:
+    """c.proxy.add(1, 2) on a lab client: the verbs' shell names reach the Client."""
+    srv = lab.serve("xmlrpc")
+    c = lab.connect("xmlrpc", srv)
+    assert c.proxy.add(1, 2) == 3
+    assert "system.multicall" in c.proxy.system.listMethods()
+    assert "proxy" in dir(c)
+    with pytest.raises(codec.XmlRpcFault):
+        c.proxy.nope()
+    with pytest.raises(AttributeError):
+        _ = c.exchange

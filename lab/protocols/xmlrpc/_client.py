@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from lab.errors import RemoteProtocolError
 from lab.protocols._options import option
@@ -38,6 +38,11 @@ class XmlRpcClient(Redialing):
 
     path = "/RPC2"
     conversation_type = XmlRpcConversation
+    shell_names: ClassVar[tuple[str, ...]] = ("proxy",)
+
+    def proxy(self, client: Any) -> Proxy:
+        """``c.proxy``: method calls as attributes, ``c.proxy.add(1, 2)``."""
+        return Proxy(client)
 
     def set_options(self, options: HttpClientOptions) -> None:
         super().set_options(options)
