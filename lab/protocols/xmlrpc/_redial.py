@@ -65,9 +65,9 @@ class Redialing(HttpClient):
             reader, writer = await asyncio.wait_for(asyncio.open_connection(peer[0], peer[1]), timeout)
         except (OSError, TimeoutError) as exc:
             raise ConnectionClosed(f"cannot connect again to {peer[0]}:{peer[1]}: {exc}") from None
-        Redialing._dials += 1
+        self._dials += 1
         local = writer.get_extra_info("sockname") or ()
-        record = channel.child(f"r{Redialing._dials}", self.conversation_type(None, Transport.TCP),
+        record = channel.child(f"r{self._dials}", self.conversation_type(None, Transport.TCP),
                                writer.get_extra_info("peername") or peer, local, close=writer.close)
         conv = self.conversation_type(Role.CLIENT, Transport.TCP)
         try:
