@@ -513,3 +513,14 @@ def test_an_observer_replays_a_real_session_however_split(sshd: Any) -> None:
     for cut in (1, 3, 17, 200):
         clear, wire = replay(cut)
         assert clear == whole and wire == whole_wire
+
+
+def test_the_server_tells_its_fingerprint(lab: Lab, sshd: Any) -> None:
+    c = lab.connect("ssh", sshd, options={"password": PASSWORD})
+    assert sshd.fingerprint() == c.fingerprint()
+
+
+def test_ipv6_loopback(lab: Lab) -> None:
+    srv = lab.serve("ssh", password=PASSWORD, host="::1")
+    c = lab.connect("ssh", f"[::1]:{srv.port}", options={"password": PASSWORD})
+    assert c.run("ls").status == 0

@@ -152,6 +152,15 @@ class SshServer(ServerBehaviour[SshOptions]):
                 hint="add --password-file FILE (for the user lab), --user NAME=PASSWORD or --authorized-keys FILE",
             )
 
+    shell_names = ("fingerprint",)
+
+    def fingerprint(self) -> str:
+        """The host key's fingerprint (``srv.fingerprint()``), to compare
+        with what ``ssh`` shows the first time it connects."""
+        if self.options.host_key:
+            return fingerprint(asyncssh.read_private_key(self.options.host_key))
+        return fingerprint(self.services.get(HOST_KEY).key())
+
     def check_bind(self, host: str) -> None:
         """Refuse to listen beyond loopback unless ``--allow-remote``."""
         if not self.options.allow_remote and not is_loopback(host):
