@@ -54,6 +54,13 @@ def test_bad_command_lines_still_decode(raw: bytes, problem: str) -> None:
     assert problem in ftp.parse_command(raw).problem
 
 
+def test_data_ports_are_volatile() -> None:
+    """PORT/EPRT arguments and reply text change from run to run: recordings match them loosely."""
+    assert ftp.parse_command(b"PORT 127,0,0,1,200,10\r\n").volatile == {"arg"}
+    assert ftp.parse_command(b"RETR a\r\n").volatile == frozenset()
+    assert "lines" in FtpReply.of(229, "Entering Extended Passive Mode (|||5000|)").volatile
+
+
 def test_pass_is_a_secret() -> None:
     """PASS's argument is masked in summaries and fields, kept in raw, named by secret_spans."""
     cmd = ftp.parse_command(b"PASS two words\r\n")

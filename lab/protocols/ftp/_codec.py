@@ -119,6 +119,11 @@ class FtpCommand(Message):
     def kind(self) -> str:
         return self.verb or self.KIND  # hooks select a verb: srv.on("RETR", fn)
 
+    @property
+    def volatile(self) -> frozenset[str]:
+        # PORT/EPRT name a port the client's OS chose: another each run
+        return _PORT_ARG if self.verb in ("PORT", "EPRT") else frozenset()
+
     def secret_spans(self) -> Spans:
         head = self.raw[:5].upper()
         if head not in (b"PASS ", b"ACCT "):
@@ -163,6 +168,7 @@ class FtpCommand(Message):
 
 
 _VERB = re.compile(r"[A-Za-z]{3,4}")
+_PORT_ARG = frozenset({"arg"})
 
 
 def parse_command(raw: bytes) -> FtpCommand:
