@@ -112,7 +112,8 @@ def test_openssh_refuses_a_wrong_password(lab: Lab, sshd: Any, children: list[pe
 
 def test_the_console_over_ssh_tt(lab: Lab, sshd: Any, children: list[pexpect.spawn]) -> None:
     """On a pty: the greeting and prompt, a statement, Tab listing two
-    commands and completing one, the up arrow recalling the last line, quit."""
+    commands and completing one, Ctrl-C cancelling a statement, the up
+    arrow recalling the last line, quit."""
     child = spawn("ssh", [*OPENSSH, "-tt", "-p", str(sshd.port), "lab@127.0.0.1"])
     children.append(child)
     child.expect("password: ")
@@ -129,6 +130,15 @@ def test_the_console_over_ssh_tt(lab: Lab, sshd: Any, children: list[pexpect.spa
     child.expect("netlab> ")
     child.send("serv\t")
     child.expect("e ")  # one choice: the word completed on the line
+    child.send("\x15help\r")
+    child.expect("commands")
+    child.expect("netlab> ")
+    child.send("wait 60\r")
+    child.send("\x03")  # Ctrl-C: the statement is cancelled
+    child.expect("interrupted")
+    child.expect("netlab> ")
+    child.send("\x1b[A")  # the line before, recalled
+    child.expect("wait 60")
     child.send("\x15help\r")
     child.expect("commands")
     child.expect("netlab> ")

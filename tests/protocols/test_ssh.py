@@ -524,3 +524,29 @@ def test_ipv6_loopback(lab: Lab) -> None:
     srv = lab.serve("ssh", password=PASSWORD, host="::1")
     c = lab.connect("ssh", f"[::1]:{srv.port}", options={"password": PASSWORD})
     assert c.run("ls").status == 0
+
+
+def test_a_break_interrupts_a_statement_and_typed_lines_wait(lab: Lab, sshd: Any) -> None:
+    """In the console shell: lines typed while a statement runs run after
+    it, in order; a break (Ctrl-C on a terminal) cancels a running one."""
+
+    async def go() -> tuple[str, str]:
+        conn = await _login(sshd.port, PASSWORD)
+        process = await conn.create_process(term_type=None)
+        await process.stdout.readuntil(ssh.PROMPT)
+        process.stdin.write("wait 0.5\nserve echo as e1\nls\n")
+        ahead = ""
+        for _ in range(3):
+            ahead += await asyncio.wait_for(process.stdout.readuntil(ssh.PROMPT), 30)
+        # the channel keeps order: the line arrives, its statement starts, then the break
+        process.stdin.write("wait 60\n")
+        process.send_break(0)
+        broken = await asyncio.wait_for(process.stdout.readuntil(ssh.PROMPT), 30)
+        process.stdin.write_eof()
+        conn.close()
+        await conn.wait_closed()
+        return ahead, broken
+
+    ahead, broken = asyncio.run(go())
+    assert ahead.index("e1: echo listening") < ahead.index("e1    server")
+    assert "interrupted" in broken

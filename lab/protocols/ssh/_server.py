@@ -11,7 +11,8 @@ callbacks and reports what happens inside the encryption as
   result, never the password.  Six failures end the connection.
 * A shell is the lab console: the command language, with asyncssh's line
   editor (history with the arrow keys) and Tab completing commands,
-  protocols and names.  ``ssh ... COMMAND`` runs one statement and exits
+  protocols and names; Ctrl-C cancels a running statement, and lines
+  typed meanwhile wait their turn.  ``ssh ... COMMAND`` runs one statement and exits
   with 0, or 1 when it failed.  The same :data:`~lab.services.CONSOLE`
   the telnet console uses runs the statements.
 * ``--sftp-root DIR`` offers SFTP inside DIR: no path, ``..`` or symlink
@@ -30,6 +31,7 @@ import asyncio
 import hmac
 import logging
 import os
+from collections import deque
 from typing import Any
 
 import asyncssh
@@ -50,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 PROMPT = "netlab> "
 MAX_AUTH_FAILURES = 6  # per connection, as OpenSSH's MaxAuthTries
+MAX_TYPED_AHEAD = 8  # console lines typed while a statement runs
 DISC_HOST_NOT_ALLOWED = 1
 DISC_NO_MORE_AUTH_METHODS = 14
 _QUIT = frozenset({"quit", "exit", "logout"})
@@ -339,12 +342,13 @@ class _ConsoleSession:
         self.write("netlab console over SSH: statements act on this lab. `help` lists commands,"
                    " `quit` leaves; Tab completes, the arrow keys recall.\n")
         prompt = True
+        typed: deque[str] = deque()  # lines typed while a statement ran
         while True:
             if prompt:
                 self.write(PROMPT)
             prompt = True
             try:
-                line = await process.stdin.readline()
+                line = typed.popleft() if typed else await process.stdin.readline()
             except asyncssh.BreakReceived:
                 self.write("^C\n")
                 continue
@@ -364,7 +368,36 @@ class _ConsoleSession:
             if text.lower() in _QUIT:
                 self.write("Goodbye.\n")
                 return 0
-            await self.statement(text)
+            await self.interruptible(text, typed)
+
+    async def interruptible(self, text: str, typed: deque[str]) -> None:
+        """Run a statement while reading on: Ctrl-C (a break) cancels it,
+        lines typed meanwhile wait their turn (at most MAX_TYPED_AHEAD)."""
+        task = asyncio.ensure_future(self.statement(text))
+        while not task.done():
+            reader = asyncio.ensure_future(self.process.stdin.readline())
+            await asyncio.wait({task, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if not reader.done():
+                reader.cancel()  # what it had not read stays in the channel's buffer
+                await asyncio.gather(reader, return_exceptions=True)
+                break
+            try:
+                line = reader.result()
+            except asyncssh.BreakReceived:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                self.write("^C\ninterrupted\n")
+                return
+            except (asyncssh.TerminalSizeChanged, asyncssh.SignalReceived):
+                continue
+            if not line:  # the client is done typing: the statement finishes, then the session
+                typed.append(line)
+                break
+            if len(typed) < MAX_TYPED_AHEAD:
+                typed.append(line)
+            else:
+                self.write(f"netlab: busy, {MAX_TYPED_AHEAD} lines already wait: line dropped\n")
+        await asyncio.gather(task, return_exceptions=True)
 
     def complete(self, line: str, pos: int) -> bool | tuple[str, int]:
         """Tab in the line editor: extend the word, or list the choices."""
