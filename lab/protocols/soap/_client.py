@@ -17,7 +17,15 @@ from lab.protocols._options import option
 from lab.protocols.http._client import HttpClientOptions
 from lab.protocols.soap._conversation import SoapConversation
 from lab.protocols.soap._envelope import SoapDecodeError, dumps_envelope, loads_envelope
-from lab.protocols.soap._schema import Complex, Field, SchemaError, decode_element, decode_sequence, encode_field
+from lab.protocols.soap._schema import (
+    Complex,
+    Field,
+    SchemaError,
+    decode_element,
+    decode_sequence,
+    encode_field,
+    field_for,
+)
 from lab.protocols.soap._wsdl import Operation, Service, WsdlError, loads_wsdl
 from lab.protocols.xmlrpc._redial import Redialing
 
@@ -83,8 +91,6 @@ class SoapClient(Redialing):
         return self.service
 
     def _untyped(self, operation: str, kwargs: dict[str, Any]) -> Operation:
-        from lab.protocols.soap._schema import field_for
-
         assert self.namespace is not None
         try:
             inputs = tuple(field_for(k, type(v) if v is not None else str, self.namespace) for k, v in kwargs.items())
