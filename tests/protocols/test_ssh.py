@@ -550,3 +550,30 @@ def test_a_break_interrupts_a_statement_and_typed_lines_wait(lab: Lab, sshd: Any
     ahead, broken = asyncio.run(go())
     assert ahead.index("e1: echo listening") < ahead.index("e1    server")
     assert "interrupted" in broken
+
+
+def test_sessions_per_connection_are_capped(lab: Lab, jail: Path) -> None:
+    """--max-channels: a second session (a command, or SFTP) on a
+    connection that holds one is refused; the first goes on."""
+    srv = lab.serve("ssh", password=PASSWORD, sftp_root=str(jail), max_channels=1)
+
+    async def go() -> tuple[str, bool]:
+        conn = await _login(srv.port, PASSWORD)
+        shell = await conn.create_process(term_type=None)
+        await shell.stdout.readuntil(ssh.PROMPT)
+        second = await conn.run("ls", check=False)
+        async with conn.start_sftp_client() as sftp:
+            try:
+                await sftp.listdir("/")
+                sftp_refused = False
+            except asyncssh.SFTPPermissionDenied as exc:
+                sftp_refused = "sessions per connection" in exc.reason
+        shell.stdin.write("ls\n")
+        still = await shell.stdout.readuntil(ssh.PROMPT)
+        conn.close()
+        await conn.wait_closed()
+        return str(second.stderr) + still, sftp_refused
+
+    out, sftp_refused = asyncio.run(go())
+    assert "at most 1 sessions per connection" in out and "server" in out
+    assert sftp_refused

@@ -176,16 +176,20 @@ class JailedSftpServer(asyncssh.SFTPServer):
     path is resolved (symlinks followed) and refused outside the root;
     links are not made.  What the client does is in the log."""
 
-    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], root: str, tap: Tap | None) -> None:
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], root: str, tap: Tap | None, *,
+                 refusal: str | None = None) -> None:
         self.root = os.path.realpath(root)
         super().__init__(chan, chroot=self.root.encode())
         self.tap = tap
+        self.refusal = refusal  # set: a session over the cap, whose every request is refused
 
     def _event(self, text: str, **values: object) -> None:
         if self.tap is not None:
             self.tap.event(True, "sftp", text, **values)
 
     def map_path(self, path: bytes) -> bytes:
+        if self.refusal is not None:
+            raise asyncssh.SFTPPermissionDenied(self.refusal)
         mapped = super().map_path(path)
         real = os.path.realpath(mapped)
         if real != self.root.encode() and not real.startswith(self.root.encode() + b"/"):
@@ -285,9 +289,15 @@ class _Context:
         tap = tap_of(chan)
         if tap is not None:
             tap.session_ids += 1
-            tap.sessions += 1
             tap.event(True, "channel-request", f"session {tap.session_ids}: subsystem sftp",
                       channel=tap.session_ids, request="subsystem", subsystem="sftp")
+            if tap.sessions >= self.options.max_channels:
+                why = f"at most {self.options.max_channels} sessions per connection"
+                tap.event(False, "channel-close", f"session {tap.session_ids} refused: {why}")
+                # closing the channel here would end the whole connection (asyncssh): every request is refused
+                assert self.options.sftp_root is not None
+                return JailedSftpServer(chan, self.options.sftp_root, None, refusal=why)
+            tap.sessions += 1
         assert self.options.sftp_root is not None
         return JailedSftpServer(chan, self.options.sftp_root, tap)
 
