@@ -577,3 +577,30 @@ def test_sessions_per_connection_are_capped(lab: Lab, jail: Path) -> None:
     out, sftp_refused = asyncio.run(go())
     assert "at most 1 sessions per connection" in out and "server" in out
     assert sftp_refused
+
+
+@pytest.mark.parametrize("junk", [
+    b"SSH-2.0-x\r\n" + b"\xff" * 64,  # a packet length beyond any cap
+    b"SSH-2.0-x\r\n" + struct.pack("!IB", 12, 2) + b"\x14" * 11,  # too little padding
+    b"SSH-1.5-old\r\n",  # a protocol version asyncssh does not speak
+    b"\r\n" * 5000,  # empty lines, not a version
+])
+def test_hostile_openings_end_only_their_connection(lab: Lab, sshd: Any, junk: bytes) -> None:
+    """Many quiet connections and one hostile: each hostile one is closed
+    with a [disconnect] event; a real client logs in and runs meanwhile."""
+    quiet = [socket.create_connection(("127.0.0.1", sshd.port), timeout=30) for _ in range(20)]
+    try:
+        with socket.create_connection(("127.0.0.1", sshd.port), timeout=30) as s:
+            s.sendall(junk)
+            s.settimeout(30)
+            try:
+                while s.recv(65536):
+                    pass
+            except ConnectionResetError:
+                pass
+        c = lab.connect("ssh", sshd, options={"password": PASSWORD})
+        assert c.run("ls").status == 0
+        wait_until(lambda: len(events(lab, "sshd", "disconnect")) >= 1, what="the drop")
+    finally:
+        for s in quiet:
+            s.close()
