@@ -255,7 +255,8 @@ def test_a_shell_is_the_console(lab: Lab, sshd: Any) -> None:
     c = lab.connect("ssh", sshd, name="c", options={"password": PASSWORD})
     assert "netlab console over SSH" in c.shell()
     assert "sshd" in c.type("ls")
-    assert "serve" in c.type("help")
+    listing = c.type("help")
+    assert "serve" in listing and "quit     leave the console" in listing
     assert c.close_shell() == 0
 
 

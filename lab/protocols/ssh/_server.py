@@ -336,10 +336,12 @@ class _ConsoleSession:
             return await self.statement(command)
         return await self.shell()
 
-    async def statement(self, text: str) -> int:
+    async def statement(self, text: str, *, shell: bool = False) -> int:
         assert self.console is not None
         self.tap.note(f"console runs: {text}")
         ok, output = await run_statement(self.console, text)
+        if shell and ok and text.lower() == "help":
+            output += "\n  quit     leave the console (also exit, logout, Ctrl-D)"
         if output:
             self.write(output + "\n", error=not ok)
         return 0 if ok else 1
@@ -383,7 +385,7 @@ class _ConsoleSession:
     async def interruptible(self, text: str, typed: deque[str]) -> None:
         """Run a statement while reading on: Ctrl-C (a break) cancels it,
         lines typed meanwhile wait their turn (at most MAX_TYPED_AHEAD)."""
-        task = asyncio.ensure_future(self.statement(text))
+        task = asyncio.ensure_future(self.statement(text, shell=True))
         while not task.done():
             reader = asyncio.ensure_future(self.process.stdin.readline())
             await asyncio.wait({task, reader}, return_when=asyncio.FIRST_COMPLETED)
