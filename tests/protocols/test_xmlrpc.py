@@ -36,8 +36,19 @@ SCALARS = (
     | st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9999, 12, 31)).map(
         lambda d: d.replace(microsecond=0))
 )
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
 VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
-                      | st.dictionaries(XML_TEXT, inner, max_size=4), max_leaves=20)
+                      | st.dictionaries(XML_TEXT, inner, max_size=4), max_leaves=20).filter(
+    lambda v: _depth(v) <= codec.MAX_NESTING)
 INT32 = st.integers(min_value=codec.INT32[0], max_value=codec.INT32[1])
 
 
@@ -110,6 +121,17 @@ def test_big_integers_travel_as_i8_and_carriage_returns_survive() -> None:
 def test_what_xmlrpc_cannot_carry_is_refused_before_sending(value: Any) -> None:
     with pytest.raises(ValueError):
         codec.dumps_response(value)
+
+
+def test_the_deepest_value_we_send_is_one_we_read() -> None:
+    """Nesting is capped when sending as the parser caps it when reading."""
+    value: Any = "core"
+    for _ in range(codec.MAX_NESTING):
+        value = [value]
+    for doc in (codec.dumps_call("m", [value]), codec.dumps_response(value), codec.dumps_response({"k": value[0]})):
+        codec.loads(doc)
+    with pytest.raises(ValueError, match="nested deeper"):
+        codec.dumps_response([value])
 
 
 def test_a_value_that_contains_itself_is_refused() -> None:

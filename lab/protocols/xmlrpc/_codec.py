@@ -74,6 +74,9 @@ INTERNAL_ERROR = -32603
 APPLICATION_ERROR = -32500
 
 INT32 = (-(2**31), 2**31 - 1)
+# each level is three elements (value, array, data / struct, member, value); with
+# the document's own four, this stays within what the parser takes (MAX_DEPTH)
+MAX_NESTING = 19
 INT64 = (-(2**63), 2**63 - 1)
 
 Value = Union[int, float, bool, str, None, bytes, dt.datetime, list["Value"], dict[str, "Value"]]  # noqa: UP007
@@ -145,8 +148,8 @@ def format_datetime(value: dt.datetime) -> str:
 
 
 def _encode(value: Any, out: list[str], depth: int, seen: set[int]) -> None:
-    if depth > 60:
-        raise ValueError("a value nested deeper than 60 levels")
+    if depth > MAX_NESTING:
+        raise ValueError(f"a value nested deeper than {MAX_NESTING} arrays or structs")
     if value is None:
         out.append("<value><nil/></value>")
     elif isinstance(value, bool):
