@@ -161,15 +161,16 @@ class XmlRpcReply(HttpResponseHead):
         return HttpResponseHead.matches(self, pattern)
 
 
-def _copy(msg: HttpHead, cls: type[HttpHead], **extra: Any) -> Any:
-    base = {f.name: getattr(msg, f.name) for f in fields(type(msg)) if f.name in _BASE_FIELDS[cls.__mro__[1]]}
-    return cls(**base, **extra)
-
-
 _BASE_FIELDS: dict[type, frozenset[str]] = {
     HttpRequestHead: frozenset(f.name for f in fields(HttpRequestHead)),
     HttpResponseHead: frozenset(f.name for f in fields(HttpResponseHead)),
 }
+
+
+def _copy(msg: HttpHead, cls: type[XmlRpcCall] | type[XmlRpcReply], **extra: Any) -> Any:
+    """``msg`` as ``cls``, the XML-RPC view of its HTTP class, with ``extra`` fields."""
+    base = HttpRequestHead if issubclass(cls, HttpRequestHead) else HttpResponseHead
+    return cls(**{name: getattr(msg, name) for name in _BASE_FIELDS[base]}, **extra)
 
 
 def plain(msg: Message) -> Message:
