@@ -192,7 +192,8 @@ class JailedSftpServer(asyncssh.SFTPServer):
             raise asyncssh.SFTPPermissionDenied(self.refusal)
         mapped = super().map_path(path)
         real = os.path.realpath(mapped)
-        if real != self.root.encode() and not real.startswith(self.root.encode() + b"/"):
+        root = self.root.encode()
+        if real != root and not real.startswith(root.rstrip(b"/") + b"/"):
             self._event(f"refused {path.decode('utf-8', 'replace')!r}: outside the SFTP root")
             raise asyncssh.SFTPPermissionDenied("outside the SFTP root")
         return mapped
