@@ -314,7 +314,10 @@ def test_sftp_stays_in_its_root(lab: Lab, jail: Path, tmp_path: Path) -> None:
     with pytest.raises(ssh.SshError):
         c.put(str(tmp_path / "up.txt"), "/escape")
     assert (tmp_path / "secret.txt").read_text() == "outside\n"
-    assert any("outside the SFTP root" in s for s in events(lab, srv.name, "sftp"))
+    sftp = events(lab, srv.name, "sftp")
+    assert any("outside the SFTP root" in s for s in sftp)
+    assert "[sftp] closed /pub/hello.txt: 20 bytes read, 0 written" in sftp
+    assert "[sftp] closed /pub/up.txt: 0 bytes read, 9 written" in sftp
 
 
 def test_garbage_instead_of_a_version_is_dropped_alone(lab: Lab, sshd: Any) -> None:

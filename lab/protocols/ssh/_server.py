@@ -182,6 +182,7 @@ class JailedSftpServer(asyncssh.SFTPServer):
         super().__init__(chan, chroot=self.root.encode())
         self.tap = tap
         self.refusal = refusal  # set: a session over the cap, whose every request is refused
+        self._files: dict[int, list[Any]] = {}  # open files: name, bytes read, bytes written
 
     def _event(self, text: str, **values: object) -> None:
         if self.tap is not None:
@@ -200,8 +201,29 @@ class JailedSftpServer(asyncssh.SFTPServer):
 
     def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> Any:
         mode = "write" if pflags & asyncssh.FXF_WRITE else "read"
-        self._event(f"open {path.decode('utf-8', 'replace')} for {mode}")
-        return super().open(path, pflags, attrs)
+        name = path.decode("utf-8", "replace")
+        self._event(f"open {name} for {mode}")
+        handle = super().open(path, pflags, attrs)
+        self._files[id(handle)] = [name, 0, 0]
+        return handle
+
+    def read(self, file_obj: object, offset: int, size: int) -> Any:
+        data = super().read(file_obj, offset, size)
+        if isinstance(data, bytes) and id(file_obj) in self._files:
+            self._files[id(file_obj)][1] += len(data)
+        return data
+
+    def write(self, file_obj: object, offset: int, data: bytes) -> Any:
+        if id(file_obj) in self._files:
+            self._files[id(file_obj)][2] += len(data)
+        return super().write(file_obj, offset, data)
+
+    def close(self, file_obj: object) -> Any:
+        counts = self._files.pop(id(file_obj), None)
+        if counts is not None:
+            name, read, written = counts
+            self._event(f"closed {name}: {read} bytes read, {written} written", read=read, written=written)
+        return super().close(file_obj)
 
     def remove(self, path: bytes) -> Any:
         self._event(f"remove {path.decode('utf-8', 'replace')}")
