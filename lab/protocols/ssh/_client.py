@@ -122,8 +122,8 @@ async def dial(where: Dialing) -> SshLink:
         tap.event(True, "hostkey", f"server host key {key.get_algorithm()} {fingerprint(key)} ({checked})",
                   algorithm=key.get_algorithm(), fingerprint=fingerprint(key))
     info = conn.get_extra_info
-    tap.event(False, "algorithms", f"encrypted with {info('send_cipher')} / mac {info('send_mac')} / compression"
-              f" {info('send_compression')} to the server", cipher_c2s=info("send_cipher"),
+    tap.event(False, "algorithms", f"in use to the server: cipher {info('send_cipher')}, mac {info('send_mac')},"
+              f" compression {info('send_compression')}", cipher_c2s=info("send_cipher"),
               cipher_s2c=info("recv_cipher"), server_version=info("server_version"))
     return SshLink(conn, tap)
 

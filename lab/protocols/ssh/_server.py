@@ -494,8 +494,8 @@ class _LabSshServer(asyncssh.SSHServer):
         self.told_algorithms = True
         info = self.conn.get_extra_info
         self._event(False, "algorithms",
-                    f"encrypted with {info('recv_cipher')} / mac {info('recv_mac')} / compression "
-                    f"{info('recv_compression')} from the client, {info('send_cipher')} back",
+                    f"in use from the client: cipher {info('recv_cipher')}, mac {info('recv_mac')}, compression "
+                    f"{info('recv_compression')}; to it: cipher {info('send_cipher')}",
                     client_version=info("client_version"), server_version=info("server_version"),
                     cipher_c2s=info("recv_cipher"), cipher_s2c=info("send_cipher"),
                     mac_c2s=info("recv_mac"), mac_s2c=info("send_mac"),
