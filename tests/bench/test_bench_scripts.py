@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = ("echo", "mail", "irc", "pop3", "fairness", "proxy")
+SCRIPTS = ("echo", "mail", "irc", "pop3", "fairness", "proxy", "dns", "http")
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
