@@ -20,14 +20,15 @@ from lab import Lab
 from lab.protocols.ftp import Jail, PathRefused
 
 SECRET = b"TOPSECRET-do-not-serve"
+DECOY = b"root:x:0:0:a decoy beside the root\n"
 
 # each names something outside the root, or tries to
 CRAFTED = [
     "../secret.txt",
     "../../secret.txt",
     "/../secret.txt",
-    "/../../../../../../etc/passwd",
-    "/etc/passwd",
+    "/../../../../../..{base}/etc/passwd",
+    "{base}/etc/passwd",
     "..",
     "../",
     "/..",
@@ -55,7 +56,7 @@ CRAFTED = [
     "\u2025/secret.txt",
     "\uff0e\uff0e/secret.txt",
     "~/secret.txt",
-    "~root/.bashrc",
+    "~nobody/secret.txt",
     "link_out",
     "link_abs",
     "dir_out/secret.txt",
@@ -78,9 +79,12 @@ def tree(tmp_path: Path) -> Iterator[Path]:
     (root / "pub" / "ok.txt").write_bytes(b"fine\n")
     (tmp_path / "secret.txt").write_bytes(SECRET)
     os.symlink(tmp_path / "secret.txt", root / "link_out")
-    os.symlink("/etc/passwd", root / "link_abs")
+    # never a system file: a test that catches a broken jail must not let it write there
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "passwd").write_bytes(DECOY)
+    os.symlink(tmp_path / "etc" / "passwd", root / "link_abs")
     os.symlink(tmp_path, root / "dir_out")
-    os.symlink("/etc", root / "etc_link")
+    os.symlink(tmp_path / "etc", root / "etc_link")
     os.symlink("../..", root / "pub" / "deep_out")
     yield tmp_path
 
@@ -88,9 +92,10 @@ def tree(tmp_path: Path) -> Iterator[Path]:
 def snapshot(base: Path) -> dict[str, bytes | None]:
     """Everything outside the root, by path: what must never change."""
     out: dict[str, bytes | None] = {}
-    for path in sorted(base.iterdir()):
-        if path.name != "root":
-            out[path.name] = path.read_bytes() if path.is_file() else None
+    for path in sorted(base.rglob("*")):
+        relative = path.relative_to(base)
+        if relative.parts[0] != "root":
+            out[str(relative)] = path.read_bytes() if path.is_file() and not path.is_symlink() else None
     return out
 
 
@@ -114,6 +119,7 @@ def attempt(fn: object, *args: object) -> str:
 def test_no_crafted_path_leaves_the_root(lab: Lab, tree: Path, path: str) -> None:
     """Every command that names ``path`` stays inside the root: the secret
     never comes back; nothing outside changes."""
+    path = path.replace("{base}", str(tree))
     before = snapshot(tree)
     srv = lab.serve("ftp", path=str(tree / "root"))
     client = login(srv.port)
@@ -151,7 +157,7 @@ def test_no_crafted_path_leaves_the_root(lab: Lab, tree: Path, path: str) -> Non
             client.close()
     text = "\n".join(seen)
     assert SECRET.decode() not in text
-    assert "root:x:0:0" not in text  # /etc/passwd
+    assert "root:x:0:0" not in text  # the decoy at an absolute path
     assert snapshot(tree) == before
     assert (tree / "secret.txt").read_bytes() == SECRET  # a link may go (DELE takes the link, not its target)
 

@@ -462,10 +462,10 @@ def test_local_files_stay_in_the_client_folder(root: Path, tmp_path_factory: Any
         assert (root / "pub" / "in.txt").read_bytes() == b"from disk\n"
         await c.put("/pub/text.txt", "text as UTF-8 \u00e9")
         assert (root / "pub" / "text.txt").read_bytes() == "text as UTF-8 \u00e9".encode()
-        for outside in ("../escape.txt", "/etc/passwd"):
+        for outside in ("../escape.txt", str(folder.parent / "absolute.txt")):
             with pytest.raises(LabError, match="outside the client's folder"):
                 await c.get("/pub/a.txt", local=outside)
-        assert not (folder.parent / "escape.txt").exists()
+        assert not (folder.parent / "escape.txt").exists() and not (folder.parent / "absolute.txt").exists()
 
     arun(main())
 
