@@ -63,7 +63,7 @@ def _refusal(msg: object) -> bytes:
 SPEC = ProtocolSpec(
     name="soap",
     summary="offers Python functions as a SOAP 1.1 web service with a WSDL, and calls services",
-    rfc="SOAP 1.1 (W3C Note 2000), WSDL 1.1, over RFC 9112",
+    rfc="SOAP 1.1, WSDL 1.1",
     default_port=8080,
     transports=(Transport.TCP,),
     conversation=SoapConversation,

@@ -82,7 +82,7 @@ def _refusal(msg: object) -> bytes:
 SPEC = ProtocolSpec(
     name="xmlrpc",
     summary="calls Python functions over HTTP with XML-RPC, and calls them on other servers",
-    rfc="XML-RPC specification (1999), over RFC 9112",
+    rfc="XML-RPC (1999)",
     default_port=8080,
     transports=(Transport.TCP,),
     conversation=XmlRpcConversation,
