@@ -133,9 +133,12 @@ class HttpDecoder(StreamBuffer):
         self._chunked = False
         self._upgrade = False  # llhttp saw CONNECT or Upgrade in the last head
         self._llhttp_reuse: tuple[_Collect, Any] | None = None
+        self.early: deque[Message] = deque()  # decoded ahead by the conversation (see its track)
 
     @property
     def buffered(self) -> int:
+        if self.early:
+            return len(self._buf) + len(self._raw) + sum(len(m.raw) for m in self.early)
         return len(self._buf) + len(self._raw)
 
     @property
@@ -151,6 +154,8 @@ class HttpDecoder(StreamBuffer):
     # -- heads ------------------------------------------------------------
 
     def next_message(self) -> Message | None:
+        if self.early:
+            return self.early.popleft()
         if self._error:
             raise self._error
         state = self.state
@@ -501,27 +506,17 @@ class HttpConversation(Conversation):
 
     def __init__(self, role: Role | None = None, transport: Transport = Transport.TCP) -> None:
         self.pending: deque[str] = deque()
-        # requests an answer released (after CONNECT or Upgrade), decoded at once so that the
-        # next answer is framed by their methods (a server's, an observer's); handed out first
-        self._early: deque[Message] = deque()
+        self._tracked: deque[Message] = deque()  # decoded early, tracked already
         super().__init__(role, transport)
 
     def decoder(self, sender: Role) -> Decoder:
         return HttpDecoder(self, sender)
 
-    def next_message(self, sender: Role | None = None) -> Message | None:
-        if self._early and sender is not Role.SERVER:
-            return self._early.popleft()
-        return super().next_message(sender)
-
-    def buffered(self, sender: Role | None = None) -> int:
-        held = super().buffered(sender)
-        if self._early and sender is not Role.SERVER:
-            held += sum(len(m.raw) for m in self._early)
-        return held
-
     def track(self, sender: Role, msg: Message) -> None:
         if sender is Role.CLIENT:
+            if self._tracked and msg is self._tracked[0]:
+                self._tracked.popleft()  # handed out now, counted when it was decoded early
+                return
             if type(msg) is HttpRequestHead and len(self.pending) < MAX_PENDING_REQUESTS:
                 self.pending.append(msg.method)
             return
@@ -534,9 +529,16 @@ class HttpConversation(Conversation):
         waited = requests.state is _State.WAIT
         requests.released(switched)
         if waited and not switched and self.role is not Role.CLIENT:
+            # requests held behind the answer are decoded now, so that the next answer is framed
+            # by their methods (a server's, an observer's); the decoder hands them out in order
+            ahead: list[Message] = []
+            handed, requests.early = requests.early, deque()  # decoded ahead before: not again
             try:
                 while (early := requests.next_message()) is not None:
                     self.track(Role.CLIENT, early)
-                    self._early.append(early)
+                    ahead.append(early)
             except ProtocolError:
                 pass  # the decoder keeps the error: the server meets it after these requests
+            self._tracked.extend(ahead)
+            handed.extend(ahead)
+            requests.early = handed
