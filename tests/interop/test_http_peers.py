@@ -220,6 +220,50 @@ def test_our_client_against_python_http_server(lab: Lab, python_http_server: int
         c.get("/a.txt")  # it closed after its answer: connect again
 
 
+AIOHTTP_APP = r"""
+import sys
+from aiohttp import web
+
+async def chunks(request):
+    response = web.StreamResponse()
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    for i in range(50):
+        await response.write(b"chunk %d " % i + b"z" * 5000 + b"\n")
+    await response.write_eof()
+    return response
+
+async def empty(request):
+    return web.Response(status=204)
+
+app = web.Application()
+app.router.add_get("/chunks", chunks)
+app.router.add_get("/empty", empty)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=lambda *a: print("ready", flush=True))
+"""
+
+
+@pytest.fixture
+def aiohttp_server() -> Iterator[int]:
+    port = free_port()
+    with Proc([sys.executable, "-c", AIOHTTP_APP, str(port)]) as proc:
+        wait_for_port(port, timeout=30)
+        yield port
+        proc.stop(15)
+
+
+def test_our_client_reads_chunked_and_empty_answers_from_aiohttp(lab: Lab, aiohttp_server: int) -> None:
+    """aiohttp streams a chunked body in many writes and answers 204 without one: both read, in step."""
+    c = lab.connect("http", f"127.0.0.1:{aiohttp_server}")
+    got = c.get("/chunks")
+    expected = b"".join(b"chunk %d " % i + b"z" * 5000 + b"\n" for i in range(50))
+    assert got.status == 200 and got.header("transfer-encoding") == "chunked" and got.body == expected
+    empty = c.get("/empty")
+    assert empty.status == 204 and empty.body == b""
+    # no HEAD here: aiohttp writes a streamed handler's chunks after its answer to HEAD too
+    assert c.get("/chunks").size == len(expected)  # still the same connection, still in step
+
+
 def test_curl_through_the_lab_proxy_to_python_http_server(lab: Lab, python_http_server: int) -> None:
     """curl -> netlab proxy -> python -m http.server: the bytes pass, and
     the proxy decodes both directions (a HEAD's answer has no body)."""
