@@ -209,3 +209,20 @@ def test_a_thousand_kept_alive_connections_are_served(lab: Lab) -> None:
         sel.close()
         for s in socks:
             s.close()
+
+
+def test_a_client_that_half_closes_still_gets_every_answer(lab: Lab) -> None:
+    """Requests, then the client's end of sending (shutdown): the slow answer
+    and the ones behind it all come, then the server closes."""
+    srv = lab.serve("http")
+
+    async def slow(request: http.HttpRequest) -> str:
+        await asyncio.sleep(0.2)
+        return "late\n"
+
+    srv.route("/slow", slow)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as s:
+        s.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.shutdown(socket.SHUT_WR)
+        got = read_all(s)
+    assert got.count(b"HTTP/1.1 200 OK") == 2 and b"late\n" in got and got.endswith(b"hello from netlab\n")

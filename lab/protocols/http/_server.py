@@ -458,6 +458,7 @@ class HttpSession(Session["HttpServer"]):
         self.closing = False
         self.gone = False
         self.held = 0  # body bytes of the requests waiting in the queue
+        self.eof = False  # the client half-closed: close once everything is answered
 
     # -- input -----------------------------------------------------------
 
@@ -535,6 +536,13 @@ class HttpSession(Session["HttpServer"]):
         if self.sender is not None:
             self._run_sender()
 
+    def eof_received(self) -> None:
+        """The client finished sending (a half-close): answer what it asked,
+        then close."""
+        self.eof = True
+        if not self.busy and not self.queue:
+            self.conn.close()
+
     def connection_lost(self) -> None:
         self.gone = True
         if self.sender is not None:
@@ -561,6 +569,9 @@ class HttpSession(Session["HttpServer"]):
             item.waiting = False
             self.held -= len(item.body)
             self._answer(item)
+        if self.eof and not self.queue and not self.busy and not self.closing and not self.gone:
+            self.closing = True  # the client finished sending, and everything it asked is answered
+            self.conn.close()
 
     def _holding_too_much(self) -> bool:
         """Bodies of pipelined requests waiting behind an answer are capped
