@@ -190,16 +190,47 @@ def _echo(request: HttpRequest) -> dict[str, Any]:
             "body": request.body[:4096].decode("utf-8", "replace"), "body_size": len(request.body)}
 
 
+class Pages:
+    """Routes that answer with fixed text, for the command language, where
+    no Python function can be named (``call h pages.add /hi "hello"``)."""
+
+    def __init__(self, server: HttpServer) -> None:
+        self._server = server
+
+    def add(self, path: str, text: str, content_type: str = "text/plain; charset=utf-8", status: int = 200) -> str:
+        """Answer GET and HEAD of ``path`` with ``text`` from the next request on."""
+        if not 200 <= int(status) <= 599:
+            raise ConfigError(f"status {status} is not a final HTTP status (200-599)")
+        code, body = int(status), str(text).encode("utf-8")
+
+        def page(request: HttpRequest) -> HttpResponse:
+            return HttpResponse(code, body, content_type=content_type)  # a fresh one: the server adds headers
+
+        page.__qualname__ = f"page of {len(body)} B"
+        self._server.route(path, page, methods=("GET", "HEAD"))
+        return path
+
+    def remove(self, path: str) -> str:
+        """Forget the route of ``path`` (a page or any other)."""
+        self._server.unroute(path)
+        return path
+
+    def list(self) -> dict[str, str]:
+        """Every route: path -> what answers it."""
+        return self._server.routes()
+
+
 class HttpServer(ServerBehaviour[HttpOptions]):
     """Answers requests from its routes, then from files under
     ``options.path``.  Subclasses (XML-RPC, SOAP) add routes in
     :meth:`started` or their constructor."""
 
-    shell_names: ClassVar[tuple[str, ...]] = ("route", "unroute", "routes")
+    shell_names: ClassVar[tuple[str, ...]] = ("route", "unroute", "routes", "pages")
 
     def __init__(self, options: HttpOptions) -> None:
         super().__init__(options)
         self._routes: dict[str, Route] = {}
+        self.pages = Pages(self)
         self.root: Path | None = None
         self.index = options.index or ("index.html", "index.htm")
         self._date = (0, "")
