@@ -37,3 +37,11 @@ def test_mistakes_say_what_a_server_offers(lab: Lab) -> None:
         interp.execute("call e anything")
     assert "zone.add" in set(command("call").complete(lab, ["d"], ""))
     assert "d" in set(command("call").complete(lab, [], ""))
+
+
+def test_call_shows_an_answer_as_the_log_does(lab: Lab) -> None:
+    """A verb that returns a message prints its summary (records and rcode), not its bytes."""
+    interp = Interpreter(lab)
+    interp.execute("serve dns as d; connect d as q")
+    (answer,) = interp.execute("call q query www.lab.test A")
+    assert answer.text == "q.query -> answer NOERROR www.lab.test A 127.0.0.2"

@@ -18,7 +18,7 @@ from lab.commands._base import Command, CommandParser, Result, unescape_text
 from lab.commands.send import client_named, client_names
 from lab.endpoints import Can, Server
 from lab.errors import CommandError
-from lab.protocols import suggest
+from lab.protocols import Message, suggest
 
 if TYPE_CHECKING:
     from lab.lab import Lab
@@ -72,7 +72,8 @@ def usage(fn: Any) -> str:
 
 
 def show_value(value: Any, limit: int = 300) -> str:
-    text = repr(value)
+    # a message reads as the log shows it (a DNS answer's records, not its bytes)
+    text = value.summary() if isinstance(value, Message) else repr(value)
     return text if len(text) <= limit else text[:limit] + f"… ({len(text)} chars)"
 
 
