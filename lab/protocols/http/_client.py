@@ -20,7 +20,7 @@ from lab.errors import ConnectionClosed, RemoteProtocolError
 from lab.protocols._options import Options, option, size
 from lab.protocols._session import ClientVerbs
 from lab.protocols._verbs import Deadline
-from lab.protocols.http._messages import Headers, HttpBody, HttpEnd, HttpRequestHead, HttpResponseHead
+from lab.protocols.http._messages import Headers, HttpBody, HttpEnd, HttpRequestHead, HttpResponseHead, find_header
 
 __all__ = ["DEFAULT_CLIENT_BODY", "HttpClient", "HttpClientOptions", "HttpResult"]
 
@@ -51,11 +51,8 @@ class HttpResult:
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """The first header called ``name`` (any case), or ``default``."""
-        name = name.lower()
-        for key, value in self.headers:
-            if key.lower() == name:
-                return value
-        return default
+        found = find_header(self.headers, name)
+        return default if found is None else found
 
     @property
     def text(self) -> str:

@@ -28,6 +28,7 @@ __all__ = [
     "HttpHead",
     "HttpRequestHead",
     "HttpResponseHead",
+    "find_header",
     "meaning",
     "reason",
 ]
@@ -102,7 +103,8 @@ def meaning(status: int) -> str:
     return _CLASSES.get(status // 100, "not a status code")
 
 
-def _find(headers: Headers, name: str) -> str | None:
+def find_header(headers: Iterable[tuple[str, str]], name: str) -> str | None:
+    """The first value of header ``name`` (any case), or None."""
     name = name.lower()
     for key, value in headers:
         if key.lower() == name:
@@ -165,7 +167,7 @@ class HttpHead(Message):
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """The first header called ``name`` (any case), or ``default``."""
-        found = _find(self.headers, name)
+        found = find_header(self.headers, name)
         return default if found is None else found
 
     @property
@@ -220,7 +222,7 @@ class HttpRequestHead(HttpHead):
         if any(c in target for c in " \r\n\0") or not target:
             raise ValueError(f"bad request target {target!r}")
         raw = encode_head(f"{method} {target} {version}", pairs)
-        cl = _find(tuple(pairs), "content-length")
+        cl = find_header(tuple(pairs), "content-length")
         framing = "chunked" if chunked else ("length" if cl is not None else "none")
         return make_request(raw + (b"" if chunked else body), method, target, version, tuple(pairs),
                             b"" if chunked else body, framing,
@@ -293,7 +295,7 @@ class HttpResponseHead(HttpHead):
 
     @property
     def volatile(self) -> frozenset[str]:
-        return frozenset(name for name in self._VOLATILE_HEADERS if _find(self.headers, name) is not None)
+        return frozenset(name for name in self._VOLATILE_HEADERS if find_header(self.headers, name) is not None)
 
     @property
     def meaning(self) -> str:
@@ -307,7 +309,7 @@ class HttpResponseHead(HttpHead):
         if self.answers:
             out["answers"] = self.answers
         for name in self._VOLATILE_HEADERS:
-            value = _find(self.headers, name)
+            value = find_header(self.headers, name)
             if value is not None:
                 out[name] = value
         out.update(self._fields())

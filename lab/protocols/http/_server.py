@@ -39,6 +39,7 @@ from lab.protocols.http._messages import (
     HttpEnd,
     HttpRequestHead,
     HttpResponseHead,
+    find_header,
     make_response,
     reason,
 )
@@ -88,11 +89,8 @@ class HttpRequest:
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """The first header called ``name`` (any case), or ``default``."""
-        name = name.lower()
-        for key, value in self.headers:
-            if key.lower() == name:
-                return value
-        return default
+        found = find_header(self.headers, name)
+        return default if found is None else found
 
     @property
     def text(self) -> str:
