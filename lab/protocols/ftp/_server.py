@@ -222,15 +222,19 @@ class FtpSession(FtpTransfers):
         self._waiting.clear()
         self.conn.close()
 
-    def _path(self, arg: str, *, follow: bool = True) -> tuple[str, str] | None:
-        """(virtual, real) for ``arg``, or None after a 550."""
+    def _path(self, arg: str, *, follow: bool = True, exists: bool = False) -> tuple[str, str] | None:
+        """(virtual, real) for ``arg``, or None after a 550 (also when
+        ``exists`` asks for something there and nothing is)."""
         try:
             vpath = self.jail.virtual(self.cwd, arg)
-            return vpath, self.jail.real(vpath, follow=follow)
+            real = self.jail.real(vpath, follow=follow)
         except PathRefused as exc:
             self.conn.note(f"{self.verb} {arg[:80]!r} refused: {exc}")
+            real = None
+        if real is None or (exists and not os.path.exists(real)):
             self._reply(550, f"{arg[:80]}: no such file or directory")
             return None
+        return vpath, real
 
     # -- login --------------------------------------------------------------
 
@@ -315,13 +319,10 @@ class FtpSession(FtpTransfers):
 
     def handle_stat(self, arg: str) -> None:
         if arg and self.transfer is None:
-            found = self._path(without_options(arg))
+            found = self._path(without_options(arg), exists=True)
             if found is None:
                 return
             vpath, real = found
-            if not os.path.exists(real):
-                self._reply(550, f"{arg[:80]}: no such file or directory")
-                return
             self._reply(213, f"Status of {vpath}:", *self._list_lines(real, vpath, limit=200), "End of status")
             return
         now = self.transfer

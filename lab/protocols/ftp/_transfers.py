@@ -186,7 +186,7 @@ class FtpTransfers(Session["FtpServer"]):
     def _go_on(self) -> None:
         raise NotImplementedError
 
-    def _path(self, arg: str, *, follow: bool = True) -> tuple[str, str] | None:
+    def _path(self, arg: str, *, follow: bool = True, exists: bool = False) -> tuple[str, str] | None:
         raise NotImplementedError
 
     def _regular(self, arg: str) -> tuple[str, str, os.stat_result] | None:
@@ -412,13 +412,10 @@ class FtpTransfers(Session["FtpServer"]):
                 self._go_on()
 
     def _listing(self, arg: str, kind: str) -> None:
-        found = self._path(without_options(arg))
+        found = self._path(without_options(arg), exists=True)
         if found is None:
             return
         vpath, real = found
-        if not os.path.exists(real):
-            self._reply(550, f"{arg[:80]}: no such file or directory")
-            return
         if kind == "MLSD" and not os.path.isdir(real):
             self._reply(501, f"{arg[:80]}: not a directory (MLST describes a file)")
             return
