@@ -139,19 +139,21 @@ def as_response(result: Any) -> HttpResponse:
     raise TypeError(f"a route returned {type(result).__name__}: return str, bytes, dict, list or HttpResponse")
 
 
-def import_handler(spec: str) -> Handler:
-    """``module:function`` as the function."""
+def import_handler(spec: str, what: str = "route handler") -> Handler:
+    """``module:function`` as the function (a lab file's routes, XML-RPC's
+    and SOAP's functions); :class:`ConfigError` saying why when it is not one."""
     module, colon, name = spec.partition(":")
     if not colon or not module or not name:
-        raise ConfigError(f"route handler {spec!r} is not MODULE:FUNCTION", hint="e.g. mymodule:hello")
+        raise ConfigError(f"{what} {spec!r} is not MODULE:FUNCTION", hint="e.g. operator:add")
     try:
         obj: Any = importlib.import_module(module)
         for part in name.split("."):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"cannot load route handler {spec!r}: {exc}") from None
+        raise ConfigError(f"cannot load {what} {spec!r}: {exc}",
+                          hint="the module must be importable here (on sys.path, or PYTHONPATH)") from None
     if not callable(obj):
-        raise ConfigError(f"route handler {spec!r} is not callable")
+        raise ConfigError(f"{what} {spec!r} is not callable")
     return obj
 
 

@@ -14,7 +14,6 @@ Tests: tests/protocols/test_xmlrpc.py
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import inspect
 import threading
 from collections.abc import Awaitable, Callable
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lab.errors import ConfigError
+from lab.protocols.http._server import import_handler
 from lab.protocols.xmlrpc._codec import (
     APPLICATION_ERROR,
     INTERNAL_ERROR,
@@ -288,20 +288,8 @@ class Dispatcher:
 def import_function(ref: str) -> Function:
     """The function named ``module:function`` (a lab file's ``functions:``);
     :class:`ConfigError` when it cannot be found."""
-    module, sep, attr = ref.partition(":")
-    if not sep or not module or not attr:
-        raise ConfigError(f"{ref!r} is not module:function", hint="e.g. operator:add")
-    try:
-        obj: Any = importlib.import_module(module)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import {module!r}: {exc}") from None
-    for part in attr.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            raise ConfigError(f"{module!r} has no {attr!r}")
-    if not callable(obj):
-        raise ConfigError(f"{ref!r} is not callable")
-    return obj
+    fn: Function = import_handler(ref, "function")
+    return fn
 
 
 def demo_functions() -> dict[str, Function]:
