@@ -335,9 +335,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                    help="other processes' share of a CPU that counts as disturbed (default 5)")
     p.add_argument("--json", metavar="FILE", help="also write all figures to FILE")
     args = p.parse_args(argv)
-    for name in args.servers.split(","):
-        if name not in SERVERS:
-            p.error(f"unknown server {name!r}; choose from {', '.join(SERVERS)}")
+    shared.check_servers(p, args, SERVERS)
     return args
 
 
